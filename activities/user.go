@@ -1,0 +1,90 @@
+// Package activities holds clerksync's Temporal activities: the only code a
+// workflow reaches PostgreSQL (and, later, the Clerk API) through.
+//
+// Every activity is idempotent and commutative with its siblings: the SQL in
+// internal/store enforces last-writer-wins on Clerk's updated_at and refuses
+// tombstoned users, so a retry, a duplicate and a late event all converge.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// ErrTypeInvalidUserData is the ApplicationError type of a write that retrying
+// cannot fix (PostgreSQL refused the data itself). Workflows record such an
+// event as failed for the user and move on to its next events.
+const ErrTypeInvalidUserData = "InvalidUserData"
+
+// Activities holds what the activities share. Register a *Activities with the
+// worker; workflows call its methods through a nil *Activities.
+type Activities struct {
+	Store *store.Store
+}
+
+// DeleteUserInput names the user to delete and when Clerk deleted it.
+type DeleteUserInput struct {
+	ClerkID   string    `json:"clerk_id"`
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// DeleteUserResult says whether a row was removed (false when the delete
+// overtook the create, or a retry already removed it).
+type DeleteUserResult struct {
+	Removed bool `json:"removed"`
+}
+
+// UpsertUser writes the user's row if u is newer than the stored version and
+// the user was never deleted.
+func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (store.UpsertResult, error) {
+	if err := validUser(u); err != nil {
+		return store.UpsertResult{}, err
+	}
+	res, err := a.Store.UpsertUser(ctx, u)
+	if err != nil {
+		return store.UpsertResult{}, classify(err)
+	}
+	return res, nil
+}
+
+// DeleteUser removes the user's row (dependent rows cascade) and leaves a
+// tombstone, so no later event brings the user back.
+func (a *Activities) DeleteUser(ctx context.Context, in DeleteUserInput) (DeleteUserResult, error) {
+	if err := clerkevent.ValidateClerkID(in.ClerkID); err != nil {
+		return DeleteUserResult{}, invalid(fmt.Errorf("delete user: %w", err))
+	}
+	removed, err := a.Store.DeleteUser(ctx, in.ClerkID, in.DeletedAt)
+	if err != nil {
+		return DeleteUserResult{}, classify(err)
+	}
+	return DeleteUserResult{Removed: removed}, nil
+}
+
+func validUser(u clerkevent.User) error {
+	if err := clerkevent.ValidateClerkID(u.ClerkID); err != nil {
+		return invalid(fmt.Errorf("upsert user: %w", err))
+	}
+	if u.ClerkUpdatedAt.IsZero() {
+		return invalid(fmt.Errorf("upsert user %s: no clerk_updated_at to order it by", u.ClerkID))
+	}
+	return nil
+}
+
+// classify marks errors that no retry can fix as non-retryable; everything
+// else (a database that is down, a timeout) is retried until it succeeds.
+func classify(err error) error {
+	if store.IsPermanent(err) {
+		return invalid(err)
+	}
+	return err
+}
+
+func invalid(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidUserData, err)
+}

@@ -1,0 +1,205 @@
+// Package clerkevent turns a Clerk webhook body into the normalized event that
+// clerksync's workflows carry. It is the one place that knows Clerk's JSON.
+//
+// Clerk's own examples disagree on the envelope (`instance_id` in one,
+// `event_attributes` in another), so every envelope field except `type` and
+// `data` is optional. User payloads decode into clerk-sdk-go's clerk.User, so a
+// field Clerk adds is picked up by upgrading the SDK, not by editing a copy.
+package clerkevent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+)
+
+// Type is a Clerk webhook event type such as "user.created".
+type Type string
+
+// The event types clerksync applies. Any other type is acknowledged and
+// ignored, so Svix stops retrying it.
+const (
+	UserCreated Type = "user.created"
+	UserUpdated Type = "user.updated"
+	UserDeleted Type = "user.deleted"
+)
+
+// maxClerkIDLen bounds a Clerk user ID. Real IDs are ~32 characters; the bound
+// keeps hostile input from producing oversized workflow IDs and index keys.
+const maxClerkIDLen = 128
+
+// ErrMalformed marks a body that is not a Clerk event clerksync can apply:
+// broken JSON, a missing `type`, or a user event without `data.id`. The
+// webhook answers it with 400.
+var ErrMalformed = errors.New("malformed clerk event")
+
+// ErrUnhandledType marks a well-formed event of a type clerksync does not
+// apply (session.created, organization.*, ...).
+var ErrUnhandledType = errors.New("unhandled clerk event type")
+
+// Event is one Clerk webhook, normalized: what a UserWorkflow needs and
+// nothing else, so workflow histories stay small.
+type Event struct {
+	// ID is the Svix message ID (`svix-id`). Svix keeps it across retries of
+	// the same message, so it identifies duplicates.
+	ID string `json:"id,omitempty"`
+	// Type is the Clerk event type.
+	Type Type `json:"type"`
+	// ClerkID is the Clerk user ID the event is about.
+	ClerkID string `json:"clerk_id"`
+	// User is the user's state after the event; nil for user.deleted.
+	User *User `json:"user,omitempty"`
+	// OccurredAt is the envelope's `timestamp`; zero when Clerk left it out.
+	OccurredAt time.Time `json:"occurred_at,omitzero"`
+}
+
+// User is the slice of a Clerk user that clerksync stores. Optional text is
+// nil when Clerk has no value: a user without a primary email has Email nil,
+// never "".
+type User struct {
+	ClerkID   string  `json:"clerk_id"`
+	Email     *string `json:"email,omitempty"`
+	FirstName *string `json:"first_name,omitempty"`
+	LastName  *string `json:"last_name,omitempty"`
+	Username  *string `json:"username,omitempty"`
+	ImageURL  *string `json:"image_url,omitempty"`
+	// ClerkCreatedAt is Clerk's `created_at`.
+	ClerkCreatedAt time.Time `json:"clerk_created_at"`
+	// ClerkUpdatedAt is Clerk's `updated_at`: the version that orders events
+	// for one user, since Svix delivers them in no guaranteed order.
+	ClerkUpdatedAt time.Time `json:"clerk_updated_at"`
+}
+
+// envelope is the part of Clerk's event wrapper clerksync reads.
+type envelope struct {
+	Type      Type            `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	Timestamp int64           `json:"timestamp"`
+}
+
+// deletedUser is the whole of a user.deleted payload.
+type deletedUser struct {
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+}
+
+// Parse decodes a Clerk webhook body. svixID is the message's `svix-id`
+// header. Errors wrap ErrMalformed or ErrUnhandledType; for the latter the
+// returned Event still carries its Type, so callers can count it.
+func Parse(body []byte, svixID string) (Event, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if env.Type == "" {
+		return Event{}, fmt.Errorf("%w: no type", ErrMalformed)
+	}
+	ev := Event{ID: svixID, Type: env.Type}
+	if env.Timestamp > 0 {
+		ev.OccurredAt = time.UnixMilli(env.Timestamp).UTC()
+	}
+	switch env.Type {
+	case UserCreated, UserUpdated:
+		u, err := parseUser(env.Data)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
+		}
+		ev.ClerkID, ev.User = u.ClerkID, &u
+	case UserDeleted:
+		var d deletedUser
+		if err := unmarshalData(env.Data, &d); err != nil {
+			return Event{}, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
+		}
+		if err := ValidateClerkID(d.ID); err != nil {
+			return Event{}, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
+		}
+		ev.ClerkID = d.ID
+	default:
+		return ev, fmt.Errorf("%w: %q", ErrUnhandledType, env.Type)
+	}
+	return ev, nil
+}
+
+// NormalizeUser maps a clerk.User (from a webhook or the Backend API) to the
+// stored shape. It is the one place that decides what a column holds.
+func NormalizeUser(cu *clerk.User) (User, error) {
+	if err := ValidateClerkID(cu.ID); err != nil {
+		return User{}, err
+	}
+	if cu.UpdatedAt <= 0 {
+		return User{}, errors.New("data.updated_at is missing: events cannot be ordered without it")
+	}
+	u := User{
+		ClerkID:        cu.ID,
+		Email:          primaryEmail(cu),
+		FirstName:      nonEmpty(cu.FirstName),
+		LastName:       nonEmpty(cu.LastName),
+		Username:       nonEmpty(cu.Username),
+		ImageURL:       nonEmpty(cu.ImageURL),
+		ClerkUpdatedAt: time.UnixMilli(cu.UpdatedAt).UTC(),
+	}
+	if cu.CreatedAt > 0 {
+		u.ClerkCreatedAt = time.UnixMilli(cu.CreatedAt).UTC()
+	}
+	return u, nil
+}
+
+// ValidateClerkID rejects IDs that cannot name a workflow or a row: empty,
+// overlong, or holding spaces or control characters.
+func ValidateClerkID(id string) error {
+	if id == "" {
+		return errors.New("data.id is missing")
+	}
+	if len(id) > maxClerkIDLen {
+		return fmt.Errorf("data.id is %d bytes, longer than %d", len(id), maxClerkIDLen)
+	}
+	if strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+		return fmt.Errorf("data.id %q holds spaces or control characters", id)
+	}
+	return nil
+}
+
+func parseUser(data json.RawMessage) (User, error) {
+	var cu clerk.User
+	if err := unmarshalData(data, &cu); err != nil {
+		return User{}, err
+	}
+	return NormalizeUser(&cu)
+}
+
+func unmarshalData(data json.RawMessage, v any) error {
+	if len(data) == 0 || string(data) == "null" {
+		return errors.New("data is missing")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	return nil
+}
+
+// primaryEmail finds the address Clerk marks primary; a user may have
+// addresses and still no primary one (or none at all, signing in by phone).
+func primaryEmail(cu *clerk.User) *string {
+	if cu.PrimaryEmailAddressID == nil {
+		return nil
+	}
+	for _, e := range cu.EmailAddresses {
+		if e != nil && e.ID == *cu.PrimaryEmailAddressID {
+			return nonEmpty(&e.EmailAddress)
+		}
+	}
+	return nil
+}
+
+func nonEmpty(s *string) *string {
+	if s == nil || *s == "" {
+		return nil
+	}
+	v := *s
+	return &v
+}

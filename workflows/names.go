@@ -1,0 +1,46 @@
+// Package workflows holds clerksync's workflow definitions. Code here is
+// deterministic: no clocks but workflow.Now, no goroutines, no I/O, no map
+// ranged for order. Everything that touches the world is an activity.
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// Signal and query names: part of clerksync's interface with its starters and
+// operators, so they never change.
+const (
+	// ClerkEventSignal carries one clerkevent.Event to a UserWorkflow.
+	ClerkEventSignal = "clerk-event"
+	// StateQuery returns a UserWorkflow's UserState.
+	StateQuery = "state"
+)
+
+// Search attributes (Keyword) that let an operator find any user's history in
+// the Temporal UI: ClerkUserId = "user_..." or ClerkSyncState = "failed".
+var (
+	ClerkUserIDKey    = temporal.NewSearchAttributeKeyKeyword("ClerkUserId")
+	ClerkSyncStateKey = temporal.NewSearchAttributeKeyKeyword("ClerkSyncState")
+)
+
+// SearchAttributeKeys lists every custom search attribute clerksync sets, for
+// the worker to register at start-up.
+var SearchAttributeKeys = []temporal.SearchAttributeKey{ClerkUserIDKey, ClerkSyncStateKey}
+
+// Values of ClerkSyncState.
+const (
+	SyncStatePending = "pending"
+	SyncStateSynced  = "synced"
+	SyncStateDeleted = "deleted"
+	SyncStateFailed  = "failed"
+)
+
+// DefaultIdleTimeout is how long a UserWorkflow waits for another event before
+// it completes (USER_IDLE_TIMEOUT).
+const DefaultIdleTimeout = time.Minute
+
+// UserWorkflowID is the workflow ID of the user's entity workflow. One Clerk
+// user has one ID, so signal-with-start always reaches the same workflow.
+func UserWorkflowID(clerkID string) string { return "user/" + clerkID }

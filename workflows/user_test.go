@@ -1,0 +1,271 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+const testClerkID = "user_2abc"
+
+// writeTime is how long a mocked write takes in workflow time; events sent
+// meanwhile queue up as signals do behind a real write.
+const writeTime = 5 * time.Second
+
+var (
+	a     *activities.Activities
+	epoch = time.UnixMilli(1_700_000_000_000).UTC()
+)
+
+// bundle is a test environment whose activity mocks record what the workflow
+// wrote, in order.
+type bundle struct {
+	env      *testsuite.TestWorkflowEnvironment
+	upserted []time.Time // versions passed to UpsertUser
+	deleted  int
+}
+
+// newEnv returns a test environment that logs only warnings and errors.
+func newEnv() *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	return s.NewTestWorkflowEnvironment()
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	b := &bundle{env: newEnv()}
+	b.env.RegisterActivity(a)
+	b.env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+			b.upserted = append(b.upserted, u.ClerkUpdatedAt)
+			return store.UpsertResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+		}).After(writeTime).Maybe()
+	b.env.OnActivity(a.DeleteUser, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ activities.DeleteUserInput) (activities.DeleteUserResult, error) {
+			b.deleted++
+			return activities.DeleteUserResult{Removed: true}, nil
+		}).Maybe()
+	return b
+}
+
+// at sends ev to the workflow after d of workflow time.
+func (b *bundle) at(d time.Duration, ev clerkevent.Event) {
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, ev) }, d)
+}
+
+func (b *bundle) run(t *testing.T, in UserWorkflowInput) {
+	t.Helper()
+	if in.ClerkID == "" {
+		in.ClerkID = testClerkID
+	}
+	b.env.ExecuteWorkflow(UserWorkflow, in)
+	require.True(t, b.env.IsWorkflowCompleted())
+}
+
+func (b *bundle) state(t *testing.T) UserState {
+	t.Helper()
+	v, err := b.env.QueryWorkflow(StateQuery)
+	require.NoError(t, err)
+	var s UserState
+	require.NoError(t, v.Get(&s))
+	return s
+}
+
+func update(svixID string, version int) clerkevent.Event {
+	return clerkevent.Event{
+		ID: svixID, Type: clerkevent.UserUpdated, ClerkID: testClerkID,
+		User: &clerkevent.User{ClerkID: testClerkID, ClerkUpdatedAt: epoch.Add(time.Duration(version) * time.Second)},
+	}
+}
+
+func deletion(svixID string) clerkevent.Event {
+	return clerkevent.Event{ID: svixID, Type: clerkevent.UserDeleted, ClerkID: testClerkID}
+}
+
+func v(version int) time.Time { return epoch.Add(time.Duration(version) * time.Second) }
+
+func TestUserWorkflow_WritesOnlyNewestOfEventsQueuedBehindAWrite(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.at(1*time.Second, update("msg_1", 1)) // written from 1s to 6s
+	b.at(2*time.Second, update("msg_4", 4))
+	b.at(3*time.Second, update("msg_2", 2))
+	b.at(4*time.Second, update("msg_3", 3))
+	b.run(t, UserWorkflowInput{})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(1), v(4)}, b.upserted)
+	require.Equal(t, v(4), b.state(t).Version)
+}
+
+func TestUserWorkflow_DropsStaleVersionsArrivingLate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.at(1*time.Second, update("msg_1", 1))
+	b.at(2*time.Second, update("msg_3", 3))
+	b.at(3*time.Second, update("msg_2", 2))  // reordered by Svix: older than what is applied
+	b.at(4*time.Second, update("msg_3b", 3)) // same version, new message: still stale
+	b.run(t, UserWorkflowInput{})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(1), v(3)}, b.upserted)
+}
+
+func TestUserWorkflow_DropsRedeliveredMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.at(1*time.Second, update("msg_1", 1))
+	b.at(2*time.Second, update("msg_1", 1))
+	b.at(3*time.Second, update("msg_2", 2))
+	b.at(4*time.Second, update("msg_2", 2))
+	b.run(t, UserWorkflowInput{})
+	require.Equal(t, []time.Time{v(1), v(2)}, b.upserted)
+	require.Equal(t, []string{"msg_1", "msg_2"}, b.state(t).RecentEventIDs)
+}
+
+func TestUserWorkflow_DeleteIsFinal(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.at(1*time.Second, update("msg_1", 1))
+	b.at(2*time.Second, deletion("msg_del"))
+	b.at(30*time.Second, update("msg_9", 9)) // late update, even with a newer version
+	b.at(40*time.Second, deletion("msg_del2"))
+	b.run(t, UserWorkflowInput{})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(1)}, b.upserted)
+	require.Equal(t, 1, b.deleted)
+	s := b.state(t)
+	require.True(t, s.Deleted)
+	require.Equal(t, SyncStateDeleted, s.SyncState)
+}
+
+func TestUserWorkflow_DeleteWinsOverUpdatesArrivingTogether(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.at(1*time.Second, update("msg_1", 1)) // written from 1s to 6s
+	b.at(2*time.Second, update("msg_5", 5))
+	b.at(3*time.Second, deletion("msg_del"))
+	b.at(4*time.Second, update("msg_6", 6))
+	b.run(t, UserWorkflowInput{})
+	require.Equal(t, []time.Time{v(1)}, b.upserted)
+	require.Equal(t, 1, b.deleted)
+}
+
+func TestUserWorkflow_TombstonedUpsertMarksUserDeleted(t *testing.T) {
+	t.Parallel()
+	env := newEnv()
+	env.RegisterActivity(a)
+	calls := 0
+	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ clerkevent.User) (store.UpsertResult, error) {
+			calls++
+			return store.UpsertResult{Outcome: store.Tombstoned}, nil
+		})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, 2*time.Second)
+	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 1, calls, "a user the database knows as deleted gets no more writes")
+}
+
+func TestUserWorkflow_CompletesOnlyAfterIdleTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	start := b.env.Now()
+	b.at(50*time.Second, update("msg_1", 1))
+	b.at(100*time.Second, update("msg_2", 2))
+	b.run(t, UserWorkflowInput{IdleTimeout: time.Minute})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(1), v(2)}, b.upserted, "events inside the idle window keep the workflow alive")
+	// The last write ends at 105s; the workflow completes one idle minute later.
+	require.Equal(t, 165*time.Second, b.env.Now().Sub(start).Round(time.Second))
+}
+
+func TestUserWorkflow_ContinuesAsNewCarryingState(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.at(1*time.Second, update("msg_1", 1))
+	b.at(10*time.Second, update("msg_2", 2))
+	b.at(20*time.Second, update("msg_3", 3)) // reaches the next run
+	b.run(t, UserWorkflowInput{MaxEventsPerRun: 2, IdleTimeout: time.Hour})
+	err := b.env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
+	var next UserWorkflowInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.Equal(t, testClerkID, next.ClerkID)
+	require.Equal(t, time.Hour, next.IdleTimeout)
+	require.Equal(t, v(2), next.State.Version)
+	require.Equal(t, []string{"msg_1", "msg_2"}, next.State.RecentEventIDs)
+	require.Equal(t, []time.Time{v(1), v(2)}, b.upserted)
+}
+
+func TestUserWorkflow_ContinuedRunRemembersVersionAndMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.at(1*time.Second, update("msg_2", 2)) // redelivery from the previous run
+	b.at(2*time.Second, update("msg_1", 1)) // stale against the carried version
+	b.at(3*time.Second, update("msg_3", 3))
+	b.run(t, UserWorkflowInput{State: UserState{Version: v(2), RecentEventIDs: []string{"msg_2"}}})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(3)}, b.upserted)
+}
+
+func TestUserWorkflow_PermanentFailureDoesNotBlockLaterEvents(t *testing.T) {
+	t.Parallel()
+	env := newEnv()
+	env.RegisterActivity(a)
+	var written []time.Time
+	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+			if u.ClerkUpdatedAt.Equal(v(1)) {
+				return store.UpsertResult{}, temporal.NewNonRetryableApplicationError(
+					"invalid byte sequence", activities.ErrTypeInvalidUserData, nil)
+			}
+			written = append(written, u.ClerkUpdatedAt)
+			return store.UpsertResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+		})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, 2*time.Second)
+	var failedState UserState
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(StateQuery)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&failedState))
+	}, 1500*time.Millisecond)
+	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(2)}, written)
+	require.Equal(t, SyncStateFailed, failedState.SyncState)
+	require.Len(t, failedState.Failed, 1)
+	require.Equal(t, "msg_1", failedState.Failed[0].EventID)
+	require.Contains(t, failedState.Failed[0].Error, "invalid byte sequence")
+}
+
+func TestUserWorkflow_RemembersBoundedNumberOfMessageIDs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for i := 1; i <= recentEventIDs+10; i++ {
+		b.at(time.Duration(i)*time.Second, update(fmt.Sprintf("msg_%d", i), i))
+	}
+	b.run(t, UserWorkflowInput{})
+	ids := b.state(t).RecentEventIDs
+	require.Len(t, ids, recentEventIDs)
+	require.Equal(t, fmt.Sprintf("msg_%d", recentEventIDs+10), ids[len(ids)-1])
+	require.Equal(t, "msg_11", ids[0])
+}
