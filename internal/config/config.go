@@ -1,0 +1,116 @@
+// Package config reads clerksync's settings from the environment. Every
+// variable, its default and its meaning are listed once, in Vars, which both
+// the binaries' --help and the README's table come from.
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Var documents one environment variable.
+type Var struct {
+	Name    string
+	Default string
+	Usage   string
+}
+
+// Vars lists every variable clerksync reads. TEMPORAL_* are read by the
+// Temporal SDK's envconfig (internal/temporalclient); they are listed here so
+// --help shows them too.
+var Vars = []Var{
+	{"DATABASE_URL", "postgres://127.0.0.1:5432/clerksync", "PostgreSQL connection URL (pgx syntax)"},
+	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port"},
+	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
+	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (implies TLS)"},
+	{"TEMPORAL_TLS_*", "", "TLS settings of Temporal's standard environment (TEMPORAL_TLS_CLIENT_CERT_PATH, ...)"},
+	{"TEMPORAL_TASK_QUEUE", "clerksync", "task queue the worker polls and the starter starts workflows on"},
+	{"CLERK_WEBHOOK_SECRET", "", "Svix signing secret(s) of the Clerk webhook endpoint, whsec_...; several, space-separated, during rotation (starter serve, send)"},
+	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_..."},
+	{"CLERK_API_URL", "https://api.clerk.com/v1", "Clerk Backend API base URL"},
+	{"HTTP_ADDR", ":8080", "address the starter's HTTP service listens on"},
+	{"WEBHOOK_MAX_BYTES", "1048576", "largest webhook body accepted; larger ones get 413"},
+	{"USER_IDLE_TIMEOUT", "1m", "how long a user's workflow waits for another event before completing"},
+	{"ENSURE_TIMEOUT", "5s", "how long an ensure waits for the user's row"},
+	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription"},
+}
+
+// Config is the parsed environment.
+type Config struct {
+	DatabaseURL     string
+	TaskQueue       string
+	WebhookSecret   string
+	ClerkSecretKey  string
+	ClerkAPIURL     string
+	HTTPAddr        string
+	WebhookMaxBytes int64
+	UserIdleTimeout time.Duration
+	EnsureTimeout   time.Duration
+	TrialPeriod     time.Duration
+}
+
+// Load reads the configuration from the process environment.
+func Load() (Config, error) { return LoadFrom(os.LookupEnv) }
+
+// LoadFrom reads the configuration through lookup, falling back to each
+// variable's default. Errors name the variable and the value it holds.
+func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
+	get := func(name string) string {
+		if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		for _, v := range Vars {
+			if v.Name == name {
+				return v.Default
+			}
+		}
+		return ""
+	}
+	var errs []string
+	duration := func(name string) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("%s=%q: want a positive Go duration such as 30s or 1m", name, get(name)))
+		}
+		return d
+	}
+	c := Config{
+		DatabaseURL:     get("DATABASE_URL"),
+		TaskQueue:       get("TEMPORAL_TASK_QUEUE"),
+		WebhookSecret:   get("CLERK_WEBHOOK_SECRET"),
+		ClerkSecretKey:  get("CLERK_SECRET_KEY"),
+		ClerkAPIURL:     get("CLERK_API_URL"),
+		HTTPAddr:        get("HTTP_ADDR"),
+		UserIdleTimeout: duration("USER_IDLE_TIMEOUT"),
+		EnsureTimeout:   duration("ENSURE_TIMEOUT"),
+		TrialPeriod:     duration("TRIAL_PERIOD"),
+	}
+	n, err := strconv.ParseInt(get("WEBHOOK_MAX_BYTES"), 10, 64)
+	if err != nil || n <= 0 {
+		errs = append(errs, fmt.Sprintf("WEBHOOK_MAX_BYTES=%q: want a positive number of bytes", get("WEBHOOK_MAX_BYTES")))
+	}
+	c.WebhookMaxBytes = n
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// PrintVars writes the variables as an aligned table, for --help.
+func PrintVars(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
+	for _, v := range Vars {
+		def := v.Default
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Usage)
+	}
+	tw.Flush()
+}

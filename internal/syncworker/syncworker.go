@@ -1,0 +1,22 @@
+// Package syncworker registers clerksync's workflows and activities on a
+// Temporal worker: the one list of what a clerksync worker runs, shared by the
+// worker binary and the end-to-end tests.
+package syncworker
+
+import (
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+// New returns a worker for taskQueue with every workflow and activity
+// registered. Start it with Start or Run.
+func New(c client.Client, taskQueue string, st *store.Store) worker.Worker {
+	w := worker.New(c, taskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.UserWorkflow)
+	w.RegisterActivity(&activities.Activities{Store: st})
+	return w
+}

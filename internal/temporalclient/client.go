@@ -1,0 +1,77 @@
+// Package temporalclient builds clerksync's Temporal client, in one place, from
+// Temporal's standard environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// TEMPORAL_API_KEY, TEMPORAL_TLS_*), so the same binaries run against the dev
+// server, a self-hosted cluster or Temporal Cloud.
+package temporalclient
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+)
+
+// DefaultAddress is where a local dev server listens.
+const DefaultAddress = "127.0.0.1:7233"
+
+// Options reads the client options from the environment.
+func Options(logger *slog.Logger) (client.Options, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return client.Options{}, fmt.Errorf("temporal client options: %w", err)
+	}
+	if opts.HostPort == "" {
+		opts.HostPort = DefaultAddress
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = client.DefaultNamespace
+	}
+	opts.Logger = tlog.NewStructuredLogger(logger)
+	return opts, nil
+}
+
+// Lazy returns a client that connects on first use, so a process can start
+// (and answer /readyz with "not ready") while Temporal is unreachable.
+func Lazy(logger *slog.Logger) (client.Client, error) {
+	opts, err := Options(logger)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewLazyClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("temporal client for %s: %w", opts.HostPort, err)
+	}
+	return c, nil
+}
+
+// EnsureSearchAttributes registers the search attributes that are
+// missing from the namespace. It needs the operator API: on a self-hosted
+// cluster or the dev server it works; on Temporal Cloud create them in the
+// Cloud UI or with tcld, and this returns the server's refusal.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string, keys []temporal.SearchAttributeKey) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, k := range keys {
+		if _, ok := have.GetCustomAttributes()[k.GetName()]; !ok {
+			missing[k.GetName()] = k.GetValueType()
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing,
+	}); err != nil {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}

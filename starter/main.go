@@ -1,0 +1,79 @@
+// Command starter is clerksync's front door: the HTTP service that turns Clerk
+// webhooks into Temporal workflows (serve), and operator commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/clerksync/clerksync/internal/config"
+)
+
+const usage = `Usage: starter <command> [flags]
+
+Commands:
+  serve   run the HTTP service: POST /webhooks/clerk, GET /healthz, /readyz, /metrics
+  send    sign and POST a Clerk user webhook to a running service (for trying it out)
+
+Run "starter <command> --help" for a command's flags.
+
+Environment:
+`
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, logger); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(stdout)
+		fs.Usage = func() {
+			fmt.Fprint(stdout, "Usage: starter serve\n\nRuns the HTTP service until SIGINT or SIGTERM, then drains in-flight requests.\n\nEnvironment:\n")
+			config.PrintVars(stdout)
+		}
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		cfg, err := config.Load()
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, logger)
+	case "send":
+		return send(ctx, rest, stdout)
+	default:
+		printUsage(stdout)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, usage)
+	config.PrintVars(w)
+}

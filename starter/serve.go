@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/temporalclient"
+)
+
+// shutdownGrace is how long in-flight requests get to finish on SIGTERM.
+const shutdownGrace = 15 * time.Second
+
+// serve runs the HTTP service until ctx is done, then drains it.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	verifier, err := newSignatureVerifier(cfg.WebhookSecret)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// Lazy: the service starts, and answers 503 on /readyz, while Temporal is down.
+	tc, err := temporalclient.Lazy(logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	srv := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           newMux(cfg, verifier, st, tc, logger),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	logger.Info("Starter serving", "addr", cfg.HTTPAddr, "task_queue", cfg.TaskQueue)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("Shutting down: draining in-flight requests", "grace", shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
+
+// newMux wires every endpoint of the starter's HTTP service.
+func newMux(cfg config.Config, verifier *signatureVerifier, st *store.Store, tc client.Client, logger *slog.Logger) *http.ServeMux {
+	m := newMetrics()
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhooks/clerk", &webhookHandler{
+		verifier: verifier,
+		signaler: userWorkflows{client: tc, taskQueue: cfg.TaskQueue, idleTimeout: cfg.UserIdleTimeout},
+		maxBytes: cfg.WebhookMaxBytes,
+		metrics:  m,
+		logger:   logger,
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /readyz", readiness{store: st, temporal: tc})
+	mux.Handle("GET /metrics", m.handler())
+	return mux
+}
+
+// readiness answers 200 only when both PostgreSQL and Temporal answer.
+type readiness struct {
+	store    *store.Store
+	temporal client.Client
+}
+
+func (rd readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := map[string]string{"postgres": "ok", "temporal": "ok"}
+	code := http.StatusOK
+	if err := rd.store.Ping(ctx); err != nil {
+		status["postgres"], code = err.Error(), http.StatusServiceUnavailable
+	}
+	if _, err := rd.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		status["temporal"], code = err.Error(), http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, status)
+}

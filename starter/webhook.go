@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+)
+
+// signalTimeout bounds the wait for Temporal: Svix gives an endpoint 15 s, and
+// a 503 well inside that lets Svix retry instead of timing out.
+const signalTimeout = 5 * time.Second
+
+// eventSignaler hands a parsed event to the user's workflow and returns once
+// Temporal durably holds it.
+type eventSignaler interface {
+	SignalEvent(ctx context.Context, ev clerkevent.Event) (workflowID string, err error)
+}
+
+// webhookHandler serves POST /webhooks/clerk. It acknowledges (2xx) only
+// after Temporal accepted the signal, so an acknowledged event is never lost;
+// everything it refuses starts nothing.
+type webhookHandler struct {
+	verifier *signatureVerifier
+	signaler eventSignaler
+	maxBytes int64
+	metrics  *metrics
+	logger   *slog.Logger
+}
+
+func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.refuse(w, r, http.StatusRequestEntityTooLarge, "too_large", "body is larger than WEBHOOK_MAX_BYTES")
+			return
+		}
+		h.refuse(w, r, http.StatusBadRequest, "malformed", "could not read body")
+		return
+	}
+	if err := h.verifier.Verify(body, r.Header); err != nil {
+		h.refuse(w, r, http.StatusUnauthorized, "bad_signature", err.Error())
+		return
+	}
+	msgID := r.Header.Get("svix-id")
+	if msgID == "" {
+		msgID = r.Header.Get("webhook-id")
+	}
+	ev, err := clerkevent.Parse(body, msgID)
+	switch {
+	case errors.Is(err, clerkevent.ErrUnhandledType):
+		// Acknowledged so Svix stops retrying an event we will never apply.
+		h.metrics.webhooks.WithLabelValues(string(ev.Type), "unhandled").Inc()
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "type": string(ev.Type)})
+		return
+	case err != nil:
+		h.refuse(w, r, http.StatusBadRequest, "malformed", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
+	defer cancel()
+	workflowID, err := h.signaler.SignalEvent(ctx, ev)
+	if err != nil {
+		h.logger.Error("Temporal did not accept the event; Svix will retry",
+			"svix_id", msgID, "type", ev.Type, "clerk_id", ev.ClerkID, "error", err)
+		h.metrics.webhooks.WithLabelValues(string(ev.Type), "unavailable").Inc()
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporal unavailable, retry later"})
+		return
+	}
+	h.metrics.webhooks.WithLabelValues(string(ev.Type), "accepted").Inc()
+	h.logger.Info("Webhook accepted", "svix_id", msgID, "type", ev.Type, "clerk_id", ev.ClerkID, "workflow_id", workflowID)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted", "workflow_id": workflowID})
+}
+
+// refuse answers a rejected webhook. The reason is logged and returned, but
+// never the body or the signature headers.
+func (h *webhookHandler) refuse(w http.ResponseWriter, r *http.Request, status int, outcome, reason string) {
+	h.metrics.webhooks.WithLabelValues("", outcome).Inc()
+	h.logger.Warn("Webhook refused", "status", status, "outcome", outcome, "reason", reason,
+		"svix_id", r.Header.Get("svix-id"), "remote", r.RemoteAddr)
+	writeJSON(w, status, map[string]string{"error": reason})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client has gone if this fails
+}

@@ -1,0 +1,103 @@
+// Command worker runs clerksync's Temporal worker: it applies the database
+// migrations, registers the search attributes it needs, then polls the task
+// queue until SIGINT or SIGTERM. It is stateless; run more for more capacity.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/syncworker"
+	"github.com/clerksync/clerksync/internal/temporalclient"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), `Usage: worker
+
+Applies clerksync's database migrations, then runs the Temporal worker that
+executes the user workflows and writes PostgreSQL, until SIGINT or SIGTERM.
+
+Environment:
+`)
+		config.PrintVars(flag.CommandLine.Output())
+	}
+	flag.Parse()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	logger.Info("Database migrated")
+
+	c, err := dialTemporal(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	opts, _ := temporalclient.Options(logger)
+	if err := temporalclient.EnsureSearchAttributes(ctx, c, opts.Namespace, workflows.SearchAttributeKeys); err != nil {
+		// Not fatal: on Temporal Cloud they are created in the Cloud UI, and
+		// the starter's signal-with-start says clearly if one is missing.
+		logger.Warn("Could not register search attributes; create ClerkUserId and ClerkSyncState (Keyword) yourself", "error", err)
+	}
+
+	w := syncworker.New(c, cfg.TaskQueue, st)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "namespace", opts.Namespace)
+	<-ctx.Done()
+	logger.Info("Shutting down: finishing running activities")
+	w.Stop()
+	return nil
+}
+
+// dialTemporal connects, retrying while Temporal is still starting (the dev
+// server, or a cluster starting beside this worker in docker compose).
+func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, error) {
+	opts, err := temporalclient.Options(logger)
+	if err != nil {
+		return nil, err
+	}
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		logger.Warn("Temporal not reachable yet; retrying", "address", opts.HostPort, "in", wait, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+		case <-time.After(wait):
+		}
+	}
+}
