@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/clerkwebhook"
+)
+
+const (
+	testSecret  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	otherSecret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+)
+
+func TestSignatureVerifier_SvixTestVector(t *testing.T) {
+	t.Parallel()
+	// Svix's published test vector: this secret, id, timestamp and body
+	// produce exactly this signature.
+	h := http.Header{}
+	h.Set("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	h.Set("svix-timestamp", "1614265330")
+	h.Set("svix-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	body := []byte(`{"test": 2432232314}`)
+	signedAt := time.Unix(1614265330, 0)
+
+	v, err := newSignatureVerifier(testSecret)
+	require.NoError(t, err)
+	v.now = func() time.Time { return signedAt.Add(time.Minute) }
+	require.NoError(t, v.Verify(body, h))
+
+	t.Run("rotation: any configured secret passes", func(t *testing.T) {
+		v, err := newSignatureVerifier(otherSecret + "  " + testSecret)
+		require.NoError(t, err)
+		v.now = func() time.Time { return signedAt }
+		require.NoError(t, v.Verify(body, h))
+	})
+	t.Run("wrong secret", func(t *testing.T) {
+		v, err := newSignatureVerifier(otherSecret)
+		require.NoError(t, err)
+		v.now = func() time.Time { return signedAt }
+		require.ErrorIs(t, v.Verify(body, h), errBadSignature)
+	})
+	t.Run("tampered body", func(t *testing.T) {
+		require.ErrorIs(t, v.Verify([]byte(`{"test": 2432232315}`), h), errBadSignature)
+	})
+	t.Run("stale and future timestamps", func(t *testing.T) {
+		v.now = func() time.Time { return signedAt.Add(6 * time.Minute) }
+		require.ErrorIs(t, v.Verify(body, h), errStaleSignature)
+		v.now = func() time.Time { return signedAt.Add(-6 * time.Minute) }
+		require.ErrorIs(t, v.Verify(body, h), errStaleSignature)
+	})
+}
+
+func TestNewSignatureVerifier_RefusesBadSecretsWithoutEchoingThem(t *testing.T) {
+	t.Parallel()
+	_, err := newSignatureVerifier("")
+	require.ErrorContains(t, err, "CLERK_WEBHOOK_SECRET is not set")
+	_, err = newSignatureVerifier(testSecret + " whsec_not*base64")
+	require.ErrorContains(t, err, "secret 2 of 2")
+	require.NotContains(t, err.Error(), "not*base64")
+}
+
+// recordingSignaler stands in for Temporal in handler unit tests.
+type recordingSignaler struct {
+	mu     sync.Mutex
+	events []clerkevent.Event
+	err    error
+}
+
+func (r *recordingSignaler) SignalEvent(_ context.Context, ev clerkevent.Event) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return "", r.err
+	}
+	r.events = append(r.events, ev)
+	return "user/" + ev.ClerkID, nil
+}
+
+func newTestHandler(t *testing.T, sig eventSignaler) *webhookHandler {
+	t.Helper()
+	v, err := newSignatureVerifier(testSecret)
+	require.NoError(t, err)
+	return &webhookHandler{
+		verifier: v, signaler: sig, maxBytes: 1 << 20, metrics: newMetrics(),
+		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func signedRequest(t *testing.T, secret string, at time.Time, body []byte) *http.Request {
+	t.Helper()
+	h, err := clerkwebhook.Sign(secret, "msg_test", at, body)
+	require.NoError(t, err)
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/clerk", bytes.NewReader(body))
+	r.Header = h
+	return r
+}
+
+func serveOnce(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestWebhookHandler_AcceptsSignedUserEvent(t *testing.T) {
+	t.Parallel()
+	sig := &recordingSignaler{}
+	h := newTestHandler(t, sig)
+	now := time.Now()
+	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{
+		ClerkID: "user_ok", Email: "a@example.com", CreatedAt: now, UpdatedAt: now,
+	})
+	require.NoError(t, err)
+	w := serveOnce(h, signedRequest(t, testSecret, now, body))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var got map[string]string
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
+	require.Equal(t, "user/user_ok", got["workflow_id"])
+	require.Len(t, sig.events, 1)
+	require.Equal(t, "msg_test", sig.events[0].ID)
+	require.Equal(t, "a@example.com", *sig.events[0].User.Email)
+}
+
+// TestWebhookHandler_RefusalsStartNothing covers every class of bad input:
+// each gets its status, and none reaches Temporal.
+func TestWebhookHandler_RefusalsStartNothing(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	valid, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: "user_x", CreatedAt: now, UpdatedAt: now})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		req  func(t *testing.T) *http.Request
+		want int
+	}{
+		{"no signature headers", func(t *testing.T) *http.Request {
+			return httptest.NewRequest(http.MethodPost, "/webhooks/clerk", bytes.NewReader(valid))
+		}, http.StatusUnauthorized},
+		{"wrong secret", func(t *testing.T) *http.Request { return signedRequest(t, otherSecret, now, valid) }, http.StatusUnauthorized},
+		{"stale timestamp", func(t *testing.T) *http.Request {
+			return signedRequest(t, testSecret, now.Add(-10*time.Minute), valid)
+		}, http.StatusUnauthorized},
+		{"body altered after signing", func(t *testing.T) *http.Request {
+			r := signedRequest(t, testSecret, now, valid)
+			r.Body = io.NopCloser(strings.NewReader(strings.Replace(string(valid), "user_x", "user_y", 1)))
+			return r
+		}, http.StatusUnauthorized},
+		{"malformed JSON", func(t *testing.T) *http.Request {
+			return signedRequest(t, testSecret, now, []byte(`{"type":"user.created","data":`))
+		}, http.StatusBadRequest},
+		{"user event without data.id", func(t *testing.T) *http.Request {
+			return signedRequest(t, testSecret, now, []byte(`{"type":"user.updated","data":{"updated_at":1}}`))
+		}, http.StatusBadRequest},
+		{"body over the limit", func(t *testing.T) *http.Request {
+			big := append([]byte(`{"type":"user.created","data":{"id":"user_big","x":"`), bytes.Repeat([]byte("a"), 1<<20)...)
+			return signedRequest(t, testSecret, now, append(big, `"}}`...))
+		}, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sig := &recordingSignaler{}
+			w := serveOnce(newTestHandler(t, sig), tc.req(t))
+			require.Equal(t, tc.want, w.Code, w.Body.String())
+			require.Empty(t, sig.events)
+		})
+	}
+}
+
+func TestWebhookHandler_UnhandledTypeIsAcknowledgedAndCounted(t *testing.T) {
+	t.Parallel()
+	sig := &recordingSignaler{}
+	h := newTestHandler(t, sig)
+	w := serveOnce(h, signedRequest(t, testSecret, time.Now(), []byte(`{"type":"session.created","data":{"id":"sess_1"}}`)))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Empty(t, sig.events)
+	m := httptest.NewRecorder()
+	h.metrics.handler().ServeHTTP(m, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Contains(t, m.Body.String(), `clerksync_webhooks_total{outcome="unhandled",type="session.created"} 1`)
+}
+
+func TestWebhookHandler_TemporalUnavailableIs503(t *testing.T) {
+	t.Parallel()
+	h := newTestHandler(t, &recordingSignaler{err: errors.New("connection refused")})
+	now := time.Now()
+	body, err := clerkwebhook.DeletedEvent("user_gone", now)
+	require.NoError(t, err)
+	w := serveOnce(h, signedRequest(t, testSecret, now, body))
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.NotEmpty(t, w.Header().Get("Retry-After"))
+}
