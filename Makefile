@@ -26,7 +26,7 @@ run: $(TEMPORAL_CLI) database
 	go build -o .run/worker ./worker
 	go build -o .run/starter ./starter
 	@echo "Temporal UI: http://127.0.0.1:8233  webhook: http://127.0.0.1:8080/webhooks/clerk  (Ctrl-C stops everything)"
-	@trap 'kill 0' EXIT INT TERM; \
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; trap 'exit 0' INT TERM; \
 	  export CLERK_WEBHOOK_SECRET="$${CLERK_WEBHOOK_SECRET:-$(LOCAL_WEBHOOK_SECRET)}"; \
 	  "$(TEMPORAL_CLI)" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
 	    --db-filename .run/temporal.db --log-level warn \

@@ -93,7 +93,7 @@ func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, erro
 		if err == nil {
 			return c, nil
 		}
-		logger.Warn("Temporal not reachable yet; retrying", "address", opts.HostPort, "in", wait, "error", err)
+		logger.Warn("Temporal not reachable yet; retrying", "address", opts.HostPort, "retry_in", wait.String(), "error", err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)

@@ -31,13 +31,13 @@ var Vars = []Var{
 	{"TEMPORAL_TLS_*", "", "TLS settings of Temporal's standard environment (TEMPORAL_TLS_CLIENT_CERT_PATH, ...)"},
 	{"TEMPORAL_TASK_QUEUE", "clerksync", "task queue the worker polls and the starter starts workflows on"},
 	{"CLERK_WEBHOOK_SECRET", "", "Svix signing secret(s) of the Clerk webhook endpoint, whsec_...; several, space-separated, during rotation (starter serve, send)"},
-	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_..."},
-	{"CLERK_API_URL", "https://api.clerk.com/v1", "Clerk Backend API base URL"},
+	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_... (not used yet: for ensure and backfill)"},
+	{"CLERK_API_URL", "https://api.clerk.com/v1", "Clerk Backend API base URL (not used yet)"},
 	{"HTTP_ADDR", ":8080", "address the starter's HTTP service listens on"},
 	{"WEBHOOK_MAX_BYTES", "1048576", "largest webhook body accepted; larger ones get 413"},
 	{"USER_IDLE_TIMEOUT", "1m", "how long a user's workflow waits for another event before completing"},
-	{"ENSURE_TIMEOUT", "5s", "how long an ensure waits for the user's row"},
-	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription"},
+	{"ENSURE_TIMEOUT", "5s", "how long an ensure waits for the user's row (not used yet)"},
+	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription (not used yet)"},
 }
 
 // Config is the parsed environment.

@@ -1,0 +1,49 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadFrom_DefaultsAreTheLocalSetup(t *testing.T) {
+	t.Parallel()
+	c, err := LoadFrom(func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	require.Equal(t, "postgres://127.0.0.1:5432/clerksync", c.DatabaseURL)
+	require.Equal(t, "clerksync", c.TaskQueue)
+	require.Equal(t, ":8080", c.HTTPAddr)
+	require.Equal(t, time.Minute, c.UserIdleTimeout)
+	require.Equal(t, 5*time.Second, c.EnsureTimeout)
+	require.Equal(t, 14*24*time.Hour, c.TrialPeriod)
+	require.Equal(t, int64(1<<20), c.WebhookMaxBytes)
+	require.Empty(t, c.WebhookSecret, "secrets have no default")
+}
+
+func TestLoadFrom_NamesEveryBadValue(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"USER_IDLE_TIMEOUT": "soon", "WEBHOOK_MAX_BYTES": "-1", "ENSURE_TIMEOUT": "0s"}
+	_, err := LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.ErrorContains(t, err, `USER_IDLE_TIMEOUT="soon"`)
+	require.ErrorContains(t, err, `WEBHOOK_MAX_BYTES="-1"`)
+	require.ErrorContains(t, err, `ENSURE_TIMEOUT="0s"`)
+}
+
+// TestReadmeTableListsEveryVariable keeps the README's configuration table
+// and --help telling the same story.
+func TestReadmeTableListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, v := range Vars {
+		def := "-"
+		if v.Default != "" {
+			def = "`" + v.Default + "`"
+		}
+		require.True(t, strings.Contains(string(readme), "| `"+v.Name+"` | "+def+" |"),
+			"README's configuration table lacks the row for %s with default %s", v.Name, def)
+	}
+}
