@@ -335,4 +335,3 @@ func opt(s string) *string {
 	}
 	return &s
 }
-
