@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,10 +61,16 @@ func startSystem(t *testing.T) *system {
 	return &system{url: srv.URL, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret}
 }
 
-// post sends body signed as Svix would, now, with the given message ID.
+// post sends body signed now, as Svix would, with the given message ID.
 func (s *system) post(t *testing.T, msgID string, body []byte) int {
 	t.Helper()
-	h, err := clerkwebhook.Sign(s.secret, msgID, time.Now(), body)
+	return s.postSigned(t, s.secret, time.Now(), msgID, body)
+}
+
+// postSigned sends body signed with secret at the given time.
+func (s *system) postSigned(t *testing.T, secret string, at time.Time, msgID string, body []byte) int {
+	t.Helper()
+	h, err := clerkwebhook.Sign(secret, msgID, at, body)
 	require.NoError(t, err)
 	req, err := http.NewRequest(http.MethodPost, s.url+"/webhooks/clerk", bytes.NewReader(body))
 	require.NoError(t, err)
@@ -78,188 +82,54 @@ func (s *system) post(t *testing.T, msgID string, body []byte) int {
 	return resp.StatusCode
 }
 
-// row is the part of a users row the scenario decides.
-type row struct {
-	Email, FirstName, LastName *string
-	Version                    time.Time
-}
-
-func (r row) String() string {
-	s := func(p *string) string {
-		if p == nil {
-			return "NULL"
-		}
-		return *p
-	}
-	return fmt.Sprintf("{%s %s %s %s}", s(r.Email), s(r.FirstName), s(r.LastName), r.Version.UTC().Format(time.RFC3339Nano))
-}
-
-// table reads users and tombstones.
-func (s *system) table(t *testing.T) (users map[string]row, tombstones map[string]bool) {
+// count runs a count(*) query against the system's database.
+func (s *system) count(t *testing.T, sql string) int {
 	t.Helper()
-	ctx := context.Background()
-	rows, err := s.db.Query(ctx, `select clerk_id, email, first_name, last_name, clerk_updated_at from users`)
-	require.NoError(t, err)
-	users = map[string]row{}
-	for rows.Next() {
-		var id string
-		var r row
-		require.NoError(t, rows.Scan(&id, &r.Email, &r.FirstName, &r.LastName, &r.Version))
-		users[id] = r
-	}
-	require.NoError(t, rows.Err())
-	tombstones = map[string]bool{}
-	rows, err = s.db.Query(ctx, `select clerk_id from user_tombstones`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var id string
-		require.NoError(t, rows.Scan(&id))
-		tombstones[id] = true
-	}
-	require.NoError(t, rows.Err())
-	return users, tombstones
-}
-
-// divergence counts how the table differs from what the scenario implies.
-type divergence struct{ lost, stale, resurrected, unexpected, untombstoned int }
-
-func (d divergence) zero() bool { return d == divergence{} }
-
-func diverge(want map[string]row, deleted map[string]bool, users map[string]row, tombstones map[string]bool) divergence {
-	var d divergence
-	for id, w := range want {
-		got, ok := users[id]
-		switch {
-		case !ok:
-			d.lost++
-		case got.String() != w.String():
-			d.stale++
-		}
-	}
-	for id := range users {
-		if deleted[id] {
-			d.resurrected++
-		} else if _, ok := want[id]; !ok {
-			d.unexpected++
-		}
-	}
-	for id := range deleted {
-		if !tombstones[id] {
-			d.untombstoned++
-		}
-	}
-	return d
-}
-
-type delivery struct {
-	msgID string
-	body  []byte
+	var n int
+	require.NoError(t, s.db.QueryRow(context.Background(), sql).Scan(&n))
+	return n
 }
 
 // TestEndToEnd_ShuffledDuplicatedConcurrentWebhooksConverge is the walking
 // skeleton's promise: 200 users, each created, updated several times and
-// sometimes deleted, delivered signed, shuffled, 20% twice, by concurrent
+// some deleted, delivered signed, shuffled, 20% twice, by 8 concurrent
 // senders. Once idle, the table holds exactly the newest version of every
 // live user, and every deleted user is absent and tombstoned.
 func TestEndToEnd_ShuffledDuplicatedConcurrentWebhooksConverge(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	sc := testenv.NewScenario(t, testenv.ScenarioOptions{Users: 200, DuplicateRate: 0.2, Seed: seed, Prefix: "e2e"})
+	t.Logf("seed %d: %d deliveries, %d live and %d deleted users", seed, len(sc.Deliveries), len(sc.Live), len(sc.Deleted))
 
-	const users, senders = 200, 8
-	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	want := map[string]row{}
-	deleted := map[string]bool{}
-	var deliveries []delivery
-	for i := range users {
-		id := fmt.Sprintf("user_e2e%03d", i)
-		versions := 2 + rng.IntN(4)
-		var last row
-		for k := range versions {
-			f := clerkwebhook.UserFields{
-				ClerkID: id, FirstName: fmt.Sprintf("First %d.%d", i, k), CreatedAt: base,
-				UpdatedAt: base.Add(time.Duration(k) * time.Second),
-			}
-			if k%2 == 0 { // some versions have no email at all
-				f.Email = fmt.Sprintf("u%d.v%d@example.com", i, k)
-			}
-			if k == versions-1 && i%3 == 0 {
-				f.LastName = "Last"
-			}
-			typ := "user.updated"
-			if k == 0 {
-				typ = "user.created"
-			}
-			body, err := clerkwebhook.UserEvent(typ, f)
-			require.NoError(t, err)
-			deliveries = append(deliveries, delivery{fmt.Sprintf("msg_%s_%d", id, k), body})
-			last = row{Email: opt(f.Email), FirstName: opt(f.FirstName), LastName: opt(f.LastName), Version: f.UpdatedAt}
-		}
-		if i%4 == 0 {
-			body, err := clerkwebhook.DeletedEvent(id, base.Add(time.Minute))
-			require.NoError(t, err)
-			deliveries = append(deliveries, delivery{"msg_" + id + "_del", body})
-			deleted[id] = true
-		} else {
-			want[id] = last
-		}
-	}
-	for _, d := range deliveries[:len(deliveries):len(deliveries)] {
-		if rng.Float64() < 0.2 {
-			deliveries = append(deliveries, d) // Svix redelivers with the same svix-id
-		}
-	}
-	rng.Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
-	t.Logf("%d users, %d deliveries (%d deleted users)", users, len(deliveries), len(deleted))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8)
+	require.NoError(t, err)
+	require.Zero(t, stats.Refused, "every delivery is acknowledged on its first attempt")
 
-	queue := make(chan delivery)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	statuses := map[int]int{}
-	for range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range queue {
-				code := s.post(t, d.msgID, d.body)
-				mu.Lock()
-				statuses[code]++
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, d := range deliveries {
-		queue <- d
-	}
-	close(queue)
-	wg.Wait()
-	require.Equal(t, map[int]int{http.StatusOK: len(deliveries)}, statuses)
-
-	var last divergence
+	var last testenv.Divergence
 	require.Eventually(t, func() bool {
-		u, tomb := s.table(t)
-		last = diverge(want, deleted, u, tomb)
-		return last.zero()
-	}, 2*time.Minute, 250*time.Millisecond, "table never converged: %+v", &last)
+		last, err = sc.Compare(ctx, s.db)
+		require.NoError(t, err)
+		return last.Zero()
+	}, 2*time.Minute, 250*time.Millisecond, "table never converged: %v", &last)
 
 	// Idle: every workflow completes, and nothing late changes the table.
 	require.Eventually(t, func() bool {
-		n, err := s.temporal.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
+		n, err := s.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
 			Query: fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = 'Running'", s.taskQueue),
 		})
 		return err == nil && n.GetCount() == 0
 	}, time.Minute, 500*time.Millisecond, "user workflows did not complete after the idle timeout")
-	u, tomb := s.table(t)
-	require.Equal(t, divergence{}, diverge(want, deleted, u, tomb))
-	require.Len(t, u, len(want), "no duplicate or extra rows")
-	require.Len(t, tomb, len(deleted))
+	last, err = sc.Compare(ctx, s.db)
+	require.NoError(t, err)
+	require.True(t, last.Zero(), "after idle: %v", last)
 
-	// An operator finds a user's history by Clerk ID.
+	// An operator finds a user's history by Clerk ID and sync state.
 	require.Eventually(t, func() bool {
-		resp, err := s.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-			Query: "ClerkUserId = 'user_e2e001' AND ClerkSyncState = 'synced'",
+		resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "ClerkUserId = 'user_e2e0002' AND ClerkSyncState = 'synced'",
 		})
 		return err == nil && len(resp.GetExecutions()) > 0
 	}, 30*time.Second, 250*time.Millisecond)
@@ -277,15 +147,7 @@ func TestEndToEnd_BadInputStartsNoWorkflow(t *testing.T) {
 		return b
 	}
 	send := func(secret string, at time.Time, body []byte) int {
-		h, err := clerkwebhook.Sign(secret, "msg_bad", at, body)
-		require.NoError(t, err)
-		req, err := http.NewRequest(http.MethodPost, s.url+"/webhooks/clerk", bytes.NewReader(body))
-		require.NoError(t, err)
-		req.Header = h
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		return resp.StatusCode
+		return s.postSigned(t, secret, at, "msg_bad", body)
 	}
 	big := append([]byte(`{"type":"user.created","data":{"id":"user_bad_big","pad":"`), bytes.Repeat([]byte("x"), 2<<20)...)
 	for _, tc := range []struct {
@@ -313,9 +175,8 @@ func TestEndToEnd_BadInputStartsNoWorkflow(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Zero(t, n.GetCount(), "no input above starts a workflow")
-	users, tombstones := s.table(t)
-	require.Empty(t, users)
-	require.Empty(t, tombstones)
+	require.Zero(t, s.count(t, "select count(*) from users"))
+	require.Zero(t, s.count(t, "select count(*) from user_tombstones"))
 }
 
 func TestEndToEnd_ReadyzChecksPostgresAndTemporal(t *testing.T) {
@@ -327,11 +188,4 @@ func TestEndToEnd_ReadyzChecksPostgresAndTemporal(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.JSONEq(t, `{"postgres":"ok","temporal":"ok"}`, string(body))
-}
-
-func opt(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }

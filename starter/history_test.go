@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/testenv"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -43,15 +44,15 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	require.NoError(t, err)
 	// Each step waits a little so the history holds separate workflow tasks,
 	// as deliveries spread over time produce.
-	for _, d := range []delivery{
-		{"msg_h1", event("user.created", 1)},
-		{"msg_h1", event("user.created", 1)},
-		{"msg_h3", event("user.updated", 3)},
-		{"msg_h2", event("user.updated", 2)},
-		{"msg_hdel", deleted},
-		{"msg_h4", event("user.updated", 4)},
+	for _, d := range []testenv.Delivery{
+		{MsgID: "msg_h1", Body: event("user.created", 1)},
+		{MsgID: "msg_h1", Body: event("user.created", 1)},
+		{MsgID: "msg_h3", Body: event("user.updated", 3)},
+		{MsgID: "msg_h2", Body: event("user.updated", 2)},
+		{MsgID: "msg_hdel", Body: deleted},
+		{MsgID: "msg_h4", Body: event("user.updated", 4)},
 	} {
-		require.Equal(t, 200, s.post(t, d.msgID, d.body))
+		require.Equal(t, 200, s.post(t, d.MsgID, d.Body))
 		time.Sleep(300 * time.Millisecond)
 	}
 

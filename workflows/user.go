@@ -14,15 +14,18 @@ import (
 )
 
 // userActivityOptions: a write retries until it lands. A finite retry budget
-// would turn a database outage longer than the budget into users who silently
-// never get a row; only data PostgreSQL refuses (a non-retryable
-// ApplicationError) ends the retries.
+// (MaximumAttempts or a ScheduleToCloseTimeout) would turn a database outage
+// longer than the budget into users who silently never get a row; only data
+// PostgreSQL refuses (a non-retryable ApplicationError) ends the retries.
+// StartToCloseTimeout bounds how long a write lost with a crashed worker
+// waits before it is retried; a healthy write takes milliseconds. The backoff
+// stays at or under 10 s so users converge soon after PostgreSQL returns.
 var userActivityOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: 30 * time.Second,
+	StartToCloseTimeout: 10 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
+		InitialInterval:    500 * time.Millisecond,
 		BackoffCoefficient: 2,
-		MaximumInterval:    time.Minute,
+		MaximumInterval:    10 * time.Second,
 		MaximumAttempts:    0, // unlimited
 	},
 }

@@ -4,6 +4,8 @@
 package syncworker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -15,7 +17,11 @@ import (
 // New returns a worker for taskQueue with every workflow and activity
 // registered. Start it with Start or Run.
 func New(c client.Client, taskQueue string, st *store.Store) worker.Worker {
-	w := worker.New(c, taskQueue, worker.Options{})
+	w := worker.New(c, taskQueue, worker.Options{
+		// On SIGTERM, running activities get this long to finish before the
+		// worker stops; whatever is cut short is retried by Temporal.
+		WorkerStopTimeout: 15 * time.Second,
+	})
 	w.RegisterWorkflow(workflows.UserWorkflow)
 	w.RegisterActivity(&activities.Activities{Store: st})
 	return w

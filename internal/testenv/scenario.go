@@ -1,0 +1,283 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clerksync/clerksync/internal/clerkwebhook"
+)
+
+// Delivery is one webhook as Svix would send it: a message ID and a body.
+// Svix keeps the ID across redeliveries and signs each attempt anew.
+type Delivery struct {
+	MsgID string
+	Body  []byte
+}
+
+// Row is the part of a users row a Scenario decides.
+type Row struct {
+	Email, FirstName, LastName *string
+	Version                    time.Time
+}
+
+func (r Row) String() string {
+	s := func(p *string) string {
+		if p == nil {
+			return "NULL"
+		}
+		return *p
+	}
+	return fmt.Sprintf("{%s %s %s %s}", s(r.Email), s(r.FirstName), s(r.LastName), r.Version.UTC().Format(time.RFC3339Nano))
+}
+
+// Scenario is a batch of Clerk webhooks for many users, shuffled and partly
+// duplicated, with the table state they must converge to.
+type Scenario struct {
+	Deliveries []Delivery
+	// Live is every user that must have a row, with its newest version.
+	Live map[string]Row
+	// Deleted is every user that must be absent and tombstoned.
+	Deleted map[string]bool
+}
+
+// ScenarioOptions shapes a Scenario.
+type ScenarioOptions struct {
+	Users int
+	// DuplicateRate is the share of deliveries sent twice.
+	DuplicateRate float64
+	// Unusual adds users whose events are only updates (no create) and users
+	// who are only deleted (never seen before).
+	Unusual bool
+	Seed    uint64
+	// Prefix keeps Clerk IDs apart between scenarios sharing a database.
+	Prefix string
+}
+
+// NewScenario builds users who are created, updated 1-4 times with rising
+// versions, and a fifth of them deleted; with Unusual, a tenth only updated
+// and a tenth only deleted.
+func NewScenario(t testing.TB, o ScenarioOptions) Scenario {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(o.Seed, 0))
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	s := Scenario{Live: map[string]Row{}, Deleted: map[string]bool{}}
+	must := func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i := range o.Users {
+		id := fmt.Sprintf("user_%s%04d", o.Prefix, i)
+		kind := i % 10
+		if o.Unusual && kind == 9 { // a delete of a user never seen
+			s.Deliveries = append(s.Deliveries, Delivery{"msg_" + id + "_del", must(clerkwebhook.DeletedEvent(id, base.Add(time.Minute)))})
+			s.Deleted[id] = true
+			continue
+		}
+		versions := 2 + rng.IntN(4)
+		var last Row
+		for k := range versions {
+			f := clerkwebhook.UserFields{
+				ClerkID: id, FirstName: fmt.Sprintf("First %d.%d", i, k), CreatedAt: base,
+				UpdatedAt: base.Add(time.Duration(k) * time.Second),
+			}
+			if k%2 == 0 { // some versions have no email at all
+				f.Email = fmt.Sprintf("u%d.v%d@example.com", i, k)
+			}
+			if k == versions-1 && i%3 == 0 {
+				f.LastName = "Last"
+			}
+			typ := "user.updated"
+			if k == 0 && !(o.Unusual && kind == 8) { // kind 8: updates without a create
+				typ = "user.created"
+			}
+			s.Deliveries = append(s.Deliveries, Delivery{fmt.Sprintf("msg_%s_%d", id, k), must(clerkwebhook.UserEvent(typ, f))})
+			last = Row{Email: optional(f.Email), FirstName: optional(f.FirstName), LastName: optional(f.LastName), Version: f.UpdatedAt}
+		}
+		if kind < 2 {
+			s.Deliveries = append(s.Deliveries, Delivery{"msg_" + id + "_del", must(clerkwebhook.DeletedEvent(id, base.Add(time.Minute)))})
+			s.Deleted[id] = true
+		} else {
+			s.Live[id] = last
+		}
+	}
+	n := len(s.Deliveries)
+	for _, d := range s.Deliveries[:n:n] {
+		if rng.Float64() < o.DuplicateRate {
+			s.Deliveries = append(s.Deliveries, d)
+		}
+	}
+	rng.Shuffle(len(s.Deliveries), func(i, j int) { s.Deliveries[i], s.Deliveries[j] = s.Deliveries[j], s.Deliveries[i] })
+	return s
+}
+
+// DeliveryStats counts what sending took.
+type DeliveryStats struct {
+	Attempts int64
+	// Refused counts non-2xx answers and connection errors, each retried.
+	Refused int64
+}
+
+// Deliver POSTs every delivery to url from senders goroutines, signing each
+// attempt with secret as Svix does, and retries any non-2xx answer or
+// connection error with backoff, as Svix does, until ctx ends.
+func Deliver(ctx context.Context, url, secret string, deliveries []Delivery, senders int) (DeliveryStats, error) {
+	var stats DeliveryStats
+	queue := make(chan Delivery)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	client := &http.Client{Timeout: 20 * time.Second}
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range queue {
+				for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+					atomic.AddInt64(&stats.Attempts, 1)
+					if ok, err := post(ctx, client, url, secret, d); ok {
+						break
+					} else if err != nil {
+						errOnce.Do(func() { firstErr = err })
+						return
+					}
+					atomic.AddInt64(&stats.Refused, 1)
+					select {
+					case <-ctx.Done():
+						errOnce.Do(func() { firstErr = fmt.Errorf("deliver %s: %w", d.MsgID, ctx.Err()) })
+						return
+					case <-time.After(wait):
+					}
+				}
+			}
+		}()
+	}
+	for _, d := range deliveries {
+		select {
+		case queue <- d:
+		case <-ctx.Done():
+		}
+	}
+	close(queue)
+	wg.Wait()
+	return stats, firstErr
+}
+
+// post sends one attempt. It reports ok for a 2xx; a non-nil error only for
+// a failure retrying cannot fix (a bad secret).
+func post(ctx context.Context, client *http.Client, url, secret string, d Delivery) (bool, error) {
+	h, err := clerkwebhook.Sign(secret, d.MsgID, time.Now(), d.Body)
+	if err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.Body))
+	if err != nil {
+		return false, err
+	}
+	req.Header = h
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, nil
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode/100 == 2, nil
+}
+
+// Divergence counts how the table differs from a Scenario.
+type Divergence struct {
+	Lost, Stale, Resurrected, Duplicate, Unexpected, Untombstoned int
+}
+
+// Zero reports full convergence.
+func (d Divergence) Zero() bool { return d == Divergence{} }
+
+func (d Divergence) String() string {
+	return fmt.Sprintf("%d lost, %d resurrected, %d stale, %d duplicate, %d unexpected, %d deletions not tombstoned",
+		d.Lost, d.Resurrected, d.Stale, d.Duplicate, d.Unexpected, d.Untombstoned)
+}
+
+// Compare reads users and user_tombstones and counts the divergence from s.
+func (s Scenario) Compare(ctx context.Context, db *pgx.Conn) (Divergence, error) {
+	var d Divergence
+	if err := db.QueryRow(ctx, `select count(*) - count(distinct clerk_id) from users`).Scan(&d.Duplicate); err != nil {
+		return d, fmt.Errorf("count duplicates: %w", err)
+	}
+	rows, err := db.Query(ctx, `select clerk_id, email, first_name, last_name, clerk_updated_at from users`)
+	if err != nil {
+		return d, fmt.Errorf("read users: %w", err)
+	}
+	users := map[string]Row{}
+	for rows.Next() {
+		var id string
+		var r Row
+		if err := rows.Scan(&id, &r.Email, &r.FirstName, &r.LastName, &r.Version); err != nil {
+			return d, err
+		}
+		users[id] = r
+	}
+	if err := rows.Err(); err != nil {
+		return d, err
+	}
+	tombstones := map[string]bool{}
+	rows, err = db.Query(ctx, `select clerk_id from user_tombstones`)
+	if err != nil {
+		return d, fmt.Errorf("read tombstones: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return d, err
+		}
+		tombstones[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return d, err
+	}
+	for id, want := range s.Live {
+		got, ok := users[id]
+		switch {
+		case !ok:
+			d.Lost++
+		case got.String() != want.String():
+			d.Stale++
+		}
+	}
+	for id := range users {
+		if s.Deleted[id] {
+			d.Resurrected++
+		} else if _, ok := s.Live[id]; !ok {
+			d.Unexpected++
+		}
+	}
+	for id := range s.Deleted {
+		if !tombstones[id] {
+			d.Untombstoned++
+		}
+	}
+	for id := range tombstones {
+		if !s.Deleted[id] {
+			d.Unexpected++
+		}
+	}
+	return d, nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
