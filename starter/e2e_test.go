@@ -104,7 +104,7 @@ func TestEndToEnd_ShuffledDuplicatedConcurrentWebhooksConverge(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8)
+	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8, 0)
 	require.NoError(t, err)
 	require.Zero(t, stats.Refused, "every delivery is acknowledged on its first attempt")
 

@@ -53,17 +53,26 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
+	// A worker started while PostgreSQL or Temporal is still coming up (or
+	// briefly gone) waits for it rather than exiting: nothing is lost while
+	// it waits, since Temporal holds every event.
+	if err := retry(ctx, logger, "migrate the database", func() error { return st.Migrate(ctx) }); err != nil {
 		return err
 	}
 	logger.Info("Database migrated")
 
-	c, err := dialTemporal(ctx, logger)
+	opts, err := temporalclient.Options(logger)
 	if err != nil {
 		return err
 	}
+	var c client.Client
+	if err := retry(ctx, logger, "connect to Temporal at "+opts.HostPort, func() (err error) {
+		c, err = client.DialContext(ctx, opts)
+		return err
+	}); err != nil {
+		return err
+	}
 	defer c.Close()
-	opts, _ := temporalclient.Options(logger)
 	if err := temporalclient.EnsureSearchAttributes(ctx, c, opts.Namespace, workflows.SearchAttributeKeys); err != nil {
 		// Not fatal: on Temporal Cloud they are created in the Cloud UI, and
 		// the starter's signal-with-start says clearly if one is missing.
@@ -81,22 +90,17 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	return nil
 }
 
-// dialTemporal connects, retrying while Temporal is still starting (the dev
-// server, or a cluster starting beside this worker in docker compose).
-func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, error) {
-	opts, err := temporalclient.Options(logger)
-	if err != nil {
-		return nil, err
-	}
+// retry calls fn until it succeeds or ctx ends, backing off up to 30 s.
+func retry(ctx context.Context, logger *slog.Logger, what string, fn func() error) error {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		c, err := client.DialContext(ctx, opts)
+		err := fn()
 		if err == nil {
-			return c, nil
+			return nil
 		}
-		logger.Warn("Temporal not reachable yet; retrying", "address", opts.HostPort, "retry_in", wait.String(), "error", err)
+		logger.Warn("Could not "+what+"; retrying", "retry_in", wait.String(), "error", err)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+			return fmt.Errorf("%s: %w", what, err)
 		case <-time.After(wait):
 		}
 	}

@@ -132,8 +132,9 @@ type DeliveryStats struct {
 
 // Deliver POSTs every delivery to url from senders goroutines, signing each
 // attempt with secret as Svix does, and retries any non-2xx answer or
-// connection error with backoff, as Svix does, until ctx ends.
-func Deliver(ctx context.Context, url, secret string, deliveries []Delivery, senders int) (DeliveryStats, error) {
+// connection error with backoff, as Svix does, until ctx ends. Starts are
+// spread evenly over spread (0: as fast as the senders go).
+func Deliver(ctx context.Context, url, secret string, deliveries []Delivery, senders int, spread time.Duration) (DeliveryStats, error) {
 	var stats DeliveryStats
 	queue := make(chan Delivery)
 	var wg sync.WaitGroup
@@ -164,7 +165,11 @@ func Deliver(ctx context.Context, url, secret string, deliveries []Delivery, sen
 			}
 		}()
 	}
-	for _, d := range deliveries {
+	start := time.Now()
+	for i, d := range deliveries {
+		if spread > 0 {
+			time.Sleep(time.Until(start.Add(spread * time.Duration(i) / time.Duration(len(deliveries)))))
+		}
 		select {
 		case queue <- d:
 		case <-ctx.Done():

@@ -1,0 +1,230 @@
+package chaostest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clerksync/clerksync/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// size is one chaos run's scale and fault timing, from the start of sending.
+type size struct {
+	users                         int
+	spread                        time.Duration // sending is spread over this
+	dbCutAt, dbOutage             time.Duration
+	killAt                        [2]time.Duration
+	temporalCutAt, temporalOutage time.Duration
+}
+
+var (
+	// small runs with every `make test`.
+	small = size{users: 200, spread: 25 * time.Second,
+		dbCutAt: 2 * time.Second, dbOutage: 8 * time.Second,
+		killAt:        [2]time.Duration{12 * time.Second, 16 * time.Second},
+		temporalCutAt: 19 * time.Second, temporalOutage: 4 * time.Second}
+	// full is the issue's scenario (`make chaos`, CHAOS_FULL=1).
+	full = size{users: 1000, spread: 60 * time.Second,
+		dbCutAt: 5 * time.Second, dbOutage: 20 * time.Second,
+		killAt:        [2]time.Duration{28 * time.Second, 33 * time.Second},
+		temporalCutAt: 38 * time.Second, temporalOutage: 10 * time.Second}
+)
+
+// TestChaos_ConvergesThroughOutagesAndCrashes sends a shuffled, partly
+// duplicated stream of webhooks (creates, rising updates, deletes, updates
+// without a create, deletes of unknown users) from 8 senders that retry like
+// Svix, while PostgreSQL is cut, the worker is SIGKILLed twice and Temporal is
+// cut. Once quiet, the table must hold exactly what the events imply.
+func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
+	sz := small
+	if os.Getenv("CHAOS_FULL") == "1" {
+		sz = full
+	}
+	dbURL := testenv.Database(t)
+	testenv.Temporal(t)
+	pgProxy := testenv.StartProxy(t, hostPort(t, dbURL))
+	temporalProxy := testenv.StartProxy(t, testenv.TemporalAddress(t))
+	bin := build(t)
+
+	httpAddr := freeAddr(t)
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"DATABASE_URL=" + withHost(t, dbURL, pgProxy.Addr()),
+		"TEMPORAL_ADDRESS=" + temporalProxy.Addr(),
+		"TEMPORAL_NAMESPACE=default",
+		"TEMPORAL_TASK_QUEUE=chaos",
+		"CLERK_WEBHOOK_SECRET=" + secret,
+		"HTTP_ADDR=" + httpAddr,
+		"USER_IDLE_TIMEOUT=3s",
+	}
+	logs := t.TempDir()
+	worker := start(t, logs, "worker", env, filepath.Join(bin, "worker"))
+	start(t, logs, "starter", env, filepath.Join(bin, "starter"), "serve")
+	waitHealthy(t, "http://"+httpAddr+"/healthz")
+
+	seed := uint64(time.Now().UnixNano())
+	sc := testenv.NewScenario(t, testenv.ScenarioOptions{
+		Users: sz.users, DuplicateRate: 0.2, Unusual: true, Seed: seed, Prefix: "chaos",
+	})
+	t.Logf("seed %d: %d users, %d deliveries", seed, sz.users, len(sc.Deliveries))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	type delivered struct {
+		stats testenv.DeliveryStats
+		err   error
+	}
+	done := make(chan delivered, 1)
+	began := time.Now()
+	go func() {
+		stats, err := testenv.Deliver(ctx, "http://"+httpAddr+"/webhooks/clerk", secret, sc.Deliveries, 8, sz.spread)
+		done <- delivered{stats, err}
+	}()
+
+	at := func(d time.Duration) { time.Sleep(time.Until(began.Add(d))) }
+	at(sz.dbCutAt)
+	t.Logf("cut PostgreSQL for %s", sz.dbOutage)
+	pgProxy.Cut()
+	at(sz.dbCutAt + sz.dbOutage)
+	pgProxy.Restore()
+	for i, k := range sz.killAt {
+		at(k)
+		t.Logf("SIGKILL worker (%d of 2) and restart it", i+1)
+		worker.kill(t)
+		worker = start(t, logs, fmt.Sprintf("worker-%d", i+2), env, filepath.Join(bin, "worker"))
+	}
+	at(sz.temporalCutAt)
+	t.Logf("cut Temporal for %s", sz.temporalOutage)
+	temporalProxy.Cut()
+	at(sz.temporalCutAt + sz.temporalOutage)
+	temporalProxy.Restore()
+	lastFault := time.Now()
+
+	d := <-done
+	require.NoError(t, d.err)
+	t.Logf("all delivered: %d attempts, %d refused and retried", d.stats.Attempts, d.stats.Refused)
+
+	db, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer db.Close(context.Background())
+	var div testenv.Divergence
+	for {
+		div, err = sc.Compare(ctx, db)
+		require.NoError(t, err)
+		if div.Zero() || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	converged := time.Since(lastFault)
+	report := fmt.Sprintf("chaos: %d users, %d deliveries (%d attempts); %s; converged %.1f s after the last fault",
+		sz.users, len(sc.Deliveries), d.stats.Attempts, div, converged.Seconds())
+	fmt.Println(report)
+	t.Log(report)
+	require.True(t, div.Zero(), "did not converge: %s (logs in %s)", div, logs)
+}
+
+// process is a clerksync binary the test runs and may kill.
+type process struct{ cmd *exec.Cmd }
+
+func start(t *testing.T, logDir, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	logFile, err := os.Create(filepath.Join(logDir, name+".log"))
+	require.NoError(t, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	p := &process{cmd: cmd}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Logf("%s log (last 4 KiB):\n%s", name, tail(b, 4096))
+		}
+	})
+	return p
+}
+
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Kill())
+	_ = p.cmd.Wait()
+}
+
+// build compiles the worker and starter once per run into a temp dir.
+func build(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, pkg := range []string{"worker", "starter"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "github.com/clerksync/clerksync/"+pkg).CombinedOutput()
+		require.NoError(t, err, "build %s: %s", pkg, out)
+	}
+	return dir
+}
+
+func waitHealthy(t *testing.T, u string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(u)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 100*time.Millisecond, "starter never became healthy")
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func hostPort(t *testing.T, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	if u.Port() == "" {
+		return u.Hostname() + ":5432"
+	}
+	return u.Host
+}
+
+func withHost(t *testing.T, dbURL, hostPort string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	u.Host = hostPort
+	return u.String()
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
+}
