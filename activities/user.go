@@ -26,6 +26,9 @@ const ErrTypeInvalidUserData = "InvalidUserData"
 // worker; workflows call its methods through a nil *Activities.
 type Activities struct {
 	Store *store.Store
+	// Clerk reads users from the Clerk Backend API (ensure); nil when no
+	// CLERK_SECRET_KEY is configured.
+	Clerk ClerkUsers
 }
 
 // DeleteUserInput names the user to delete and when Clerk deleted it.

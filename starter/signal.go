@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/workflows"
@@ -23,15 +22,8 @@ type userWorkflows struct {
 // that starts the workflow if it is not running and signals it either way, so
 // the first event for a user and the hundredth take the same path.
 func (u userWorkflows) SignalEvent(ctx context.Context, ev clerkevent.Event) (string, error) {
-	id := workflows.UserWorkflowID(ev.ClerkID)
-	opts := client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: u.taskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.ClerkUserIDKey.ValueSet(ev.ClerkID),
-			workflows.ClerkSyncStateKey.ValueSet(workflows.SyncStatePending),
-		),
-	}
+	opts := workflows.UserWorkflowStartOptions(ev.ClerkID, u.taskQueue)
+	id := opts.ID
 	in := workflows.UserWorkflowInput{ClerkID: ev.ClerkID, IdleTimeout: u.idleTimeout}
 	if _, err := u.client.SignalWithStartWorkflow(ctx, id, workflows.ClerkEventSignal, ev, opts, workflows.UserWorkflow, in); err != nil {
 		return "", fmt.Errorf("signal-with-start %s: %w", id, err)

@@ -6,6 +6,7 @@ package workflows
 import (
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -14,9 +15,22 @@ import (
 const (
 	// ClerkEventSignal carries one clerkevent.Event to a UserWorkflow.
 	ClerkEventSignal = "clerk-event"
+	// EnsureSignal carries an EnsureRequest: the product asked for the user's
+	// row before any webhook wrote it.
+	EnsureSignal = "ensure"
 	// StateQuery returns a UserWorkflow's UserState.
 	StateQuery = "state"
 )
+
+// EnsureRequest is the payload of EnsureSignal.
+type EnsureRequest struct {
+	// RequestedAt is when the product asked, for the workflow's history.
+	RequestedAt time.Time `json:"requested_at,omitzero"`
+}
+
+// lowestVersion is the version of a minimal row written by ensure: older than
+// any data Clerk sends, so every webhook or fetched profile wins over it.
+var lowestVersion = time.UnixMilli(0).UTC()
 
 // Search attributes (Keyword) that let an operator find any user's history in
 // the Temporal UI: ClerkUserId = "user_..." or ClerkSyncState = "failed".
@@ -40,6 +54,20 @@ const (
 // DefaultIdleTimeout is how long a UserWorkflow waits for another event before
 // it completes (USER_IDLE_TIMEOUT).
 const DefaultIdleTimeout = time.Minute
+
+// UserWorkflowStartOptions are the options every signal-with-start of a
+// UserWorkflow uses: its ID, and the search attributes an operator finds it
+// by from its first moment.
+func UserWorkflowStartOptions(clerkID, taskQueue string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        UserWorkflowID(clerkID),
+		TaskQueue: taskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			ClerkUserIDKey.ValueSet(clerkID),
+			ClerkSyncStateKey.ValueSet(SyncStatePending),
+		),
+	}
+}
 
 // UserWorkflowID is the workflow ID of the user's entity workflow. One Clerk
 // user has one ID, so signal-with-start always reaches the same workflow.

@@ -83,8 +83,11 @@ type FailedEvent struct {
 // started and fed by signal-with-start. Svix delivers at least once and in no
 // order, so it drops redeliveries (same Svix ID) and versions older than the
 // newest applied, writes only the newest of what is waiting, and treats a
-// delete as final. It completes after IdleTimeout without events, once every
-// signal is drained, and continues as new when its history grows long.
+// delete as final. An ensure for a user without a row writes a minimal row at
+// once, then fetches the full profile from Clerk in the background, so webhook
+// events keep applying while the Clerk API is down. It completes after
+// IdleTimeout without events, once every signal is drained and no fetch is in
+// flight, and continues as new when its history grows long.
 func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 	if in.IdleTimeout <= 0 {
 		in.IdleTimeout = DefaultIdleTimeout
@@ -96,27 +99,38 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (UserState, error) { return u.state, nil }); err != nil {
 		return fmt.Errorf("register %s query: %w", StateQuery, err)
 	}
-	events := workflow.GetSignalChannel(ctx, ClerkEventSignal)
+	u.events = workflow.GetSignalChannel(ctx, ClerkEventSignal)
+	u.ensures = workflow.GetSignalChannel(ctx, EnsureSignal)
 	actx := workflow.WithActivityOptions(ctx, userActivityOptions)
 	for {
-		u.drain(events)
-		if len(u.pending) > 0 {
+		if err := u.drain(actx); err != nil {
+			return err
+		}
+		switch {
+		case len(u.pending) > 0:
 			if err := u.applyPending(actx); err != nil {
 				return err
 			}
 			continue
+		case u.ensureWanted:
+			if err := u.ensure(actx); err != nil {
+				return err
+			}
+			continue
 		}
-		if u.received >= in.MaxEventsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		if !u.fetching && (u.received >= in.MaxEventsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
 			next := in
 			next.State = u.state
 			return workflow.NewContinueAsNewError(ctx, UserWorkflow, next)
 		}
-		if !u.awaitEvent(ctx, events, in.IdleTimeout) {
+		if !u.await(actx, in.IdleTimeout) {
 			// Idle. A signal may have raced the timer: drain once more, and
 			// complete only with nothing left (Temporal also refuses to
 			// complete a run that has unhandled signals).
-			u.drain(events)
-			if len(u.pending) == 0 {
+			if err := u.drain(actx); err != nil {
+				return err
+			}
+			if len(u.pending) == 0 && !u.ensureWanted {
 				return nil
 			}
 		}
@@ -131,6 +145,21 @@ type userSync struct {
 	pending  []clerkevent.Event
 	received int
 	logger   log.Logger
+
+	events, ensures workflow.ReceiveChannel
+	// ensureWanted: an ensure arrived and is not handled yet.
+	ensureWanted bool
+	// fetching: a FetchClerkUser runs in the background; its outcome
+	// arrives on fetched.
+	fetching    bool
+	fetched     workflow.Channel
+	cancelFetch workflow.CancelFunc
+}
+
+// fetchOutcome is what the background fetch hands the main loop.
+type fetchOutcome struct {
+	result activities.FetchClerkUserResult
+	err    error
 }
 
 func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
@@ -139,6 +168,7 @@ func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
 		state:   in.State,
 		seen:    make(map[string]bool, len(in.State.RecentEventIDs)),
 		logger:  workflow.GetLogger(ctx),
+		fetched: workflow.NewBufferedChannel(ctx, 1),
 	}
 	for _, id := range in.State.RecentEventIDs {
 		u.seen[id] = true
@@ -146,29 +176,40 @@ func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
 	return u
 }
 
-// drain takes every signal already delivered, without blocking.
-func (u *userSync) drain(events workflow.ReceiveChannel) {
+// drain takes every signal and fetch outcome already delivered, without
+// blocking.
+func (u *userSync) drain(ctx workflow.Context) error {
 	var ev clerkevent.Event
-	for events.ReceiveAsync(&ev) {
+	for u.events.ReceiveAsync(&ev) {
 		u.accept(ev)
 		ev = clerkevent.Event{}
 	}
+	var req EnsureRequest
+	for u.ensures.ReceiveAsync(&req) {
+		u.received++
+		u.ensureWanted = true
+	}
+	var out fetchOutcome
+	if u.fetched.ReceiveAsync(&out) {
+		return u.fetchDone(ctx, out)
+	}
+	return nil
 }
 
-// awaitEvent blocks until a signal arrives (true) or idle passes (false).
-func (u *userSync) awaitEvent(ctx workflow.Context, events workflow.ReceiveChannel, idle time.Duration) bool {
+// await blocks until a signal or a fetch outcome arrives (true), or, with no
+// fetch in flight, until idle passes (false). What arrived is left for drain.
+func (u *userSync) await(ctx workflow.Context, idle time.Duration) bool {
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()
-	got := false
-	workflow.NewSelector(ctx).
-		AddReceive(events, func(c workflow.ReceiveChannel, _ bool) {
-			var ev clerkevent.Event
-			c.Receive(ctx, &ev)
-			u.accept(ev)
-			got = true
-		}).
-		AddFuture(workflow.NewTimer(timerCtx, idle), func(workflow.Future) {}).
-		Select(ctx)
+	got := true
+	sel := workflow.NewSelector(ctx)
+	for _, c := range []workflow.ReceiveChannel{u.events, u.ensures, u.fetched} {
+		sel.AddReceive(c, func(workflow.ReceiveChannel, bool) {})
+	}
+	if !u.fetching {
+		sel.AddFuture(workflow.NewTimer(timerCtx, idle), func(workflow.Future) { got = false })
+	}
+	sel.Select(ctx)
 	return got
 }
 
@@ -238,11 +279,10 @@ func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 	}
 	switch res.Outcome {
 	case store.Tombstoned:
-		u.state.Deleted = true
-		u.state.UserID = ""
-		return u.setSyncState(ctx, SyncStateDeleted)
+		return u.markDeleted(ctx)
 	case store.Inserted, store.Updated:
 		u.state.Version = ev.User.ClerkUpdatedAt
+		u.stopFetch() // the webhook's data is as good as what Clerk would answer
 	}
 	if res.UserID != "" {
 		u.state.UserID = res.UserID
@@ -259,6 +299,76 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 	if err := workflow.ExecuteActivity(ctx, a.DeleteUser, in).Get(ctx, nil); err != nil {
 		return u.recordFailure(ctx, ev, err)
 	}
+	return u.markDeleted(ctx)
+}
+
+// ensure writes a minimal row for a user who has none, so the product can
+// proceed at once, then fetches the full profile in the background.
+func (u *userSync) ensure(ctx workflow.Context) error {
+	u.ensureWanted = false
+	if u.state.Deleted {
+		return nil
+	}
+	if u.state.UserID == "" {
+		var a *activities.Activities
+		var res store.UpsertResult
+		minimal := clerkevent.User{ClerkID: u.clerkID, ClerkUpdatedAt: lowestVersion}
+		if err := workflow.ExecuteActivity(ctx, a.UpsertUser, minimal).Get(ctx, &res); err != nil {
+			return u.recordFailure(ctx, clerkevent.Event{Type: "ensure", ClerkID: u.clerkID}, err)
+		}
+		if res.Outcome == store.Tombstoned {
+			return u.markDeleted(ctx)
+		}
+		u.state.UserID = res.UserID
+		if err := u.setSyncState(ctx, SyncStateSynced); err != nil {
+			return err
+		}
+	}
+	if u.state.Version.IsZero() && !u.fetching {
+		u.startFetch(ctx)
+	}
+	return nil
+}
+
+// startFetch runs FetchClerkUser beside the main loop: while Clerk's API is
+// down it retries there, and webhook events keep applying meanwhile.
+func (u *userSync) startFetch(ctx workflow.Context) {
+	fetchCtx, cancel := workflow.WithCancel(ctx)
+	u.fetching, u.cancelFetch = true, cancel
+	workflow.Go(fetchCtx, func(gctx workflow.Context) {
+		var a *activities.Activities
+		var out fetchOutcome
+		out.err = workflow.ExecuteActivity(gctx, a.FetchClerkUser, u.clerkID).Get(gctx, &out.result)
+		u.fetched.SendAsync(out)
+	})
+}
+
+// stopFetch cancels a fetch made moot: webhook data or a delete arrived.
+func (u *userSync) stopFetch() {
+	if u.fetching && u.cancelFetch != nil {
+		u.cancelFetch()
+	}
+}
+
+// fetchDone turns the fetched profile into an event, ordered by version
+// with the webhooks like any other; a user Clerk no longer has is deleted.
+func (u *userSync) fetchDone(ctx workflow.Context, out fetchOutcome) error {
+	u.fetching = false
+	switch {
+	case temporal.IsCanceledError(out.err):
+		return nil
+	case out.err != nil:
+		return u.recordFailure(ctx, clerkevent.Event{Type: "fetch", ClerkID: u.clerkID}, out.err)
+	case out.result.Gone:
+		u.pending = append(u.pending, clerkevent.Event{Type: clerkevent.UserDeleted, ClerkID: u.clerkID})
+	case out.result.User != nil:
+		u.pending = append(u.pending, clerkevent.Event{Type: clerkevent.UserUpdated, ClerkID: u.clerkID, User: out.result.User})
+	}
+	return nil
+}
+
+func (u *userSync) markDeleted(ctx workflow.Context) error {
+	u.stopFetch()
 	u.state.Deleted = true
 	u.state.UserID = ""
 	return u.setSyncState(ctx, SyncStateDeleted)

@@ -92,6 +92,10 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	return &Store{pool: pool}, nil
 }
 
+// New wraps a pool the caller owns (the product's own, for ensure); the
+// caller closes it.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
 // Close closes every connection.
 func (s *Store) Close() { s.pool.Close() }
 
