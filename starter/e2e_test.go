@@ -20,6 +20,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerk/clerk-sdk-go/v2/user"
+
+	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/syncworker"
@@ -29,10 +32,14 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
+// authorizedParty is the product's origin, the only azp the test system accepts.
+const authorizedParty = "https://app.example.com"
+
 // system is the whole of clerksync in one test: the real HTTP handler, a
 // worker on a task queue of its own, a Temporal dev server and PostgreSQL.
 type system struct {
 	url       string
+	clerk     *clerkfake.Server
 	temporal  client.Client
 	db        *pgx.Conn
 	taskQueue string
@@ -44,21 +51,28 @@ func startSystem(t *testing.T) *system {
 	st, dbURL := testenv.Store(t)
 	tc := testenv.Temporal(t)
 	taskQueue := "e2e-" + strings.ToLower(t.Name())
-	w := syncworker.New(tc, taskQueue, st)
+	fake := clerkfake.Start(t)
+	cfg := config.Config{
+		TaskQueue: taskQueue, UserIdleTimeout: 2 * time.Second, WebhookMaxBytes: 1 << 20,
+		EnsureTimeout: 5 * time.Second, ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
+		AuthorizedParties: []string{authorizedParty},
+	}
+	w := syncworker.New(tc, taskQueue, st, user.NewClient(cfg.ClerkClient()))
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
 	verifier, err := newSignatureVerifier(testSecret)
 	require.NoError(t, err)
-	cfg := config.Config{TaskQueue: taskQueue, UserIdleTimeout: 2 * time.Second, WebhookMaxBytes: 1 << 20}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(newMux(cfg, verifier, st, tc, logger))
+	mux, err := newMux(cfg, verifier, st, tc, logger)
+	require.NoError(t, err)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
 	db, err := pgx.Connect(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close(context.Background()) })
-	return &system{url: srv.URL, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret}
+	return &system{url: srv.URL, clerk: fake, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret}
 }
 
 // post sends body signed now, as Svix would, with the given message ID.

@@ -13,6 +13,7 @@ import (
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/temporalclient"
+	"github.com/clerksync/clerksync/starter/ensure"
 )
 
 // shutdownGrace is how long in-flight requests get to finish on SIGTERM.
@@ -36,9 +37,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	defer tc.Close()
 
+	mux, err := newMux(cfg, verifier, st, tc, logger)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
-		Handler:           newMux(cfg, verifier, st, tc, logger),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -64,7 +69,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 }
 
 // newMux wires every endpoint of the starter's HTTP service.
-func newMux(cfg config.Config, verifier *signatureVerifier, st *store.Store, tc client.Client, logger *slog.Logger) *http.ServeMux {
+func newMux(cfg config.Config, verifier *signatureVerifier, st *store.Store, tc client.Client, logger *slog.Logger) (*http.ServeMux, error) {
 	m := newMetrics()
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/clerk", &webhookHandler{
@@ -74,12 +79,24 @@ func newMux(cfg config.Config, verifier *signatureVerifier, st *store.Store, tc 
 		metrics:  m,
 		logger:   logger,
 	})
+	ensurer, err := ensure.New(ensure.Options{
+		Temporal: tc, Pool: st.Pool(), TaskQueue: cfg.TaskQueue,
+		Timeout: cfg.EnsureTimeout, IdleTimeout: cfg.UserIdleTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	eh := &ensureHandler{ensurer: ensurer, logger: logger}
+	if cc := cfg.ClerkClient(); cc != nil {
+		eh.sessions = newSessionVerifier(cc, cfg.AuthorizedParties)
+	}
+	mux.Handle("POST /v1/users/ensure", eh)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", readiness{store: st, temporal: tc})
 	mux.Handle("GET /metrics", m.handler())
-	return mux
+	return mux, nil
 }
 
 // readiness answers 200 only when both PostgreSQL and Temporal answer.

@@ -15,6 +15,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerk/clerk-sdk-go/v2/user"
+
+	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
@@ -79,7 +82,13 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		logger.Warn("Could not register search attributes; create ClerkUserId and ClerkSyncState (Keyword) yourself", "error", err)
 	}
 
-	w := syncworker.New(c, cfg.TaskQueue, st)
+	var clerkUsers activities.ClerkUsers
+	if cc := cfg.ClerkClient(); cc != nil {
+		clerkUsers = user.NewClient(cc)
+	} else {
+		logger.Warn("CLERK_SECRET_KEY is not set: ensured users keep their minimal row until it is")
+	}
+	w := syncworker.New(c, cfg.TaskQueue, st, clerkUsers)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -82,8 +82,9 @@ func (s *Server) PutUser(u User) {
 	s.users[u.ID] = u
 }
 
-// FailWith makes every Backend API call answer status (with Clerk's error
-// body); 0 restores normal answers.
+// FailWith makes user reads answer status (with Clerk's error body), as
+// during a Clerk API incident; 0 restores normal answers. The JWKS keeps
+// answering, as verifiers hold it cached anyway.
 func (s *Server) FailWith(status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,7 +148,7 @@ func (s *Server) authorized(next http.Handler) http.Handler {
 			writeBody(w, http.StatusUnauthorized, []byte(`{"errors":[{"message":"Invalid authentication","long_message":"The provided secret key is invalid","code":"authentication_invalid"}]}`))
 			return
 		}
-		if failWith != 0 {
+		if failWith != 0 && strings.HasPrefix(r.URL.Path, "/v1/users/") {
 			writeBody(w, failWith, internalErrorBody)
 			return
 		}

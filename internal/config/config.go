@@ -6,11 +6,14 @@ package config
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
 )
 
 // Var documents one environment variable.
@@ -31,27 +34,30 @@ var Vars = []Var{
 	{"TEMPORAL_TLS_*", "", "TLS settings of Temporal's standard environment (TEMPORAL_TLS_CLIENT_CERT_PATH, ...)"},
 	{"TEMPORAL_TASK_QUEUE", "clerksync", "task queue the worker polls and the starter starts workflows on"},
 	{"CLERK_WEBHOOK_SECRET", "", "Svix signing secret(s) of the Clerk webhook endpoint, whsec_...; several, space-separated, during rotation (starter serve, send)"},
-	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_... (not used yet: for ensure and backfill)"},
-	{"CLERK_API_URL", "https://api.clerk.com/v1", "Clerk Backend API base URL (not used yet)"},
+	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_...: the worker fetches profiles with it, the starter verifies session JWTs (ensure)"},
+	{"CLERK_API_URL", "https://api.clerk.com/v1", "Clerk Backend API base URL"},
+	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any"},
 	{"HTTP_ADDR", ":8080", "address the starter's HTTP service listens on"},
 	{"WEBHOOK_MAX_BYTES", "1048576", "largest webhook body accepted; larger ones get 413"},
 	{"USER_IDLE_TIMEOUT", "1m", "how long a user's workflow waits for another event before completing"},
-	{"ENSURE_TIMEOUT", "5s", "how long an ensure waits for the user's row (not used yet)"},
+	{"ENSURE_TIMEOUT", "5s", "how long an ensure waits for the user's row"},
 	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription (not used yet)"},
 }
 
 // Config is the parsed environment.
 type Config struct {
-	DatabaseURL     string
-	TaskQueue       string
-	WebhookSecret   string
-	ClerkSecretKey  string
-	ClerkAPIURL     string
-	HTTPAddr        string
-	WebhookMaxBytes int64
-	UserIdleTimeout time.Duration
-	EnsureTimeout   time.Duration
-	TrialPeriod     time.Duration
+	DatabaseURL    string
+	TaskQueue      string
+	WebhookSecret  string
+	ClerkSecretKey string
+	ClerkAPIURL    string
+	// AuthorizedParties are the accepted azp origins; empty accepts any.
+	AuthorizedParties []string
+	HTTPAddr          string
+	WebhookMaxBytes   int64
+	UserIdleTimeout   time.Duration
+	EnsureTimeout     time.Duration
+	TrialPeriod       time.Duration
 }
 
 // Load reads the configuration from the process environment.
@@ -80,15 +86,16 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		return d
 	}
 	c := Config{
-		DatabaseURL:     get("DATABASE_URL"),
-		TaskQueue:       get("TEMPORAL_TASK_QUEUE"),
-		WebhookSecret:   get("CLERK_WEBHOOK_SECRET"),
-		ClerkSecretKey:  get("CLERK_SECRET_KEY"),
-		ClerkAPIURL:     get("CLERK_API_URL"),
-		HTTPAddr:        get("HTTP_ADDR"),
-		UserIdleTimeout: duration("USER_IDLE_TIMEOUT"),
-		EnsureTimeout:   duration("ENSURE_TIMEOUT"),
-		TrialPeriod:     duration("TRIAL_PERIOD"),
+		DatabaseURL:       get("DATABASE_URL"),
+		TaskQueue:         get("TEMPORAL_TASK_QUEUE"),
+		WebhookSecret:     get("CLERK_WEBHOOK_SECRET"),
+		ClerkSecretKey:    get("CLERK_SECRET_KEY"),
+		ClerkAPIURL:       get("CLERK_API_URL"),
+		HTTPAddr:          get("HTTP_ADDR"),
+		AuthorizedParties: list(get("CLERK_AUTHORIZED_PARTIES")),
+		UserIdleTimeout:   duration("USER_IDLE_TIMEOUT"),
+		EnsureTimeout:     duration("ENSURE_TIMEOUT"),
+		TrialPeriod:       duration("TRIAL_PERIOD"),
 	}
 	n, err := strconv.ParseInt(get("WEBHOOK_MAX_BYTES"), 10, 64)
 	if err != nil || n <= 0 {
@@ -99,6 +106,30 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return c, nil
+}
+
+// ClerkClient returns clerk-sdk-go's configuration for the Backend API at
+// CLERK_API_URL with CLERK_SECRET_KEY, or nil when no key is set.
+func (c Config) ClerkClient() *clerk.ClientConfig {
+	if c.ClerkSecretKey == "" {
+		return nil
+	}
+	url, key := c.ClerkAPIURL, c.ClerkSecretKey
+	return &clerk.ClientConfig{BackendConfig: clerk.BackendConfig{
+		URL: &url, Key: &key,
+		// Bounded, so a hung Clerk API fails the attempt and Temporal retries.
+		HTTPClient: &http.Client{Timeout: 10 * time.Second},
+	}}
+}
+
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // PrintVars writes the variables as an aligned table, for --help.

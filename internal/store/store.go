@@ -96,6 +96,9 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 // caller closes it.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
+// Pool returns the underlying pool, for code that shares it (ensure).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
 // Close closes every connection.
 func (s *Store) Close() { s.pool.Close() }
 

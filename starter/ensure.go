@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/clerksync/clerksync/starter/ensure"
+)
+
+// ensureHandler serves POST /v1/users/ensure for backends in other languages:
+// the Clerk user ID comes from the verified session token's sub, never from
+// the body.
+type ensureHandler struct {
+	sessions *sessionVerifier // nil when CLERK_SECRET_KEY is not set
+	ensurer  *ensure.Ensurer
+	logger   *slog.Logger
+}
+
+func (h *ensureHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.sessions == nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": errEnsureNotEnabled.Error()})
+		return
+	}
+	clerkID, err := h.sessions.Verify(r.Context(), r.Header.Get("Authorization"))
+	switch {
+	case errors.Is(err, errKeysUnavailable):
+		h.logger.Error("Cannot verify session tokens", "error", err)
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": errKeysUnavailable.Error()})
+		return
+	case err != nil:
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+		return
+	}
+	user, err := h.ensurer.Ensure(r.Context(), clerkID)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, user)
+	case errors.Is(err, ensure.ErrDeleted):
+		writeJSON(w, http.StatusGone, map[string]string{"error": "user was deleted in Clerk"})
+	case errors.Is(err, ensure.ErrInvalidID):
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+	case errors.Is(err, ensure.ErrTimeout):
+		// The workflow keeps going: a retry will find the row.
+		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "the user's row is not there yet; retry"})
+	default: // Temporal or PostgreSQL unavailable
+		h.logger.Error("Ensure failed", "clerk_id", clerkID, "error", err)
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily unavailable, retry later"})
+	}
+}

@@ -1,0 +1,157 @@
+// Package ensure is the lazy path of clerksync, for the product's own Go
+// backend: Ensure returns the local row of a Clerk user, creating it through
+// the user's workflow when the webhook has not arrived yet (or was lost).
+//
+//	ensurer, err := ensure.New(ensure.Options{Temporal: tc, Pool: pool})
+//	user, err := ensurer.Ensure(ctx, claims.Subject)
+//
+// The fast path is one indexed SELECT and no Temporal call. On a miss it
+// signals-with-start the user's workflow (user/<clerk_id>), which writes a
+// minimal row at once and fetches the full profile from Clerk behind it, and
+// waits, bounded, for the row. Backends in other languages use the same path
+// over HTTP: POST /v1/users/ensure on the starter.
+package ensure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+// User is a row of the users table; its JSON is the public shape of a user.
+type User = store.User
+
+var (
+	// ErrDeleted: the user was deleted in Clerk and must not come back.
+	ErrDeleted = errors.New("user was deleted in Clerk")
+	// ErrUnavailable: Temporal did not accept the ensure; retry later.
+	ErrUnavailable = errors.New("temporal unavailable")
+	// ErrTimeout: the row did not appear within the timeout. The workflow
+	// keeps going, so a retry will find it.
+	ErrTimeout = errors.New("timed out waiting for the user's row")
+	// ErrInvalidID: the Clerk user ID cannot be a Clerk user ID.
+	ErrInvalidID = errors.New("invalid Clerk user ID")
+)
+
+// Defaults of Options.
+const (
+	DefaultTimeout     = 5 * time.Second
+	DefaultTaskQueue   = "clerksync"
+	DefaultIdleTimeout = workflows.DefaultIdleTimeout
+)
+
+// Waiting polls with backoff between these bounds: the first look comes
+// almost at once (the workflow writes the minimal row in milliseconds), later
+// ones ever less often, so a slow workflow is not met by a hammered database.
+const (
+	firstPoll = 5 * time.Millisecond
+	maxPoll   = 250 * time.Millisecond
+)
+
+// Options configure an Ensurer.
+type Options struct {
+	// Temporal is the client the ensure signal goes through. Required.
+	Temporal client.Client
+	// Pool reaches clerksync's database. Required; the caller closes it.
+	Pool *pgxpool.Pool
+	// TaskQueue is where clerksync's worker polls (TEMPORAL_TASK_QUEUE).
+	TaskQueue string
+	// Timeout bounds the wait for the row (ENSURE_TIMEOUT).
+	Timeout time.Duration
+	// IdleTimeout is passed to a UserWorkflow this call starts.
+	IdleTimeout time.Duration
+}
+
+// Ensurer ensures users. It is safe for concurrent use.
+type Ensurer struct {
+	store *store.Store
+	opts  Options
+}
+
+// New checks the options and fills in defaults.
+func New(o Options) (*Ensurer, error) {
+	if o.Temporal == nil || o.Pool == nil {
+		return nil, errors.New("ensure: Options.Temporal and Options.Pool are required")
+	}
+	if o.TaskQueue == "" {
+		o.TaskQueue = DefaultTaskQueue
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	return &Ensurer{store: store.New(o.Pool), opts: o}, nil
+}
+
+// Ensure returns the user's row, making sure it exists. Errors wrap
+// ErrInvalidID, ErrDeleted, ErrUnavailable or ErrTimeout, or a database error.
+func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (User, error) {
+	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
+		return User{}, fmt.Errorf("%w: %v", ErrInvalidID, err)
+	}
+	u, err := e.lookup(ctx, clerkID)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return u, err
+	}
+	if err := e.signal(ctx, clerkID); err != nil {
+		return User{}, err
+	}
+	return e.wait(ctx, clerkID)
+}
+
+// lookup is the fast path: one indexed SELECT (a second only on a miss, to
+// tell a deleted user from an unknown one).
+func (e *Ensurer) lookup(ctx context.Context, clerkID string) (User, error) {
+	u, err := e.store.UserByClerkID(ctx, clerkID)
+	if errors.Is(err, store.ErrDeleted) {
+		return User{}, fmt.Errorf("ensure %s: %w", clerkID, ErrDeleted)
+	}
+	return u, err
+}
+
+func (e *Ensurer) signal(ctx context.Context, clerkID string) error {
+	opts := workflows.UserWorkflowStartOptions(clerkID, e.opts.TaskQueue)
+	in := workflows.UserWorkflowInput{ClerkID: clerkID, IdleTimeout: e.opts.IdleTimeout}
+	req := workflows.EnsureRequest{RequestedAt: time.Now().UTC()}
+	sctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
+	if _, err := e.opts.Temporal.SignalWithStartWorkflow(sctx, opts.ID, workflows.EnsureSignal, req, opts, workflows.UserWorkflow, in); err != nil {
+		return fmt.Errorf("ensure %s: %w: %v", clerkID, ErrUnavailable, err)
+	}
+	return nil
+}
+
+// wait polls, with backoff, until the row exists or the user turns out
+// deleted, within the timeout.
+func (e *Ensurer) wait(ctx context.Context, clerkID string) (User, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
+	for delay := firstPoll; ; delay = min(2*delay, maxPoll) {
+		select {
+		case <-ctx.Done():
+			return User{}, fmt.Errorf("ensure %s: %w", clerkID, ErrTimeout)
+		case <-time.After(delay):
+		}
+		u, err := e.lookup(ctx, clerkID)
+		switch {
+		case err == nil:
+			return u, nil
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case ctx.Err() != nil:
+			return User{}, fmt.Errorf("ensure %s: %w", clerkID, ErrTimeout)
+		default:
+			return User{}, err
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clerksync/clerksync/internal/clerkfake"
+	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/starter/ensure"
+)
+
+// ensureCall POSTs /v1/users/ensure with the token and decodes a 200's user.
+func (s *system) ensureCall(t *testing.T, token string) (int, ensure.User) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.url+"/v1/users/ensure", nil)
+	if !assert.NoError(t, err) {
+		return 0, ensure.User{}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if !assert.NoError(t, err) {
+		return 0, ensure.User{}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var u ensure.User
+	if resp.StatusCode == http.StatusOK {
+		assert.NoError(t, json.Unmarshal(body, &u), string(body))
+	}
+	return resp.StatusCode, u
+}
+
+func (s *system) token(t *testing.T, clerkID string) string {
+	return s.clerk.Token(t, clerkfake.TokenClaims{Subject: clerkID, AuthorizedParty: authorizedParty})
+}
+
+// waitForRow polls until the user's row satisfies ok.
+func (s *system) waitForRow(t *testing.T, clerkID string, ok func(email, first *string) bool) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var email, first *string
+		err := s.db.QueryRow(context.Background(),
+			`select email, first_name from users where clerk_id = $1`, clerkID).Scan(&email, &first)
+		return err == nil && ok(email, first)
+	}, time.Minute, 100*time.Millisecond)
+}
+
+func TestEnsure_ConcurrentEnsuresRacingTheWebhook(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const id = "user_ensure_race"
+	created := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	profile := clerkfake.User{ID: id, Email: "race@example.com", FirstName: "Race", CreatedAt: created, UpdatedAt: created}
+	s.clerk.PutUser(profile)
+	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{
+		ClerkID: id, Email: profile.Email, FirstName: profile.FirstName, CreatedAt: created, UpdatedAt: created,
+	})
+	require.NoError(t, err)
+
+	token := s.token(t, id)
+	var wg sync.WaitGroup
+	ids := make([]string, 50)
+	statuses := make([]int, 50)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, u := s.ensureCall(t, token)
+			statuses[i], ids[i] = code, u.ID
+		}()
+	}
+	require.Equal(t, http.StatusOK, s.post(t, "msg_race_created", body))
+	wg.Wait()
+	for i := range ids {
+		require.Equal(t, http.StatusOK, statuses[i])
+		require.NotEmpty(t, ids[i])
+		require.Equal(t, ids[0], ids[i], "every caller gets the same local UUID")
+	}
+	s.waitForRow(t, id, func(email, first *string) bool {
+		return email != nil && *email == profile.Email && first != nil && *first == profile.FirstName
+	})
+	require.Equal(t, 1, s.count(t, "select count(*) from users"))
+	code, u := s.ensureCall(t, token)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, ids[0], u.ID)
+	require.Equal(t, "race@example.com", *u.Email)
+}
+
+func TestEnsure_ClerkAPIDownGivesMinimalRowThenFullProfile(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const id = "user_ensure_outage"
+	now := time.Now().Truncate(time.Millisecond)
+	s.clerk.PutUser(clerkfake.User{ID: id, Email: "late@example.com", FirstName: "Late", CreatedAt: now, UpdatedAt: now})
+	s.clerk.FailWith(http.StatusInternalServerError)
+
+	code, u := s.ensureCall(t, s.token(t, id))
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, id, u.ClerkID)
+	require.Nil(t, u.Email, "the minimal row knows only the Clerk ID")
+	require.Nil(t, u.FirstName)
+
+	require.Eventually(t, func() bool { return s.clerk.Calls("/v1/users/"+id) >= 2 }, 30*time.Second, 50*time.Millisecond,
+		"the worker retries the failing Clerk API")
+	s.clerk.FailWith(0)
+	s.waitForRow(t, id, func(email, first *string) bool {
+		return email != nil && *email == "late@example.com" && first != nil && *first == "Late"
+	})
+	code, again := s.ensureCall(t, s.token(t, id))
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, u.ID, again.ID, "the full profile fills the same row")
+}
+
+func TestEnsure_DeletedUserIsGone(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const id = "user_ensure_deleted"
+	body, err := clerkwebhook.DeletedEvent(id, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_ensure_del", body))
+	require.Eventually(t, func() bool {
+		return s.count(t, "select count(*) from user_tombstones where clerk_id = '"+id+"'") == 1
+	}, 30*time.Second, 50*time.Millisecond)
+
+	code, _ := s.ensureCall(t, s.token(t, id))
+	require.Equal(t, http.StatusGone, code)
+	require.Zero(t, s.count(t, "select count(*) from users"))
+}
+
+func TestEnsure_UserClerkDoesNotKnowIsTombstoned(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const id = "user_ensure_unknown" // Clerk answers 404
+	code, _ := s.ensureCall(t, s.token(t, id))
+	require.Equal(t, http.StatusOK, code, "the minimal row comes first")
+	require.Eventually(t, func() bool {
+		return s.count(t, "select count(*) from user_tombstones where clerk_id = '"+id+"'") == 1 &&
+			s.count(t, "select count(*) from users") == 0
+	}, 30*time.Second, 50*time.Millisecond, "Clerk's 404 deletes the row and tombstones the user")
+	code, _ = s.ensureCall(t, s.token(t, id))
+	require.Equal(t, http.StatusGone, code)
+}
+
+func TestEnsure_RefusesBadTokens(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	const id = "user_ensure_tokens"
+	for name, token := range map[string]string{
+		"missing":           "",
+		"garbage":           "not.a.jwt",
+		"expired":           s.clerk.Token(t, clerkfake.TokenClaims{Subject: id, AuthorizedParty: authorizedParty, Expiry: time.Now().Add(-time.Minute)}),
+		"wrong issuer":      s.clerk.Token(t, clerkfake.TokenClaims{Subject: id, AuthorizedParty: authorizedParty, Issuer: "https://evil.example.com"}),
+		"forged signature":  s.clerk.Token(t, clerkfake.TokenClaims{Subject: id, AuthorizedParty: authorizedParty, SigningKey: otherKey}),
+		"wrong party (azp)": s.clerk.Token(t, clerkfake.TokenClaims{Subject: id, AuthorizedParty: "https://evil.example.com"}),
+		"no subject":        s.clerk.Token(t, clerkfake.TokenClaims{AuthorizedParty: authorizedParty}),
+	} {
+		code, _ := s.ensureCall(t, token)
+		require.Equal(t, http.StatusUnauthorized, code, name)
+	}
+	require.Zero(t, s.count(t, "select count(*) from users"), "no refused call created a row")
+	require.Zero(t, s.clerk.Calls("/v1/users/"+id))
+	require.Equal(t, 1, s.clerk.Calls("/v1/jwks"), fmt.Sprintf("Clerk's keys are fetched once and cached"))
+}

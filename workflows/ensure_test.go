@@ -1,0 +1,139 @@
+package workflows
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// ensureBundle records the writes of an ensure scenario; fetch answers what
+// the Clerk API would.
+type ensureBundle struct {
+	env      *testsuite.TestWorkflowEnvironment
+	upserted []time.Time
+	deleted  int
+	fetches  int
+}
+
+func setupEnsure(t *testing.T, fetch func(attempt int) (activities.FetchClerkUserResult, error), fetchTime time.Duration) *ensureBundle {
+	t.Helper()
+	b := &ensureBundle{env: newEnv()}
+	b.env.RegisterActivity(a)
+	b.env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+			b.upserted = append(b.upserted, u.ClerkUpdatedAt)
+			outcome := store.Updated
+			if len(b.upserted) == 1 {
+				outcome = store.Inserted
+			}
+			return store.UpsertResult{UserID: "uuid-1", Outcome: outcome}, nil
+		}).Maybe()
+	b.env.OnActivity(a.DeleteUser, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.DeleteUserInput) (activities.DeleteUserResult, error) {
+			b.deleted++
+			return activities.DeleteUserResult{}, nil
+		}).Maybe()
+	b.env.OnActivity(a.FetchClerkUser, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) (activities.FetchClerkUserResult, error) {
+			b.fetches++
+			return fetch(b.fetches)
+		}).After(fetchTime).Maybe()
+	return b
+}
+
+func (b *ensureBundle) ensureAt(d time.Duration) {
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(EnsureSignal, EnsureRequest{}) }, d)
+}
+
+func fetchedUser(version int) (activities.FetchClerkUserResult, error) {
+	return activities.FetchClerkUserResult{User: &clerkevent.User{ClerkID: testClerkID, ClerkUpdatedAt: v(version)}}, nil
+}
+
+func TestEnsure_WritesMinimalRowThenFetchedProfile(t *testing.T) {
+	t.Parallel()
+	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(5) }, time.Second)
+	b.ensureAt(time.Second)
+	b.ensureAt(2 * time.Second) // a second ensure while fetching starts nothing new
+	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{lowestVersion, v(5)}, b.upserted, "minimal row first, at the lowest version")
+	require.Equal(t, 1, b.fetches)
+}
+
+func TestEnsure_ClerkAPIDownDoesNotHoldBackWebhooks(t *testing.T) {
+	t.Parallel()
+	// The fetch takes an hour (Clerk down, retrying); a webhook meanwhile
+	// applies at once, and the fetch it makes moot is cancelled.
+	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, time.Hour)
+	b.ensureAt(time.Second)
+	var atWebhook []time.Time
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, update("msg_7", 7)) }, 10*time.Second)
+	b.env.RegisterDelayedCallback(func() { atWebhook = append([]time.Time(nil), b.upserted...) }, 20*time.Second)
+	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{lowestVersion, v(7)}, atWebhook, "the webhook applied while the fetch was still running")
+	require.Equal(t, []time.Time{lowestVersion, v(7)}, b.upserted, "the stale fetch result never overwrote it")
+}
+
+func TestEnsure_FetchRetriesUntilClerkRecovers(t *testing.T) {
+	t.Parallel()
+	b := setupEnsure(t, func(attempt int) (activities.FetchClerkUserResult, error) {
+		if attempt < 4 {
+			return activities.FetchClerkUserResult{}, temporal.NewApplicationError("clerk answered 500", "ClerkUnavailable")
+		}
+		return fetchedUser(3)
+	}, 0)
+	b.ensureAt(time.Second)
+	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, 4, b.fetches)
+	require.Equal(t, []time.Time{lowestVersion, v(3)}, b.upserted)
+}
+
+func TestEnsure_ClerkNotFoundTombstones(t *testing.T) {
+	t.Parallel()
+	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) {
+		return activities.FetchClerkUserResult{Gone: true}, nil
+	}, time.Second)
+	b.ensureAt(time.Second)
+	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{lowestVersion}, b.upserted)
+	require.Equal(t, 1, b.deleted)
+	v, err := b.env.QueryWorkflow(StateQuery)
+	require.NoError(t, err)
+	var s UserState
+	require.NoError(t, v.Get(&s))
+	require.True(t, s.Deleted)
+}
+
+func TestEnsure_DeletedUserGetsNoRow(t *testing.T) {
+	t.Parallel()
+	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, 0)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, deletion("msg_del")) }, time.Second)
+	b.ensureAt(5 * time.Second)
+	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Empty(t, b.upserted)
+	require.Zero(t, b.fetches)
+}
+
+func TestEnsure_ExistingRowIsNotFetchedAgain(t *testing.T) {
+	t.Parallel()
+	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, 0)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, time.Second)
+	b.ensureAt(5 * time.Second)
+	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(2)}, b.upserted)
+	require.Zero(t, b.fetches)
+}
