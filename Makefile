@@ -18,7 +18,7 @@ export TEST_DATABASE_URL ?= $(ADMIN_DATABASE_URL)
 # out of the box. Never use it for a real Clerk endpoint.
 LOCAL_WEBHOOK_SECRET := whsec_Y2xlcmtzeW5jLWxvY2FsLWRldi1vbmx5LXNlY3JldA==
 
-.PHONY: run test vet chaos temporal-cli database
+.PHONY: run test vet chaos bench temporal-cli database
 
 ## run: Temporal dev server (UI on :8233), worker and starter on :8080, against PostgreSQL on loopback
 run: $(TEMPORAL_CLI) database
@@ -45,6 +45,10 @@ vet:
 ## chaos: the full-size fault-injection run (1,000 users, 20 s database cut, 2 worker kills, 10 s Temporal cut)
 chaos: $(TEMPORAL_CLI)
 	CHAOS_FULL=1 CI=true go test -count=1 -timeout 30m -run TestChaos -v ./internal/chaostest/
+
+## bench: ensure's fast path beside a raw pgx lookup, and its slow path
+bench: $(TEMPORAL_CLI)
+	CI=true go test -count=1 -run XXX -bench . -benchtime 2000x ./starter/ensure/
 
 ## temporal-cli: build the pinned Temporal CLI into the cache
 temporal-cli: $(TEMPORAL_CLI)

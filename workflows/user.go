@@ -30,6 +30,13 @@ var userActivityOptions = workflow.ActivityOptions{
 	},
 }
 
+// minimalRowOptions run ensure's minimal-row write as a local activity, with
+// the same unlimited retries as every other write.
+var minimalRowOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: userActivityOptions.StartToCloseTimeout,
+	RetryPolicy:         userActivityOptions.RetryPolicy,
+}
+
 const (
 	// defaultMaxEventsPerRun bounds one run's history even on a server that
 	// never suggests continue-as-new.
@@ -313,7 +320,10 @@ func (u *userSync) ensure(ctx workflow.Context) error {
 		var a *activities.Activities
 		var res store.UpsertResult
 		minimal := clerkevent.User{ClerkID: u.clerkID, ClerkUpdatedAt: lowestVersion}
-		if err := workflow.ExecuteActivity(ctx, a.UpsertUser, minimal).Get(ctx, &res); err != nil {
+		// A local activity: a caller is waiting on this row, and running it in
+		// the workflow task saves the round trips of a scheduled activity.
+		lctx := workflow.WithLocalActivityOptions(ctx, minimalRowOptions)
+		if err := workflow.ExecuteLocalActivity(lctx, a.UpsertUser, minimal).Get(lctx, &res); err != nil {
 			return u.recordFailure(ctx, clerkevent.Event{Type: "ensure", ClerkID: u.clerkID}, err)
 		}
 		if res.Outcome == store.Tombstoned {

@@ -53,7 +53,7 @@ const (
 // ones ever less often, so a slow workflow is not met by a hammered database.
 const (
 	firstPoll = 5 * time.Millisecond
-	maxPoll   = 250 * time.Millisecond
+	maxPoll   = 50 * time.Millisecond
 )
 
 // Options configure an Ensurer.

@@ -1,0 +1,166 @@
+package ensure_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/clerk/clerk-sdk-go/v2/user"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/clerkfake"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/syncworker"
+	"github.com/clerksync/clerksync/internal/testenv"
+	"github.com/clerksync/clerksync/starter/ensure"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// unreachableTemporal is a client whose every call fails: proof that a code
+// path makes no Temporal call when it still succeeds.
+func unreachableTemporal(t testing.TB) client.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c, err := client.NewLazyClient(client.Options{HostPort: addr,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func seed(t testing.TB, st *store.Store, clerkID string) store.UpsertResult {
+	t.Helper()
+	res, err := st.UpsertUser(context.Background(), clerkevent.User{ClerkID: clerkID, ClerkUpdatedAt: time.Now()})
+	require.NoError(t, err)
+	return res
+}
+
+func TestEnsure_FastPathNeedsNoTemporal(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Store(t)
+	res := seed(t, st, "user_fast")
+	e, err := ensure.New(ensure.Options{Temporal: unreachableTemporal(t), Pool: st.Pool()})
+	require.NoError(t, err)
+	u, err := e.Ensure(context.Background(), "user_fast")
+	require.NoError(t, err)
+	require.Equal(t, res.UserID, u.ID)
+
+	_, err = st.DeleteUser(context.Background(), "user_fast", time.Now())
+	require.NoError(t, err)
+	_, err = e.Ensure(context.Background(), "user_fast")
+	require.ErrorIs(t, err, ensure.ErrDeleted, "a tombstone answers without Temporal too")
+}
+
+func TestEnsure_MissWithTemporalDownIsUnavailable(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Store(t)
+	e, err := ensure.New(ensure.Options{Temporal: unreachableTemporal(t), Pool: st.Pool(), Timeout: time.Second})
+	require.NoError(t, err)
+	_, err = e.Ensure(context.Background(), "user_nobody")
+	require.ErrorIs(t, err, ensure.ErrUnavailable)
+}
+
+func TestEnsure_NoWorkerTimesOut(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Store(t)
+	// Temporal accepts the signal, but no worker polls this task queue.
+	e, err := ensure.New(ensure.Options{Temporal: testenv.Temporal(t), Pool: st.Pool(),
+		TaskQueue: "nobody-polls-" + strings.ToLower(t.Name()), Timeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = e.Ensure(context.Background(), "user_waiting")
+	require.ErrorIs(t, err, ensure.ErrTimeout)
+	require.Less(t, time.Since(start), 5*time.Second, "the wait is bounded by Timeout")
+}
+
+func TestEnsure_RefusesInvalidID(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Store(t)
+	e, err := ensure.New(ensure.Options{Temporal: unreachableTemporal(t), Pool: st.Pool()})
+	require.NoError(t, err)
+	for _, id := range []string{"", "user 1", strings.Repeat("x", 200)} {
+		_, err := e.Ensure(context.Background(), id)
+		require.ErrorIs(t, err, ensure.ErrInvalidID, "%q", id)
+	}
+}
+
+// The benchmarks report what the README's ensure table shows:
+//
+//	go test -run XXX -bench . -benchtime 2000x ./starter/ensure
+func BenchmarkEnsure_FastPath(b *testing.B) {
+	st, _ := testenv.Store(b)
+	seed(b, st, "user_bench")
+	e, err := ensure.New(ensure.Options{Temporal: unreachableTemporal(b), Pool: st.Pool()})
+	require.NoError(b, err)
+	ctx := context.Background()
+	measure(b, func() error { _, err := e.Ensure(ctx, "user_bench"); return err })
+}
+
+func BenchmarkRawPgxLookup(b *testing.B) {
+	st, _ := testenv.Store(b)
+	seed(b, st, "user_bench")
+	ctx := context.Background()
+	var id string
+	measure(b, func() error {
+		return st.Pool().QueryRow(ctx, `select id from users where clerk_id = $1`, "user_bench").Scan(&id)
+	})
+}
+
+// BenchmarkEnsure_SlowPath: a user without a row, through signal-with-start,
+// the workflow's minimal-row write and the wait.
+func BenchmarkEnsure_SlowPath(b *testing.B) {
+	st, _ := testenv.Store(b)
+	tc := testenv.Temporal(b)
+	fake := clerkfake.Start(b)
+	url, key := fake.URL(), clerkfake.SecretKey
+	taskQueue := "bench-slow-path"
+	w := syncworker.New(tc, taskQueue, st, user.NewClient(&clerk.ClientConfig{BackendConfig: clerk.BackendConfig{URL: &url, Key: &key}}))
+	require.NoError(b, w.Start())
+	b.Cleanup(w.Stop)
+	e, err := ensure.New(ensure.Options{Temporal: tc, Pool: st.Pool(), TaskQueue: taskQueue})
+	require.NoError(b, err)
+	ctx := context.Background()
+	run := time.Now().UnixNano()
+	i := 0
+	measure(b, func() error {
+		i++
+		_, err := e.Ensure(ctx, "user_slow_"+strconvI(run)+"_"+strconvI(int64(i)))
+		return err
+	})
+}
+
+// measure runs op b.N times and reports p50 and p99 latency beside ns/op.
+func measure(b *testing.B, op func() error) {
+	b.Helper()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
