@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
@@ -29,6 +30,8 @@ type Activities struct {
 	// Clerk reads users from the Clerk Backend API (ensure); nil when no
 	// CLERK_SECRET_KEY is configured.
 	Clerk ClerkUsers
+	// Temporal starts trial workflows (StartTrial).
+	Temporal client.Client
 }
 
 // DeleteUserInput names the user to delete and when Clerk deleted it.

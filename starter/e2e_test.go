@@ -39,6 +39,7 @@ const authorizedParty = "https://app.example.com"
 // worker on a task queue of its own, a Temporal dev server and PostgreSQL.
 type system struct {
 	url       string
+	restart   func() // stops the worker and starts a new one, as a redeploy does
 	clerk     *clerkfake.Server
 	temporal  client.Client
 	db        *pgx.Conn
@@ -46,7 +47,8 @@ type system struct {
 	secret    string
 }
 
-func startSystem(t *testing.T) *system {
+// startSystem runs the system; options adjust its configuration.
+func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	t.Helper()
 	st, dbURL := testenv.Store(t)
 	tc := testenv.Temporal(t)
@@ -57,9 +59,18 @@ func startSystem(t *testing.T) *system {
 		EnsureTimeout: 5 * time.Second, ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
 		AuthorizedParties: []string{authorizedParty},
 	}
-	w := syncworker.New(tc, taskQueue, st, user.NewClient(cfg.ClerkClient()))
+	for _, o := range options {
+		o(&cfg)
+	}
+	clerkUsers := user.NewClient(cfg.ClerkClient())
+	w := syncworker.New(tc, taskQueue, st, clerkUsers)
 	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
+	t.Cleanup(func() { w.Stop() })
+	restart := func() {
+		w.Stop()
+		w = syncworker.New(tc, taskQueue, st, clerkUsers)
+		require.NoError(t, w.Start())
+	}
 
 	verifier, err := newSignatureVerifier(testSecret)
 	require.NoError(t, err)
@@ -72,7 +83,7 @@ func startSystem(t *testing.T) *system {
 	db, err := pgx.Connect(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close(context.Background()) })
-	return &system{url: srv.URL, clerk: fake, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret}
+	return &system{url: srv.URL, restart: restart, clerk: fake, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret}
 }
 
 // post sends body signed now, as Svix would, with the given message ID.
@@ -132,7 +143,7 @@ func TestEndToEnd_ShuffledDuplicatedConcurrentWebhooksConverge(t *testing.T) {
 	// Idle: every workflow completes, and nothing late changes the table.
 	require.Eventually(t, func() bool {
 		n, err := s.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = 'Running'", s.taskQueue),
+			Query: fmt.Sprintf("WorkflowType = 'UserWorkflow' AND TaskQueue = '%s' AND ExecutionStatus = 'Running'", s.taskQueue),
 		})
 		return err == nil && n.GetCount() == 0
 	}, time.Minute, 500*time.Millisecond, "user workflows did not complete after the idle timeout")

@@ -22,6 +22,11 @@ import (
 var updateHistories = flag.Bool("update-histories", false,
 	"write the recorded UserWorkflow history to workflows/testdata, where the replay test keeps old histories valid")
 
+// historyFile is where -update-histories writes. Name a new file when
+// UserWorkflow changes shape (keeping the old ones: they are what running
+// workflows look like), e.g. user_workflow_v3_<change>.json.
+const historyFile = "user_workflow_v2_trials.json"
+
 // TestUserWorkflowHistory_Replays records a real UserWorkflow history through
 // the whole stack (create, redelivery, update, stale update, delete, late
 // update) and replays it against the current code. With -update-histories it
@@ -72,12 +77,13 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.UserWorkflow)
+	replayer.RegisterWorkflow(workflows.TrialWorkflow)
 	require.NoError(t, replayer.ReplayWorkflowHistory(nil, history))
 
 	if *updateHistories {
 		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
 		require.NoError(t, err)
-		path := filepath.Join("..", "workflows", "testdata", "user_workflow_v1.json")
+		path := filepath.Join("..", "workflows", "testdata", historyFile)
 		require.NoError(t, os.WriteFile(path, b, 0o644))
 		t.Logf("wrote %s (%d events)", path, len(history.Events))
 	}

@@ -74,14 +74,14 @@ func newMux(cfg config.Config, verifier *signatureVerifier, st *store.Store, tc 
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/clerk", &webhookHandler{
 		verifier: verifier,
-		signaler: userWorkflows{client: tc, taskQueue: cfg.TaskQueue, idleTimeout: cfg.UserIdleTimeout},
+		signaler: userWorkflows{client: tc, taskQueue: cfg.TaskQueue, idleTimeout: cfg.UserIdleTimeout, trialPeriod: cfg.TrialPeriod},
 		maxBytes: cfg.WebhookMaxBytes,
 		metrics:  m,
 		logger:   logger,
 	})
 	ensurer, err := ensure.New(ensure.Options{
 		Temporal: tc, Pool: st.Pool(), TaskQueue: cfg.TaskQueue,
-		Timeout: cfg.EnsureTimeout, IdleTimeout: cfg.UserIdleTimeout,
+		Timeout: cfg.EnsureTimeout, IdleTimeout: cfg.UserIdleTimeout, TrialPeriod: cfg.TrialPeriod,
 	})
 	if err != nil {
 		return nil, err

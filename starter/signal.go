@@ -16,6 +16,7 @@ type userWorkflows struct {
 	client      client.Client
 	taskQueue   string
 	idleTimeout time.Duration
+	trialPeriod time.Duration
 }
 
 // SignalEvent delivers ev to user/<clerk_id> by signal-with-start: one call
@@ -24,7 +25,7 @@ type userWorkflows struct {
 func (u userWorkflows) SignalEvent(ctx context.Context, ev clerkevent.Event) (string, error) {
 	opts := workflows.UserWorkflowStartOptions(ev.ClerkID, u.taskQueue)
 	id := opts.ID
-	in := workflows.UserWorkflowInput{ClerkID: ev.ClerkID, IdleTimeout: u.idleTimeout}
+	in := workflows.UserWorkflowInput{ClerkID: ev.ClerkID, IdleTimeout: u.idleTimeout, TrialPeriod: u.trialPeriod}
 	if _, err := u.client.SignalWithStartWorkflow(ctx, id, workflows.ClerkEventSignal, ev, opts, workflows.UserWorkflow, in); err != nil {
 		return "", fmt.Errorf("signal-with-start %s: %w", id, err)
 	}

@@ -37,11 +37,14 @@ var lowestVersion = time.UnixMilli(0).UTC()
 var (
 	ClerkUserIDKey    = temporal.NewSearchAttributeKeyKeyword("ClerkUserId")
 	ClerkSyncStateKey = temporal.NewSearchAttributeKeyKeyword("ClerkSyncState")
+	// ClerkTrialEndsAtKey (Datetime) is set on TrialWorkflows: which users
+	// are in trial, and until when.
+	ClerkTrialEndsAtKey = temporal.NewSearchAttributeKeyTime("ClerkTrialEndsAt")
 )
 
 // SearchAttributeKeys lists every custom search attribute clerksync sets, for
 // the worker to register at start-up.
-var SearchAttributeKeys = []temporal.SearchAttributeKey{ClerkUserIDKey, ClerkSyncStateKey}
+var SearchAttributeKeys = []temporal.SearchAttributeKey{ClerkUserIDKey, ClerkSyncStateKey, ClerkTrialEndsAtKey}
 
 // Values of ClerkSyncState.
 const (

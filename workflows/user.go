@@ -56,6 +56,8 @@ type UserWorkflowInput struct {
 	// MaxEventsPerRun forces continue-as-new after this many signals even if
 	// Temporal has not suggested it.
 	MaxEventsPerRun int `json:"max_events_per_run,omitempty"`
+	// TrialPeriod is the length of the user's trial (TRIAL_PERIOD).
+	TrialPeriod time.Duration `json:"trial_period,omitempty"`
 	// State is carried over from the previous run by continue-as-new.
 	State UserState `json:"state"`
 }
@@ -76,6 +78,8 @@ type UserState struct {
 	RecentEventIDs []string `json:"recent_event_ids,omitempty"`
 	// Failed lists the latest events that could never apply, oldest first.
 	Failed []FailedEvent `json:"failed,omitempty"`
+	// TrialRequested: the user's TrialWorkflow was started (or found).
+	TrialRequested bool `json:"trial_requested,omitempty"`
 }
 
 // FailedEvent is an event whose write PostgreSQL refused for good.
@@ -101,6 +105,9 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 	}
 	if in.MaxEventsPerRun <= 0 {
 		in.MaxEventsPerRun = defaultMaxEventsPerRun
+	}
+	if in.TrialPeriod <= 0 {
+		in.TrialPeriod = DefaultTrialPeriod
 	}
 	u := newUserSync(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (UserState, error) { return u.state, nil }); err != nil {
@@ -153,6 +160,8 @@ type userSync struct {
 	received int
 	logger   log.Logger
 
+	trialPeriod time.Duration
+
 	events, ensures workflow.ReceiveChannel
 	// ensureWanted: an ensure arrived and is not handled yet.
 	ensureWanted bool
@@ -176,6 +185,8 @@ func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
 		seen:    make(map[string]bool, len(in.State.RecentEventIDs)),
 		logger:  workflow.GetLogger(ctx),
 		fetched: workflow.NewBufferedChannel(ctx, 1),
+
+		trialPeriod: in.TrialPeriod,
 	}
 	for _, id := range in.State.RecentEventIDs {
 		u.seen[id] = true
@@ -294,7 +305,10 @@ func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 	if res.UserID != "" {
 		u.state.UserID = res.UserID
 	}
-	return u.setSyncState(ctx, SyncStateSynced)
+	if err := u.setSyncState(ctx, SyncStateSynced); err != nil {
+		return err
+	}
+	return u.startTrial(ctx, ev.User.ClerkCreatedAt)
 }
 
 func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
@@ -306,6 +320,7 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 	if err := workflow.ExecuteActivity(ctx, a.DeleteUser, in).Get(ctx, nil); err != nil {
 		return u.recordFailure(ctx, ev, err)
 	}
+	u.cancelTrial(ctx)
 	return u.markDeleted(ctx)
 }
 
@@ -324,7 +339,7 @@ func (u *userSync) ensure(ctx workflow.Context) error {
 		// the workflow task saves the round trips of a scheduled activity.
 		lctx := workflow.WithLocalActivityOptions(ctx, minimalRowOptions)
 		if err := workflow.ExecuteLocalActivity(lctx, a.UpsertUser, minimal).Get(lctx, &res); err != nil {
-			return u.recordFailure(ctx, clerkevent.Event{Type: "ensure", ClerkID: u.clerkID}, err)
+			return u.recordFailure(ctx, userEvent("ensure", u.clerkID), err)
 		}
 		if res.Outcome == store.Tombstoned {
 			return u.markDeleted(ctx)
@@ -368,13 +383,19 @@ func (u *userSync) fetchDone(ctx workflow.Context, out fetchOutcome) error {
 	case temporal.IsCanceledError(out.err):
 		return nil
 	case out.err != nil:
-		return u.recordFailure(ctx, clerkevent.Event{Type: "fetch", ClerkID: u.clerkID}, out.err)
+		return u.recordFailure(ctx, userEvent("fetch", u.clerkID), out.err)
 	case out.result.Gone:
 		u.pending = append(u.pending, clerkevent.Event{Type: clerkevent.UserDeleted, ClerkID: u.clerkID})
 	case out.result.User != nil:
 		u.pending = append(u.pending, clerkevent.Event{Type: clerkevent.UserUpdated, ClerkID: u.clerkID, User: out.result.User})
 	}
 	return nil
+}
+
+// userEvent names a step of the workflow's own (ensure, fetch, start-trial)
+// in a FailedEvent.
+func userEvent(step, clerkID string) clerkevent.Event {
+	return clerkevent.Event{Type: clerkevent.Type(step), ClerkID: clerkID}
 }
 
 func (u *userSync) markDeleted(ctx workflow.Context) error {

@@ -41,7 +41,7 @@ var Vars = []Var{
 	{"WEBHOOK_MAX_BYTES", "1048576", "largest webhook body accepted; larger ones get 413"},
 	{"USER_IDLE_TIMEOUT", "1m", "how long a user's workflow waits for another event before completing"},
 	{"ENSURE_TIMEOUT", "5s", "how long an ensure waits for the user's row"},
-	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription (not used yet)"},
+	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription, from Clerk's created_at (read by the starter, which starts the workflows)"},
 }
 
 // Config is the parsed environment.

@@ -253,6 +253,57 @@ from users where clerk_id = $1`, clerkID).Scan(&u.ID, &u.ClerkID, &u.Email, &u.F
 	return u, nil
 }
 
+// TrialPlan is the plan of the trial subscription every new user gets.
+const TrialPlan = "trial"
+
+// TrialOutcome says what CreateTrialSubscription did.
+type TrialOutcome string
+
+// Trial outcomes.
+const (
+	TrialCreated TrialOutcome = "created"
+	TrialExists  TrialOutcome = "exists"
+	TrialNoUser  TrialOutcome = "no_user"
+)
+
+// CreateTrialSubscription gives the user a trialing subscription ending at
+// endsAt, once: the unique (user_id, plan) index turns a repeat into a no-op.
+func (s *Store) CreateTrialSubscription(ctx context.Context, clerkID string, endsAt time.Time) (TrialOutcome, error) {
+	var outcome TrialOutcome
+	err := s.pool.QueryRow(ctx, `
+with u as (
+    select id from users where clerk_id = $1
+), created as (
+    insert into subscriptions (user_id, plan, status, trial_ends_at)
+    select id, $2, 'trialing', $3 from u
+    on conflict (user_id, plan) do nothing
+    returning id
+)
+select case
+    when exists (select 1 from created) then 'created'
+    when exists (select 1 from u) then 'exists'
+    else 'no_user'
+end`, clerkID, TrialPlan, endsAt).Scan(&outcome)
+	if err != nil {
+		return "", fmt.Errorf("create trial for %s: %w", clerkID, err)
+	}
+	return outcome, nil
+}
+
+// ExpireTrial marks the user's trial expired if it is still trialing, and
+// reports whether it did: a subscription the product has meanwhile moved on
+// (active, canceled) is left alone.
+func (s *Store) ExpireTrial(ctx context.Context, clerkID string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+update subscriptions s set status = 'expired', updated_at = now()
+from users u
+where u.id = s.user_id and u.clerk_id = $1 and s.plan = $2 and s.status = 'trialing'`, clerkID, TrialPlan)
+	if err != nil {
+		return false, fmt.Errorf("expire trial for %s: %w", clerkID, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
 // IsPermanent reports whether err is PostgreSQL refusing the data itself
 // (SQLSTATE class 22, data exception, such as a NUL byte in text; or class
 // 23, integrity constraint violation): retrying the same write cannot succeed.

@@ -194,3 +194,41 @@ func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {
 	_, err = st.UpsertUser(ctx, user("user_m", 1, "M"))
 	require.NoError(t, err)
 }
+
+func TestTrialSubscription_OnceAndExpiredOnlyWhileTrialing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	ends := base.Add(14 * 24 * time.Hour)
+
+	outcome, err := b.st.CreateTrialSubscription(ctx, "user_t", ends)
+	require.NoError(t, err)
+	require.Equal(t, store.TrialNoUser, outcome)
+
+	_, err = b.st.UpsertUser(ctx, user("user_t", 1, "T"))
+	require.NoError(t, err)
+	for i, want := range []store.TrialOutcome{store.TrialCreated, store.TrialExists, store.TrialExists} {
+		outcome, err := b.st.CreateTrialSubscription(ctx, "user_t", ends)
+		require.NoError(t, err)
+		require.Equal(t, want, outcome, "attempt %d", i+1)
+	}
+	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions"))
+	var status string
+	require.NoError(t, b.conn.QueryRow(ctx, `select status from subscriptions`).Scan(&status))
+	require.Equal(t, "trialing", status)
+
+	// The product upgrades the user: expiry leaves the subscription alone.
+	_, err = b.conn.Exec(ctx, `update subscriptions set status = 'active'`)
+	require.NoError(t, err)
+	expired, err := b.st.ExpireTrial(ctx, "user_t")
+	require.NoError(t, err)
+	require.False(t, expired)
+
+	_, err = b.conn.Exec(ctx, `update subscriptions set status = 'trialing'`)
+	require.NoError(t, err)
+	expired, err = b.st.ExpireTrial(ctx, "user_t")
+	require.NoError(t, err)
+	require.True(t, expired)
+	require.NoError(t, b.conn.QueryRow(ctx, `select status from subscriptions`).Scan(&status))
+	require.Equal(t, "expired", status)
+}

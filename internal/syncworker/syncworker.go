@@ -25,6 +25,7 @@ func New(c client.Client, taskQueue string, st *store.Store, clerkUsers activiti
 		WorkerStopTimeout: 15 * time.Second,
 	})
 	w.RegisterWorkflow(workflows.UserWorkflow)
-	w.RegisterActivity(&activities.Activities{Store: st, Clerk: clerkUsers})
+	w.RegisterWorkflow(workflows.TrialWorkflow)
+	w.RegisterActivity(&activities.Activities{Store: st, Clerk: clerkUsers, Temporal: c})
 	return w
 }

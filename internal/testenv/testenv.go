@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clerksync/clerksync/internal/store"
@@ -151,20 +151,32 @@ func startDevServer() (*testsuite.DevServer, error) {
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	attrs := make([]temporal.SearchAttributeUpdate, 0, len(workflows.SearchAttributeKeys))
+	var extra []string
 	for _, k := range workflows.SearchAttributeKeys {
-		attrs = append(attrs, k.(temporal.SearchAttributeKeyKeyword).ValueSet(""))
+		extra = append(extra, "--search-attribute", k.GetName()+"="+searchAttributeType(k.GetValueType()))
 	}
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:     cli,
-		ClientOptions:    &client.Options{Logger: quiet},
-		LogLevel:         "error",
-		SearchAttributes: temporal.NewSearchAttributes(attrs...),
+		ExistingPath:  cli,
+		ClientOptions: &client.Options{Logger: quiet},
+		LogLevel:      "error",
+		ExtraArgs:     extra,
 		// The dev server logs client disconnects (the chaos test's cuts) as
 		// errors; the tests judge by their own assertions instead.
 		Stdout: io.Discard,
 		Stderr: io.Discard,
 	})
+}
+
+// searchAttributeType names a type as the CLI's --search-attribute wants it.
+func searchAttributeType(t enumspb.IndexedValueType) string {
+	return map[enumspb.IndexedValueType]string{
+		enumspb.INDEXED_VALUE_TYPE_KEYWORD:  "Keyword",
+		enumspb.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
+		enumspb.INDEXED_VALUE_TYPE_TEXT:     "Text",
+		enumspb.INDEXED_VALUE_TYPE_INT:      "Int",
+		enumspb.INDEXED_VALUE_TYPE_DOUBLE:   "Double",
+		enumspb.INDEXED_VALUE_TYPE_BOOL:     "Bool",
+	}[t]
 }
 
 func redact(raw string) string {

@@ -68,6 +68,8 @@ type Options struct {
 	Timeout time.Duration
 	// IdleTimeout is passed to a UserWorkflow this call starts.
 	IdleTimeout time.Duration
+	// TrialPeriod is passed to a UserWorkflow this call starts (TRIAL_PERIOD).
+	TrialPeriod time.Duration
 }
 
 // Ensurer ensures users. It is safe for concurrent use.
@@ -89,6 +91,9 @@ func New(o Options) (*Ensurer, error) {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.TrialPeriod <= 0 {
+		o.TrialPeriod = workflows.DefaultTrialPeriod
 	}
 	return &Ensurer{store: store.New(o.Pool), opts: o}, nil
 }
@@ -121,7 +126,7 @@ func (e *Ensurer) lookup(ctx context.Context, clerkID string) (User, error) {
 
 func (e *Ensurer) signal(ctx context.Context, clerkID string) error {
 	opts := workflows.UserWorkflowStartOptions(clerkID, e.opts.TaskQueue)
-	in := workflows.UserWorkflowInput{ClerkID: clerkID, IdleTimeout: e.opts.IdleTimeout}
+	in := workflows.UserWorkflowInput{ClerkID: clerkID, IdleTimeout: e.opts.IdleTimeout, TrialPeriod: e.opts.TrialPeriod}
 	req := workflows.EnsureRequest{RequestedAt: time.Now().UTC()}
 	sctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
