@@ -19,7 +19,8 @@ import (
 const usage = `Usage: starter <command> [flags]
 
 Commands:
-  serve   run the HTTP service: POST /webhooks/clerk, GET /healthz, /readyz, /metrics
+  serve   run the HTTP service: POST /webhooks/clerk, POST /v1/users/ensure,
+          GET /healthz, /readyz, /metrics
   send    sign and POST a Clerk user webhook to a running service (for trying it out)
 
 Run "starter <command> --help" for a command's flags.
