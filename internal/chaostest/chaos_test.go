@@ -35,10 +35,12 @@ type size struct {
 
 var (
 	// small runs with every `make test`.
-	small = size{users: 200, spread: 25 * time.Second,
+	// The Temporal cut outlasts the starter's 5 s signal timeout, so
+	// webhooks sent during it are refused (503) and must be retried.
+	small = size{users: 200, spread: 30 * time.Second,
 		dbCutAt: 2 * time.Second, dbOutage: 8 * time.Second,
 		killAt:        [2]time.Duration{12 * time.Second, 16 * time.Second},
-		temporalCutAt: 19 * time.Second, temporalOutage: 4 * time.Second}
+		temporalCutAt: 19 * time.Second, temporalOutage: 8 * time.Second}
 	// full is the issue's scenario (`make chaos`, CHAOS_FULL=1).
 	full = size{users: 1000, spread: 60 * time.Second,
 		dbCutAt: 5 * time.Second, dbOutage: 20 * time.Second,
