@@ -1,5 +1,6 @@
-// Package activities holds clerksync's Temporal activities: the only code a
-// workflow reaches PostgreSQL (and, later, the Clerk API) through.
+// Package activities holds clerksync's Temporal activities: the only code
+// through which a workflow reaches PostgreSQL, the Clerk Backend API or
+// Temporal's client.
 //
 // Every activity is idempotent and commutative with its siblings: the SQL in
 // internal/store enforces last-writer-wins on Clerk's updated_at and refuses

@@ -1,6 +1,7 @@
 // Package workflows holds clerksync's workflow definitions. Code here is
-// deterministic: no clocks but workflow.Now, no goroutines, no I/O, no map
-// ranged for order. Everything that touches the world is an activity.
+// deterministic: no clocks but workflow.Now, no goroutines but workflow.Go,
+// no I/O, no map ranged for order. Everything that touches the world is an
+// activity.
 package workflows
 
 import (

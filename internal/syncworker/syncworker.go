@@ -15,9 +15,9 @@ import (
 )
 
 // New returns a worker for taskQueue with every workflow and activity
-// registered. Start it with Start or Run.
-// clerkUsers may be nil when no CLERK_SECRET_KEY is set: ensure's profile
-// fetch then fails and retries until one is.
+// registered; start it with Start or Run. clerkUsers may be nil when no
+// CLERK_SECRET_KEY is set: ensure's profile fetch then fails and retries
+// until one is.
 func New(c client.Client, taskQueue string, st *store.Store, clerkUsers activities.ClerkUsers) worker.Worker {
 	w := worker.New(c, taskQueue, worker.Options{
 		// On SIGTERM, running activities get this long to finish before the
