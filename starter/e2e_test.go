@@ -25,6 +25,7 @@ import (
 	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -41,6 +42,7 @@ type system struct {
 	url       string
 	restart   func() // stops the worker and starts a new one, as a redeploy does
 	clerk     *clerkfake.Server
+	store     *store.Store
 	temporal  client.Client
 	db        *pgx.Conn
 	taskQueue string
@@ -83,7 +85,7 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	db, err := pgx.Connect(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close(context.Background()) })
-	return &system{url: srv.URL, restart: restart, clerk: fake, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret}
+	return &system{url: srv.URL, restart: restart, clerk: fake, store: st, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret}
 }
 
 // post sends body signed now, as Svix would, with the given message ID.

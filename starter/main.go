@@ -22,6 +22,7 @@ Commands:
   serve   run the HTTP service: POST /webhooks/clerk, POST /v1/users/ensure,
           GET /healthz, /readyz, /metrics
   send    sign and POST a Clerk user webhook to a running service (for trying it out)
+  status  print a user's row and workflows as JSON
 
 Run "starter <command> --help" for a command's flags.
 
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return serve(ctx, cfg, logger)
 	case "send":
 		return send(ctx, rest, stdout)
+	case "status":
+		return status(ctx, rest, stdout, logger)
 	default:
 		printUsage(stdout)
 		return fmt.Errorf("unknown command %q", cmd)

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/temporalclient"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+// userStatus is what `starter status` prints: the row, and the user's
+// workflows as Temporal knows them.
+type userStatus struct {
+	ClerkID string          `json:"clerk_id"`
+	Row     *store.User     `json:"row"`
+	Deleted bool            `json:"deleted"`
+	User    *workflowStatus `json:"user_workflow"`
+	Trial   *workflowStatus `json:"trial_workflow"`
+}
+
+type workflowStatus struct {
+	ID     string               `json:"id"`
+	Status string               `json:"status"`
+	State  *workflows.UserState `json:"state,omitempty"` // a running UserWorkflow's state query
+}
+
+// status prints one user's row and workflows as JSON, for operators.
+func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id>\n\nPrints the user's row, whether it is tombstoned, and its user and trial\nworkflows (with the running user workflow's state) as JSON.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("status takes exactly one Clerk user ID")
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tc, err := temporalclient.Lazy(logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	s, err := lookupStatus(ctx, st, tc, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}
+
+func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, clerkID string) (userStatus, error) {
+	s := userStatus{ClerkID: clerkID}
+	row, err := st.UserByClerkID(ctx, clerkID)
+	switch {
+	case err == nil:
+		s.Row = &row
+	case errors.Is(err, store.ErrDeleted):
+		s.Deleted = true
+	case !errors.Is(err, store.ErrNotFound):
+		return s, err
+	}
+	if s.User, err = describe(ctx, tc, workflows.UserWorkflowID(clerkID)); err != nil {
+		return s, err
+	}
+	if s.User != nil && s.User.Status == "Running" {
+		var state workflows.UserState
+		v, err := tc.QueryWorkflow(ctx, s.User.ID, "", workflows.StateQuery)
+		if err != nil {
+			return s, fmt.Errorf("query %s: %w", s.User.ID, err)
+		}
+		if err := v.Get(&state); err != nil {
+			return s, fmt.Errorf("decode %s state: %w", s.User.ID, err)
+		}
+		s.User.State = &state
+	}
+	if s.Trial, err = describe(ctx, tc, workflows.TrialWorkflowID(clerkID)); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// describe returns the latest run's status, or nil when the workflow never ran.
+func describe(ctx context.Context, tc client.Client, id string) (*workflowStatus, error) {
+	d, err := tc.DescribeWorkflowExecution(ctx, id, "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", id, err)
+	}
+	return &workflowStatus{ID: id, Status: d.GetWorkflowExecutionInfo().GetStatus().String()}, nil
+}
