@@ -25,17 +25,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, tc, closeAll, err := connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	// Lazy: the service starts, and answers 503 on /readyz, while Temporal is down.
-	tc, err := temporalclient.Lazy(logger)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer closeAll()
 
 	mux, err := newMux(cfg, verifier, st, tc, logger)
 	if err != nil {
@@ -66,6 +60,22 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("http server: %w", err)
 	}
 	return nil
+}
+
+// connect opens the database pool and a lazy Temporal client: neither
+// connects yet, so the starter starts (and answers 503 on /readyz) while
+// PostgreSQL or Temporal is down. closeAll closes both.
+func connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, client.Client, func(), error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tc, err := temporalclient.Lazy(logger)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return st, tc, func() { tc.Close(); st.Close() }, nil
 }
 
 // newMux wires every endpoint of the starter's HTTP service.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
-	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -52,16 +51,11 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, tc, closeAll, err := connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	tc, err := temporalclient.Lazy(logger)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer closeAll()
 	s, err := lookupStatus(ctx, st, tc, fs.Arg(0))
 	if err != nil {
 		return err
