@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 )
@@ -149,8 +150,10 @@ func NormalizeUser(cu *clerk.User) (User, error) {
 	return u, nil
 }
 
-// ValidateClerkID rejects IDs that cannot name a workflow or a row: empty,
-// overlong, or holding spaces or control characters.
+// ValidateClerkID rejects what cannot be a Clerk user ID (user_ and base62):
+// empty, overlong, or holding anything but ASCII letters, digits, '_' and
+// '-'. The ID ends up in workflow IDs, index keys and the Clerk API's URL
+// path, so nothing else (a '/', a space) gets that far.
 func ValidateClerkID(id string) error {
 	if id == "" {
 		return errors.New("data.id is missing")
@@ -158,8 +161,10 @@ func ValidateClerkID(id string) error {
 	if len(id) > maxClerkIDLen {
 		return fmt.Errorf("data.id is %d bytes, longer than %d", len(id), maxClerkIDLen)
 	}
-	if strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
-		return fmt.Errorf("data.id %q holds spaces or control characters", id)
+	if strings.IndexFunc(id, func(r rune) bool {
+		return !(r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-'))
+	}) >= 0 {
+		return fmt.Errorf("data.id %q holds characters a Clerk ID never has", id)
 	}
 	return nil
 }

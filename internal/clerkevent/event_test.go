@@ -109,6 +109,8 @@ func TestParse_Rejects(t *testing.T) {
 		"null data":             `{"type":"user.updated","data":null}`,
 		"data of wrong type":    `{"type":"user.created","data":"user_1"}`,
 		"id with spaces":        `{"type":"user.created","data":{"id":"user 1","updated_at":1}}`,
+		"id with a slash":       `{"type":"user.deleted","data":{"id":"user_1/../jwks"}}`,
+		"id with non-ASCII":     `{"type":"user.deleted","data":{"id":"user_é"}}`,
 		"id too long":           `{"type":"user.deleted","data":{"id":"user_` + strings.Repeat("x", 200) + `"}}`,
 		"no updated_at":         `{"type":"user.updated","data":{"id":"user_1"}}`,
 	} {
