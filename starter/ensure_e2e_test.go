@@ -7,16 +7,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/testenv"
 	"github.com/clerksync/clerksync/starter/ensure"
 )
 
@@ -175,4 +183,52 @@ func TestEnsure_RefusesBadTokens(t *testing.T) {
 	require.Zero(t, s.count(t, "select count(*) from users"), "no refused call created a row")
 	require.Zero(t, s.clerk.Calls("/v1/users/"+id))
 	require.Equal(t, 1, s.clerk.Calls("/v1/jwks"), fmt.Sprintf("Clerk's keys are fetched once and cached"))
+}
+
+// TestEnsure_UnavailableAndTimeoutAnswers: Temporal unreachable is 503 with
+// Retry-After; a workflow that does not write the row in time is 504.
+func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Store(t)
+	fake := clerkfake.Start(t)
+	verifier, err := newSignatureVerifier(testSecret)
+	require.NoError(t, err)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadAddr := ln.Addr().String()
+	ln.Close()
+	dead, err := client.NewLazyClient(client.Options{HostPort: deadAddr, Logger: tlog.NewStructuredLogger(logger)})
+	require.NoError(t, err)
+	defer dead.Close()
+
+	for _, tc := range []struct {
+		name   string
+		client client.Client
+		want   int
+	}{
+		{"temporal unreachable", dead, http.StatusServiceUnavailable},
+		{"no worker writes the row", testenv.Temporal(t), http.StatusGatewayTimeout},
+	} {
+		cfg := config.Config{
+			TaskQueue: "nobody-polls-" + strings.ReplaceAll(tc.name, " ", "-"), WebhookMaxBytes: 1 << 20,
+			EnsureTimeout: 500 * time.Millisecond, UserIdleTimeout: time.Second,
+			ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
+		}
+		mux, err := newMux(cfg, verifier, st, tc.client, logger)
+		require.NoError(t, err)
+		srv := httptest.NewServer(mux)
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/users/ensure", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+fake.Token(t, clerkfake.TokenClaims{Subject: "user_unanswered"}))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		srv.Close()
+		require.Equal(t, tc.want, resp.StatusCode, tc.name)
+		if tc.want == http.StatusServiceUnavailable {
+			require.NotEmpty(t, resp.Header.Get("Retry-After"))
+		}
+	}
 }
