@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
@@ -17,27 +18,43 @@ type ClerkUsers interface {
 	Get(ctx context.Context, id string) (*clerk.User, error)
 }
 
-// FetchClerkUserResult is the user as Clerk knows it now, or Gone when Clerk
-// answered 404: the user was deleted (Clerk never reuses an ID).
+// ErrTypeClerkMisconfigured is the ApplicationError type of a profile fetch
+// that cannot succeed until an operator changes the configuration: no
+// CLERK_SECRET_KEY, or Clerk refusing the key (401, 403). Retrying would keep
+// the user's workflow open for ever.
+const ErrTypeClerkMisconfigured = "ClerkMisconfigured"
+
+// FetchClerkUserResult is the user as Clerk knows it now, or NotFound when
+// Clerk answered 404.
 type FetchClerkUserResult struct {
 	User *clerkevent.User `json:"user,omitempty"`
-	Gone bool             `json:"gone,omitempty"`
+	// NotFound: Clerk answered 404. It is not a deletion: a worker whose
+	// CLERK_SECRET_KEY belongs to another Clerk instance gets 404 for every
+	// user. Deletion authority is a signed user.deleted webhook.
+	NotFound bool `json:"not_found,omitempty"`
 }
 
 // FetchClerkUser reads the user's full profile from the Clerk Backend API.
 // Clerk being down or rate-limiting is retried by Temporal; a 404 is an
-// answer, not an error.
+// answer, not an error; a missing or refused key fails for good.
 func (a *Activities) FetchClerkUser(ctx context.Context, clerkID string) (FetchClerkUserResult, error) {
 	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
 		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user: %w", err))
 	}
 	if a.Clerk == nil {
-		return FetchClerkUserResult{}, errors.New("fetch clerk user: no Clerk API client configured (CLERK_SECRET_KEY)")
+		return FetchClerkUserResult{}, misconfigured(errors.New("fetch clerk user: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
 	}
 	cu, err := a.Clerk.Get(ctx, clerkID)
 	var apiErr *clerk.APIErrorResponse
-	if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound {
-		return FetchClerkUserResult{Gone: true}, nil
+	if errors.As(err, &apiErr) {
+		switch apiErr.HTTPStatusCode {
+		case http.StatusNotFound:
+			return FetchClerkUserResult{NotFound: true}, nil
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return FetchClerkUserResult{}, misconfigured(fmt.Errorf(
+				"fetch clerk user %s: Clerk refused CLERK_SECRET_KEY (HTTP %d): set a valid secret key of this Clerk instance on the worker",
+				clerkID, apiErr.HTTPStatusCode))
+		}
 	}
 	if err != nil {
 		return FetchClerkUserResult{}, fmt.Errorf("fetch clerk user %s: %w", clerkID, err)
@@ -47,4 +64,8 @@ func (a *Activities) FetchClerkUser(ctx context.Context, clerkID string) (FetchC
 		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user %s: %w", clerkID, err))
 	}
 	return FetchClerkUserResult{User: &u}, nil
+}
+
+func misconfigured(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeClerkMisconfigured, err)
 }

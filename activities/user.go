@@ -41,10 +41,16 @@ type DeleteUserInput struct {
 	DeletedAt time.Time `json:"deleted_at"`
 }
 
-// DeleteUserResult says whether a row was removed (false when the delete
-// overtook the create, or a retry already removed it).
+// DeleteUserResult says what a deletion did. The tombstone always commits
+// first; RowKept is the database's refusal to remove the row (a product
+// table referencing users(id) without ON DELETE CASCADE), after which
+// RemoveDeletedUser retries the removal until the product fixes its schema.
 type DeleteUserResult struct {
+	// Removed: a row was removed (false when the delete overtook the create,
+	// a retry already removed it, or the row was kept).
 	Removed bool `json:"removed"`
+	// RowKept is the database's message when it refused to remove the row.
+	RowKept string `json:"row_kept,omitempty"`
 }
 
 // UpsertUser writes the user's row if u is newer than the stored version and
@@ -60,15 +66,38 @@ func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (store.U
 	return res, nil
 }
 
-// DeleteUser removes the user's row (dependent rows cascade) and leaves a
-// tombstone, so no later event brings the user back.
+// DeleteUser tombstones the user, so no later event brings it back, then
+// removes its row (dependent rows cascade). A removal the database refuses is
+// reported in the result, not retried here: the deletion has already taken
+// effect for clerksync, and the workflow shows the refusal to operators
+// while RemoveDeletedUser retries.
 func (a *Activities) DeleteUser(ctx context.Context, in DeleteUserInput) (DeleteUserResult, error) {
 	if err := clerkevent.ValidateClerkID(in.ClerkID); err != nil {
 		return DeleteUserResult{}, invalid(fmt.Errorf("delete user: %w", err))
 	}
-	removed, err := a.Store.DeleteUser(ctx, in.ClerkID, in.DeletedAt)
-	if err != nil {
+	if err := a.Store.TombstoneUser(ctx, in.ClerkID, in.DeletedAt); err != nil {
 		return DeleteUserResult{}, classify(err)
+	}
+	removed, err := a.Store.RemoveUserRow(ctx, in.ClerkID)
+	switch {
+	case store.IsRefusal(err):
+		return DeleteUserResult{RowKept: err.Error()}, nil
+	case err != nil:
+		return DeleteUserResult{}, err
+	}
+	return DeleteUserResult{Removed: removed}, nil
+}
+
+// RemoveDeletedUser removes a tombstoned user's row. Every failure is
+// retried, a refusal included: the product fixes its schema, and the next
+// attempt lands.
+func (a *Activities) RemoveDeletedUser(ctx context.Context, clerkID string) (DeleteUserResult, error) {
+	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
+		return DeleteUserResult{}, invalid(fmt.Errorf("remove deleted user: %w", err))
+	}
+	removed, err := a.Store.RemoveUserRow(ctx, clerkID)
+	if err != nil {
+		return DeleteUserResult{}, err
 	}
 	return DeleteUserResult{Removed: removed}, nil
 }

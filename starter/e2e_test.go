@@ -216,3 +216,13 @@ func TestEndToEnd_ReadyzChecksPostgresAndTemporal(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.JSONEq(t, `{"postgres":"ok","temporal":"ok"}`, string(body))
 }
+
+// userState queries the user's workflow for its UserState.
+func (s *system) userState(clerkID string) (workflows.UserState, error) {
+	var st workflows.UserState
+	v, err := s.temporal.QueryWorkflow(context.Background(), workflows.UserWorkflowID(clerkID), "", workflows.StateQuery)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}

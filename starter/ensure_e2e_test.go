@@ -26,6 +26,7 @@ import (
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testenv"
 	"github.com/clerksync/clerksync/starter/ensure"
+	"github.com/clerksync/clerksync/workflows"
 )
 
 // ensureCall POSTs /v1/users/ensure with the token and decodes a 200's user.
@@ -148,18 +149,37 @@ func TestEnsure_DeletedUserIsGone(t *testing.T) {
 	require.Zero(t, s.count(t, "select count(*) from users"))
 }
 
-func TestEnsure_UserClerkDoesNotKnowIsTombstoned(t *testing.T) {
+// TestEnsure_UserClerkDoesNotKnowKeepsMinimalRow: Clerk's 404 (a worker
+// whose key belongs to another Clerk instance gets one for every user) is
+// not a deletion: the minimal row stays, the user shows failed, and a later
+// webhook still fills the row.
+func TestEnsure_UserClerkDoesNotKnowKeepsMinimalRow(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
 	const id = "user_ensure_unknown" // Clerk answers 404
-	code, _ := s.ensureCall(t, s.token(t, id))
+	code, first := s.ensureCall(t, s.token(t, id))
 	require.Equal(t, http.StatusOK, code, "the minimal row comes first")
 	require.Eventually(t, func() bool {
-		return s.count(t, "select count(*) from user_tombstones where clerk_id = '"+id+"'") == 1 &&
-			s.count(t, "select count(*) from users") == 0
-	}, 30*time.Second, 50*time.Millisecond, "Clerk's 404 deletes the row and tombstones the user")
-	code, _ = s.ensureCall(t, s.token(t, id))
-	require.Equal(t, http.StatusGone, code)
+		st, err := s.userState(id)
+		return err == nil && st.SyncState == workflows.SyncStateFailed
+	}, 30*time.Second, 50*time.Millisecond, "the 404 shows the user failed")
+	st, err := s.userState(id)
+	require.NoError(t, err)
+	require.Contains(t, st.Failed[0].Error, "CLERK_SECRET_KEY may belong to another Clerk instance")
+	require.Zero(t, s.count(t, "select count(*) from user_tombstones"), "a 404 never tombstones")
+
+	code, again := s.ensureCall(t, s.token(t, id))
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, first.ID, again.ID)
+	require.Equal(t, 1, s.clerk.Calls("/v1/users/"+id), "the profile is not fetched again")
+
+	now := time.Now().Truncate(time.Millisecond)
+	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{
+		ClerkID: id, Email: "found@example.com", CreatedAt: now, UpdatedAt: now,
+	})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_unknown_created", body))
+	s.waitForRow(t, id, func(email, _ *string) bool { return email != nil && *email == "found@example.com" })
 }
 
 func TestEnsure_RefusesBadTokens(t *testing.T) {

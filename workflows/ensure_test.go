@@ -99,21 +99,57 @@ func TestEnsure_FetchRetriesUntilClerkRecovers(t *testing.T) {
 	require.Equal(t, []time.Time{lowestVersion, v(3)}, b.upserted)
 }
 
-func TestEnsure_ClerkNotFoundTombstones(t *testing.T) {
+// TestEnsure_ClerkNotFoundKeepsMinimalRow: a 404 from Clerk is not a
+// deletion (a worker with another instance's key gets 404 for everyone). The
+// minimal row stays, the user shows failed with the likely cause, the fetch
+// is not repeated, and the workflow completes.
+func TestEnsure_ClerkNotFoundKeepsMinimalRow(t *testing.T) {
 	t.Parallel()
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) {
-		return activities.FetchClerkUserResult{Gone: true}, nil
+		return activities.FetchClerkUserResult{NotFound: true}, nil
 	}, time.Second)
 	b.ensureAt(time.Second)
+	b.ensureAt(10 * time.Second) // a later ensure does not fetch again
+	var s UserState
+	b.env.RegisterDelayedCallback(func() { s = b.state(t) }, 20*time.Second)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{lowestVersion}, b.upserted)
-	require.Equal(t, 1, b.deleted)
+	require.Zero(t, b.deleted, "nothing but a signed user.deleted deletes")
+	require.Equal(t, 1, b.fetches)
+	require.False(t, s.Deleted)
+	require.Equal(t, SyncStateFailed, s.SyncState)
+	require.Len(t, s.Failed, 1)
+	require.Contains(t, s.Failed[0].Error, "CLERK_SECRET_KEY may belong to another Clerk instance")
+}
+
+// TestEnsure_RefusedClerkKeyFailsVisiblyAndCompletes: a missing or refused
+// key can never succeed; the workflow records it and completes instead of
+// retrying for ever.
+func TestEnsure_RefusedClerkKeyFailsVisiblyAndCompletes(t *testing.T) {
+	t.Parallel()
+	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) {
+		return activities.FetchClerkUserResult{}, temporal.NewNonRetryableApplicationError(
+			"Clerk refused CLERK_SECRET_KEY (HTTP 401)", activities.ErrTypeClerkMisconfigured, nil)
+	}, 0)
+	b.ensureAt(time.Second)
+	var s UserState
+	b.env.RegisterDelayedCallback(func() { s = b.state(t) }, 10*time.Second)
+	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID, IdleTimeout: time.Minute})
+	require.True(t, b.env.IsWorkflowCompleted())
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, 1, b.fetches, "not retried")
+	require.Equal(t, SyncStateFailed, s.SyncState)
+	require.Contains(t, s.Failed[0].Error, "HTTP 401")
+}
+
+func (b *ensureBundle) state(t *testing.T) UserState {
+	t.Helper()
 	v, err := b.env.QueryWorkflow(StateQuery)
 	require.NoError(t, err)
 	var s UserState
 	require.NoError(t, v.Get(&s))
-	require.True(t, s.Deleted)
+	return s
 }
 
 func TestEnsure_DeletedUserGetsNoRow(t *testing.T) {

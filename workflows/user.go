@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -31,10 +33,33 @@ var userActivityOptions = workflow.ActivityOptions{
 }
 
 // minimalRowOptions run ensure's minimal-row write as a local activity, with
-// the same unlimited retries as every other write.
+// the same unlimited retries as every other write. A local activity's retries
+// end at its ScheduleToCloseTimeout, which defaults to its StartToCloseTimeout
+// (10 s): a database outage longer than that would fail the ensure for good.
+// unboundedRetries is as close to "never" as a duration gets.
 var minimalRowOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    userActivityOptions.StartToCloseTimeout,
+	ScheduleToCloseTimeout: unboundedRetries,
+	RetryPolicy:            userActivityOptions.RetryPolicy,
+}
+
+// unboundedRetries is the ScheduleToCloseTimeout of writes that must retry
+// until the database takes them: a century.
+const unboundedRetries = 100 * 365 * 24 * time.Hour
+
+// removalOptions retry the removal of a deleted user's row that the database
+// refused (a product's foreign key without ON DELETE CASCADE) until the
+// product fixes its schema. The tombstone is already written, so waiting
+// costs nothing but the row; the longer backoff spares a database that will
+// keep refusing for hours.
+var removalOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: userActivityOptions.StartToCloseTimeout,
-	RetryPolicy:         userActivityOptions.RetryPolicy,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+		MaximumAttempts:    0, // unlimited
+	},
 }
 
 const (
@@ -68,6 +93,9 @@ type UserWorkflowInput struct {
 type UserState struct {
 	// Version is the clerk_updated_at of the newest data written.
 	Version time.Time `json:"version,omitzero"`
+	// ContentHash is that data's clerkevent.User.ContentHash, the tie-break
+	// between two payloads of the same Version.
+	ContentHash string `json:"content_hash,omitempty"`
 	// UserID is the local users.id once known.
 	UserID string `json:"user_id,omitempty"`
 	// Deleted is final: Clerk never reuses a user ID.
@@ -80,6 +108,10 @@ type UserState struct {
 	Failed []FailedEvent `json:"failed,omitempty"`
 	// TrialRequested: the user's TrialWorkflow was started (or found).
 	TrialRequested bool `json:"trial_requested,omitempty"`
+	// ProfileUnavailable: fetching the profile from Clerk failed for good (a
+	// 404, a missing or refused key); the minimal row stays as it is until a
+	// webhook brings the user's data, and ensure does not fetch again.
+	ProfileUnavailable bool `json:"profile_unavailable,omitempty"`
 }
 
 // FailedEvent is an event whose write PostgreSQL refused for good.
@@ -247,6 +279,15 @@ func (u *userSync) accept(ev clerkevent.Event) {
 	u.pending = append(u.pending, ev)
 }
 
+// forget drops a remembered Svix message ID.
+func (u *userSync) forget(id string) {
+	if id == "" || !u.seen[id] {
+		return
+	}
+	delete(u.seen, id)
+	u.state.RecentEventIDs = slices.DeleteFunc(u.state.RecentEventIDs, func(s string) bool { return s == id })
+}
+
 func (u *userSync) remember(id string) {
 	u.seen[id] = true
 	u.state.RecentEventIDs = append(u.state.RecentEventIDs, id)
@@ -274,14 +315,14 @@ func (u *userSync) applyPending(ctx workflow.Context) error {
 		if ev.Type == clerkevent.UserDeleted {
 			return u.deleteUser(ctx, *ev)
 		}
-		if ev.User != nil && (newest == nil || ev.User.ClerkUpdatedAt.After(newest.User.ClerkUpdatedAt)) {
+		if ev.User != nil && (newest == nil || ev.User.NewerThan(newest.User.ClerkUpdatedAt, newest.User.ContentHash())) {
 			newest = ev
 		}
 	}
 	if newest == nil {
 		return nil
 	}
-	if !newest.User.ClerkUpdatedAt.After(u.state.Version) {
+	if !newest.User.NewerThan(u.state.Version, u.state.ContentHash) {
 		u.logger.Info("Dropped stale events", "count", len(batch), "version", u.state.Version)
 		return nil
 	}
@@ -299,7 +340,7 @@ func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 	case store.Tombstoned:
 		return u.markDeleted(ctx)
 	case store.Inserted, store.Updated:
-		u.state.Version = ev.User.ClerkUpdatedAt
+		u.state.Version, u.state.ContentHash = ev.User.ClerkUpdatedAt, ev.User.ContentHash()
 		u.stopFetch() // the webhook's data is as good as what Clerk would answer
 	}
 	if res.UserID != "" {
@@ -317,11 +358,29 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 		in.DeletedAt = workflow.Now(ctx)
 	}
 	var a *activities.Activities
-	if err := workflow.ExecuteActivity(ctx, a.DeleteUser, in).Get(ctx, nil); err != nil {
+	var res activities.DeleteUserResult
+	if err := workflow.ExecuteActivity(ctx, a.DeleteUser, in).Get(ctx, &res); err != nil {
 		return u.recordFailure(ctx, ev, err)
 	}
 	u.cancelTrial(ctx)
-	return u.markDeleted(ctx)
+	if res.RowKept == "" {
+		return u.markDeleted(ctx)
+	}
+	// The tombstone is committed, so the deletion has taken effect for
+	// clerksync: no later event writes to this user. The row stays until
+	// the product lets it go; operators find the user failed, with the
+	// database's message, meanwhile.
+	u.stopFetch()
+	u.state.Deleted, u.state.UserID = true, ""
+	u.noteFailure(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + res.RowKept})
+	if err := u.setSyncState(ctx, SyncStateFailed); err != nil {
+		return err
+	}
+	rctx := workflow.WithActivityOptions(ctx, removalOptions)
+	if err := workflow.ExecuteActivity(rctx, a.RemoveDeletedUser, u.clerkID).Get(rctx, nil); err != nil {
+		return u.recordFailure(ctx, ev, err)
+	}
+	return u.setSyncState(ctx, SyncStateDeleted)
 }
 
 // ensure writes a minimal row for a user who has none, so the product can
@@ -349,7 +408,7 @@ func (u *userSync) ensure(ctx workflow.Context) error {
 			return err
 		}
 	}
-	if u.state.Version.IsZero() && !u.fetching {
+	if u.state.Version.IsZero() && !u.fetching && !u.state.ProfileUnavailable {
 		u.startFetch(ctx)
 	}
 	return nil
@@ -376,16 +435,24 @@ func (u *userSync) stopFetch() {
 }
 
 // fetchDone turns the fetched profile into an event, ordered by version
-// with the webhooks like any other; a user Clerk no longer has is deleted.
+// with the webhooks like any other. A fetch that cannot succeed (Clerk does
+// not know the user, the key is missing or refused) leaves the minimal row
+// as it is and shows the user failed: a 404 is not a deletion, since a key of
+// another Clerk instance gets one for every user, and only a signed
+// user.deleted webhook deletes.
 func (u *userSync) fetchDone(ctx workflow.Context, out fetchOutcome) error {
 	u.fetching = false
 	switch {
 	case temporal.IsCanceledError(out.err):
 		return nil
 	case out.err != nil:
+		u.state.ProfileUnavailable = true
 		return u.recordFailure(ctx, userEvent("fetch", u.clerkID), out.err)
-	case out.result.Gone:
-		u.pending = append(u.pending, clerkevent.Event{Type: clerkevent.UserDeleted, ClerkID: u.clerkID})
+	case out.result.NotFound:
+		u.state.ProfileUnavailable = true
+		return u.recordFailure(ctx, userEvent("fetch", u.clerkID), errors.New(
+			"Clerk answered 404 for this user: the worker's CLERK_SECRET_KEY may belong to another Clerk instance "+
+				"than the one that signed the session token; the minimal row is kept, and a webhook or a backfill fills it"))
 	case out.result.User != nil:
 		u.pending = append(u.pending, clerkevent.Event{Type: clerkevent.UserUpdated, ClerkID: u.clerkID, User: out.result.User})
 	}
@@ -417,12 +484,20 @@ func (u *userSync) recordFailure(ctx workflow.Context, ev clerkevent.Event, err 
 	if ev.User != nil {
 		f.Version = ev.User.ClerkUpdatedAt
 	}
-	u.logger.Error("Event could not be applied", "event_id", ev.ID, "type", ev.Type, "error", err)
+	u.noteFailure(f)
+	// The event did not apply: forget its ID, so a Svix Resend of it (the
+	// README's repair) is not dropped as a duplicate.
+	u.forget(ev.ID)
+	return u.setSyncState(ctx, SyncStateFailed)
+}
+
+// noteFailure keeps f for operators (the state query), the newest last.
+func (u *userSync) noteFailure(f FailedEvent) {
+	u.logger.Error("Event could not be applied", "event_id", f.EventID, "type", f.Type, "error", f.Error)
 	u.state.Failed = append(u.state.Failed, f)
 	if n := len(u.state.Failed); n > maxFailedEvents {
 		u.state.Failed = append([]FailedEvent(nil), u.state.Failed[n-maxFailedEvents:]...)
 	}
-	return u.setSyncState(ctx, SyncStateFailed)
 }
 
 func (u *userSync) setSyncState(ctx workflow.Context, s string) error {

@@ -53,6 +53,12 @@ func newEnv() *testsuite.TestWorkflowEnvironment {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
+	return setupWith(t, activities.DeleteUserResult{Removed: true})
+}
+
+// setupWith is setup whose DeleteUser answers deleted.
+func setupWith(t *testing.T, deleted activities.DeleteUserResult) *bundle {
+	t.Helper()
 	b := &bundle{env: newEnv()}
 	b.env.RegisterActivity(a)
 	b.env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
@@ -63,7 +69,7 @@ func setup(t *testing.T) *bundle {
 	b.env.OnActivity(a.DeleteUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ activities.DeleteUserInput) (activities.DeleteUserResult, error) {
 			b.deleted++
-			return activities.DeleteUserResult{Removed: true}, nil
+			return deleted, nil
 		}).Maybe()
 	return b
 }
@@ -271,4 +277,95 @@ func TestUserWorkflow_RemembersBoundedNumberOfMessageIDs(t *testing.T) {
 	require.Len(t, ids, recentEventIDs)
 	require.Equal(t, fmt.Sprintf("msg_%d", recentEventIDs+10), ids[len(ids)-1])
 	require.Equal(t, "msg_11", ids[0])
+}
+
+// TestUserWorkflow_ResentFailedEventApplies: an event that failed for good
+// is forgotten, so a Svix Resend of the same message (after the cause is
+// fixed) applies instead of being dropped as a duplicate.
+func TestUserWorkflow_ResentFailedEventApplies(t *testing.T) {
+	t.Parallel()
+	env := newEnv()
+	env.RegisterActivity(a)
+	var written []time.Time
+	calls := 0
+	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+			calls++
+			if calls == 1 {
+				return store.UpsertResult{}, temporal.NewNonRetryableApplicationError(
+					"value too long", activities.ErrTypeInvalidUserData, nil)
+			}
+			written = append(written, u.ClerkUpdatedAt)
+			return store.UpsertResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+		})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 10*time.Second)
+	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(1)}, written, "the resend applied")
+}
+
+// TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder: two
+// different payloads with the same updated_at end on the same row whichever
+// arrives first.
+func TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder(t *testing.T) {
+	t.Parallel()
+	named := func(id, first string) clerkevent.Event {
+		ev := update(id, 1)
+		ev.User.FirstName = &first
+		return ev
+	}
+	x, y := named("msg_x", "Ada"), named("msg_y", "Grace")
+	winner := "Ada"
+	if y.User.ContentHash() > x.User.ContentHash() {
+		winner = "Grace"
+	}
+	for _, order := range [][2]clerkevent.Event{{x, y}, {y, x}} {
+		env := newEnv()
+		env.RegisterActivity(a)
+		var last string
+		env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
+			func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+				last = *u.FirstName
+				return store.UpsertResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+			})
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[0]) }, time.Second)
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[1]) }, 10*time.Second)
+		env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+		require.NoError(t, env.GetWorkflowError())
+		require.Equal(t, winner, last, "order %s then %s", order[0].ID, order[1].ID)
+	}
+}
+
+// TestUserWorkflow_RefusedRowRemovalShowsFailedAndRetries: the database
+// refuses to remove a deleted user's row (a product foreign key without ON
+// DELETE CASCADE). The deletion still takes effect (later events are
+// dropped), the user shows failed with the database's message, and the
+// removal retries until it lands.
+func TestUserWorkflow_RefusedRowRemovalShowsFailedAndRetries(t *testing.T) {
+	t.Parallel()
+	const refusal = `ERROR: update or delete on table "users" violates foreign key constraint "orders_user_id_fkey" (SQLSTATE 23503)`
+	b := setupWith(t, activities.DeleteUserResult{RowKept: refusal})
+	removals := 0
+	b.env.OnActivity(a.RemoveDeletedUser, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) (activities.DeleteUserResult, error) {
+			removals++
+			if removals < 5 {
+				return activities.DeleteUserResult{}, errors.New(refusal)
+			}
+			return activities.DeleteUserResult{Removed: true}, nil
+		})
+	b.at(1*time.Second, update("msg_1", 1))
+	b.at(10*time.Second, deletion("msg_del"))
+	b.at(12*time.Second, update("msg_9", 9)) // arrives while the row is kept
+	var during UserState
+	b.env.RegisterDelayedCallback(func() { during = b.state(t) }, 13*time.Second)
+	b.run(t, UserWorkflowInput{})
+	require.NoError(t, b.env.GetWorkflowError())
+	require.Equal(t, []time.Time{v(1)}, b.upserted, "no write after the deletion")
+	require.True(t, during.Deleted)
+	require.Equal(t, SyncStateFailed, during.SyncState)
+	require.Contains(t, during.Failed[0].Error, "SQLSTATE 23503")
+	require.Equal(t, 5, removals)
+	require.Equal(t, SyncStateDeleted, b.state(t).SyncState)
 }

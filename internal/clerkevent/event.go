@@ -8,6 +8,9 @@
 package clerkevent
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +77,38 @@ type User struct {
 	// ClerkUpdatedAt is Clerk's `updated_at`: the version that orders events
 	// for one user, since Svix delivers them in no guaranteed order.
 	ClerkUpdatedAt time.Time `json:"clerk_updated_at"`
+}
+
+// ContentHash is a digest of the stored fields (everything but the version).
+// It breaks ties between two different payloads with the same ClerkUpdatedAt:
+// the SQL and the workflow both keep the one with the greater hash, so every
+// order of arrival ends on the same row. Equal payloads hash equal, so a
+// duplicate stays a no-op.
+func (u User) ContentHash() string {
+	h := sha256.New()
+	for _, f := range []*string{u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL} {
+		// Length-prefixed, with absence distinct from "": no two field lists
+		// encode alike.
+		if f == nil {
+			h.Write([]byte{0})
+			continue
+		}
+		h.Write([]byte{1})
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(*f))))
+		h.Write([]byte(*f))
+	}
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(u.ClerkCreatedAt.UnixMilli())))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// NewerThan reports whether u wins over a stored version with the given
+// updated_at and content hash: a later ClerkUpdatedAt, or the same one and a
+// greater ContentHash. The store's SQL applies the same rule.
+func (u User) NewerThan(version time.Time, hash string) bool {
+	if !u.ClerkUpdatedAt.Equal(version) {
+		return u.ClerkUpdatedAt.After(version)
+	}
+	return u.ContentHash() > hash
 }
 
 // envelope is the part of Clerk's event wrapper clerksync reads.

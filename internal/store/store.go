@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,17 +45,17 @@ type Store struct {
 // User is one row of the users table. Its JSON is the public shape of a user
 // (ensure, status): the column names, times in RFC 3339.
 type User struct {
-	ID             string     `json:"id"`
-	ClerkID        string     `json:"clerk_id"`
-	Email          *string    `json:"email"`
-	FirstName      *string    `json:"first_name"`
-	LastName       *string    `json:"last_name"`
-	Username       *string    `json:"username"`
-	ImageURL       *string    `json:"image_url"`
-	ClerkCreatedAt *time.Time `json:"clerk_created_at"`
-	ClerkUpdatedAt time.Time  `json:"clerk_updated_at"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	ID             string     `json:"id" db:"id"`
+	ClerkID        string     `json:"clerk_id" db:"clerk_id"`
+	Email          *string    `json:"email" db:"email"`
+	FirstName      *string    `json:"first_name" db:"first_name"`
+	LastName       *string    `json:"last_name" db:"last_name"`
+	Username       *string    `json:"username" db:"username"`
+	ImageURL       *string    `json:"image_url" db:"image_url"`
+	ClerkCreatedAt *time.Time `json:"clerk_created_at" db:"clerk_created_at"`
+	ClerkUpdatedAt time.Time  `json:"clerk_updated_at" db:"clerk_updated_at"`
+	CreatedAt      time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at" db:"updated_at"`
 }
 
 // Outcome says what an upsert did.
@@ -78,12 +80,33 @@ type UpsertResult struct {
 	Outcome Outcome `json:"outcome"`
 }
 
+// Pool defaults, used when DATABASE_URL does not set pool_max_conns or
+// connect_timeout.
+const (
+	// DefaultMaxConns: pgxpool's own default is the CPU count (at least 4),
+	// which throttles the burst of retried writes after a database outage on
+	// a small machine. Writes are short; 16 connections drain a backlog
+	// several times faster on 2 cores (docs/benchmarks.md) and are well
+	// within PostgreSQL's default max_connections of 100.
+	DefaultMaxConns = 16
+	// DefaultConnectTimeout bounds dialing and the startup handshake, so a
+	// PostgreSQL that accepts connections and never answers fails the
+	// attempt (and Temporal retries it) instead of hanging it.
+	DefaultConnectTimeout = 5 * time.Second
+)
+
 // Open creates the pool. It does not connect yet: the first query does, so a
 // process can start while PostgreSQL is still coming up.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -135,16 +158,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// upsertUserSQL writes a user under last-writer-wins on Clerk's updated_at and
-// refuses a tombstoned Clerk ID. An equal version is a no-op, so a duplicate
-// delivery changes nothing.
+// upsertUserSQL writes a user under last-writer-wins on Clerk's updated_at,
+// ties broken by the content hash, and refuses a tombstoned Clerk ID. The
+// same version with the same content is a no-op, so a duplicate delivery
+// changes nothing.
 const upsertUserSQL = `
 with tombstone as (
     select 1 from user_tombstones where clerk_id = $1
 ), written as (
     insert into users (clerk_id, email, first_name, last_name, username, image_url,
-                       clerk_created_at, clerk_updated_at)
-    select $1, $2, $3, $4, $5, $6, $7, $8
+                       clerk_created_at, clerk_updated_at, content_hash)
+    select $1, $2, $3, $4, $5, $6, $7, $8, $9
     where not exists (select 1 from tombstone)
     on conflict (clerk_id) do update set
         email            = excluded.email,
@@ -154,8 +178,9 @@ with tombstone as (
         image_url        = excluded.image_url,
         clerk_created_at = coalesce(excluded.clerk_created_at, users.clerk_created_at),
         clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash,
         updated_at       = now()
-    where users.clerk_updated_at < excluded.clerk_updated_at
+    where (users.clerk_updated_at, users.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)
     returning id, xmax = 0 as inserted
 )
 select
@@ -163,8 +188,8 @@ select
     (select inserted from written),
     exists (select 1 from tombstone)`
 
-// UpsertUser inserts or updates the user's row if u is newer than what the row
-// holds and the user was never deleted.
+// UpsertUser inserts or updates the user's row if u wins over what the row
+// holds (clerkevent.User.NewerThan) and the user was never deleted.
 func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertResult, error) {
 	var res UpsertResult
 	err := s.inUserTx(ctx, u.ClerkID, func(tx pgx.Tx) error {
@@ -178,7 +203,7 @@ func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertResult
 			createdAt = &u.ClerkCreatedAt
 		}
 		err := tx.QueryRow(ctx, upsertUserSQL, u.ClerkID, u.Email, u.FirstName, u.LastName,
-			u.Username, u.ImageURL, createdAt, u.ClerkUpdatedAt).Scan(&id, &inserted, &tombstoned)
+			u.Username, u.ImageURL, createdAt, u.ClerkUpdatedAt, u.ContentHash()).Scan(&id, &inserted, &tombstoned)
 		if err != nil {
 			return err
 		}
@@ -203,40 +228,58 @@ func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertResult
 	return res, nil
 }
 
-// DeleteUser removes the user's row (dependent rows go by ON DELETE CASCADE)
-// and records the tombstone. Deleting an unknown user succeeds and still
-// leaves a tombstone, since the delete may have overtaken the create. It
-// reports whether a row was removed.
-func (s *Store) DeleteUser(ctx context.Context, clerkID string, deletedAt time.Time) (bool, error) {
+// TombstoneUser records that Clerk deleted the user, in a transaction of its
+// own: once it commits, no upsert writes to the user again, whatever happens
+// to the row's removal. A tombstone for a user without a row is kept too,
+// since the delete may have overtaken the create.
+func (s *Store) TombstoneUser(ctx context.Context, clerkID string, deletedAt time.Time) error {
+	err := s.inUserTx(ctx, clerkID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`insert into user_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			clerkID, deletedAt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("tombstone user %s: %w", clerkID, err)
+	}
+	return nil
+}
+
+// RemoveUserRow deletes a tombstoned user's row; dependent rows go by ON
+// DELETE CASCADE. It reports whether a row was removed. A product table that
+// references users(id) without ON DELETE CASCADE makes it fail with a foreign
+// key violation (see IsRefusal) until the product fixes its schema.
+func (s *Store) RemoveUserRow(ctx context.Context, clerkID string) (bool, error) {
 	var removed bool
 	err := s.inUserTx(ctx, clerkID, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx,
-			`insert into user_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
-			clerkID, deletedAt); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `delete from users where clerk_id = $1`, clerkID)
+		tag, err := tx.Exec(ctx, `
+delete from users
+where clerk_id = $1 and exists (select 1 from user_tombstones where clerk_id = $1)`, clerkID)
 		removed = tag.RowsAffected() > 0
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("delete user %s: %w", clerkID, err)
+		return false, fmt.Errorf("remove row of deleted user %s: %w", clerkID, err)
 	}
 	return removed, nil
 }
 
 // UserByClerkID returns the live row for a Clerk ID: one indexed lookup.
-// It returns ErrDeleted for a tombstoned user and ErrNotFound when there is
+// It returns ErrDeleted for a tombstoned user (even while a row the product
+// still references waits for its removal) and ErrNotFound when there is
 // neither a row nor a tombstone.
 func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
-	var u User
-	err := s.pool.QueryRow(ctx, `
+	rows, err := s.pool.Query(ctx, `
 select id, clerk_id, email, first_name, last_name, username, image_url,
-       clerk_created_at, clerk_updated_at, created_at, updated_at
-from users where clerk_id = $1`, clerkID).Scan(&u.ID, &u.ClerkID, &u.Email, &u.FirstName,
-		&u.LastName, &u.Username, &u.ImageURL, &u.ClerkCreatedAt, &u.ClerkUpdatedAt,
-		&u.CreatedAt, &u.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+       clerk_created_at, clerk_updated_at, created_at, updated_at,
+       exists (select 1 from user_tombstones t where t.clerk_id = $1) as deleted
+from users where clerk_id = $1`, clerkID)
+	if err != nil {
+		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
+	}
+	row, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[userRow])
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		var deleted bool
 		if err := s.pool.QueryRow(ctx,
 			`select exists (select 1 from user_tombstones where clerk_id = $1)`, clerkID).Scan(&deleted); err != nil {
@@ -246,11 +289,18 @@ from users where clerk_id = $1`, clerkID).Scan(&u.ID, &u.ClerkID, &u.Email, &u.F
 			return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
 		}
 		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrNotFound)
-	}
-	if err != nil {
+	case err != nil:
 		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
+	case row.Deleted:
+		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
 	}
-	return u, nil
+	return row.User, nil
+}
+
+// userRow is a users row and whether its Clerk ID is tombstoned.
+type userRow struct {
+	User
+	Deleted bool `db:"deleted"`
 }
 
 // TrialPlan is the plan of the trial subscription every new user gets.
@@ -304,16 +354,38 @@ where u.id = s.user_id and u.clerk_id = $1 and s.plan = $2 and s.status = 'trial
 	return tag.RowsAffected() > 0, nil
 }
 
-// IsPermanent reports whether err is PostgreSQL refusing the data itself
-// (SQLSTATE class 22, data exception, such as a NUL byte in text; or class
-// 23, integrity constraint violation): retrying the same write cannot succeed.
+// ownTables are the tables clerksync's migrations create. A NOT NULL or CHECK
+// violation there is clerksync's data being refused; the same violation in a
+// product's table (through a trigger) is the product's to fix, and a retry
+// lands once it has.
+var ownTables = map[string]bool{"users": true, "user_tombstones": true, "subscriptions": true}
+
+// IsPermanent reports whether err is PostgreSQL refusing the data itself,
+// which no retry can change: a data exception (SQLSTATE class 22, such as a
+// NUL byte in text), or a NOT NULL or CHECK violation on one of clerksync's
+// own tables. A foreign key or unique violation is not permanent: a
+// product's constraint may be fixed, or the conflicting row may change.
 func IsPermanent(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false
 	}
-	class := pgErr.Code[:2]
-	return class == "22" || class == "23"
+	switch {
+	case pgerrcode.IsDataException(pgErr.Code):
+		return true
+	case pgErr.Code == pgerrcode.NotNullViolation, pgErr.Code == pgerrcode.CheckViolation:
+		return ownTables[pgErr.TableName]
+	}
+	return false
+}
+
+// IsRefusal reports whether err is an integrity constraint the database
+// enforces against a write (SQLSTATE class 23, such as a product's foreign key
+// without ON DELETE CASCADE): retrying may land once the product changes its
+// schema or data, and meanwhile operators need to see the database's message.
+func IsRefusal(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgerrcode.IsIntegrityConstraintViolation(pgErr.Code)
 }
 
 // inUserTx runs fn in a transaction that holds the advisory lock for clerkID.

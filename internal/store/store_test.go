@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -86,6 +87,14 @@ func TestUpsertUser_LastWriterWinsOnClerkVersion(t *testing.T) {
 	require.Equal(t, 1, b.count(t, "select count(*) from users"))
 }
 
+// deleteUser does what the DeleteUser activity does: tombstone, then remove.
+func (b bundle) deleteUser(ctx context.Context, clerkID string, at time.Time) (bool, error) {
+	if err := b.st.TombstoneUser(ctx, clerkID, at); err != nil {
+		return false, err
+	}
+	return b.st.RemoveUserRow(ctx, clerkID)
+}
+
 func TestDeleteUser_TombstonesAndCascades(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -95,12 +104,12 @@ func TestDeleteUser_TombstonesAndCascades(t *testing.T) {
 	_, err = b.conn.Exec(ctx, `insert into subscriptions (user_id, plan, status) values ($1, 'pro', 'trialing')`, res.UserID)
 	require.NoError(t, err)
 
-	removed, err := b.st.DeleteUser(ctx, "user_d", base)
+	removed, err := b.deleteUser(ctx, "user_d", base)
 	require.NoError(t, err)
 	require.True(t, removed)
 	require.Equal(t, 0, b.count(t, "select count(*) from subscriptions"), "dependent rows cascade")
 
-	removed, err = b.st.DeleteUser(ctx, "user_d", base.Add(time.Hour))
+	removed, err = b.deleteUser(ctx, "user_d", base.Add(time.Hour))
 	require.NoError(t, err, "a redelivered delete succeeds")
 	require.False(t, removed)
 
@@ -116,7 +125,7 @@ func TestDeleteUser_UnknownUserStillLeavesTombstone(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	removed, err := b.st.DeleteUser(ctx, "user_never_seen", base)
+	removed, err := b.deleteUser(ctx, "user_never_seen", base)
 	require.NoError(t, err)
 	require.False(t, removed)
 	require.Equal(t, 1, b.count(t, "select count(*) from user_tombstones where clerk_id = 'user_never_seen'"))
@@ -127,6 +136,95 @@ func TestDeleteUser_UnknownUserStillLeavesTombstone(t *testing.T) {
 	require.Equal(t, store.Tombstoned, res.Outcome)
 	_, err = b.st.UserByClerkID(ctx, "user_unknown")
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// TestDeleteUser_ProductForeignKeyWithoutCascade: a product table that
+// references users(id) without ON DELETE CASCADE refuses the row's removal.
+// The refusal is retryable (not permanent), and the tombstone has already
+// committed: the user reads as deleted and takes no more writes. Once the
+// product fixes its schema, the removal lands.
+func TestDeleteUser_ProductForeignKeyWithoutCascade(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	res, err := b.st.UpsertUser(ctx, user("user_fk", 1, "FK"))
+	require.NoError(t, err)
+	_, err = b.conn.Exec(ctx, `create table orders (id serial primary key, user_id uuid not null constraint orders_user_fk references users(id))`)
+	require.NoError(t, err)
+	_, err = b.conn.Exec(ctx, `insert into orders (user_id) values ($1)`, res.UserID)
+	require.NoError(t, err)
+
+	require.NoError(t, b.st.TombstoneUser(ctx, "user_fk", base))
+	_, err = b.st.RemoveUserRow(ctx, "user_fk")
+	require.Error(t, err)
+	require.True(t, store.IsRefusal(err), "got %v", err)
+	require.False(t, store.IsPermanent(err), "a product's foreign key is fixed by the product; the removal must retry")
+	require.ErrorContains(t, err, "23503")
+
+	up, err := b.st.UpsertUser(ctx, user("user_fk", 5, "After delete"))
+	require.NoError(t, err)
+	require.Equal(t, store.Tombstoned, up.Outcome, "no write reaches a deleted user whose row is kept")
+	_, err = b.st.UserByClerkID(ctx, "user_fk")
+	require.ErrorIs(t, err, store.ErrDeleted, "ensure's lookup sees the deletion at once")
+
+	_, err = b.conn.Exec(ctx, `alter table orders drop constraint orders_user_fk`)
+	require.NoError(t, err)
+	removed, err := b.st.RemoveUserRow(ctx, "user_fk")
+	require.NoError(t, err)
+	require.True(t, removed)
+}
+
+// TestUpsertUser_ProductUniqueIndexIsRetryable: a product's unique index on
+// a users column (a username handed from one user to another, events out of
+// order across users) refuses an upsert that a retry lands once the other
+// user's update has applied.
+func TestUpsertUser_ProductUniqueIndexIsRetryable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	_, err := b.conn.Exec(ctx, `create unique index users_username_key on users (username)`)
+	require.NoError(t, err)
+	withName := func(id string, version int, name string) clerkevent.User {
+		u := user(id, version, "")
+		u.Username = &name
+		return u
+	}
+	_, err = b.st.UpsertUser(ctx, withName("user_old", 1, "grace"))
+	require.NoError(t, err)
+	_, err = b.st.UpsertUser(ctx, withName("user_new", 1, "grace"))
+	require.Error(t, err)
+	require.False(t, store.IsPermanent(err), "got %v", err)
+
+	_, err = b.st.UpsertUser(ctx, withName("user_old", 2, "grace_old"))
+	require.NoError(t, err)
+	res, err := b.st.UpsertUser(ctx, withName("user_new", 1, "grace"))
+	require.NoError(t, err, "the retry lands")
+	require.Equal(t, store.Inserted, res.Outcome)
+}
+
+// TestUpsertUser_EqualVersionsConvergeOnTheGreaterHash: two different
+// payloads with the same updated_at end on the same row in either order, and
+// it is the one clerkevent.User.NewerThan picks.
+func TestUpsertUser_EqualVersionsConvergeOnTheGreaterHash(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	x, y := user("user_tie_a", 7, "Ada"), user("user_tie_a", 7, "Grace")
+	want := "Ada"
+	if y.NewerThan(x.ClerkUpdatedAt, x.ContentHash()) {
+		want = "Grace"
+	}
+	for i, order := range [][2]clerkevent.User{{x, y}, {y, x}} {
+		id := fmt.Sprintf("user_tie_%d", i)
+		for _, u := range order {
+			u.ClerkID = id
+			_, err := b.st.UpsertUser(ctx, u)
+			require.NoError(t, err)
+		}
+		got, err := b.st.UserByClerkID(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, *got.FirstName, "order %d", i)
+	}
 }
 
 func TestUpsertAndDeleteRacing_NeverResurrect(t *testing.T) {
@@ -145,7 +243,7 @@ func TestUpsertAndDeleteRacing_NeverResurrect(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			_, err := b.st.DeleteUser(ctx, id, base)
+			_, err := b.deleteUser(ctx, id, base)
 			assert.NoError(t, err)
 		}()
 	}
@@ -161,7 +259,18 @@ func TestUpsertUser_RefusedDataIsPermanent(t *testing.T) {
 	_, err := b.st.UpsertUser(context.Background(), u)
 	require.Error(t, err)
 	require.True(t, store.IsPermanent(err), "got %v", err)
+
+	empty := ""
+	u = user("user_empty_email", 1, "x")
+	u.Email = &empty // our own CHECK: NULL, never ''
+	_, err = b.st.UpsertUser(context.Background(), u)
+	require.Error(t, err)
+	require.True(t, store.IsPermanent(err), "got %v", err)
+
 	require.False(t, store.IsPermanent(errors.New("connection refused")))
+	require.False(t, store.IsPermanent(&pgconn.PgError{}), "an error without a code is not permanent (and does not panic)")
+	require.False(t, store.IsPermanent(&pgconn.PgError{Code: "23514", TableName: "orders"}),
+		"a CHECK of the product's own table is the product's to fix")
 }
 
 func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {

@@ -98,12 +98,17 @@ func New(o Options) (*Ensurer, error) {
 	return &Ensurer{store: store.New(o.Pool), opts: o}, nil
 }
 
-// Ensure returns the user's row, making sure it exists. Errors wrap
-// ErrInvalidID, ErrDeleted, ErrUnavailable or ErrTimeout, or a database error.
+// Ensure returns the user's row, making sure it exists, within the Timeout:
+// one deadline covers the lookup, the signal and the wait, so a database or a
+// Temporal that hangs cannot hold the caller longer. Errors wrap
+// ErrInvalidID, ErrDeleted, ErrUnavailable or ErrTimeout, or a database
+// error.
 func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (User, error) {
 	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
 		return User{}, fmt.Errorf("%w: %v", ErrInvalidID, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
 	u, err := e.lookup(ctx, clerkID)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return u, err
@@ -128,19 +133,15 @@ func (e *Ensurer) signal(ctx context.Context, clerkID string) error {
 	opts := workflows.UserWorkflowStartOptions(clerkID, e.opts.TaskQueue)
 	in := workflows.UserWorkflowInput{ClerkID: clerkID, IdleTimeout: e.opts.IdleTimeout, TrialPeriod: e.opts.TrialPeriod}
 	req := workflows.EnsureRequest{RequestedAt: time.Now().UTC()}
-	sctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
-	defer cancel()
-	if _, err := e.opts.Temporal.SignalWithStartWorkflow(sctx, opts.ID, workflows.EnsureSignal, req, opts, workflows.UserWorkflow, in); err != nil {
+	if _, err := e.opts.Temporal.SignalWithStartWorkflow(ctx, opts.ID, workflows.EnsureSignal, req, opts, workflows.UserWorkflow, in); err != nil {
 		return fmt.Errorf("ensure %s: %w: %v", clerkID, ErrUnavailable, err)
 	}
 	return nil
 }
 
 // wait polls, with backoff, until the row exists or the user turns out
-// deleted, within the timeout.
+// deleted, until ctx's deadline.
 func (e *Ensurer) wait(ctx context.Context, clerkID string) (User, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
-	defer cancel()
 	for delay := firstPoll; ; delay = min(2*delay, maxPoll) {
 		select {
 		case <-ctx.Done():

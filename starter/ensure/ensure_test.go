@@ -60,8 +60,8 @@ func TestEnsure_FastPathNeedsNoTemporal(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, res.UserID, u.ID)
 
-	_, err = st.DeleteUser(context.Background(), "user_fast", time.Now())
-	require.NoError(t, err)
+	// A tombstone alone (the row kept by a product's foreign key) is enough.
+	require.NoError(t, st.TombstoneUser(context.Background(), "user_fast", time.Now()))
 	_, err = e.Ensure(context.Background(), "user_fast")
 	require.ErrorIs(t, err, ensure.ErrDeleted, "a tombstone answers without Temporal too")
 }
@@ -164,3 +164,37 @@ func measure(b *testing.B, op func() error) {
 }
 
 func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestEnsure_HangingDatabaseIsBoundedByTimeout: a PostgreSQL that accepts
+// connections and never answers costs the caller at most the Timeout (the
+// HTTP endpoint then answers 503), not a hung request.
+func TestEnsure_HangingDatabaseIsBoundedByTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() }) // held open, never answered
+		}
+	}()
+	st, err := store.Open(context.Background(), "postgres://clerksync@"+ln.Addr().String()+"/clerksync?sslmode=disable")
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	const timeout = 500 * time.Millisecond
+	e, err := ensure.New(ensure.Options{Temporal: unreachableTemporal(t), Pool: st.Pool(), Timeout: timeout})
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net, not the bound under test
+	defer cancel()
+	start := time.Now()
+	_, err = e.Ensure(ctx, "user_hanging_db")
+	elapsed := time.Since(start)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ensure.ErrTimeout, "the row was never looked up: this is unavailability, not a slow workflow")
+	require.Less(t, elapsed, timeout+2*time.Second, "bounded by the Timeout, not by the caller's context")
+}
