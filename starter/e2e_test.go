@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clerk/clerk-sdk-go/v2/user"
 
@@ -77,7 +80,7 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	verifier, err := newSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mux, err := newMux(cfg, verifier, st, tc, logger)
+	mux, err := newMux(cfg, verifier, connections{store: st, temporal: tc, namespace: "default"}, logger)
 	require.NoError(t, err)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -206,15 +209,69 @@ func TestEndToEnd_BadInputStartsNoWorkflow(t *testing.T) {
 	require.Zero(t, s.count(t, "select count(*) from user_tombstones"))
 }
 
-func TestEndToEnd_ReadyzChecksPostgresAndTemporal(t *testing.T) {
+// TestReadyz_SaysWhichEndpointsCanServe: the webhook endpoint needs only
+// Temporal with clerksync's search attributes, so a PostgreSQL outage leaves
+// the starter ready (ensure is not); a namespace without the search
+// attributes, where every signal-with-start fails, is not ready.
+func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	resp, err := http.Get(s.url + "/readyz")
+	code, report := readyz(t, s.url)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, readinessReport{Webhooks: "ok", Ensure: "ok", Checks: map[string]string{
+		"postgres": "ok", "temporal": "ok", "search_attributes": "ok", "clerk": "ok",
+	}}, report)
+
+	verifier, err := newSignatureVerifier(testSecret)
 	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-	require.JSONEq(t, `{"postgres":"ok","temporal":"ok"}`, string(body))
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	serveWith := func(conns connections, cfg config.Config) string {
+		mux, err := newMux(cfg, verifier, conns, logger)
+		require.NoError(t, err)
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+
+	t.Run("postgres down", func(t *testing.T) {
+		down, err := store.Open(context.Background(), "postgres://127.0.0.1:1/nowhere?connect_timeout=1")
+		require.NoError(t, err)
+		t.Cleanup(down.Close)
+		url := serveWith(connections{store: down, temporal: s.temporal, namespace: "default"},
+			config.Config{TaskQueue: s.taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: time.Second})
+		code, report := readyz(t, url)
+		require.Equal(t, http.StatusOK, code, "webhooks can still be taken")
+		require.Equal(t, "ok", report.Webhooks)
+		require.Equal(t, "not ready: postgres, clerk", report.Ensure)
+	})
+
+	t.Run("namespace without search attributes", func(t *testing.T) {
+		ns := "bare-" + strings.ToLower(rand.Text()[:8])
+		nc, err := client.NewNamespaceClient(client.Options{HostPort: testenv.TemporalAddress(t)})
+		require.NoError(t, err)
+		defer nc.Close()
+		require.NoError(t, nc.Register(context.Background(), &workflowservice.RegisterNamespaceRequest{
+			Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
+		}))
+		url := serveWith(connections{store: s.store, temporal: s.temporal, namespace: ns},
+			config.Config{TaskQueue: s.taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: time.Second})
+		var report readinessReport
+		require.Eventually(t, func() bool {
+			code, report = readyz(t, url)
+			return code == http.StatusServiceUnavailable && strings.Contains(report.Checks["search_attributes"], "ClerkUserId")
+		}, 30*time.Second, 200*time.Millisecond, "last: %+v", &report)
+		require.Equal(t, "not ready: search_attributes", report.Webhooks)
+	})
+}
+
+func readyz(t *testing.T, url string) (int, readinessReport) {
+	t.Helper()
+	resp, err := http.Get(url + "/readyz")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var report readinessReport
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&report))
+	return resp.StatusCode, report
 }
 
 // userState queries the user's workflow for its UserState.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,8 @@ import (
 	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testenv"
 	"github.com/clerksync/clerksync/starter/ensure"
 	"github.com/clerksync/clerksync/workflows"
@@ -236,7 +239,7 @@ func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
 			EnsureTimeout: 500 * time.Millisecond, UserIdleTimeout: time.Second,
 			ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
 		}
-		mux, err := newMux(cfg, verifier, st, tc.client, logger)
+		mux, err := newMux(cfg, verifier, connections{store: st, temporal: tc.client, namespace: "default"}, logger)
 		require.NoError(t, err)
 		srv := httptest.NewServer(mux)
 		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/users/ensure", nil)
@@ -251,4 +254,42 @@ func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
 			require.NotEmpty(t, resp.Header.Get("Retry-After"))
 		}
 	}
+}
+
+// TestEnsure_MinimalRowOutlastsADatabaseOutage: the worker loses PostgreSQL
+// for 30 s while an ensure is waiting. No write has a retry budget, so the
+// minimal row lands once the database is back, and a later ensure finds it.
+func TestEnsure_MinimalRowOutlastsADatabaseOutage(t *testing.T) {
+	t.Parallel()
+	st, dbURL := testenv.Store(t)
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	proxy := testenv.StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	workerStore, err := store.Open(context.Background(), u.String())
+	require.NoError(t, err)
+	t.Cleanup(workerStore.Close)
+
+	tc := testenv.Temporal(t)
+	taskQueue := "e2e-" + strings.ToLower(t.Name())
+	w := syncworker.New(tc, taskQueue, workerStore, nil)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	ensurer, err := ensure.New(ensure.Options{Temporal: tc, Pool: st.Pool(), TaskQueue: taskQueue, Timeout: 2 * time.Second})
+	require.NoError(t, err)
+
+	const id = "user_ensure_db_outage"
+	proxy.Cut()
+	_, err = ensurer.Ensure(context.Background(), id)
+	require.ErrorIs(t, err, ensure.ErrTimeout, "the worker cannot write while the database is away")
+	time.Sleep(30 * time.Second)
+	proxy.Restore()
+
+	require.Eventually(t, func() bool {
+		_, err := st.UserByClerkID(context.Background(), id)
+		return err == nil
+	}, 45*time.Second, 200*time.Millisecond, "the minimal row never landed: its retries gave up during the outage")
+	row, err := ensurer.Ensure(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, id, row.ClerkID)
 }

@@ -25,13 +25,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	st, tc, closeAll, err := connect(ctx, cfg, logger)
+	conns, err := connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	defer conns.Close()
 
-	mux, err := newMux(cfg, verifier, st, tc, logger)
+	mux, err := newMux(cfg, verifier, conns, logger)
 	if err != nil {
 		return err
 	}
@@ -62,24 +62,44 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	return nil
 }
 
+// connections are the starter's clients of PostgreSQL and Temporal.
+type connections struct {
+	store    *store.Store
+	temporal client.Client
+	// namespace is the Temporal namespace the client works in.
+	namespace string
+}
+
+// Close closes both clients.
+func (c connections) Close() {
+	c.temporal.Close()
+	c.store.Close()
+}
+
 // connect opens the database pool and a lazy Temporal client: neither
 // connects yet, so the starter starts (and answers 503 on /readyz) while
-// PostgreSQL or Temporal is down. closeAll closes both.
-func connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, client.Client, func(), error) {
+// PostgreSQL or Temporal is down.
+func connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (connections, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return nil, nil, nil, err
+		return connections{}, err
 	}
-	tc, err := temporalclient.Lazy(logger)
+	opts, err := temporalclient.Options(logger)
 	if err != nil {
 		st.Close()
-		return nil, nil, nil, err
+		return connections{}, err
 	}
-	return st, tc, func() { tc.Close(); st.Close() }, nil
+	tc, err := temporalclient.Lazy(opts)
+	if err != nil {
+		st.Close()
+		return connections{}, err
+	}
+	return connections{store: st, temporal: tc, namespace: opts.Namespace}, nil
 }
 
 // newMux wires every endpoint of the starter's HTTP service.
-func newMux(cfg config.Config, verifier *signatureVerifier, st *store.Store, tc client.Client, logger *slog.Logger) (*http.ServeMux, error) {
+func newMux(cfg config.Config, verifier *signatureVerifier, conns connections, logger *slog.Logger) (*http.ServeMux, error) {
+	st, tc := conns.store, conns.temporal
 	m := newMetrics()
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/clerk", &webhookHandler{
@@ -104,27 +124,7 @@ func newMux(cfg config.Config, verifier *signatureVerifier, st *store.Store, tc 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /readyz", readiness{store: st, temporal: tc})
+	mux.Handle("GET /readyz", &readiness{store: st, temporal: tc, namespace: conns.namespace, ensureEnabled: eh.sessions != nil})
 	mux.Handle("GET /metrics", m.handler())
 	return mux, nil
-}
-
-// readiness answers 200 only when both PostgreSQL and Temporal answer.
-type readiness struct {
-	store    *store.Store
-	temporal client.Client
-}
-
-func (rd readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	status := map[string]string{"postgres": "ok", "temporal": "ok"}
-	code := http.StatusOK
-	if err := rd.store.Ping(ctx); err != nil {
-		status["postgres"], code = err.Error(), http.StatusServiceUnavailable
-	}
-	if _, err := rd.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		status["temporal"], code = err.Error(), http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, status)
 }

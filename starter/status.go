@@ -51,12 +51,12 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	if err != nil {
 		return err
 	}
-	st, tc, closeAll, err := connect(ctx, cfg, logger)
+	conns, err := connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	s, err := lookupStatus(ctx, st, tc, fs.Arg(0))
+	defer conns.Close()
+	s, err := lookupStatus(ctx, conns.store, conns.temporal, fs.Arg(0))
 	if err != nil {
 		return err
 	}

@@ -44,13 +44,10 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, "malformed", "could not read body")
 		return
 	}
-	if err := h.verifier.Verify(body, r.Header); err != nil {
+	msgID, err := h.verifier.Verify(body, r.Header)
+	if err != nil {
 		h.refuse(w, r, http.StatusUnauthorized, "bad_signature", err.Error())
 		return
-	}
-	msgID := r.Header.Get("svix-id")
-	if msgID == "" {
-		msgID = r.Header.Get("webhook-id")
 	}
 	ev, err := clerkevent.Parse(body, msgID)
 	switch {

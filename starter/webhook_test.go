@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,43 +26,111 @@ const (
 	otherSecret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 )
 
-func TestSignatureVerifier_SvixTestVector(t *testing.T) {
+func TestSign_MatchesSvixTestVector(t *testing.T) {
 	t.Parallel()
 	// Svix's published test vector: this secret, id, timestamp and body
-	// produce exactly this signature.
-	h := http.Header{}
-	h.Set("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
-	h.Set("svix-timestamp", "1614265330")
-	h.Set("svix-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
-	body := []byte(`{"test": 2432232314}`)
-	signedAt := time.Unix(1614265330, 0)
+	// produce exactly this signature, so what `starter send` and the tests
+	// sign is what Svix signs.
+	h, err := clerkwebhook.Sign(testSecret, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
+	require.NoError(t, err)
+	require.Equal(t, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", h.Get("svix-signature"))
+	require.Equal(t, "1614265330", h.Get("svix-timestamp"))
+}
 
+func TestSignatureVerifier(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"test": 2432232314}`)
+	now := time.Now()
+	signed := func(secret string, at time.Time) http.Header {
+		h, err := clerkwebhook.Sign(secret, "msg_vector", at, body)
+		require.NoError(t, err)
+		return h
+	}
 	v, err := newSignatureVerifier(testSecret)
 	require.NoError(t, err)
-	v.now = func() time.Time { return signedAt.Add(time.Minute) }
-	require.NoError(t, v.Verify(body, h))
+	id, err := v.Verify(body, signed(testSecret, now))
+	require.NoError(t, err)
+	require.Equal(t, "msg_vector", id)
 
 	t.Run("rotation: any configured secret passes", func(t *testing.T) {
 		v, err := newSignatureVerifier(otherSecret + "  " + testSecret)
 		require.NoError(t, err)
-		v.now = func() time.Time { return signedAt }
-		require.NoError(t, v.Verify(body, h))
+		_, err = v.Verify(body, signed(testSecret, now))
+		require.NoError(t, err)
 	})
 	t.Run("wrong secret", func(t *testing.T) {
-		v, err := newSignatureVerifier(otherSecret)
-		require.NoError(t, err)
-		v.now = func() time.Time { return signedAt }
-		require.ErrorIs(t, v.Verify(body, h), errBadSignature)
+		_, err := v.Verify(body, signed(otherSecret, now))
+		require.ErrorIs(t, err, errBadSignature)
 	})
 	t.Run("tampered body", func(t *testing.T) {
-		require.ErrorIs(t, v.Verify([]byte(`{"test": 2432232315}`), h), errBadSignature)
+		_, err := v.Verify([]byte(`{"test": 2432232315}`), signed(testSecret, now))
+		require.ErrorIs(t, err, errBadSignature)
 	})
 	t.Run("stale and future timestamps", func(t *testing.T) {
-		v.now = func() time.Time { return signedAt.Add(6 * time.Minute) }
-		require.ErrorIs(t, v.Verify(body, h), errStaleSignature)
-		v.now = func() time.Time { return signedAt.Add(-6 * time.Minute) }
-		require.ErrorIs(t, v.Verify(body, h), errStaleSignature)
+		_, err := v.Verify(body, signed(testSecret, now.Add(-6*time.Minute)))
+		require.ErrorIs(t, err, errBadSignature)
+		_, err = v.Verify(body, signed(testSecret, now.Add(6*time.Minute)))
+		require.ErrorIs(t, err, errBadSignature)
 	})
+}
+
+// webhookHeaders renames Svix's svix-* headers to the standard webhook-*
+// ones, which the svix library also accepts.
+func webhookHeaders(h http.Header) http.Header {
+	out := http.Header{}
+	for _, k := range []string{"id", "timestamp", "signature"} {
+		out.Set("webhook-"+k, h.Get("svix-"+k))
+	}
+	return out
+}
+
+// TestVerify_CapturedRequestCannotBeReplayedWithRenamedHeaders: a request
+// captured a day ago, replayed with its signature under webhook-* headers
+// beside a fresh svix-timestamp and an ID of the attacker's choice, is
+// refused: the timestamp checked is the one that was signed.
+func TestVerify_CapturedRequestCannotBeReplayedWithRenamedHeaders(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"type":"user.deleted","data":{"id":"user_victim","object":"user","deleted":true}}`)
+	captured, err := clerkwebhook.Sign(testSecret, "msg_captured", time.Now().Add(-24*time.Hour), body)
+	require.NoError(t, err)
+	replay := webhookHeaders(captured)
+	replay.Set("svix-id", "msg_attacker_chosen")
+	replay.Set("svix-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+	v, err := newSignatureVerifier(testSecret)
+	require.NoError(t, err)
+	_, err = v.Verify(body, replay)
+	require.ErrorIs(t, err, errBadSignature)
+
+	sig := &recordingSignaler{}
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/clerk", bytes.NewReader(body))
+	r.Header = replay
+	require.Equal(t, http.StatusUnauthorized, serveOnce(newTestHandler(t, sig), r).Code)
+	require.Empty(t, sig.events)
+}
+
+// TestVerify_MessageIDComesFromTheVerifiedHeaderSet: the dedupe ID is the
+// one that was signed, never a stray svix-id beside a verified webhook-* set.
+func TestVerify_MessageIDComesFromTheVerifiedHeaderSet(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	body, err := clerkwebhook.DeletedEvent("user_ids", now)
+	require.NoError(t, err)
+	signed, err := clerkwebhook.Sign(testSecret, "msg_signed", now, body)
+	require.NoError(t, err)
+	h := webhookHeaders(signed)
+	h.Set("svix-id", "msg_unsigned") // no svix-signature: the webhook-* set is the one verified
+	v, err := newSignatureVerifier(testSecret)
+	require.NoError(t, err)
+	id, err := v.Verify(body, h)
+	require.NoError(t, err)
+	require.Equal(t, "msg_signed", id)
+
+	sig := &recordingSignaler{}
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/clerk", bytes.NewReader(body))
+	r.Header = h
+	require.Equal(t, http.StatusOK, serveOnce(newTestHandler(t, sig), r).Code)
+	require.Len(t, sig.events, 1)
+	require.Equal(t, "msg_signed", sig.events[0].ID)
 }
 
 func TestNewSignatureVerifier_RefusesBadSecretsWithoutEchoingThem(t *testing.T) {

@@ -89,14 +89,24 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		logger.Warn("CLERK_SECRET_KEY is not set: ensured users keep their minimal row until it is")
 	}
 	w := syncworker.New(c, cfg.TaskQueue, st, clerkUsers)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
-	}
 	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "namespace", opts.Namespace)
-	<-ctx.Done()
-	logger.Info("Shutting down: finishing running activities")
-	w.Stop()
+	// Run returns on ctx's end (SIGINT, SIGTERM) after finishing running
+	// activities, or on an error the worker cannot recover from (the
+	// namespace does not exist, the server refuses this client): then the
+	// process ends with the cause rather than living on without polling.
+	if err := w.Run(interrupted(ctx)); err != nil {
+		return fmt.Errorf("worker stopped polling %s in namespace %s at %s: %w",
+			cfg.TaskQueue, opts.Namespace, opts.HostPort, err)
+	}
+	logger.Info("Worker stopped")
 	return nil
+}
+
+// interrupted adapts ctx's end to the channel worker.Run waits on.
+func interrupted(ctx context.Context) <-chan any {
+	ch := make(chan any, 1)
+	context.AfterFunc(ctx, func() { ch <- struct{}{} })
+	return ch
 }
 
 // retry calls fn until it succeeds or ctx ends, backing off up to 30 s.

@@ -47,21 +47,6 @@ var minimalRowOptions = workflow.LocalActivityOptions{
 // until the database takes them: a century.
 const unboundedRetries = 100 * 365 * 24 * time.Hour
 
-// removalOptions retry the removal of a deleted user's row that the database
-// refused (a product's foreign key without ON DELETE CASCADE) until the
-// product fixes its schema. The tombstone is already written, so waiting
-// costs nothing but the row; the longer backoff spares a database that will
-// keep refusing for hours.
-var removalOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: userActivityOptions.StartToCloseTimeout,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    time.Minute,
-		MaximumAttempts:    0, // unlimited
-	},
-}
-
 const (
 	// defaultMaxEventsPerRun bounds one run's history even on a server that
 	// never suggests continue-as-new.
@@ -376,8 +361,8 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 	if err := u.setSyncState(ctx, SyncStateFailed); err != nil {
 		return err
 	}
-	rctx := workflow.WithActivityOptions(ctx, removalOptions)
-	if err := workflow.ExecuteActivity(rctx, a.RemoveDeletedUser, u.clerkID).Get(rctx, nil); err != nil {
+	// Retried like every write, until the product fixes its schema.
+	if err := workflow.ExecuteActivity(ctx, a.RemoveDeletedUser, u.clerkID).Get(ctx, nil); err != nil {
 		return u.recordFailure(ctx, ev, err)
 	}
 	return u.setSyncState(ctx, SyncStateDeleted)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,8 +17,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testenv"
+	"github.com/clerksync/clerksync/workflows"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -80,6 +84,7 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 	worker := start(t, logs, "worker", env, filepath.Join(bin, "worker"))
 	start(t, logs, "starter", env, filepath.Join(bin, "starter"), "serve")
 	waitHealthy(t, "http://"+httpAddr+"/healthz")
+	pinned := pinWithProductRows(t, dbURL, "chaos", 0, 1, 10, 11, 20, 21, 30, 31)
 
 	seed := uint64(time.Now().UnixNano())
 	sc := testenv.NewScenario(t, testenv.ScenarioOptions{
@@ -126,6 +131,7 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 	db, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
 	defer db.Close(context.Background())
+	pinned.check(t, ctx, db, "http://"+httpAddr+"/webhooks/clerk")
 	// Retries back off to at most 10 s, so a healthy system converges well
 	// within this; a lost event never does.
 	deadline := lastFault.Add(3 * time.Minute)
@@ -232,4 +238,114 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// productRows is a product table whose foreign key to users has no ON
+// DELETE CASCADE, with a row for a few users who are deleted in the
+// scenario: their deletions take effect (tombstone, no later writes) but
+// the database refuses to remove their rows until the test drops the
+// constraint.
+type productRows struct {
+	clerkIDs []string
+	temporal client.Client
+}
+
+// pinWithProductRows creates the table once the worker has migrated, and a
+// trigger that gives each listed scenario user (by index) an order as soon
+// as its row is inserted.
+func pinWithProductRows(t *testing.T, dbURL, prefix string, users ...int) *productRows {
+	t.Helper()
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	require.Eventually(t, func() bool {
+		var ok bool
+		return db.QueryRow(ctx, `select to_regclass('users') is not null`).Scan(&ok) == nil && ok
+	}, time.Minute, 100*time.Millisecond, "the worker never migrated the database")
+	p := &productRows{temporal: testenv.Temporal(t)}
+	for _, i := range users {
+		p.clerkIDs = append(p.clerkIDs, fmt.Sprintf("user_%s%04d", prefix, i))
+	}
+	_, err = db.Exec(ctx, `
+create table product_orders (
+    id      bigserial primary key,
+    user_id uuid not null constraint product_orders_user_fk references users(id)
+);
+create function chaos_order_for_new_user() returns trigger language plpgsql as $$
+begin
+    insert into product_orders (user_id) values (new.id);
+    return new;
+end $$;
+create trigger chaos_order_for_new_user after insert on users for each row
+    when (new.clerk_id = any('{`+strings.Join(p.clerkIDs, ",")+`}'::text[]))
+    execute function chaos_order_for_new_user();`)
+	require.NoError(t, err)
+	return p
+}
+
+// check runs once every webhook is delivered. Each pinned user that got a
+// row (its delete may have overtaken its create) must end tombstoned with
+// its row kept and shown failed; a newer update sent now must not reach the
+// row. Then the product fixes its schema: the removals complete, the late
+// updates are dropped, and the scenario's comparison finds the rows gone.
+func (p *productRows) check(t *testing.T, ctx context.Context, db *pgx.Conn, webhookURL string) {
+	t.Helper()
+	var kept []string
+	require.NoError(t, db.QueryRow(ctx, `
+select coalesce(array_agg(u.clerk_id), '{}') from users u
+where exists (select 1 from product_orders o where o.user_id = u.id)`).Scan(&kept))
+	t.Logf("%d of %d pinned users have a product row", len(kept), len(p.clerkIDs))
+	require.NotEmpty(t, kept, "every pinned user's delete overtook its create: nothing was checked")
+	for _, id := range kept {
+		require.Eventually(t, func() bool {
+			st, err := p.state(ctx, id)
+			return err == nil && st.Deleted && st.SyncState == workflows.SyncStateFailed &&
+				len(st.Failed) > 0 && strings.Contains(st.Failed[len(st.Failed)-1].Error, "23503")
+		}, 2*time.Minute, 250*time.Millisecond, "%s: the refused deletion does not show failed", id)
+		var tombstoned bool
+		require.NoError(t, db.QueryRow(ctx, `select exists (select 1 from user_tombstones where clerk_id = $1)`, id).Scan(&tombstoned))
+		require.True(t, tombstoned, "%s: the deletion took effect although the row is kept", id)
+	}
+
+	var late []testenv.Delivery
+	now := time.Now().Truncate(time.Millisecond)
+	for _, id := range kept {
+		body, err := clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: id, FirstName: "After delete", CreatedAt: now, UpdatedAt: now})
+		require.NoError(t, err)
+		late = append(late, testenv.Delivery{MsgID: "msg_late_" + id, Body: body})
+	}
+	// Acknowledged means Temporal holds them; the workflows, waiting on the
+	// removal, take them only once it lands.
+	_, err := testenv.Deliver(ctx, webhookURL, secret, late, 4, 0)
+	require.NoError(t, err)
+	lateApplied := func() int {
+		var n int
+		require.NoError(t, db.QueryRow(ctx, `select count(*) from users where first_name = 'After delete'`).Scan(&n))
+		return n
+	}
+	for range 10 {
+		require.Zero(t, lateApplied(), "an update was applied to a user Clerk deleted")
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	_, err = db.Exec(ctx, `alter table product_orders drop constraint product_orders_user_fk`)
+	require.NoError(t, err)
+	t.Log("dropped the product's foreign key: the kept rows may go now")
+	for _, id := range kept {
+		require.Eventually(t, func() bool {
+			st, err := p.state(ctx, id)
+			return err == nil && st.SyncState == workflows.SyncStateDeleted && slices.Contains(st.RecentEventIDs, "msg_late_"+id)
+		}, time.Minute, 250*time.Millisecond, "%s: the removal never completed, or the late update never reached the workflow", id)
+	}
+	require.Zero(t, lateApplied(), "an update was applied to a user Clerk deleted")
+}
+
+func (p *productRows) state(ctx context.Context, clerkID string) (workflows.UserState, error) {
+	var st workflows.UserState
+	v, err := p.temporal.QueryWorkflow(ctx, workflows.UserWorkflowID(clerkID), "", workflows.StateQuery)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
 }

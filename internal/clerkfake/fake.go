@@ -50,10 +50,12 @@ type Server struct {
 	key *rsa.PrivateKey
 	kid string
 
-	mu       sync.Mutex
-	users    map[string]User
-	failWith int
-	calls    map[string]int
+	mu        sync.Mutex
+	users     map[string]User
+	failWith  int
+	jwksFail  int
+	jwksDelay time.Duration
+	calls     map[string]int
 }
 
 // Start runs a fake until the test ends.
@@ -91,6 +93,21 @@ func (s *Server) FailWith(status int) {
 	s.failWith = status
 }
 
+// SlowJWKS makes GET /v1/jwks answer only after d, as a Clerk under strain
+// would; 0 restores prompt answers.
+func (s *Server) SlowJWKS(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jwksDelay = d
+}
+
+// FailJWKS makes GET /v1/jwks answer status; 0 restores normal answers.
+func (s *Server) FailJWKS(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jwksFail = status
+}
+
 // Calls counts the requests for a path such as "/v1/users/user_1".
 func (s *Server) Calls(path string) int {
 	s.mu.Lock()
@@ -106,6 +123,8 @@ type TokenClaims struct {
 	Expiry          time.Time
 	// SigningKey signs with another key than the JWKS serves.
 	SigningKey *rsa.PrivateKey
+	// KeyID is the token's kid header; empty names the served key.
+	KeyID string
 }
 
 // Token returns a Clerk session JWT, RS256-signed with the served key.
@@ -121,8 +140,12 @@ func (s *Server) Token(t testing.TB, c TokenClaims) string {
 	if c.SigningKey != nil {
 		key = c.SigningKey
 	}
+	kid := s.kid
+	if c.KeyID != "" {
+		kid = c.KeyID
+	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", s.kid))
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +179,19 @@ func (s *Server) authorized(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	delay, fail := s.jwksDelay, s.jwksFail
+	s.mu.Unlock()
+	select {
+	case <-time.After(delay):
+	case <-r.Context().Done():
+		return
+	}
+	if fail != 0 {
+		writeBody(w, fail, internalErrorBody)
+		return
+	}
 	jwk := jose.JSONWebKey{Key: &s.key.PublicKey, KeyID: s.kid, Algorithm: "RS256", Use: "sig"}
 	body, err := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{jwk}})
 	if err != nil {

@@ -38,11 +38,7 @@ func Options(logger *slog.Logger) (client.Options, error) {
 
 // Lazy returns a client that connects on first use, so a process can start
 // (and answer /readyz with "not ready") while Temporal is unreachable.
-func Lazy(logger *slog.Logger) (client.Client, error) {
-	opts, err := Options(logger)
-	if err != nil {
-		return nil, err
-	}
+func Lazy(opts client.Options) (client.Client, error) {
 	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("temporal client for %s: %w", opts.HostPort, err)

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+// readinessTimeout bounds each dependency check of /readyz.
+const readinessTimeout = 2 * time.Second
+
+// searchAttributesRecheck is how long a successful search attribute check
+// is trusted: they are not removed in normal operation, and listing them on
+// every probe would cost the server a call per probe.
+const searchAttributesRecheck = time.Minute
+
+// readiness serves GET /readyz: whether each endpoint can serve, and why
+// not. It answers 200 when the webhook endpoint can serve, since taking
+// webhooks is the starter's first job and needs only Temporal (with
+// clerksync's search attributes, which every signal-with-start sets). Ensure
+// also needs PostgreSQL and CLERK_SECRET_KEY; its state is in the body, so a
+// PostgreSQL outage does not stop webhooks from being taken.
+type readiness struct {
+	store         *store.Store
+	temporal      client.Client
+	namespace     string
+	ensureEnabled bool
+
+	mu              sync.Mutex
+	attributesFound time.Time
+}
+
+// readinessReport is the body of /readyz: "ok" or the reason, per endpoint
+// and per dependency.
+type readinessReport struct {
+	Webhooks string            `json:"webhooks"`
+	Ensure   string            `json:"ensure"`
+	Checks   map[string]string `json:"checks"`
+}
+
+func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
+	defer cancel()
+	checks := map[string]string{"postgres": "ok", "temporal": "ok", "search_attributes": "ok", "clerk": "ok"}
+	if err := rd.store.Ping(ctx); err != nil {
+		checks["postgres"] = err.Error()
+	}
+	if _, err := rd.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"] = err.Error()
+		checks["search_attributes"] = "unknown: Temporal unreachable"
+	} else if err := rd.searchAttributes(ctx); err != nil {
+		checks["search_attributes"] = err.Error()
+	}
+	if !rd.ensureEnabled {
+		checks["clerk"] = errEnsureNotEnabled.Error()
+	}
+	report := readinessReport{
+		Webhooks: failing(checks, "temporal", "search_attributes"),
+		Ensure:   failing(checks, "temporal", "search_attributes", "postgres", "clerk"),
+		Checks:   checks,
+	}
+	code := http.StatusOK
+	if report.Webhooks != "ok" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, report)
+}
+
+// failing names the failed checks among names, or says "ok".
+func failing(checks map[string]string, names ...string) string {
+	var failed []string
+	for _, n := range names {
+		if checks[n] != "ok" {
+			failed = append(failed, n)
+		}
+	}
+	if len(failed) == 0 {
+		return "ok"
+	}
+	return "not ready: " + strings.Join(failed, ", ")
+}
+
+// searchAttributes checks that the namespace has every search attribute
+// clerksync sets: without them every signal-with-start fails. Where the
+// operator API is not allowed (Temporal Cloud with a namespace API key), it
+// cannot tell, and does not fail readiness for it.
+func (rd *readiness) searchAttributes(ctx context.Context) error {
+	rd.mu.Lock()
+	found := rd.attributesFound
+	rd.mu.Unlock()
+	if !found.IsZero() && time.Since(found) < searchAttributesRecheck {
+		return nil
+	}
+	resp, err := rd.temporal.OperatorService().ListSearchAttributes(ctx,
+		&operatorservice.ListSearchAttributesRequest{Namespace: rd.namespace})
+	var denied *serviceerror.PermissionDenied
+	var unimplemented *serviceerror.Unimplemented
+	switch {
+	case errors.As(err, &denied), errors.As(err, &unimplemented):
+		return nil
+	case err != nil:
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	var missing []string
+	for _, k := range workflows.SearchAttributeKeys {
+		if _, ok := resp.GetCustomAttributes()[k.GetName()]; !ok {
+			missing = append(missing, k.GetName())
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("namespace %s lacks search attributes %s: the worker registers them at start-up, or create them yourself (README)",
+			rd.namespace, strings.Join(missing, ", "))
+	}
+	rd.mu.Lock()
+	rd.attributesFound = time.Now()
+	rd.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/clerksync/clerksync/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// TestWorker_ExitsWhenItsNamespaceIsDeleted: an error the worker cannot
+// recover from (here its namespace deleted under it) ends the process with
+// the cause, instead of a process that lives on without polling. The SDK
+// retries such poll errors for two minutes first, in case a proxy answered
+// wrongly.
+func TestWorker_ExitsWhenItsNamespaceIsDeleted(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.Database(t)
+	address := testenv.TemporalAddress(t)
+	ns := "doomed-" + strings.ToLower(rand.Text()[:8])
+	nc, err := client.NewNamespaceClient(client.Options{HostPort: address})
+	require.NoError(t, err)
+	defer nc.Close()
+	ctx := context.Background()
+	require.NoError(t, nc.Register(ctx, &workflowservice.RegisterNamespaceRequest{
+		Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
+	}))
+
+	bin := filepath.Join(t.TempDir(), "worker")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "build worker: %s", out)
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "TEMPORAL_NAMESPACE=" + ns, "PATH=" + os.Getenv("PATH")}
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "Worker polling") }, time.Minute, 100*time.Millisecond,
+		"the worker never started polling: %s", &logs)
+
+	c, err := client.Dial(client.Options{HostPort: address})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.OperatorService().DeleteNamespace(ctx, &operatorservice.DeleteNamespaceRequest{Namespace: ns})
+	require.NoError(t, err)
+
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		require.True(t, errors.As(err, &exit), "the worker exited cleanly after a fatal error: %v", err)
+		require.Equal(t, 1, exit.ExitCode())
+		require.Contains(t, logs.String(), "worker: worker stopped polling clerksync in namespace "+ns)
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("the worker kept running with its namespace gone: %s", &logs)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writes and a test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
