@@ -85,9 +85,10 @@ type UpsertResult struct {
 const (
 	// DefaultMaxConns: pgxpool's own default is the CPU count (at least 4),
 	// which throttles the burst of retried writes after a database outage on
-	// a small machine. Writes are short; 16 connections drain a backlog
-	// several times faster on 2 cores (docs/benchmarks.md) and are well
-	// within PostgreSQL's default max_connections of 100.
+	// a small machine. 16 connections drain a backlog about 40% faster on 2
+	// cores, and more gain nothing there (BenchmarkUpsertUser_PoolSize,
+	// docs/benchmarks.md); 16 is well within PostgreSQL's default
+	// max_connections of 100.
 	DefaultMaxConns = 16
 	// DefaultConnectTimeout bounds dialing and the startup handshake, so a
 	// PostgreSQL that accepts connections and never answers fails the
