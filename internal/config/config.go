@@ -27,7 +27,7 @@ type Var struct {
 // Temporal SDK's envconfig (internal/temporalclient); they are listed here so
 // --help shows them too.
 var Vars = []Var{
-	{"DATABASE_URL", "postgres://127.0.0.1:5432/clerksync", "PostgreSQL connection URL (pgx syntax)"},
+	{"DATABASE_URL", "postgres://127.0.0.1:5432/clerksync", "PostgreSQL connection URL (pgx syntax); pool_max_conns defaults to 16, connect_timeout to 5 (seconds)"},
 	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port"},
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
 	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (implies TLS)"},
