@@ -1,0 +1,65 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2/user"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/clerkfake"
+	"github.com/clerksync/clerksync/internal/config"
+)
+
+// fetcher returns the activities with a real clerk-sdk-go client of the fake
+// Clerk, holding secretKey.
+func fetcher(t *testing.T, fake *clerkfake.Server, secretKey string) *activities.Activities {
+	t.Helper()
+	cfg := config.Config{ClerkAPIURL: fake.URL(), ClerkSecretKey: secretKey}
+	return &activities.Activities{Clerk: user.NewClient(cfg.ClerkClient())}
+}
+
+// TestFetchClerkUser_Answers: what each Clerk answer becomes. A 404 is an
+// answer (not a deletion); a missing or refused key fails for good, since
+// retrying cannot fix configuration; a Clerk outage is retried.
+func TestFetchClerkUser_Answers(t *testing.T) {
+	t.Parallel()
+	fake := clerkfake.Start(t)
+	now := time.Now().Truncate(time.Millisecond)
+	fake.PutUser(clerkfake.User{ID: "user_known", Email: "k@example.com", CreatedAt: now, UpdatedAt: now})
+	ctx := context.Background()
+
+	res, err := fetcher(t, fake, clerkfake.SecretKey).FetchClerkUser(ctx, "user_known")
+	require.NoError(t, err)
+	require.Equal(t, "k@example.com", *res.User.Email)
+
+	res, err = fetcher(t, fake, clerkfake.SecretKey).FetchClerkUser(ctx, "user_unknown")
+	require.NoError(t, err)
+	require.Equal(t, activities.FetchClerkUserResult{NotFound: true}, res)
+
+	misconfigured := func(err error) {
+		t.Helper()
+		var appErr *temporal.ApplicationError
+		require.True(t, errors.As(err, &appErr), "got %v", err)
+		require.Equal(t, activities.ErrTypeClerkMisconfigured, appErr.Type())
+		require.True(t, appErr.NonRetryable())
+	}
+	_, err = fetcher(t, fake, "sk_test_of_another_instance").FetchClerkUser(ctx, "user_known")
+	misconfigured(err) // 401
+	_, err = (&activities.Activities{}).FetchClerkUser(ctx, "user_known")
+	misconfigured(err) // no CLERK_SECRET_KEY
+	fake.FailWith(http.StatusForbidden)
+	_, err = fetcher(t, fake, clerkfake.SecretKey).FetchClerkUser(ctx, "user_known")
+	misconfigured(err)
+
+	fake.FailWith(http.StatusInternalServerError)
+	_, err = fetcher(t, fake, clerkfake.SecretKey).FetchClerkUser(ctx, "user_known")
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	require.False(t, errors.As(err, &appErr) && appErr.NonRetryable(), "a Clerk outage is retried: %v", err)
+}
