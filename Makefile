@@ -30,8 +30,7 @@ run: $(TEMPORAL_CLI) database
 	  export CLERK_WEBHOOK_SECRET="$${CLERK_WEBHOOK_SECRET:-$(LOCAL_WEBHOOK_SECRET)}"; \
 	  "$(TEMPORAL_CLI)" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
 	    --db-filename .run/temporal.db --log-level warn \
-	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword \
-	    --search-attribute ClerkTrialEndsAt=Datetime & \
+	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword & \
 	  .run/worker & \
 	  .run/starter serve & \
 	  wait

@@ -2,72 +2,30 @@ package activities
 
 import (
 	"context"
-	"fmt"
-	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
-
-	"github.com/clerksync/clerksync/internal/store"
+	"go.temporal.io/sdk/activity"
 )
 
-// TrialWorkflowType is the registered name of workflows.TrialWorkflow
-// (activities cannot import workflows, which import activities).
-const TrialWorkflowType = "TrialWorkflow"
+// expiryBatch bounds one expiry statement: a backlog is worked off in short
+// transactions rather than one long lock on many rows.
+const expiryBatch = 1000
 
-// TrialInput starts a TrialWorkflow. The end is Clerk's created_at plus the
-// period, so a replay or a late start computes the same answer.
-type TrialInput struct {
-	ClerkID        string        `json:"clerk_id"`
-	ClerkCreatedAt time.Time     `json:"clerk_created_at"`
-	Period         time.Duration `json:"period"`
-}
-
-// EndsAt is when the trial ends.
-func (in TrialInput) EndsAt() time.Time { return in.ClerkCreatedAt.Add(in.Period) }
-
-// StartTrialInput names the trial workflow to start and where.
-type StartTrialInput struct {
-	WorkflowID string     `json:"workflow_id"`
-	TaskQueue  string     `json:"task_queue"`
-	Trial      TrialInput `json:"trial"`
-}
-
-// StartTrial starts the user's TrialWorkflow unless one runs or ever ran:
-// conflict policy USE_EXISTING makes a second start while it runs a no-op,
-// and reuse policy REJECT_DUPLICATE refuses a start after it closed, so
-// however often the signup reaches clerksync, a user gets one trial.
-func (a *Activities) StartTrial(ctx context.Context, in StartTrialInput) error {
-	if a.Temporal == nil {
-		return temporal.NewNonRetryableApplicationError("start trial: no Temporal client", "Misconfigured", nil)
+// ExpireDueTrials marks every trial that has ended as expired, in bounded
+// batches, and reports how many it expired. Subscriptions the product has
+// moved on (active, canceled) are left alone. The trial-expiry Schedule runs
+// it every TRIAL_EXPIRY_INTERVAL; a run that finds nothing due costs one
+// indexed query.
+func (a *Activities) ExpireDueTrials(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := a.Store.ExpireDueTrials(ctx, expiryBatch)
+		if err != nil {
+			return total, classify(err)
+		}
+		total += n
+		if n < expiryBatch {
+			return total, nil
+		}
+		activity.RecordHeartbeat(ctx, total)
 	}
-	_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       in.WorkflowID,
-		TaskQueue:                in.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, TrialWorkflowType, in.Trial)
-	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		return fmt.Errorf("start %s: %w", in.WorkflowID, err)
-	}
-	return nil
-}
-
-// CreateTrialSubscription writes the trialing subscription, once.
-func (a *Activities) CreateTrialSubscription(ctx context.Context, in TrialInput) (store.TrialOutcome, error) {
-	outcome, err := a.Store.CreateTrialSubscription(ctx, in.ClerkID, in.EndsAt())
-	if err != nil {
-		return "", classify(err)
-	}
-	return outcome, nil
-}
-
-// ExpireTrial marks the trial expired unless the product moved it on.
-func (a *Activities) ExpireTrial(ctx context.Context, clerkID string) (bool, error) {
-	expired, err := a.Store.ExpireTrial(ctx, clerkID)
-	if err != nil {
-		return false, classify(err)
-	}
-	return expired, nil
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
@@ -31,8 +30,19 @@ type Activities struct {
 	// Clerk reads users from the Clerk Backend API (ensure); nil when no
 	// CLERK_SECRET_KEY is configured.
 	Clerk ClerkUsers
-	// Temporal starts trial workflows (StartTrial).
-	Temporal client.Client
+	// TrialPeriod is a new user's trial (TRIAL_PERIOD), read by the worker
+	// so every starter of workflows (the ensure package included) gets the
+	// same one.
+	TrialPeriod time.Duration
+}
+
+// UpsertUserResult is what UpsertUser did.
+type UpsertUserResult struct {
+	// UserID is the local users.id; empty when Tombstoned.
+	UserID  string        `json:"user_id,omitempty"`
+	Outcome store.Outcome `json:"outcome"`
+	// TrialEndsAt is set when this write also gave the user its trial.
+	TrialEndsAt time.Time `json:"trial_ends_at,omitzero"`
 }
 
 // DeleteUserInput names the user to delete and when Clerk deleted it.
@@ -54,16 +64,17 @@ type DeleteUserResult struct {
 }
 
 // UpsertUser writes the user's row if u is newer than the stored version and
-// the user was never deleted.
-func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (store.UpsertResult, error) {
+// the user was never deleted, and in the same transaction gives a new user
+// its trial.
+func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertUserResult, error) {
 	if err := validUser(u); err != nil {
-		return store.UpsertResult{}, err
+		return UpsertUserResult{}, err
 	}
-	res, err := a.Store.UpsertUser(ctx, u)
+	res, err := a.Store.UpsertUser(ctx, u, a.TrialPeriod)
 	if err != nil {
-		return store.UpsertResult{}, classify(err)
+		return UpsertUserResult{}, classify(err)
 	}
-	return res, nil
+	return UpsertUserResult{UserID: res.UserID, Outcome: res.Outcome, TrialEndsAt: res.TrialEndsAt}, nil
 }
 
 // DeleteUser tombstones the user, so no later event brings it back, then

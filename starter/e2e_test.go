@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clerk/clerk-sdk-go/v2/user"
@@ -42,14 +43,17 @@ const authorizedParty = "https://app.example.com"
 // system is the whole of clerksync in one test: the real HTTP handler, a
 // worker on a task queue of its own, a Temporal dev server and PostgreSQL.
 type system struct {
-	url       string
-	restart   func() // stops the worker and starts a new one, as a redeploy does
-	clerk     *clerkfake.Server
-	store     *store.Store
-	temporal  client.Client
-	db        *pgx.Conn
-	taskQueue string
-	secret    string
+	url         string
+	restart     func() // stops the worker and starts a new one, as a redeploy does
+	stopWorker  func() // stops the worker until startWorker
+	startWorker func()
+	clerk       *clerkfake.Server
+	store       *store.Store
+	temporal    client.Client
+	db          *pgx.Conn
+	taskQueue   string
+	secret      string
+	trialPeriod time.Duration
 }
 
 // startSystem runs the system; options adjust its configuration.
@@ -60,22 +64,27 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	taskQueue := "e2e-" + strings.ToLower(t.Name())
 	fake := clerkfake.Start(t)
 	cfg := config.Config{
-		TaskQueue: taskQueue, UserIdleTimeout: 2 * time.Second, WebhookMaxBytes: 1 << 20,
+		TaskQueue: taskQueue, WebhookMaxBytes: 1 << 20,
 		EnsureTimeout: 5 * time.Second, ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
 		AuthorizedParties: []string{authorizedParty},
+		TrialPeriod:       14 * 24 * time.Hour, TrialExpiryInterval: time.Second,
 	}
 	for _, o := range options {
 		o(&cfg)
 	}
-	clerkUsers := user.NewClient(cfg.ClerkClient())
-	w := syncworker.New(tc, taskQueue, st, clerkUsers)
-	require.NoError(t, w.Start())
-	t.Cleanup(func() { w.Stop() })
-	restart := func() {
-		w.Stop()
-		w = syncworker.New(tc, taskQueue, st, clerkUsers)
+	require.NoError(t, syncworker.EnsureTrialExpirySchedule(context.Background(), tc, taskQueue, cfg.TrialExpiryInterval))
+	t.Cleanup(func() { _ = tc.ScheduleClient().GetHandle(context.Background(), workflows.TrialExpiryScheduleID(taskQueue)).Delete(context.Background()) })
+	workerOptions := syncworker.Options{
+		TaskQueue: taskQueue, Store: st, Clerk: user.NewClient(cfg.ClerkClient()), TrialPeriod: cfg.TrialPeriod,
+	}
+	var w worker.Worker
+	startWorker := func() {
+		w = syncworker.New(tc, workerOptions)
 		require.NoError(t, w.Start())
 	}
+	stopWorker := func() { w.Stop() }
+	startWorker()
+	t.Cleanup(func() { w.Stop() })
 
 	verifier, err := newSignatureVerifier(testSecret)
 	require.NoError(t, err)
@@ -88,7 +97,10 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	db, err := pgx.Connect(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close(context.Background()) })
-	return &system{url: srv.URL, restart: restart, clerk: fake, store: st, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret}
+	return &system{
+		url: srv.URL, restart: func() { stopWorker(); startWorker() }, stopWorker: stopWorker, startWorker: startWorker,
+		clerk: fake, store: st, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret, trialPeriod: cfg.TrialPeriod,
+	}
 }
 
 // post sends body signed now, as Svix would, with the given message ID.

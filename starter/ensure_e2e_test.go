@@ -236,7 +236,7 @@ func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
 	} {
 		cfg := config.Config{
 			TaskQueue: "nobody-polls-" + strings.ReplaceAll(tc.name, " ", "-"), WebhookMaxBytes: 1 << 20,
-			EnsureTimeout: 500 * time.Millisecond, UserIdleTimeout: time.Second,
+			EnsureTimeout: 500 * time.Millisecond,
 			ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
 		}
 		mux, err := newMux(cfg, verifier, connections{store: st, temporal: tc.client, namespace: "default"}, logger)
@@ -272,7 +272,7 @@ func TestEnsure_MinimalRowOutlastsADatabaseOutage(t *testing.T) {
 
 	tc := testenv.Temporal(t)
 	taskQueue := "e2e-" + strings.ToLower(t.Name())
-	w := syncworker.New(tc, taskQueue, workerStore, nil)
+	w := syncworker.New(tc, syncworker.Options{TaskQueue: taskQueue, Store: workerStore})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	ensurer, err := ensure.New(ensure.Options{Temporal: tc, Pool: st.Pool(), TaskQueue: taskQueue, Timeout: 2 * time.Second})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,26 +13,28 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
-	"github.com/clerksync/clerksync/internal/testenv"
 	"github.com/clerksync/clerksync/workflows"
 )
 
 var updateHistories = flag.Bool("update-histories", false,
-	"write the recorded UserWorkflow history to workflows/testdata, where the replay test keeps old histories valid")
+	"write the recorded UserWorkflow histories to workflows/testdata, where the replay test keeps them valid")
 
-// historyFile is where -update-histories writes. Name a new file when
-// UserWorkflow changes shape (keeping the old ones: they are what running
-// workflows look like), e.g. user_workflow_v3_<change>.json.
-const historyFile = "user_workflow_v2_trials.json"
+// historyPrefix names the files -update-histories writes. Name new files
+// when UserWorkflow changes shape once clerksync runs in production (keeping
+// the old ones: they are what running workflows look like).
+const historyPrefix = "user_workflow_v3_"
 
-// TestUserWorkflowHistory_Replays records a real UserWorkflow history through
-// the whole stack (create, redelivery, update, stale update, delete, late
-// update) and replays it against the current code. With -update-histories it
-// also saves it for workflows' replay test, which then guards every later
-// change of UserWorkflow against breaking running workflows.
+// TestUserWorkflowHistory_Replays records real UserWorkflow histories
+// through the whole stack (a signup with a redelivery, a later update, an
+// ensure whose profile comes from Clerk, a deletion) and replays each
+// against the current code. With -update-histories it also saves them for
+// workflows' replay test, which then guards every later change of
+// UserWorkflow against breaking running workflows.
 func TestUserWorkflowHistory_Replays(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
@@ -39,7 +42,7 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	event := func(typ string, version int) []byte {
 		b, err := clerkwebhook.UserEvent(typ, clerkwebhook.UserFields{
-			ClerkID: id, Email: "h@example.com", FirstName: "v" + string(rune('0'+version)),
+			ClerkID: id, Email: "h@example.com", FirstName: fmt.Sprintf("v%d", version),
 			CreatedAt: base, UpdatedAt: base.Add(time.Duration(version) * time.Second),
 		})
 		require.NoError(t, err)
@@ -47,44 +50,65 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	}
 	deleted, err := clerkwebhook.DeletedEvent(id, base.Add(time.Minute))
 	require.NoError(t, err)
-	// Each step waits a little so the history holds separate workflow tasks,
-	// as deliveries spread over time produce.
-	for _, d := range []testenv.Delivery{
-		{MsgID: "msg_h1", Body: event("user.created", 1)},
-		{MsgID: "msg_h1", Body: event("user.created", 1)},
-		{MsgID: "msg_h3", Body: event("user.updated", 3)},
-		{MsgID: "msg_h2", Body: event("user.updated", 2)},
-		{MsgID: "msg_hdel", Body: deleted},
-		{MsgID: "msg_h4", Body: event("user.updated", 4)},
-	} {
-		require.Equal(t, 200, s.post(t, d.MsgID, d.Body))
-		time.Sleep(300 * time.Millisecond)
+
+	// Each step's run completes before the next, so each is one history.
+	s.recordRun(t, id, "signup", func() {
+		require.Equal(t, 200, s.post(t, "msg_h1", event("user.created", 1)))
+		require.Equal(t, 200, s.post(t, "msg_h1", event("user.created", 1)))
+	})
+	s.recordRun(t, id, "update", func() { require.Equal(t, 200, s.post(t, "msg_h2", event("user.updated", 2))) })
+	s.recordRun(t, id, "delete", func() { require.Equal(t, 200, s.post(t, "msg_hdel", deleted)) })
+
+	const ensured = "user_history_ensured"
+	s.clerk.PutUser(clerkfake.User{ID: ensured, Email: "e@example.com", FirstName: "Ensured", CreatedAt: base, UpdatedAt: base})
+	s.recordRun(t, ensured, "ensure", func() {
+		code, _ := s.ensureCall(t, s.token(t, ensured))
+		require.Equal(t, 200, code)
+	})
+}
+
+// recordRun does what act sends, waits for the user's newest run to
+// complete, replays its history and, with -update-histories, saves it as
+// historyPrefix+name.
+func (s *system) recordRun(t *testing.T, clerkID, name string, act func()) {
+	t.Helper()
+	before, err := s.completedRuns(clerkID)
+	require.NoError(t, err)
+	act()
+	require.Eventually(t, func() bool {
+		n, err := s.completedRuns(clerkID)
+		return err == nil && n > before
+	}, time.Minute, 50*time.Millisecond, "%s: the run did not complete", name)
+	history := s.history(t, workflows.UserWorkflowID(clerkID), "")
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.UserWorkflow)
+	require.NoError(t, replayer.ReplayWorkflowHistory(nil, history), name)
+	if *updateHistories {
+		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
+		require.NoError(t, err)
+		path := filepath.Join("..", "workflows", "testdata", historyPrefix+name+".json")
+		require.NoError(t, os.WriteFile(path, b, 0o644))
+		t.Logf("wrote %s (%d events)", path, len(history.Events))
 	}
+}
 
-	ctx := context.Background()
-	run := s.temporal.GetWorkflow(ctx, workflows.UserWorkflowID(id), "")
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	require.NoError(t, run.Get(waitCtx, nil), "the workflow completes after its idle timeout")
+// completedRuns counts the user's completed UserWorkflow runs.
+func (s *system) completedRuns(clerkID string) (int64, error) {
+	n, err := s.temporal.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'Completed'", workflows.UserWorkflowID(clerkID)),
+	})
+	return n.GetCount(), err
+}
 
+// history fetches one run's whole history (runID "" is the newest run).
+func (s *system) history(t *testing.T, workflowID, runID string) *historypb.History {
+	t.Helper()
 	history := &historypb.History{}
-	it := s.temporal.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := s.temporal.GetWorkflowHistory(context.Background(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		require.NoError(t, err)
 		history.Events = append(history.Events, ev)
 	}
-
-	replayer := worker.NewWorkflowReplayer()
-	replayer.RegisterWorkflow(workflows.UserWorkflow)
-	replayer.RegisterWorkflow(workflows.TrialWorkflow)
-	require.NoError(t, replayer.ReplayWorkflowHistory(nil, history))
-
-	if *updateHistories {
-		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
-		require.NoError(t, err)
-		path := filepath.Join("..", "workflows", "testdata", historyFile)
-		require.NoError(t, os.WriteFile(path, b, 0o644))
-		t.Logf("wrote %s (%d events)", path, len(history.Events))
-	}
+	return history
 }

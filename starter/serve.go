@@ -104,14 +104,14 @@ func newMux(cfg config.Config, verifier *signatureVerifier, conns connections, l
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/clerk", &webhookHandler{
 		verifier: verifier,
-		signaler: userWorkflows{client: tc, taskQueue: cfg.TaskQueue, idleTimeout: cfg.UserIdleTimeout, trialPeriod: cfg.TrialPeriod},
+		signaler: userWorkflows{client: tc, taskQueue: cfg.TaskQueue},
 		maxBytes: cfg.WebhookMaxBytes,
 		metrics:  m,
 		logger:   logger,
 	})
 	ensurer, err := ensure.New(ensure.Options{
 		Temporal: tc, Pool: st.Pool(), TaskQueue: cfg.TaskQueue,
-		Timeout: cfg.EnsureTimeout, IdleTimeout: cfg.UserIdleTimeout, TrialPeriod: cfg.TrialPeriod,
+		Timeout: cfg.EnsureTimeout,
 	})
 	if err != nil {
 		return nil, err

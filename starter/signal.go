@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -13,10 +12,8 @@ import (
 
 // userWorkflows signals users' entity workflows, starting them when needed.
 type userWorkflows struct {
-	client      client.Client
-	taskQueue   string
-	idleTimeout time.Duration
-	trialPeriod time.Duration
+	client    client.Client
+	taskQueue string
 }
 
 // SignalEvent delivers ev to user/<clerk_id> by signal-with-start: one call
@@ -25,7 +22,7 @@ type userWorkflows struct {
 func (u userWorkflows) SignalEvent(ctx context.Context, ev clerkevent.Event) (string, error) {
 	opts := workflows.UserWorkflowStartOptions(ev.ClerkID, u.taskQueue)
 	id := opts.ID
-	in := workflows.UserWorkflowInput{ClerkID: ev.ClerkID, IdleTimeout: u.idleTimeout, TrialPeriod: u.trialPeriod}
+	in := workflows.UserWorkflowInput{ClerkID: ev.ClerkID}
 	if _, err := u.client.SignalWithStartWorkflow(ctx, id, workflows.ClerkEventSignal, ev, opts, workflows.UserWorkflow, in); err != nil {
 		return "", fmt.Errorf("signal-with-start %s: %w", id, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -20,18 +21,24 @@ import (
 // userStatus is what `starter status` prints: the row, and the user's
 // workflows as Temporal knows them.
 type userStatus struct {
-	ClerkID string          `json:"clerk_id"`
-	Row     *store.User     `json:"row"`
-	Deleted bool            `json:"deleted"`
-	User    *workflowStatus `json:"user_workflow"`
-	Trial   *workflowStatus `json:"trial_workflow"`
+	ClerkID string              `json:"clerk_id"`
+	Row     *store.User         `json:"row"`
+	Deleted bool                `json:"deleted"`
+	User    *workflowStatus     `json:"user_workflow"`
+	Trial   *store.Subscription `json:"trial"`
 }
 
 type workflowStatus struct {
-	ID     string               `json:"id"`
-	Status string               `json:"status"`
-	State  *workflows.UserState `json:"state,omitempty"` // a running UserWorkflow's state query
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	// State is the latest run's state query; StateError says why it is
+	// missing (a closed run's query needs a worker to replay it).
+	State      *workflows.UserState `json:"state,omitempty"`
+	StateError string               `json:"state_error,omitempty"`
 }
+
+// stateQueryTimeout bounds the state query, which waits for a worker.
+const stateQueryTimeout = 5 * time.Second
 
 // status prints one user's row and workflows as JSON, for operators.
 func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
@@ -79,21 +86,30 @@ func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, clerkI
 	if s.User, err = describe(ctx, tc, workflows.UserWorkflowID(clerkID)); err != nil {
 		return s, err
 	}
-	if s.User != nil && s.User.Status == "Running" {
-		var state workflows.UserState
-		v, err := tc.QueryWorkflow(ctx, s.User.ID, "", workflows.StateQuery)
+	if s.User != nil {
+		s.User.State, err = queryState(ctx, tc, s.User.ID)
 		if err != nil {
-			return s, fmt.Errorf("query %s: %w", s.User.ID, err)
+			s.User.StateError = err.Error()
 		}
-		if err := v.Get(&state); err != nil {
-			return s, fmt.Errorf("decode %s state: %w", s.User.ID, err)
-		}
-		s.User.State = &state
 	}
-	if s.Trial, err = describe(ctx, tc, workflows.TrialWorkflowID(clerkID)); err != nil {
+	if s.Trial, err = st.TrialByClerkID(ctx, clerkID); err != nil {
 		return s, err
 	}
 	return s, nil
+}
+
+func queryState(ctx context.Context, tc client.Client, workflowID string) (*workflows.UserState, error) {
+	ctx, cancel := context.WithTimeout(ctx, stateQueryTimeout)
+	defer cancel()
+	v, err := tc.QueryWorkflow(ctx, workflowID, "", workflows.StateQuery)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", workflowID, err)
+	}
+	var state workflows.UserState
+	if err := v.Get(&state); err != nil {
+		return nil, fmt.Errorf("decode %s state: %w", workflowID, err)
+	}
+	return &state, nil
 }
 
 // describe returns the latest run's status, or nil when the workflow never ran.

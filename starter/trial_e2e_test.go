@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
@@ -17,13 +15,15 @@ import (
 	"github.com/clerksync/clerksync/workflows"
 )
 
-// TestTrial_OneTrialPerUserExpiringThroughAWorkerRestart: the signup reaches
-// clerksync four times (user.created three times, and an ensure), yet the user
-// gets one subscription and one trial workflow; the trial expires on its
-// durable timer although the worker was stopped and started during it.
-func TestTrial_OneTrialPerUserExpiringThroughAWorkerRestart(t *testing.T) {
+// TestTrial_OneTrialPerUserExpiringWhileTheWorkerIsDown: the signup reaches
+// clerksync four times (user.created three times, and an ensure), yet the
+// user gets one subscription, written in the transaction that first writes
+// the user's data. The trial ends while no
+// worker runs; the expiry Schedule's run waits for a worker and expires it
+// when one is back.
+func TestTrial_OneTrialPerUserExpiringWhileTheWorkerIsDown(t *testing.T) {
 	t.Parallel()
-	const period = 8 * time.Second
+	const period = 4 * time.Second
 	s := startSystem(t, func(c *config.Config) { c.TrialPeriod = period })
 	const id = "user_trial"
 	created := time.Now().Truncate(time.Millisecond)
@@ -35,61 +35,53 @@ func TestTrial_OneTrialPerUserExpiringThroughAWorkerRestart(t *testing.T) {
 	for i := range 3 {
 		require.Equal(t, http.StatusOK, s.post(t, fmt.Sprintf("msg_trial_%d", i), body))
 	}
-	code, _ := s.ensureCall(t, s.token(t, id))
+	code, u := s.ensureCall(t, s.token(t, id))
 	require.Equal(t, http.StatusOK, code)
-
-	ctx := context.Background()
+	require.NotEmpty(t, u.ID)
 	require.Eventually(t, func() bool {
 		return s.count(t, "select count(*) from subscriptions where status = 'trialing' and plan = 'trial'") == 1
-	}, 30*time.Second, 100*time.Millisecond)
-	desc, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.TrialWorkflowID(id), "")
+	}, 30*time.Second, 50*time.Millisecond)
+	sub, err := s.store.TrialByClerkID(context.Background(), id)
 	require.NoError(t, err)
-	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.GetWorkflowExecutionInfo().GetStatus())
+	require.True(t, created.Add(period).Equal(*sub.TrialEndsAt), "ends at Clerk's created_at + TRIAL_PERIOD")
 
-	// An operator lists the users in trial, and until when.
+	s.stopWorker()
+	time.Sleep(time.Until(created.Add(period + 2*time.Second))) // the trial ends, the schedule fires, nobody polls
+	require.Equal(t, 1, s.count(t, "select count(*) from subscriptions where status = 'trialing'"))
+	s.startWorker()
 	require.Eventually(t, func() bool {
-		resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("WorkflowType = 'TrialWorkflow' AND ClerkUserId = '%s' AND ClerkTrialEndsAt > '%s'",
-				id, created.Add(period-time.Second).UTC().Format(time.RFC3339)),
-		})
-		return err == nil && len(resp.GetExecutions()) == 1
-	}, 10*time.Second, 100*time.Millisecond)
-
-	s.restart() // the worker goes away during the trial and comes back
-
-	var outcome workflows.TrialOutcome
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	require.NoError(t, s.temporal.GetWorkflow(ctx, workflows.TrialWorkflowID(id), "").Get(waitCtx, &outcome))
-	require.Equal(t, workflows.TrialExpired, outcome)
+		return s.count(t, "select count(*) from subscriptions where status = 'expired'") == 1
+	}, 30*time.Second, 100*time.Millisecond, "the trial never expired")
 	require.Equal(t, 1, s.count(t, "select count(*) from subscriptions"))
-	require.Equal(t, 1, s.count(t, "select count(*) from subscriptions where status = 'expired'"))
-	n, err := s.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("WorkflowId = '%s'", workflows.TrialWorkflowID(id)),
-	})
+
+	desc, err := s.temporal.ScheduleClient().GetHandle(context.Background(), workflows.TrialExpiryScheduleID(s.taskQueue)).Describe(context.Background())
 	require.NoError(t, err)
-	require.EqualValues(t, 1, n.GetCount(), "one trial workflow, ever")
+	require.NotEmpty(t, desc.Info.RecentActions, "operators see the schedule's runs")
 }
 
-// TestTrial_DeletionCancelsTheTrial: a user deleted during the trial loses
-// the subscription with the row and the trial workflow ends.
-func TestTrial_DeletionCancelsTheTrial(t *testing.T) {
+// TestTrial_NoneForAnOldUserAndGoneWithADeletedOne: a user whose trial would
+// have ended before clerksync first saw it gets none; a deleted user's trial
+// goes with the row.
+func TestTrial_NoneForAnOldUserAndGoneWithADeletedOne(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
+	old := time.Now().Add(-30 * 24 * time.Hour).Truncate(time.Millisecond)
+	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: "user_trial_old", CreatedAt: old, UpdatedAt: old})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_old", body))
+
 	const id = "user_trial_deleted"
 	created := time.Now().Truncate(time.Millisecond)
-	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, CreatedAt: created, UpdatedAt: created})
+	body, err = clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, CreatedAt: created, UpdatedAt: created})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_td_created", body))
-	require.Eventually(t, func() bool { return s.count(t, "select count(*) from subscriptions") == 1 },
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from users") == 2 },
 		30*time.Second, 100*time.Millisecond)
+	require.Equal(t, 1, s.count(t, "select count(*) from subscriptions"), "the new user's trial only")
 
 	deleted, err := clerkwebhook.DeletedEvent(id, time.Now())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_td_deleted", deleted))
-	require.Eventually(t, func() bool {
-		desc, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.TrialWorkflowID(id), "")
-		return err == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED
-	}, 30*time.Second, 100*time.Millisecond)
-	require.Zero(t, s.count(t, "select count(*) from subscriptions"), "the subscription went with the user's cascade")
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from subscriptions") == 0 },
+		30*time.Second, 100*time.Millisecond, "the subscription goes with the user's cascade")
 }

@@ -88,7 +88,13 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	} else {
 		logger.Warn("CLERK_SECRET_KEY is not set: ensured users keep their minimal row until it is")
 	}
-	w := syncworker.New(c, cfg.TaskQueue, st, clerkUsers)
+	if err := syncworker.EnsureTrialExpirySchedule(ctx, c, cfg.TaskQueue, cfg.TrialExpiryInterval); err != nil {
+		return err
+	}
+	w := syncworker.New(c, syncworker.Options{
+		TaskQueue: cfg.TaskQueue, Store: st, Clerk: clerkUsers,
+		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers,
+	})
 	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "namespace", opts.Namespace)
 	// Run returns on ctx's end (SIGINT, SIGTERM) after finishing running
 	// activities, or on an error the worker cannot recover from (the

@@ -29,13 +29,13 @@ func setupEnsure(t *testing.T, fetch func(attempt int) (activities.FetchClerkUse
 	b := &ensureBundle{env: newEnv()}
 	b.env.RegisterActivity(a)
 	b.env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+		func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
 			b.upserted = append(b.upserted, u.ClerkUpdatedAt)
 			outcome := store.Updated
 			if len(b.upserted) == 1 {
 				outcome = store.Inserted
 			}
-			return store.UpsertResult{UserID: "uuid-1", Outcome: outcome}, nil
+			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: outcome}, nil
 		}).Maybe()
 	b.env.OnActivity(a.DeleteUser, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.DeleteUserInput) (activities.DeleteUserResult, error) {
@@ -61,8 +61,8 @@ func fetchedUser(version int) (activities.FetchClerkUserResult, error) {
 func TestEnsure_WritesMinimalRowThenFetchedProfile(t *testing.T) {
 	t.Parallel()
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(5) }, time.Second)
-	b.ensureAt(time.Second)
-	b.ensureAt(2 * time.Second) // a second ensure while fetching starts nothing new
+	b.ensureAt(0)
+	b.ensureAt(500 * time.Millisecond) // a second ensure while fetching starts nothing new
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{lowestVersion, v(5)}, b.upserted, "minimal row first, at the lowest version")
@@ -74,14 +74,13 @@ func TestEnsure_ClerkAPIDownDoesNotHoldBackWebhooks(t *testing.T) {
 	// The fetch takes an hour (Clerk down, retrying); a webhook meanwhile
 	// applies at once, and the fetch it makes moot is cancelled.
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, time.Hour)
-	b.ensureAt(time.Second)
-	var atWebhook []time.Time
+	b.ensureAt(0)
+	start := b.env.Now()
 	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, update("msg_7", 7)) }, 10*time.Second)
-	b.env.RegisterDelayedCallback(func() { atWebhook = append([]time.Time(nil), b.upserted...) }, 20*time.Second)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
-	require.Equal(t, []time.Time{lowestVersion, v(7)}, atWebhook, "the webhook applied while the fetch was still running")
-	require.Equal(t, []time.Time{lowestVersion, v(7)}, b.upserted, "the stale fetch result never overwrote it")
+	require.Equal(t, []time.Time{lowestVersion, v(7)}, b.upserted, "the stale fetch result never overwrote the webhook's")
+	require.Less(t, b.env.Now().Sub(start), time.Minute, "the run ended with the webhook, not with the hour-long fetch")
 }
 
 func TestEnsure_FetchRetriesUntilClerkRecovers(t *testing.T) {
@@ -92,7 +91,7 @@ func TestEnsure_FetchRetriesUntilClerkRecovers(t *testing.T) {
 		}
 		return fetchedUser(3)
 	}, 0)
-	b.ensureAt(time.Second)
+	b.ensureAt(0)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, 4, b.fetches)
@@ -108,11 +107,10 @@ func TestEnsure_ClerkNotFoundKeepsMinimalRow(t *testing.T) {
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) {
 		return activities.FetchClerkUserResult{NotFound: true}, nil
 	}, time.Second)
-	b.ensureAt(time.Second)
-	b.ensureAt(10 * time.Second) // a later ensure does not fetch again
-	var s UserState
-	b.env.RegisterDelayedCallback(func() { s = b.state(t) }, 20*time.Second)
+	b.ensureAt(0)
+	b.ensureAt(500 * time.Millisecond) // another ensure does not fetch again
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
+	s := b.state(t)
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{lowestVersion}, b.upserted)
 	require.Zero(t, b.deleted, "nothing but a signed user.deleted deletes")
@@ -132,11 +130,10 @@ func TestEnsure_RefusedClerkKeyFailsVisiblyAndCompletes(t *testing.T) {
 		return activities.FetchClerkUserResult{}, temporal.NewNonRetryableApplicationError(
 			"Clerk refused CLERK_SECRET_KEY (HTTP 401)", activities.ErrTypeClerkMisconfigured, nil)
 	}, 0)
-	b.ensureAt(time.Second)
-	var s UserState
-	b.env.RegisterDelayedCallback(func() { s = b.state(t) }, 10*time.Second)
-	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID, IdleTimeout: time.Minute})
+	b.ensureAt(0)
+	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.True(t, b.env.IsWorkflowCompleted())
+	s := b.state(t)
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, 1, b.fetches, "not retried")
 	require.Equal(t, SyncStateFailed, s.SyncState)
@@ -155,8 +152,8 @@ func (b *ensureBundle) state(t *testing.T) UserState {
 func TestEnsure_DeletedUserGetsNoRow(t *testing.T) {
 	t.Parallel()
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, 0)
-	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, deletion("msg_del")) }, time.Second)
-	b.ensureAt(5 * time.Second)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, deletion("msg_del")) }, 0)
+	b.ensureAt(0)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Empty(t, b.upserted)
@@ -166,8 +163,8 @@ func TestEnsure_DeletedUserGetsNoRow(t *testing.T) {
 func TestEnsure_ExistingRowIsNotFetchedAgain(t *testing.T) {
 	t.Parallel()
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, 0)
-	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, time.Second)
-	b.ensureAt(5 * time.Second)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, 0)
+	b.ensureAt(0)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(2)}, b.upserted)

@@ -38,26 +38,20 @@ var lowestVersion = time.UnixMilli(0).UTC()
 var (
 	ClerkUserIDKey    = temporal.NewSearchAttributeKeyKeyword("ClerkUserId")
 	ClerkSyncStateKey = temporal.NewSearchAttributeKeyKeyword("ClerkSyncState")
-	// ClerkTrialEndsAtKey (Datetime) is set on TrialWorkflows: which users
-	// are in trial, and until when.
-	ClerkTrialEndsAtKey = temporal.NewSearchAttributeKeyTime("ClerkTrialEndsAt")
 )
 
 // SearchAttributeKeys lists every custom search attribute clerksync sets, for
 // the worker to register at start-up.
-var SearchAttributeKeys = []temporal.SearchAttributeKey{ClerkUserIDKey, ClerkSyncStateKey, ClerkTrialEndsAtKey}
+var SearchAttributeKeys = []temporal.SearchAttributeKey{ClerkUserIDKey, ClerkSyncStateKey}
 
-// Values of ClerkSyncState.
+// Values of ClerkSyncState: pending from a run's start, then what it ended
+// with (or failed while a deleted user's row removal is retrying).
 const (
 	SyncStatePending = "pending"
 	SyncStateSynced  = "synced"
 	SyncStateDeleted = "deleted"
 	SyncStateFailed  = "failed"
 )
-
-// DefaultIdleTimeout is how long a UserWorkflow waits for another event before
-// it completes (USER_IDLE_TIMEOUT).
-const DefaultIdleTimeout = time.Minute
 
 // UserWorkflowStartOptions are the options every signal-with-start of a
 // UserWorkflow uses: its ID, and the search attributes an operator finds it

@@ -23,7 +23,7 @@ func TestReplay_RecordedHistories(t *testing.T) {
 			t.Parallel()
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflow(UserWorkflow)
-			replayer.RegisterWorkflow(TrialWorkflow)
+			replayer.RegisterWorkflow(TrialExpiryWorkflow)
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}

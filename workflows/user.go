@@ -15,32 +15,38 @@ import (
 	"github.com/clerksync/clerksync/internal/store"
 )
 
-// userActivityOptions: a write retries until it lands. A finite retry budget
-// (MaximumAttempts or a ScheduleToCloseTimeout) would turn a database outage
-// longer than the budget into users who silently never get a row; only data
-// PostgreSQL refuses (a non-retryable ApplicationError) ends the retries.
-// StartToCloseTimeout bounds how long a write lost with a crashed worker
-// waits before it is retried; a healthy write takes milliseconds. The backoff
-// stays at or under 10 s so users converge soon after PostgreSQL returns.
-var userActivityOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: 10 * time.Second,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    500 * time.Millisecond,
-		BackoffCoefficient: 2,
-		MaximumInterval:    10 * time.Second,
-		MaximumAttempts:    0, // unlimited
-	},
+// writeOptions run every database write as a local activity: inside the
+// workflow task that received the event, so a sync costs Temporal one
+// workflow task and one marker instead of a scheduled activity's round
+// trips. A write retries until it lands. A finite budget (MaximumAttempts,
+// or a ScheduleToCloseTimeout, which for a local activity defaults to its
+// StartToCloseTimeout) would turn a database outage longer than the budget
+// into users who silently never get a row; only data PostgreSQL refuses (a
+// non-retryable ApplicationError) ends the retries. StartToCloseTimeout
+// bounds one attempt; a healthy write takes milliseconds. The backoff stays
+// at or under 10 s (the workflow task timeout, so retries stay local) and
+// users converge soon after PostgreSQL returns.
+var writeOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: unboundedRetries,
+	RetryPolicy:            retryForever,
 }
 
-// minimalRowOptions run ensure's minimal-row write as a local activity, with
-// the same unlimited retries as every other write. A local activity's retries
-// end at its ScheduleToCloseTimeout, which defaults to its StartToCloseTimeout
-// (10 s): a database outage longer than that would fail the ensure for good.
-// unboundedRetries is as close to "never" as a duration gets.
-var minimalRowOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout:    userActivityOptions.StartToCloseTimeout,
-	ScheduleToCloseTimeout: unboundedRetries,
-	RetryPolicy:            userActivityOptions.RetryPolicy,
+// activityOptions run the calls that may take long as scheduled
+// activities: the Clerk API (down for an hour, the user's webhooks keep
+// applying meanwhile) and the removal of a deleted user's row that a
+// product's foreign key holds back until the product fixes its schema.
+var activityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 10 * time.Second,
+	RetryPolicy:         retryForever,
+}
+
+// retryForever: unlimited attempts, backoff from 0.5 s up to 10 s.
+var retryForever = &temporal.RetryPolicy{
+	InitialInterval:    500 * time.Millisecond,
+	BackoffCoefficient: 2,
+	MaximumInterval:    10 * time.Second,
+	MaximumAttempts:    0, // unlimited
 }
 
 // unboundedRetries is the ScheduleToCloseTimeout of writes that must retry
@@ -51,8 +57,8 @@ const (
 	// defaultMaxEventsPerRun bounds one run's history even on a server that
 	// never suggests continue-as-new.
 	defaultMaxEventsPerRun = 1000
-	// recentEventIDs is how many Svix message IDs a workflow remembers to drop
-	// redeliveries; older duplicates still lose on version.
+	// recentEventIDs is how many Svix message IDs a run remembers to drop
+	// redeliveries; older duplicates still lose on version in the SQL.
 	recentEventIDs = 256
 	// maxFailedEvents bounds the failures kept for operators in UserState.
 	maxFailedEvents = 20
@@ -61,13 +67,9 @@ const (
 // UserWorkflowInput starts (or continues) a UserWorkflow.
 type UserWorkflowInput struct {
 	ClerkID string `json:"clerk_id"`
-	// IdleTimeout is how long to wait for another event before completing.
-	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
 	// MaxEventsPerRun forces continue-as-new after this many signals even if
 	// Temporal has not suggested it.
 	MaxEventsPerRun int `json:"max_events_per_run,omitempty"`
-	// TrialPeriod is the length of the user's trial (TRIAL_PERIOD).
-	TrialPeriod time.Duration `json:"trial_period,omitempty"`
 	// State is carried over from the previous run by continue-as-new.
 	State UserState `json:"state"`
 }
@@ -91,8 +93,9 @@ type UserState struct {
 	RecentEventIDs []string `json:"recent_event_ids,omitempty"`
 	// Failed lists the latest events that could never apply, oldest first.
 	Failed []FailedEvent `json:"failed,omitempty"`
-	// TrialRequested: the user's TrialWorkflow was started (or found).
-	TrialRequested bool `json:"trial_requested,omitempty"`
+	// TrialEndsAt is set when a write of this workflow gave the user its
+	// trial.
+	TrialEndsAt time.Time `json:"trial_ends_at,omitzero"`
 	// ProfileUnavailable: fetching the profile from Clerk failed for good (a
 	// 404, a missing or refused key); the minimal row stays as it is until a
 	// webhook brings the user's data, and ensure does not fetch again.
@@ -108,23 +111,20 @@ type FailedEvent struct {
 }
 
 // UserWorkflow is the entity workflow of one Clerk user, ID user/<clerk_id>,
-// started and fed by signal-with-start. Svix delivers at least once and in no
-// order, so it drops redeliveries (same Svix ID) and versions older than the
-// newest applied, writes only the newest of what is waiting, and treats a
-// delete as final. An ensure for a user without a row writes a minimal row at
-// once, then fetches the full profile from Clerk in the background, so webhook
-// events keep applying while the Clerk API is down. It completes after
-// IdleTimeout without events, once every signal is drained and no fetch is in
-// flight, and continues as new when its history grows long.
+// started and fed by signal-with-start. It lives only as long as it has
+// work: it writes what its signals imply and completes once drained, so a
+// signup or an update costs Temporal one workflow task (see the budget in
+// the README) and the next event starts a new run.
+//
+// Svix delivers at least once and in no order, so a run drops redeliveries
+// (same Svix ID) and versions older than the newest applied, writes only the
+// newest of what is waiting, and treats a delete as final; the SQL enforces
+// the same rules across runs. An ensure for a user without a row writes a
+// minimal row at once, then fetches the full profile from Clerk in the
+// background, so webhook events keep applying while the Clerk API is down.
 func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
-	if in.IdleTimeout <= 0 {
-		in.IdleTimeout = DefaultIdleTimeout
-	}
 	if in.MaxEventsPerRun <= 0 {
 		in.MaxEventsPerRun = defaultMaxEventsPerRun
-	}
-	if in.TrialPeriod <= 0 {
-		in.TrialPeriod = DefaultTrialPeriod
 	}
 	u := newUserSync(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (UserState, error) { return u.state, nil }); err != nil {
@@ -132,7 +132,8 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 	}
 	u.events = workflow.GetSignalChannel(ctx, ClerkEventSignal)
 	u.ensures = workflow.GetSignalChannel(ctx, EnsureSignal)
-	actx := workflow.WithActivityOptions(ctx, userActivityOptions)
+	actx := workflow.WithActivityOptions(ctx, activityOptions)
+	actx = workflow.WithLocalActivityOptions(actx, writeOptions)
 	for {
 		if err := u.drain(actx); err != nil {
 			return err
@@ -148,23 +149,22 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 				return err
 			}
 			continue
+		case u.fetching:
+			u.await(actx)
+			continue
 		}
-		if !u.fetching && (u.received >= in.MaxEventsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+		// Drained. Temporal refuses to close a run that has signals it has
+		// not handled, so one arriving now is not lost: it starts over in
+		// this run's next workflow task.
+		if err := u.setSyncState(actx, u.finalState()); err != nil {
+			return err
+		}
+		if u.received >= in.MaxEventsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			next := in
 			next.State = u.state
 			return workflow.NewContinueAsNewError(ctx, UserWorkflow, next)
 		}
-		if !u.await(actx, in.IdleTimeout) {
-			// Idle. A signal may have raced the timer: drain once more, and
-			// complete only with nothing left (Temporal also refuses to
-			// complete a run that has unhandled signals).
-			if err := u.drain(actx); err != nil {
-				return err
-			}
-			if len(u.pending) == 0 && !u.ensureWanted {
-				return nil
-			}
-		}
+		return nil
 	}
 }
 
@@ -175,9 +175,9 @@ type userSync struct {
 	seen     map[string]bool // membership only, never ranged
 	pending  []clerkevent.Event
 	received int
-	logger   log.Logger
-
-	trialPeriod time.Duration
+	// failed: an event of this run could not apply; the run ends "failed".
+	failed bool
+	logger log.Logger
 
 	events, ensures workflow.ReceiveChannel
 	// ensureWanted: an ensure arrived and is not handled yet.
@@ -202,13 +202,27 @@ func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
 		seen:    make(map[string]bool, len(in.State.RecentEventIDs)),
 		logger:  workflow.GetLogger(ctx),
 		fetched: workflow.NewBufferedChannel(ctx, 1),
-
-		trialPeriod: in.TrialPeriod,
+	}
+	if u.state.SyncState == "" {
+		u.state.SyncState = SyncStatePending // as UserWorkflowStartOptions set it
 	}
 	for _, id := range in.State.RecentEventIDs {
 		u.seen[id] = true
 	}
 	return u
+}
+
+// finalState is the ClerkSyncState a drained run ends with.
+func (u *userSync) finalState() string {
+	switch {
+	case u.state.Deleted:
+		return SyncStateDeleted
+	case u.failed:
+		return SyncStateFailed
+	case u.state.UserID != "":
+		return SyncStateSynced
+	}
+	return u.state.SyncState
 }
 
 // drain takes every signal and fetch outcome already delivered, without
@@ -231,21 +245,13 @@ func (u *userSync) drain(ctx workflow.Context) error {
 	return nil
 }
 
-// await blocks until a signal or a fetch outcome arrives (true), or, with no
-// fetch in flight, until idle passes (false). What arrived is left for drain.
-func (u *userSync) await(ctx workflow.Context, idle time.Duration) bool {
-	timerCtx, cancelTimer := workflow.WithCancel(ctx)
-	defer cancelTimer()
-	got := true
+// await blocks until a signal or the fetch's outcome arrives; drain takes it.
+func (u *userSync) await(ctx workflow.Context) {
 	sel := workflow.NewSelector(ctx)
 	for _, c := range []workflow.ReceiveChannel{u.events, u.ensures, u.fetched} {
 		sel.AddReceive(c, func(workflow.ReceiveChannel, bool) {})
 	}
-	if !u.fetching {
-		sel.AddFuture(workflow.NewTimer(timerCtx, idle), func(workflow.Future) { got = false })
-	}
 	sel.Select(ctx)
-	return got
 }
 
 func (u *userSync) accept(ev clerkevent.Event) {
@@ -316,14 +322,14 @@ func (u *userSync) applyPending(ctx workflow.Context) error {
 
 func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 	var a *activities.Activities
-	var res store.UpsertResult
-	err := workflow.ExecuteActivity(ctx, a.UpsertUser, *ev.User).Get(ctx, &res)
-	if err != nil {
-		return u.recordFailure(ctx, ev, err)
+	var res activities.UpsertUserResult
+	if err := workflow.ExecuteLocalActivity(ctx, a.UpsertUser, *ev.User).Get(ctx, &res); err != nil {
+		return u.recordFailure(ev, err)
 	}
 	switch res.Outcome {
 	case store.Tombstoned:
-		return u.markDeleted(ctx)
+		u.markDeleted()
+		return nil
 	case store.Inserted, store.Updated:
 		u.state.Version, u.state.ContentHash = ev.User.ClerkUpdatedAt, ev.User.ContentHash()
 		u.stopFetch() // the webhook's data is as good as what Clerk would answer
@@ -331,10 +337,10 @@ func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 	if res.UserID != "" {
 		u.state.UserID = res.UserID
 	}
-	if err := u.setSyncState(ctx, SyncStateSynced); err != nil {
-		return err
+	if !res.TrialEndsAt.IsZero() {
+		u.state.TrialEndsAt = res.TrialEndsAt
 	}
-	return u.startTrial(ctx, ev.User.ClerkCreatedAt)
+	return nil
 }
 
 func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
@@ -344,28 +350,25 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 	}
 	var a *activities.Activities
 	var res activities.DeleteUserResult
-	if err := workflow.ExecuteActivity(ctx, a.DeleteUser, in).Get(ctx, &res); err != nil {
-		return u.recordFailure(ctx, ev, err)
+	if err := workflow.ExecuteLocalActivity(ctx, a.DeleteUser, in).Get(ctx, &res); err != nil {
+		return u.recordFailure(ev, err)
 	}
-	u.cancelTrial(ctx)
+	u.markDeleted()
 	if res.RowKept == "" {
-		return u.markDeleted(ctx)
+		return nil
 	}
 	// The tombstone is committed, so the deletion has taken effect for
 	// clerksync: no later event writes to this user. The row stays until
 	// the product lets it go; operators find the user failed, with the
-	// database's message, meanwhile.
-	u.stopFetch()
-	u.state.Deleted, u.state.UserID = true, ""
+	// database's message, while the removal retries.
 	u.noteFailure(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + res.RowKept})
 	if err := u.setSyncState(ctx, SyncStateFailed); err != nil {
 		return err
 	}
-	// Retried like every write, until the product fixes its schema.
 	if err := workflow.ExecuteActivity(ctx, a.RemoveDeletedUser, u.clerkID).Get(ctx, nil); err != nil {
-		return u.recordFailure(ctx, ev, err)
+		return u.recordFailure(ev, err)
 	}
-	return u.setSyncState(ctx, SyncStateDeleted)
+	return nil
 }
 
 // ensure writes a minimal row for a user who has none, so the product can
@@ -377,21 +380,16 @@ func (u *userSync) ensure(ctx workflow.Context) error {
 	}
 	if u.state.UserID == "" {
 		var a *activities.Activities
-		var res store.UpsertResult
+		var res activities.UpsertUserResult
 		minimal := clerkevent.User{ClerkID: u.clerkID, ClerkUpdatedAt: lowestVersion}
-		// A local activity: a caller is waiting on this row, and running it in
-		// the workflow task saves the round trips of a scheduled activity.
-		lctx := workflow.WithLocalActivityOptions(ctx, minimalRowOptions)
-		if err := workflow.ExecuteLocalActivity(lctx, a.UpsertUser, minimal).Get(lctx, &res); err != nil {
-			return u.recordFailure(ctx, userEvent("ensure", u.clerkID), err)
+		if err := workflow.ExecuteLocalActivity(ctx, a.UpsertUser, minimal).Get(ctx, &res); err != nil {
+			return u.recordFailure(userEvent("ensure", u.clerkID), err)
 		}
 		if res.Outcome == store.Tombstoned {
-			return u.markDeleted(ctx)
+			u.markDeleted()
+			return nil
 		}
 		u.state.UserID = res.UserID
-		if err := u.setSyncState(ctx, SyncStateSynced); err != nil {
-			return err
-		}
 	}
 	if u.state.Version.IsZero() && !u.fetching && !u.state.ProfileUnavailable {
 		u.startFetch(ctx)
@@ -425,17 +423,17 @@ func (u *userSync) stopFetch() {
 // as it is and shows the user failed: a 404 is not a deletion, since a key of
 // another Clerk instance gets one for every user, and only a signed
 // user.deleted webhook deletes.
-func (u *userSync) fetchDone(ctx workflow.Context, out fetchOutcome) error {
+func (u *userSync) fetchDone(_ workflow.Context, out fetchOutcome) error {
 	u.fetching = false
 	switch {
 	case temporal.IsCanceledError(out.err):
 		return nil
 	case out.err != nil:
 		u.state.ProfileUnavailable = true
-		return u.recordFailure(ctx, userEvent("fetch", u.clerkID), out.err)
+		return u.recordFailure(userEvent("fetch", u.clerkID), out.err)
 	case out.result.NotFound:
 		u.state.ProfileUnavailable = true
-		return u.recordFailure(ctx, userEvent("fetch", u.clerkID), errors.New(
+		return u.recordFailure(userEvent("fetch", u.clerkID), errors.New(
 			"Clerk answered 404 for this user: the worker's CLERK_SECRET_KEY may belong to another Clerk instance "+
 				"than the one that signed the session token; the minimal row is kept, and a webhook or a backfill fills it"))
 	case out.result.User != nil:
@@ -444,24 +442,24 @@ func (u *userSync) fetchDone(ctx workflow.Context, out fetchOutcome) error {
 	return nil
 }
 
-// userEvent names a step of the workflow's own (ensure, fetch, start-trial)
-// in a FailedEvent.
+// userEvent names a step of the workflow's own (ensure, fetch) in a
+// FailedEvent.
 func userEvent(step, clerkID string) clerkevent.Event {
 	return clerkevent.Event{Type: clerkevent.Type(step), ClerkID: clerkID}
 }
 
-func (u *userSync) markDeleted(ctx workflow.Context) error {
+func (u *userSync) markDeleted() {
 	u.stopFetch()
 	u.state.Deleted = true
 	u.state.UserID = ""
-	return u.setSyncState(ctx, SyncStateDeleted)
 }
 
 // recordFailure keeps an event that can never apply visible to operators
-// (query, search attribute) without blocking the user's later events. The
-// activities retry everything else forever, so the only errors that reach
-// here are non-retryable ones and cancellation, which ends the workflow.
-func (u *userSync) recordFailure(ctx workflow.Context, ev clerkevent.Event, err error) error {
+// (the state query now, ClerkSyncState = "failed" when the run ends)
+// without blocking the user's later events. Writes retry everything else
+// forever, so the only errors that reach here are non-retryable ones and
+// cancellation, which ends the workflow.
+func (u *userSync) recordFailure(ev clerkevent.Event, err error) error {
 	if temporal.IsCanceledError(err) {
 		return err
 	}
@@ -473,18 +471,21 @@ func (u *userSync) recordFailure(ctx workflow.Context, ev clerkevent.Event, err 
 	// The event did not apply: forget its ID, so a Svix Resend of it (the
 	// README's repair) is not dropped as a duplicate.
 	u.forget(ev.ID)
-	return u.setSyncState(ctx, SyncStateFailed)
+	return nil
 }
 
 // noteFailure keeps f for operators (the state query), the newest last.
 func (u *userSync) noteFailure(f FailedEvent) {
 	u.logger.Error("Event could not be applied", "event_id", f.EventID, "type", f.Type, "error", f.Error)
+	u.failed = true
 	u.state.Failed = append(u.state.Failed, f)
 	if n := len(u.state.Failed); n > maxFailedEvents {
 		u.state.Failed = append([]FailedEvent(nil), u.state.Failed[n-maxFailedEvents:]...)
 	}
 }
 
+// setSyncState upserts ClerkSyncState when it changes: at most once per
+// run in the usual case (pending at start, the outcome at the end).
 func (u *userSync) setSyncState(ctx workflow.Context, s string) error {
 	if u.state.SyncState == s {
 		return nil

@@ -62,19 +62,21 @@ func setupWith(t *testing.T, deleted activities.DeleteUserResult) *bundle {
 	b := &bundle{env: newEnv()}
 	b.env.RegisterActivity(a)
 	b.env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+		func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
 			b.upserted = append(b.upserted, u.ClerkUpdatedAt)
-			return store.UpsertResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: store.Updated}, nil
 		}).After(writeTime).Maybe()
 	b.env.OnActivity(a.DeleteUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ activities.DeleteUserInput) (activities.DeleteUserResult, error) {
 			b.deleted++
 			return deleted, nil
-		}).Maybe()
+		}).After(writeTime).Maybe()
 	return b
 }
 
-// at sends ev to the workflow after d of workflow time.
+// at sends ev to the workflow after d of workflow time. A UserWorkflow is
+// started by signal-with-start, so every test sends its first event at 0;
+// later ones arrive while a write is in progress, or after the run ended.
 func (b *bundle) at(d time.Duration, ev clerkevent.Event) {
 	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, ev) }, d)
 }
@@ -113,10 +115,10 @@ func v(version int) time.Time { return epoch.Add(time.Duration(version) * time.S
 func TestUserWorkflow_WritesOnlyNewestOfEventsQueuedBehindAWrite(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.at(1*time.Second, update("msg_1", 1)) // written from 1s to 6s
-	b.at(2*time.Second, update("msg_4", 4))
-	b.at(3*time.Second, update("msg_2", 2))
-	b.at(4*time.Second, update("msg_3", 3))
+	b.at(0, update("msg_1", 1)) // written from 0s to 5s
+	b.at(1*time.Second, update("msg_4", 4))
+	b.at(2*time.Second, update("msg_2", 2))
+	b.at(3*time.Second, update("msg_3", 3))
 	b.run(t, UserWorkflowInput{})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(1), v(4)}, b.upserted)
@@ -126,10 +128,10 @@ func TestUserWorkflow_WritesOnlyNewestOfEventsQueuedBehindAWrite(t *testing.T) {
 func TestUserWorkflow_DropsStaleVersionsArrivingLate(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.at(1*time.Second, update("msg_1", 1))
-	b.at(2*time.Second, update("msg_3", 3))
-	b.at(3*time.Second, update("msg_2", 2))  // reordered by Svix: older than what is applied
-	b.at(4*time.Second, update("msg_3b", 3)) // same version, new message: still stale
+	b.at(0, update("msg_1", 1))
+	b.at(1*time.Second, update("msg_3", 3))
+	b.at(7*time.Second, update("msg_2", 2))  // reordered by Svix: older than what is applied
+	b.at(8*time.Second, update("msg_3b", 3)) // same version and content, new message: still stale
 	b.run(t, UserWorkflowInput{})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(1), v(3)}, b.upserted)
@@ -138,10 +140,10 @@ func TestUserWorkflow_DropsStaleVersionsArrivingLate(t *testing.T) {
 func TestUserWorkflow_DropsRedeliveredMessages(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.at(0, update("msg_1", 1))
 	b.at(1*time.Second, update("msg_1", 1))
-	b.at(2*time.Second, update("msg_1", 1))
+	b.at(2*time.Second, update("msg_2", 2))
 	b.at(3*time.Second, update("msg_2", 2))
-	b.at(4*time.Second, update("msg_2", 2))
 	b.run(t, UserWorkflowInput{})
 	require.Equal(t, []time.Time{v(1), v(2)}, b.upserted)
 	require.Equal(t, []string{"msg_1", "msg_2"}, b.state(t).RecentEventIDs)
@@ -150,10 +152,10 @@ func TestUserWorkflow_DropsRedeliveredMessages(t *testing.T) {
 func TestUserWorkflow_DeleteIsFinal(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.at(1*time.Second, update("msg_1", 1))
-	b.at(2*time.Second, deletion("msg_del"))
-	b.at(30*time.Second, update("msg_9", 9)) // late update, even with a newer version
-	b.at(40*time.Second, deletion("msg_del2"))
+	b.at(0, update("msg_1", 1))          // written from 0s to 5s
+	b.at(1*time.Second, deletion("msg_del")) // deleted from 5s to 10s
+	b.at(7*time.Second, update("msg_9", 9))  // late update, even with a newer version
+	b.at(8*time.Second, deletion("msg_del2"))
 	b.run(t, UserWorkflowInput{})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(1)}, b.upserted)
@@ -166,10 +168,10 @@ func TestUserWorkflow_DeleteIsFinal(t *testing.T) {
 func TestUserWorkflow_DeleteWinsOverUpdatesArrivingTogether(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.at(1*time.Second, update("msg_1", 1)) // written from 1s to 6s
-	b.at(2*time.Second, update("msg_5", 5))
-	b.at(3*time.Second, deletion("msg_del"))
-	b.at(4*time.Second, update("msg_6", 6))
+	b.at(0, update("msg_1", 1)) // written from 0s to 5s
+	b.at(1*time.Second, update("msg_5", 5))
+	b.at(2*time.Second, deletion("msg_del"))
+	b.at(3*time.Second, update("msg_6", 6))
 	b.run(t, UserWorkflowInput{})
 	require.Equal(t, []time.Time{v(1)}, b.upserted)
 	require.Equal(t, 1, b.deleted)
@@ -181,55 +183,56 @@ func TestUserWorkflow_TombstonedUpsertMarksUserDeleted(t *testing.T) {
 	env.RegisterActivity(a)
 	calls := 0
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, _ clerkevent.User) (store.UpsertResult, error) {
+		func(_ context.Context, _ clerkevent.User) (activities.UpsertUserResult, error) {
 			calls++
-			return store.UpsertResult{Outcome: store.Tombstoned}, nil
-		})
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, 2*time.Second)
+			return activities.UpsertUserResult{Outcome: store.Tombstoned}, nil
+		}).After(writeTime)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, time.Second)
 	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, 1, calls, "a user the database knows as deleted gets no more writes")
 }
 
-func TestUserWorkflow_CompletesOnlyAfterIdleTimeout(t *testing.T) {
+// TestUserWorkflow_CompletesWhenDrained: a run lives only as long as it has
+// work, and ends with the outcome in ClerkSyncState.
+func TestUserWorkflow_CompletesWhenDrained(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	start := b.env.Now()
-	b.at(50*time.Second, update("msg_1", 1))
-	b.at(100*time.Second, update("msg_2", 2))
-	b.run(t, UserWorkflowInput{IdleTimeout: time.Minute})
+	b.at(0, update("msg_1", 1))
+	b.run(t, UserWorkflowInput{})
 	require.NoError(t, b.env.GetWorkflowError())
-	require.Equal(t, []time.Time{v(1), v(2)}, b.upserted, "events inside the idle window keep the workflow alive")
-	// The last write ends at 105s; the workflow completes one idle minute later.
-	require.Equal(t, 165*time.Second, b.env.Now().Sub(start).Round(time.Second))
+	require.Equal(t, []time.Time{v(1)}, b.upserted)
+	require.Less(t, b.env.Now().Sub(start), writeTime+2*time.Second, "no idle wait after the write")
+	require.Equal(t, SyncStateSynced, b.state(t).SyncState)
 }
 
 func TestUserWorkflow_ContinuesAsNewCarryingState(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.at(1*time.Second, update("msg_1", 1))
-	b.at(10*time.Second, update("msg_2", 2))
-	b.at(20*time.Second, update("msg_3", 3)) // reaches the next run
-	b.run(t, UserWorkflowInput{MaxEventsPerRun: 2, IdleTimeout: time.Hour})
+	b.at(0, update("msg_1", 1)) // written from 0s to 5s
+	b.at(1*time.Second, update("msg_2", 2))
+	b.at(2*time.Second, update("msg_3", 3))
+	b.run(t, UserWorkflowInput{MaxEventsPerRun: 2})
 	err := b.env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
 	var next UserWorkflowInput
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
 	require.Equal(t, testClerkID, next.ClerkID)
-	require.Equal(t, time.Hour, next.IdleTimeout)
-	require.Equal(t, v(2), next.State.Version)
-	require.Equal(t, []string{"msg_1", "msg_2"}, next.State.RecentEventIDs)
-	require.Equal(t, []time.Time{v(1), v(2)}, b.upserted)
+	require.Equal(t, 2, next.MaxEventsPerRun)
+	require.Equal(t, v(3), next.State.Version)
+	require.Equal(t, []string{"msg_1", "msg_2", "msg_3"}, next.State.RecentEventIDs)
+	require.Equal(t, []time.Time{v(1), v(3)}, b.upserted)
 }
 
 func TestUserWorkflow_ContinuedRunRemembersVersionAndMessages(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.at(1*time.Second, update("msg_2", 2)) // redelivery from the previous run
-	b.at(2*time.Second, update("msg_1", 1)) // stale against the carried version
-	b.at(3*time.Second, update("msg_3", 3))
+	b.at(0, update("msg_2", 2)) // redelivery from the previous run
+	b.at(0, update("msg_1", 1)) // stale against the carried version
+	b.at(0, update("msg_3", 3))
 	b.run(t, UserWorkflowInput{State: UserState{Version: v(2), RecentEventIDs: []string{"msg_2"}}})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(3)}, b.upserted)
@@ -241,36 +244,34 @@ func TestUserWorkflow_PermanentFailureDoesNotBlockLaterEvents(t *testing.T) {
 	env.RegisterActivity(a)
 	var written []time.Time
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+		func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
 			if u.ClerkUpdatedAt.Equal(v(1)) {
-				return store.UpsertResult{}, temporal.NewNonRetryableApplicationError(
+				return activities.UpsertUserResult{}, temporal.NewNonRetryableApplicationError(
 					"invalid byte sequence", activities.ErrTypeInvalidUserData, nil)
 			}
 			written = append(written, u.ClerkUpdatedAt)
-			return store.UpsertResult{UserID: "uuid-1", Outcome: store.Updated}, nil
-		})
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, 2*time.Second)
-	var failedState UserState
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(StateQuery)
-		require.NoError(t, err)
-		require.NoError(t, v.Get(&failedState))
-	}, 1500*time.Millisecond)
+			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+		}).After(writeTime)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, time.Second)
 	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(2)}, written)
-	require.Equal(t, SyncStateFailed, failedState.SyncState)
-	require.Len(t, failedState.Failed, 1)
-	require.Equal(t, "msg_1", failedState.Failed[0].EventID)
-	require.Contains(t, failedState.Failed[0].Error, "invalid byte sequence")
+	v, err := env.QueryWorkflow(StateQuery)
+	require.NoError(t, err)
+	var s UserState
+	require.NoError(t, v.Get(&s))
+	require.Equal(t, SyncStateFailed, s.SyncState, "the run that had a failure ends failed, for operators to find")
+	require.Len(t, s.Failed, 1)
+	require.Equal(t, "msg_1", s.Failed[0].EventID)
+	require.Contains(t, s.Failed[0].Error, "invalid byte sequence")
 }
 
 func TestUserWorkflow_RemembersBoundedNumberOfMessageIDs(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	for i := 1; i <= recentEventIDs+10; i++ {
-		b.at(time.Duration(i)*time.Second, update(fmt.Sprintf("msg_%d", i), i))
+		b.at(time.Duration(i-1)*time.Second, update(fmt.Sprintf("msg_%d", i), i))
 	}
 	b.run(t, UserWorkflowInput{})
 	ids := b.state(t).RecentEventIDs
@@ -289,17 +290,17 @@ func TestUserWorkflow_ResentFailedEventApplies(t *testing.T) {
 	var written []time.Time
 	calls := 0
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+		func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
 			calls++
 			if calls == 1 {
-				return store.UpsertResult{}, temporal.NewNonRetryableApplicationError(
+				return activities.UpsertUserResult{}, temporal.NewNonRetryableApplicationError(
 					"value too long", activities.ErrTypeInvalidUserData, nil)
 			}
 			written = append(written, u.ClerkUpdatedAt)
-			return store.UpsertResult{UserID: "uuid-1", Outcome: store.Updated}, nil
-		})
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 10*time.Second)
+			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+		}).After(writeTime)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second) // resent while the first attempt fails
 	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(1)}, written, "the resend applied")
@@ -325,12 +326,12 @@ func TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder(t *testing.T) 
 		env.RegisterActivity(a)
 		var last string
 		env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
-			func(_ context.Context, u clerkevent.User) (store.UpsertResult, error) {
+			func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
 				last = *u.FirstName
-				return store.UpsertResult{UserID: "uuid-1", Outcome: store.Updated}, nil
-			})
-		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[0]) }, time.Second)
-		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[1]) }, 10*time.Second)
+				return activities.UpsertUserResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+			}).After(writeTime)
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[0]) }, 0)
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[1]) }, time.Second)
 		env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 		require.NoError(t, env.GetWorkflowError())
 		require.Equal(t, winner, last, "order %s then %s", order[0].ID, order[1].ID)
@@ -355,8 +356,8 @@ func TestUserWorkflow_RefusedRowRemovalShowsFailedAndRetries(t *testing.T) {
 			}
 			return activities.DeleteUserResult{Removed: true}, nil
 		})
-	b.at(1*time.Second, update("msg_1", 1))
-	b.at(10*time.Second, deletion("msg_del"))
+	b.at(0, update("msg_1", 1))              // written from 0s to 5s
+	b.at(1*time.Second, deletion("msg_del")) // from 5s to 10s; then the removal retries
 	b.at(12*time.Second, update("msg_9", 9)) // arrives while the row is kept
 	var during UserState
 	b.env.RegisterDelayedCallback(func() { during = b.state(t) }, 13*time.Second)

@@ -78,7 +78,6 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 		"TEMPORAL_TASK_QUEUE=chaos",
 		"CLERK_WEBHOOK_SECRET=" + secret,
 		"HTTP_ADDR=" + httpAddr,
-		"USER_IDLE_TIMEOUT=3s",
 	}
 	logs := t.TempDir()
 	worker := start(t, logs, "worker", env, filepath.Join(bin, "worker"))

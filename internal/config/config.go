@@ -39,9 +39,10 @@ var Vars = []Var{
 	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any"},
 	{"HTTP_ADDR", ":8080", "address the starter's HTTP service listens on"},
 	{"WEBHOOK_MAX_BYTES", "1048576", "largest webhook body accepted; larger ones get 413"},
-	{"USER_IDLE_TIMEOUT", "1m", "how long a user's workflow waits for another event before completing"},
 	{"ENSURE_TIMEOUT", "5s", "how long an ensure waits for the user's row"},
-	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription, from Clerk's created_at (read by the starter, which starts the workflows)"},
+	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription, from Clerk's created_at (read by the worker)"},
+	{"TRIAL_EXPIRY_INTERVAL", "1m", "how often the trial-expiry Schedule expires the trials that have ended (set by the worker at start-up)"},
+	{"WORKER_WORKFLOW_POLLERS", "16", "workflow task polls the worker runs at once (the SDK's default is 2)"},
 }
 
 // Config is the parsed environment.
@@ -55,9 +56,12 @@ type Config struct {
 	AuthorizedParties []string
 	HTTPAddr          string
 	WebhookMaxBytes   int64
-	UserIdleTimeout   time.Duration
 	EnsureTimeout     time.Duration
 	TrialPeriod       time.Duration
+	// TrialExpiryInterval is how often the trial-expiry Schedule runs.
+	TrialExpiryInterval time.Duration
+	// WorkflowPollers is the worker's concurrent workflow task polls.
+	WorkflowPollers int
 }
 
 // Load reads the configuration from the process environment.
@@ -86,22 +90,27 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		return d
 	}
 	c := Config{
-		DatabaseURL:       get("DATABASE_URL"),
-		TaskQueue:         get("TEMPORAL_TASK_QUEUE"),
-		WebhookSecret:     get("CLERK_WEBHOOK_SECRET"),
-		ClerkSecretKey:    get("CLERK_SECRET_KEY"),
-		ClerkAPIURL:       get("CLERK_API_URL"),
-		HTTPAddr:          get("HTTP_ADDR"),
-		AuthorizedParties: list(get("CLERK_AUTHORIZED_PARTIES")),
-		UserIdleTimeout:   duration("USER_IDLE_TIMEOUT"),
-		EnsureTimeout:     duration("ENSURE_TIMEOUT"),
-		TrialPeriod:       duration("TRIAL_PERIOD"),
+		DatabaseURL:         get("DATABASE_URL"),
+		TaskQueue:           get("TEMPORAL_TASK_QUEUE"),
+		WebhookSecret:       get("CLERK_WEBHOOK_SECRET"),
+		ClerkSecretKey:      get("CLERK_SECRET_KEY"),
+		ClerkAPIURL:         get("CLERK_API_URL"),
+		HTTPAddr:            get("HTTP_ADDR"),
+		AuthorizedParties:   list(get("CLERK_AUTHORIZED_PARTIES")),
+		EnsureTimeout:       duration("ENSURE_TIMEOUT"),
+		TrialPeriod:         duration("TRIAL_PERIOD"),
+		TrialExpiryInterval: duration("TRIAL_EXPIRY_INTERVAL"),
 	}
 	n, err := strconv.ParseInt(get("WEBHOOK_MAX_BYTES"), 10, 64)
 	if err != nil || n <= 0 {
 		errs = append(errs, fmt.Sprintf("WEBHOOK_MAX_BYTES=%q: want a positive number of bytes", get("WEBHOOK_MAX_BYTES")))
 	}
 	c.WebhookMaxBytes = n
+	pollers, err := strconv.Atoi(get("WORKER_WORKFLOW_POLLERS"))
+	if err != nil || pollers <= 0 {
+		errs = append(errs, fmt.Sprintf("WORKER_WORKFLOW_POLLERS=%q: want a positive number", get("WORKER_WORKFLOW_POLLERS")))
+	}
+	c.WorkflowPollers = pollers
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}

@@ -16,7 +16,8 @@ func TestLoadFrom_DefaultsAreTheLocalSetup(t *testing.T) {
 	require.Equal(t, "postgres://127.0.0.1:5432/clerksync", c.DatabaseURL)
 	require.Equal(t, "clerksync", c.TaskQueue)
 	require.Equal(t, ":8080", c.HTTPAddr)
-	require.Equal(t, time.Minute, c.UserIdleTimeout)
+	require.Equal(t, time.Minute, c.TrialExpiryInterval)
+	require.Equal(t, 16, c.WorkflowPollers)
 	require.Equal(t, 5*time.Second, c.EnsureTimeout)
 	require.Equal(t, 14*24*time.Hour, c.TrialPeriod)
 	require.Equal(t, int64(1<<20), c.WebhookMaxBytes)
@@ -25,9 +26,10 @@ func TestLoadFrom_DefaultsAreTheLocalSetup(t *testing.T) {
 
 func TestLoadFrom_NamesEveryBadValue(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"USER_IDLE_TIMEOUT": "soon", "WEBHOOK_MAX_BYTES": "-1", "ENSURE_TIMEOUT": "0s"}
+	env := map[string]string{"TRIAL_EXPIRY_INTERVAL": "soon", "WEBHOOK_MAX_BYTES": "-1", "ENSURE_TIMEOUT": "0s", "WORKER_WORKFLOW_POLLERS": "many"}
 	_, err := LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	require.ErrorContains(t, err, `USER_IDLE_TIMEOUT="soon"`)
+	require.ErrorContains(t, err, `TRIAL_EXPIRY_INTERVAL="soon"`)
+	require.ErrorContains(t, err, `WORKER_WORKFLOW_POLLERS="many"`)
 	require.ErrorContains(t, err, `WEBHOOK_MAX_BYTES="-1"`)
 	require.ErrorContains(t, err, `ENSURE_TIMEOUT="0s"`)
 }

@@ -35,7 +35,7 @@ func BenchmarkUpsertUser_PoolSize(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(1)
-					if _, err := st.UpsertUser(ctx, user(fmt.Sprintf("user_pool_%d", i), 1, "Pool")); err != nil {
+					if _, err := st.UpsertUser(ctx, user(fmt.Sprintf("user_pool_%d", i), 1, "Pool"), 0); err != nil {
 						b.Error(err)
 						return
 					}

@@ -76,8 +76,10 @@ const (
 // UpsertResult is what UpsertUser did and the row's local ID (empty when
 // Tombstoned).
 type UpsertResult struct {
-	UserID  string  `json:"user_id,omitempty"`
-	Outcome Outcome `json:"outcome"`
+	UserID  string
+	Outcome Outcome
+	// TrialEndsAt is set when this write also gave the user its trial.
+	TrialEndsAt time.Time
 }
 
 // Pool defaults, used when DATABASE_URL does not set pool_max_conns or
@@ -190,8 +192,11 @@ select
     exists (select 1 from tombstone)`
 
 // UpsertUser inserts or updates the user's row if u wins over what the row
-// holds (clerkevent.User.NewerThan) and the user was never deleted.
-func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertResult, error) {
+// holds (clerkevent.User.NewerThan) and the user was never deleted. The same
+// transaction gives a user its trial (see grantTrialSQL) the first time its
+// data comes with Clerk's created_at, so the product never sees a new user
+// without one; trialPeriod 0 gives none.
+func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User, trialPeriod time.Duration) (UpsertResult, error) {
 	var res UpsertResult
 	err := s.inUserTx(ctx, u.ClerkID, func(tx pgx.Tx) error {
 		var (
@@ -221,6 +226,17 @@ func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertResult
 		if id != nil && !tombstoned {
 			res.UserID = *id
 		}
+		if (res.Outcome != Inserted && res.Outcome != Updated) || createdAt == nil || trialPeriod <= 0 {
+			return nil
+		}
+		var ends *time.Time
+		if err := tx.QueryRow(ctx, grantTrialSQL, res.UserID, TrialPlan, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
+			!errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("grant trial: %w", err)
+		}
+		if ends != nil {
+			res.TrialEndsAt = *ends
+		}
 		return nil
 	})
 	if err != nil {
@@ -228,6 +244,23 @@ func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertResult
 	}
 	return res, nil
 }
+
+// grantTrialSQL gives the user ($1) a trialing subscription ending at $3,
+// once per user, ever: not if it was granted before (trial_granted_at, kept
+// even if the product deletes the subscription row), not if the trial would
+// already have ended (an old user seen for the first time), and the unique
+// (user_id, plan) index makes a second row impossible anyway. It returns the
+// end when it granted one, no row otherwise.
+const grantTrialSQL = `
+with granted as (
+    update users set trial_granted_at = now()
+    where id = $1 and trial_granted_at is null and $3::timestamptz > now()
+    returning id
+)
+insert into subscriptions (user_id, plan, status, trial_ends_at)
+select id, $2, 'trialing', $3 from granted
+on conflict (user_id, plan) do nothing
+returning trial_ends_at`
 
 // TombstoneUser records that Clerk deleted the user, in a transaction of its
 // own: once it commits, no upsert writes to the user again, whatever happens
@@ -307,52 +340,55 @@ type userRow struct {
 // TrialPlan is the plan of the trial subscription every new user gets.
 const TrialPlan = "trial"
 
-// TrialOutcome says what CreateTrialSubscription did.
-type TrialOutcome string
-
-// Trial outcomes.
-const (
-	TrialCreated TrialOutcome = "created"
-	TrialExists  TrialOutcome = "exists"
-	TrialNoUser  TrialOutcome = "no_user"
-)
-
-// CreateTrialSubscription gives the user a trialing subscription ending at
-// endsAt, once: the unique (user_id, plan) index turns a repeat into a no-op.
-func (s *Store) CreateTrialSubscription(ctx context.Context, clerkID string, endsAt time.Time) (TrialOutcome, error) {
-	var outcome TrialOutcome
-	err := s.pool.QueryRow(ctx, `
-with u as (
-    select id from users where clerk_id = $1
-), created as (
-    insert into subscriptions (user_id, plan, status, trial_ends_at)
-    select id, $2, 'trialing', $3 from u
-    on conflict (user_id, plan) do nothing
-    returning id
-)
-select case
-    when exists (select 1 from created) then 'created'
-    when exists (select 1 from u) then 'exists'
-    else 'no_user'
-end`, clerkID, TrialPlan, endsAt).Scan(&outcome)
-	if err != nil {
-		return "", fmt.Errorf("create trial for %s: %w", clerkID, err)
-	}
-	return outcome, nil
+// Subscription is a row of the subscriptions table.
+type Subscription struct {
+	ID          string     `json:"id" db:"id"`
+	Plan        string     `json:"plan" db:"plan"`
+	Status      string     `json:"status" db:"status"`
+	TrialEndsAt *time.Time `json:"trial_ends_at" db:"trial_ends_at"`
+	CreatedAt   time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at" db:"updated_at"`
 }
 
-// ExpireTrial marks the user's trial expired if it is still trialing, and
-// reports whether it did: a subscription the product has meanwhile moved on
-// (active, canceled) is left alone.
-func (s *Store) ExpireTrial(ctx context.Context, clerkID string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `
-update subscriptions s set status = 'expired', updated_at = now()
-from users u
-where u.id = s.user_id and u.clerk_id = $1 and s.plan = $2 and s.status = 'trialing'`, clerkID, TrialPlan)
+// TrialByClerkID returns the user's trial subscription, or nil when the user
+// has none (no row, or no trial).
+func (s *Store) TrialByClerkID(ctx context.Context, clerkID string) (*Subscription, error) {
+	rows, err := s.pool.Query(ctx, `
+select s.id, s.plan, s.status, s.trial_ends_at, s.created_at, s.updated_at
+from subscriptions s join users u on u.id = s.user_id
+where u.clerk_id = $1 and s.plan = $2`, clerkID, TrialPlan)
 	if err != nil {
-		return false, fmt.Errorf("expire trial for %s: %w", clerkID, err)
+		return nil, fmt.Errorf("look up trial of %s: %w", clerkID, err)
 	}
-	return tag.RowsAffected() > 0, nil
+	sub, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Subscription])
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("look up trial of %s: %w", clerkID, err)
+	}
+	return &sub, nil
+}
+
+// ExpireDueTrials marks trialing subscriptions whose trial has ended as
+// expired, at most limit of them, and reports how many it expired. A
+// subscription the product has moved on (active, canceled) is left alone.
+// The statement is bounded so a backlog (the schedule paused for a week) is
+// worked off in short transactions: call it again while it returns limit.
+func (s *Store) ExpireDueTrials(ctx context.Context, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, `
+update subscriptions set status = 'expired', updated_at = now()
+where id in (
+    select id from subscriptions
+    where status = 'trialing' and plan = $1 and trial_ends_at <= now()
+    order by trial_ends_at
+    limit $2
+    for update skip locked
+)`, TrialPlan, limit)
+	if err != nil {
+		return 0, fmt.Errorf("expire due trials: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // ownTables are the tables clerksync's migrations create. A NOT NULL or CHECK

@@ -61,20 +61,20 @@ func TestUpsertUser_LastWriterWinsOnClerkVersion(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 
-	res, err := b.st.UpsertUser(ctx, user("user_a", 2, "Two"))
+	res, err := b.st.UpsertUser(ctx, user("user_a", 2, "Two"), 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Inserted, res.Outcome)
 	id := res.UserID
 
-	res, err = b.st.UpsertUser(ctx, user("user_a", 1, "One"))
+	res, err = b.st.UpsertUser(ctx, user("user_a", 1, "One"), 0)
 	require.NoError(t, err)
 	require.Equal(t, store.UpsertResult{UserID: id, Outcome: store.Stale}, res)
 
-	res, err = b.st.UpsertUser(ctx, user("user_a", 2, "Two again"))
+	res, err = b.st.UpsertUser(ctx, user("user_a", 2, "Two again"), 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Stale, res.Outcome, "an equal version is a duplicate, not a newer write")
 
-	res, err = b.st.UpsertUser(ctx, user("user_a", 3, "Three"))
+	res, err = b.st.UpsertUser(ctx, user("user_a", 3, "Three"), 0)
 	require.NoError(t, err)
 	require.Equal(t, store.UpsertResult{UserID: id, Outcome: store.Updated}, res)
 
@@ -99,7 +99,7 @@ func TestDeleteUser_TombstonesAndCascades(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	res, err := b.st.UpsertUser(ctx, user("user_d", 1, "D"))
+	res, err := b.st.UpsertUser(ctx, user("user_d", 1, "D"), 0)
 	require.NoError(t, err)
 	_, err = b.conn.Exec(ctx, `insert into subscriptions (user_id, plan, status) values ($1, 'pro', 'trialing')`, res.UserID)
 	require.NoError(t, err)
@@ -113,7 +113,7 @@ func TestDeleteUser_TombstonesAndCascades(t *testing.T) {
 	require.NoError(t, err, "a redelivered delete succeeds")
 	require.False(t, removed)
 
-	res, err = b.st.UpsertUser(ctx, user("user_d", 99, "Back?"))
+	res, err = b.st.UpsertUser(ctx, user("user_d", 99, "Back?"), 0)
 	require.NoError(t, err)
 	require.Equal(t, store.UpsertResult{Outcome: store.Tombstoned}, res)
 	_, err = b.st.UserByClerkID(ctx, "user_d")
@@ -131,7 +131,7 @@ func TestDeleteUser_UnknownUserStillLeavesTombstone(t *testing.T) {
 	require.Equal(t, 1, b.count(t, "select count(*) from user_tombstones where clerk_id = 'user_never_seen'"))
 
 	// The create that the delete overtook arrives late and is refused.
-	res, err := b.st.UpsertUser(ctx, user("user_never_seen", 1, "Late"))
+	res, err := b.st.UpsertUser(ctx, user("user_never_seen", 1, "Late"), 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Tombstoned, res.Outcome)
 	_, err = b.st.UserByClerkID(ctx, "user_unknown")
@@ -147,7 +147,7 @@ func TestDeleteUser_ProductForeignKeyWithoutCascade(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	res, err := b.st.UpsertUser(ctx, user("user_fk", 1, "FK"))
+	res, err := b.st.UpsertUser(ctx, user("user_fk", 1, "FK"), 0)
 	require.NoError(t, err)
 	_, err = b.conn.Exec(ctx, `create table orders (id serial primary key, user_id uuid not null constraint orders_user_fk references users(id))`)
 	require.NoError(t, err)
@@ -161,7 +161,7 @@ func TestDeleteUser_ProductForeignKeyWithoutCascade(t *testing.T) {
 	require.False(t, store.IsPermanent(err), "a product's foreign key is fixed by the product; the removal must retry")
 	require.ErrorContains(t, err, "23503")
 
-	up, err := b.st.UpsertUser(ctx, user("user_fk", 5, "After delete"))
+	up, err := b.st.UpsertUser(ctx, user("user_fk", 5, "After delete"), 0)
 	require.NoError(t, err)
 	require.Equal(t, store.Tombstoned, up.Outcome, "no write reaches a deleted user whose row is kept")
 	_, err = b.st.UserByClerkID(ctx, "user_fk")
@@ -189,15 +189,15 @@ func TestUpsertUser_ProductUniqueIndexIsRetryable(t *testing.T) {
 		u.Username = &name
 		return u
 	}
-	_, err = b.st.UpsertUser(ctx, withName("user_old", 1, "grace"))
+	_, err = b.st.UpsertUser(ctx, withName("user_old", 1, "grace"), 0)
 	require.NoError(t, err)
-	_, err = b.st.UpsertUser(ctx, withName("user_new", 1, "grace"))
+	_, err = b.st.UpsertUser(ctx, withName("user_new", 1, "grace"), 0)
 	require.Error(t, err)
 	require.False(t, store.IsPermanent(err), "got %v", err)
 
-	_, err = b.st.UpsertUser(ctx, withName("user_old", 2, "grace_old"))
+	_, err = b.st.UpsertUser(ctx, withName("user_old", 2, "grace_old"), 0)
 	require.NoError(t, err)
-	res, err := b.st.UpsertUser(ctx, withName("user_new", 1, "grace"))
+	res, err := b.st.UpsertUser(ctx, withName("user_new", 1, "grace"), 0)
 	require.NoError(t, err, "the retry lands")
 	require.Equal(t, store.Inserted, res.Outcome)
 }
@@ -218,7 +218,7 @@ func TestUpsertUser_EqualVersionsConvergeOnTheGreaterHash(t *testing.T) {
 		id := fmt.Sprintf("user_tie_%d", i)
 		for _, u := range order {
 			u.ClerkID = id
-			_, err := b.st.UpsertUser(ctx, u)
+			_, err := b.st.UpsertUser(ctx, u, 0)
 			require.NoError(t, err)
 		}
 		got, err := b.st.UserByClerkID(ctx, id)
@@ -238,7 +238,7 @@ func TestUpsertAndDeleteRacing_NeverResurrect(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			_, err := b.st.UpsertUser(ctx, user(id, 1, "x"))
+			_, err := b.st.UpsertUser(ctx, user(id, 1, "x"), 0)
 			assert.NoError(t, err)
 		}()
 		go func() {
@@ -256,14 +256,14 @@ func TestUpsertUser_RefusedDataIsPermanent(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	u := user("user_nul", 1, "bad\x00name") // PostgreSQL text cannot hold NUL
-	_, err := b.st.UpsertUser(context.Background(), u)
+	_, err := b.st.UpsertUser(context.Background(), u, 0)
 	require.Error(t, err)
 	require.True(t, store.IsPermanent(err), "got %v", err)
 
 	empty := ""
 	u = user("user_empty_email", 1, "x")
 	u.Email = &empty // our own CHECK: NULL, never ''
-	_, err = b.st.UpsertUser(context.Background(), u)
+	_, err = b.st.UpsertUser(context.Background(), u, 0)
 	require.Error(t, err)
 	require.True(t, store.IsPermanent(err), "got %v", err)
 
@@ -300,44 +300,94 @@ func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	require.NoError(t, st.Migrate(ctx), "migrating a migrated database is a no-op")
-	_, err = st.UpsertUser(ctx, user("user_m", 1, "M"))
+	_, err = st.UpsertUser(ctx, user("user_m", 1, "M"), 0)
 	require.NoError(t, err)
 }
 
-func TestTrialSubscription_OnceAndExpiredOnlyWhileTrialing(t *testing.T) {
+// TestUpsertUser_GrantsTheTrialOnceEver: the write that first brings a
+// user's Clerk created_at gives the trial, in the same transaction; no later
+// write, duplicate or product cleanup gives a second one, and a user whose
+// trial would already have ended gets none.
+func TestUpsertUser_GrantsTheTrialOnceEver(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	ends := base.Add(14 * 24 * time.Hour)
-
-	outcome, err := b.st.CreateTrialSubscription(ctx, "user_t", ends)
-	require.NoError(t, err)
-	require.Equal(t, store.TrialNoUser, outcome)
-
-	_, err = b.st.UpsertUser(ctx, user("user_t", 1, "T"))
-	require.NoError(t, err)
-	for i, want := range []store.TrialOutcome{store.TrialCreated, store.TrialExists, store.TrialExists} {
-		outcome, err := b.st.CreateTrialSubscription(ctx, "user_t", ends)
-		require.NoError(t, err)
-		require.Equal(t, want, outcome, "attempt %d", i+1)
+	const period = 14 * 24 * time.Hour
+	created := time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
+	recent := func(id string, version int) clerkevent.User {
+		u := user(id, version, "T")
+		u.ClerkCreatedAt = created
+		u.ClerkUpdatedAt = u.ClerkCreatedAt.Add(time.Duration(version) * time.Millisecond)
+		return u
 	}
-	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions"))
-	var status string
-	require.NoError(t, b.conn.QueryRow(ctx, `select status from subscriptions`).Scan(&status))
-	require.Equal(t, "trialing", status)
 
-	// The product upgrades the user: expiry leaves the subscription alone.
-	_, err = b.conn.Exec(ctx, `update subscriptions set status = 'active'`)
+	res, err := b.st.UpsertUser(ctx, recent("user_t", 1), period)
 	require.NoError(t, err)
-	expired, err := b.st.ExpireTrial(ctx, "user_t")
+	require.Equal(t, store.Inserted, res.Outcome)
+	require.True(t, created.Add(period).Equal(res.TrialEndsAt), "ends at Clerk's created_at + the period: %s", res.TrialEndsAt)
+	for v := 2; v <= 3; v++ {
+		res, err = b.st.UpsertUser(ctx, recent("user_t", v), period)
+		require.NoError(t, err)
+		require.Equal(t, store.Updated, res.Outcome)
+		require.Zero(t, res.TrialEndsAt, "no second trial")
+	}
+	_, err = b.conn.Exec(ctx, `delete from subscriptions`) // the product cleans up
 	require.NoError(t, err)
-	require.False(t, expired)
+	res, err = b.st.UpsertUser(ctx, recent("user_t", 4), period)
+	require.NoError(t, err)
+	require.Zero(t, res.TrialEndsAt, "a user who ever had a trial gets none")
+	require.Zero(t, b.count(t, "select count(*) from subscriptions"))
 
-	_, err = b.conn.Exec(ctx, `update subscriptions set status = 'trialing'`)
+	// Ensure's minimal row has no created_at: the trial comes with the
+	// profile that follows it.
+	minimal := clerkevent.User{ClerkID: "user_t_ensured", ClerkUpdatedAt: time.UnixMilli(0).UTC()}
+	res, err = b.st.UpsertUser(ctx, minimal, period)
 	require.NoError(t, err)
-	expired, err = b.st.ExpireTrial(ctx, "user_t")
+	require.Zero(t, res.TrialEndsAt)
+	res, err = b.st.UpsertUser(ctx, recent("user_t_ensured", 1), period)
 	require.NoError(t, err)
-	require.True(t, expired)
-	require.NoError(t, b.conn.QueryRow(ctx, `select status from subscriptions`).Scan(&status))
-	require.Equal(t, "expired", status)
+	require.Equal(t, store.Updated, res.Outcome)
+	require.NotZero(t, res.TrialEndsAt)
+
+	old := user("user_t_old", 1, "Old") // created in 2022: its trial would have ended long ago
+	res, err = b.st.UpsertUser(ctx, old, period)
+	require.NoError(t, err)
+	require.Zero(t, res.TrialEndsAt)
+	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions"), "only user_t_ensured's")
+}
+
+// TestExpireDueTrials_OnlyDueAndStillTrialing: expiry takes trials that
+// have ended and are still trialing, in bounded batches, and leaves the
+// product's own statuses alone.
+func TestExpireDueTrials_OnlyDueAndStillTrialing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	sub := func(clerkID, status string, endsIn time.Duration) {
+		res, err := b.st.UpsertUser(ctx, user(clerkID, 1, "E"), 0)
+		require.NoError(t, err)
+		_, err = b.conn.Exec(ctx, `insert into subscriptions (user_id, plan, status, trial_ends_at) values ($1, 'trial', $2, now() + $3::interval)`,
+			res.UserID, status, fmt.Sprintf("%d seconds", int(endsIn.Seconds())))
+		require.NoError(t, err)
+	}
+	for i := range 5 {
+		sub(fmt.Sprintf("user_due_%d", i), "trialing", -time.Minute)
+	}
+	sub("user_not_due", "trialing", time.Hour)
+	sub("user_upgraded", "active", -time.Minute)
+	sub("user_canceled", "canceled", -time.Minute)
+
+	n, err := b.st.ExpireDueTrials(ctx, 3)
+	require.NoError(t, err)
+	require.Equal(t, 3, n, "bounded by the limit")
+	n, err = b.st.ExpireDueTrials(ctx, 3)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	n, err = b.st.ExpireDueTrials(ctx, 3)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, 5, b.count(t, "select count(*) from subscriptions where status = 'expired'"))
+	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions where status = 'trialing'"))
+	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions where status = 'active'"))
+	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions where status = 'canceled'"))
 }

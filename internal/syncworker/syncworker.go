@@ -1,12 +1,18 @@
 // Package syncworker registers clerksync's workflows and activities on a
-// Temporal worker: the one list of what a clerksync worker runs, shared by the
-// worker binary and the end-to-end tests.
+// Temporal worker and sets up the trial-expiry Schedule: the one list of
+// what a clerksync worker runs, shared by the worker binary and the
+// end-to-end tests.
 package syncworker
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/clerksync/clerksync/activities"
@@ -14,18 +20,80 @@ import (
 	"github.com/clerksync/clerksync/workflows"
 )
 
-// New returns a worker for taskQueue with every workflow and activity
-// registered; start it with Start or Run. clerkUsers may be nil when no
-// CLERK_SECRET_KEY is set: ensure's profile fetch then fails and retries
-// until one is.
-func New(c client.Client, taskQueue string, st *store.Store, clerkUsers activities.ClerkUsers) worker.Worker {
-	w := worker.New(c, taskQueue, worker.Options{
+// DefaultWorkflowPollers is the default of Options.WorkflowPollers
+// (WORKER_WORKFLOW_POLLERS). Every sync is one short workflow task, so the
+// worker's rate is bounded by how many it polls at once: the SDK's default
+// of 2 leaves a 2-core worker idle while the server holds tasks
+// (docs/benchmarks.md).
+const DefaultWorkflowPollers = 16
+
+// Options say what a worker needs.
+type Options struct {
+	TaskQueue string
+	Store     *store.Store
+	// Clerk reads profiles for ensure; nil when no CLERK_SECRET_KEY is set,
+	// and an ensured user's profile fetch then fails visibly.
+	Clerk activities.ClerkUsers
+	// TrialPeriod is a new user's trial (TRIAL_PERIOD).
+	TrialPeriod time.Duration
+	// WorkflowPollers is how many workflow task polls run at once
+	// (DefaultWorkflowPollers when 0).
+	WorkflowPollers int
+}
+
+// New returns a worker with every workflow and activity registered; start
+// it with Start or Run.
+func New(c client.Client, o Options) worker.Worker {
+	if o.WorkflowPollers <= 0 {
+		o.WorkflowPollers = DefaultWorkflowPollers
+	}
+	w := worker.New(c, o.TaskQueue, worker.Options{
 		// On SIGTERM, running activities get this long to finish before the
 		// worker stops; whatever is cut short is retried by Temporal.
-		WorkerStopTimeout: 15 * time.Second,
+		WorkerStopTimeout:                15 * time.Second,
+		MaxConcurrentWorkflowTaskPollers: o.WorkflowPollers,
 	})
 	w.RegisterWorkflow(workflows.UserWorkflow)
-	w.RegisterWorkflow(workflows.TrialWorkflow)
-	w.RegisterActivity(&activities.Activities{Store: st, Clerk: clerkUsers, Temporal: c})
+	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
+	w.RegisterActivity(&activities.Activities{Store: o.Store, Clerk: o.Clerk, TrialPeriod: o.TrialPeriod})
 	return w
+}
+
+// EnsureTrialExpirySchedule creates the Schedule that runs
+// TrialExpiryWorkflow on taskQueue every interval, or updates its interval
+// if it exists: idempotent, so every worker calls it at start-up. Runs do
+// not overlap; a run missed while no worker polled is made up when one
+// does.
+func EnsureTrialExpirySchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
+	id := workflows.TrialExpiryScheduleID(taskQueue)
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
+	action := &client.ScheduleWorkflowAction{
+		ID:        id,
+		Workflow:  workflows.TrialExpiryWorkflow,
+		TaskQueue: taskQueue,
+	}
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:      id,
+		Spec:    spec,
+		Action:  action,
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	})
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create schedule %s: %w", id, err)
+	}
+	err = c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			sched := in.Description.Schedule
+			sched.Spec = &spec
+			sched.Action = action
+			return &client.ScheduleUpdate{Schedule: &sched}, nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	return nil
 }

@@ -43,9 +43,8 @@ var (
 
 // Defaults of Options.
 const (
-	DefaultTimeout     = 5 * time.Second
-	DefaultTaskQueue   = "clerksync"
-	DefaultIdleTimeout = workflows.DefaultIdleTimeout
+	DefaultTimeout   = 5 * time.Second
+	DefaultTaskQueue = "clerksync"
 )
 
 // Waiting polls with backoff between these bounds: the first look comes
@@ -64,12 +63,8 @@ type Options struct {
 	Pool *pgxpool.Pool
 	// TaskQueue is where clerksync's worker polls (TEMPORAL_TASK_QUEUE).
 	TaskQueue string
-	// Timeout bounds the wait for the row (ENSURE_TIMEOUT).
+	// Timeout bounds the whole call (ENSURE_TIMEOUT).
 	Timeout time.Duration
-	// IdleTimeout is passed to a UserWorkflow this call starts.
-	IdleTimeout time.Duration
-	// TrialPeriod is passed to a UserWorkflow this call starts (TRIAL_PERIOD).
-	TrialPeriod time.Duration
 }
 
 // Ensurer ensures users. It is safe for concurrent use.
@@ -88,12 +83,6 @@ func New(o Options) (*Ensurer, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.TrialPeriod <= 0 {
-		o.TrialPeriod = workflows.DefaultTrialPeriod
 	}
 	return &Ensurer{store: store.New(o.Pool), opts: o}, nil
 }
@@ -131,7 +120,7 @@ func (e *Ensurer) lookup(ctx context.Context, clerkID string) (User, error) {
 
 func (e *Ensurer) signal(ctx context.Context, clerkID string) error {
 	opts := workflows.UserWorkflowStartOptions(clerkID, e.opts.TaskQueue)
-	in := workflows.UserWorkflowInput{ClerkID: clerkID, IdleTimeout: e.opts.IdleTimeout, TrialPeriod: e.opts.TrialPeriod}
+	in := workflows.UserWorkflowInput{ClerkID: clerkID}
 	req := workflows.EnsureRequest{RequestedAt: time.Now().UTC()}
 	if _, err := e.opts.Temporal.SignalWithStartWorkflow(ctx, opts.ID, workflows.EnsureSignal, req, opts, workflows.UserWorkflow, in); err != nil {
 		return fmt.Errorf("ensure %s: %w: %v", clerkID, ErrUnavailable, err)

@@ -45,7 +45,7 @@ func unreachableTemporal(t testing.TB) client.Client {
 
 func seed(t testing.TB, st *store.Store, clerkID string) store.UpsertResult {
 	t.Helper()
-	res, err := st.UpsertUser(context.Background(), clerkevent.User{ClerkID: clerkID, ClerkUpdatedAt: time.Now()})
+	res, err := st.UpsertUser(context.Background(), clerkevent.User{ClerkID: clerkID, ClerkUpdatedAt: time.Now()}, 0)
 	require.NoError(t, err)
 	return res
 }
@@ -129,7 +129,7 @@ func BenchmarkEnsure_SlowPath(b *testing.B) {
 	fake := clerkfake.Start(b)
 	url, key := fake.URL(), clerkfake.SecretKey
 	taskQueue := "bench-slow-path"
-	w := syncworker.New(tc, taskQueue, st, user.NewClient(&clerk.ClientConfig{BackendConfig: clerk.BackendConfig{URL: &url, Key: &key}}))
+	w := syncworker.New(tc, syncworker.Options{TaskQueue: taskQueue, Store: st, Clerk: user.NewClient(&clerk.ClientConfig{BackendConfig: clerk.BackendConfig{URL: &url, Key: &key}})})
 	require.NoError(b, w.Start())
 	b.Cleanup(w.Stop)
 	e, err := ensure.New(ensure.Options{Temporal: tc, Pool: st.Pool(), TaskQueue: taskQueue})
