@@ -73,7 +73,9 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 		o(&cfg)
 	}
 	require.NoError(t, syncworker.EnsureTrialExpirySchedule(context.Background(), tc, taskQueue, cfg.TrialExpiryInterval))
-	t.Cleanup(func() { _ = tc.ScheduleClient().GetHandle(context.Background(), workflows.TrialExpiryScheduleID(taskQueue)).Delete(context.Background()) })
+	t.Cleanup(func() {
+		_ = tc.ScheduleClient().GetHandle(context.Background(), workflows.TrialExpiryScheduleID(taskQueue)).Delete(context.Background())
+	})
 	workerOptions := syncworker.Options{
 		TaskQueue: taskQueue, Store: st, Clerk: user.NewClient(cfg.ClerkClient()), TrialPeriod: cfg.TrialPeriod,
 	}

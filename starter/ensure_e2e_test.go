@@ -237,7 +237,7 @@ func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
 		cfg := config.Config{
 			TaskQueue: "nobody-polls-" + strings.ReplaceAll(tc.name, " ", "-"), WebhookMaxBytes: 1 << 20,
 			EnsureTimeout: 500 * time.Millisecond,
-			ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
+			ClerkAPIURL:   fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
 		}
 		mux, err := newMux(cfg, verifier, connections{store: st, temporal: tc.client, namespace: "default"}, logger)
 		require.NoError(t, err)

@@ -152,7 +152,7 @@ func TestUserWorkflow_DropsRedeliveredMessages(t *testing.T) {
 func TestUserWorkflow_DeleteIsFinal(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.at(0, update("msg_1", 1))          // written from 0s to 5s
+	b.at(0, update("msg_1", 1))              // written from 0s to 5s
 	b.at(1*time.Second, deletion("msg_del")) // deleted from 5s to 10s
 	b.at(7*time.Second, update("msg_9", 9))  // late update, even with a newer version
 	b.at(8*time.Second, deletion("msg_del2"))
