@@ -46,9 +46,9 @@ vet:
 chaos: $(TEMPORAL_CLI)
 	CHAOS_FULL=1 CI=true go test -count=1 -timeout 30m -run TestChaos -v ./internal/chaostest/
 
-## bench: ensure's fast path beside a raw pgx lookup, and its slow path
+## bench: clerksync beside a trivial entity workflow on the same dev server, in one run; writes docs/benchmarks.md
 bench: $(TEMPORAL_CLI)
-	CI=true go test -count=1 -run XXX -bench . -benchtime 2000x ./starter/ensure/
+	CI=true go test -count=1 -run XXX -bench Report -benchtime 1x -timeout 30m ./internal/benchtest/
 
 ## temporal-cli: build the pinned Temporal CLI into the cache
 temporal-cli: $(TEMPORAL_CLI)

@@ -1,0 +1,102 @@
+package benchtest
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+)
+
+// markdown renders the report as docs/benchmarks.md.
+func (r report) markdown() string {
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
+	n := r.users
+	rawRate, clerkRate := r.raw.rate(n), r.clerk.rate(n)
+	p("# Benchmarks")
+	p("")
+	p("Written by `make bench` (`internal/benchtest`) on %s: %d cores, %s, PostgreSQL %s,", r.date, r.cores, r.goVersion, r.postgres)
+	p("the Temporal CLI's dev server (%s, in-memory), clerksync's worker and starter as", r.temporalCLI)
+	p("built binaries at their default settings. Every figure below comes from this one run,")
+	p("side by side on the same server; the machine's two cores are shared by the server,")
+	p("the worker, the starter, PostgreSQL and the senders, so ingest and processing trade off.")
+	p("")
+	p("## Temporal work per sync")
+	p("")
+	p("History events across every execution carrying the user's `ClerkUserId`:")
+	p("")
+	p("| sync | events | budget |")
+	p("| --- | --- | --- |")
+	p("| signup (`user.created`, row and trial) | %d | 10 |", r.signupEvents)
+	p("| a later `user.updated` | %d | 10 |", r.updateEvents)
+	p("")
+	p("## Throughput: %d new users, %d senders", n, senders)
+	p("")
+	p("The raw baseline is a trivial entity workflow (signal-with-start, take the signal,")
+	p("complete) on the same server, with a worker polling like clerksync's. clerksync's")
+	p("figure is signed `user.created` webhooks through the starter, until every user's row")
+	p("and trial subscription is in PostgreSQL.")
+	p("")
+	p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p50 | ack p99 |")
+	p("| --- | --- | --- | --- | --- | --- | --- |")
+	p("| raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | %s |",
+		rawRate, r.raw.ingestRate(n), ms(r.raw.ack.pct(50)), ms(r.raw.ack.pct(99)))
+	p("| clerksync signup (webhook to row and trial) | %.0f/s | %.2fx | %.0f/s | %.2fx | %s | %s |",
+		clerkRate, clerkRate/rawRate, r.clerk.ingestRate(n), r.clerk.ingestRate(n)/r.raw.ingestRate(n),
+		ms(r.clerk.ack.pct(50)), ms(r.clerk.ack.pct(99)))
+	p("")
+	p("CPU seconds per 1,000 events (one event: one webhook, or one raw signal-with-start):")
+	p("")
+	p("| | Temporal server | worker | starter |")
+	p("| --- | --- | --- | --- |")
+	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
+	p("| raw | %s | (in the benchmark process) | - |", per(r.raw.cpu["server"]))
+	p("| clerksync | %s | %s | %s |", per(r.clerk.cpu["server"]), per(r.clerk.cpu["worker"]), per(r.clerk.cpu["starter"]))
+	p("")
+	p("## Worker workflow task pollers")
+	p("")
+	p("The same %d signups per round, the worker restarted with each `WORKER_WORKFLOW_POLLERS`", n)
+	p("value, alternating (the server holds more history in each later round):")
+	p("")
+	p("| round | pollers | end-to-end | ingest (acks) | ack p99 | server CPU s / 1,000 |")
+	p("| --- | --- | --- | --- | --- | --- |")
+	for i, pr := range r.pollerRounds {
+		p("| %d | %d | %.0f/s | %.0f/s | %s | %s |", i/2+1, pr.pollers, pr.phase.rate(n), pr.phase.ingestRate(n), ms(pr.phase.ack.pct(99)), per(pr.phase.cpu["server"]))
+	}
+	p("")
+	p("## Ensure over HTTP (session token verified)")
+	p("")
+	p("| path | p50 | p99 | calls |")
+	p("| --- | --- | --- | --- |")
+	p("| fast (the row exists) | %s | %s | %d |", ms(r.ensureFast.pct(50)), ms(r.ensureFast.pct(99)), len(r.ensureFast))
+	p("| slow (no row: signal-with-start, minimal row, wait) | %s | %s | %d |", ms(r.ensureSlow.pct(50)), ms(r.ensureSlow.pct(99)), len(r.ensureSlow))
+	p("")
+	p("## Connection pool size")
+	p("")
+	p("64 writers drain 10,000 new-user upserts (each one transaction under the per-user")
+	p("advisory lock, with the trial), as the worker does when PostgreSQL returns after an")
+	p("outage:")
+	p("")
+	p("| pool (`pool_max_conns`) | writes/s |")
+	p("| --- | --- |")
+	p("| 4 (pgxpool's default on 2 cores) | %.0f |", r.pool[4])
+	p("| 16 (clerksync's default) | %.0f |", r.pool[16])
+	return w.String()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// workflowsUser is a new user as a signup brings it.
+func workflowsUser(clerkID string) clerkevent.User {
+	now := time.Now().Truncate(time.Millisecond).UTC()
+	return clerkevent.User{ClerkID: clerkID, ClerkCreatedAt: now, ClerkUpdatedAt: now}
+}
+
+// quietLogger drops the SDK's logs.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

@@ -1,0 +1,486 @@
+package benchtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clerksync/clerksync/internal/clerkfake"
+	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/syncworker"
+	"github.com/clerksync/clerksync/internal/testenv"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+const (
+	secret  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	senders = 16
+)
+
+// users is how many new users each throughput phase sends (BENCH_USERS).
+func users() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_USERS")); err == nil && n > 0 {
+		return n
+	}
+	return 1500
+}
+
+// BenchmarkReport runs once (-benchtime 1x) and writes the report to
+// BENCH_REPORT (default ../../docs/benchmarks.md).
+func BenchmarkReport(b *testing.B) {
+	for range b.N {
+		r := run(b)
+		path := os.Getenv("BENCH_REPORT")
+		if path == "" {
+			path = filepath.Join("..", "..", "docs", "benchmarks.md")
+		}
+		if err := os.WriteFile(path, []byte(r.markdown()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("wrote %s", path)
+	}
+}
+
+// report is everything one run measured.
+type report struct {
+	date, goVersion, postgres, temporalCLI string
+	cores, users                           int
+
+	raw, clerk phase
+	// pollerRounds are clerksync's signups with several
+	// WORKER_WORKFLOW_POLLERS values, alternating, for choosing its default.
+	pollerRounds           []pollerRound
+	signupEvents           int
+	updateEvents           int
+	ensureFast, ensureSlow latencies
+	pool                   map[int]float64 // connections -> writes/s
+}
+
+// pollerRound is one run of signups with a worker polling so many workflow
+// tasks at once.
+type pollerRound struct {
+	pollers int
+	phase   phase
+}
+
+// phase is one throughput run: n entities sent by senders goroutines.
+type phase struct {
+	acked, done time.Duration // until the last ack, until the last entity finished
+	ack         latencies
+	cpu         map[string]time.Duration // process -> CPU time used during the phase
+}
+
+func (p phase) rate(n int) float64       { return float64(n) / p.done.Seconds() }
+func (p phase) ingestRate(n int) float64 { return float64(n) / p.acked.Seconds() }
+
+type latencies []time.Duration
+
+func (l latencies) pct(p int) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func run(b *testing.B) report {
+	r := report{date: time.Now().UTC().Format("2006-01-02"), goVersion: runtime.Version(), cores: runtime.NumCPU(), users: users()}
+	ctx := context.Background()
+	cli := os.Getenv("TEMPORAL_CLI")
+	r.temporalCLI = filepath.Base(filepath.Dir(cli))
+
+	// The dev server runs as a process of our own, so its CPU time can be read.
+	port, uiPort := freePort(b), freePort(b)
+	server := startProcess(b, "temporal", nil, cli, "server", "start-dev", "--ip", "127.0.0.1",
+		"--port", strconv.Itoa(port), "--ui-port", strconv.Itoa(uiPort), "--headless", "--log-level", "error",
+		"--search-attribute", "ClerkUserId=Keyword", "--search-attribute", "ClerkSyncState=Keyword")
+	address := fmt.Sprintf("127.0.0.1:%d", port)
+	var tc client.Client
+	waitFor(b, "the dev server", func() bool {
+		var err error
+		tc, err = client.Dial(client.Options{HostPort: address, Logger: quietLogger{}})
+		return err == nil
+	})
+	defer tc.Close()
+
+	dbURL := testenv.Database(b)
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if err := db.QueryRow(ctx, "select current_setting('server_version')").Scan(&r.postgres); err != nil {
+		b.Fatal(err)
+	}
+
+	// The trivial entity workflow: started by signal-with-start, it takes
+	// its signal and completes. Its worker polls like clerksync's.
+	rawWorker := worker.New(tc, "raw", worker.Options{MaxConcurrentWorkflowTaskPollers: syncworker.DefaultWorkflowPollers})
+	rawWorker.RegisterWorkflowWithOptions(trivialEntity, workflow.RegisterOptions{Name: "TrivialEntity"})
+	if err := rawWorker.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer rawWorker.Stop()
+	r.raw = measure(b, map[string]int{"server": server.pid}, func(i int) error {
+		id := fmt.Sprintf("raw/%d", i)
+		_, err := tc.SignalWithStartWorkflow(ctx, id, "event", i, client.StartWorkflowOptions{ID: id, TaskQueue: "raw"}, "TrivialEntity")
+		return err
+	}, func() int { return completed(b, tc, "TaskQueue = 'raw'") })
+
+	// clerksync: the real binaries, on the same server.
+	bin := build(b)
+	fake := clerkfake.Start(b)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "CLERK_WEBHOOK_SECRET=" + secret,
+		"HTTP_ADDR=" + httpAddr, "CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
+	}
+	workerProc := startProcess(b, "worker", env, filepath.Join(bin, "worker"))
+	workerPID := workerProc.pid
+	starterPID := startProcess(b, "starter", env, filepath.Join(bin, "starter"), "serve").pid
+	waitFor(b, "the starter", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	waitFor(b, "the worker's migrations", func() bool {
+		var ok bool
+		return db.QueryRow(ctx, `select to_regclass('subscriptions') is not null`).Scan(&ok) == nil && ok
+	})
+	created := time.Now().Truncate(time.Millisecond)
+	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
+	signups := func(prefix string, pids map[string]int) phase {
+		var before int
+		if err := db.QueryRow(ctx, `select count(*) from subscriptions`).Scan(&before); err != nil {
+			b.Fatal(err)
+		}
+		return measure(b, pids, func(i int) error {
+			id := fmt.Sprintf("user_%s%05d", prefix, i)
+			body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created})
+			if err != nil {
+				return err
+			}
+			return post(ctx, webhookURL, "msg_"+id, body)
+		}, func() int {
+			var n int
+			if err := db.QueryRow(ctx, `select count(*) from subscriptions`).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			return n - before
+		})
+	}
+	r.clerk = signups("bench", map[string]int{"server": server.pid, "worker": workerPID, "starter": starterPID})
+
+	// Events per signup and per later update, over every execution that
+	// carries the user's ClerkUserId.
+	const probe = "user_bench00000"
+	r.signupEvents = historyEvents(b, tc, probe)
+	body, err := clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: probe, Email: "new@example.com", CreatedAt: created, UpdatedAt: created.Add(time.Second)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := post(ctx, webhookURL, "msg_probe_update", body); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "the update", func() bool {
+		var email string
+		return db.QueryRow(ctx, `select email from users where clerk_id = $1`, probe).Scan(&email) == nil && email == "new@example.com" &&
+			completed(b, tc, fmt.Sprintf("ClerkUserId = '%s'", probe)) == 2
+	})
+	r.updateEvents = historyEvents(b, tc, probe) - r.signupEvents
+
+	// Ensure over HTTP, session token verification included.
+	ensureURL := "http://" + httpAddr + "/v1/users/ensure"
+	token := fake.Token(b, clerkfake.TokenClaims{Subject: probe, Expiry: time.Now().Add(time.Hour)})
+	for range 1000 {
+		r.ensureFast = append(r.ensureFast, timeEnsure(b, ensureURL, token))
+	}
+	for i := range 200 {
+		id := fmt.Sprintf("user_bench_ensure%04d", i)
+		fake.PutUser(clerkfake.User{ID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created})
+		r.ensureSlow = append(r.ensureSlow, timeEnsure(b, ensureURL, fake.Token(b, clerkfake.TokenClaims{Subject: id})))
+	}
+
+	// Worker pollers, alternating so that neither setting always runs on the
+	// fuller server.
+	current := workerProc
+	for round := range 2 {
+		for _, pollers := range []int{2, 16} {
+			current.stop()
+			name := fmt.Sprintf("pollers%d_%d", pollers, round)
+			current = startProcess(b, "worker-"+name, append(env, fmt.Sprintf("WORKER_WORKFLOW_POLLERS=%d", pollers)), filepath.Join(bin, "worker"))
+			r.pollerRounds = append(r.pollerRounds, pollerRound{pollers: pollers,
+				phase: signups(name, map[string]int{"server": server.pid, "worker": current.pid, "starter": starterPID})})
+		}
+	}
+
+	r.pool = map[int]float64{}
+	for _, conns := range []int{4, 16} {
+		r.pool[conns] = poolRate(b, conns)
+	}
+	return r
+}
+
+func trivialEntity(ctx workflow.Context) error {
+	var i int
+	workflow.GetSignalChannel(ctx, "event").Receive(ctx, &i)
+	return nil
+}
+
+// measure sends users() entities with send from senders goroutines, then
+// waits until finished() counts them all. It times every send (the ack),
+// and reads the CPU time the named processes used.
+func measure(b *testing.B, pids map[string]int, send func(i int) error, finished func() int) phase {
+	n := users()
+	before := map[string]time.Duration{}
+	for name, pid := range pids {
+		before[name] = cpuTime(b, pid)
+	}
+	p := phase{cpu: map[string]time.Duration{}}
+	var mu sync.Mutex
+	next := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				t0 := time.Now()
+				if err := send(i); err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				p.ack = append(p.ack, time.Since(t0))
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	p.acked = time.Since(start)
+	waitFor(b, "every entity", func() bool { return finished() >= n })
+	p.done = time.Since(start)
+	for name, pid := range pids {
+		p.cpu[name] = cpuTime(b, pid) - before[name]
+	}
+	return p
+}
+
+func post(ctx context.Context, url, msgID string, body []byte) error {
+	h, err := clerkwebhook.Sign(secret, msgID, time.Now(), body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("webhook %s: %s", msgID, resp.Status)
+	}
+	return nil
+}
+
+func timeEnsure(b *testing.B, url, token string) time.Duration {
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	t0 := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("ensure: %s", resp.Status)
+	}
+	return time.Since(t0)
+}
+
+func completed(b *testing.B, tc client.Client, query string) int {
+	n, err := tc.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
+		Query: query + " AND ExecutionStatus = 'Completed'",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return int(n.GetCount())
+}
+
+func historyEvents(b *testing.B, tc client.Client, clerkID string) int {
+	resp, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("ClerkUserId = '%s'", clerkID),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0
+	for _, e := range resp.GetExecutions() {
+		it := tc.GetWorkflowHistory(context.Background(), e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), false, 0)
+		for it.HasNext() {
+			if _, err := it.Next(); err != nil {
+				b.Fatal(err)
+			}
+			total++
+		}
+	}
+	return total
+}
+
+// poolRate drains 10,000 new-user upserts from 64 writers through a pool of
+// conns connections.
+func poolRate(b *testing.B, conns int) float64 {
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.Database(b)+"?pool_max_conns="+strconv.Itoa(conns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	const writes, writers = 10_000, 64
+	next := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				u := workflowsUser(fmt.Sprintf("user_pool_%d", i))
+				if _, err := st.UpsertUser(ctx, u, workflows.DefaultTrialPeriod); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range writes {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return writes / time.Since(start).Seconds()
+}
+
+// cpuTime reads a process's user and system CPU time from /proc.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+// process is a child process the report measures.
+type process struct {
+	pid  int
+	stop func()
+}
+
+func startProcess(b *testing.B, name string, env []string, bin string, args ...string) process {
+	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = env
+	}
+	logFile, err := os.Create(filepath.Join(b.TempDir(), name+".log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+			}
+			logFile.Close()
+		})
+	}
+	b.Cleanup(stop)
+	return process{pid: cmd.Process.Pid, stop: stop}
+}
+
+func build(b *testing.B) string {
+	dir := b.TempDir()
+	for _, pkg := range []string{"worker", "starter"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "github.com/clerksync/clerksync/"+pkg).CombinedOutput()
+		if err != nil {
+			b.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return dir
+}
+
+func waitFor(b *testing.B, what string, ok func() bool) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for !ok() {
+		if time.Now().After(deadline) {
+			b.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort(b *testing.B) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
