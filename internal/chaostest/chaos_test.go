@@ -125,30 +125,37 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 
 	d := <-done
 	require.NoError(t, d.err)
+	lastDelivery := time.Since(lastFault)
 	t.Logf("all delivered: %d attempts, %d refused and retried", d.stats.Attempts, d.stats.Refused)
 
 	db, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
 	defer db.Close(context.Background())
-	pinned.check(t, ctx, db, "http://"+httpAddr+"/webhooks/clerk")
 	// Retries back off to at most 10 s, so a healthy system converges well
-	// within this; a lost event never does.
-	deadline := lastFault.Add(3 * time.Minute)
-	var div testenv.Divergence
-	for {
-		div, err = sc.Compare(ctx, db)
-		require.NoError(t, err)
-		if div.Zero() || time.Now().After(deadline) {
-			break
+	// within this; a lost event never does. The pinned users' rows stay
+	// until the product fixes its schema, below: they are left out here.
+	converge := func(sc testenv.Scenario, deadline time.Time) testenv.Divergence {
+		for {
+			div, err := sc.Compare(ctx, db)
+			require.NoError(t, err)
+			if div.Zero() || time.Now().After(deadline) {
+				return div
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(500 * time.Millisecond)
 	}
+	div := converge(sc.Ignoring(pinned.clerkIDs), lastFault.Add(3*time.Minute))
 	converged := time.Since(lastFault)
-	report := fmt.Sprintf("chaos: %d users, %d deliveries (%d attempts); %s; converged %.1f s after the last fault",
-		sz.users, len(sc.Deliveries), d.stats.Attempts, div, converged.Seconds())
+	report := fmt.Sprintf("chaos: %d users, %d deliveries (%d attempts); %s; converged %.1f s after the last fault "+
+		"(the last delivery was acknowledged %.1f s after it)",
+		sz.users, len(sc.Deliveries), d.stats.Attempts, div, converged.Seconds(), lastDelivery.Seconds())
 	fmt.Println(report)
 	t.Log(report)
 	require.True(t, div.Zero(), "did not converge: %s (logs in %s)", div, logs)
+
+	pinned.check(t, ctx, db, "http://"+httpAddr+"/webhooks/clerk")
+	div = converge(sc, time.Now().Add(time.Minute))
+	require.True(t, div.Zero(), "the pinned users did not converge once their rows were let go: %s (logs in %s)", div, logs)
 }
 
 // process is a clerksync binary the test runs and may kill.
