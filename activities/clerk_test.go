@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/activities"
-	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 )
 
 // fetcher returns the activities with a real clerk-sdk-go client of the fake

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 )
 
 func newTestSessionVerifier(t *testing.T, fake *clerkfake.Server) *sessionVerifier {

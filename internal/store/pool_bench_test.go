@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/clerksync/clerksync/internal/store"
-	"github.com/clerksync/clerksync/internal/testenv"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
 // BenchmarkUpsertUser_PoolSize drains a backlog of user writes, as the worker

@@ -16,7 +16,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
-	"github.com/clerksync/clerksync/internal/testenv"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

@@ -19,10 +19,10 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/clerkfake"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
-	"github.com/clerksync/clerksync/internal/testenv"
+	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/starter/ensure"
 )
 
