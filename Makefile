@@ -44,11 +44,11 @@ vet:
 
 ## chaos: the full-size fault-injection run (1,000 users, 20 s database cut, 2 worker kills, 10 s Temporal cut)
 chaos: $(TEMPORAL_CLI)
-	CHAOS_FULL=1 CI=true go test -count=1 -timeout 30m -run TestChaos -v ./internal/chaostest/
+	CHAOS_FULL=1 CI=true go test -count=1 -timeout 30m -run TestChaos -v ./internal/systemtest/chaos/
 
 ## bench: clerksync beside a trivial entity workflow on the same dev server, in one run; writes docs/benchmarks.md
 bench: $(TEMPORAL_CLI)
-	CI=true go test -count=1 -run XXX -bench Report -benchtime 1x -timeout 30m ./internal/benchtest/
+	CI=true go test -count=1 -run XXX -bench Report -benchtime 1x -timeout 30m ./internal/systemtest/bench/
 
 ## temporal-cli: build the pinned Temporal CLI into the cache
 temporal-cli: $(TEMPORAL_CLI)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/starter/service"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -58,12 +59,12 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	if err != nil {
 		return err
 	}
-	conns, err := connect(ctx, cfg, logger)
+	conns, err := service.Connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer conns.Close()
-	s, err := lookupStatus(ctx, conns.store, conns.temporal, fs.Arg(0))
+	s, err := lookupStatus(ctx, conns.Store, conns.Temporal, fs.Arg(0))
 	if err != nil {
 		return err
 	}

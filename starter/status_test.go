@@ -1,32 +1,70 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/syncworker"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+	"github.com/clerksync/clerksync/starter/service"
 )
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	t.Parallel()
-	s := startSystem(t)
+	st, _ := testenv.Store(t)
+	tc := testenv.Temporal(t)
 	ctx := context.Background()
+	const period = 14 * 24 * time.Hour
+	taskQueue := "status-" + strings.ToLower(t.Name())
+	w := syncworker.New(tc, syncworker.Options{TaskQueue: taskQueue, Store: st, TrialPeriod: period})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	verifier, err := service.NewSignatureVerifier(testSecret)
+	require.NoError(t, err)
+	mux, err := service.NewMux(config.Config{TaskQueue: taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: time.Second},
+		verifier, service.Connections{Store: st, Temporal: tc, Namespace: "default"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	post := func(msgID string, body []byte) {
+		h, err := clerkwebhook.Sign(testSecret, msgID, time.Now(), body)
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/clerk", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header = h
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
 	const id = "user_status"
 
-	got, err := lookupStatus(ctx, s.store, s.temporal, id)
+	got, err := lookupStatus(ctx, st, tc, id)
 	require.NoError(t, err)
 	require.Equal(t, userStatus{ClerkID: id}, got, "an unknown user has nothing")
 
 	now := time.Now().Truncate(time.Millisecond)
 	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: "s@example.com", CreatedAt: now, UpdatedAt: now})
 	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, s.post(t, "msg_status", body))
+	post("msg_status", body)
 	require.Eventually(t, func() bool {
-		got, err = lookupStatus(ctx, s.store, s.temporal, id)
+		got, err = lookupStatus(ctx, st, tc, id)
 		return err == nil && got.Row != nil && got.User != nil && got.User.Status == "Completed"
 	}, 30*time.Second, 100*time.Millisecond)
 	require.Equal(t, "s@example.com", *got.Row.Email)
@@ -35,13 +73,13 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	require.Equal(t, "synced", got.User.State.SyncState)
 	require.NotNil(t, got.Trial)
 	require.Equal(t, "trialing", got.Trial.Status)
-	require.WithinDuration(t, now.Add(s.trialPeriod), *got.Trial.TrialEndsAt, time.Millisecond)
+	require.WithinDuration(t, now.Add(period), *got.Trial.TrialEndsAt, time.Millisecond)
 
 	deleted, err := clerkwebhook.DeletedEvent(id, time.Now())
 	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, s.post(t, "msg_status_del", deleted))
+	post("msg_status_del", deleted)
 	require.Eventually(t, func() bool {
-		got, err = lookupStatus(ctx, s.store, s.temporal, id)
+		got, err = lookupStatus(ctx, st, tc, id)
 		return err == nil && got.Deleted
 	}, 30*time.Second, 100*time.Millisecond)
 	require.Nil(t, got.Row)

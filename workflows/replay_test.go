@@ -9,7 +9,7 @@ import (
 )
 
 // TestReplay_RecordedHistories replays every UserWorkflow history recorded in
-// testdata (by the starter's TestUserWorkflowHistory_Replays with
+// testdata (by internal/systemtest's TestUserWorkflowHistory_Replays with
 // -update-histories). A change that would break workflows already running in
 // production fails here with a nondeterminism error; guard such a change with
 // workflow.GetVersion and keep the old histories.

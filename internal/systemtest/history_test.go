@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"context"
@@ -86,7 +86,7 @@ func (s *system) recordRun(t *testing.T, clerkID, name string, act func()) {
 	if *updateHistories {
 		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
 		require.NoError(t, err)
-		path := filepath.Join("..", "workflows", "testdata", historyPrefix+name+".json")
+		path := filepath.Join("..", "..", "workflows", "testdata", historyPrefix+name+".json")
 		require.NoError(t, os.WriteFile(path, b, 0o644))
 		t.Logf("wrote %s (%d events)", path, len(history.Events))
 	}

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -41,9 +41,9 @@ type readiness struct {
 	attributesFound time.Time
 }
 
-// readinessReport is the body of /readyz: "ok" or the reason, per endpoint
+// ReadinessReport is the body of /readyz: "ok" or the reason, per endpoint
 // and per dependency.
-type readinessReport struct {
+type ReadinessReport struct {
 	Webhooks string            `json:"webhooks"`
 	Ensure   string            `json:"ensure"`
 	Checks   map[string]string `json:"checks"`
@@ -65,7 +65,7 @@ func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !rd.ensureEnabled {
 		checks["clerk"] = errEnsureNotEnabled.Error()
 	}
-	report := readinessReport{
+	report := ReadinessReport{
 		Webhooks: failing(checks, "temporal", "search_attributes"),
 		Ensure:   failing(checks, "temporal", "search_attributes", "postgres", "clerk"),
 		Checks:   checks,

@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"bytes"
@@ -32,6 +32,7 @@ import (
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+	"github.com/clerksync/clerksync/starter/service"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -39,6 +40,12 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // authorizedParty is the product's origin, the only azp the test system accepts.
 const authorizedParty = "https://app.example.com"
+
+// The webhook signing secret of the test system, and another one.
+const (
+	testSecret  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	otherSecret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+)
 
 // system is the whole of clerksync in one test: the real HTTP handler, a
 // worker on a task queue of its own, a Temporal dev server and PostgreSQL.
@@ -88,10 +95,10 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	startWorker()
 	t.Cleanup(func() { w.Stop() })
 
-	verifier, err := newSignatureVerifier(testSecret)
+	verifier, err := service.NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mux, err := newMux(cfg, verifier, connections{store: st, temporal: tc, namespace: "default"}, logger)
+	mux, err := service.NewMux(cfg, verifier, service.Connections{Store: st, Temporal: tc, Namespace: "default"}, logger)
 	require.NoError(t, err)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -232,15 +239,15 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 	s := startSystem(t)
 	code, report := readyz(t, s.url)
 	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, readinessReport{Webhooks: "ok", Ensure: "ok", Checks: map[string]string{
+	require.Equal(t, service.ReadinessReport{Webhooks: "ok", Ensure: "ok", Checks: map[string]string{
 		"postgres": "ok", "temporal": "ok", "search_attributes": "ok", "clerk": "ok",
 	}}, report)
 
-	verifier, err := newSignatureVerifier(testSecret)
+	verifier, err := service.NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	serveWith := func(conns connections, cfg config.Config) string {
-		mux, err := newMux(cfg, verifier, conns, logger)
+	serveWith := func(conns service.Connections, cfg config.Config) string {
+		mux, err := service.NewMux(cfg, verifier, conns, logger)
 		require.NoError(t, err)
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
@@ -251,7 +258,7 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 		down, err := store.Open(context.Background(), "postgres://127.0.0.1:1/nowhere?connect_timeout=1")
 		require.NoError(t, err)
 		t.Cleanup(down.Close)
-		url := serveWith(connections{store: down, temporal: s.temporal, namespace: "default"},
+		url := serveWith(service.Connections{Store: down, Temporal: s.temporal, Namespace: "default"},
 			config.Config{TaskQueue: s.taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: time.Second})
 		code, report := readyz(t, url)
 		require.Equal(t, http.StatusOK, code, "webhooks can still be taken")
@@ -267,9 +274,9 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 		require.NoError(t, nc.Register(context.Background(), &workflowservice.RegisterNamespaceRequest{
 			Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
 		}))
-		url := serveWith(connections{store: s.store, temporal: s.temporal, namespace: ns},
+		url := serveWith(service.Connections{Store: s.store, Temporal: s.temporal, Namespace: ns},
 			config.Config{TaskQueue: s.taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: time.Second})
-		var report readinessReport
+		var report service.ReadinessReport
 		require.Eventually(t, func() bool {
 			code, report = readyz(t, url)
 			return code == http.StatusServiceUnavailable && strings.Contains(report.Checks["search_attributes"], "ClerkUserId")
@@ -278,12 +285,12 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 	})
 }
 
-func readyz(t *testing.T, url string) (int, readinessReport) {
+func readyz(t *testing.T, url string) (int, service.ReadinessReport) {
 	t.Helper()
 	resp, err := http.Get(url + "/readyz")
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var report readinessReport
+	var report service.ReadinessReport
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&report))
 	return resp.StatusCode, report
 }

@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"context"
@@ -29,6 +29,7 @@ import (
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/starter/ensure"
+	"github.com/clerksync/clerksync/starter/service"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -214,7 +215,7 @@ func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
 	t.Parallel()
 	st, _ := testenv.Store(t)
 	fake := clerkfake.Start(t)
-	verifier, err := newSignatureVerifier(testSecret)
+	verifier, err := service.NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -239,7 +240,7 @@ func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
 			EnsureTimeout: 500 * time.Millisecond,
 			ClerkAPIURL:   fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
 		}
-		mux, err := newMux(cfg, verifier, connections{store: st, temporal: tc.client, namespace: "default"}, logger)
+		mux, err := service.NewMux(cfg, verifier, service.Connections{Store: st, Temporal: tc.client, Namespace: "default"}, logger)
 		require.NoError(t, err)
 		srv := httptest.NewServer(mux)
 		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/users/ensure", nil)

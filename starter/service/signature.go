@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"errors"
@@ -11,21 +11,21 @@ import (
 
 var errBadSignature = errors.New("signature or timestamp refused by every configured secret")
 
-// signatureVerifier checks Svix signatures against one or more whsec_
+// SignatureVerifier checks Svix signatures against one or more whsec_
 // secrets: during rotation Clerk signs with the new secret while the old one
 // is still configured, and either must pass.
-type signatureVerifier struct {
+type SignatureVerifier struct {
 	secrets []*svix.Webhook
 }
 
-// newSignatureVerifier parses CLERK_WEBHOOK_SECRET: space-separated whsec_
+// NewSignatureVerifier parses CLERK_WEBHOOK_SECRET: space-separated whsec_
 // secrets. Errors name the secret's position, never its value.
-func newSignatureVerifier(secrets string) (*signatureVerifier, error) {
+func NewSignatureVerifier(secrets string) (*SignatureVerifier, error) {
 	fields := strings.Fields(secrets)
 	if len(fields) == 0 {
 		return nil, errors.New("CLERK_WEBHOOK_SECRET is not set: copy the signing secret (whsec_...) from the Clerk dashboard's webhook endpoint")
 	}
-	v := &signatureVerifier{}
+	v := &SignatureVerifier{}
 	for i, s := range fields {
 		wh, err := svix.NewWebhook(s)
 		if err != nil {
@@ -42,7 +42,7 @@ func newSignatureVerifier(secrets string) (*signatureVerifier, error) {
 // when all three are present and the webhook-* ones otherwise: checking the
 // timestamp or taking the ID from the other set would let a captured request
 // replay days later with renamed headers and an ID of the attacker's choice.
-func (v *signatureVerifier) Verify(body []byte, h http.Header) (msgID string, err error) {
+func (v *SignatureVerifier) Verify(body []byte, h http.Header) (msgID string, err error) {
 	var lastErr error
 	for _, wh := range v.secrets {
 		if lastErr = wh.Verify(body, h); lastErr == nil {

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type eventSignaler interface {
 // after Temporal accepted the signal, so an acknowledged event is never lost;
 // everything it refuses starts nothing.
 type webhookHandler struct {
-	verifier *signatureVerifier
+	verifier *SignatureVerifier
 	signaler eventSignaler
 	maxBytes int64
 	metrics  *metrics

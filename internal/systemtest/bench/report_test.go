@@ -1,4 +1,4 @@
-package benchtest
+package bench
 
 import (
 	"bytes"
@@ -46,13 +46,13 @@ func users() int {
 }
 
 // BenchmarkReport runs once (-benchtime 1x) and writes the report to
-// BENCH_REPORT (default ../../docs/benchmarks.md).
+// BENCH_REPORT (default ../../../docs/benchmarks.md).
 func BenchmarkReport(b *testing.B) {
 	for range b.N {
 		r := run(b)
 		path := os.Getenv("BENCH_REPORT")
 		if path == "" {
-			path = filepath.Join("..", "..", "docs", "benchmarks.md")
+			path = filepath.Join("..", "..", "..", "docs", "benchmarks.md")
 		}
 		if err := os.WriteFile(path, []byte(r.markdown()), 0o644); err != nil {
 			b.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -46,14 +46,14 @@ func TestSignatureVerifier(t *testing.T) {
 		require.NoError(t, err)
 		return h
 	}
-	v, err := newSignatureVerifier(testSecret)
+	v, err := NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	id, err := v.Verify(body, signed(testSecret, now))
 	require.NoError(t, err)
 	require.Equal(t, "msg_vector", id)
 
 	t.Run("rotation: any configured secret passes", func(t *testing.T) {
-		v, err := newSignatureVerifier(otherSecret + "  " + testSecret)
+		v, err := NewSignatureVerifier(otherSecret + "  " + testSecret)
 		require.NoError(t, err)
 		_, err = v.Verify(body, signed(testSecret, now))
 		require.NoError(t, err)
@@ -96,7 +96,7 @@ func TestVerify_CapturedRequestCannotBeReplayedWithRenamedHeaders(t *testing.T) 
 	replay := webhookHeaders(captured)
 	replay.Set("svix-id", "msg_attacker_chosen")
 	replay.Set("svix-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
-	v, err := newSignatureVerifier(testSecret)
+	v, err := NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	_, err = v.Verify(body, replay)
 	require.ErrorIs(t, err, errBadSignature)
@@ -119,7 +119,7 @@ func TestVerify_MessageIDComesFromTheVerifiedHeaderSet(t *testing.T) {
 	require.NoError(t, err)
 	h := webhookHeaders(signed)
 	h.Set("svix-id", "msg_unsigned") // no svix-signature: the webhook-* set is the one verified
-	v, err := newSignatureVerifier(testSecret)
+	v, err := NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	id, err := v.Verify(body, h)
 	require.NoError(t, err)
@@ -135,9 +135,9 @@ func TestVerify_MessageIDComesFromTheVerifiedHeaderSet(t *testing.T) {
 
 func TestNewSignatureVerifier_RefusesBadSecretsWithoutEchoingThem(t *testing.T) {
 	t.Parallel()
-	_, err := newSignatureVerifier("")
+	_, err := NewSignatureVerifier("")
 	require.ErrorContains(t, err, "CLERK_WEBHOOK_SECRET is not set")
-	_, err = newSignatureVerifier(testSecret + " whsec_not*base64")
+	_, err = NewSignatureVerifier(testSecret + " whsec_not*base64")
 	require.ErrorContains(t, err, "secret 2 of 2")
 	require.NotContains(t, err.Error(), "not*base64")
 }
@@ -161,7 +161,7 @@ func (r *recordingSignaler) SignalEvent(_ context.Context, ev clerkevent.Event) 
 
 func newTestHandler(t *testing.T, sig eventSignaler) *webhookHandler {
 	t.Helper()
-	v, err := newSignatureVerifier(testSecret)
+	v, err := NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	return &webhookHandler{
 		verifier: v, signaler: sig, maxBytes: 1 << 20, metrics: newMetrics(),

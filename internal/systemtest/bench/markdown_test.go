@@ -1,4 +1,4 @@
-package benchtest
+package bench
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ func (r report) markdown() string {
 	rawRate, clerkRate := r.raw.rate(n), r.clerk.rate(n)
 	p("# Benchmarks")
 	p("")
-	p("Written by `make bench` (`internal/benchtest`) on %s: %d cores, %s, PostgreSQL %s,", r.date, r.cores, r.goVersion, r.postgres)
+	p("Written by `make bench` (`internal/systemtest/bench`) on %s: %d cores, %s, PostgreSQL %s,", r.date, r.cores, r.goVersion, r.postgres)
 	p("the Temporal CLI's dev server (%s, in-memory), clerksync's worker and starter as", r.temporalCLI)
 	p("built binaries at their default settings. Every figure below comes from this one run,")
 	p("side by side on the same server; the machine's two cores are shared by the server,")

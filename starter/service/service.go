@@ -1,0 +1,85 @@
+// Package service is the starter's HTTP service: the Clerk webhook
+// endpoint, the ensure endpoint for backends in other languages, and health,
+// readiness and metrics. `starter serve` runs it; the whole-system tests
+// drive it in-process.
+package service
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/temporalclient"
+	"github.com/clerksync/clerksync/starter/ensure"
+)
+
+// Connections are the starter's clients of PostgreSQL and Temporal.
+type Connections struct {
+	Store    *store.Store
+	Temporal client.Client
+	// Namespace is the Temporal namespace the client works in.
+	Namespace string
+}
+
+// Close closes both clients.
+func (c Connections) Close() {
+	c.Temporal.Close()
+	c.Store.Close()
+}
+
+// Connect opens the database pool and a lazy Temporal client: neither
+// connects yet, so the starter starts (and answers 503 on /readyz) while
+// PostgreSQL or Temporal is down.
+func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (Connections, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return Connections{}, err
+	}
+	opts, err := temporalclient.Options(logger)
+	if err != nil {
+		st.Close()
+		return Connections{}, err
+	}
+	tc, err := temporalclient.Lazy(opts)
+	if err != nil {
+		st.Close()
+		return Connections{}, err
+	}
+	return Connections{Store: st, Temporal: tc, Namespace: opts.Namespace}, nil
+}
+
+// NewMux wires every endpoint of the starter's HTTP service.
+func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, logger *slog.Logger) (*http.ServeMux, error) {
+	st, tc := conns.Store, conns.Temporal
+	m := newMetrics()
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhooks/clerk", &webhookHandler{
+		verifier: verifier,
+		signaler: userWorkflows{client: tc, taskQueue: cfg.TaskQueue},
+		maxBytes: cfg.WebhookMaxBytes,
+		metrics:  m,
+		logger:   logger,
+	})
+	ensurer, err := ensure.New(ensure.Options{
+		Temporal: tc, Pool: st.Pool(), TaskQueue: cfg.TaskQueue,
+		Timeout: cfg.EnsureTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	eh := &ensureHandler{ensurer: ensurer, logger: logger}
+	if cc := cfg.ClerkClient(); cc != nil {
+		eh.sessions = newSessionVerifier(cc, cfg.AuthorizedParties)
+	}
+	mux.Handle("POST /v1/users/ensure", eh)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /readyz", &readiness{store: st, temporal: tc, namespace: conns.Namespace, ensureEnabled: eh.sessions != nil})
+	mux.Handle("GET /metrics", m.handler())
+	return mux, nil
+}
