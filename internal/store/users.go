@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+)
+
+// ErrNotFound means no live row exists for the Clerk ID.
+var ErrNotFound = errors.New("user not found")
+
+// ErrDeleted means the Clerk user was deleted: a tombstone exists.
+var ErrDeleted = errors.New("user was deleted in Clerk")
+
+// User is one row of the users table. Its JSON is the public shape of a user
+// (ensure, status): the column names, times in RFC 3339.
+type User struct {
+	ID             string     `json:"id" db:"id"`
+	ClerkID        string     `json:"clerk_id" db:"clerk_id"`
+	Email          *string    `json:"email" db:"email"`
+	FirstName      *string    `json:"first_name" db:"first_name"`
+	LastName       *string    `json:"last_name" db:"last_name"`
+	Username       *string    `json:"username" db:"username"`
+	ImageURL       *string    `json:"image_url" db:"image_url"`
+	ClerkCreatedAt *time.Time `json:"clerk_created_at" db:"clerk_created_at"`
+	ClerkUpdatedAt time.Time  `json:"clerk_updated_at" db:"clerk_updated_at"`
+	CreatedAt      time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at" db:"updated_at"`
+}
+
+// Outcome says what an upsert did.
+type Outcome string
+
+// Upsert outcomes.
+const (
+	// Inserted: the user had no row; one was created.
+	Inserted Outcome = "inserted"
+	// Updated: the row held an older version and was overwritten.
+	Updated Outcome = "updated"
+	// Stale: the row already held this version or a newer one; nothing changed.
+	Stale Outcome = "stale"
+	// Tombstoned: the user was deleted; nothing was written.
+	Tombstoned Outcome = "tombstoned"
+)
+
+// UpsertResult is what UpsertUser did and the row's local ID (empty when
+// Tombstoned).
+type UpsertResult struct {
+	UserID  string
+	Outcome Outcome
+	// TrialEndsAt is set when this write also gave the user its trial.
+	TrialEndsAt time.Time
+}
+
+// upsertUserSQL writes a user under last-writer-wins on Clerk's updated_at,
+// ties broken by the content hash, and refuses a tombstoned Clerk ID. The
+// same version with the same content is a no-op, so a duplicate delivery
+// changes nothing.
+const upsertUserSQL = `
+with tombstone as (
+    select 1 from user_tombstones where clerk_id = $1
+), written as (
+    insert into users (clerk_id, email, first_name, last_name, username, image_url,
+                       clerk_created_at, clerk_updated_at, content_hash)
+    select $1, $2, $3, $4, $5, $6, $7, $8, $9
+    where not exists (select 1 from tombstone)
+    on conflict (clerk_id) do update set
+        email            = excluded.email,
+        first_name       = excluded.first_name,
+        last_name        = excluded.last_name,
+        username         = excluded.username,
+        image_url        = excluded.image_url,
+        clerk_created_at = coalesce(excluded.clerk_created_at, users.clerk_created_at),
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash,
+        updated_at       = now()
+    where (users.clerk_updated_at, users.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)
+    returning id, xmax = 0 as inserted
+)
+select
+    coalesce((select id from written), (select id from users where clerk_id = $1)),
+    (select inserted from written),
+    exists (select 1 from tombstone)`
+
+// UpsertUser inserts or updates the user's row if u wins over what the row
+// holds (clerkevent.User.NewerThan) and the user was never deleted. The same
+// transaction gives a user its trial (see grantTrialSQL) the first time its
+// data comes with Clerk's created_at, so the product never sees a new user
+// without one; trialPeriod 0 gives none.
+func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User, trialPeriod time.Duration) (UpsertResult, error) {
+	var res UpsertResult
+	err := s.inUserTx(ctx, u.ClerkID, func(tx pgx.Tx) error {
+		var (
+			id         *string
+			inserted   *bool
+			tombstoned bool
+		)
+		var createdAt *time.Time
+		if !u.ClerkCreatedAt.IsZero() {
+			createdAt = &u.ClerkCreatedAt
+		}
+		err := tx.QueryRow(ctx, upsertUserSQL, u.ClerkID, u.Email, u.FirstName, u.LastName,
+			u.Username, u.ImageURL, createdAt, u.ClerkUpdatedAt, u.ContentHash()).Scan(&id, &inserted, &tombstoned)
+		if err != nil {
+			return err
+		}
+		switch {
+		case tombstoned:
+			res.Outcome = Tombstoned
+		case inserted == nil:
+			res.Outcome = Stale
+		case *inserted:
+			res.Outcome = Inserted
+		default:
+			res.Outcome = Updated
+		}
+		if id != nil && !tombstoned {
+			res.UserID = *id
+		}
+		if (res.Outcome != Inserted && res.Outcome != Updated) || createdAt == nil || trialPeriod <= 0 {
+			return nil
+		}
+		var ends *time.Time
+		if err := tx.QueryRow(ctx, grantTrialSQL, res.UserID, TrialPlan, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
+			!errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("grant trial: %w", err)
+		}
+		if ends != nil {
+			res.TrialEndsAt = *ends
+		}
+		return nil
+	})
+	if err != nil {
+		return UpsertResult{}, fmt.Errorf("upsert user %s: %w", u.ClerkID, err)
+	}
+	return res, nil
+}
+
+// TombstoneUser records that Clerk deleted the user, in a transaction of its
+// own: once it commits, no upsert writes to the user again, whatever happens
+// to the row's removal. A tombstone for a user without a row is kept too,
+// since the delete may have overtaken the create.
+func (s *Store) TombstoneUser(ctx context.Context, clerkID string, deletedAt time.Time) error {
+	err := s.inUserTx(ctx, clerkID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`insert into user_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			clerkID, deletedAt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("tombstone user %s: %w", clerkID, err)
+	}
+	return nil
+}
+
+// RemoveUserRow deletes a tombstoned user's row; dependent rows go by ON
+// DELETE CASCADE. It reports whether a row was removed. A product table that
+// references users(id) without ON DELETE CASCADE makes it fail with a foreign
+// key violation (see IsRefusal) until the product fixes its schema.
+func (s *Store) RemoveUserRow(ctx context.Context, clerkID string) (bool, error) {
+	var removed bool
+	err := s.inUserTx(ctx, clerkID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+delete from users
+where clerk_id = $1 and exists (select 1 from user_tombstones where clerk_id = $1)`, clerkID)
+		removed = tag.RowsAffected() > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("remove row of deleted user %s: %w", clerkID, err)
+	}
+	return removed, nil
+}
+
+// UserByClerkID returns the live row for a Clerk ID: one indexed lookup.
+// It returns ErrDeleted for a tombstoned user (even while a row the product
+// still references waits for its removal) and ErrNotFound when there is
+// neither a row nor a tombstone.
+func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
+	rows, err := s.pool.Query(ctx, `
+select id, clerk_id, email, first_name, last_name, username, image_url,
+       clerk_created_at, clerk_updated_at, created_at, updated_at,
+       exists (select 1 from user_tombstones t where t.clerk_id = $1) as deleted
+from users where clerk_id = $1`, clerkID)
+	if err != nil {
+		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
+	}
+	row, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[userRow])
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		var deleted bool
+		if err := s.pool.QueryRow(ctx,
+			`select exists (select 1 from user_tombstones where clerk_id = $1)`, clerkID).Scan(&deleted); err != nil {
+			return User{}, fmt.Errorf("look up tombstone %s: %w", clerkID, err)
+		}
+		if deleted {
+			return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
+		}
+		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrNotFound)
+	case err != nil:
+		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
+	case row.Deleted:
+		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
+	}
+	return row.User, nil
+}
+
+// userRow is a users row and whether its Clerk ID is tombstoned.
+type userRow struct {
+	User
+	Deleted bool `db:"deleted"`
+}
