@@ -1,19 +1,10 @@
 package workflows
 
 import (
-	"time"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/activities"
 )
-
-// DefaultTrialPeriod is a new user's trial (TRIAL_PERIOD).
-const DefaultTrialPeriod = 14 * 24 * time.Hour
-
-// DefaultTrialExpiryInterval is how often the trial-expiry Schedule runs
-// (TRIAL_EXPIRY_INTERVAL).
-const DefaultTrialExpiryInterval = time.Minute
 
 // TrialExpiryScheduleID names the Schedule that runs TrialExpiryWorkflow on
 // a task queue: one per clerksync deployment.

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/store"
 )
 
 // Var documents one environment variable.
@@ -23,26 +26,43 @@ type Var struct {
 	Usage   string
 }
 
+// Defaults of the variables: the one place each is written. Packages that
+// need one refer to it here (the ensure library, the Temporal client, the
+// worker); Vars, --help and the README's table show them.
+const (
+	DefaultDatabaseURL         = "postgres://127.0.0.1:5432/clerksync"
+	DefaultTemporalAddress     = "127.0.0.1:7233"
+	DefaultTaskQueue           = "clerksync"
+	DefaultClerkAPIURL         = "https://api.clerk.com/v1"
+	DefaultHTTPAddr            = ":8080"
+	DefaultWebhookMaxBytes     = 1 << 20
+	DefaultEnsureTimeout       = 5 * time.Second
+	DefaultTrialPeriod         = 14 * 24 * time.Hour
+	DefaultTrialExpiryInterval = time.Minute
+	DefaultWorkflowPollers     = 16
+)
+
 // Vars lists every variable clerksync reads. TEMPORAL_* are read by the
 // Temporal SDK's envconfig (internal/temporalclient); they are listed here so
 // --help shows them too.
 var Vars = []Var{
-	{"DATABASE_URL", "postgres://127.0.0.1:5432/clerksync", "PostgreSQL connection URL (pgx syntax); pool_max_conns defaults to 16, connect_timeout to 5 (seconds)"},
-	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port"},
-	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
+	{"DATABASE_URL", DefaultDatabaseURL, fmt.Sprintf("PostgreSQL connection URL (pgx syntax); pool_max_conns defaults to %d, connect_timeout to %d (seconds)",
+		store.DefaultMaxConns, int(store.DefaultConnectTimeout.Seconds()))},
+	{"TEMPORAL_ADDRESS", DefaultTemporalAddress, "Temporal frontend host:port"},
+	{"TEMPORAL_NAMESPACE", client.DefaultNamespace, "Temporal namespace"},
 	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (implies TLS)"},
 	{"TEMPORAL_TLS_*", "", "TLS settings of Temporal's standard environment (TEMPORAL_TLS_CLIENT_CERT_PATH, ...)"},
-	{"TEMPORAL_TASK_QUEUE", "clerksync", "task queue the worker polls and the starter starts workflows on"},
+	{"TEMPORAL_TASK_QUEUE", DefaultTaskQueue, "task queue the worker polls and the starter starts workflows on"},
 	{"CLERK_WEBHOOK_SECRET", "", "Svix signing secret(s) of the Clerk webhook endpoint, whsec_...; several, space-separated, during rotation (starter serve, send)"},
 	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_...: the worker fetches profiles with it, the starter verifies session JWTs (ensure)"},
-	{"CLERK_API_URL", "https://api.clerk.com/v1", "Clerk Backend API base URL"},
+	{"CLERK_API_URL", DefaultClerkAPIURL, "Clerk Backend API base URL"},
 	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any"},
-	{"HTTP_ADDR", ":8080", "address the starter's HTTP service listens on"},
-	{"WEBHOOK_MAX_BYTES", "1048576", "largest webhook body accepted; larger ones get 413"},
-	{"ENSURE_TIMEOUT", "5s", "how long an ensure waits for the user's row"},
-	{"TRIAL_PERIOD", "336h", "length of a new user's trial subscription, from Clerk's created_at (read by the worker)"},
-	{"TRIAL_EXPIRY_INTERVAL", "1m", "how often the trial-expiry Schedule expires the trials that have ended (set by the worker at start-up)"},
-	{"WORKER_WORKFLOW_POLLERS", "16", "workflow task polls the worker runs at once (the SDK's default is 2)"},
+	{"HTTP_ADDR", DefaultHTTPAddr, "address the starter's HTTP service listens on"},
+	{"WEBHOOK_MAX_BYTES", strconv.Itoa(DefaultWebhookMaxBytes), "largest webhook body accepted; larger ones get 413"},
+	{"ENSURE_TIMEOUT", shortDuration(DefaultEnsureTimeout), "bounds a whole ensure call: the lookup, the signal and the wait for the row"},
+	{"TRIAL_PERIOD", shortDuration(DefaultTrialPeriod), "length of a new user's trial subscription, from Clerk's created_at (read by the worker)"},
+	{"TRIAL_EXPIRY_INTERVAL", shortDuration(DefaultTrialExpiryInterval), "how often the trial-expiry Schedule expires the trials that have ended (set by the worker at start-up)"},
+	{"WORKER_WORKFLOW_POLLERS", strconv.Itoa(DefaultWorkflowPollers), "workflow task polls the worker runs at once (the SDK's default is 2)"},
 }
 
 // Config is the parsed environment.
@@ -129,6 +149,18 @@ func (c Config) ClerkClient() *clerk.ClientConfig {
 		// Bounded, so a hung Clerk API fails the attempt and Temporal retries.
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
 	}}
+}
+
+// shortDuration writes d as a person would: 336h, 1m, 1h30m, 5s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func list(s string) []string {

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/workflows"
 )
@@ -23,9 +24,9 @@ import (
 // DefaultWorkflowPollers is the default of Options.WorkflowPollers
 // (WORKER_WORKFLOW_POLLERS). Every sync is one short workflow task, so the
 // worker's rate is bounded by how many it polls at once: the SDK's default
-// of 2 leaves a 2-core worker idle while the server holds tasks
+// of 2 processed 30-50% fewer signups per second on 2 cores
 // (docs/benchmarks.md).
-const DefaultWorkflowPollers = 16
+const DefaultWorkflowPollers = config.DefaultWorkflowPollers
 
 // Options say what a worker needs.
 type Options struct {

@@ -15,10 +15,9 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
-)
 
-// DefaultAddress is where a local dev server listens.
-const DefaultAddress = "127.0.0.1:7233"
+	"github.com/clerksync/clerksync/internal/config"
+)
 
 // Options reads the client options from the environment.
 func Options(logger *slog.Logger) (client.Options, error) {
@@ -27,7 +26,7 @@ func Options(logger *slog.Logger) (client.Options, error) {
 		return client.Options{}, fmt.Errorf("temporal client options: %w", err)
 	}
 	if opts.HostPort == "" {
-		opts.HostPort = DefaultAddress
+		opts.HostPort = config.DefaultTemporalAddress
 	}
 	if opts.Namespace == "" {
 		opts.Namespace = client.DefaultNamespace

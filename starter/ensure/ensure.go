@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/workflows"
 )
@@ -41,10 +42,10 @@ var (
 	ErrInvalidID = errors.New("invalid Clerk user ID")
 )
 
-// Defaults of Options.
+// Defaults of Options: those of ENSURE_TIMEOUT and TEMPORAL_TASK_QUEUE.
 const (
-	DefaultTimeout   = 5 * time.Second
-	DefaultTaskQueue = "clerksync"
+	DefaultTimeout   = config.DefaultEnsureTimeout
+	DefaultTaskQueue = config.DefaultTaskQueue
 )
 
 // Waiting polls with backoff between these bounds: the first look comes

@@ -25,11 +25,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 const (
@@ -389,7 +389,7 @@ func poolRate(b *testing.B, conns int) float64 {
 			defer wg.Done()
 			for i := range next {
 				u := workflowsUser(fmt.Sprintf("user_pool_%d", i))
-				if _, err := st.UpsertUser(ctx, u, workflows.DefaultTrialPeriod); err != nil {
+				if _, err := st.UpsertUser(ctx, u, config.DefaultTrialPeriod); err != nil {
 					b.Error(err)
 					return
 				}
