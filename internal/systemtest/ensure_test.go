@@ -151,6 +151,7 @@ func TestEnsure_DeletedUserIsGone(t *testing.T) {
 	code, _ := s.ensureCall(t, s.token(t, id))
 	require.Equal(t, http.StatusGone, code)
 	require.Zero(t, s.count(t, "select count(*) from users"))
+	s.findsBySyncState(t, id, workflows.SyncStateDeleted)
 }
 
 // TestEnsure_UserClerkDoesNotKnowKeepsMinimalRow: Clerk's 404 (a worker
@@ -171,6 +172,7 @@ func TestEnsure_UserClerkDoesNotKnowKeepsMinimalRow(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, st.Failed[0].Error, "CLERK_SECRET_KEY may belong to another Clerk instance")
 	require.Zero(t, s.count(t, "select count(*) from user_tombstones"), "a 404 never tombstones")
+	s.findsBySyncState(t, id, workflows.SyncStateFailed)
 
 	code, again := s.ensureCall(t, s.token(t, id))
 	require.Equal(t, http.StatusOK, code)

@@ -304,3 +304,15 @@ func (s *system) userState(clerkID string) (workflows.UserState, error) {
 	}
 	return st, v.Get(&st)
 }
+
+// findsBySyncState: an operator's search in the Temporal UI,
+// ClerkUserId = id AND ClerkSyncState = state, finds the user's run.
+func (s *system) findsBySyncState(t *testing.T, clerkID, state string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := s.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("ClerkUserId = '%s' AND ClerkSyncState = '%s'", clerkID, state),
+		})
+		return err == nil && len(resp.GetExecutions()) > 0
+	}, 30*time.Second, 100*time.Millisecond, "ClerkSyncState = %q does not find %s", state, clerkID)
+}
