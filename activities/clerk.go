@@ -44,6 +44,9 @@ func (a *Activities) FetchClerkUser(ctx context.Context, clerkID string) (FetchC
 	if a.Clerk == nil {
 		return FetchClerkUserResult{}, misconfigured(errors.New("fetch clerk user: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
 	}
+	if err := a.waitForClerk(ctx); err != nil {
+		return FetchClerkUserResult{}, err
+	}
 	cu, err := a.Clerk.Get(ctx, clerkID)
 	var apiErr *clerk.APIErrorResponse
 	if errors.As(err, &apiErr) {

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/time/rate"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
@@ -30,6 +32,12 @@ type Activities struct {
 	// Clerk reads users from the Clerk Backend API (ensure); nil when no
 	// CLERK_SECRET_KEY is configured.
 	Clerk ClerkUsers
+	// ClerkBackend makes the Backend API calls clerk-sdk-go has no fitting
+	// method for (the listing without a count per page); nil with Clerk.
+	ClerkBackend clerk.Backend
+	// ClerkLimiter paces every Clerk API request of this worker
+	// (CLERK_API_RPS); nil lifts the limit.
+	ClerkLimiter *rate.Limiter
 	// TrialPeriod is a new user's trial (TRIAL_PERIOD), read by the worker
 	// so every starter of workflows (the ensure package included) gets the
 	// same one.

@@ -21,8 +21,11 @@ const usage = `Usage: starter <command> [flags]
 Commands:
   serve   run the HTTP service: POST /webhooks/clerk, POST /v1/users/ensure,
           GET /healthz, /readyz, /metrics
-  send    sign and POST a Clerk user webhook to a running service (for trying it out)
-  status  print a user's row and workflows as JSON
+  send       sign and POST a Clerk user webhook to a running service (for trying it out)
+  status     print a user's row and workflows as JSON
+  backfill   list every Clerk user into the users table, with progress
+  reconcile  backfill, then remove the local users Clerk confirms gone (behind a safety stop)
+  schedule   run reconciliation on a Temporal Schedule: reconcile --every 24h, list, delete reconcile
 
 Run "starter <command> --help" for a command's flags.
 
@@ -71,6 +74,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return send(ctx, rest, stdout)
 	case "status":
 		return status(ctx, rest, stdout, logger)
+	case "backfill":
+		return backfill(ctx, rest, stdout, logger, false)
+	case "reconcile":
+		return backfill(ctx, rest, stdout, logger, true)
+	case "schedule":
+		return schedule(ctx, rest, stdout, logger)
 	default:
 		printUsage(stdout)
 		return fmt.Errorf("unknown command %q", cmd)

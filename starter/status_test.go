@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
@@ -84,4 +85,13 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond)
 	require.Nil(t, got.Row)
 	require.Nil(t, got.Trial, "the trial went with the user's row")
+}
+
+func countRows(t *testing.T, pool interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, table string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), "select count(*) from "+table).Scan(&n))
+	return n
 }

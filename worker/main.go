@@ -15,9 +15,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/clerk/clerk-sdk-go/v2/user"
-
-	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
@@ -82,17 +79,14 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		logger.Warn("Could not register search attributes; create ClerkUserId and ClerkSyncState (Keyword) yourself", "error", err)
 	}
 
-	var clerkUsers activities.ClerkUsers
-	if cc := cfg.ClerkClient(); cc != nil {
-		clerkUsers = user.NewClient(cc)
-	} else {
+	if cfg.ClerkClient() == nil {
 		logger.Warn("CLERK_SECRET_KEY is not set: ensured users keep their minimal row until it is")
 	}
 	if err := syncworker.EnsureTrialExpirySchedule(ctx, c, cfg.TaskQueue, cfg.TrialExpiryInterval); err != nil {
 		return err
 	}
 	w := syncworker.New(c, syncworker.Options{
-		TaskQueue: cfg.TaskQueue, Store: st, Clerk: clerkUsers,
+		TaskQueue: cfg.TaskQueue, Store: st, Clerk: cfg.ClerkClient(), ClerkRPS: cfg.ClerkAPIRPS,
 		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers,
 	})
 	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "namespace", opts.Namespace)

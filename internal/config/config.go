@@ -40,6 +40,9 @@ const (
 	DefaultTrialPeriod         = 14 * 24 * time.Hour
 	DefaultTrialExpiryInterval = time.Minute
 	DefaultWorkflowPollers     = 16
+	// DefaultClerkAPIRPS stays under a development instance's limit of 100
+	// requests per 10 s; a production instance allows 1,000.
+	DefaultClerkAPIRPS = 9
 )
 
 // Vars lists every variable clerksync reads. TEMPORAL_* are read by the
@@ -56,6 +59,7 @@ var Vars = []Var{
 	{"CLERK_WEBHOOK_SECRET", "", "Svix signing secret(s) of the Clerk webhook endpoint, whsec_...; several, space-separated, during rotation (starter serve, send)"},
 	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_...: the worker fetches profiles with it, the starter verifies session JWTs (ensure)"},
 	{"CLERK_API_URL", DefaultClerkAPIURL, "Clerk Backend API base URL"},
+	{"CLERK_API_RPS", strconv.Itoa(DefaultClerkAPIRPS), "Clerk Backend API requests per second the worker makes at most (ensure's profile fetch, backfill, reconcile); 0 lifts the limit; a production instance allows 100"},
 	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any"},
 	{"HTTP_ADDR", DefaultHTTPAddr, "address the starter's HTTP service listens on"},
 	{"WEBHOOK_MAX_BYTES", strconv.Itoa(DefaultWebhookMaxBytes), "largest webhook body accepted; larger ones get 413"},
@@ -82,6 +86,8 @@ type Config struct {
 	TrialExpiryInterval time.Duration
 	// WorkflowPollers is the worker's concurrent workflow task polls.
 	WorkflowPollers int
+	// ClerkAPIRPS paces the worker's Clerk API requests; 0 lifts the limit.
+	ClerkAPIRPS float64
 }
 
 // Load reads the configuration from the process environment.
@@ -131,6 +137,11 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("WORKER_WORKFLOW_POLLERS=%q: want a positive number", get("WORKER_WORKFLOW_POLLERS")))
 	}
 	c.WorkflowPollers = pollers
+	rps, err := strconv.ParseFloat(get("CLERK_API_RPS"), 64)
+	if err != nil || rps < 0 {
+		errs = append(errs, fmt.Sprintf("CLERK_API_RPS=%q: want a number of requests per second, 0 for no limit", get("CLERK_API_RPS")))
+	}
+	c.ClerkAPIRPS = rps
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}

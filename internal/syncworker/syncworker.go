@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/clerk/clerk-sdk-go/v2/user"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"golang.org/x/time/rate"
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/config"
@@ -32,9 +35,12 @@ const DefaultWorkflowPollers = config.DefaultWorkflowPollers
 type Options struct {
 	TaskQueue string
 	Store     *store.Store
-	// Clerk reads profiles for ensure; nil when no CLERK_SECRET_KEY is set,
-	// and an ensured user's profile fetch then fails visibly.
-	Clerk activities.ClerkUsers
+	// Clerk reaches the Clerk Backend API (ensure's profile fetch, backfill);
+	// nil when no CLERK_SECRET_KEY is set, and those then fail visibly.
+	Clerk *clerk.ClientConfig
+	// ClerkRPS paces every Clerk API request of the worker (CLERK_API_RPS);
+	// 0 lifts the limit.
+	ClerkRPS float64
 	// TrialPeriod is a new user's trial (TRIAL_PERIOD).
 	TrialPeriod time.Duration
 	// WorkflowPollers is how many workflow task polls run at once
@@ -56,7 +62,16 @@ func New(c client.Client, o Options) worker.Worker {
 	})
 	w.RegisterWorkflow(workflows.UserWorkflow)
 	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
-	w.RegisterActivity(&activities.Activities{Store: o.Store, Clerk: o.Clerk, TrialPeriod: o.TrialPeriod})
+	w.RegisterWorkflow(workflows.BackfillWorkflow)
+	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod}
+	if o.Clerk != nil {
+		a.Clerk = user.NewClient(o.Clerk)
+		a.ClerkBackend = clerk.NewBackend(&o.Clerk.BackendConfig)
+	}
+	if o.ClerkRPS > 0 {
+		a.ClerkLimiter = rate.NewLimiter(rate.Limit(o.ClerkRPS), 1)
+	}
+	w.RegisterActivity(a)
 	return w
 }
 

@@ -24,8 +24,6 @@ import (
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/clerk/clerk-sdk-go/v2/user"
-
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
@@ -84,7 +82,7 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 		_ = tc.ScheduleClient().GetHandle(context.Background(), workflows.TrialExpiryScheduleID(taskQueue)).Delete(context.Background())
 	})
 	workerOptions := syncworker.Options{
-		TaskQueue: taskQueue, Store: st, Clerk: user.NewClient(cfg.ClerkClient()), TrialPeriod: cfg.TrialPeriod,
+		TaskQueue: taskQueue, Store: st, Clerk: cfg.ClerkClient(), TrialPeriod: cfg.TrialPeriod,
 	}
 	var w worker.Worker
 	startWorker := func() {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
-	"github.com/clerk/clerk-sdk-go/v2/user"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -129,7 +128,7 @@ func BenchmarkEnsure_SlowPath(b *testing.B) {
 	fake := clerkfake.Start(b)
 	url, key := fake.URL(), clerkfake.SecretKey
 	taskQueue := "bench-slow-path"
-	w := syncworker.New(tc, syncworker.Options{TaskQueue: taskQueue, Store: st, Clerk: user.NewClient(&clerk.ClientConfig{BackendConfig: clerk.BackendConfig{URL: &url, Key: &key}})})
+	w := syncworker.New(tc, syncworker.Options{TaskQueue: taskQueue, Store: st, Clerk: &clerk.ClientConfig{BackendConfig: clerk.BackendConfig{URL: &url, Key: &key}}})
 	require.NoError(b, w.Start())
 	b.Cleanup(w.Stop)
 	e, err := ensure.New(ensure.Options{Temporal: tc, Pool: st.Pool(), TaskQueue: taskQueue})

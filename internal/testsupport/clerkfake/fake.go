@@ -1,16 +1,23 @@
 // Package clerkfake is a local stand-in for the Clerk Backend API, which tests
-// cannot reach: it answers GET /v1/users/{id} and GET /v1/jwks in Clerk's real
-// JSON shapes (kept in testdata), can be told to fail, and signs session JWTs
-// with the key its JWKS serves.
+// cannot reach: it answers GET /v1/users/{id}, GET /v1/users (listing with
+// Clerk's limit, offset, order_by, user_id and created_at filters),
+// GET /v1/users/count and GET /v1/jwks in Clerk's real JSON shapes (kept in
+// testdata), can be told to fail or rate-limit, and signs session JWTs with
+// the key its JWKS serves.
 package clerkfake
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	_ "embed"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +63,17 @@ type Server struct {
 	jwksFail  int
 	jwksDelay time.Duration
 	calls     map[string]int
+	// sorted is users by created_at, then ID; nil when users changed.
+	sorted []User
+	// listFailures answer the next list requests with their status.
+	listFailures []listFailure
+	template     map[string]any
+}
+
+// listFailure is one injected answer to a list or count request.
+type listFailure struct {
+	status     int
+	retryAfter int // seconds; 0 sends no Retry-After
 }
 
 // Start runs a fake until the test ends.
@@ -66,9 +84,14 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	s := &Server{key: key, kid: "ins_fake_" + rand.Text()[:8], users: map[string]User{}, calls: map[string]int{}}
+	if err := json.Unmarshal(userTemplate, &s.template); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/jwks", s.jwks)
 	mux.HandleFunc("GET /v1/users/{id}", s.user)
+	mux.HandleFunc("GET /v1/users", s.list)
+	mux.HandleFunc("GET /v1/users/count", s.count)
 	s.srv = httptest.NewServer(s.authorized(mux))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -78,10 +101,41 @@ func Start(t testing.TB) *Server {
 func (s *Server) URL() string { return s.srv.URL + "/v1" }
 
 // PutUser makes the user exist in Clerk.
-func (s *Server) PutUser(u User) {
+func (s *Server) PutUser(u User) { s.PutUsers(u) }
+
+// PutUsers makes the users exist in Clerk (or changes them).
+func (s *Server) PutUsers(us ...User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users[u.ID] = u
+	for _, u := range us {
+		s.users[u.ID] = u
+	}
+	s.sorted = nil
+}
+
+// DeleteUser makes the user gone from Clerk, without any webhook.
+func (s *Server) DeleteUser(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.users, id)
+	s.sorted = nil
+}
+
+// Users returns every user Clerk has.
+func (s *Server) Users() []User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sortedLocked())
+}
+
+// FailListsWith makes the next n list or count requests answer status,
+// with Retry-After: retryAfter seconds when it is not 0 (Clerk's 429).
+func (s *Server) FailListsWith(n, status, retryAfter int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.listFailures = append(s.listFailures, listFailure{status: status, retryAfter: retryAfter})
+	}
 }
 
 // FailWith makes user reads answer status (with Clerk's error body), as
@@ -201,6 +255,116 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, body)
 }
 
+// list answers GET /v1/users as Clerk does: a bare JSON array.
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	if s.injectedFailure(w) {
+		return
+	}
+	q := r.URL.Query()
+	limit, offset := 10, 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			writeBody(w, http.StatusUnprocessableEntity, []byte(`{"errors":[{"message":"limit must be between 1 and 500","code":"form_param_value_invalid"}]}`))
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		offset, _ = strconv.Atoi(v)
+	}
+	users := s.filtered(q)
+	if q.Get("order_by") != "+created_at" { // Clerk's default is -created_at
+		slices.Reverse(users)
+	}
+	users = users[min(offset, len(users)):]
+	users = users[:min(limit, len(users))]
+	out := make([]json.RawMessage, 0, len(users))
+	for _, u := range users {
+		b, err := s.userJSON(u)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		out = append(out, b)
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeBody(w, http.StatusOK, body)
+}
+
+// count answers GET /v1/users/count.
+func (s *Server) count(w http.ResponseWriter, r *http.Request) {
+	if s.injectedFailure(w) {
+		return
+	}
+	body, err := json.Marshal(map[string]any{"object": "total_count", "total_count": len(s.filtered(r.URL.Query()))})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeBody(w, http.StatusOK, body)
+}
+
+// filtered applies user_id, created_at_after and created_at_before (Unix
+// ms, exclusive), in created_at order.
+func (s *Server) filtered(q url.Values) []User {
+	s.mu.Lock()
+	users := s.sortedLocked()
+	s.mu.Unlock()
+	if after := q.Get("created_at_after"); after != "" {
+		ms, _ := strconv.ParseInt(after, 10, 64)
+		i, _ := slices.BinarySearchFunc(users, ms+1, func(u User, ms int64) int { return cmp.Compare(u.CreatedAt.UnixMilli(), ms) })
+		users = users[i:]
+	}
+	if before := q.Get("created_at_before"); before != "" {
+		ms, _ := strconv.ParseInt(before, 10, 64)
+		i, _ := slices.BinarySearchFunc(users, ms, func(u User, ms int64) int { return cmp.Compare(u.CreatedAt.UnixMilli(), ms) })
+		users = users[:i]
+	}
+	if ids := q["user_id"]; len(ids) > 0 {
+		users = slices.DeleteFunc(slices.Clone(users), func(u User) bool { return !slices.Contains(ids, u.ID) })
+	}
+	return slices.Clone(users)
+}
+
+func (s *Server) sortedLocked() []User {
+	if s.sorted == nil {
+		s.sorted = make([]User, 0, len(s.users))
+		for _, u := range s.users {
+			s.sorted = append(s.sorted, u)
+		}
+		slices.SortFunc(s.sorted, func(a, b User) int {
+			return cmp.Or(cmp.Compare(a.CreatedAt.UnixMilli(), b.CreatedAt.UnixMilli()), cmp.Compare(a.ID, b.ID))
+		})
+	}
+	return s.sorted
+}
+
+// injectedFailure answers with the next injected failure, if any.
+func (s *Server) injectedFailure(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	if len(s.listFailures) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	f := s.listFailures[0]
+	s.listFailures = s.listFailures[1:]
+	s.mu.Unlock()
+	if f.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
+	}
+	if f.status == http.StatusTooManyRequests {
+		writeBody(w, f.status, []byte(`{"errors":[{"message":"Too many requests","long_message":"Too many requests, please try again later.","code":"too_many_requests"}]}`))
+		return true
+	}
+	writeBody(w, f.status, internalErrorBody)
+	return true
+}
+
 func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	u, ok := s.users[r.PathValue("id")]
@@ -209,7 +373,7 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, http.StatusNotFound, notFoundBody)
 		return
 	}
-	body, err := userJSON(u)
+	body, err := s.userJSON(u)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -219,11 +383,11 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 
 // userJSON fills Clerk's user object (testdata/user.json) with u, keeping
 // every other field Clerk sends.
-func userJSON(u User) ([]byte, error) {
-	var obj map[string]any
-	if err := json.Unmarshal(userTemplate, &obj); err != nil {
-		return nil, err
-	}
+func (s *Server) userJSON(u User) ([]byte, error) {
+	obj := maps.Clone(s.template)
+	addresses := obj["email_addresses"].([]any)
+	first := maps.Clone(addresses[0].(map[string]any))
+	obj["email_addresses"] = []any{first}
 	obj["id"] = u.ID
 	obj["first_name"] = nullable(u.FirstName)
 	obj["last_name"] = nullable(u.LastName)
@@ -233,7 +397,7 @@ func userJSON(u User) ([]byte, error) {
 		obj["email_addresses"] = []any{}
 		obj["primary_email_address_id"] = nil
 	} else {
-		addr := obj["email_addresses"].([]any)[0].(map[string]any)
+		addr := first
 		addr["id"] = "idn_" + strings.TrimPrefix(u.ID, "user_")
 		addr["email_address"] = u.Email
 		obj["primary_email_address_id"] = addr["id"]

@@ -1,0 +1,417 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// ClerkPageSize is how many users one listing request asks for: Clerk's
+// maximum, so a run makes as few requests as it can.
+const ClerkPageSize = 500
+
+// BackfillCursor is where a run is in Clerk's listing, ordered by
+// created_at (oldest first): the next page starts at CreatedAt (Unix ms),
+// after Skip users created in that same millisecond. Users created or
+// deleted elsewhere in the listing do not move it, so a user who exists
+// throughout is never skipped.
+type BackfillCursor struct {
+	CreatedAt int64 `json:"created_at"`
+	Skip      int   `json:"skip,omitempty"`
+	// Done: the listing has been read to its end.
+	Done bool `json:"done,omitempty"`
+}
+
+// BackfillStats count a run's work so far.
+type BackfillStats struct {
+	Pages      int `json:"pages"`
+	Seen       int `json:"seen"`
+	Inserted   int `json:"inserted"`
+	Updated    int `json:"updated"`
+	Unchanged  int `json:"unchanged"`
+	Tombstoned int `json:"tombstoned"`
+	Trials     int `json:"trials"`
+	// Requests to the Clerk API, RateLimited of them answered 429, Retried
+	// after a 5xx or a network error.
+	Requests    int `json:"requests"`
+	RateLimited int `json:"rate_limited"`
+	Retried     int `json:"retried"`
+}
+
+// Add sums two counts.
+func (s BackfillStats) Add(o BackfillStats) BackfillStats {
+	return BackfillStats{
+		Pages: s.Pages + o.Pages, Seen: s.Seen + o.Seen, Inserted: s.Inserted + o.Inserted, Updated: s.Updated + o.Updated,
+		Unchanged: s.Unchanged + o.Unchanged, Tombstoned: s.Tombstoned + o.Tombstoned, Trials: s.Trials + o.Trials,
+		Requests: s.Requests + o.Requests, RateLimited: s.RateLimited + o.RateLimited, Retried: s.Retried + o.Retried,
+	}
+}
+
+// BackfillPagesInput says which run reads from where, and for how long.
+type BackfillPagesInput struct {
+	// Run names the run (its workflow ID); it records the IDs it sees when
+	// Reconcile is set.
+	Run       string         `json:"run"`
+	Reconcile bool           `json:"reconcile,omitempty"`
+	Cursor    BackfillCursor `json:"cursor"`
+	// MaxDuration bounds one activity, so the workflow records progress
+	// (and can continue as new) between calls.
+	MaxDuration time.Duration `json:"max_duration"`
+}
+
+// BackfillPagesResult is where the listing is now and what this call did.
+type BackfillPagesResult struct {
+	Cursor BackfillCursor `json:"cursor"`
+	Stats  BackfillStats  `json:"stats"`
+}
+
+// BackfillPages reads Clerk's user listing from the cursor, a page at a
+// time, and writes each page in one transaction (store.WriteUserPage), for
+// up to MaxDuration. The next page is fetched while the current one is
+// written. It heartbeats its cursor, so a retry after a crash resumes where
+// the last heartbeat was; a page written twice changes nothing.
+func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (BackfillPagesResult, error) {
+	if a.ClerkBackend == nil {
+		return BackfillPagesResult{}, misconfigured(errors.New("backfill: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
+	}
+	res := BackfillPagesResult{Cursor: in.Cursor}
+	if activity.HasHeartbeatDetails(ctx) {
+		var hb BackfillPagesResult
+		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil {
+			res = hb
+		}
+	}
+	run := ""
+	if in.Reconcile {
+		run = in.Run
+	}
+	deadline := time.Now().Add(in.MaxDuration)
+	type fetched struct {
+		users []*clerk.User
+		stats BackfillStats
+		err   error
+	}
+	fetch := func(c BackfillCursor) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			var f fetched
+			f.users, f.stats, f.err = a.listPage(ctx, c)
+			ch <- f
+		}()
+		return ch
+	}
+	next := fetch(res.Cursor)
+	for !res.Cursor.Done {
+		f := <-next
+		res.Stats = res.Stats.Add(f.stats)
+		if f.err != nil {
+			return res, f.err
+		}
+		cursor := advance(res.Cursor, f.users)
+		if !cursor.Done && time.Now().Before(deadline) {
+			next = fetch(cursor) // read ahead while this page is written
+		} else {
+			next = nil
+		}
+		users := make([]clerkevent.User, 0, len(f.users))
+		for _, cu := range f.users {
+			u, err := clerkevent.NormalizeUser(cu)
+			if err != nil {
+				activity.GetLogger(ctx).Warn("Skipped a user Clerk listed without the fields clerksync needs", "clerk_id", cu.ID, "error", err)
+				continue
+			}
+			users = append(users, u)
+		}
+		page, err := a.Store.WriteUserPage(ctx, run, users, a.TrialPeriod)
+		if err != nil {
+			if next != nil {
+				<-next // let the read-ahead finish; its page is read again on retry
+			}
+			return res, classify(err)
+		}
+		res.Cursor = cursor
+		res.Stats = res.Stats.Add(BackfillStats{Pages: 1, Seen: len(f.users), Inserted: page.Inserted, Updated: page.Updated,
+			Unchanged: page.Unchanged + len(f.users) - len(users), Tombstoned: page.Tombstoned, Trials: page.Trials})
+		activity.RecordHeartbeat(ctx, res)
+		if next == nil {
+			break
+		}
+	}
+	return res, nil
+}
+
+// advance moves the cursor past a page read from c.
+func advance(c BackfillCursor, page []*clerk.User) BackfillCursor {
+	if len(page) < ClerkPageSize {
+		return BackfillCursor{CreatedAt: c.CreatedAt, Skip: c.Skip + len(page), Done: true}
+	}
+	last := page[len(page)-1].CreatedAt
+	same := 0
+	for _, u := range page {
+		if u.CreatedAt == last {
+			same++
+		}
+	}
+	if last == c.CreatedAt {
+		return BackfillCursor{CreatedAt: last, Skip: c.Skip + same}
+	}
+	return BackfillCursor{CreatedAt: last, Skip: same}
+}
+
+// listPage reads one page of Clerk's listing at c, retrying until it gets
+// one: a 429 waits for its Retry-After, a 5xx or a network error backs off
+// up to 30 s. Only ctx's end (the activity cancelled or timed out, then
+// retried by Temporal) stops it. Every request waits for the worker's Clerk
+// rate limit.
+func (a *Activities) listPage(ctx context.Context, c BackfillCursor) ([]*clerk.User, BackfillStats, error) {
+	var stats BackfillStats
+	params := map[string]string{
+		"limit": strconv.Itoa(ClerkPageSize), "order_by": "+created_at", "offset": strconv.Itoa(c.Skip),
+	}
+	if c.CreatedAt > 0 {
+		params["created_at_after"] = strconv.FormatInt(c.CreatedAt-1, 10) // Clerk's bound is exclusive
+	}
+	var page userPage
+	err := a.callClerk(ctx, &stats, func() error {
+		page = nil
+		return a.ClerkBackend.Call(ctx, newListRequest("/users", params), &page)
+	})
+	return page, stats, err
+}
+
+// callClerk makes one Clerk API call, retrying until it gets an answer: a
+// 429 waits for its Retry-After, a 5xx or a network error backs off up to
+// 30 s. Only ctx's end (the activity cancelled or timed out, then retried by
+// Temporal) stops it. A refused key fails for good; any other 4xx (a 404)
+// is an answer, returned to the caller. Every request waits for the
+// worker's Clerk rate limit.
+func (a *Activities) callClerk(ctx context.Context, stats *BackfillStats, call func() error) error {
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		if err := a.waitForClerk(ctx); err != nil {
+			return err
+		}
+		stats.Requests++
+		err := call()
+		if err == nil {
+			return nil
+		}
+		delay := wait
+		var apiErr *clerk.APIErrorResponse
+		switch {
+		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
+			stats.RateLimited++
+			delay = retryAfter(apiErr, wait)
+		case errors.As(err, &apiErr) && (apiErr.HTTPStatusCode == http.StatusUnauthorized || apiErr.HTTPStatusCode == http.StatusForbidden):
+			return misconfigured(fmt.Errorf("clerk API: Clerk refused CLERK_SECRET_KEY (HTTP %d)", apiErr.HTTPStatusCode))
+		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode < 500:
+			return err
+		default:
+			stats.Retried++
+		}
+		activity.GetLogger(ctx).Warn("Clerk API call failed; retrying", "retry_in", delay.String(), "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// UnseenInput names a reconciliation run and where its confirmation is.
+type UnseenInput struct {
+	Run string `json:"run"`
+	// StartedAt: local users created after it are not candidates, since the
+	// listing may have passed them by.
+	StartedAt time.Time `json:"started_at"`
+	// After is the last Clerk ID confirmed, in ID order.
+	After string `json:"after,omitempty"`
+}
+
+// UnseenCount is how many live local users the run did not see in Clerk's
+// listing, beside how many live users there are.
+type UnseenCount struct {
+	Unseen int `json:"unseen"`
+	Local  int `json:"local"`
+}
+
+// CountUnseenUsers counts the reconciliation's candidates, for its safety
+// stop.
+func (a *Activities) CountUnseenUsers(ctx context.Context, in UnseenInput) (UnseenCount, error) {
+	unseen, _, err := a.Store.UnseenUsers(ctx, in.Run, in.StartedAt, "", 0)
+	if err != nil {
+		return UnseenCount{}, err
+	}
+	local, err := a.Store.CountUsers(ctx)
+	if err != nil {
+		return UnseenCount{}, err
+	}
+	return UnseenCount{Unseen: unseen, Local: local}, nil
+}
+
+// ConfirmResult is what one ConfirmRemovals call did.
+type ConfirmResult struct {
+	// After is the last Clerk ID it confirmed; Done when none are left.
+	After string `json:"after"`
+	Done  bool   `json:"done,omitempty"`
+	// Removed: Clerk answered 404, the user is tombstoned and its row
+	// removed. Updated: Clerk still has the user (created during the run, or
+	// its listing missed it); its data was written. RowsKept: tombstoned,
+	// but a product's foreign key holds its row.
+	Removed  int           `json:"removed"`
+	Updated  int           `json:"updated"`
+	RowsKept int           `json:"rows_kept"`
+	Stats    BackfillStats `json:"stats"`
+}
+
+// confirmBatch is how many candidates one ConfirmRemovals call confirms.
+const confirmBatch = 100
+
+// ConfirmRemovals asks Clerk, one user at a time, about the next candidates
+// after in.After: only a 404 confirmed this way deletes and tombstones a
+// user, as a signed user.deleted would.
+func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (ConfirmResult, error) {
+	if a.Clerk == nil {
+		return ConfirmResult{}, misconfigured(errors.New("reconcile: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
+	}
+	_, ids, err := a.Store.UnseenUsers(ctx, in.Run, in.StartedAt, in.After, confirmBatch)
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	res := ConfirmResult{After: in.After, Done: len(ids) < confirmBatch}
+	for _, id := range ids {
+		var cu *clerk.User
+		err := a.callClerk(ctx, &res.Stats, func() (err error) {
+			cu, err = a.Clerk.Get(ctx, id)
+			return err
+		})
+		var apiErr *clerk.APIErrorResponse
+		switch {
+		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound:
+			if err := a.Store.TombstoneUser(ctx, id, time.Now()); err != nil {
+				return res, classify(err)
+			}
+			_, err := a.Store.RemoveUserRow(ctx, id)
+			switch {
+			case store.IsRefusal(err):
+				res.RowsKept++
+			case err != nil:
+				return res, err
+			default:
+				res.Removed++
+			}
+		case err != nil:
+			return res, err
+		default:
+			u, err := clerkevent.NormalizeUser(cu)
+			if err != nil {
+				activity.GetLogger(ctx).Warn("Skipped a user Clerk returned without the fields clerksync needs", "clerk_id", id, "error", err)
+				break
+			}
+			up, err := a.Store.UpsertUser(ctx, u, a.TrialPeriod)
+			if err != nil {
+				return res, classify(err)
+			}
+			if up.Outcome == store.Inserted || up.Outcome == store.Updated {
+				res.Updated++
+			}
+		}
+		res.After = id
+		activity.RecordHeartbeat(ctx, res.After)
+	}
+	return res, nil
+}
+
+// ForgetRun drops what a run recorded as seen, once it has ended.
+func (a *Activities) ForgetRun(ctx context.Context, run string) error {
+	return a.Store.ForgetRun(ctx, run)
+}
+
+// ClerkCount is how many users Clerk has, and what asking cost.
+type ClerkCount struct {
+	Total int           `json:"total"`
+	Stats BackfillStats `json:"stats"`
+}
+
+// CountClerkUsers asks Clerk how many users it has, once per run, for the
+// progress display.
+func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
+	if a.ClerkBackend == nil {
+		return ClerkCount{}, misconfigured(errors.New("count clerk users: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
+	}
+	var total struct {
+		clerk.APIResource
+		TotalCount int `json:"total_count"`
+	}
+	var res ClerkCount
+	if err := a.callClerk(ctx, &res.Stats, func() error {
+		return a.ClerkBackend.Call(ctx, newListRequest("/users/count", nil), &total)
+	}); err != nil {
+		return res, fmt.Errorf("count clerk users: %w", err)
+	}
+	res.Total = total.TotalCount
+	return res, nil
+}
+
+// waitForClerk waits for the worker's Clerk API rate limit (CLERK_API_RPS),
+// which every request a worker makes shares.
+func (a *Activities) waitForClerk(ctx context.Context) error {
+	if a.ClerkLimiter == nil {
+		return nil
+	}
+	if err := a.ClerkLimiter.Wait(ctx); err != nil {
+		return fmt.Errorf("wait for the Clerk rate limit: %w", err)
+	}
+	return nil
+}
+
+// retryAfter reads a 429's Retry-After (seconds), or falls back to wait.
+func retryAfter(apiErr *clerk.APIErrorResponse, wait time.Duration) time.Duration {
+	if apiErr.Response == nil {
+		return wait
+	}
+	if s, err := strconv.Atoi(apiErr.Response.Header.Get("Retry-After")); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	return wait
+}
+
+// userPage decodes GET /v1/users, a bare JSON array. clerk-sdk-go's own
+// user.List also calls /users/count for every page, doubling the requests a
+// run makes against Clerk's rate limit.
+type userPage []*clerk.User
+
+// Read implements clerk.ResponseReader.
+func (*userPage) Read(*clerk.APIResponse) {}
+
+// listQuery is a query string for clerk.APIRequest (clerk.Params).
+type listQuery map[string]string
+
+// ToMultipart implements clerk.Params; a GET has no body.
+func (listQuery) ToMultipart() ([]byte, string, error) { return nil, "", nil }
+
+// ToQuery implements clerk.Params.
+func (q listQuery) ToQuery() url.Values {
+	v := url.Values{}
+	for k, val := range q {
+		v.Set(k, val)
+	}
+	return v
+}
+
+func newListRequest(path string, params map[string]string) *clerk.APIRequest {
+	req := clerk.NewAPIRequest(http.MethodGet, path)
+	if params != nil {
+		req.SetParams(listQuery(params))
+	}
+	return req
+}

@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+)
+
+// PageResult counts what WriteUserPage did with a page of users.
+type PageResult struct {
+	Inserted, Updated, Unchanged, Tombstoned int
+	// Trials is how many users this page gave their trial.
+	Trials int
+}
+
+// pageColumns are the staging table's columns, in COPY order.
+var pageColumns = []string{"clerk_id", "email", "first_name", "last_name", "username", "image_url",
+	"clerk_created_at", "clerk_updated_at", "content_hash"}
+
+// WriteUserPage writes a page of users from Clerk's listing in one
+// transaction: COPY into a staging table, then one set-based upsert under the
+// same rules as UpsertUser (last-writer-wins on updated_at, ties by content
+// hash, tombstoned IDs refused, a new user's trial granted once), holding the
+// per-user advisory locks of the whole page so it serializes with webhook
+// writes and deletions of the same users. With run set, the page's IDs are
+// recorded as seen by that run (for reconciliation). Writing a page twice
+// changes nothing.
+func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkevent.User, trialPeriod time.Duration) (PageResult, error) {
+	var res PageResult
+	if len(users) == 0 {
+		return res, nil
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+create temp table clerksync_page (
+    clerk_id text, email text, first_name text, last_name text, username text, image_url text,
+    clerk_created_at timestamptz, clerk_updated_at timestamptz, content_hash text collate "C"
+) on commit drop`); err != nil {
+			return fmt.Errorf("staging table: %w", err)
+		}
+		rows := make([][]any, len(users))
+		for i, u := range users {
+			var createdAt *time.Time
+			if !u.ClerkCreatedAt.IsZero() {
+				createdAt = &u.ClerkCreatedAt
+			}
+			rows[i] = []any{u.ClerkID, u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL,
+				createdAt, u.ClerkUpdatedAt, u.ContentHash()}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"clerksync_page"}, pageColumns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy page: %w", err)
+		}
+		b := &pgx.Batch{}
+		// The same locks as inUserTx, taken in one order by every page
+		// writer so that two pages never wait on each other in a cycle; a
+		// webhook write holds one lock at a time.
+		b.Queue(`
+select count(pg_advisory_xact_lock(h)) from (
+    select distinct hashtextextended(clerk_id, 0) as h from clerksync_page order by 1
+) locks`)
+		if run != "" {
+			b.Queue(`insert into backfill_seen (run, clerk_id) select $1, clerk_id from clerksync_page on conflict do nothing`, run)
+		}
+		b.Queue(`
+with written as (
+    insert into users (clerk_id, email, first_name, last_name, username, image_url,
+                       clerk_created_at, clerk_updated_at, content_hash)
+    select distinct on (p.clerk_id) p.clerk_id, p.email, p.first_name, p.last_name, p.username, p.image_url,
+           p.clerk_created_at, p.clerk_updated_at, p.content_hash
+    from clerksync_page p
+    where not exists (select 1 from user_tombstones t where t.clerk_id = p.clerk_id)
+    order by p.clerk_id, p.clerk_updated_at desc, p.content_hash desc
+    on conflict (clerk_id) do update set
+        email            = excluded.email,
+        first_name       = excluded.first_name,
+        last_name        = excluded.last_name,
+        username         = excluded.username,
+        image_url        = excluded.image_url,
+        clerk_created_at = coalesce(excluded.clerk_created_at, users.clerk_created_at),
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash,
+        updated_at       = now()
+    where (users.clerk_updated_at, users.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)
+    returning clerk_id, xmax = 0 as inserted
+)
+select
+    count(*) filter (where inserted),
+    count(*) filter (where not inserted),
+    coalesce(array_agg(clerk_id), '{}'),
+    (select count(*) from clerksync_page p where exists (select 1 from user_tombstones t where t.clerk_id = p.clerk_id))
+from written`)
+		br := tx.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("lock page: %w", err)
+		}
+		if run != "" {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("record seen: %w", err)
+			}
+		}
+		var written []string
+		if err := br.QueryRow().Scan(&res.Inserted, &res.Updated, &written, &res.Tombstoned); err != nil {
+			br.Close()
+			return fmt.Errorf("upsert page: %w", err)
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		res.Unchanged = len(users) - res.Inserted - res.Updated - res.Tombstoned
+		if trialPeriod <= 0 || len(written) == 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, grantTrialsSQL, written, TrialPlan, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))
+		if err != nil {
+			return fmt.Errorf("grant trials: %w", err)
+		}
+		res.Trials = int(tag.RowsAffected())
+		return nil
+	})
+	if err != nil {
+		return PageResult{}, fmt.Errorf("write page of %d users: %w", len(users), err)
+	}
+	return res, nil
+}
+
+// grantTrialsSQL is grantTrialSQL for a set of users ($1, Clerk IDs): the
+// same once-ever rule, set-based.
+const grantTrialsSQL = `
+with granted as (
+    update users set trial_granted_at = now()
+    where clerk_id = any($1) and trial_granted_at is null
+      and clerk_created_at is not null and clerk_created_at + $3::interval > now()
+    returning id, clerk_created_at + $3::interval as ends
+)
+insert into subscriptions (user_id, plan, status, trial_ends_at)
+select id, $2, 'trialing', ends from granted
+on conflict (user_id, plan) do nothing`
+
+// CountUsers counts the live users.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `select count(*) from users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// UnseenUsers returns, in Clerk ID order after the given ID, up to limit
+// live users that the run did not see in Clerk's listing and that existed
+// before the run started (startedAt): the candidates reconciliation confirms
+// with Clerk one by one. With limit 0 it only counts them (ids is nil).
+func (s *Store) UnseenUsers(ctx context.Context, run string, startedAt time.Time, after string, limit int) (count int, ids []string, err error) {
+	const unseen = `
+from users u
+where u.created_at < $2
+  and not exists (select 1 from backfill_seen s where s.run = $1 and s.clerk_id = u.clerk_id)
+  and not exists (select 1 from user_tombstones t where t.clerk_id = u.clerk_id)`
+	if limit == 0 {
+		if err := s.pool.QueryRow(ctx, `select count(*) `+unseen, run, startedAt).Scan(&count); err != nil {
+			return 0, nil, fmt.Errorf("count unseen users of %s: %w", run, err)
+		}
+		return count, nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `select u.clerk_id `+unseen+` and u.clerk_id > $3 order by u.clerk_id limit $4`,
+		run, startedAt, after, limit)
+	if err != nil {
+		return 0, nil, fmt.Errorf("list unseen users of %s: %w", run, err)
+	}
+	ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, nil, fmt.Errorf("list unseen users of %s: %w", run, err)
+	}
+	return len(ids), ids, nil
+}
+
+// ForgetRun drops what a run recorded as seen.
+func (s *Store) ForgetRun(ctx context.Context, run string) error {
+	if _, err := s.pool.Exec(ctx, `delete from backfill_seen where run = $1`, run); err != nil {
+		return fmt.Errorf("forget run %s: %w", run, err)
+	}
+	return nil
+}

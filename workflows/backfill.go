@@ -1,0 +1,174 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clerksync/clerksync/activities"
+)
+
+// ProgressQuery returns a BackfillWorkflow's BackfillProgress.
+const ProgressQuery = "progress"
+
+// BackfillWorkflowID is the workflow ID of a backfill or reconciliation run.
+func BackfillWorkflowID(name string) string { return "backfill/" + name }
+
+// Phases of a run.
+const (
+	PhaseListing    = "listing"
+	PhaseConfirming = "confirming"
+	PhaseDone       = "done"
+	// PhaseStopped: reconciliation's safety stop refused to remove anything.
+	PhaseStopped = "stopped"
+)
+
+// DefaultMaxDeleteFloor and DefaultMaxDeleteShare make reconciliation's
+// default safety stop: it removes at most 100 users or 1% of the local
+// users, whichever is larger, unless told otherwise.
+const (
+	DefaultMaxDeleteFloor = 100
+	DefaultMaxDeleteShare = 0.01
+)
+
+// backfillSlice bounds one BackfillPages call, so progress is recorded (and
+// the run can continue as new) between calls.
+const backfillSlice = 20 * time.Second
+
+// backfillOptions: a call heartbeats its cursor after every page; a worker
+// that dies mid-call is noticed within the heartbeat timeout and the call
+// resumes from its last heartbeat on another attempt. Retries are
+// unlimited: Clerk or PostgreSQL being away delays a run, never ends it.
+var backfillOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: backfillSlice + 2*time.Minute,
+	HeartbeatTimeout:    time.Minute,
+	RetryPolicy:         retryForever,
+}
+
+// BackfillInput starts (or continues) a BackfillWorkflow.
+type BackfillInput struct {
+	// Reconcile also removes local users Clerk no longer has, each confirmed
+	// by a 404, behind the safety stop.
+	Reconcile bool `json:"reconcile,omitempty"`
+	// MaxDelete is the safety stop; 0 is the default (DefaultMaxDeleteFloor
+	// or DefaultMaxDeleteShare of the local users, whichever is larger).
+	MaxDelete int `json:"max_delete,omitempty"`
+	// Progress is carried over by continue-as-new.
+	Progress BackfillProgress `json:"progress"`
+}
+
+// BackfillProgress is what a run has done, for the progress query and the
+// run's result.
+type BackfillProgress struct {
+	Reconcile bool   `json:"reconcile,omitempty"`
+	Phase     string `json:"phase"`
+	// Total is how many users Clerk said it had when the run began.
+	Total     int                       `json:"total"`
+	Cursor    activities.BackfillCursor `json:"cursor"`
+	Stats     activities.BackfillStats  `json:"stats"`
+	StartedAt time.Time                 `json:"started_at"`
+	// UpdatedAt is when this progress was recorded; with StartedAt it gives
+	// the elapsed time and the rate.
+	UpdatedAt time.Time `json:"updated_at"`
+	// Reconciliation: the candidates (live local users Clerk did not list),
+	// the safety stop, and what confirming them did.
+	Unseen     int    `json:"unseen,omitempty"`
+	MaxDelete  int    `json:"max_delete,omitempty"`
+	SafetyStop string `json:"safety_stop,omitempty"`
+	After      string `json:"after,omitempty"`
+	Removed    int    `json:"removed,omitempty"`
+	Restored   int    `json:"restored,omitempty"`
+	RowsKept   int    `json:"rows_kept,omitempty"`
+}
+
+// BackfillWorkflow reads every user from the Clerk Backend API into the
+// users table, ID backfill/<name>: a page of 500 at a time in a stable
+// order, each page written in one transaction under the same rules as
+// webhooks (so a backfill racing webhooks and deletions converges), and a
+// user it sees first gets the trial a signup would. It starts no workflow
+// per user. With Reconcile it then removes the local users Clerk no longer
+// has, each confirmed with a 404, unless there are more than the safety
+// stop allows. It continues as new carrying its progress, so a crash or a
+// deploy resumes where it was.
+func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) {
+	p := in.Progress
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (BackfillProgress, error) { return p, nil }); err != nil {
+		return p, fmt.Errorf("register %s query: %w", ProgressQuery, err)
+	}
+	ctx = workflow.WithActivityOptions(ctx, backfillOptions)
+	var a *activities.Activities
+	run := workflow.GetInfo(ctx).WorkflowExecution.ID
+	if p.Phase == "" {
+		p = BackfillProgress{Reconcile: in.Reconcile, Phase: PhaseListing, StartedAt: workflow.Now(ctx), UpdatedAt: workflow.Now(ctx)}
+		var count activities.ClerkCount
+		if err := workflow.ExecuteActivity(ctx, a.CountClerkUsers).Get(ctx, &count); err != nil {
+			return p, err
+		}
+		p.Total, p.Stats = count.Total, count.Stats
+	}
+	for p.Phase == PhaseListing {
+		var res activities.BackfillPagesResult
+		err := workflow.ExecuteActivity(ctx, a.BackfillPages, activities.BackfillPagesInput{
+			Run: run, Reconcile: p.Reconcile, Cursor: p.Cursor, MaxDuration: backfillSlice,
+		}).Get(ctx, &res)
+		if err != nil {
+			return p, err
+		}
+		p.Cursor, p.Stats, p.UpdatedAt = res.Cursor, p.Stats.Add(res.Stats), workflow.Now(ctx)
+		if res.Cursor.Done {
+			p.Phase = PhaseDone
+			if p.Reconcile {
+				p.Phase = PhaseConfirming
+			}
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return p, workflow.NewContinueAsNewError(ctx, BackfillWorkflow, BackfillInput{Reconcile: in.Reconcile, MaxDelete: in.MaxDelete, Progress: p})
+		}
+	}
+	if p.Phase == PhaseConfirming && p.MaxDelete == 0 {
+		var count activities.UnseenCount
+		if err := workflow.ExecuteActivity(ctx, a.CountUnseenUsers, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &count); err != nil {
+			return p, err
+		}
+		p.Unseen = count.Unseen
+		p.MaxDelete = in.MaxDelete
+		if p.MaxDelete <= 0 {
+			p.MaxDelete = max(DefaultMaxDeleteFloor, int(float64(count.Local)*DefaultMaxDeleteShare))
+		}
+		if p.Unseen > p.MaxDelete {
+			// A wrong CLERK_SECRET_KEY (another Clerk instance) lists other
+			// users: removing every local user it did not list would wipe
+			// the table.
+			p.Phase = PhaseStopped
+			p.SafetyStop = fmt.Sprintf("%d local users are not in Clerk's listing, more than the %d this run may remove: "+
+				"nothing was removed. Check CLERK_SECRET_KEY, then rerun with --max-delete %d if they really are gone",
+				p.Unseen, p.MaxDelete, p.Unseen)
+		}
+	}
+	for p.Phase == PhaseConfirming {
+		var res activities.ConfirmResult
+		err := workflow.ExecuteActivity(ctx, a.ConfirmRemovals, activities.UnseenInput{Run: run, StartedAt: p.StartedAt, After: p.After}).Get(ctx, &res)
+		if err != nil {
+			return p, err
+		}
+		p.After, p.Removed, p.Restored, p.RowsKept = res.After, p.Removed+res.Removed, p.Restored+res.Updated, p.RowsKept+res.RowsKept
+		p.Stats, p.UpdatedAt = p.Stats.Add(res.Stats), workflow.Now(ctx)
+		if res.Done {
+			p.Phase = PhaseDone
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return p, workflow.NewContinueAsNewError(ctx, BackfillWorkflow, BackfillInput{Reconcile: in.Reconcile, MaxDelete: in.MaxDelete, Progress: p})
+		}
+	}
+	if p.Reconcile {
+		if err := workflow.ExecuteActivity(ctx, a.ForgetRun, run).Get(ctx, nil); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// ReconcileScheduleID names the Schedule that runs reconciliation on a task
+// queue (`starter schedule reconcile`).
+func ReconcileScheduleID(taskQueue string) string { return "reconcile/" + taskQueue }
