@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -95,6 +96,12 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 	if in.Reconcile {
 		run = in.Run
 	}
+	// The last cursor written, for heartbeats: after every page, and while
+	// a request waits out a 429 or a backoff, so a long wait is not taken
+	// for a dead worker.
+	var last atomic.Pointer[BackfillPagesResult]
+	last.Store(&res)
+	beat := func() { activity.RecordHeartbeat(ctx, *last.Load()) }
 	deadline := time.Now().Add(in.MaxDuration)
 	type fetched struct {
 		users []*clerk.User
@@ -105,7 +112,7 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 		ch := make(chan fetched, 1)
 		go func() {
 			var f fetched
-			f.users, f.stats, f.err = a.listPage(ctx, c)
+			f.users, f.stats, f.err = a.listPage(ctx, c, beat)
 			ch <- f
 		}()
 		return ch
@@ -142,7 +149,9 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 		res.Cursor = cursor
 		res.Stats = res.Stats.Add(BackfillStats{Pages: 1, Seen: len(f.users), Inserted: page.Inserted, Updated: page.Updated,
 			Unchanged: page.Unchanged + len(f.users) - len(users), Tombstoned: page.Tombstoned, Trials: page.Trials})
-		activity.RecordHeartbeat(ctx, res)
+		done := res
+		last.Store(&done)
+		beat()
 		if next == nil {
 			break
 		}
@@ -173,7 +182,7 @@ func advance(c BackfillCursor, page []*clerk.User) BackfillCursor {
 // up to 30 s. Only ctx's end (the activity cancelled or timed out, then
 // retried by Temporal) stops it. Every request waits for the worker's Clerk
 // rate limit.
-func (a *Activities) listPage(ctx context.Context, c BackfillCursor) ([]*clerk.User, BackfillStats, error) {
+func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()) ([]*clerk.User, BackfillStats, error) {
 	var stats BackfillStats
 	params := map[string]string{
 		"limit": strconv.Itoa(ClerkPageSize), "order_by": "+created_at", "offset": strconv.Itoa(c.Skip),
@@ -182,7 +191,7 @@ func (a *Activities) listPage(ctx context.Context, c BackfillCursor) ([]*clerk.U
 		params["created_at_after"] = strconv.FormatInt(c.CreatedAt-1, 10) // Clerk's bound is exclusive
 	}
 	var page userPage
-	err := a.callClerk(ctx, &stats, func() error {
+	err := a.callClerk(ctx, &stats, beat, func() error {
 		page = nil
 		return a.ClerkBackend.Call(ctx, newListRequest("/users", params), &page)
 	})
@@ -195,7 +204,7 @@ func (a *Activities) listPage(ctx context.Context, c BackfillCursor) ([]*clerk.U
 // Temporal) stops it. A refused key fails for good; any other 4xx (a 404)
 // is an answer, returned to the caller. Every request waits for the
 // worker's Clerk rate limit.
-func (a *Activities) callClerk(ctx context.Context, stats *BackfillStats, call func() error) error {
+func (a *Activities) callClerk(ctx context.Context, stats *BackfillStats, beat func(), call func() error) error {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		if err := a.waitForClerk(ctx); err != nil {
 			return err
@@ -219,10 +228,25 @@ func (a *Activities) callClerk(ctx context.Context, stats *BackfillStats, call f
 			stats.Retried++
 		}
 		activity.GetLogger(ctx).Warn("Clerk API call failed; retrying", "retry_in", delay.String(), "error", err)
+		if err := sleep(ctx, delay, beat); err != nil {
+			return err
+		}
+	}
+}
+
+// sleep waits d, heartbeating every 10 s, until ctx ends.
+func sleep(ctx context.Context, d time.Duration, beat func()) error {
+	end := time.Now().Add(d)
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(delay):
+		case <-time.After(min(left, 10*time.Second)):
+			beat()
 		}
 	}
 }
@@ -290,7 +314,7 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 	res := ConfirmResult{After: in.After, Done: len(ids) < confirmBatch}
 	for _, id := range ids {
 		var cu *clerk.User
-		err := a.callClerk(ctx, &res.Stats, func() (err error) {
+		err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx, res.After) }, func() (err error) {
 			cu, err = a.Clerk.Get(ctx, id)
 			return err
 		})
@@ -353,7 +377,7 @@ func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
 		TotalCount int `json:"total_count"`
 	}
 	var res ClerkCount
-	if err := a.callClerk(ctx, &res.Stats, func() error {
+	if err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) }, func() error {
 		return a.ClerkBackend.Call(ctx, newListRequest("/users/count", nil), &total)
 	}); err != nil {
 		return res, fmt.Errorf("count clerk users: %w", err)

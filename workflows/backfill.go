@@ -36,13 +36,14 @@ const (
 // the run can continue as new) between calls.
 const backfillSlice = 20 * time.Second
 
-// backfillOptions: a call heartbeats its cursor after every page; a worker
-// that dies mid-call is noticed within the heartbeat timeout and the call
-// resumes from its last heartbeat on another attempt. Retries are
-// unlimited: Clerk or PostgreSQL being away delays a run, never ends it.
+// backfillOptions: a call heartbeats its cursor after every page and every
+// 10 s while it waits on Clerk; a worker that dies mid-call is noticed
+// within the heartbeat timeout, and the call resumes from its last heartbeat
+// on another attempt. Retries are unlimited: Clerk or PostgreSQL being away
+// delays a run, never ends it.
 var backfillOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: backfillSlice + 2*time.Minute,
-	HeartbeatTimeout:    time.Minute,
+	HeartbeatTimeout:    30 * time.Second,
 	RetryPolicy:         retryForever,
 }
 
