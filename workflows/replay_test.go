@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/worker"
 )
 
-// TestReplay_RecordedHistories replays every UserWorkflow history recorded in
+// TestReplay_RecordedHistories replays every workflow history recorded in
 // testdata (by internal/systemtest's TestUserWorkflowHistory_Replays with
 // -update-histories). A change that would break workflows already running in
 // production fails here with a nondeterminism error; guard such a change with
@@ -24,6 +24,7 @@ func TestReplay_RecordedHistories(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflow(UserWorkflow)
 			replayer.RegisterWorkflow(TrialExpiryWorkflow)
+			replayer.RegisterWorkflow(BackfillWorkflow)
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}

@@ -65,6 +65,21 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 		code, _ := s.ensureCall(t, s.token(t, ensured))
 		require.Equal(t, 200, code)
 	})
+
+	// A reconciliation: a page from Clerk, a user Clerk no longer has.
+	s.clerk.DeleteUser(ensured)
+	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "history", workflows.BackfillInput{Reconcile: true}).Phase)
+	history := s.history(t, workflows.BackfillWorkflowID("history"), "")
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.BackfillWorkflow)
+	require.NoError(t, replayer.ReplayWorkflowHistory(nil, history))
+	if *updateHistories {
+		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
+		require.NoError(t, err)
+		path := filepath.Join("..", "..", "workflows", "testdata", "backfill_workflow_v1_reconcile.json")
+		require.NoError(t, os.WriteFile(path, b, 0o644))
+		t.Logf("wrote %s (%d events)", path, len(history.Events))
+	}
 }
 
 // recordRun does what act sends, waits for the user's newest run to

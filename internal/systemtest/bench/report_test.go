@@ -24,12 +24,14 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+	"github.com/clerksync/clerksync/workflows"
 )
 
 const (
@@ -70,11 +72,24 @@ type report struct {
 	// pollerRounds are clerksync's signups with several
 	// WORKER_WORKFLOW_POLLERS values, alternating, for choosing its default.
 	pollerRounds           []pollerRound
+	backfill               backfillRun
 	signupEvents           int
 	updateEvents           int
 	ensureFast, ensureSlow latencies
 	pool                   map[int]float64 // connections -> writes/s
 }
+
+// backfillRun is a backfill of backfillUsers users beside the naive loop.
+type backfillRun struct {
+	users           int
+	elapsed         time.Duration
+	events          int
+	requests, pages int
+	loopElapsed     time.Duration
+}
+
+// backfillUsers is the size of the backfill benchmark.
+const backfillUsers = 100_000
 
 // pollerRound is one run of signups with a worker polling so many workflow
 // tasks at once.
@@ -156,6 +171,7 @@ func run(b *testing.B) report {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "CLERK_WEBHOOK_SECRET=" + secret,
 		"HTTP_ADDR=" + httpAddr, "CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
+		"CLERK_API_RPS=0", // the fake has no rate limit to respect
 	}
 	workerProc := startProcess(b, "worker", env, filepath.Join(bin, "worker"))
 	workerPID := workerProc.pid
@@ -238,6 +254,8 @@ func run(b *testing.B) report {
 				phase: signups(name, map[string]int{"server": server.pid, "worker": current.pid, "starter": starterPID})})
 		}
 	}
+
+	r.backfill = backfillBench(b, tc, fake)
 
 	r.pool = map[int]float64{}
 	for _, conns := range []int{4, 16} {
@@ -483,4 +501,61 @@ func freePort(b *testing.B) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// backfillBench lists backfillUsers users from the fake Clerk through
+// BackfillWorkflow (the worker's rate limit lifted), then writes the same
+// users with a loop of single-row upserts into a database of its own, as a
+// one-shot script would.
+func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server) backfillRun {
+	ctx := context.Background()
+	created := time.Now().Add(-30 * 24 * time.Hour).Truncate(time.Millisecond)
+	users := make([]clerkfake.User, backfillUsers)
+	for i := range users {
+		c := created.Add(time.Duration(i) * 10 * time.Millisecond)
+		users[i] = clerkfake.User{ID: fmt.Sprintf("user_backfill%06d", i), Email: fmt.Sprintf("bf%d@example.com", i), FirstName: "Backfill", CreatedAt: c, UpdatedAt: c}
+	}
+	fake.PutUsers(users...)
+	start := time.Now()
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID("bench"), TaskQueue: config.DefaultTaskQueue},
+		workflows.BackfillWorkflow, workflows.BackfillInput{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p workflows.BackfillProgress
+	if err := run.Get(ctx, &p); err != nil {
+		b.Fatal(err)
+	}
+	res := backfillRun{users: p.Stats.Seen, elapsed: time.Since(start), requests: p.Stats.Requests, pages: p.Stats.Pages}
+	resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", workflows.BackfillWorkflowID("bench"))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range resp.GetExecutions() {
+		it := tc.GetWorkflowHistory(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), false, 0)
+		for it.HasNext() {
+			if _, err := it.Next(); err != nil {
+				b.Fatal(err)
+			}
+			res.events++
+		}
+	}
+
+	st, err := store.Open(ctx, testenv.Database(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	for _, u := range users {
+		cu := clerkevent.User{ClerkID: u.ID, Email: &u.Email, FirstName: &u.FirstName, ClerkCreatedAt: u.CreatedAt, ClerkUpdatedAt: u.UpdatedAt}
+		if _, err := st.UpsertUser(ctx, cu, config.DefaultTrialPeriod); err != nil {
+			b.Fatal(err)
+		}
+	}
+	res.loopElapsed = time.Since(start)
+	return res
 }
