@@ -303,3 +303,45 @@ func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {
 	_, err = st.UpsertUser(ctx, user("user_m", 1, "M"), 0)
 	require.NoError(t, err)
 }
+
+// TestWriteUserPage_RacingWebhooksNeverResurrectsNorRegresses: a backfill
+// page of old data races, for the same users, webhook deletions and newer
+// webhook updates. Whatever the interleaving, a deleted user stays deleted
+// and newer data is never overwritten with the page's older data.
+func TestWriteUserPage_RacingWebhooksNeverResurrectsNorRegresses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const users = 200
+	page := make([]clerkevent.User, users)
+	for i := range page {
+		page[i] = user(fmt.Sprintf("user_page_%03d", i), 1, "Page")
+	}
+	var wg sync.WaitGroup
+	for round := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.st.WriteUserPage(ctx, "", page, time.Hour)
+			assert.NoError(t, err, "page write %d", round)
+		}()
+	}
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := page[i].ClerkID
+			if i%2 == 0 {
+				_, err := b.deleteUser(ctx, id, base)
+				assert.NoError(t, err)
+				return
+			}
+			_, err := b.st.UpsertUser(ctx, user(id, 2, "Webhook"), 0)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, users/2, b.count(t, "select count(*) from users"), "no deleted user resurrected")
+	require.Equal(t, users/2, b.count(t, "select count(*) from users where first_name = 'Webhook'"), "no newer data overwritten")
+	require.Equal(t, users/2, b.count(t, "select count(*) from user_tombstones"))
+}
