@@ -516,6 +516,9 @@ func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server) backf
 		users[i] = clerkfake.User{ID: fmt.Sprintf("user_backfill%06d", i), Email: fmt.Sprintf("bf%d@example.com", i), FirstName: "Backfill", CreatedAt: c, UpdatedAt: c}
 	}
 	fake.PutUsers(users...)
+	if err := fake.Warm(); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID("bench"), TaskQueue: config.DefaultTaskQueue},
 		workflows.BackfillWorkflow, workflows.BackfillInput{})

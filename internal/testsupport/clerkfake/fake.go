@@ -386,6 +386,18 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, body)
 }
 
+// Warm encodes every user's JSON ahead of time, as Clerk's own servers
+// would serve it: a benchmark then measures clerksync on this machine's
+// cores, not the fake's encoding.
+func (s *Server) Warm() error {
+	for _, u := range s.Users() {
+		if _, err := s.cachedJSON(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // cachedJSON is userJSON, computed once per version of the user.
 func (s *Server) cachedJSON(u User) ([]byte, error) {
 	s.mu.Lock()
