@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -76,11 +76,17 @@ type BackfillPagesResult struct {
 	Stats  BackfillStats  `json:"stats"`
 }
 
+// pageWriters is how many pages BackfillPages writes at once, beside the
+// one it reads: pages hold disjoint users, and each takes its users' locks
+// in one order, so they never wait on each other.
+const pageWriters = 2
+
 // BackfillPages reads Clerk's user listing from the cursor, a page at a
 // time, and writes each page in one transaction (store.WriteUserPage), for
-// up to MaxDuration. The next page is fetched while the current one is
-// written. It heartbeats its cursor, so a retry after a crash resumes where
-// the last heartbeat was; a page written twice changes nothing.
+// up to MaxDuration. Reading goes on while earlier pages are written, by
+// pageWriters at once. It heartbeats the cursor past the pages written so
+// far (every earlier page included), so a retry after a crash resumes there;
+// a page written twice changes nothing.
 func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (BackfillPagesResult, error) {
 	if a.ClerkBackend == nil {
 		return BackfillPagesResult{}, misconfigured(errors.New("backfill: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
@@ -96,67 +102,115 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 	if in.Reconcile {
 		run = in.Run
 	}
-	// The last cursor written, for heartbeats: after every page, and while
-	// a request waits out a 429 or a backoff, so a long wait is not taken
-	// for a dead worker.
-	var last atomic.Pointer[BackfillPagesResult]
-	last.Store(&res)
-	beat := func() { activity.RecordHeartbeat(ctx, *last.Load()) }
-	deadline := time.Now().Add(in.MaxDuration)
-	type fetched struct {
-		users []*clerk.User
-		stats BackfillStats
-		err   error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The cursor past every page written, for heartbeats: after every page,
+	// and while a request waits out a 429 or a backoff, so a long wait is not
+	// taken for a dead worker.
+	var mu sync.Mutex
+	beat := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		activity.RecordHeartbeat(ctx, res)
 	}
-	fetch := func(c BackfillCursor) <-chan fetched {
-		ch := make(chan fetched, 1)
+
+	// Reader: pages in listing order, numbered.
+	type page struct {
+		seq    int
+		users  []*clerk.User
+		after  BackfillCursor // the cursor past this page
+		stats  BackfillStats  // what reading it cost
+		result store.PageResult
+		err    error
+	}
+	pages := make(chan page, pageWriters)
+	go func() {
+		defer close(pages)
+		deadline := time.Now().Add(in.MaxDuration)
+		c := res.Cursor
+		for seq := 0; !c.Done; seq++ {
+			users, stats, err := a.listPage(ctx, c, beat)
+			p := page{seq: seq, users: users, stats: stats, err: err}
+			if err == nil {
+				c = advance(c, users)
+				p.after = c
+			}
+			select {
+			case pages <- p:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || time.Now().After(deadline) {
+				return
+			}
+		}
+	}()
+
+	// Writers.
+	written := make(chan page)
+	var wg sync.WaitGroup
+	for range pageWriters {
+		wg.Add(1)
 		go func() {
-			var f fetched
-			f.users, f.stats, f.err = a.listPage(ctx, c, beat)
-			ch <- f
+			defer wg.Done()
+			for p := range pages {
+				if p.err == nil {
+					p.result, p.err = a.Store.WriteUserPage(ctx, run, normalize(ctx, p.users), a.TrialPeriod)
+				}
+				select {
+				case written <- p:
+				case <-ctx.Done():
+					return
+				}
+			}
 		}()
-		return ch
 	}
-	next := fetch(res.Cursor)
-	for !res.Cursor.Done {
-		f := <-next
-		res.Stats = res.Stats.Add(f.stats)
-		if f.err != nil {
-			return res, f.err
-		}
-		cursor := advance(res.Cursor, f.users)
-		if !cursor.Done && time.Now().Before(deadline) {
-			next = fetch(cursor) // read ahead while this page is written
-		} else {
-			next = nil
-		}
-		users := make([]clerkevent.User, 0, len(f.users))
-		for _, cu := range f.users {
-			u, err := clerkevent.NormalizeUser(cu)
-			if err != nil {
-				activity.GetLogger(ctx).Warn("Skipped a user Clerk listed without the fields clerksync needs", "clerk_id", cu.ID, "error", err)
-				continue
+	go func() { wg.Wait(); close(written) }()
+
+	// The cursor moves past a page only once every earlier page is written.
+	done := map[int]page{}
+	next := 0
+	var firstErr error
+	for p := range written {
+		if p.err != nil {
+			if firstErr == nil {
+				firstErr = p.err
+				cancel()
 			}
-			users = append(users, u)
+			continue
 		}
-		page, err := a.Store.WriteUserPage(ctx, run, users, a.TrialPeriod)
-		if err != nil {
-			if next != nil {
-				<-next // let the read-ahead finish; its page is read again on retry
-			}
-			return res, classify(err)
+		done[p.seq] = p
+		mu.Lock()
+		for q, ok := done[next]; ok; q, ok = done[next] {
+			delete(done, next)
+			next++
+			r := q.result
+			res.Cursor = q.after
+			res.Stats = res.Stats.Add(q.stats).Add(BackfillStats{Pages: 1, Seen: len(q.users), Inserted: r.Inserted, Updated: r.Updated,
+				Unchanged: len(q.users) - r.Inserted - r.Updated - r.Tombstoned, Tombstoned: r.Tombstoned, Trials: r.Trials})
 		}
-		res.Cursor = cursor
-		res.Stats = res.Stats.Add(BackfillStats{Pages: 1, Seen: len(f.users), Inserted: page.Inserted, Updated: page.Updated,
-			Unchanged: page.Unchanged + len(f.users) - len(users), Tombstoned: page.Tombstoned, Trials: page.Trials})
-		done := res
-		last.Store(&done)
+		mu.Unlock()
 		beat()
-		if next == nil {
-			break
-		}
+	}
+	if firstErr != nil {
+		return res, classify(firstErr)
 	}
 	return res, nil
+}
+
+// normalize maps a page of Clerk users to what the store writes, skipping
+// (and logging) a user without the fields clerksync needs.
+func normalize(ctx context.Context, page []*clerk.User) []clerkevent.User {
+	users := make([]clerkevent.User, 0, len(page))
+	for _, cu := range page {
+		u, err := clerkevent.NormalizeUser(cu)
+		if err != nil {
+			activity.GetLogger(ctx).Warn("Skipped a user Clerk listed without the fields clerksync needs", "clerk_id", cu.ID, "error", err)
+			continue
+		}
+		users = append(users, u)
+	}
+	return users
 }
 
 // advance moves the cursor past a page read from c.

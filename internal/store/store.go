@@ -36,7 +36,7 @@ type Store struct {
 const (
 	// DefaultMaxConns: pgxpool's own default is the CPU count (at least 4),
 	// which throttles the burst of retried writes after a database outage on
-	// a small machine. 16 connections drain a backlog 15-40% faster on 2
+	// a small machine. 16 connections drain a backlog 15-45% faster on 2
 	// cores, and more gain nothing there (BenchmarkUpsertUser_PoolSize,
 	// docs/benchmarks.md); 16 is well within PostgreSQL's default
 	// max_connections of 100.

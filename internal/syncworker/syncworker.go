@@ -28,7 +28,7 @@ import (
 // (WORKER_WORKFLOW_POLLERS). Every sync is one short workflow task, so the
 // worker's rate is bounded by how many it polls at once: the SDK's default
 // of 2 processed as many or fewer signups per second than 16 in every round
-// measured on 2 cores (docs/benchmarks.md).
+// measured on 2 cores, up to 40% fewer (docs/benchmarks.md).
 const DefaultWorkflowPollers = config.DefaultWorkflowPollers
 
 // Options say what a worker needs.
