@@ -74,17 +74,7 @@ with written as (
     from clerksync_page p
     where not exists (select 1 from user_tombstones t where t.clerk_id = p.clerk_id)
     order by p.clerk_id, p.clerk_updated_at desc, p.content_hash desc
-    on conflict (clerk_id) do update set
-        email            = excluded.email,
-        first_name       = excluded.first_name,
-        last_name        = excluded.last_name,
-        username         = excluded.username,
-        image_url        = excluded.image_url,
-        clerk_created_at = coalesce(excluded.clerk_created_at, users.clerk_created_at),
-        clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash,
-        updated_at       = now()
-    where (users.clerk_updated_at, users.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)
+    ` + onConflictLastWriterWins + `
     returning clerk_id, xmax = 0 as inserted
 )
 select

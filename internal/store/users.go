@@ -69,6 +69,19 @@ with tombstone as (
                        clerk_created_at, clerk_updated_at, content_hash)
     select $1, $2, $3, $4, $5, $6, $7, $8, $9
     where not exists (select 1 from tombstone)
+` + onConflictLastWriterWins + `
+    returning id, xmax = 0 as inserted
+)
+select
+    coalesce((select id from written), (select id from users where clerk_id = $1)),
+    (select inserted from written),
+    exists (select 1 from tombstone)`
+
+// onConflictLastWriterWins ends every insert into users: an existing row
+// takes the new data only if it is newer (Clerk's updated_at, ties broken by
+// the content hash). UpsertUser and WriteUserPage share it, so a webhook and
+// a backfill apply one rule.
+const onConflictLastWriterWins = `
     on conflict (clerk_id) do update set
         email            = excluded.email,
         first_name       = excluded.first_name,
@@ -79,13 +92,7 @@ with tombstone as (
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         updated_at       = now()
-    where (users.clerk_updated_at, users.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)
-    returning id, xmax = 0 as inserted
-)
-select
-    coalesce((select id from written), (select id from users where clerk_id = $1)),
-    (select inserted from written),
-    exists (select 1 from tombstone)`
+    where (users.clerk_updated_at, users.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)`
 
 // UpsertUser inserts or updates the user's row if u wins over what the row
 // holds (clerkevent.User.NewerThan) and the user was never deleted. The same
