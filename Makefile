@@ -28,6 +28,7 @@ run: $(TEMPORAL_CLI) database
 	@echo "Temporal UI: http://127.0.0.1:8233  webhook: http://127.0.0.1:8080/webhooks/clerk  (Ctrl-C stops everything)"
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; trap 'exit 0' INT TERM; \
 	  export CLERK_WEBHOOK_SECRET="$${CLERK_WEBHOOK_SECRET:-$(LOCAL_WEBHOOK_SECRET)}"; \
+	  export HTTP_ADDR="$${HTTP_ADDR:-127.0.0.1:8080}"; \
 	  "$(TEMPORAL_CLI)" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
 	    --db-filename .run/temporal.db --log-level warn \
 	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword & \

@@ -32,7 +32,7 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 		file      = fs.String("file", "", "send this JSON body instead of building one")
 	)
 	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: starter send [flags]\n\nSigns a Clerk user webhook with CLERK_WEBHOOK_SECRET and POSTs it.\nThe version (data.updated_at) is now, so a later send wins.\n\nFlags:\n")
+		fmt.Fprint(stdout, "Usage: starter send [flags]\n\nSigns a Clerk user webhook with CLERK_WEBHOOK_SECRET and POSTs it.\nThe version (data.updated_at) is now, so a later send wins. Each send is a\nfull snapshot of the user built from these flags, as Clerk sends one: a\nfield left out is sent empty (a user.updated without --email clears the\nemail), and Clerk's created_at is the time of the send.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -38,6 +38,11 @@ type workflowStatus struct {
 	StateError string               `json:"state_error,omitempty"`
 }
 
+// unknown reports that clerksync has nothing of the user.
+func (s userStatus) unknown() bool {
+	return s.Row == nil && !s.Deleted && s.User == nil && s.Trial == nil
+}
+
 // stateQueryTimeout bounds the state query, which waits for a worker.
 const stateQueryTimeout = 5 * time.Second
 
@@ -46,7 +51,7 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id>\n\nPrints the user's row, whether it is tombstoned, and its user and trial\nworkflows (with the running user workflow's state) as JSON.\n")
+		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id>\n\nPrints the user's row, whether it is tombstoned, its newest user workflow run\n(with its state) and its trial subscription as JSON. Exits non-zero when\nclerksync knows nothing of the user.\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,6 +72,9 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	s, err := lookupStatus(ctx, conns.Store, conns.Temporal, fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if s.unknown() {
+		return fmt.Errorf("clerksync has no user %s: no row, no tombstone and no workflow (a webhook or an ensure creates one; `starter backfill` brings every Clerk user)", s.ClerkID)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

@@ -59,6 +59,7 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	got, err := lookupStatus(ctx, st, tc, id)
 	require.NoError(t, err)
 	require.Equal(t, userStatus{ClerkID: id}, got, "an unknown user has nothing")
+	require.True(t, got.unknown(), "starter status says so and exits non-zero")
 
 	now := time.Now().Truncate(time.Millisecond)
 	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: "s@example.com", CreatedAt: now, UpdatedAt: now})
@@ -69,6 +70,7 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 		return err == nil && got.Row != nil && got.User != nil && got.User.Status == "Completed"
 	}, 30*time.Second, 100*time.Millisecond)
 	require.Equal(t, "s@example.com", *got.Row.Email)
+	require.False(t, got.unknown())
 	require.NotNil(t, got.User.State, got.User.StateError)
 	require.Equal(t, got.Row.ID, got.User.State.UserID)
 	require.Equal(t, "synced", got.User.State.SyncState)

@@ -23,6 +23,8 @@ import (
 )
 
 func main() {
+	// --help is asked for: it goes to stdout, like the starter's.
+	flag.CommandLine.SetOutput(os.Stdout)
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), `Usage: worker
 
