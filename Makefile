@@ -22,6 +22,11 @@ LOCAL_WEBHOOK_SECRET := whsec_Y2xlcmtzeW5jLWxvY2FsLWRldi1vbmx5LXNlY3JldA==
 
 ## run: Temporal dev server (UI on :8233), worker and starter on :8080, against PostgreSQL on loopback
 run: $(TEMPORAL_CLI) database
+	@for port in 7233 8233 8080; do \
+	  if (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null; then \
+	    echo "make run: 127.0.0.1:$$port is already in use (another make run?); stop it first" >&2; exit 1; \
+	  fi; \
+	done
 	@mkdir -p .run
 	go build -o .run/worker ./worker
 	go build -o .run/starter ./starter
@@ -51,8 +56,9 @@ chaos: $(TEMPORAL_CLI)
 bench: $(TEMPORAL_CLI)
 	CI=true go test -count=1 -run XXX -bench Report -benchtime 1x -timeout 30m ./internal/systemtest/bench/
 
-## temporal-cli: build the pinned Temporal CLI into the cache
+## temporal-cli: build the pinned Temporal CLI into the cache and print its path
 temporal-cli: $(TEMPORAL_CLI)
+	@echo "Temporal CLI $(TEMPORAL_CLI_VERSION): $(TEMPORAL_CLI)"
 
 $(TEMPORAL_CLI):
 	@echo "Building Temporal CLI $(TEMPORAL_CLI_VERSION) (once; cached in $(dir $@))"
