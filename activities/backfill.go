@@ -89,7 +89,7 @@ const pageWriters = 2
 // a page written twice changes nothing.
 func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (BackfillPagesResult, error) {
 	if a.ClerkBackend == nil {
-		return BackfillPagesResult{}, misconfigured(errors.New("backfill: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
+		return BackfillPagesResult{}, noClerkKey("backfill")
 	}
 	res := BackfillPagesResult{Cursor: in.Cursor}
 	if activity.HasHeartbeatDetails(ctx) {
@@ -359,7 +359,7 @@ const confirmBatch = 100
 // user, as a signed user.deleted would.
 func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (ConfirmResult, error) {
 	if a.Clerk == nil {
-		return ConfirmResult{}, misconfigured(errors.New("reconcile: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
+		return ConfirmResult{}, noClerkKey("reconcile")
 	}
 	_, ids, err := a.Store.UnseenUsers(ctx, in.Run, in.StartedAt, in.After, confirmBatch)
 	if err != nil {
@@ -424,7 +424,7 @@ type ClerkCount struct {
 // progress display.
 func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
 	if a.ClerkBackend == nil {
-		return ClerkCount{}, misconfigured(errors.New("count clerk users: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
+		return ClerkCount{}, noClerkKey("count clerk users")
 	}
 	var total struct {
 		clerk.APIResource

@@ -42,7 +42,7 @@ func (a *Activities) FetchClerkUser(ctx context.Context, clerkID string) (FetchC
 		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user: %w", err))
 	}
 	if a.Clerk == nil {
-		return FetchClerkUserResult{}, misconfigured(errors.New("fetch clerk user: no Clerk API client configured: set CLERK_SECRET_KEY on the worker"))
+		return FetchClerkUserResult{}, noClerkKey("fetch clerk user")
 	}
 	if err := a.waitForClerk(ctx); err != nil {
 		return FetchClerkUserResult{}, err
@@ -67,6 +67,12 @@ func (a *Activities) FetchClerkUser(ctx context.Context, clerkID string) (FetchC
 		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user %s: %w", clerkID, err))
 	}
 	return FetchClerkUserResult{User: &u}, nil
+}
+
+// noClerkKey is the error of a Clerk API call on a worker without
+// CLERK_SECRET_KEY: a configuration error, not retried.
+func noClerkKey(op string) error {
+	return misconfigured(fmt.Errorf("%s: no Clerk API client configured: set CLERK_SECRET_KEY on the worker", op))
 }
 
 func misconfigured(err error) error {

@@ -100,6 +100,9 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 	ctx = workflow.WithActivityOptions(ctx, backfillOptions)
 	var a *activities.Activities
 	run := workflow.GetInfo(ctx).WorkflowExecution.ID
+	continueAsNew := func() error {
+		return workflow.NewContinueAsNewError(ctx, BackfillWorkflow, BackfillInput{Reconcile: in.Reconcile, MaxDelete: in.MaxDelete, Progress: p})
+	}
 	if p.Phase == "" {
 		p = BackfillProgress{Reconcile: in.Reconcile, Phase: PhaseListing, StartedAt: workflow.Now(ctx), UpdatedAt: workflow.Now(ctx)}
 		var count activities.ClerkCount
@@ -124,7 +127,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			}
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return p, workflow.NewContinueAsNewError(ctx, BackfillWorkflow, BackfillInput{Reconcile: in.Reconcile, MaxDelete: in.MaxDelete, Progress: p})
+			return p, continueAsNew()
 		}
 	}
 	if p.Phase == PhaseConfirming && p.MaxDelete == 0 {
@@ -159,7 +162,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			p.Phase = PhaseDone
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return p, workflow.NewContinueAsNewError(ctx, BackfillWorkflow, BackfillInput{Reconcile: in.Reconcile, MaxDelete: in.MaxDelete, Progress: p})
+			return p, continueAsNew()
 		}
 	}
 	if p.Reconcile {

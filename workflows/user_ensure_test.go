@@ -142,11 +142,7 @@ func TestEnsure_RefusedClerkKeyFailsVisiblyAndCompletes(t *testing.T) {
 
 func (b *ensureBundle) state(t *testing.T) UserState {
 	t.Helper()
-	v, err := b.env.QueryWorkflow(StateQuery)
-	require.NoError(t, err)
-	var s UserState
-	require.NoError(t, v.Get(&s))
-	return s
+	return queryState(t, b.env)
 }
 
 func TestEnsure_DeletedUserGetsNoRow(t *testing.T) {

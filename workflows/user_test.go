@@ -92,7 +92,13 @@ func (b *bundle) run(t *testing.T, in UserWorkflowInput) {
 
 func (b *bundle) state(t *testing.T) UserState {
 	t.Helper()
-	v, err := b.env.QueryWorkflow(StateQuery)
+	return queryState(t, b.env)
+}
+
+// queryState asks the test workflow for its UserState.
+func queryState(t *testing.T, env *testsuite.TestWorkflowEnvironment) UserState {
+	t.Helper()
+	v, err := env.QueryWorkflow(StateQuery)
 	require.NoError(t, err)
 	var s UserState
 	require.NoError(t, v.Get(&s))
@@ -257,10 +263,7 @@ func TestUserWorkflow_PermanentFailureDoesNotBlockLaterEvents(t *testing.T) {
 	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(2)}, written)
-	v, err := env.QueryWorkflow(StateQuery)
-	require.NoError(t, err)
-	var s UserState
-	require.NoError(t, v.Get(&s))
+	s := queryState(t, env)
 	require.Equal(t, SyncStateFailed, s.SyncState, "the run that had a failure ends failed, for operators to find")
 	require.Len(t, s.Failed, 1)
 	require.Equal(t, "msg_1", s.Failed[0].EventID)

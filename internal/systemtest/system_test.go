@@ -49,7 +49,6 @@ const (
 // worker on a task queue of its own, a Temporal dev server and PostgreSQL.
 type system struct {
 	url         string
-	restart     func() // stops the worker and starts a new one, as a redeploy does
 	stopWorker  func() // stops the worker until startWorker
 	startWorker func()
 	clerk       *clerkfake.Server
@@ -105,7 +104,7 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close(context.Background()) })
 	return &system{
-		url: srv.URL, restart: func() { stopWorker(); startWorker() }, stopWorker: stopWorker, startWorker: startWorker,
+		url: srv.URL, stopWorker: stopWorker, startWorker: startWorker,
 		clerk: fake, store: st, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret, trialPeriod: cfg.TrialPeriod,
 	}
 }

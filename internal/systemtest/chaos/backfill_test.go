@@ -54,10 +54,7 @@ func TestBackfill_ResumesAfterTheWorkerIsKilled(t *testing.T) {
 	db, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
 	defer db.Close(ctx)
-	require.Eventually(t, func() bool {
-		var ok bool
-		return db.QueryRow(ctx, `select to_regclass('backfill_seen') is not null`).Scan(&ok) == nil && ok
-	}, time.Minute, 100*time.Millisecond, "the worker never migrated the database")
+	waitForMigrations(t, db)
 	// What webhooks wrote before: newer data for some users, deletions of others.
 	_, err = db.Exec(ctx, `
 insert into users (clerk_id, first_name, clerk_created_at, clerk_updated_at)

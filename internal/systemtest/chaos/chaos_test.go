@@ -265,10 +265,7 @@ func pinWithProductRows(t *testing.T, dbURL, prefix string, users ...int) *produ
 	db, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
 	defer db.Close(ctx)
-	require.Eventually(t, func() bool {
-		var ok bool
-		return db.QueryRow(ctx, `select to_regclass('users') is not null`).Scan(&ok) == nil && ok
-	}, time.Minute, 100*time.Millisecond, "the worker never migrated the database")
+	waitForMigrations(t, db)
 	p := &productRows{temporal: testenv.Temporal(t)}
 	for _, i := range users {
 		p.clerkIDs = append(p.clerkIDs, fmt.Sprintf("user_%s%04d", prefix, i))
@@ -345,6 +342,15 @@ where exists (select 1 from product_orders o where o.user_id = u.id)`).Scan(&kep
 		}, time.Minute, 250*time.Millisecond, "%s: the removal never completed, or the late update never reached the workflow", id)
 	}
 	require.Zero(t, lateApplied(), "an update was applied to a user Clerk deleted")
+}
+
+// waitForMigrations waits until the worker has applied every migration.
+func waitForMigrations(t *testing.T, db *pgx.Conn) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var ok bool
+		return db.QueryRow(context.Background(), `select to_regclass('backfill_seen') is not null`).Scan(&ok) == nil && ok
+	}, time.Minute, 100*time.Millisecond, "the worker never migrated the database")
 }
 
 func (p *productRows) state(ctx context.Context, clerkID string) (workflows.UserState, error) {
