@@ -20,9 +20,9 @@ LOCAL_WEBHOOK_SECRET := whsec_Y2xlcmtzeW5jLWxvY2FsLWRldi1vbmx5LXNlY3JldA==
 
 .PHONY: run test vet chaos bench temporal-cli database
 
-## run: Temporal dev server (UI on :8233), worker and starter on :8080, against PostgreSQL on loopback
+## run: Temporal dev server (UI on :8233), worker (:8081) and starter (:8080), against PostgreSQL on loopback
 run: $(TEMPORAL_CLI) database
-	@for port in 7233 8233 8080; do \
+	@for port in 7233 8233 8080 8081; do \
 	  if (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null; then \
 	    echo "make run: 127.0.0.1:$$port is already in use (another make run?); stop it first" >&2; exit 1; \
 	  fi; \
@@ -34,6 +34,8 @@ run: $(TEMPORAL_CLI) database
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; trap 'exit 0' INT TERM; \
 	  export CLERK_WEBHOOK_SECRET="$${CLERK_WEBHOOK_SECRET:-$(LOCAL_WEBHOOK_SECRET)}"; \
 	  export HTTP_ADDR="$${HTTP_ADDR:-127.0.0.1:8080}"; \
+	  export WORKER_HTTP_ADDR="$${WORKER_HTTP_ADDR:-127.0.0.1:8081}"; \
+	  export LOG_FORMAT="$${LOG_FORMAT:-text}"; \
 	  "$(TEMPORAL_CLI)" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
 	    --db-filename .run/temporal.db --log-level warn \
 	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword & \

@@ -186,8 +186,10 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 			next++
 			r := q.result
 			res.Cursor = q.after
-			res.Stats = res.Stats.Add(q.stats).Add(BackfillStats{Pages: 1, Seen: len(q.users), Inserted: r.Inserted, Updated: r.Updated,
-				Unchanged: len(q.users) - r.Inserted - r.Updated - r.Tombstoned, Tombstoned: r.Tombstoned, Trials: r.Trials})
+			pageStats := BackfillStats{Pages: 1, Seen: len(q.users), Inserted: r.Inserted, Updated: r.Updated,
+				Unchanged: len(q.users) - r.Inserted - r.Updated - r.Tombstoned, Tombstoned: r.Tombstoned, Trials: r.Trials}
+			a.Metrics.backfilled(pageStats)
+			res.Stats = res.Stats.Add(q.stats).Add(pageStats)
 		}
 		mu.Unlock()
 		beat()

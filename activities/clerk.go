@@ -38,6 +38,11 @@ type FetchClerkUserResult struct {
 // Clerk being down or rate-limiting is retried by Temporal; a 404 is an
 // answer, not an error; a missing or refused key fails for good.
 func (a *Activities) FetchClerkUser(ctx context.Context, clerkID string) (FetchClerkUserResult, error) {
+	res, err := a.fetchClerkUser(ctx, clerkID)
+	return res, a.Metrics.failed("fetch_profile", err)
+}
+
+func (a *Activities) fetchClerkUser(ctx context.Context, clerkID string) (FetchClerkUserResult, error) {
 	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
 		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user: %w", err))
 	}

@@ -19,6 +19,7 @@ func (a *Activities) ExpireDueTrials(ctx context.Context) (int, error) {
 			return total, classify(err)
 		}
 		total += n
+		a.Metrics.trialsExpiredBy(n)
 		if n < expiryBatch {
 			return total, nil
 		}

@@ -42,6 +42,8 @@ type Activities struct {
 	// so every starter of workflows (the ensure package included) gets the
 	// same one.
 	TrialPeriod time.Duration
+	// Metrics count what the activities did; nil counts nothing.
+	Metrics *Metrics
 }
 
 // UpsertUserResult is what UpsertUser did.
@@ -76,13 +78,15 @@ type DeleteUserResult struct {
 // its trial.
 func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertUserResult, error) {
 	if err := validUser(u); err != nil {
-		return UpsertUserResult{}, err
+		return UpsertUserResult{}, a.Metrics.failed("upsert_user", err)
 	}
 	res, err := a.Store.UpsertUser(ctx, u, a.TrialPeriod)
 	if err != nil {
-		return UpsertUserResult{}, classify(err)
+		return UpsertUserResult{}, a.Metrics.failed("upsert_user", classify(err))
 	}
-	return UpsertUserResult{UserID: res.UserID, Outcome: res.Outcome, TrialEndsAt: res.TrialEndsAt}, nil
+	out := UpsertUserResult{UserID: res.UserID, Outcome: res.Outcome, TrialEndsAt: res.TrialEndsAt}
+	a.Metrics.userWritten(out)
+	return out, nil
 }
 
 // DeleteUser tombstones the user, so no later event brings it back, then
@@ -91,6 +95,15 @@ func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertU
 // effect for clerksync, and the workflow shows the refusal to operators
 // while RemoveDeletedUser retries.
 func (a *Activities) DeleteUser(ctx context.Context, in DeleteUserInput) (DeleteUserResult, error) {
+	res, err := a.deleteUser(ctx, in)
+	if err != nil {
+		return res, a.Metrics.failed("delete_user", err)
+	}
+	a.Metrics.deleted(res)
+	return res, nil
+}
+
+func (a *Activities) deleteUser(ctx context.Context, in DeleteUserInput) (DeleteUserResult, error) {
 	if err := clerkevent.ValidateClerkID(in.ClerkID); err != nil {
 		return DeleteUserResult{}, invalid(fmt.Errorf("delete user: %w", err))
 	}

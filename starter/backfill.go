@@ -204,7 +204,7 @@ func summary(id string, p workflows.BackfillProgress) string {
 // dialTemporal connects to Temporal for an operator command: at once, so a
 // wrong address fails the command instead of hanging it.
 func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, error) {
-	opts, err := temporalclient.Options(logger)
+	opts, err := temporalclient.Options(logger, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,11 @@ Environment:
 `
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger, err := config.NewLogger(os.Stderr, "starter")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starter: configuration:", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, logger); err != nil {

@@ -15,9 +15,11 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
+	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/workflows"
 )
@@ -36,7 +38,11 @@ Environment:
 		config.PrintVars(flag.CommandLine.Output())
 	}
 	flag.Parse()
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger, err := config.NewLogger(os.Stderr, "worker")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: configuration:", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, logger); err != nil {
@@ -50,11 +56,28 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	reg := telemetry.NewRegistry()
+	sdkMetrics, err := telemetry.TemporalMetrics(reg)
+	if err != nil {
+		return err
+	}
+	metrics, err := activities.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Health and metrics are served from the start: /readyz says what the
+	// worker still waits for.
+	ready := &readiness{store: st}
+	stopHTTP, err := serveHTTP(cfg.WorkerHTTPAddr, reg, ready, logger)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	// A worker started while PostgreSQL or Temporal is still coming up (or
 	// briefly gone) waits for it rather than exiting: nothing is lost while
 	// it waits, since Temporal holds every event.
@@ -63,7 +86,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	logger.Info("Database migrated")
 
-	opts, err := temporalclient.Options(logger)
+	opts, err := temporalclient.Options(logger, sdkMetrics)
 	if err != nil {
 		return err
 	}
@@ -75,6 +98,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer c.Close()
+	ready.temporal.Store(&c)
 	if err := temporalclient.EnsureSearchAttributes(ctx, c, opts.Namespace, workflows.SearchAttributeKeys); err != nil {
 		// Not fatal: on Temporal Cloud they are created in the Cloud UI, and
 		// the starter's signal-with-start says clearly if one is missing.
@@ -89,14 +113,17 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	w := syncworker.New(c, syncworker.Options{
 		TaskQueue: cfg.TaskQueue, Store: st, Clerk: cfg.ClerkClient(), ClerkRPS: cfg.ClerkAPIRPS,
-		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers,
+		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers, Metrics: metrics,
 	})
 	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "namespace", opts.Namespace)
 	// Run returns on ctx's end (SIGINT, SIGTERM) after finishing running
 	// activities, or on an error the worker cannot recover from (the
 	// namespace does not exist, the server refuses this client): then the
 	// process ends with the cause rather than living on without polling.
-	if err := w.Run(interrupted(ctx)); err != nil {
+	ready.polling.Store(true)
+	err = w.Run(interrupted(ctx))
+	ready.polling.Store(false)
+	if err != nil {
 		return fmt.Errorf("worker stopped polling %s in namespace %s at %s: %w",
 			cfg.TaskQueue, opts.Namespace, opts.HostPort, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,9 @@ func TestWorker_ExitsWhenItsNamespaceIsDeleted(t *testing.T) {
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	require.NoError(t, err, "build worker: %s", out)
 	cmd := exec.Command(bin)
-	cmd.Env = []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "TEMPORAL_NAMESPACE=" + ns, "PATH=" + os.Getenv("PATH")}
+	httpAddr := testenv.FreeAddr(t)
+	cmd.Env = []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "TEMPORAL_NAMESPACE=" + ns, "PATH=" + os.Getenv("PATH"),
+		"WORKER_HTTP_ADDR=" + httpAddr}
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
@@ -55,6 +58,8 @@ func TestWorker_ExitsWhenItsNamespaceIsDeleted(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "Worker polling") }, time.Minute, 100*time.Millisecond,
 		"the worker never started polling: %s", &logs)
+	require.Eventually(t, func() bool { return get(httpAddr, "/readyz") == http.StatusOK }, 30*time.Second, 100*time.Millisecond,
+		"the polling worker never said it was ready")
 
 	c, err := client.Dial(client.Options{HostPort: address})
 	require.NoError(t, err)
@@ -68,9 +73,20 @@ func TestWorker_ExitsWhenItsNamespaceIsDeleted(t *testing.T) {
 		require.True(t, errors.As(err, &exit), "the worker exited cleanly after a fatal error: %v", err)
 		require.Equal(t, 1, exit.ExitCode())
 		require.Contains(t, logs.String(), "worker: worker stopped polling clerksync in namespace "+ns)
+		require.Equal(t, 0, get(httpAddr, "/healthz"), "/healthz still answers after the worker exited")
 	case <-time.After(4 * time.Minute):
 		t.Fatalf("the worker kept running with its namespace gone: %s", &logs)
 	}
+}
+
+// get returns the status of GET path on addr, or 0 when nothing answers.
+func get(addr, path string) int {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // syncBuffer is a bytes.Buffer safe for a process's writes and a test's reads.

@@ -193,7 +193,8 @@ func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
 		clerkID: in.ClerkID,
 		state:   in.State,
 		seen:    make(map[string]bool, len(in.State.RecentEventIDs)),
-		logger:  workflow.GetLogger(ctx),
+		// Every line names the user, as the starter's do.
+		logger:  log.With(workflow.GetLogger(ctx), "clerk_id", in.ClerkID),
 		fetched: workflow.NewBufferedChannel(ctx, 1),
 	}
 	if u.state.SyncState == "" {
@@ -250,12 +251,12 @@ func (u *userSync) await(ctx workflow.Context) {
 func (u *userSync) accept(ev clerkevent.Event) {
 	u.received++
 	if ev.ClerkID != u.clerkID {
-		u.logger.Error("Dropped event for another user", "event_id", ev.ID, "event_clerk_id", ev.ClerkID)
+		u.logger.Error("Dropped event for another user", "svix_id", ev.ID, "event_clerk_id", ev.ClerkID)
 		return
 	}
 	if ev.ID != "" {
 		if u.seen[ev.ID] {
-			u.logger.Info("Dropped duplicate event", "event_id", ev.ID, "type", ev.Type)
+			u.logger.Info("Dropped duplicate event", "svix_id", ev.ID, "type", ev.Type)
 			return
 		}
 		u.remember(ev.ID)
@@ -392,7 +393,7 @@ func (u *userSync) recordFailure(ev clerkevent.Event, err error) error {
 
 // noteFailure keeps f for operators (the state query), the newest last.
 func (u *userSync) noteFailure(f FailedEvent) {
-	u.logger.Error("Event could not be applied", "event_id", f.EventID, "type", f.Type, "error", f.Error)
+	u.logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type, "error", f.Error)
 	u.failed = true
 	u.state.Failed = append(u.state.Failed, f)
 	if n := len(u.state.Failed); n > maxFailedEvents {

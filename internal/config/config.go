@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/telemetry"
 )
 
 // Var documents one environment variable.
@@ -35,6 +37,9 @@ const (
 	DefaultTaskQueue           = "clerksync"
 	DefaultClerkAPIURL         = "https://api.clerk.com/v1"
 	DefaultHTTPAddr            = ":8080"
+	DefaultWorkerHTTPAddr      = ":8081"
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = "json"
 	DefaultWebhookMaxBytes     = 1 << 20
 	DefaultEnsureTimeout       = 5 * time.Second
 	DefaultTrialPeriod         = 14 * 24 * time.Hour
@@ -62,6 +67,9 @@ var Vars = []Var{
 	{"CLERK_API_RPS", strconv.Itoa(DefaultClerkAPIRPS), "Clerk Backend API requests per second the worker makes at most (ensure's profile fetch, backfill, reconcile); 0 lifts the limit; a production instance allows 100"},
 	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any"},
 	{"HTTP_ADDR", DefaultHTTPAddr, "address the starter's HTTP service listens on"},
+	{"WORKER_HTTP_ADDR", DefaultWorkerHTTPAddr, "address the worker serves /metrics, /healthz and /readyz on"},
+	{"LOG_LEVEL", DefaultLogLevel, "least severe log lines written: debug, info, warn or error"},
+	{"LOG_FORMAT", DefaultLogFormat, "log line format: json (one object per line) or text (for a terminal)"},
 	{"WEBHOOK_MAX_BYTES", strconv.Itoa(DefaultWebhookMaxBytes), "largest webhook body accepted; larger ones get 413"},
 	{"ENSURE_TIMEOUT", shortDuration(DefaultEnsureTimeout), "bounds a whole ensure call: the lookup, the signal and the wait for the row"},
 	{"TRIAL_PERIOD", shortDuration(DefaultTrialPeriod), "length of a new user's trial subscription, from Clerk's created_at (read by the worker)"},
@@ -79,9 +87,11 @@ type Config struct {
 	// AuthorizedParties are the accepted azp origins; empty accepts any.
 	AuthorizedParties []string
 	HTTPAddr          string
-	WebhookMaxBytes   int64
-	EnsureTimeout     time.Duration
-	TrialPeriod       time.Duration
+	// WorkerHTTPAddr is where the worker serves metrics and health.
+	WorkerHTTPAddr  string
+	WebhookMaxBytes int64
+	EnsureTimeout   time.Duration
+	TrialPeriod     time.Duration
 	// TrialExpiryInterval is how often the trial-expiry Schedule runs.
 	TrialExpiryInterval time.Duration
 	// WorkflowPollers is the worker's concurrent workflow task polls.
@@ -96,17 +106,7 @@ func Load() (Config, error) { return LoadFrom(os.LookupEnv) }
 // LoadFrom reads the configuration through lookup, falling back to each
 // variable's default. Errors name the variable and the value it holds.
 func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
-	get := func(name string) string {
-		if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
-		}
-		for _, v := range Vars {
-			if v.Name == name {
-				return v.Default
-			}
-		}
-		return ""
-	}
+	get := getter(lookup)
 	var errs []string
 	duration := func(name string) time.Duration {
 		d, err := time.ParseDuration(get(name))
@@ -122,6 +122,7 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		ClerkSecretKey:      get("CLERK_SECRET_KEY"),
 		ClerkAPIURL:         get("CLERK_API_URL"),
 		HTTPAddr:            get("HTTP_ADDR"),
+		WorkerHTTPAddr:      get("WORKER_HTTP_ADDR"),
 		AuthorizedParties:   list(get("CLERK_AUTHORIZED_PARTIES")),
 		EnsureTimeout:       duration("ENSURE_TIMEOUT"),
 		TrialPeriod:         duration("TRIAL_PERIOD"),
@@ -142,6 +143,9 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("CLERK_API_RPS=%q: want a number of requests per second, 0 for no limit", get("CLERK_API_RPS")))
 	}
 	c.ClerkAPIRPS = rps
+	if _, err := newLogger(io.Discard, "", get); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
@@ -196,4 +200,43 @@ func PrintVars(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Usage)
 	}
 	tw.Flush()
+}
+
+// NewLogger returns the logger of the process named process, writing to w
+// as LOG_FORMAT and LOG_LEVEL say. It reads only those two, so a binary has
+// its logger before the rest of its configuration is checked.
+func NewLogger(w io.Writer, process string) (*slog.Logger, error) {
+	return newLogger(w, process, getter(os.LookupEnv))
+}
+
+func newLogger(w io.Writer, process string, get func(string) string) (*slog.Logger, error) {
+	level, err := telemetry.ParseLevel(get("LOG_LEVEL"))
+	if err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL=%q: %w", get("LOG_LEVEL"), err)
+	}
+	logger, err := telemetry.NewLogger(w, get("LOG_FORMAT"), level, process)
+	if err != nil {
+		return nil, fmt.Errorf("LOG_FORMAT=%q: want %s or %s", get("LOG_FORMAT"), telemetry.FormatJSON, telemetry.FormatText)
+	}
+	return logger, nil
+}
+
+// getter reads a variable through lookup, falling back to its default when
+// it is unset or blank.
+func getter(lookup func(string) (string, bool)) func(string) string {
+	return func(name string) string {
+		if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return defaultOf(name)
+	}
+}
+
+func defaultOf(name string) string {
+	for _, v := range Vars {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	return ""
 }

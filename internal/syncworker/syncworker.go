@@ -46,6 +46,8 @@ type Options struct {
 	// WorkflowPollers is how many workflow task polls run at once
 	// (DefaultWorkflowPollers when 0).
 	WorkflowPollers int
+	// Metrics count what the activities write; nil counts nothing.
+	Metrics *activities.Metrics
 }
 
 // New returns a worker with every workflow and activity registered; start
@@ -63,7 +65,7 @@ func New(c client.Client, o Options) worker.Worker {
 	w.RegisterWorkflow(workflows.UserWorkflow)
 	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
 	w.RegisterWorkflow(workflows.BackfillWorkflow)
-	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod}
+	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics}
 	if o.Clerk != nil {
 		a.Clerk = user.NewClient(o.Clerk)
 		a.ClerkBackend = clerk.NewBackend(&o.Clerk.BackendConfig)

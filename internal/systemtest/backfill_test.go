@@ -52,7 +52,7 @@ func TestBackfill_EveryClerkUserReachesTheTable(t *testing.T) {
 			}
 		}
 		users = append(users, clerkfake.User{ID: fmt.Sprintf("user_bf%04d", i), Email: fmt.Sprintf("bf%d@example.com", i),
-			FirstName: "Clerk", CreatedAt: created, UpdatedAt: created.Add(time.Minute)})
+			FirstName: "Fromclerk", CreatedAt: created, UpdatedAt: created.Add(time.Minute)})
 	}
 	s.clerk.PutUsers(users...)
 
@@ -86,7 +86,7 @@ func TestBackfill_EveryClerkUserReachesTheTable(t *testing.T) {
 	require.GreaterOrEqual(t, p.Stats.Retried, 2)
 
 	require.Equal(t, 1698, s.count(t, "select count(*) from users"))
-	require.Equal(t, 1696, s.count(t, "select count(*) from users where first_name = 'Clerk' and email like 'bf%@example.com'"))
+	require.Equal(t, 1696, s.count(t, "select count(*) from users where first_name = 'Fromclerk' and email like 'bf%@example.com'"))
 	require.Equal(t, 2, s.count(t, "select count(*) from users where first_name = 'Newer'"))
 	require.Zero(t, s.count(t, "select count(*) from users where clerk_id in ('user_bf0005', 'user_bf1300')"), "deleted users stay deleted")
 	// Trials: the 700 recent users (one of them deleted, and the webhook

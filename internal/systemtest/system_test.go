@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
+	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/starter/service"
@@ -58,13 +61,31 @@ type system struct {
 	taskQueue   string
 	secret      string
 	trialPeriod time.Duration
+	// logs holds every line the starter, the worker and the SDK wrote.
+	logs *testenv.LogBuffer
+
+	mu sync.Mutex
+	// names are the names the test sent in webhooks: never in a log.
+	names []string
 }
 
 // startSystem runs the system; options adjust its configuration.
 func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	t.Helper()
+	// Every line, at debug level, is checked once everything has stopped
+	// (this cleanup runs last).
+	logs := &testenv.LogBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var s *system
+	t.Cleanup(func() {
+		if s != nil {
+			s.checkLogs(t)
+		}
+	})
 	st, dbURL := testenv.Store(t)
-	tc := testenv.Temporal(t)
+	tc, err := client.NewClientFromExisting(testenv.Temporal(t), client.Options{Namespace: "default", Logger: telemetry.TemporalLogger(logger)})
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
 	taskQueue := "e2e-" + strings.ToLower(t.Name())
 	fake := clerkfake.Start(t)
 	cfg := config.Config{
@@ -94,7 +115,6 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 
 	verifier, err := service.NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mux, err := service.NewMux(cfg, verifier, service.Connections{Store: st, Temporal: tc, Namespace: "default"}, logger)
 	require.NoError(t, err)
 	srv := httptest.NewServer(mux)
@@ -103,9 +123,58 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 	db, err := pgx.Connect(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close(context.Background()) })
-	return &system{
+	s = &system{
 		url: srv.URL, stopWorker: stopWorker, startWorker: startWorker,
 		clerk: fake, store: st, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret, trialPeriod: cfg.TrialPeriod,
+		logs: logs,
+	}
+	return s
+}
+
+// checkLogs fails the test if a log line holds a secret, a session token,
+// an email address or a name the test sent.
+func (s *system) checkLogs(t *testing.T) {
+	t.Helper()
+	forbidden := testenv.Forbidden{
+		Literals: []string{testSecret, otherSecret, clerkfake.SecretKey},
+		Patterns: []*regexp.Regexp{testenv.ScenarioNames},
+	}
+	s.mu.Lock()
+	forbidden.Literals = append(forbidden.Literals, s.names...)
+	s.mu.Unlock()
+	for _, u := range s.clerk.Users() {
+		forbidden.Literals = append(forbidden.Literals, personalName(u.FirstName), personalName(u.LastName))
+	}
+	testenv.CheckLogs(t, t.Name(), s.logs.Bytes(), forbidden)
+}
+
+// personalName is name, or "" when it is too short to tell from the words of
+// a log line.
+func personalName(name string) string {
+	if len(name) < 4 {
+		return ""
+	}
+	return name
+}
+
+// noteNames records the names in a webhook body, for checkLogs.
+func (s *system) noteNames(body []byte) {
+	var ev struct {
+		Data struct {
+			FirstName *string `json:"first_name"`
+			LastName  *string `json:"last_name"`
+			Username  *string `json:"username"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &ev) != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range []*string{ev.Data.FirstName, ev.Data.LastName, ev.Data.Username} {
+		if n != nil && personalName(*n) != "" {
+			s.names = append(s.names, *n)
+		}
 	}
 }
 
@@ -118,6 +187,7 @@ func (s *system) post(t *testing.T, msgID string, body []byte) int {
 // postSigned sends body signed with secret at the given time.
 func (s *system) postSigned(t *testing.T, secret string, at time.Time, msgID string, body []byte) int {
 	t.Helper()
+	s.noteNames(body)
 	h, err := clerkwebhook.Sign(secret, msgID, at, body)
 	require.NoError(t, err)
 	req, err := http.NewRequest(http.MethodPost, s.url+"/webhooks/clerk", bytes.NewReader(body))

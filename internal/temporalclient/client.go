@@ -19,8 +19,9 @@ import (
 	"github.com/clerksync/clerksync/internal/config"
 )
 
-// Options reads the client options from the environment.
-func Options(logger *slog.Logger) (client.Options, error) {
+// Options reads the client options from the environment. The SDK logs
+// through logger and reports its metrics to metrics (nil: not at all).
+func Options(logger *slog.Logger, metrics client.MetricsHandler) (client.Options, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return client.Options{}, fmt.Errorf("temporal client options: %w", err)
@@ -32,6 +33,7 @@ func Options(logger *slog.Logger) (client.Options, error) {
 		opts.Namespace = client.DefaultNamespace
 	}
 	opts.Logger = tlog.NewStructuredLogger(logger)
+	opts.MetricsHandler = metrics
 	return opts, nil
 }
 

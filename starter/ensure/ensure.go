@@ -66,6 +66,8 @@ type Options struct {
 	TaskQueue string
 	// Timeout bounds the whole call (ENSURE_TIMEOUT).
 	Timeout time.Duration
+	// Metrics, when set, count calls and their latency (see NewMetrics).
+	Metrics *Metrics
 }
 
 // Ensurer ensures users. It is safe for concurrent use.
@@ -93,16 +95,19 @@ func New(o Options) (*Ensurer, error) {
 // Temporal that hangs cannot hold the caller longer. Errors wrap
 // ErrInvalidID, ErrDeleted, ErrUnavailable or ErrTimeout, or a database
 // error.
-func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (User, error) {
+func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (u User, err error) {
+	began, path := time.Now(), PathFast
+	defer func() { e.opts.Metrics.observe(path, err, time.Since(began)) }()
 	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
 		return User{}, fmt.Errorf("%w: %v", ErrInvalidID, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
-	u, err := e.lookup(ctx, clerkID)
+	u, err = e.lookup(ctx, clerkID)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return u, err
 	}
+	path = PathSlow
 	if err := e.signal(ctx, clerkID); err != nil {
 		return User{}, err
 	}

@@ -19,7 +19,8 @@ type ensureHandler struct {
 
 func (h *ensureHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.sessions == nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": errEnsureNotEnabled.Error()})
+		w.Header().Set("Retry-After", "60")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": errEnsureNotEnabled.Error()})
 		return
 	}
 	clerkID, err := h.sessions.Verify(r.Context(), r.Header.Get("Authorization"))

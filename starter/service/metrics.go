@@ -1,34 +1,62 @@
 package service
 
 import (
-	"net/http"
-
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clerksync/clerksync/starter/ensure"
 )
 
-// metrics are the starter's Prometheus series, on a registry of their own so
-// tests can build as many handlers as they like.
+// metrics are the starter's own Prometheus series. None is labelled with a
+// Clerk ID, an email or a name: labels are event types and outcomes only.
 type metrics struct {
-	registry *prometheus.Registry
-	webhooks *prometheus.CounterVec
+	webhooks          *prometheus.CounterVec
+	webhookDuration   *prometheus.HistogramVec
+	signalDuration    prometheus.Histogram
+	signatureFailures prometheus.Counter
+	jwksFetches       *prometheus.CounterVec
+	ensure            *ensure.Metrics
 }
 
-func newMetrics() *metrics {
+// requestBuckets bound the webhook latencies, in seconds: a refusal takes
+// microseconds, an accepted event one signal-with-start (milliseconds), a
+// Temporal outage the whole 5 s signal timeout.
+var requestBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// newMetrics registers the starter's series on reg.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clerksync_webhooks_total",
 			Help: "Clerk webhooks received, by event type and outcome (accepted, unhandled, bad_signature, malformed, too_large, unavailable).",
 		}, []string{"type", "outcome"}),
+		webhookDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "clerksync_webhook_duration_seconds",
+			Help:    "Time spent handling a webhook request, in seconds, by outcome.",
+			Buckets: requestBuckets,
+		}, []string{"outcome"}),
+		signalDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clerksync_webhook_signal_with_start_duration_seconds",
+			Help:    "Time Temporal took to accept a webhook's signal-with-start, in seconds, failures included.",
+			Buckets: requestBuckets,
+		}),
+		signatureFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clerksync_webhook_signature_failures_total",
+			Help: "Webhooks refused because their Svix signature did not verify (a wrong CLERK_WEBHOOK_SECRET, or a forgery).",
+		}),
+		jwksFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clerksync_jwks_fetches_total",
+			Help: "Fetches of Clerk's JSON Web Key Set for session tokens, by outcome (ok, error).",
+		}, []string{"outcome"}),
 	}
-	m.registry.MustRegister(m.webhooks,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
-}
-
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	for _, c := range []prometheus.Collector{m.webhooks, m.webhookDuration, m.signalDuration, m.signatureFailures, m.jwksFetches} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	em, err := ensure.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	m.ensure = em
+	return m, nil
 }

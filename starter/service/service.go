@@ -6,13 +6,16 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/starter/ensure"
 )
@@ -23,6 +26,10 @@ type Connections struct {
 	Temporal client.Client
 	// Namespace is the Temporal namespace the client works in.
 	Namespace string
+	// Registry holds the process's metrics, the Temporal client's among
+	// them; NewMux adds the starter's and serves it on /metrics. Nil: NewMux
+	// starts an empty one.
+	Registry *prometheus.Registry
 }
 
 // Close closes both clients.
@@ -39,7 +46,13 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (Conne
 	if err != nil {
 		return Connections{}, err
 	}
-	opts, err := temporalclient.Options(logger)
+	reg := telemetry.NewRegistry()
+	sdkMetrics, err := telemetry.TemporalMetrics(reg)
+	if err != nil {
+		st.Close()
+		return Connections{}, err
+	}
+	opts, err := temporalclient.Options(logger, sdkMetrics)
 	if err != nil {
 		st.Close()
 		return Connections{}, err
@@ -49,13 +62,20 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (Conne
 		st.Close()
 		return Connections{}, err
 	}
-	return Connections{Store: st, Temporal: tc, Namespace: opts.Namespace}, nil
+	return Connections{Store: st, Temporal: tc, Namespace: opts.Namespace, Registry: reg}, nil
 }
 
 // NewMux wires every endpoint of the starter's HTTP service.
 func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, logger *slog.Logger) (*http.ServeMux, error) {
 	st, tc := conns.Store, conns.Temporal
-	m := newMetrics()
+	reg := conns.Registry
+	if reg == nil {
+		reg = telemetry.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("starter metrics: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/clerk", &webhookHandler{
 		verifier: verifier,
@@ -66,20 +86,22 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 	})
 	ensurer, err := ensure.New(ensure.Options{
 		Temporal: tc, Pool: st.Pool(), TaskQueue: cfg.TaskQueue,
-		Timeout: cfg.EnsureTimeout,
+		Timeout: cfg.EnsureTimeout, Metrics: m.ensure,
 	})
 	if err != nil {
 		return nil, err
 	}
 	eh := &ensureHandler{ensurer: ensurer, logger: logger}
 	if cc := cfg.ClerkClient(); cc != nil {
-		eh.sessions = newSessionVerifier(cc, cfg.AuthorizedParties)
+		eh.sessions = newSessionVerifier(cc, cfg.AuthorizedParties, m.jwksFetches)
+	} else {
+		logger.Warn("Ensure answers 503 until CLERK_SECRET_KEY is set: it verifies session tokens with Clerk's keys")
 	}
 	mux.Handle("POST /v1/users/ensure", eh)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", &readiness{store: st, temporal: tc, namespace: conns.Namespace, ensureEnabled: eh.sessions != nil})
-	mux.Handle("GET /metrics", m.handler())
+	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	return mux, nil
 }

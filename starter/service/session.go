@@ -13,6 +13,7 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/jwks"
 	"github.com/clerk/clerk-sdk-go/v2/jwt"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
@@ -47,6 +48,8 @@ type sessionVerifier struct {
 	parties []string // accepted azp values; empty accepts any
 	// refreshInterval is jwksRefreshInterval; tests shorten it.
 	refreshInterval time.Duration
+	// fetches counts JWKS fetches by outcome; nil counts nothing.
+	fetches *prometheus.CounterVec
 
 	keys  atomic.Pointer[map[string]*clerk.JSONWebKey]
 	fetch singleflight.Group
@@ -56,8 +59,8 @@ type sessionVerifier struct {
 	lastFetchErr error
 }
 
-func newSessionVerifier(cfg *clerk.ClientConfig, authorizedParties []string) *sessionVerifier {
-	return &sessionVerifier{jwks: jwks.NewClient(cfg), parties: authorizedParties, refreshInterval: jwksRefreshInterval}
+func newSessionVerifier(cfg *clerk.ClientConfig, authorizedParties []string, fetches *prometheus.CounterVec) *sessionVerifier {
+	return &sessionVerifier{jwks: jwks.NewClient(cfg), parties: authorizedParties, refreshInterval: jwksRefreshInterval, fetches: fetches}
 }
 
 // Verify checks the Authorization header and returns the token's subject: the
@@ -156,6 +159,13 @@ func (v *sessionVerifier) refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
 	defer cancel()
 	set, err := v.jwks.Get(ctx, &jwks.GetParams{})
+	if v.fetches != nil {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		v.fetches.WithLabelValues(outcome).Inc()
+	}
 	if err != nil {
 		err = fmt.Errorf("%w: %v", errKeysUnavailable, err)
 	} else {

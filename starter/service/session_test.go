@@ -17,7 +17,7 @@ import (
 func newTestSessionVerifier(t *testing.T, fake *clerkfake.Server) *sessionVerifier {
 	t.Helper()
 	cfg := config.Config{ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey}
-	return newSessionVerifier(cfg.ClerkClient(), nil)
+	return newSessionVerifier(cfg.ClerkClient(), nil, nil)
 }
 
 func TestSessionVerifier_BearerSchemeIsCaseInsensitive(t *testing.T) {

@@ -34,20 +34,26 @@ type webhookHandler struct {
 }
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	outcome := h.handle(w, r)
+	h.metrics.webhookDuration.WithLabelValues(outcome).Observe(time.Since(began).Seconds())
+}
+
+// handle answers one webhook and returns its outcome, the label of its
+// series.
+func (h *webhookHandler) handle(w http.ResponseWriter, r *http.Request) (outcome string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.refuse(w, r, http.StatusRequestEntityTooLarge, "too_large", "body is larger than WEBHOOK_MAX_BYTES")
-			return
+			return h.refuse(w, r, http.StatusRequestEntityTooLarge, "too_large", "body is larger than WEBHOOK_MAX_BYTES")
 		}
-		h.refuse(w, r, http.StatusBadRequest, "malformed", "could not read body")
-		return
+		return h.refuse(w, r, http.StatusBadRequest, "malformed", "could not read body")
 	}
 	msgID, err := h.verifier.Verify(body, r.Header)
 	if err != nil {
-		h.refuse(w, r, http.StatusUnauthorized, "bad_signature", err.Error())
-		return
+		h.metrics.signatureFailures.Inc()
+		return h.refuse(w, r, http.StatusUnauthorized, "bad_signature", err.Error())
 	}
 	ev, err := clerkevent.Parse(body, msgID)
 	switch {
@@ -55,34 +61,37 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Acknowledged so Svix stops retrying an event we will never apply.
 		h.metrics.webhooks.WithLabelValues(string(ev.Type), "unhandled").Inc()
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "type": string(ev.Type)})
-		return
+		return "unhandled"
 	case err != nil:
-		h.refuse(w, r, http.StatusBadRequest, "malformed", err.Error())
-		return
+		return h.refuse(w, r, http.StatusBadRequest, "malformed", err.Error())
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
 	defer cancel()
+	signalBegan := time.Now()
 	workflowID, err := h.signaler.SignalEvent(ctx, ev)
+	h.metrics.signalDuration.Observe(time.Since(signalBegan).Seconds())
 	if err != nil {
 		h.logger.Error("Temporal did not accept the event; Svix will retry",
 			"svix_id", msgID, "type", ev.Type, "clerk_id", ev.ClerkID, "error", err)
 		h.metrics.webhooks.WithLabelValues(string(ev.Type), "unavailable").Inc()
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporal unavailable, retry later"})
-		return
+		return "unavailable"
 	}
 	h.metrics.webhooks.WithLabelValues(string(ev.Type), "accepted").Inc()
 	h.logger.Info("Webhook accepted", "svix_id", msgID, "type", ev.Type, "clerk_id", ev.ClerkID, "workflow_id", workflowID)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted", "workflow_id": workflowID})
+	return "accepted"
 }
 
 // refuse answers a rejected webhook. The reason is logged and returned, but
 // never the body or the signature headers.
-func (h *webhookHandler) refuse(w http.ResponseWriter, r *http.Request, status int, outcome, reason string) {
+func (h *webhookHandler) refuse(w http.ResponseWriter, r *http.Request, status int, outcome, reason string) string {
 	h.metrics.webhooks.WithLabelValues("", outcome).Inc()
 	h.logger.Warn("Webhook refused", "status", status, "outcome", outcome, "reason", reason,
 		"svix_id", r.Header.Get("svix-id"), "remote", r.RemoteAddr)
 	writeJSON(w, status, map[string]string{"error": reason})
+	return outcome
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -126,11 +125,11 @@ func run(b *testing.B) report {
 	r.temporalCLI = filepath.Base(filepath.Dir(cli))
 
 	// The dev server runs as a process of our own, so its CPU time can be read.
-	port, uiPort := freePort(b), freePort(b)
+	port, uiPort := freePort(b), freePort(b) // ports, as the CLI takes them
 	server := startProcess(b, "temporal", nil, cli, "server", "start-dev", "--ip", "127.0.0.1",
-		"--port", strconv.Itoa(port), "--ui-port", strconv.Itoa(uiPort), "--headless", "--log-level", "error",
+		"--port", port, "--ui-port", uiPort, "--headless", "--log-level", "error",
 		"--search-attribute", "ClerkUserId=Keyword", "--search-attribute", "ClerkSyncState=Keyword")
-	address := fmt.Sprintf("127.0.0.1:%d", port)
+	address := "127.0.0.1:" + port
 	var tc client.Client
 	waitFor(b, "the dev server", func() bool {
 		var err error
@@ -164,14 +163,15 @@ func run(b *testing.B) report {
 	}, func() int { return completed(b, tc, "TaskQueue = 'raw'") })
 
 	// clerksync: the real binaries, on the same server.
-	bin := build(b)
+	bin := testenv.Build(b)
 	fake := clerkfake.Start(b)
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	httpAddr := testenv.FreeAddr(b)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "CLERK_WEBHOOK_SECRET=" + secret,
 		"HTTP_ADDR=" + httpAddr, "CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
 		"CLERK_API_RPS=0", // the fake has no rate limit to respect
+		"WORKER_HTTP_ADDR=" + testenv.FreeAddr(b),
 	}
 	workerProc := startProcess(b, "worker", env, filepath.Join(bin, "worker"))
 	workerPID := workerProc.pid
@@ -473,17 +473,6 @@ func startProcess(b *testing.B, name string, env []string, bin string, args ...s
 	return process{pid: cmd.Process.Pid, stop: stop}
 }
 
-func build(b *testing.B) string {
-	dir := b.TempDir()
-	for _, pkg := range []string{"worker", "starter"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "github.com/clerksync/clerksync/"+pkg).CombinedOutput()
-		if err != nil {
-			b.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
-	return dir
-}
-
 func waitFor(b *testing.B, what string, ok func() bool) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for !ok() {
@@ -494,13 +483,9 @@ func waitFor(b *testing.B, what string, ok func() bool) {
 	}
 }
 
-func freePort(b *testing.B) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+func freePort(b *testing.B) string {
+	_, port, _ := strings.Cut(testenv.FreeAddr(b), ":")
+	return port
 }
 
 // backfillBench lists backfillUsers users from the fake Clerk through

@@ -28,15 +28,16 @@ func TestBackfill_ResumesAfterTheWorkerIsKilled(t *testing.T) {
 	dbURL := testenv.Database(t)
 	tc := testenv.Temporal(t)
 	fake := clerkfake.Start(t)
-	bin := build(t)
+	bin := testenv.Build(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + testenv.TemporalAddress(t), "TEMPORAL_TASK_QUEUE=backfill-chaos",
 		"CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
 		"CLERK_API_RPS=3", // 20 pages take about 7 s: long enough to be killed in
+		"WORKER_HTTP_ADDR=" + testenv.FreeAddr(t),
 	}
 	logs := t.TempDir()
-	worker := start(t, logs, "worker", env, filepath.Join(bin, "worker"))
+	worker := testenv.StartProcess(t, logs, "worker", env, filepath.Join(bin, "worker"))
 
 	now := time.Now().Truncate(time.Millisecond)
 	var users []clerkfake.User
@@ -72,8 +73,8 @@ insert into user_tombstones (clerk_id) select 'user_bk' || lpad(i::text, 5, '0')
 		return db.QueryRow(ctx, `select count(*) from users`).Scan(&n) == nil && n > 2500
 	}, time.Minute, 50*time.Millisecond, "the backfill never got going")
 	t.Log("SIGKILL the worker mid-run and restart it")
-	worker.kill(t)
-	start(t, logs, "worker-2", env, filepath.Join(bin, "worker"))
+	worker.Kill(t)
+	testenv.StartProcess(t, logs, "worker-2", env, filepath.Join(bin, "worker"))
 
 	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()

@@ -3,15 +3,13 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,9 +64,9 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 	testenv.Temporal(t)
 	pgProxy := testenv.StartProxy(t, hostPort(t, dbURL))
 	temporalProxy := testenv.StartProxy(t, testenv.TemporalAddress(t))
-	bin := build(t)
+	bin := testenv.Build(t)
 
-	httpAddr := freeAddr(t)
+	httpAddr := testenv.FreeAddr(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
@@ -78,10 +76,13 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 		"TEMPORAL_TASK_QUEUE=chaos",
 		"CLERK_WEBHOOK_SECRET=" + secret,
 		"HTTP_ADDR=" + httpAddr,
+		"WORKER_HTTP_ADDR=" + testenv.FreeAddr(t),
+		// Every line the processes and the SDK write is checked below.
+		"LOG_LEVEL=debug",
 	}
 	logs := t.TempDir()
-	worker := start(t, logs, "worker", env, filepath.Join(bin, "worker"))
-	start(t, logs, "starter", env, filepath.Join(bin, "starter"), "serve")
+	worker := testenv.StartProcess(t, logs, "worker", env, filepath.Join(bin, "worker"))
+	testenv.StartProcess(t, logs, "starter", env, filepath.Join(bin, "starter"), "serve")
 	waitHealthy(t, "http://"+httpAddr+"/healthz")
 	pinned := pinWithProductRows(t, dbURL, "chaos", 0, 1, 10, 11, 20, 21, 30, 31)
 
@@ -113,8 +114,8 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 	for i, k := range sz.killAt {
 		at(k)
 		t.Logf("SIGKILL worker (%d of 2) and restart it", i+1)
-		worker.kill(t)
-		worker = start(t, logs, fmt.Sprintf("worker-%d", i+2), env, filepath.Join(bin, "worker"))
+		worker.Kill(t)
+		worker = testenv.StartProcess(t, logs, fmt.Sprintf("worker-%d", i+2), env, filepath.Join(bin, "worker"))
 	}
 	at(sz.temporalCutAt)
 	t.Logf("cut Temporal for %s", sz.temporalOutage)
@@ -156,49 +157,10 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 	pinned.check(t, ctx, db, "http://"+httpAddr+"/webhooks/clerk")
 	div = converge(sc, time.Now().Add(time.Minute))
 	require.True(t, div.Zero(), "the pinned users did not converge once their rows were let go: %s (logs in %s)", div, logs)
-}
 
-// process is a clerksync binary the test runs and may kill.
-type process struct{ cmd *exec.Cmd }
-
-func start(t *testing.T, logDir, name string, env []string, bin string, args ...string) *process {
-	t.Helper()
-	logFile, err := os.Create(filepath.Join(logDir, name+".log"))
-	require.NoError(t, err)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	require.NoError(t, cmd.Start())
-	p := &process{cmd: cmd}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-		}
-		logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("%s log (last 4 KiB):\n%s", name, tail(b, 4096))
-		}
+	testenv.CheckLogs(t, "chaos", testenv.ReadLogs(t, logs), testenv.Forbidden{
+		Literals: []string{secret}, Patterns: []*regexp.Regexp{testenv.ScenarioNames},
 	})
-	return p
-}
-
-func (p *process) kill(t *testing.T) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Kill())
-	_ = p.cmd.Wait()
-}
-
-// build compiles the worker and starter once per run into a temp dir.
-func build(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, pkg := range []string{"worker", "starter"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "github.com/clerksync/clerksync/"+pkg).CombinedOutput()
-		require.NoError(t, err, "build %s: %s", pkg, out)
-	}
-	return dir
 }
 
 func waitHealthy(t *testing.T, u string) {
@@ -211,14 +173,6 @@ func waitHealthy(t *testing.T, u string) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 100*time.Millisecond, "starter never became healthy")
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func hostPort(t *testing.T, dbURL string) string {
@@ -237,13 +191,6 @@ func withHost(t *testing.T, dbURL, hostPort string) string {
 	require.NoError(t, err)
 	u.Host = hostPort
 	return u.String()
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // productRows is a product table whose foreign key to users has no ON

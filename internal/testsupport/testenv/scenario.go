@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,6 +63,10 @@ func (s Scenario) Ignoring(clerkIDs []string) Scenario {
 	return s
 }
 
+// ScenarioNames matches every name a Scenario gives its users, for
+// CheckLogs.
+var ScenarioNames = regexp.MustCompile(`First \d+\.\d+|Last-\d+`)
+
 // ScenarioOptions shapes a Scenario.
 type ScenarioOptions struct {
 	Users int
@@ -109,7 +114,7 @@ func NewScenario(t testing.TB, o ScenarioOptions) Scenario {
 				f.Email = fmt.Sprintf("u%d.v%d@example.com", i, k)
 			}
 			if k == versions-1 && i%3 == 0 {
-				f.LastName = "Last"
+				f.LastName = fmt.Sprintf("Last-%d", i)
 			}
 			typ := "user.updated"
 			if k == 0 && !(o.Unusual && kind == 8) { // kind 8: updates without a create
