@@ -17,6 +17,9 @@ export TEST_DATABASE_URL ?= $(ADMIN_DATABASE_URL)
 # A signing secret for local runs only, so `go run ./starter send` works
 # out of the box. Never use it for a real Clerk endpoint.
 LOCAL_WEBHOOK_SECRET := whsec_Y2xlcmtzeW5jLWxvY2FsLWRldi1vbmx5LXNlY3JldA==
+# Likewise a payload key for local runs only, so the UI shows what
+# encryption looks like and decodes it through the starter's /codec.
+LOCAL_PAYLOAD_KEYS := local:Y2xlcmtzeW5jIGxvY2FsIGRldmVsb3BtZW50IG9ubHk=
 
 .PHONY: run test vet chaos bench temporal-cli database
 
@@ -36,8 +39,11 @@ run: $(TEMPORAL_CLI) database
 	  export HTTP_ADDR="$${HTTP_ADDR:-127.0.0.1:8080}"; \
 	  export WORKER_HTTP_ADDR="$${WORKER_HTTP_ADDR:-127.0.0.1:8081}"; \
 	  export LOG_FORMAT="$${LOG_FORMAT:-text}"; \
+	  export PAYLOAD_KEYS="$${PAYLOAD_KEYS:-$(LOCAL_PAYLOAD_KEYS)}"; \
+	  export CODEC_CORS_ORIGINS="$${CODEC_CORS_ORIGINS:-http://127.0.0.1:8233,http://localhost:8233}"; \
 	  "$(TEMPORAL_CLI)" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
 	    --db-filename .run/temporal.db --log-level warn \
+	    --ui-codec-endpoint http://127.0.0.1:8080/codec \
 	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword & \
 	  .run/worker & \
 	  .run/starter serve & \

@@ -113,7 +113,7 @@ func (a *Activities) deleteUser(ctx context.Context, in DeleteUserInput) (Delete
 	removed, err := a.Store.RemoveUserRow(ctx, in.ClerkID)
 	switch {
 	case store.IsRefusal(err):
-		return DeleteUserResult{RowKept: err.Error()}, nil
+		return DeleteUserResult{RowKept: store.Redact(err).Error()}, nil
 	case err != nil:
 		return DeleteUserResult{}, err
 	}

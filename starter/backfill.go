@@ -57,7 +57,7 @@ func backfill(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	if err != nil {
 		return err
 	}
-	tc, err := dialTemporal(ctx, logger)
+	tc, err := dialTemporal(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -203,8 +203,8 @@ func summary(id string, p workflows.BackfillProgress) string {
 
 // dialTemporal connects to Temporal for an operator command: at once, so a
 // wrong address fails the command instead of hanging it.
-func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, error) {
-	opts, err := temporalclient.Options(logger, nil)
+func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (client.Client, error) {
+	opts, err := temporalclient.Options(logger, nil, cfg.PayloadKeys)
 	if err != nil {
 		return nil, err
 	}

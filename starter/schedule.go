@@ -50,7 +50,7 @@ func schedule(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		if *every < time.Minute {
 			return fmt.Errorf("--every %s: want at least 1m", *every)
 		}
-		tc, err := dialTemporal(ctx, logger)
+		tc, err := dialTemporal(ctx, cfg, logger)
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func schedule(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		fmt.Fprintf(stdout, "%s: reconciliation every %s (workflow %s)\n", id, *every, workflows.BackfillWorkflowID("scheduled-reconcile"))
 		return nil
 	case "list":
-		tc, err := dialTemporal(ctx, logger)
+		tc, err := dialTemporal(ctx, cfg, logger)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func schedule(ctx context.Context, args []string, stdout io.Writer, logger *slog
 			fmt.Fprint(stdout, scheduleUsage)
 			return errors.New("schedule delete takes one name: reconcile")
 		}
-		tc, err := dialTemporal(ctx, logger)
+		tc, err := dialTemporal(ctx, cfg, logger)
 		if err != nil {
 			return err
 		}

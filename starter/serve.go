@@ -5,15 +5,30 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/starter/service"
 )
 
 // shutdownGrace is how long in-flight requests get to finish on SIGTERM.
 const shutdownGrace = 15 * time.Second
+
+// loopback says whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // serve runs the HTTP service until ctx is done, then drains it.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
@@ -26,6 +41,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer conns.Close()
+	temporalclient.WarnIfPlaintext(logger, cfg.PayloadKeys)
+	if cfg.PayloadKeys != nil && cfg.CodecAuthToken == "" && !loopback(cfg.HTTPAddr) {
+		logger.Warn("CODEC_AUTH_TOKEN is not set: /codec decrypts payloads for anyone who can reach " + cfg.HTTPAddr)
+	}
 
 	mux, err := service.NewMux(cfg, verifier, conns, logger)
 	if err != nil {

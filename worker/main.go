@@ -86,7 +86,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	logger.Info("Database migrated")
 
-	opts, err := temporalclient.Options(logger, sdkMetrics)
+	temporalclient.WarnIfPlaintext(logger, cfg.PayloadKeys)
+	opts, err := temporalclient.Options(logger, sdkMetrics, cfg.PayloadKeys)
 	if err != nil {
 		return err
 	}

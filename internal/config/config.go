@@ -17,6 +17,7 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/telemetry"
 )
@@ -70,6 +71,9 @@ var Vars = []Var{
 	{"WORKER_HTTP_ADDR", DefaultWorkerHTTPAddr, "address the worker serves /metrics, /healthz and /readyz on"},
 	{"LOG_LEVEL", DefaultLogLevel, "least severe log lines written: debug, info, warn or error"},
 	{"LOG_FORMAT", DefaultLogFormat, "log line format: json (one object per line) or text (for a terminal)"},
+	{"PAYLOAD_KEYS", "", "keys that encrypt what clerksync stores in Temporal: id:base64key pairs (32-byte AES-256 keys), comma-separated; the first encrypts, all decrypt (worker, starter, ensure clients alike)"},
+	{"CODEC_AUTH_TOKEN", "", "bearer token the starter's codec endpoint /codec requires; empty serves it to anyone who reaches it"},
+	{"CODEC_CORS_ORIGINS", "", "comma-separated browser origins (a Temporal UI's) allowed to call /codec"},
 	{"WEBHOOK_MAX_BYTES", strconv.Itoa(DefaultWebhookMaxBytes), "largest webhook body accepted; larger ones get 413"},
 	{"ENSURE_TIMEOUT", shortDuration(DefaultEnsureTimeout), "bounds a whole ensure call: the lookup, the signal and the wait for the row"},
 	{"TRIAL_PERIOD", shortDuration(DefaultTrialPeriod), "length of a new user's trial subscription, from Clerk's created_at (read by the worker)"},
@@ -88,10 +92,15 @@ type Config struct {
 	AuthorizedParties []string
 	HTTPAddr          string
 	// WorkerHTTPAddr is where the worker serves metrics and health.
-	WorkerHTTPAddr  string
-	WebhookMaxBytes int64
-	EnsureTimeout   time.Duration
-	TrialPeriod     time.Duration
+	WorkerHTTPAddr string
+	// PayloadKeys encrypt Temporal payloads; nil when PAYLOAD_KEYS is unset.
+	PayloadKeys *payloadcodec.Keys
+	// CodecAuthToken guards /codec; CodecCORSOrigins may call it.
+	CodecAuthToken   string
+	CodecCORSOrigins []string
+	WebhookMaxBytes  int64
+	EnsureTimeout    time.Duration
+	TrialPeriod      time.Duration
 	// TrialExpiryInterval is how often the trial-expiry Schedule runs.
 	TrialExpiryInterval time.Duration
 	// WorkflowPollers is the worker's concurrent workflow task polls.
@@ -123,6 +132,8 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		ClerkAPIURL:         get("CLERK_API_URL"),
 		HTTPAddr:            get("HTTP_ADDR"),
 		WorkerHTTPAddr:      get("WORKER_HTTP_ADDR"),
+		CodecAuthToken:      get("CODEC_AUTH_TOKEN"),
+		CodecCORSOrigins:    list(get("CODEC_CORS_ORIGINS")),
 		AuthorizedParties:   list(get("CLERK_AUTHORIZED_PARTIES")),
 		EnsureTimeout:       duration("ENSURE_TIMEOUT"),
 		TrialPeriod:         duration("TRIAL_PERIOD"),
@@ -143,6 +154,9 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("CLERK_API_RPS=%q: want a number of requests per second, 0 for no limit", get("CLERK_API_RPS")))
 	}
 	c.ClerkAPIRPS = rps
+	if c.PayloadKeys, err = payloadcodec.ParseKeys(get("PAYLOAD_KEYS")); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if _, err := newLogger(io.Discard, "", get); err != nil {
 		errs = append(errs, err.Error())
 	}

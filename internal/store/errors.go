@@ -2,6 +2,9 @@ package store
 
 import (
 	"errors"
+	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,4 +42,37 @@ func IsPermanent(err error) bool {
 func IsRefusal(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgerrcode.IsIntegrityConstraintViolation(pgErr.Code)
+}
+
+// quoted matches a double-quoted token of a PostgreSQL message: an
+// identifier or a value.
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// Redact returns err with the message of any PostgreSQL error in its text
+// reduced to what names no user data: the message up to its first ": "
+// (after which PostgreSQL quotes the offending input), with every quoted
+// token that is not the error's own constraint, table, column, schema or
+// type name, or one of clerksync's tables, replaced by "…". The result does not wrap err, so nothing
+// below it (an error's causes become a Temporal failure's causes) carries
+// the original text. Errors without a PostgreSQL error are returned as they
+// are.
+func Redact(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	return errors.New(RedactText(err.Error(), pgErr))
+}
+
+// RedactText applies Redact's rule to text, which quotes pgErr's message.
+func RedactText(text string, pgErr *pgconn.PgError) string {
+	msg, _, _ := strings.Cut(pgErr.Message, ": ")
+	names := []string{pgErr.ConstraintName, pgErr.TableName, pgErr.ColumnName, pgErr.SchemaName, pgErr.DataTypeName}
+	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if name := strings.Trim(q, `"`); name != "" && (slices.Contains(names, name) || ownTables[name]) {
+			return q
+		}
+		return `"…"`
+	})
+	return strings.ReplaceAll(text, pgErr.Message, msg)
 }

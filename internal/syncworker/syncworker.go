@@ -14,6 +14,7 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2/user"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/time/rate"
@@ -61,6 +62,8 @@ func New(c client.Client, o Options) worker.Worker {
 		// worker stops; whatever is cut short is retried by Temporal.
 		WorkerStopTimeout:                15 * time.Second,
 		MaxConcurrentWorkflowTaskPollers: o.WorkflowPollers,
+		// No database message quoting a user's data reaches Temporal.
+		Interceptors: []interceptor.WorkerInterceptor{&activities.RedactingInterceptor{}},
 	})
 	w.RegisterWorkflow(workflows.UserWorkflow)
 	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)

@@ -3,17 +3,13 @@ package systemtest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -33,28 +29,8 @@ import (
 // SDK's included) holds a secret, a token, an email address or a name.
 func TestObservability_MetricsCountExactlyTheRequestsAndLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
-	dbURL := testenv.Database(t)
-	fake := clerkfake.Start(t)
-	bin := testenv.Build(t)
-	starterAddr, workerAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + testenv.TemporalAddress(t), "TEMPORAL_TASK_QUEUE=observe",
-		"CLERK_WEBHOOK_SECRET=" + testSecret, "CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
-		"HTTP_ADDR=" + starterAddr, "WORKER_HTTP_ADDR=" + workerAddr, "LOG_LEVEL=debug",
-	}
-	logs := t.TempDir()
-	workerProc := testenv.StartProcess(t, logs, "worker", env, filepath.Join(bin, "worker"))
-	starterProc := testenv.StartProcess(t, logs, "starter", env, filepath.Join(bin, "starter"), "serve")
-	for _, addr := range []string{workerAddr, starterAddr} {
-		require.Eventually(t, func() bool { return status(t, "http://"+addr+"/readyz") == http.StatusOK },
-			time.Minute, 100*time.Millisecond, "%s never became ready", addr)
-	}
-	ctx := context.Background()
-	db, err := pgx.Connect(ctx, dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
-	s := &system{url: "http://" + starterAddr, clerk: fake, db: db, secret: testSecret}
+	b := startBinaries(t, "observe", "LOG_LEVEL=debug")
+	s, fake := b.system, b.clerk
 
 	// One request at a time, each applied before the next, so every write's
 	// outcome is known.
@@ -97,9 +73,9 @@ func TestObservability_MetricsCountExactlyTheRequestsAndLogsHoldNoSecrets(t *tes
 		require.Equal(t, http.StatusOK, code)
 	}
 	s.waitForRow(t, "user_obs_d", func(_, first *string) bool { return first != nil && *first == "Dorothea" })
-	trials := s.count(t, `select count(*) from subscriptions`)
+	trials := b.count(t, `select count(*) from subscriptions`)
 
-	starter := scrape(t, "http://"+starterAddr+"/metrics")
+	starter := scrape(t, b.url+"/metrics")
 	for _, c := range []struct {
 		labels map[string]string
 		want   float64
@@ -125,7 +101,7 @@ func TestObservability_MetricsCountExactlyTheRequestsAndLogsHoldNoSecrets(t *tes
 		"the SDK's request counter has no signal-with-start")
 	require.Positive(t, starter.histogramCount("temporal_request_latency_seconds"))
 
-	worker := scrape(t, "http://"+workerAddr+"/metrics")
+	worker := scrape(t, b.workerURL+"/metrics")
 	// Inserted: a, b, c by their creates, d by the ensure's minimal row;
 	// updated: a twice, d by its profile.
 	require.Equal(t, 4.0, worker.value(t, "clerksync_user_writes_total", map[string]string{"outcome": "inserted"}))
@@ -150,9 +126,8 @@ func TestObservability_MetricsCountExactlyTheRequestsAndLogsHoldNoSecrets(t *tes
 	worker.noLabelHolds(t, personal)
 
 	// Stop both, so their shutdown lines are checked too.
-	require.NoError(t, starterProc.Stop(), "the starter did not stop cleanly")
-	require.NoError(t, workerProc.Stop(), "the worker did not stop cleanly")
-	all := testenv.ReadLogs(t, logs)
+	b.stop(t)
+	all := testenv.ReadLogs(t, b.logs)
 	testenv.CheckLogs(t, "observability", all, testenv.Forbidden{
 		Literals: append(append([]string{testSecret, clerkfake.SecretKey}, tokens...), personal[2:]...),
 	})
@@ -178,16 +153,6 @@ func checkLogLines(t *testing.T, logs []byte) {
 	}
 	require.NoError(t, sc.Err())
 	require.Equal(t, 6, accepted, "one line per accepted webhook")
-}
-
-func status(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // metricFamilies is one scrape, parsed.

@@ -17,11 +17,13 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/payloadcodec"
 )
 
 // Options reads the client options from the environment. The SDK logs
-// through logger and reports its metrics to metrics (nil: not at all).
-func Options(logger *slog.Logger, metrics client.MetricsHandler) (client.Options, error) {
+// through logger and reports its metrics to metrics (nil: not at all);
+// payloads are encrypted with keys (nil: not at all).
+func Options(logger *slog.Logger, metrics client.MetricsHandler, keys *payloadcodec.Keys) (client.Options, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return client.Options{}, fmt.Errorf("temporal client options: %w", err)
@@ -34,7 +36,16 @@ func Options(logger *slog.Logger, metrics client.MetricsHandler) (client.Options
 	}
 	opts.Logger = tlog.NewStructuredLogger(logger)
 	opts.MetricsHandler = metrics
+	payloadcodec.Apply(&opts, keys)
 	return opts, nil
+}
+
+// WarnIfPlaintext logs, once at start-up, that payloads go to Temporal
+// unencrypted when no PAYLOAD_KEYS are set.
+func WarnIfPlaintext(logger *slog.Logger, keys *payloadcodec.Keys) {
+	if keys == nil {
+		logger.Warn("PAYLOAD_KEYS is not set: users' emails and names are stored in Temporal's history in plaintext; set it to encrypt them")
+	}
 }
 
 // Lazy returns a client that connects on first use, so a process can start

@@ -23,6 +23,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/workflows"
 )
@@ -68,6 +69,19 @@ type Options struct {
 	Timeout time.Duration
 	// Metrics, when set, count calls and their latency (see NewMetrics).
 	Metrics *Metrics
+}
+
+// ClientOptions returns opts set up to read and write clerksync's
+// workflows: payloads encrypted with payloadKeys (PAYLOAD_KEYS, as the
+// worker has them; empty for none). Dial the client the Ensurer uses with
+// them, or its signals reach the worker in a form it cannot read.
+func ClientOptions(opts client.Options, payloadKeys string) (client.Options, error) {
+	keys, err := payloadcodec.ParseKeys(payloadKeys)
+	if err != nil {
+		return client.Options{}, err
+	}
+	payloadcodec.Apply(&opts, keys)
+	return opts, nil
 }
 
 // Ensurer ensures users. It is safe for concurrent use.

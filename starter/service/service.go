@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/temporalclient"
@@ -52,7 +53,7 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (Conne
 		st.Close()
 		return Connections{}, err
 	}
-	opts, err := temporalclient.Options(logger, sdkMetrics)
+	opts, err := temporalclient.Options(logger, sdkMetrics, cfg.PayloadKeys)
 	if err != nil {
 		st.Close()
 		return Connections{}, err
@@ -103,5 +104,8 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 	})
 	mux.Handle("GET /readyz", &readiness{store: st, temporal: tc, namespace: conns.Namespace, ensureEnabled: eh.sessions != nil})
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
+	mux.Handle("/codec/", payloadcodec.Handler(cfg.PayloadKeys, payloadcodec.ServerOptions{
+		AuthToken: cfg.CodecAuthToken, CORSOrigins: cfg.CodecCORSOrigins,
+	}))
 	return mux, nil
 }

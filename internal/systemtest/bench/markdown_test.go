@@ -65,6 +65,22 @@ func (r report) markdown() string {
 		p("| %d | %d | %.0f/s | %.0f/s | %s | %s |", i/2+1, pr.pollers, pr.phase.rate(n), pr.phase.ingestRate(n), ms(pr.phase.ack.pct(99)), per(pr.phase.cpu["server"]))
 	}
 	p("")
+	p("## Payload encryption")
+	p("")
+	p("The same %d signups per round, worker and starter restarted with and without", n)
+	p("`PAYLOAD_KEYS` (AES-256-GCM on every payload), alternating:")
+	p("")
+	p("| round | payloads | end-to-end | ingest (acks) | ack p50 | ack p99 | worker CPU s / 1,000 | starter CPU s / 1,000 |")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- |")
+	for i, er := range r.encryptionRounds {
+		payloads := "plaintext"
+		if er.encrypted {
+			payloads = "encrypted"
+		}
+		p("| %d | %s | %.0f/s | %.0f/s | %s | %s | %s | %s |", i/2+1, payloads, er.phase.rate(n), er.phase.ingestRate(n),
+			ms(er.phase.ack.pct(50)), ms(er.phase.ack.pct(99)), per(er.phase.cpu["worker"]), per(er.phase.cpu["starter"]))
+	}
+	p("")
 	bf := r.backfill
 	bfRate := float64(bf.users) / bf.elapsed.Seconds()
 	loopRate := float64(bf.users) / bf.loopElapsed.Seconds()

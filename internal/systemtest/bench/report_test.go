@@ -71,6 +71,9 @@ type report struct {
 	// pollerRounds are clerksync's signups with several
 	// WORKER_WORKFLOW_POLLERS values, alternating, for choosing its default.
 	pollerRounds           []pollerRound
+	// encryptionRounds are signups with and without PAYLOAD_KEYS,
+	// alternating.
+	encryptionRounds []encryptionRound
 	backfill               backfillRun
 	signupEvents           int
 	updateEvents           int
@@ -96,6 +99,16 @@ type pollerRound struct {
 	pollers int
 	phase   phase
 }
+
+// encryptionRound is one run of signups with the worker and the starter
+// encrypting payloads or not.
+type encryptionRound struct {
+	encrypted bool
+	phase     phase
+}
+
+// benchPayloadKeys is the PAYLOAD_KEYS of the encrypted rounds.
+const benchPayloadKeys = "bench:YmVuY2htYXJrIGtleSwgMzIgYnl0ZXMgbG9uZyEhISE="
 
 // phase is one throughput run: n entities sent by senders goroutines.
 type phase struct {
@@ -175,15 +188,19 @@ func run(b *testing.B) report {
 	}
 	workerProc := startProcess(b, "worker", env, filepath.Join(bin, "worker"))
 	workerPID := workerProc.pid
-	starterPID := startProcess(b, "starter", env, filepath.Join(bin, "starter"), "serve").pid
-	waitFor(b, "the starter", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	starterProc := startProcess(b, "starter", env, filepath.Join(bin, "starter"), "serve")
+	starterPID := starterProc.pid
+	starterReady := func() {
+		waitFor(b, "the starter", func() bool {
+			resp, err := http.Get("http://" + httpAddr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	starterReady()
 	waitFor(b, "the worker's migrations", func() bool {
 		var ok bool
 		return db.QueryRow(ctx, `select to_regclass('subscriptions') is not null`).Scan(&ok) == nil && ok
@@ -252,6 +269,26 @@ func run(b *testing.B) report {
 			current = startProcess(b, "worker-"+name, append(env, fmt.Sprintf("WORKER_WORKFLOW_POLLERS=%d", pollers)), filepath.Join(bin, "worker"))
 			r.pollerRounds = append(r.pollerRounds, pollerRound{pollers: pollers,
 				phase: signups(name, map[string]int{"server": server.pid, "worker": current.pid, "starter": starterPID})})
+		}
+	}
+
+	// Payload encryption: worker and starter restarted together with and
+	// without PAYLOAD_KEYS, alternating.
+	starter := starterProc
+	for round := range 2 {
+		for _, encrypted := range []bool{false, true} {
+			current.stop()
+			starter.stop()
+			roundEnv := env
+			if encrypted {
+				roundEnv = append(slices.Clone(env), "PAYLOAD_KEYS="+benchPayloadKeys)
+			}
+			name := fmt.Sprintf("encrypted%t_%d", encrypted, round)
+			current = startProcess(b, "worker-"+name, roundEnv, filepath.Join(bin, "worker"))
+			starter = startProcess(b, "starter-"+name, roundEnv, filepath.Join(bin, "starter"), "serve")
+			starterReady()
+			r.encryptionRounds = append(r.encryptionRounds, encryptionRound{encrypted: encrypted,
+				phase: signups(name, map[string]int{"server": server.pid, "worker": current.pid, "starter": starter.pid})})
 		}
 	}
 

@@ -136,17 +136,36 @@ func Main(m *testing.M) int {
 	return code
 }
 
-func startDevServer() (*testsuite.DevServer, error) {
+// TemporalCLI returns the path of the pinned Temporal CLI, for tests that
+// run it as an operator would.
+func TemporalCLI(t testing.TB) string {
+	t.Helper()
+	cli, err := temporalCLI()
+	if err != nil {
+		unavailable(t, "%v", err)
+	}
+	return cli
+}
+
+func temporalCLI() (string, error) {
 	cli := os.Getenv("TEMPORAL_CLI")
 	if cli == "" {
 		found, err := exec.LookPath("temporal")
 		if err != nil {
-			return nil, fmt.Errorf("TEMPORAL_CLI is not set and no temporal on PATH: run the tests with make test, which builds the pinned CLI")
+			return "", fmt.Errorf("TEMPORAL_CLI is not set and no temporal on PATH: run the tests with make test, which builds the pinned CLI")
 		}
 		cli = found
 	}
 	if _, err := os.Stat(cli); err != nil {
-		return nil, fmt.Errorf("TEMPORAL_CLI: %w", err)
+		return "", fmt.Errorf("TEMPORAL_CLI: %w", err)
+	}
+	return cli, nil
+}
+
+func startDevServer() (*testsuite.DevServer, error) {
+	cli, err := temporalCLI()
+	if err != nil {
+		return nil, err
 	}
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
