@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,7 +21,7 @@ import (
 // as processes, against the package's dev server, a database of the test's
 // own and the fake Clerk.
 type binaries struct {
-	*system // url is the starter's; db, clerk and secret are set
+	*system    // url is the starter's; db, clerk and secret are set
 	bin        string
 	env        []string
 	logs       string // directory of the processes' logs
@@ -40,7 +41,7 @@ func startBinaries(t *testing.T, taskQueue string, extra ...string) *binaries {
 	t.Helper()
 	dbURL := testenv.Database(t)
 	fake := clerkfake.Start(t)
-	b := &binaries{bin: testenv.Build(t), logs: t.TempDir(), dbURL: dbURL, taskQueue: taskQueue}
+	b := &binaries{bin: testenv.Build(t), logs: t.TempDir()}
 	b.env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + testenv.TemporalAddress(t), "TEMPORAL_TASK_QUEUE=" + taskQueue,
@@ -62,7 +63,7 @@ func (b *binaries) start(t *testing.T, extra ...string) {
 	b.started++
 	suffix := ""
 	if b.started > 1 {
-		suffix = "-" + string(rune('0'+b.started))
+		suffix = fmt.Sprintf("-%d", b.started)
 	}
 	b.worker = testenv.StartProcess(t, b.logs, "worker"+suffix, env, filepath.Join(b.bin, "worker"))
 	b.starter = testenv.StartProcess(t, b.logs, "starter"+suffix, env, filepath.Join(b.bin, "starter"), "serve")

@@ -70,10 +70,10 @@ type report struct {
 	raw, clerk phase
 	// pollerRounds are clerksync's signups with several
 	// WORKER_WORKFLOW_POLLERS values, alternating, for choosing its default.
-	pollerRounds           []pollerRound
+	pollerRounds []pollerRound
 	// encryptionRounds are signups with and without PAYLOAD_KEYS,
 	// alternating.
-	encryptionRounds []encryptionRound
+	encryptionRounds       []encryptionRound
 	backfill               backfillRun
 	signupEvents           int
 	updateEvents           int
