@@ -21,33 +21,68 @@ LOCAL_WEBHOOK_SECRET := whsec_Y2xlcmtzeW5jLWxvY2FsLWRldi1vbmx5LXNlY3JldA==
 # encryption looks like and decodes it through the starter's /codec.
 LOCAL_PAYLOAD_KEYS := local:Y2xlcmtzeW5jIGxvY2FsIGRldmVsb3BtZW50IG9ubHk=
 
-.PHONY: run test vet chaos bench temporal-cli database
+.PHONY: run reset test vet chaos bench temporal-cli database
 
-## run: Temporal dev server (UI on :8233), worker (:8081) and starter (:8080), against PostgreSQL on loopback
+# Where make run listens (all on 127.0.0.1) and keeps its state. The defaults
+# are the README's; the make-run test moves them out of a developer's way.
+TEMPORAL_PORT ?= 7233
+TEMPORAL_UI_PORT ?= 8233
+STARTER_PORT ?= 8080
+WORKER_PORT ?= 8081
+DEVCLERK_PORT ?= 8082
+RUN_DIR ?= .run
+RUN_DATABASE ?= clerksync
+RUN_PORTS := $(TEMPORAL_PORT) $(TEMPORAL_UI_PORT) $(STARTER_PORT) $(WORKER_PORT) $(DEVCLERK_PORT)
+
+## run: Temporal dev server (UI on :8233), worker (:8081), starter (:8080) and a local Clerk stand-in (:8082), against PostgreSQL on loopback
 run: $(TEMPORAL_CLI) database
-	@for port in 7233 8233 8080 8081; do \
+	@for port in $(RUN_PORTS); do \
 	  if (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null; then \
 	    echo "make run: 127.0.0.1:$$port is already in use (another make run?); stop it first" >&2; exit 1; \
 	  fi; \
 	done
-	@mkdir -p .run
-	go build -o .run/worker ./worker
-	go build -o .run/starter ./starter
-	@echo "Temporal UI: http://127.0.0.1:8233  webhook: http://127.0.0.1:8080/webhooks/clerk  (Ctrl-C stops everything)"
-	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; trap 'exit 0' INT TERM; \
+	@mkdir -p $(RUN_DIR)
+	@go build -o $(RUN_DIR)/worker ./worker && go build -o $(RUN_DIR)/starter ./starter && go build -o $(RUN_DIR)/devclerk ./internal/devclerk
+	@set -m; \
+	  export DATABASE_URL="$${DATABASE_URL:-postgres://127.0.0.1:5432/$(RUN_DATABASE)}"; \
+	  export TEMPORAL_ADDRESS="127.0.0.1:$(TEMPORAL_PORT)"; \
 	  export CLERK_WEBHOOK_SECRET="$${CLERK_WEBHOOK_SECRET:-$(LOCAL_WEBHOOK_SECRET)}"; \
-	  export HTTP_ADDR="$${HTTP_ADDR:-127.0.0.1:8080}"; \
-	  export WORKER_HTTP_ADDR="$${WORKER_HTTP_ADDR:-127.0.0.1:8081}"; \
+	  export HTTP_ADDR="$${HTTP_ADDR:-127.0.0.1:$(STARTER_PORT)}"; \
+	  export WORKER_HTTP_ADDR="$${WORKER_HTTP_ADDR:-127.0.0.1:$(WORKER_PORT)}"; \
 	  export LOG_FORMAT="$${LOG_FORMAT:-text}"; \
 	  export PAYLOAD_KEYS="$${PAYLOAD_KEYS:-$(LOCAL_PAYLOAD_KEYS)}"; \
-	  export CODEC_CORS_ORIGINS="$${CODEC_CORS_ORIGINS:-http://127.0.0.1:8233,http://localhost:8233}"; \
-	  "$(TEMPORAL_CLI)" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
-	    --db-filename .run/temporal.db --log-level warn \
-	    --ui-codec-endpoint http://127.0.0.1:8080/codec \
-	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword & \
-	  .run/worker & \
-	  .run/starter serve & \
-	  wait
+	  export CODEC_CORS_ORIGINS="$${CODEC_CORS_ORIGINS:-http://127.0.0.1:$(TEMPORAL_UI_PORT),http://localhost:$(TEMPORAL_UI_PORT)}"; \
+	  pids=""; \
+	  stop() { [ -n "$$pids" ] && kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; kill $$server 2>/dev/null; wait $$server 2>/dev/null; }; \
+	  trap 'stop; exit 0' INT TERM; trap stop EXIT; \
+	  if [ -z "$$CLERK_SECRET_KEY" ]; then \
+	    export CLERK_SECRET_KEY=sk_test_clerksync_fake CLERK_API_URL="http://127.0.0.1:$(DEVCLERK_PORT)/v1"; \
+	    $(RUN_DIR)/devclerk --addr 127.0.0.1:$(DEVCLERK_PORT) & pids="$$!"; \
+	    clerk="local Clerk stand-in (starter token <clerk_id> signs you in)"; \
+	  else clerk="Clerk at $${CLERK_API_URL:-the Clerk API}"; fi; \
+	  "$(TEMPORAL_CLI)" server start-dev --ip 127.0.0.1 --port $(TEMPORAL_PORT) --ui-port $(TEMPORAL_UI_PORT) \
+	    --db-filename $(RUN_DIR)/temporal.db --log-level error \
+	    --ui-codec-endpoint "http://$$HTTP_ADDR/codec" \
+	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword \
+	    > >(sed -u 's/^/temporal | /') 2>&1 & server=$$!; \
+	  for _ in $$(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$(TEMPORAL_PORT)) 2>/dev/null && break; sleep 0.2; done; \
+	  $(RUN_DIR)/worker & pids="$$pids $$!"; \
+	  $(RUN_DIR)/starter serve & pids="$$pids $$!"; \
+	  echo "make run: Temporal UI http://127.0.0.1:$(TEMPORAL_UI_PORT)  webhooks http://$$HTTP_ADDR/webhooks/clerk  $$clerk  (Ctrl-C stops everything)"; \
+	  wait $$pids
+
+## reset: drop make run's database and Temporal state (asks first), so the README's "Try it" runs again from nothing
+reset:
+	@for port in $(TEMPORAL_PORT) $(STARTER_PORT); do \
+	  if (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null; then \
+	    echo "make reset: make run is running (127.0.0.1:$$port is in use); stop it first" >&2; exit 1; \
+	  fi; \
+	done
+	@read -r -p "Drop the $(RUN_DATABASE) database and $(RUN_DIR)/temporal.db (every local user, tombstone and workflow)? [y/N] " answer; \
+	  [ "$$answer" = y ] || [ "$$answer" = yes ] || { echo "make reset: nothing dropped"; exit 1; }
+	psql "$(ADMIN_DATABASE_URL)" -qc "drop database if exists $(RUN_DATABASE)"
+	rm -f $(RUN_DIR)/temporal.db
+	@echo "make reset: done; make run starts from nothing"
 
 ## test: unit, workflow and end-to-end tests (real PostgreSQL, a Temporal dev server per package)
 test: $(TEMPORAL_CLI) vet
@@ -69,12 +104,13 @@ temporal-cli: $(TEMPORAL_CLI)
 	@echo "Temporal CLI $(TEMPORAL_CLI_VERSION): $(TEMPORAL_CLI)"
 
 $(TEMPORAL_CLI):
-	@echo "Building Temporal CLI $(TEMPORAL_CLI_VERSION) (once; cached in $(dir $@))"
-	GOBIN=$(dir $@) go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+	@echo "Building the Temporal CLI $(TEMPORAL_CLI_VERSION) from the Go module proxy: a few minutes, once (cached in $(dir $@))"
+	GOBIN=$(dir $@) go install -ldflags "-X github.com/temporalio/cli/temporalcli.Version=$(TEMPORAL_CLI_VERSION:v%=%)" \
+	  github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
 # Creates the local database unless DATABASE_URL points elsewhere.
 database:
 	@if [ -z "$$DATABASE_URL" ]; then \
-	  psql "$(ADMIN_DATABASE_URL)" -tAc "select 1 from pg_database where datname = 'clerksync'" | grep -q 1 \
-	    || psql "$(ADMIN_DATABASE_URL)" -c "create database clerksync"; \
+	  psql "$(ADMIN_DATABASE_URL)" -tAc "select 1 from pg_database where datname = '$(RUN_DATABASE)'" | grep -q 1 \
+	    || psql "$(ADMIN_DATABASE_URL)" -qc "create database $(RUN_DATABASE)"; \
 	fi

@@ -22,6 +22,7 @@ Commands:
   serve   run the HTTP service: POST /webhooks/clerk, POST /v1/users/ensure,
           GET /healthz, /readyz, /metrics
   send       sign and POST a Clerk user webhook to a running service (for trying it out)
+  token      print a session token from make run's local Clerk stand-in (for trying ensure)
   status     print a user's row and workflows as JSON
   backfill   list every Clerk user into the users table, with progress
   reconcile  backfill, then remove the local users Clerk confirms gone (behind a safety stop)
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return serve(ctx, cfg, logger)
 	case "send":
 		return send(ctx, rest, stdout)
+	case "token":
+		return token(ctx, rest, stdout)
 	case "status":
 		return status(ctx, rest, stdout, logger)
 	case "backfill":

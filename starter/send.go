@@ -23,7 +23,7 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	var (
-		url       = fs.String("url", "http://127.0.0.1:8080/webhooks/clerk", "webhook endpoint")
+		url       = fs.String("url", localURL(os.Getenv("HTTP_ADDR"), config.DefaultHTTPAddr)+"/webhooks/clerk", "webhook endpoint (default: the starter HTTP_ADDR names, on this machine)")
 		eventType = fs.String("type", "user.created", "user.created, user.updated or user.deleted")
 		clerkID   = fs.String("id", "", "Clerk user ID (default: a new user_... ID)")
 		email     = fs.String("email", "", "primary email address (default: none)")

@@ -20,9 +20,11 @@ const shutdownGrace = 15 * time.Second
 // loopback says whether addr (host:port) listens on loopback only.
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
+	return err == nil && loopbackHost(host)
+}
+
+// loopbackHost says whether host names this machine's loopback interface.
+func loopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -21,17 +21,15 @@ import (
 // as processes, against the package's dev server, a database of the test's
 // own and the fake Clerk.
 type binaries struct {
-	*system    // url is the starter's; db, clerk and secret are set
+	*system    // url is the starter's; db, clerk, secret and taskQueue are set
 	bin        string
-	env        []string
-	logs       string // directory of the processes' logs
+	env        []string // what every start of the processes gets
+	logs       string   // directory of the processes' logs
 	workerURL  string
-	dbURL      string
-	taskQueue  string
 	worker     *testenv.Process
 	starter    *testenv.Process
-	started    int
-	starterEnv []string
+	started    int      // starts so far, to name each start's logs
+	starterEnv []string // the running starter's environment
 }
 
 // startBinaries builds and runs the worker and the starter with the test

@@ -131,16 +131,24 @@ func newPayloadKey(t *testing.T) string {
 	return base64.StdEncoding.EncodeToString(k)
 }
 
-// waitIdle waits until no workflow on taskQueue runs.
+// waitIdle waits until no user workflow on taskQueue runs.
 func waitIdle(t *testing.T, taskQueue string) {
 	t.Helper()
 	tc := testenv.Temporal(t)
+	var running []string
 	require.Eventually(t, func() bool {
-		n, err := tc.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = 'Running'", taskQueue),
+		resp, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("TaskQueue = '%s' AND WorkflowType = 'UserWorkflow' AND ExecutionStatus = 'Running'", taskQueue),
 		})
-		return err == nil && n.GetCount() == 0
-	}, time.Minute, 200*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		running = running[:0]
+		for _, e := range resp.GetExecutions() {
+			running = append(running, e.GetExecution().GetWorkflowId())
+		}
+		return len(running) == 0
+	}, 2*time.Minute, 200*time.Millisecond, "still running: %v", &running)
 }
 
 // workflowIDs lists the user workflows on taskQueue.

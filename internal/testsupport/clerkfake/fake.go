@@ -53,7 +53,7 @@ type User struct {
 
 // Server is the running fake.
 type Server struct {
-	srv *httptest.Server
+	url string // base URL, without /v1
 	key *rsa.PrivateKey
 	kid string
 
@@ -82,26 +82,45 @@ type listFailure struct {
 // Start runs a fake until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	s, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	s.SetURL(srv.URL)
+	return s
+}
+
+// New returns a fake with a fresh signing key and no users, for a server
+// of the caller's own (make run's local stand-in); tests use Start.
+func New() (*Server, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{key: key, kid: "ins_fake_" + rand.Text()[:8], users: map[string]User{}, calls: map[string]int{}, encoded: map[string][]byte{}}
 	if err := json.Unmarshal(userTemplate, &s.template); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
+	return s, nil
+}
+
+// Handler serves the Backend API (under /v1), requiring SecretKey.
+func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/jwks", s.jwks)
 	mux.HandleFunc("GET /v1/users/{id}", s.user)
 	mux.HandleFunc("GET /v1/users", s.list)
 	mux.HandleFunc("GET /v1/users/count", s.count)
-	s.srv = httptest.NewServer(s.authorized(mux))
-	t.Cleanup(s.srv.Close)
-	return s
+	return s.authorized(mux)
 }
 
+// SetURL tells the fake where it is served (scheme://host:port).
+func (s *Server) SetURL(base string) { s.url = base }
+
 // URL is the base URL to give clerk-sdk-go (CLERK_API_URL).
-func (s *Server) URL() string { return s.srv.URL + "/v1" }
+func (s *Server) URL() string { return s.url + "/v1" }
 
 // PutUser makes the user exist in Clerk.
 func (s *Server) PutUser(u User) { s.PutUsers(u) }
@@ -115,6 +134,14 @@ func (s *Server) PutUsers(us ...User) {
 		delete(s.encoded, u.ID)
 	}
 	s.sorted = nil
+}
+
+// HasUser reports whether the user exists in the fake.
+func (s *Server) HasUser(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.users[id]
+	return ok
 }
 
 // DeleteUser makes the user gone from Clerk, without any webhook.
@@ -189,6 +216,15 @@ type TokenClaims struct {
 // Token returns a Clerk session JWT, RS256-signed with the served key.
 func (s *Server) Token(t testing.TB, c TokenClaims) string {
 	t.Helper()
+	token, err := s.NewToken(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// NewToken is Token for callers without a test.
+func (s *Server) NewToken(c TokenClaims) (string, error) {
 	if c.Issuer == "" {
 		c.Issuer = Issuer
 	}
@@ -206,18 +242,14 @@ func (s *Server) Token(t testing.TB, c TokenClaims) string {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	now := time.Now()
 	claims := map[string]any{
 		"iss": c.Issuer, "sub": c.Subject, "azp": c.AuthorizedParty, "sid": "sess_fake",
 		"iat": now.Add(-time.Second).Unix(), "nbf": now.Add(-10 * time.Second).Unix(), "exp": c.Expiry.Unix(),
 	}
-	token, err := jwt.Signed(signer).Claims(claims).CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token
+	return jwt.Signed(signer).Claims(claims).CompactSerialize()
 }
 
 func (s *Server) authorized(next http.Handler) http.Handler {
