@@ -84,9 +84,9 @@ reset:
 	rm -f $(RUN_DIR)/temporal.db
 	@echo "make reset: done; make run starts from nothing"
 
-## test: unit, workflow and end-to-end tests (real PostgreSQL, a Temporal dev server per package)
+## test: unit, workflow and end-to-end tests (real PostgreSQL, a Temporal dev server per package), then a count of tests run, skipped and failed
 test: $(TEMPORAL_CLI) vet
-	go test -race -count=1 ./...
+	go tool gotestsum --format pkgname-and-test-fails -- -race -count=1 ./...
 
 vet:
 	go vet ./...
