@@ -216,4 +216,3 @@ func repoRoot(t *testing.T) string {
 	require.NoError(t, err)
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
-
