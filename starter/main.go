@@ -27,6 +27,7 @@ Commands:
   backfill   list every Clerk user into the users table, with progress
   reconcile  backfill, then remove the local users Clerk confirms gone (behind a safety stop)
   schedule   run reconciliation on a Temporal Schedule: reconcile --every 24h, list, delete reconcile
+  probe      exit 0 when a URL answers 200 (a container health check)
 
 Run "starter <command> --help" for a command's flags.
 
@@ -87,6 +88,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return backfill(ctx, rest, stdout, logger, true)
 	case "schedule":
 		return schedule(ctx, rest, stdout, logger)
+	case "probe":
+		return probe(ctx, rest, stdout)
 	default:
 		printUsage(stdout)
 		return fmt.Errorf("unknown command %q", cmd)
