@@ -162,4 +162,3 @@ func port(t *testing.T, addr string) string {
 	require.NoError(t, err, addr)
 	return p
 }
-
