@@ -69,7 +69,8 @@ run: $(TEMPORAL_CLI) database
 	  $(RUN_DIR)/worker & pids="$$pids $$!"; \
 	  $(RUN_DIR)/starter serve & pids="$$pids $$!"; \
 	  echo "make run: Temporal UI http://127.0.0.1:$(TEMPORAL_UI_PORT)  webhooks http://$$HTTP_ADDR/webhooks/clerk  $$clerk  (Ctrl-C stops everything)"; \
-	  wait $$pids
+	  wait -n $$pids; status=$$?; \
+	  echo "make run: a process exited (status $$status); stopping the others" >&2; exit $$status
 
 ## reset: drop make run's database and Temporal state (asks first), so the README's "Try it" runs again from nothing
 reset:

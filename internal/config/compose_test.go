@@ -64,7 +64,7 @@ func TestDockerCompose_MatchesTheCode(t *testing.T) {
 		}
 		require.NotNil(t, cfg.PayloadKeys, "%s encrypts payloads", name)
 	}
-	secret, _ := project.Services["starter"].Environment["CLERK_WEBHOOK_SECRET"]
+	secret := project.Services["starter"].Environment["CLERK_WEBHOOK_SECRET"]
 	require.NotNil(t, secret, "the starter needs CLERK_WEBHOOK_SECRET")
 
 	// Ports: the defaults, published where the UI and the README expect.

@@ -3,11 +3,14 @@ package systemtest
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,9 +59,9 @@ func TestFirstHour_TryItRunsTwiceWithMakeResetBetween(t *testing.T) {
 
 	db := "clerksync_firsthour_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))[:20]
 	ports := map[string]string{}
+	taken := map[int]bool{}
 	for _, name := range []string{"TEMPORAL_PORT", "TEMPORAL_UI_PORT", "STARTER_PORT", "WORKER_PORT", "DEVCLERK_PORT"} {
-		_, port, _ := strings.Cut(testenv.FreeAddr(t), ":")
-		ports[name] = port
+		ports[name] = strconv.Itoa(fixedPort(t, taken))
 	}
 	makeArgs := []string{"RUN_DIR=" + t.TempDir(), "RUN_DATABASE=" + db}
 	for name, port := range ports {
@@ -121,11 +124,34 @@ func TestFirstHour_TryItRunsTwiceWithMakeResetBetween(t *testing.T) {
 	}
 }
 
+// fixedPort returns a free port below Linux's ephemeral range (32768 and
+// up), as make run's defaults are: the dev server opens ports of its own in
+// that range, which a port taken from there could collide with.
+func fixedPort(t *testing.T, taken map[int]bool) int {
+	t.Helper()
+	for range 1000 {
+		p := 20000 + rand.IntN(12000)
+		if taken[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		taken[p] = true
+		return p
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
+}
+
 // makeRun is a running `make run`.
 type makeRun struct {
-	cmd  *exec.Cmd
-	logs *testenv.LogBuffer
-	done chan error
+	cmd    *exec.Cmd
+	logs   *testenv.LogBuffer
+	exited chan struct{} // closed once make has exited, with err set
+	err    error
 }
 
 func startMakeRun(t *testing.T, root string, args []string, starterURL, workerURL string) *makeRun {
@@ -135,20 +161,33 @@ func startMakeRun(t *testing.T, root string, args []string, starterURL, workerUR
 	logs := &testenv.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
-	r := &makeRun{cmd: cmd, logs: logs, done: make(chan error, 1)}
-	go func() { r.done <- cmd.Wait() }()
+	r := &makeRun{cmd: cmd, logs: logs, exited: make(chan struct{})}
+	go func() { r.err = cmd.Wait(); close(r.exited) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-r.exited:
+		default:
 			_ = cmd.Process.Signal(syscall.SIGTERM)
-			<-r.done
+			<-r.exited
 		}
 		if t.Failed() {
 			t.Logf("make run's output:\n%s", logs)
 		}
 	})
 	for _, u := range []string{starterURL, workerURL} {
-		require.Eventually(t, func() bool { return status(t, u+"/readyz") == http.StatusOK }, 3*time.Minute, 200*time.Millisecond,
-			"make run never got %s ready:\n%s", u, logs)
+		require.Eventually(t, func() bool {
+			select {
+			case <-r.exited:
+				return true // judged below
+			default:
+				return status(t, u+"/readyz") == http.StatusOK
+			}
+		}, 3*time.Minute, 200*time.Millisecond, "make run never got %s ready:\n%s", u, logs)
+		select {
+		case <-r.exited:
+			t.Fatalf("make run exited (%v):\n%s", r.err, logs)
+		default:
+		}
 	}
 	return r
 }
@@ -158,7 +197,7 @@ func (r *makeRun) stop(t *testing.T) {
 	t.Helper()
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
 	select {
-	case <-r.done:
+	case <-r.exited:
 	case <-time.After(time.Minute):
 		t.Fatalf("make run did not stop:\n%s", r.logs)
 	}
