@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		fs.SetOutput(stdout)
 		fs.Usage = func() {
 			fmt.Fprint(stdout, "Usage: starter serve\n\nRuns the HTTP service until SIGINT or SIGTERM, then drains in-flight requests.\n\nEnvironment:\n")
-			config.PrintVars(stdout)
+			config.PrintVars(stdout, config.Starter)
 		}
 		if err := fs.Parse(rest); err != nil {
 			return err
@@ -98,5 +98,5 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, usage)
-	config.PrintVars(w)
+	config.PrintVars(w, config.Starter)
 }

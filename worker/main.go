@@ -35,7 +35,7 @@ executes the user workflows and writes PostgreSQL, until SIGINT or SIGTERM.
 
 Environment:
 `)
-		config.PrintVars(flag.CommandLine.Output())
+		config.PrintVars(flag.CommandLine.Output(), config.Worker)
 	}
 	flag.Parse()
 	logger, err := config.NewLogger(os.Stderr, "worker")

@@ -27,7 +27,16 @@ type Var struct {
 	Name    string
 	Default string
 	Usage   string
+	// ReadBy names the binaries that read it: Worker, Starter or Both.
+	ReadBy string
 }
+
+// Binaries, as Var.ReadBy names them.
+const (
+	Worker  = "worker"
+	Starter = "starter"
+	Both    = "worker, starter"
+)
 
 // Defaults of the variables: the one place each is written. Packages that
 // need one refer to it here (the ensure library, the Temporal client, the
@@ -56,29 +65,29 @@ const (
 // --help shows them too.
 var Vars = []Var{
 	{"DATABASE_URL", DefaultDatabaseURL, fmt.Sprintf("PostgreSQL connection URL (pgx syntax); pool_max_conns defaults to %d, connect_timeout to %d (seconds)",
-		store.DefaultMaxConns, int(store.DefaultConnectTimeout.Seconds()))},
-	{"TEMPORAL_ADDRESS", DefaultTemporalAddress, "Temporal frontend host:port"},
-	{"TEMPORAL_NAMESPACE", client.DefaultNamespace, "Temporal namespace"},
-	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (implies TLS)"},
-	{"TEMPORAL_TLS_*", "", "TLS settings of Temporal's standard environment (TEMPORAL_TLS_CLIENT_CERT_PATH, ...)"},
-	{"TEMPORAL_TASK_QUEUE", DefaultTaskQueue, "task queue the worker polls and the starter starts workflows on"},
-	{"CLERK_WEBHOOK_SECRET", "", "Svix signing secret(s) of the Clerk webhook endpoint, whsec_...; several, space-separated, during rotation (starter serve, send)"},
-	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_...: the worker fetches profiles with it, the starter verifies session JWTs (ensure)"},
-	{"CLERK_API_URL", DefaultClerkAPIURL, "Clerk Backend API base URL"},
-	{"CLERK_API_RPS", strconv.Itoa(DefaultClerkAPIRPS), "Clerk Backend API requests per second the worker makes at most (ensure's profile fetch, backfill, reconcile); 0 lifts the limit; a production instance allows 100"},
-	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any"},
-	{"HTTP_ADDR", DefaultHTTPAddr, "address the starter's HTTP service listens on"},
-	{"WORKER_HTTP_ADDR", DefaultWorkerHTTPAddr, "address the worker serves /metrics, /healthz and /readyz on"},
-	{"LOG_LEVEL", DefaultLogLevel, "least severe log lines written: debug, info, warn or error"},
-	{"LOG_FORMAT", DefaultLogFormat, "log line format: json (one object per line) or text (for a terminal)"},
-	{"PAYLOAD_KEYS", "", "keys that encrypt what clerksync stores in Temporal: id:base64key pairs (32-byte AES-256 keys), comma-separated; the first encrypts, all decrypt (worker, starter, ensure clients alike)"},
-	{"CODEC_AUTH_TOKEN", "", "bearer token the starter's codec endpoint /codec requires; empty serves it to anyone who reaches it"},
-	{"CODEC_CORS_ORIGINS", "", "comma-separated browser origins (a Temporal UI's) allowed to call /codec"},
-	{"WEBHOOK_MAX_BYTES", strconv.Itoa(DefaultWebhookMaxBytes), "largest webhook body accepted; larger ones get 413"},
-	{"ENSURE_TIMEOUT", shortDuration(DefaultEnsureTimeout), "bounds a whole ensure call: the lookup, the signal and the wait for the row"},
-	{"TRIAL_PERIOD", shortDuration(DefaultTrialPeriod), "length of a new user's trial subscription, from Clerk's created_at (read by the worker)"},
-	{"TRIAL_EXPIRY_INTERVAL", shortDuration(DefaultTrialExpiryInterval), "how often the trial-expiry Schedule expires the trials that have ended (set by the worker at start-up)"},
-	{"WORKER_WORKFLOW_POLLERS", strconv.Itoa(DefaultWorkflowPollers), "workflow task polls the worker runs at once (the SDK's default is 2)"},
+		store.DefaultMaxConns, int(store.DefaultConnectTimeout.Seconds())), Both},
+	{"TEMPORAL_ADDRESS", DefaultTemporalAddress, "Temporal frontend host:port", Both},
+	{"TEMPORAL_NAMESPACE", client.DefaultNamespace, "Temporal namespace", Both},
+	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (implies TLS)", Both},
+	{"TEMPORAL_TLS_*", "", "TLS settings of Temporal's standard environment (TEMPORAL_TLS_CLIENT_CERT_PATH, ...)", Both},
+	{"TEMPORAL_TASK_QUEUE", DefaultTaskQueue, "task queue the worker polls and the starter starts workflows on", Both},
+	{"CLERK_WEBHOOK_SECRET", "", "Svix signing secret(s) of the Clerk webhook endpoint, whsec_...; several, space-separated, during rotation (starter serve, send)", Starter},
+	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_...: the worker fetches profiles with it, the starter verifies session JWTs (ensure)", Both},
+	{"CLERK_API_URL", DefaultClerkAPIURL, "Clerk Backend API base URL", Both},
+	{"CLERK_API_RPS", strconv.Itoa(DefaultClerkAPIRPS), "Clerk Backend API requests per second the worker makes at most (ensure's profile fetch, backfill, reconcile); 0 lifts the limit; a production instance allows 100", Worker},
+	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any", Starter},
+	{"HTTP_ADDR", DefaultHTTPAddr, "address the starter's HTTP service listens on", Starter},
+	{"WORKER_HTTP_ADDR", DefaultWorkerHTTPAddr, "address the worker serves /metrics, /healthz and /readyz on", Worker},
+	{"LOG_LEVEL", DefaultLogLevel, "least severe log lines written: debug, info, warn or error", Both},
+	{"LOG_FORMAT", DefaultLogFormat, "log line format: json (one object per line) or text (for a terminal)", Both},
+	{"PAYLOAD_KEYS", "", "keys that encrypt what clerksync stores in Temporal: id:base64key pairs (32-byte AES-256 keys), comma-separated; the first encrypts, all decrypt (worker, starter, ensure clients alike)", Both},
+	{"CODEC_AUTH_TOKEN", "", "bearer token the starter's codec endpoint /codec requires; empty serves it to anyone who reaches it", Starter},
+	{"CODEC_CORS_ORIGINS", "", "comma-separated browser origins (a Temporal UI's) allowed to call /codec", Starter},
+	{"WEBHOOK_MAX_BYTES", strconv.Itoa(DefaultWebhookMaxBytes), "largest webhook body accepted; larger ones get 413", Starter},
+	{"ENSURE_TIMEOUT", shortDuration(DefaultEnsureTimeout), "bounds a whole ensure call: the lookup, the signal and the wait for the row", Starter},
+	{"TRIAL_PERIOD", shortDuration(DefaultTrialPeriod), "length of a new user's trial subscription, from Clerk's created_at (read by the worker)", Worker},
+	{"TRIAL_EXPIRY_INTERVAL", shortDuration(DefaultTrialExpiryInterval), "how often the trial-expiry Schedule expires the trials that have ended (set by the worker at start-up)", Worker},
+	{"WORKER_WORKFLOW_POLLERS", strconv.Itoa(DefaultWorkflowPollers), "workflow task polls the worker runs at once (the SDK's default is 2)", Worker},
 }
 
 // Config is the parsed environment.
@@ -202,11 +211,15 @@ func list(s string) []string {
 	return out
 }
 
-// PrintVars writes the variables as an aligned table, for --help.
-func PrintVars(w io.Writer) {
+// PrintVars writes the variables binary (Worker or Starter) reads as an
+// aligned table, for its --help.
+func PrintVars(w io.Writer, binary string) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
 	for _, v := range Vars {
+		if v.ReadBy != Both && v.ReadBy != binary {
+			continue
+		}
 		def := v.Default
 		if def == "" {
 			def = "-"
