@@ -141,7 +141,8 @@ func run(b *testing.B) report {
 	port, uiPort := freePort(b), freePort(b) // ports, as the CLI takes them
 	server := startProcess(b, "temporal", nil, cli, "server", "start-dev", "--ip", "127.0.0.1",
 		"--port", port, "--ui-port", uiPort, "--headless", "--log-level", "error",
-		"--search-attribute", "ClerkUserId=Keyword", "--search-attribute", "ClerkSyncState=Keyword")
+		"--search-attribute", "ClerkUserId=Keyword", "--search-attribute", "ClerkSyncState=Keyword",
+		"--search-attribute", "ClerkOrganizationId=Keyword")
 	address := "127.0.0.1:" + port
 	var tc client.Client
 	waitFor(b, "the dev server", func() bool {
@@ -273,10 +274,11 @@ func run(b *testing.B) report {
 	}
 
 	// Payload encryption: worker and starter restarted together with and
-	// without PAYLOAD_KEYS, alternating.
+	// without PAYLOAD_KEYS, alternating; plaintext last, so the backfill
+	// below (read with this process's plain client) finds a plain worker.
 	starter := starterProc
 	for round := range 2 {
-		for _, encrypted := range []bool{false, true} {
+		for _, encrypted := range []bool{true, false} {
 			current.stop()
 			starter.stop()
 			roundEnv := env
