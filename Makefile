@@ -63,7 +63,7 @@ run: $(TEMPORAL_CLI) database
 	  "$(TEMPORAL_CLI)" server start-dev --ip 127.0.0.1 --port $(TEMPORAL_PORT) --ui-port $(TEMPORAL_UI_PORT) \
 	    --db-filename $(RUN_DIR)/temporal.db --log-level error \
 	    --ui-codec-endpoint "http://$$HTTP_ADDR/codec" \
-	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword \
+	    --search-attribute ClerkUserId=Keyword --search-attribute ClerkSyncState=Keyword --search-attribute ClerkOrganizationId=Keyword \
 	    > >(sed -u 's/^/temporal | /') 2>&1 & server=$$!; \
 	  for _ in $$(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$(TEMPORAL_PORT)) 2>/dev/null && break; sleep 0.2; done; \
 	  $(RUN_DIR)/worker & pids="$$pids $$!"; \

@@ -24,8 +24,13 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(stdout)
 	var (
 		url       = fs.String("url", localURL(os.Getenv("HTTP_ADDR"), config.DefaultHTTPAddr)+"/webhooks/clerk", "webhook endpoint (default: the starter HTTP_ADDR names, on this machine)")
-		eventType = fs.String("type", "user.created", "user.created, user.updated or user.deleted")
-		clerkID   = fs.String("id", "", "Clerk user ID (default: a new user_... ID)")
+		eventType = fs.String("type", "user.created", "user.created, user.updated, user.deleted, organization.created, .updated, .deleted, organizationMembership.created, .updated or .deleted")
+		clerkID   = fs.String("id", "", "Clerk user ID, the member's for a membership (default: a new user_... ID)")
+		orgID     = fs.String("org", "", "organization ID, org_... (organization and membership events)")
+		orgName   = fs.String("name", "", "organization name (organization and membership events)")
+		slug      = fs.String("slug", "", "organization slug (default: from --name)")
+		memberID  = fs.String("membership", "", "membership ID, orgmem_... (default: a new one)")
+		role      = fs.String("role", "org:member", "membership role")
 		email     = fs.String("email", "", "primary email address (default: none)")
 		firstName = fs.String("first-name", "", "first name (default: none)")
 		lastName  = fs.String("last-name", "", "last name (default: none)")
@@ -49,7 +54,21 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 	if *clerkID == "" {
 		*clerkID = "user_" + rand.Text()
 	}
+	if *memberID == "" {
+		*memberID = "orgmem_" + rand.Text()
+	}
+	if *slug == "" {
+		*slug = strings.ToLower(strings.Join(strings.Fields(*orgName), "-"))
+	}
 	now := time.Now()
+	org := clerkwebhook.OrganizationFields{ClerkID: *orgID, Name: *orgName, Slug: *slug, CreatedAt: now, UpdatedAt: now}
+	subject := *clerkID
+	if strings.HasPrefix(*eventType, "organization") {
+		if !strings.HasPrefix(*orgID, "org_") {
+			return fmt.Errorf("--type %s needs --org org_...", *eventType)
+		}
+		subject = *orgID
+	}
 	var body []byte
 	switch {
 	case *file != "":
@@ -61,8 +80,16 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 			ClerkID: *clerkID, Email: *email, FirstName: *firstName, LastName: *lastName,
 			CreatedAt: now, UpdatedAt: now,
 		})
+	case *eventType == "organization.created" || *eventType == "organization.updated":
+		body, err = clerkwebhook.OrganizationEvent(*eventType, org)
+	case *eventType == "organization.deleted":
+		body, err = clerkwebhook.OrganizationDeletedEvent(*orgID, *slug, now)
+	case strings.HasPrefix(*eventType, "organizationMembership."):
+		body, err = clerkwebhook.MembershipEvent(*eventType, clerkwebhook.MembershipFields{
+			ClerkID: *memberID, UserID: *clerkID, Role: *role, Organization: org, CreatedAt: now, UpdatedAt: now,
+		})
 	default:
-		return fmt.Errorf("--type %q: want user.created, user.updated or user.deleted", *eventType)
+		return fmt.Errorf("--type %q: want a user.*, organization.* or organizationMembership.* event", *eventType)
 	}
 	if err != nil {
 		return err
@@ -82,7 +109,7 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	fmt.Fprintf(stdout, "%s %s\n%s", resp.Status, *clerkID, answer)
+	fmt.Fprintf(stdout, "%s %s\n%s", resp.Status, subject, answer)
 	if resp.StatusCode >= 300 {
 		return fmt.Errorf("endpoint answered %s", resp.Status)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -32,10 +33,20 @@ type userStatus struct {
 type workflowStatus struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
-	// State is the latest run's state query; StateError says why it is
-	// missing (a closed run's query needs a worker to replay it).
-	State      *workflows.UserState `json:"state,omitempty"`
-	StateError string               `json:"state_error,omitempty"`
+	// State is the latest run's state query (a workflows.UserState or
+	// OrganizationState); StateError says why it is missing (a closed run's
+	// query needs a worker to replay it).
+	State      any    `json:"state,omitempty"`
+	StateError string `json:"state_error,omitempty"`
+}
+
+// organizationStatus is what `starter status org_...` prints.
+type organizationStatus struct {
+	ClerkID  string                 `json:"clerk_id"`
+	Row      *store.OrganizationRow `json:"row"`
+	Members  []store.Member         `json:"members"`
+	Deleted  bool                   `json:"deleted"`
+	Workflow *workflowStatus        `json:"organization_workflow"`
 }
 
 // unknown reports that clerksync has nothing of the user.
@@ -51,14 +62,14 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id>\n\nPrints the user's row, whether it is tombstoned, its newest user workflow run\n(with its state) and its trial subscription as JSON. Exits non-zero when\nclerksync knows nothing of the user.\n")
+		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id | org_id>\n\nPrints the user's row, whether it is tombstoned, its newest user workflow run\n(with its state) and its trial subscription as JSON; for an organization, its\nrow, its members and its workflow. Exits non-zero when clerksync knows\nnothing of it.\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return errors.New("status takes exactly one Clerk user ID")
+		return errors.New("status takes exactly one Clerk user or organization ID")
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -69,6 +80,18 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 		return err
 	}
 	defer conns.Close()
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if strings.HasPrefix(fs.Arg(0), "org_") {
+		o, err := lookupOrganization(ctx, conns.Store, conns.Temporal, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if o.Row == nil && !o.Deleted && o.Workflow == nil {
+			return fmt.Errorf("clerksync has no organization %s: no row, no tombstone and no workflow", o.ClerkID)
+		}
+		return enc.Encode(o)
+	}
 	s, err := lookupStatus(ctx, conns.Store, conns.Temporal, fs.Arg(0))
 	if err != nil {
 		return err
@@ -76,8 +99,6 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	if s.unknown() {
 		return fmt.Errorf("clerksync has no user %s: no row, no tombstone and no workflow (a webhook or an ensure creates one; `starter backfill` brings every Clerk user)", s.ClerkID)
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
 	return enc.Encode(s)
 }
 
@@ -96,9 +117,10 @@ func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, clerkI
 		return s, err
 	}
 	if s.User != nil {
-		s.User.State, err = queryState(ctx, tc, s.User.ID)
-		if err != nil {
+		if state, err := queryState[workflows.UserState](ctx, tc, s.User.ID); err != nil {
 			s.User.StateError = err.Error()
+		} else {
+			s.User.State = state
 		}
 	}
 	if s.Trial, err = st.TrialByClerkID(ctx, clerkID); err != nil {
@@ -107,14 +129,39 @@ func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, clerkI
 	return s, nil
 }
 
-func queryState(ctx context.Context, tc client.Client, workflowID string) (*workflows.UserState, error) {
+func lookupOrganization(ctx context.Context, st *store.Store, tc client.Client, orgID string) (organizationStatus, error) {
+	o := organizationStatus{ClerkID: orgID}
+	row, members, err := st.OrganizationByClerkID(ctx, orgID)
+	switch {
+	case err == nil:
+		o.Row, o.Members = &row, members
+	case errors.Is(err, store.ErrDeleted):
+		o.Deleted = true
+	case !errors.Is(err, store.ErrNotFound):
+		return o, err
+	}
+	if o.Workflow, err = describe(ctx, tc, workflows.OrganizationWorkflowID(orgID)); err != nil {
+		return o, err
+	}
+	if o.Workflow != nil {
+		if state, err := queryState[workflows.OrganizationState](ctx, tc, o.Workflow.ID); err != nil {
+			o.Workflow.StateError = err.Error()
+		} else {
+			o.Workflow.State = state
+		}
+	}
+	return o, nil
+}
+
+// queryState asks the workflow's latest run for its state, as a T.
+func queryState[T any](ctx context.Context, tc client.Client, workflowID string) (*T, error) {
 	ctx, cancel := context.WithTimeout(ctx, stateQueryTimeout)
 	defer cancel()
 	v, err := tc.QueryWorkflow(ctx, workflowID, "", workflows.StateQuery)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", workflowID, err)
 	}
-	var state workflows.UserState
+	var state T
 	if err := v.Get(&state); err != nil {
 		return nil, fmt.Errorf("decode %s state: %w", workflowID, err)
 	}

@@ -17,9 +17,11 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/starter/service"
+	"github.com/clerksync/clerksync/workflows"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -72,8 +74,10 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	require.Equal(t, "s@example.com", *got.Row.Email)
 	require.False(t, got.unknown())
 	require.NotNil(t, got.User.State, got.User.StateError)
-	require.Equal(t, got.Row.ID, got.User.State.UserID)
-	require.Equal(t, "synced", got.User.State.SyncState)
+	state, ok := got.User.State.(*workflows.UserState)
+	require.True(t, ok, "a user's state is a UserState")
+	require.Equal(t, got.Row.ID, state.UserID)
+	require.Equal(t, "synced", state.SyncState)
 	require.NotNil(t, got.Trial)
 	require.Equal(t, "trialing", got.Trial.Status)
 	require.WithinDuration(t, now.Add(period), *got.Trial.TrialEndsAt, time.Millisecond)
@@ -87,6 +91,34 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond)
 	require.Nil(t, got.Row)
 	require.Nil(t, got.Trial, "the trial went with the user's row")
+
+	// An organization: its row, its members and its workflow's state.
+	const orgID = "org_status"
+	org, err := lookupOrganization(ctx, st, tc, orgID)
+	require.NoError(t, err)
+	require.Equal(t, organizationStatus{ClerkID: orgID}, org, "an unknown organization has nothing")
+	orgFields := clerkwebhook.OrganizationFields{ClerkID: orgID, Name: "Status Team", Slug: "status-team", CreatedAt: now, UpdatedAt: now}
+	body, err = clerkwebhook.MembershipEvent("organizationMembership.created", clerkwebhook.MembershipFields{
+		ClerkID: "orgmem_status", UserID: "user_status_member", Role: "org:admin", Organization: orgFields, CreatedAt: now, UpdatedAt: now})
+	require.NoError(t, err)
+	post("msg_status_member", body)
+	require.Eventually(t, func() bool {
+		org, err = lookupOrganization(ctx, st, tc, orgID)
+		return err == nil && org.Row != nil && org.Workflow != nil && org.Workflow.Status == "Completed"
+	}, 30*time.Second, 100*time.Millisecond)
+	require.Equal(t, "Status Team", *org.Row.Name, "the membership's embedded organization is written")
+	require.Equal(t, []store.Member{{ClerkID: "orgmem_status", UserClerkID: "user_status_member", Role: "org:admin",
+		ClerkUpdatedAt: now.UTC()}}, normalizeMembers(org.Members))
+	orgState, ok := org.Workflow.State.(*workflows.OrganizationState)
+	require.True(t, ok, "%v", org.Workflow.StateError)
+	require.Equal(t, "synced", orgState.SyncState)
+}
+
+func normalizeMembers(ms []store.Member) []store.Member {
+	for i := range ms {
+		ms[i].ClerkUpdatedAt = ms[i].ClerkUpdatedAt.UTC()
+	}
+	return ms
 }
 
 func countRows(t *testing.T, pool interface {

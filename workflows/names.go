@@ -14,12 +14,14 @@ import (
 // Signal and query names: part of clerksync's interface with its starters and
 // operators, so they never change.
 const (
-	// ClerkEventSignal carries one clerkevent.Event to a UserWorkflow.
+	// ClerkEventSignal carries one clerkevent.Event to a UserWorkflow or an
+	// OrganizationWorkflow.
 	ClerkEventSignal = "clerk-event"
 	// EnsureSignal carries an EnsureRequest: the product asked for the user's
 	// row before any webhook wrote it.
 	EnsureSignal = "ensure"
-	// StateQuery returns a UserWorkflow's UserState.
+	// StateQuery returns a UserWorkflow's UserState or an
+	// OrganizationWorkflow's OrganizationState.
 	StateQuery = "state"
 )
 
@@ -36,13 +38,14 @@ var lowestVersion = time.UnixMilli(0).UTC()
 // Search attributes (Keyword) that let an operator find any user's history in
 // the Temporal UI: ClerkUserId = "user_..." or ClerkSyncState = "failed".
 var (
-	ClerkUserIDKey    = temporal.NewSearchAttributeKeyKeyword("ClerkUserId")
-	ClerkSyncStateKey = temporal.NewSearchAttributeKeyKeyword("ClerkSyncState")
+	ClerkUserIDKey         = temporal.NewSearchAttributeKeyKeyword("ClerkUserId")
+	ClerkOrganizationIDKey = temporal.NewSearchAttributeKeyKeyword("ClerkOrganizationId")
+	ClerkSyncStateKey      = temporal.NewSearchAttributeKeyKeyword("ClerkSyncState")
 )
 
 // SearchAttributeKeys lists every custom search attribute clerksync sets, for
 // the worker to register at start-up.
-var SearchAttributeKeys = []temporal.SearchAttributeKey{ClerkUserIDKey, ClerkSyncStateKey}
+var SearchAttributeKeys = []temporal.SearchAttributeKey{ClerkUserIDKey, ClerkSyncStateKey, ClerkOrganizationIDKey}
 
 // Values of ClerkSyncState: pending from a run's start, then what it ended
 // with (or failed while a deleted user's row removal is retrying).
@@ -70,3 +73,20 @@ func UserWorkflowStartOptions(clerkID, taskQueue string) client.StartWorkflowOpt
 // UserWorkflowID is the workflow ID of the user's entity workflow. One Clerk
 // user has one ID, so signal-with-start always reaches the same workflow.
 func UserWorkflowID(clerkID string) string { return "user/" + clerkID }
+
+// OrganizationWorkflowStartOptions are the options every signal-with-start
+// of an OrganizationWorkflow uses, as UserWorkflowStartOptions for users.
+func OrganizationWorkflowStartOptions(orgID, taskQueue string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        OrganizationWorkflowID(orgID),
+		TaskQueue: taskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			ClerkOrganizationIDKey.ValueSet(orgID),
+			ClerkSyncStateKey.ValueSet(SyncStatePending),
+		),
+	}
+}
+
+// OrganizationWorkflowID is the workflow ID of an organization's entity
+// workflow, which applies the organization's events and its memberships'.
+func OrganizationWorkflowID(orgID string) string { return "org/" + orgID }

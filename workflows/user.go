@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -171,7 +170,7 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 type userSync struct {
 	clerkID  string
 	state    UserState
-	seen     map[string]bool // membership only, never ranged
+	ids      *recentIDs // over state.RecentEventIDs
 	pending  []clerkevent.Event
 	received int
 	// failed: an event of this run could not apply; the run ends "failed".
@@ -192,7 +191,6 @@ func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
 	u := &userSync{
 		clerkID: in.ClerkID,
 		state:   in.State,
-		seen:    make(map[string]bool, len(in.State.RecentEventIDs)),
 		// Every line names the user, as the starter's do.
 		logger:  log.With(workflow.GetLogger(ctx), "clerk_id", in.ClerkID),
 		fetched: workflow.NewBufferedChannel(ctx, 1),
@@ -200,9 +198,7 @@ func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
 	if u.state.SyncState == "" {
 		u.state.SyncState = SyncStatePending // as UserWorkflowStartOptions set it
 	}
-	for _, id := range in.State.RecentEventIDs {
-		u.seen[id] = true
-	}
+	u.ids = newRecentIDs(&u.state.RecentEventIDs)
 	return u
 }
 
@@ -255,33 +251,13 @@ func (u *userSync) accept(ev clerkevent.Event) {
 		return
 	}
 	if ev.ID != "" {
-		if u.seen[ev.ID] {
+		if u.ids.seen(ev.ID) {
 			u.logger.Info("Dropped duplicate event", "svix_id", ev.ID, "type", ev.Type)
 			return
 		}
-		u.remember(ev.ID)
+		u.ids.add(ev.ID)
 	}
 	u.pending = append(u.pending, ev)
-}
-
-// forget drops a remembered Svix message ID.
-func (u *userSync) forget(id string) {
-	if id == "" || !u.seen[id] {
-		return
-	}
-	delete(u.seen, id)
-	u.state.RecentEventIDs = slices.DeleteFunc(u.state.RecentEventIDs, func(s string) bool { return s == id })
-}
-
-func (u *userSync) remember(id string) {
-	u.seen[id] = true
-	u.state.RecentEventIDs = append(u.state.RecentEventIDs, id)
-	if n := len(u.state.RecentEventIDs); n > recentEventIDs {
-		for _, old := range u.state.RecentEventIDs[:n-recentEventIDs] {
-			delete(u.seen, old)
-		}
-		u.state.RecentEventIDs = append([]string(nil), u.state.RecentEventIDs[n-recentEventIDs:]...)
-	}
 }
 
 // applyPending writes what the waiting events imply: a delete wins over any
@@ -387,7 +363,7 @@ func (u *userSync) recordFailure(ev clerkevent.Event, err error) error {
 	u.noteFailure(f)
 	// The event did not apply: forget its ID, so a Svix Resend of it (the
 	// README's repair) is not dropped as a duplicate.
-	u.forget(ev.ID)
+	u.ids.forget(ev.ID)
 	return nil
 }
 

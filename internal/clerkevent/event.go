@@ -8,9 +8,6 @@
 package clerkevent
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,21 +40,31 @@ const maxClerkIDLen = 128
 var ErrMalformed = errors.New("malformed clerk event")
 
 // ErrUnhandledType marks a well-formed event of a type clerksync does not
-// apply (session.created, organization.*, ...).
+// apply (session.created, email.created, ...).
 var ErrUnhandledType = errors.New("unhandled clerk event type")
 
-// Event is one Clerk webhook, normalized: what a UserWorkflow needs and
-// nothing else, so workflow histories stay small.
+// Event is one Clerk webhook, normalized: what a UserWorkflow or an
+// OrganizationWorkflow needs and nothing else, so histories stay small.
 type Event struct {
 	// ID is the Svix message ID (`svix-id`). Svix keeps it across retries of
 	// the same message, so it identifies duplicates.
 	ID string `json:"id,omitempty"`
 	// Type is the Clerk event type.
 	Type Type `json:"type"`
-	// ClerkID is the Clerk user ID the event is about.
-	ClerkID string `json:"clerk_id"`
+	// ClerkID is the Clerk user ID the event is about: the user's, or a
+	// membership's member; empty for an organization event.
+	ClerkID string `json:"clerk_id,omitempty"`
 	// User is the user's state after the event; nil for user.deleted.
 	User *User `json:"user,omitempty"`
+	// OrganizationID is the Clerk organization ID of an organization or
+	// membership event.
+	OrganizationID string `json:"organization_id,omitempty"`
+	// Organization is the organization's state after organization.created
+	// or .updated.
+	Organization *Organization `json:"organization,omitempty"`
+	// Membership is the membership of an organizationMembership event, the
+	// deleted one included.
+	Membership *Membership `json:"membership,omitempty"`
 	// OccurredAt is the envelope's `timestamp`; zero when Clerk left it out.
 	OccurredAt time.Time `json:"occurred_at,omitzero"`
 }
@@ -85,20 +92,7 @@ type User struct {
 // order of arrival ends on the same row. Equal payloads hash equal, so a
 // duplicate stays a no-op.
 func (u User) ContentHash() string {
-	h := sha256.New()
-	for _, f := range []*string{u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL} {
-		// Length-prefixed, with absence distinct from "": no two field lists
-		// encode alike.
-		if f == nil {
-			h.Write([]byte{0})
-			continue
-		}
-		h.Write([]byte{1})
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(*f))))
-		h.Write([]byte(*f))
-	}
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(u.ClerkCreatedAt.UnixMilli())))
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return contentHash([]*string{u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL}, u.ClerkCreatedAt)
 }
 
 // NewerThan reports whether u wins over a stored version with the given
@@ -155,6 +149,10 @@ func Parse(body []byte, svixID string) (Event, error) {
 			return Event{}, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
 		}
 		ev.ClerkID = d.ID
+	case OrganizationCreated, OrganizationUpdated, OrganizationDeleted, MembershipCreated, MembershipUpdated, MembershipDeleted:
+		if err := parseOrganizationEvent(&ev, env.Data); err != nil {
+			return Event{}, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
+		}
 	default:
 		return ev, fmt.Errorf("%w: %q", ErrUnhandledType, env.Type)
 	}

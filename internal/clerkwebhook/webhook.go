@@ -99,3 +99,58 @@ func optional(s string) *string {
 	}
 	return &s
 }
+
+// OrganizationFields are what a test or `starter send` sets about an
+// organization.
+type OrganizationFields struct {
+	ClerkID   string // org_...
+	Name      string
+	Slug      string
+	CreatedAt time.Time
+	UpdatedAt time.Time // the version
+}
+
+func (f OrganizationFields) organization() *clerk.Organization {
+	return &clerk.Organization{
+		Object: "organization", ID: f.ClerkID, Name: f.Name, Slug: f.Slug,
+		PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
+		CreatedAt: f.CreatedAt.UnixMilli(), UpdatedAt: f.UpdatedAt.UnixMilli(),
+	}
+}
+
+// OrganizationEvent returns the body of an organization.created or
+// organization.updated webhook.
+func OrganizationEvent(eventType string, f OrganizationFields) ([]byte, error) {
+	return envelope(eventType, f.organization(), f.UpdatedAt)
+}
+
+// OrganizationDeletedEvent returns the body of an organization.deleted
+// webhook: Clerk sends the ID, the slug and the deleted flag.
+func OrganizationDeletedEvent(orgID, slug string, at time.Time) ([]byte, error) {
+	return envelope("organization.deleted", map[string]any{"object": "organization", "id": orgID, "slug": slug, "deleted": true}, at)
+}
+
+// MembershipFields are what a test or `starter send` sets about a
+// membership.
+type MembershipFields struct {
+	ClerkID      string // orgmem_...
+	UserID       string // the member, user_...
+	Role         string // org:admin, org:member
+	Organization OrganizationFields
+	CreatedAt    time.Time
+	UpdatedAt    time.Time // the version
+}
+
+// MembershipEvent returns the body of an organizationMembership.created,
+// .updated or .deleted webhook: each carries the whole membership, the
+// organization embedded and the user in public_user_data.
+func MembershipEvent(eventType string, f MembershipFields) ([]byte, error) {
+	m := &clerk.OrganizationMembership{
+		Object: "organization_membership", ID: f.ClerkID, Role: f.Role, RoleName: f.Role,
+		Permissions: []string{}, PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
+		Organization:   f.Organization.organization(),
+		PublicUserData: &clerk.OrganizationMembershipPublicUserData{UserID: f.UserID, Identifier: f.UserID},
+		CreatedAt:      f.CreatedAt.UnixMilli(), UpdatedAt: f.UpdatedAt.UnixMilli(),
+	}
+	return envelope(eventType, m, f.UpdatedAt)
+}

@@ -112,10 +112,5 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // inUserTx runs fn in a transaction that holds the advisory lock for clerkID.
 func (s *Store) inUserTx(ctx context.Context, clerkID string, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, clerkID); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		return fn(tx)
-	})
+	return s.inLockedTx(ctx, []string{clerkID}, fn)
 }

@@ -27,9 +27,10 @@ import (
 
 // DefaultWorkflowPollers is the default of Options.WorkflowPollers
 // (WORKER_WORKFLOW_POLLERS). Every sync is one short workflow task, so the
-// worker's rate is bounded by how many it polls at once: the SDK's default
-// of 2 processed as many or fewer signups per second than 16 in every round
-// measured on 2 cores, up to 40% fewer (docs/benchmarks.md).
+// worker's rate is bounded by how many it polls at once: on 2 cores the
+// SDK's default of 2 processed fewer signups per second than 16 in three of
+// the four rounds of the last two make bench runs, up to 40% fewer, and
+// more in one (docs/benchmarks.md).
 const DefaultWorkflowPollers = config.DefaultWorkflowPollers
 
 // Options say what a worker needs.
@@ -66,6 +67,7 @@ func New(c client.Client, o Options) worker.Worker {
 		Interceptors: []interceptor.WorkerInterceptor{&activities.RedactingInterceptor{}},
 	})
 	w.RegisterWorkflow(workflows.UserWorkflow)
+	w.RegisterWorkflow(workflows.OrganizationWorkflow)
 	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
 	w.RegisterWorkflow(workflows.BackfillWorkflow)
 	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/workflows"
 )
 
 // Temporal's work per event, in history events across every execution that
@@ -48,13 +50,7 @@ func TestBudget_HistoryEventsPerSync(t *testing.T) {
 	total := 0
 	spent := func(name string, budget int, act func()) {
 		t.Helper()
-		runs := s.runsOf(t, id)
-		act()
-		require.Eventually(t, func() bool { return s.runsOf(t, id) > runs && s.running(t, id) == 0 }, time.Minute, 50*time.Millisecond)
-		n := s.historyEventsOf(t, id) - total
-		total += n
-		t.Logf("%s: %d history events (budget %d)", name, n, budget)
-		require.LessOrEqual(t, n, budget, name)
+		s.spent(t, id, &total, name, budget, act)
 	}
 	spent("signup", signupBudget, func() { require.Equal(t, http.StatusOK, s.post(t, "msg_b1", event(id, "user.created", 0))) })
 	require.Equal(t, 1, s.count(t, "select count(*) from subscriptions"), "the signup's trial came in the same write")
@@ -72,6 +68,50 @@ func TestBudget_HistoryEventsPerSync(t *testing.T) {
 	n := s.historyEventsOf(t, ensured)
 	t.Logf("ensure then its webhook: %d history events (budget %d)", n, ensureThenWebhookBudget)
 	require.LessOrEqual(t, n, ensureThenWebhookBudget)
+}
+
+// spent runs act, waits for the entity's new run to complete and asserts
+// the history events it added (total counts those before) against budget.
+func (s *system) spent(t *testing.T, id string, total *int, name string, budget int, act func()) {
+	t.Helper()
+	runs := s.runsOf(t, id)
+	act()
+	require.Eventually(t, func() bool { return s.runsOf(t, id) > runs && s.running(t, id) == 0 }, time.Minute, 50*time.Millisecond)
+	n := s.historyEventsOf(t, id) - *total
+	*total += n
+	t.Logf("%s: %d history events (budget %d)", name, n, budget)
+	require.LessOrEqual(t, n, budget, name)
+}
+
+// TestBudget_HistoryEventsPerOrganizationEvent: an organization's and a
+// membership's events cost what a user's do.
+func TestBudget_HistoryEventsPerOrganizationEvent(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	now := time.Now().Truncate(time.Millisecond)
+	const id = "org_budget"
+	org := clerkwebhook.OrganizationFields{ClerkID: id, Name: "Budget", Slug: "budget", CreatedAt: now, UpdatedAt: now}
+	member := clerkwebhook.MembershipFields{ClerkID: "orgmem_budget", UserID: "user_budget_member", Role: "org:member",
+		Organization: org, CreatedAt: now, UpdatedAt: now.Add(time.Second)}
+	total := 0
+	for _, step := range []struct {
+		name string
+		body func() ([]byte, error)
+	}{
+		{"organization.created", func() ([]byte, error) { return clerkwebhook.OrganizationEvent("organization.created", org) }},
+		{"organizationMembership.created", func() ([]byte, error) {
+			return clerkwebhook.MembershipEvent("organizationMembership.created", member)
+		}},
+		{"organizationMembership.deleted", func() ([]byte, error) {
+			return clerkwebhook.MembershipEvent("organizationMembership.deleted", member)
+		}},
+		{"organization.deleted", func() ([]byte, error) { return clerkwebhook.OrganizationDeletedEvent(id, "budget", now) }},
+	} {
+		body, err := step.body()
+		require.NoError(t, err)
+		s.spent(t, id, &total, step.name, updateBudget, func() { require.Equal(t, http.StatusOK, s.post(t, "msg_"+step.name, body)) })
+	}
+	require.Zero(t, s.count(t, "select count(*) from organizations"))
 }
 
 // runsOf counts the executions carrying the user's ClerkUserId.
@@ -97,10 +137,16 @@ func (s *system) historyEventsOf(t *testing.T, clerkID string) int {
 	return total
 }
 
+// executionsOf lists the executions carrying the Clerk ID: a user's
+// ClerkUserId, or an organization's ClerkOrganizationId (org_...).
 func (s *system) executionsOf(t *testing.T, clerkID, and string) []*workflowpb.WorkflowExecutionInfo {
 	t.Helper()
+	key := workflows.ClerkUserIDKey.GetName()
+	if strings.HasPrefix(clerkID, "org_") {
+		key = workflows.ClerkOrganizationIDKey.GetName()
+	}
 	resp, err := s.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("ClerkUserId = '%s'%s", clerkID, and),
+		Query: fmt.Sprintf("%s = '%s'%s", key, clerkID, and),
 	})
 	require.NoError(t, err)
 	return resp.GetExecutions()

@@ -80,7 +80,7 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/clerk", &webhookHandler{
 		verifier: verifier,
-		signaler: userWorkflows{client: tc, taskQueue: cfg.TaskQueue},
+		signaler: entityWorkflows{client: tc, taskQueue: cfg.TaskQueue},
 		maxBytes: cfg.WebhookMaxBytes,
 		metrics:  m,
 		logger:   logger,

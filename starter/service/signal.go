@@ -10,21 +10,32 @@ import (
 	"github.com/clerksync/clerksync/workflows"
 )
 
-// userWorkflows signals users' entity workflows, starting them when needed.
-type userWorkflows struct {
+// entityWorkflows signals the entity workflows, starting them when needed.
+type entityWorkflows struct {
 	client    client.Client
 	taskQueue string
 }
 
-// SignalEvent delivers ev to user/<clerk_id> by signal-with-start: one call
-// that starts the workflow if it is not running and signals it either way, so
-// the first event for a user and the hundredth take the same path.
-func (u userWorkflows) SignalEvent(ctx context.Context, ev clerkevent.Event) (string, error) {
-	opts := workflows.UserWorkflowStartOptions(ev.ClerkID, u.taskQueue)
-	id := opts.ID
-	in := workflows.UserWorkflowInput{ClerkID: ev.ClerkID}
-	if _, err := u.client.SignalWithStartWorkflow(ctx, id, workflows.ClerkEventSignal, ev, opts, workflows.UserWorkflow, in); err != nil {
-		return "", fmt.Errorf("signal-with-start %s: %w", id, err)
+// SignalEvent delivers ev by signal-with-start (one call that starts the
+// workflow if it is not running and signals it either way, so the first
+// event and the hundredth take the same path) to its entity's workflow:
+// user/<clerk_id> for a user event, org/<org_id> for an organization or
+// membership event.
+func (e entityWorkflows) SignalEvent(ctx context.Context, ev clerkevent.Event) (string, error) {
+	var (
+		opts     client.StartWorkflowOptions
+		workflow any
+		in       any
+	)
+	if ev.OrganizationID != "" {
+		opts = workflows.OrganizationWorkflowStartOptions(ev.OrganizationID, e.taskQueue)
+		workflow, in = workflows.OrganizationWorkflow, workflows.OrganizationWorkflowInput{ClerkID: ev.OrganizationID}
+	} else {
+		opts = workflows.UserWorkflowStartOptions(ev.ClerkID, e.taskQueue)
+		workflow, in = workflows.UserWorkflow, workflows.UserWorkflowInput{ClerkID: ev.ClerkID}
 	}
-	return id, nil
+	if _, err := e.client.SignalWithStartWorkflow(ctx, opts.ID, workflows.ClerkEventSignal, ev, opts, workflow, in); err != nil {
+		return "", fmt.Errorf("signal-with-start %s: %w", opts.ID, err)
+	}
+	return opts.ID, nil
 }

@@ -68,6 +68,9 @@ type Server struct {
 	// listFailures answer the next list requests with their status.
 	listFailures []listFailure
 	template     map[string]any
+	// orgs and members are the organizations and memberships Clerk has.
+	orgs    map[string]Organization
+	members map[string]Membership
 	// encoded caches each user's JSON, as a listing of 100,000 users would
 	// otherwise spend its time here rather than in clerksync.
 	encoded map[string][]byte
@@ -113,6 +116,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/users/{id}", s.user)
 	mux.HandleFunc("GET /v1/users", s.list)
 	mux.HandleFunc("GET /v1/users/count", s.count)
+	s.organizationRoutes(mux)
 	return s.authorized(mux)
 }
 

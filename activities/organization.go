@@ -1,0 +1,78 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// OrganizationResult is what an organization or membership write did.
+type OrganizationResult struct {
+	Outcome store.Outcome `json:"outcome"`
+	// Refused names the deletion that refused a membership: "membership",
+	// "organization" or "user".
+	Refused string `json:"refused,omitempty"`
+}
+
+// DeleteOrganizationInput names the organization and when Clerk deleted it.
+type DeleteOrganizationInput struct {
+	ClerkID   string    `json:"clerk_id"`
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// DeleteMembershipInput is the deleted membership and when.
+type DeleteMembershipInput struct {
+	Membership clerkevent.Membership `json:"membership"`
+	DeletedAt  time.Time             `json:"deleted_at"`
+}
+
+// UpsertOrganization writes the organization under last-writer-wins unless
+// it was deleted.
+func (a *Activities) UpsertOrganization(ctx context.Context, o clerkevent.Organization) (OrganizationResult, error) {
+	if o.ClerkID == "" || o.ClerkUpdatedAt.IsZero() {
+		return OrganizationResult{}, a.Metrics.failed("upsert_organization",
+			invalid(fmt.Errorf("upsert organization %q: no ID or no updated_at to order it by", o.ClerkID)))
+	}
+	res, err := a.Store.UpsertOrganization(ctx, o)
+	if err != nil {
+		return OrganizationResult{}, a.Metrics.failed("upsert_organization", classify(err))
+	}
+	return OrganizationResult{Outcome: res.Outcome}, nil
+}
+
+// DeleteOrganization tombstones the organization and removes its row with
+// its memberships.
+func (a *Activities) DeleteOrganization(ctx context.Context, in DeleteOrganizationInput) (bool, error) {
+	removed, err := a.Store.DeleteOrganization(ctx, in.ClerkID, in.DeletedAt)
+	if err != nil {
+		return false, a.Metrics.failed("delete_organization", classify(err))
+	}
+	return removed, nil
+}
+
+// UpsertMembership writes a membership, its organization's embedded data
+// and a minimal row for a member without one, unless the membership, the
+// organization or the user was deleted.
+func (a *Activities) UpsertMembership(ctx context.Context, m clerkevent.Membership) (OrganizationResult, error) {
+	if m.ClerkID == "" || m.ClerkUpdatedAt.IsZero() {
+		return OrganizationResult{}, a.Metrics.failed("upsert_membership",
+			invalid(fmt.Errorf("upsert membership %q: no ID or no updated_at to order it by", m.ClerkID)))
+	}
+	res, err := a.Store.UpsertMembership(ctx, m)
+	if err != nil {
+		return OrganizationResult{}, a.Metrics.failed("upsert_membership", classify(err))
+	}
+	return OrganizationResult{Outcome: res.Outcome, Refused: res.Refused}, nil
+}
+
+// DeleteMembership tombstones the membership and removes its row.
+func (a *Activities) DeleteMembership(ctx context.Context, in DeleteMembershipInput) (bool, error) {
+	removed, err := a.Store.DeleteMembership(ctx, in.Membership, in.DeletedAt)
+	if err != nil {
+		return false, a.Metrics.failed("delete_membership", classify(err))
+	}
+	return removed, nil
+}

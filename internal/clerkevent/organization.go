@@ -1,0 +1,184 @@
+package clerkevent
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+)
+
+// The organization event types clerksync applies.
+const (
+	OrganizationCreated Type = "organization.created"
+	OrganizationUpdated Type = "organization.updated"
+	OrganizationDeleted Type = "organization.deleted"
+	MembershipCreated   Type = "organizationMembership.created"
+	MembershipUpdated   Type = "organizationMembership.updated"
+	MembershipDeleted   Type = "organizationMembership.deleted"
+)
+
+// Organization is the slice of a Clerk organization that clerksync stores.
+type Organization struct {
+	ClerkID  string  `json:"clerk_id"`
+	Name     *string `json:"name,omitempty"`
+	Slug     *string `json:"slug,omitempty"`
+	ImageURL *string `json:"image_url,omitempty"`
+	// ClerkCreatedAt and ClerkUpdatedAt are Clerk's; ClerkUpdatedAt orders
+	// an organization's versions, as a user's.
+	ClerkCreatedAt time.Time `json:"clerk_created_at,omitzero"`
+	ClerkUpdatedAt time.Time `json:"clerk_updated_at"`
+}
+
+// ContentHash breaks ties between two versions with the same
+// ClerkUpdatedAt, as User.ContentHash does.
+func (o Organization) ContentHash() string {
+	return contentHash([]*string{o.Name, o.Slug, o.ImageURL}, o.ClerkCreatedAt)
+}
+
+// Membership is one user's membership of one organization: Clerk's
+// organization_membership, with the organization embedded (as every
+// membership event carries it) and the user by ID.
+type Membership struct {
+	ClerkID string `json:"clerk_id"`
+	// UserID is the member's Clerk user ID (public_user_data.user_id).
+	UserID string `json:"user_id"`
+	Role   string `json:"role"`
+	// Organization is the organization as the event saw it: data like any
+	// other, written under last-writer-wins, so a membership that arrives
+	// before organization.created still lands.
+	Organization   Organization `json:"organization"`
+	ClerkCreatedAt time.Time    `json:"clerk_created_at,omitzero"`
+	ClerkUpdatedAt time.Time    `json:"clerk_updated_at"`
+}
+
+// NormalizeOrganization maps a clerk.Organization (from a webhook or the
+// Backend API) to the stored shape.
+func NormalizeOrganization(co *clerk.Organization) (Organization, error) {
+	if err := validateID(co.ID, "org_"); err != nil {
+		return Organization{}, err
+	}
+	if co.UpdatedAt <= 0 {
+		return Organization{}, errors.New("updated_at is missing: versions cannot be ordered without it")
+	}
+	o := Organization{
+		ClerkID:        co.ID,
+		Name:           nonEmpty(&co.Name),
+		Slug:           nonEmpty(&co.Slug),
+		ImageURL:       nonEmpty(co.ImageURL),
+		ClerkUpdatedAt: time.UnixMilli(co.UpdatedAt).UTC(),
+	}
+	if co.CreatedAt > 0 {
+		o.ClerkCreatedAt = time.UnixMilli(co.CreatedAt).UTC()
+	}
+	return o, nil
+}
+
+// NormalizeMembership maps a clerk.OrganizationMembership to the stored
+// shape; it needs the embedded organization and public_user_data.user_id.
+func NormalizeMembership(cm *clerk.OrganizationMembership) (Membership, error) {
+	if err := validateID(cm.ID, "orgmem_"); err != nil {
+		return Membership{}, err
+	}
+	if cm.UpdatedAt <= 0 {
+		return Membership{}, errors.New("updated_at is missing: versions cannot be ordered without it")
+	}
+	if cm.Organization == nil {
+		return Membership{}, errors.New("organization is missing")
+	}
+	org, err := NormalizeOrganization(cm.Organization)
+	if err != nil {
+		return Membership{}, fmt.Errorf("organization: %w", err)
+	}
+	if cm.PublicUserData == nil {
+		return Membership{}, errors.New("public_user_data is missing")
+	}
+	if err := ValidateClerkID(cm.PublicUserData.UserID); err != nil {
+		return Membership{}, fmt.Errorf("public_user_data.user_id: %w", err)
+	}
+	if cm.Role == "" {
+		return Membership{}, errors.New("role is missing")
+	}
+	m := Membership{
+		ClerkID:        cm.ID,
+		UserID:         cm.PublicUserData.UserID,
+		Role:           cm.Role,
+		Organization:   org,
+		ClerkUpdatedAt: time.UnixMilli(cm.UpdatedAt).UTC(),
+	}
+	if cm.CreatedAt > 0 {
+		m.ClerkCreatedAt = time.UnixMilli(cm.CreatedAt).UTC()
+	}
+	return m, nil
+}
+
+// parseOrganizationEvent fills ev from an organization or membership
+// event's data.
+func parseOrganizationEvent(ev *Event, data json.RawMessage) error {
+	switch ev.Type {
+	case OrganizationCreated, OrganizationUpdated:
+		var co clerk.Organization
+		if err := unmarshalData(data, &co); err != nil {
+			return err
+		}
+		o, err := NormalizeOrganization(&co)
+		if err != nil {
+			return err
+		}
+		ev.OrganizationID, ev.Organization = o.ClerkID, &o
+	case OrganizationDeleted:
+		var d deletedUser // {"id", "deleted"}: the same shape
+		if err := unmarshalData(data, &d); err != nil {
+			return err
+		}
+		if err := validateID(d.ID, "org_"); err != nil {
+			return err
+		}
+		ev.OrganizationID = d.ID
+	case MembershipCreated, MembershipUpdated, MembershipDeleted:
+		// Every membership event, the deleted one included, carries the
+		// whole membership.
+		var cm clerk.OrganizationMembership
+		if err := unmarshalData(data, &cm); err != nil {
+			return err
+		}
+		m, err := NormalizeMembership(&cm)
+		if err != nil {
+			return err
+		}
+		ev.OrganizationID, ev.ClerkID, ev.Membership = m.Organization.ClerkID, m.UserID, &m
+	}
+	return nil
+}
+
+// validateID is ValidateClerkID plus Clerk's prefix for the kind of ID.
+func validateID(id, prefix string) error {
+	if err := ValidateClerkID(id); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(id, prefix) {
+		return fmt.Errorf("id %q is not a Clerk %s... ID", id, prefix)
+	}
+	return nil
+}
+
+// contentHash digests fields (absence distinct from "") and created.
+func contentHash(fields []*string, created time.Time) string {
+	h := sha256.New()
+	for _, f := range fields {
+		if f == nil {
+			h.Write([]byte{0})
+			continue
+		}
+		h.Write([]byte{1})
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(*f))))
+		h.Write([]byte(*f))
+	}
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(created.UnixMilli())))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

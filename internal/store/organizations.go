@@ -1,0 +1,299 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+)
+
+// OrganizationResult is what a write of an organization or a membership did.
+type OrganizationResult struct {
+	Outcome Outcome
+	// Refused names why a membership was not written although it is not
+	// stale: "membership", "organization" or "user" was deleted.
+	Refused string
+}
+
+// upsertOrganizationSQL writes an organization under last-writer-wins on
+// Clerk's updated_at (ties by content hash) and refuses a tombstoned ID.
+const upsertOrganizationSQL = `
+with tombstone as (
+    select 1 from organization_tombstones where clerk_id = $1
+), written as (
+    insert into organizations (clerk_id, name, slug, image_url, clerk_created_at, clerk_updated_at, content_hash)
+    select $1, $2, $3, $4, $5, $6, $7
+    where not exists (select 1 from tombstone)
+    on conflict (clerk_id) do update set
+        name             = excluded.name,
+        slug             = excluded.slug,
+        image_url        = excluded.image_url,
+        clerk_created_at = coalesce(excluded.clerk_created_at, organizations.clerk_created_at),
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash,
+        updated_at       = now()
+    where (organizations.clerk_updated_at, organizations.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)
+    returning xmax = 0 as inserted
+)
+select (select inserted from written), exists (select 1 from tombstone)`
+
+// UpsertOrganization writes the organization's row if o is newer than what
+// it holds and the organization was never deleted.
+func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organization) (OrganizationResult, error) {
+	var res OrganizationResult
+	err := s.inLockedTx(ctx, []string{o.ClerkID}, func(tx pgx.Tx) error {
+		var err error
+		res.Outcome, err = upsertOrganization(ctx, tx, o)
+		return err
+	})
+	if err != nil {
+		return OrganizationResult{}, fmt.Errorf("upsert organization %s: %w", o.ClerkID, err)
+	}
+	return res, nil
+}
+
+func upsertOrganization(ctx context.Context, tx pgx.Tx, o clerkevent.Organization) (Outcome, error) {
+	var (
+		inserted   *bool
+		tombstoned bool
+	)
+	if err := tx.QueryRow(ctx, upsertOrganizationSQL, o.ClerkID, o.Name, o.Slug, o.ImageURL, optionalTime(o.ClerkCreatedAt),
+		o.ClerkUpdatedAt, o.ContentHash()).Scan(&inserted, &tombstoned); err != nil {
+		return "", err
+	}
+	switch {
+	case tombstoned:
+		return Tombstoned, nil
+	case inserted == nil:
+		return Stale, nil
+	case *inserted:
+		return Inserted, nil
+	}
+	return Updated, nil
+}
+
+// DeleteOrganization tombstones the organization, so no later event brings
+// it or a membership of it back, and removes its row; its memberships go by
+// ON DELETE CASCADE. It reports whether a row was removed.
+func (s *Store) DeleteOrganization(ctx context.Context, clerkID string, deletedAt time.Time) (bool, error) {
+	var removed bool
+	err := s.inLockedTx(ctx, []string{clerkID}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx,
+			`insert into organization_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			clerkID, deletedAt); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `delete from organizations where clerk_id = $1`, clerkID)
+		removed = tag.RowsAffected() > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("delete organization %s: %w", clerkID, err)
+	}
+	return removed, nil
+}
+
+// membershipRefusalSQL says which deletion, if any, refuses a membership:
+// its own, its organization's or its user's.
+const membershipRefusalSQL = `
+select case
+    when exists (select 1 from organization_membership_tombstones where clerk_id = $1) then 'membership'
+    when exists (select 1 from organization_tombstones where clerk_id = $2) then 'organization'
+    when exists (select 1 from user_tombstones where clerk_id = $3) then 'user'
+    else '' end`
+
+// minimalUserSQL gives a member clerksync has no row for the row an ensure
+// writes: the Clerk ID at the lowest version, so any of the user's own data
+// wins over it when it arrives.
+const minimalUserSQL = `
+insert into users (clerk_id, clerk_updated_at) values ($1, 'epoch')
+on conflict (clerk_id) do nothing`
+
+// upsertMembershipSQL writes the membership under last-writer-wins on
+// Clerk's updated_at (ties by role), and nothing while a newer membership
+// under another ID (by updated_at, ties by the greater ID) holds the same
+// user in the same organization.
+const upsertMembershipSQL = `
+with org as (
+    select id from organizations where clerk_id = $2
+), member as (
+    select id from users where clerk_id = $3
+), written as (
+    insert into organization_memberships (clerk_id, organization_id, user_id, role, clerk_created_at, clerk_updated_at)
+    select $1, org.id, member.id, $4, $5, $6 from org, member
+    where not exists (
+        select 1 from organization_memberships m
+        where m.organization_id = org.id and m.user_id = member.id
+          and (m.clerk_updated_at, m.clerk_id collate "C") > ($6::timestamptz, $1::text collate "C"))
+    on conflict (clerk_id) do update set
+        role             = excluded.role,
+        clerk_created_at = coalesce(excluded.clerk_created_at, organization_memberships.clerk_created_at),
+        clerk_updated_at = excluded.clerk_updated_at,
+        updated_at       = now()
+    where (organization_memberships.clerk_updated_at, organization_memberships.role collate "C")
+        < (excluded.clerk_updated_at, excluded.role collate "C")
+    returning xmax = 0 as inserted
+)
+select (select inserted from written)`
+
+// dropOlderMembershipSQL removes the membership of the same user in the
+// same organization under another, older membership ID: the user left and
+// rejoined, and the pair keeps one row, the newer.
+const dropOlderMembershipSQL = `
+delete from organization_memberships m
+using organizations o, users u
+where o.clerk_id = $2 and u.clerk_id = $3 and m.organization_id = o.id and m.user_id = u.id
+  and (m.clerk_updated_at, m.clerk_id collate "C") < ($4::timestamptz, $1::text collate "C")`
+
+// UpsertMembership writes a membership: the organization it embeds (under
+// the organization's own last-writer-wins), a minimal row for a member
+// clerksync does not know yet, and the membership itself. Nothing is written
+// for a membership whose own, organization's or user's deletion is
+// recorded, whatever order the events came in.
+func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (OrganizationResult, error) {
+	var res OrganizationResult
+	err := s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, membershipRefusalSQL, m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&res.Refused); err != nil {
+			return fmt.Errorf("check deletions: %w", err)
+		}
+		if res.Refused != "" {
+			res.Outcome = Tombstoned
+			return nil
+		}
+		if _, err := upsertOrganization(ctx, tx, m.Organization); err != nil {
+			return fmt.Errorf("organization: %w", err)
+		}
+		if _, err := tx.Exec(ctx, minimalUserSQL, m.UserID); err != nil {
+			return fmt.Errorf("member: %w", err)
+		}
+		if _, err := tx.Exec(ctx, dropOlderMembershipSQL, m.ClerkID, m.Organization.ClerkID, m.UserID, m.ClerkUpdatedAt); err != nil {
+			return fmt.Errorf("older membership: %w", err)
+		}
+		var inserted *bool
+		if err := tx.QueryRow(ctx, upsertMembershipSQL, m.ClerkID, m.Organization.ClerkID, m.UserID, m.Role,
+			optionalTime(m.ClerkCreatedAt), m.ClerkUpdatedAt).Scan(&inserted); err != nil {
+			return err
+		}
+		switch {
+		case inserted == nil:
+			res.Outcome = Stale
+		case *inserted:
+			res.Outcome = Inserted
+		default:
+			res.Outcome = Updated
+		}
+		return nil
+	})
+	if err != nil {
+		return OrganizationResult{}, fmt.Errorf("upsert membership %s: %w", m.ClerkID, err)
+	}
+	return res, nil
+}
+
+// DeleteMembership tombstones the membership and removes its row (which a
+// rejoin under a new membership ID may already have replaced).
+func (s *Store) DeleteMembership(ctx context.Context, m clerkevent.Membership, deletedAt time.Time) (bool, error) {
+	var removed bool
+	err := s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx,
+			`insert into organization_membership_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			m.ClerkID, deletedAt); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `delete from organization_memberships where clerk_id = $1`, m.ClerkID)
+		removed = tag.RowsAffected() > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("delete membership %s: %w", m.ClerkID, err)
+	}
+	return removed, nil
+}
+
+// OrganizationRow is an organizations row, for starter status.
+type OrganizationRow struct {
+	ID             string     `json:"id"`
+	ClerkID        string     `json:"clerk_id"`
+	Name           *string    `json:"name"`
+	Slug           *string    `json:"slug"`
+	ImageURL       *string    `json:"image_url"`
+	ClerkCreatedAt *time.Time `json:"clerk_created_at"`
+	ClerkUpdatedAt time.Time  `json:"clerk_updated_at"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+}
+
+// Member is one row of an organization's memberships, with the member's
+// Clerk ID.
+type Member struct {
+	ClerkID        string    `json:"clerk_id"`
+	UserClerkID    string    `json:"user_clerk_id"`
+	Role           string    `json:"role"`
+	ClerkUpdatedAt time.Time `json:"clerk_updated_at"`
+}
+
+// OrganizationByClerkID returns the organization's row and its members, or
+// ErrDeleted for a tombstoned organization and ErrNotFound for one
+// clerksync has never seen.
+func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (OrganizationRow, []Member, error) {
+	var deleted bool
+	if err := s.pool.QueryRow(ctx, `select exists (select 1 from organization_tombstones where clerk_id = $1)`, clerkID).Scan(&deleted); err != nil {
+		return OrganizationRow{}, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
+	}
+	if deleted {
+		return OrganizationRow{}, nil, ErrDeleted
+	}
+	rows, err := s.pool.Query(ctx, `
+select id, clerk_id, name, slug, image_url, clerk_created_at, clerk_updated_at, created_at, updated_at
+from organizations where clerk_id = $1`, clerkID)
+	if err != nil {
+		return OrganizationRow{}, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
+	}
+	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[OrganizationRow])
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return OrganizationRow{}, nil, ErrNotFound
+		}
+		return OrganizationRow{}, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
+	}
+	rows, err = s.pool.Query(ctx, `
+select m.clerk_id, u.clerk_id, m.role, m.clerk_updated_at
+from organization_memberships m join users u on u.id = m.user_id
+where m.organization_id = $1 order by u.clerk_id`, org.ID)
+	if err != nil {
+		return OrganizationRow{}, nil, fmt.Errorf("members of organization %s: %w", clerkID, err)
+	}
+	members, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Member])
+	if err != nil {
+		return OrganizationRow{}, nil, fmt.Errorf("members of organization %s: %w", clerkID, err)
+	}
+	return org, members, nil
+}
+
+// inLockedTx runs fn in a transaction holding the advisory locks of every
+// Clerk ID in ids (the same locks as inUserTx), taken in sorted order so two
+// writers never wait on each other in a cycle.
+func (s *Store) inLockedTx(ctx context.Context, ids []string, fn func(pgx.Tx) error) error {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, id := range slices.Compact(ids) {
+			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

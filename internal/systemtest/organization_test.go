@@ -1,0 +1,240 @@
+package systemtest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+)
+
+// orgScenario is a batch of user, organization and membership webhooks and
+// the three tables' final state they imply.
+type orgScenario struct {
+	deliveries []testenv.Delivery
+	// orgs: live organization -> its final name.
+	orgs map[string]string
+	// users: live user -> its final first name.
+	users map[string]string
+	// members: "org_id user_id" -> "orgmem_id role" of its final membership.
+	members map[string]string
+	// deleted organizations, users and memberships: tombstoned, nothing left.
+	deletedOrgs, deletedUsers, deletedMembers []string
+}
+
+// newOrgScenario builds nOrgs organizations (created, renamed, a tenth
+// deleted), nUsers users (created, renamed, a tenth deleted) and about
+// eight memberships per organization, each created, some promoted, a fifth
+// removed, half of those rejoined under a new membership ID. Every event is
+// shuffled with the rest, a fifth sent twice, so memberships often come
+// before their organization's or their user's creation.
+func newOrgScenario(t *testing.T, nOrgs, nUsers int, seed uint64) orgScenario {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	at := func(s int) time.Time { return base.Add(time.Duration(s) * time.Second) }
+	sc := orgScenario{orgs: map[string]string{}, users: map[string]string{}, members: map[string]string{}}
+	add := func(id string, body []byte, err error) {
+		t.Helper()
+		require.NoError(t, err)
+		sc.deliveries = append(sc.deliveries, testenv.Delivery{MsgID: id, Body: body})
+	}
+
+	deletedUser := map[string]bool{}
+	for i := range nUsers {
+		id := fmt.Sprintf("user_org%04d", i)
+		for v, name := range []string{fmt.Sprintf("Member %d.0", i), fmt.Sprintf("Member %d.1", i)} {
+			typ := "user.created"
+			if v == 1 {
+				typ = "user.updated"
+			}
+			body, err := clerkwebhook.UserEvent(typ, clerkwebhook.UserFields{ClerkID: id, FirstName: name, CreatedAt: at(0), UpdatedAt: at(1 + v)})
+			add(fmt.Sprintf("msg_%s_%d", id, v), body, err)
+			sc.users[id] = name
+		}
+		if i%10 == 3 {
+			body, err := clerkwebhook.DeletedEvent(id, at(50))
+			add("msg_"+id+"_del", body, err)
+			deletedUser[id] = true
+			delete(sc.users, id)
+			sc.deletedUsers = append(sc.deletedUsers, id)
+		}
+	}
+
+	for o := range nOrgs {
+		orgID := fmt.Sprintf("org_scn%03d", o)
+		versions := []clerkwebhook.OrganizationFields{
+			{ClerkID: orgID, Name: fmt.Sprintf("Team %d.0", o), Slug: fmt.Sprintf("team-%d", o), CreatedAt: at(0), UpdatedAt: at(1)},
+			{ClerkID: orgID, Name: fmt.Sprintf("Team %d.1", o), Slug: fmt.Sprintf("team-%d", o), CreatedAt: at(0), UpdatedAt: at(5)},
+		}
+		for v, f := range versions {
+			typ := "organization.created"
+			if v == 1 {
+				typ = "organization.updated"
+			}
+			body, err := clerkwebhook.OrganizationEvent(typ, f)
+			add(fmt.Sprintf("msg_%s_%d", orgID, v), body, err)
+		}
+		orgDeleted := o%10 == 7
+		if orgDeleted {
+			body, err := clerkwebhook.OrganizationDeletedEvent(orgID, versions[1].Slug, at(60))
+			add("msg_"+orgID+"_del", body, err)
+			sc.deletedOrgs = append(sc.deletedOrgs, orgID)
+		} else {
+			sc.orgs[orgID] = versions[1].Name
+		}
+
+		for k, u := range rng.Perm(nUsers)[:8] {
+			userID := fmt.Sprintf("user_org%04d", u)
+			memID := fmt.Sprintf("orgmem_%03d_%04d_a", o, u)
+			// Each membership event embeds one of the organization's real
+			// versions, the one current when it happened.
+			m := clerkwebhook.MembershipFields{ClerkID: memID, UserID: userID, Role: "org:member",
+				Organization: versions[rng.IntN(2)], CreatedAt: at(10), UpdatedAt: at(10)}
+			body, err := clerkwebhook.MembershipEvent("organizationMembership.created", m)
+			add(fmt.Sprintf("msg_%s_c", memID), body, err)
+			final := memID + " org:member"
+			if k%3 == 0 { // promoted
+				m.Role, m.UpdatedAt = "org:admin", at(20)
+				body, err := clerkwebhook.MembershipEvent("organizationMembership.updated", m)
+				add(fmt.Sprintf("msg_%s_u", memID), body, err)
+				final = memID + " org:admin"
+			}
+			if k%5 == 1 { // removed
+				body, err := clerkwebhook.MembershipEvent("organizationMembership.deleted", m)
+				add(fmt.Sprintf("msg_%s_d", memID), body, err)
+				sc.deletedMembers = append(sc.deletedMembers, memID)
+				final = ""
+				if k == 1 { // rejoined under a new ID
+					rejoin := m
+					rejoin.ClerkID, rejoin.Role, rejoin.CreatedAt, rejoin.UpdatedAt = fmt.Sprintf("orgmem_%03d_%04d_b", o, u), "org:member", at(40), at(40)
+					body, err := clerkwebhook.MembershipEvent("organizationMembership.created", rejoin)
+					add(fmt.Sprintf("msg_%s_c", rejoin.ClerkID), body, err)
+					final = rejoin.ClerkID + " org:member"
+				}
+			}
+			if final != "" && !orgDeleted && !deletedUser[userID] {
+				sc.members[orgID+" "+userID] = final
+			}
+		}
+	}
+	n := len(sc.deliveries)
+	for _, d := range sc.deliveries[:n:n] {
+		if rng.Float64() < 0.2 {
+			sc.deliveries = append(sc.deliveries, d)
+		}
+	}
+	rng.Shuffle(len(sc.deliveries), func(i, j int) { sc.deliveries[i], sc.deliveries[j] = sc.deliveries[j], sc.deliveries[i] })
+	return sc
+}
+
+// compare returns what the tables hold that the scenario does not imply,
+// "" when they are equal.
+func (sc orgScenario) compare(ctx context.Context, db *pgx.Conn) (string, error) {
+	pairs := func(sql string) (map[string]string, error) {
+		rows, err := db.Query(ctx, sql)
+		if err != nil {
+			return nil, err
+		}
+		got := map[string]string{}
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				return nil, err
+			}
+			got[k] = v
+		}
+		return got, rows.Err()
+	}
+	orgs, err := pairs(`select clerk_id, coalesce(name, '') from organizations`)
+	if err != nil {
+		return "", err
+	}
+	users, err := pairs(`select clerk_id, coalesce(first_name, '') from users where clerk_id like 'user_org%'`)
+	if err != nil {
+		return "", err
+	}
+	members, err := pairs(`
+select o.clerk_id || ' ' || u.clerk_id, m.clerk_id || ' ' || m.role
+from organization_memberships m join organizations o on o.id = m.organization_id join users u on u.id = m.user_id`)
+	if err != nil {
+		return "", err
+	}
+	for name, c := range []struct {
+		got, want map[string]string
+	}{{orgs, sc.orgs}, {users, sc.users}, {members, sc.members}} {
+		if !maps.Equal(c.got, c.want) {
+			return fmt.Sprintf("%s: %s", []string{"organizations", "users", "memberships"}[name], mapDiff(c.got, c.want)), nil
+		}
+	}
+	for table, ids := range map[string][]string{
+		"organization_tombstones": sc.deletedOrgs, "user_tombstones": sc.deletedUsers,
+		"organization_membership_tombstones": sc.deletedMembers,
+	} {
+		var n int
+		if err := db.QueryRow(ctx, `select count(*) from `+table+` where clerk_id = any($1)`, ids).Scan(&n); err != nil {
+			return "", err
+		}
+		if n != len(ids) {
+			return fmt.Sprintf("%s holds %d of the %d deleted IDs", table, n, len(ids)), nil
+		}
+	}
+	return "", nil
+}
+
+func mapDiff(got, want map[string]string) string {
+	var diffs []string
+	for k, w := range want {
+		if g, ok := got[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("missing %s=%q", k, w))
+		} else if g != w {
+			diffs = append(diffs, fmt.Sprintf("%s=%q, want %q", k, g, w))
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("unexpected %s=%q", k, g))
+		}
+	}
+	slices.Sort(diffs)
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("and %d more", len(diffs)-5))
+	}
+	return fmt.Sprint(diffs)
+}
+
+// TestOrganizations_ShuffledDuplicatedEventsConverge: 30 organizations and
+// 150 users with memberships created, promoted, removed and rejoined, some
+// organizations and users deleted, every event signed, shuffled, a fifth
+// sent twice, by 8 concurrent senders: the organizations, users and
+// memberships tables end equal to the final state the events imply,
+// nothing of a deleted user or organization left, tombstones in place.
+func TestOrganizations_ShuffledDuplicatedEventsConverge(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	seed := uint64(time.Now().UnixNano())
+	sc := newOrgScenario(t, 30, 150, seed)
+	t.Logf("seed %d: %d deliveries, %d live organizations, %d memberships", seed, len(sc.deliveries), len(sc.orgs), len(sc.members))
+	s.names = append(s.names, "Member ", "Team ") // the scenario's names, which no log may hold
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.deliveries, 8, 0)
+	require.NoError(t, err)
+	require.Zero(t, stats.Refused, "every delivery is acknowledged on its first attempt")
+
+	var diff string
+	require.Eventually(t, func() bool {
+		diff, err = sc.compare(ctx, s.db)
+		require.NoError(t, err)
+		return diff == ""
+	}, 2*time.Minute, 250*time.Millisecond, "tables never converged (seed %d): %s", seed, &diff)
+}

@@ -1,0 +1,184 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// OrganizationWorkflowInput starts (or continues) an OrganizationWorkflow.
+type OrganizationWorkflowInput struct {
+	ClerkID string `json:"clerk_id"`
+	// MaxEventsPerRun forces continue-as-new after this many signals.
+	MaxEventsPerRun int `json:"max_events_per_run,omitempty"`
+	// State is carried over from the previous run by continue-as-new.
+	State OrganizationState `json:"state"`
+}
+
+// OrganizationState is what an OrganizationWorkflow knows; PostgreSQL stays
+// the source of truth. The StateQuery returns it.
+type OrganizationState struct {
+	// Deleted is final: Clerk never reuses an organization ID.
+	Deleted bool `json:"deleted,omitempty"`
+	// SyncState is the ClerkSyncState search attribute's value.
+	SyncState string `json:"sync_state,omitempty"`
+	// RecentEventIDs are the latest Svix message IDs seen, oldest first.
+	RecentEventIDs []string `json:"recent_event_ids,omitempty"`
+	// Failed lists the latest events that could never apply, oldest first.
+	Failed []FailedEvent `json:"failed,omitempty"`
+}
+
+// OrganizationWorkflow is the entity workflow of one Clerk organization, ID
+// org/<org_id>, fed by signal-with-start with the organization's events and
+// its memberships' events. It has UserWorkflow's shape: it drains its
+// signals, writes each event with a local activity, sets ClerkSyncState
+// and completes, so one event costs one workflow task. Redeliveries (same
+// Svix ID) are dropped; everything else is written, since the SQL keeps
+// every row right in any order: last-writer-wins on Clerk's updated_at,
+// deletions final, a membership of a deleted organization or user never
+// written, a member without a row given a minimal one.
+func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) error {
+	if in.MaxEventsPerRun <= 0 {
+		in.MaxEventsPerRun = defaultMaxEventsPerRun
+	}
+	o := &orgSync{
+		clerkID: in.ClerkID,
+		state:   in.State,
+		logger:  log.With(workflow.GetLogger(ctx), "organization_id", in.ClerkID),
+	}
+	o.ids = newRecentIDs(&o.state.RecentEventIDs)
+	if o.state.SyncState == "" {
+		o.state.SyncState = SyncStatePending
+	}
+	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (OrganizationState, error) { return o.state, nil }); err != nil {
+		return fmt.Errorf("register %s query: %w", StateQuery, err)
+	}
+	events := workflow.GetSignalChannel(ctx, ClerkEventSignal)
+	ctx = workflow.WithLocalActivityOptions(ctx, writeOptions)
+	received := 0
+	for {
+		var ev clerkevent.Event
+		applied := false
+		for events.ReceiveAsync(&ev) {
+			received++
+			applied = true
+			if err := o.apply(ctx, ev); err != nil {
+				return err
+			}
+			ev = clerkevent.Event{}
+		}
+		if applied {
+			continue // signals that arrived meanwhile are taken before completing
+		}
+		if err := o.setSyncState(ctx, o.finalState()); err != nil {
+			return err
+		}
+		if received >= in.MaxEventsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			next := in
+			next.State = o.state
+			return workflow.NewContinueAsNewError(ctx, OrganizationWorkflow, next)
+		}
+		return nil
+	}
+}
+
+// orgSync is one run's working state.
+type orgSync struct {
+	clerkID string
+	state   OrganizationState
+	ids     *recentIDs
+	failed  bool
+	logger  log.Logger
+}
+
+func (o *orgSync) finalState() string {
+	switch {
+	case o.state.Deleted:
+		return SyncStateDeleted
+	case o.failed:
+		return SyncStateFailed
+	}
+	return SyncStateSynced
+}
+
+// apply writes one event. Events for a deleted organization are dropped:
+// the SQL would refuse them anyway.
+func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
+	if ev.OrganizationID != o.clerkID {
+		o.logger.Error("Dropped event for another organization", "svix_id", ev.ID, "event_organization_id", ev.OrganizationID)
+		return nil
+	}
+	if ev.ID != "" {
+		if o.ids.seen(ev.ID) {
+			o.logger.Info("Dropped duplicate event", "svix_id", ev.ID, "type", ev.Type)
+			return nil
+		}
+		o.ids.add(ev.ID)
+	}
+	if o.state.Deleted {
+		return nil
+	}
+	var a *activities.Activities
+	var err error
+	switch ev.Type {
+	case clerkevent.OrganizationDeleted:
+		in := activities.DeleteOrganizationInput{ClerkID: o.clerkID, DeletedAt: ev.OccurredAt}
+		if in.DeletedAt.IsZero() {
+			in.DeletedAt = workflow.Now(ctx)
+		}
+		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteOrganization, in).Get(ctx, nil); err == nil {
+			o.state.Deleted = true
+		}
+	case clerkevent.OrganizationCreated, clerkevent.OrganizationUpdated:
+		var res activities.OrganizationResult
+		if err = workflow.ExecuteLocalActivity(ctx, a.UpsertOrganization, *ev.Organization).Get(ctx, &res); err == nil &&
+			res.Outcome == store.Tombstoned {
+			o.state.Deleted = true
+		}
+	case clerkevent.MembershipCreated, clerkevent.MembershipUpdated:
+		err = workflow.ExecuteLocalActivity(ctx, a.UpsertMembership, *ev.Membership).Get(ctx, nil)
+	case clerkevent.MembershipDeleted:
+		in := activities.DeleteMembershipInput{Membership: *ev.Membership, DeletedAt: ev.OccurredAt}
+		if in.DeletedAt.IsZero() {
+			in.DeletedAt = workflow.Now(ctx)
+		}
+		err = workflow.ExecuteLocalActivity(ctx, a.DeleteMembership, in).Get(ctx, nil)
+	default:
+		o.logger.Error("Dropped event of a type organizations do not take", "svix_id", ev.ID, "type", ev.Type)
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	if temporal.IsCanceledError(err) {
+		return err
+	}
+	// Writes retry everything else for ever: this is data PostgreSQL
+	// refuses. Forget the ID, so a Svix Resend after a fix applies.
+	o.ids.forget(ev.ID)
+	o.failed = true
+	f := FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()}
+	o.logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type, "error", f.Error)
+	o.state.Failed = append(o.state.Failed, f)
+	if n := len(o.state.Failed); n > maxFailedEvents {
+		o.state.Failed = append([]FailedEvent(nil), o.state.Failed[n-maxFailedEvents:]...)
+	}
+	return nil
+}
+
+func (o *orgSync) setSyncState(ctx workflow.Context, s string) error {
+	if o.state.SyncState == s {
+		return nil
+	}
+	o.state.SyncState = s
+	if err := workflow.UpsertTypedSearchAttributes(ctx, ClerkSyncStateKey.ValueSet(s)); err != nil {
+		return fmt.Errorf("set %s: %w", ClerkSyncStateKey.GetName(), err)
+	}
+	return nil
+}
