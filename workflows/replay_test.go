@@ -23,6 +23,7 @@ func TestReplay_RecordedHistories(t *testing.T) {
 			t.Parallel()
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflow(UserWorkflow)
+			replayer.RegisterWorkflow(OrganizationWorkflow)
 			replayer.RegisterWorkflow(TrialExpiryWorkflow)
 			replayer.RegisterWorkflow(BackfillWorkflow)
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, f))

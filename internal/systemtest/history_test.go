@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,14 +25,20 @@ import (
 var updateHistories = flag.Bool("update-histories", false,
 	"write the recorded UserWorkflow histories to workflows/testdata, where the replay test keeps them valid")
 
-// historyPrefix names the files -update-histories writes. Name new files
-// when UserWorkflow changes shape once clerksync runs in production (keeping
-// the old ones: they are what running workflows look like).
-const historyPrefix = "user_workflow_v3_"
+// historyPrefix and orgHistoryPrefix name the files -update-histories
+// writes. Name new files when a workflow changes shape once clerksync runs
+// in production (keeping the old ones: they are what running workflows look
+// like).
+const (
+	historyPrefix    = "user_workflow_v3_"
+	orgHistoryPrefix = "organization_workflow_v1_"
+)
 
 // TestUserWorkflowHistory_Replays records real UserWorkflow histories
 // through the whole stack (a signup with a redelivery, a later update, an
-// ensure whose profile comes from Clerk, a deletion) and replays each
+// ensure whose profile comes from Clerk, a deletion), OrganizationWorkflow
+// histories (a membership with a redelivery, a deletion) and a
+// reconciliation, and replays each
 // against the current code. With -update-histories it also saves them for
 // workflows' replay test, which then guards every later change of
 // UserWorkflow against breaking running workflows.
@@ -52,19 +59,34 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	require.NoError(t, err)
 
 	// Each step's run completes before the next, so each is one history.
-	s.recordRun(t, id, "signup", func() {
+	s.recordRun(t, workflows.UserWorkflowID(id), "signup", func() {
 		require.Equal(t, 200, s.post(t, "msg_h1", event("user.created", 1)))
 		require.Equal(t, 200, s.post(t, "msg_h1", event("user.created", 1)))
 	})
-	s.recordRun(t, id, "update", func() { require.Equal(t, 200, s.post(t, "msg_h2", event("user.updated", 2))) })
-	s.recordRun(t, id, "delete", func() { require.Equal(t, 200, s.post(t, "msg_hdel", deleted)) })
+	s.recordRun(t, workflows.UserWorkflowID(id), "update", func() { require.Equal(t, 200, s.post(t, "msg_h2", event("user.updated", 2))) })
+	s.recordRun(t, workflows.UserWorkflowID(id), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hdel", deleted)) })
 
 	const ensured = "user_history_ensured"
 	s.clerk.PutUser(clerkfake.User{ID: ensured, Email: "e@example.com", FirstName: "Ensured", CreatedAt: base, UpdatedAt: base})
-	s.recordRun(t, ensured, "ensure", func() {
+	s.recordRun(t, workflows.UserWorkflowID(ensured), "ensure", func() {
 		code, _ := s.ensureCall(t, s.token(t, ensured))
 		require.Equal(t, 200, code)
 	})
+
+	// An organization: a membership before its organization's creation
+	// (with a redelivery), then the organization's deletion.
+	const orgID = "org_history"
+	org := clerkwebhook.OrganizationFields{ClerkID: orgID, Name: "History", Slug: "history", CreatedAt: base, UpdatedAt: base}
+	member, err := clerkwebhook.MembershipEvent("organizationMembership.created", clerkwebhook.MembershipFields{
+		ClerkID: "orgmem_history", UserID: "user_history_member", Role: "org:member", Organization: org, CreatedAt: base, UpdatedAt: base})
+	require.NoError(t, err)
+	orgDeleted, err := clerkwebhook.OrganizationDeletedEvent(orgID, "history", base.Add(time.Minute))
+	require.NoError(t, err)
+	s.recordRun(t, workflows.OrganizationWorkflowID(orgID), "membership", func() {
+		require.Equal(t, 200, s.post(t, "msg_hm", member))
+		require.Equal(t, 200, s.post(t, "msg_hm", member))
+	})
+	s.recordRun(t, workflows.OrganizationWorkflowID(orgID), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hodel", orgDeleted)) })
 
 	// A reconciliation: a page from Clerk, a user Clerk no longer has.
 	s.clerk.DeleteUser(ensured)
@@ -82,35 +104,40 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	}
 }
 
-// recordRun does what act sends, waits for the user's newest run to
-// complete, replays its history and, with -update-histories, saves it as
-// historyPrefix+name.
-func (s *system) recordRun(t *testing.T, clerkID, name string, act func()) {
+// recordRun does what act sends, waits for the entity workflow's newest run
+// to complete, replays its history and, with -update-histories, saves it as
+// historyPrefix+name (orgHistoryPrefix+name for an organization).
+func (s *system) recordRun(t *testing.T, workflowID, name string, act func()) {
 	t.Helper()
-	before, err := s.completedRuns(clerkID)
+	before, err := s.completedRuns(workflowID)
 	require.NoError(t, err)
 	act()
 	require.Eventually(t, func() bool {
-		n, err := s.completedRuns(clerkID)
+		n, err := s.completedRuns(workflowID)
 		return err == nil && n > before
 	}, time.Minute, 50*time.Millisecond, "%s: the run did not complete", name)
-	history := s.history(t, workflows.UserWorkflowID(clerkID), "")
+	history := s.history(t, workflowID, "")
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.UserWorkflow)
+	replayer.RegisterWorkflow(workflows.OrganizationWorkflow)
 	require.NoError(t, replayer.ReplayWorkflowHistory(nil, history), name)
 	if *updateHistories {
 		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
 		require.NoError(t, err)
-		path := filepath.Join("..", "..", "workflows", "testdata", historyPrefix+name+".json")
+		prefix := historyPrefix
+		if strings.HasPrefix(workflowID, "org/") {
+			prefix = orgHistoryPrefix
+		}
+		path := filepath.Join("..", "..", "workflows", "testdata", prefix+name+".json")
 		require.NoError(t, os.WriteFile(path, b, 0o644))
 		t.Logf("wrote %s (%d events)", path, len(history.Events))
 	}
 }
 
-// completedRuns counts the user's completed UserWorkflow runs.
-func (s *system) completedRuns(clerkID string) (int64, error) {
+// completedRuns counts the workflow's completed runs.
+func (s *system) completedRuns(workflowID string) (int64, error) {
 	n, err := s.temporal.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'Completed'", workflows.UserWorkflowID(clerkID)),
+		Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'Completed'", workflowID),
 	})
 	return n.GetCount(), err
 }
