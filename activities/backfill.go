@@ -42,6 +42,10 @@ type BackfillStats struct {
 	Unchanged  int `json:"unchanged"`
 	Tombstoned int `json:"tombstoned"`
 	Trials     int `json:"trials"`
+	// Organizations listed by Clerk and Memberships written from its
+	// listings.
+	Organizations int `json:"organizations,omitempty"`
+	Memberships   int `json:"memberships,omitempty"`
 	// Requests to the Clerk API, RateLimited of them answered 429, Retried
 	// after a 5xx or a network error.
 	Requests    int `json:"requests"`
@@ -55,6 +59,7 @@ func (s BackfillStats) Add(o BackfillStats) BackfillStats {
 		Pages: s.Pages + o.Pages, Seen: s.Seen + o.Seen, Inserted: s.Inserted + o.Inserted, Updated: s.Updated + o.Updated,
 		Unchanged: s.Unchanged + o.Unchanged, Tombstoned: s.Tombstoned + o.Tombstoned, Trials: s.Trials + o.Trials,
 		Requests: s.Requests + o.Requests, RateLimited: s.RateLimited + o.RateLimited, Retried: s.Retried + o.Retried,
+		Organizations: s.Organizations + o.Organizations, Memberships: s.Memberships + o.Memberships,
 	}
 }
 

@@ -181,19 +181,26 @@ func progressLine(p workflows.BackfillProgress) string {
 	if p.Total > 0 {
 		pct = 100 * float64(p.Stats.Seen) / float64(p.Total)
 	}
-	return fmt.Sprintf("%s: %d of %d users (%.0f%%), %.0f users/s, %d pages, %d requests (%d rate-limited), elapsed %s",
-		p.Phase, p.Stats.Seen, p.Total, pct, rate, p.Stats.Pages, p.Stats.Requests, p.Stats.RateLimited, elapsed.Round(time.Second))
+	return fmt.Sprintf("%s: %d of %d users (%.0f%%), %.0f users/s, %d pages, %d organizations, %d memberships, %d requests (%d rate-limited), elapsed %s",
+		p.Phase, p.Stats.Seen, p.Total, pct, rate, p.Stats.Pages, p.Stats.Organizations, p.Stats.Memberships,
+		p.Stats.Requests, p.Stats.RateLimited, elapsed.Round(time.Second))
 }
 
 // summary says what a finished run did.
 func summary(id string, p workflows.BackfillProgress) string {
 	s := fmt.Sprintf("%s %s in %s: %d users listed; %d created, %d updated, %d unchanged, %d skipped as deleted; %d trials; "+
-		"%d Clerk requests (%d rate-limited, %d retried)",
+		"%d organizations and %d memberships written; %d Clerk requests (%d rate-limited, %d retried)",
 		id, p.Phase, p.UpdatedAt.Sub(p.StartedAt).Round(time.Millisecond), p.Stats.Seen, p.Stats.Inserted, p.Stats.Updated,
-		p.Stats.Unchanged, p.Stats.Tombstoned, p.Stats.Trials, p.Stats.Requests, p.Stats.RateLimited, p.Stats.Retried)
+		p.Stats.Unchanged, p.Stats.Tombstoned, p.Stats.Trials, p.Stats.Organizations, p.Stats.Memberships,
+		p.Stats.Requests, p.Stats.RateLimited, p.Stats.Retried)
 	if p.Reconcile {
 		s += fmt.Sprintf("\nreconcile: %d local users not in Clerk's listing; %d removed (404 confirmed), %d still in Clerk and written, %d tombstoned with their row kept by a foreign key",
 			p.Unseen, p.Removed, p.Restored, p.RowsKept)
+		if o := p.OrganizationsOutcome; o != nil {
+			s += fmt.Sprintf("\nreconcile: %d organizations and %d memberships not in Clerk's listing; %d organizations removed (404 confirmed), "+
+				"%d memberships removed (absent from a second listing), %d still in Clerk and written",
+				p.UnseenOrganizations, p.UnseenMemberships, o.RemovedOrganizations, o.RemovedMemberships, o.Restored)
+		}
 	}
 	if p.SafetyStop != "" {
 		s += "\nsafety stop: " + p.SafetyStop

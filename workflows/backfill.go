@@ -17,9 +17,12 @@ func BackfillWorkflowID(name string) string { return "backfill/" + name }
 
 // Phases of a run.
 const (
-	PhaseListing    = "listing"
-	PhaseConfirming = "confirming"
-	PhaseDone       = "done"
+	PhaseListing = "listing"
+	// PhaseOrganizations: the users are listed; organizations and their
+	// memberships are being read.
+	PhaseOrganizations = "organizations"
+	PhaseConfirming    = "confirming"
+	PhaseDone          = "done"
 	// PhaseStopped: reconciliation's safety stop refused to remove anything.
 	PhaseStopped = "stopped"
 )
@@ -81,6 +84,14 @@ type BackfillProgress struct {
 	Removed    int    `json:"removed,omitempty"`
 	Restored   int    `json:"restored,omitempty"`
 	RowsKept   int    `json:"rows_kept,omitempty"`
+	// OrganizationOffset is how far the organization listing is.
+	OrganizationOffset int `json:"organization_offset,omitempty"`
+	// Reconciliation of organizations: the candidates and what confirming
+	// them did.
+	UnseenOrganizations  int                                      `json:"unseen_organizations,omitempty"`
+	UnseenMemberships    int                                      `json:"unseen_memberships,omitempty"`
+	OrganizationsDone    bool                                     `json:"organizations_done,omitempty"`
+	OrganizationsOutcome *activities.ReconcileOrganizationsResult `json:"organizations_outcome,omitempty"`
 }
 
 // BackfillWorkflow reads every user from the Clerk Backend API into the
@@ -88,9 +99,11 @@ type BackfillProgress struct {
 // order, each page written in one transaction under the same rules as
 // webhooks (so a backfill racing webhooks and deletions converges), and a
 // user it sees first gets the trial a signup would. It starts no workflow
-// per user. With Reconcile it then removes the local users Clerk no longer
-// has, each confirmed with a 404, unless there are more than the safety
-// stop allows. It continues as new carrying its progress, so a crash or a
+// per user. Then it reads every organization and its memberships the same
+// way. With Reconcile it then removes the local organizations, memberships
+// and users Clerk no longer has (organizations and users each confirmed
+// with a 404, memberships by a second listing), unless there are more than
+// the safety stop allows. It continues as new carrying its progress, so a crash or a
 // deploy resumes where it was.
 func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) {
 	p := in.Progress
@@ -121,6 +134,22 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		}
 		p.Cursor, p.Stats, p.UpdatedAt = res.Cursor, p.Stats.Add(res.Stats), workflow.Now(ctx)
 		if res.Cursor.Done {
+			p.Phase = PhaseOrganizations
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return p, continueAsNew()
+		}
+	}
+	for p.Phase == PhaseOrganizations {
+		var res activities.BackfillOrganizationsResult
+		err := workflow.ExecuteActivity(ctx, a.BackfillOrganizations, activities.BackfillOrganizationsInput{
+			Run: run, Reconcile: p.Reconcile, Offset: p.OrganizationOffset, MaxDuration: backfillSlice,
+		}).Get(ctx, &res)
+		if err != nil {
+			return p, err
+		}
+		p.OrganizationOffset, p.Stats, p.UpdatedAt = res.Offset, p.Stats.Add(res.Stats), workflow.Now(ctx)
+		if res.Done {
 			p.Phase = PhaseDone
 			if p.Reconcile {
 				p.Phase = PhaseConfirming
@@ -135,20 +164,34 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		if err := workflow.ExecuteActivity(ctx, a.CountUnseenUsers, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &count); err != nil {
 			return p, err
 		}
-		p.Unseen = count.Unseen
+		var orgs activities.OrganizationsUnseen
+		if err := workflow.ExecuteActivity(ctx, a.CountUnseenOrganizations, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &orgs); err != nil {
+			return p, err
+		}
+		p.Unseen, p.UnseenOrganizations, p.UnseenMemberships = count.Unseen, orgs.Organizations, orgs.Memberships
 		p.MaxDelete = in.MaxDelete
 		if p.MaxDelete <= 0 {
 			p.MaxDelete = max(DefaultMaxDeleteFloor, int(float64(count.Local)*DefaultMaxDeleteShare))
 		}
-		if p.Unseen > p.MaxDelete {
+		if unseen := p.Unseen + p.UnseenOrganizations + p.UnseenMemberships; unseen > p.MaxDelete {
 			// A wrong CLERK_SECRET_KEY (another Clerk instance) lists other
 			// users: removing every local user it did not list would wipe
 			// the table.
 			p.Phase = PhaseStopped
-			p.SafetyStop = fmt.Sprintf("%d local users are not in Clerk's listing, more than the %d this run may remove: "+
-				"nothing was removed. Check CLERK_SECRET_KEY, then rerun with --max-delete %d if they really are gone",
-				p.Unseen, p.MaxDelete, p.Unseen)
+			p.SafetyStop = fmt.Sprintf("%d local users, %d organizations and %d memberships are not in Clerk's listing, "+
+				"more than the %d this run may remove: nothing was removed. Check CLERK_SECRET_KEY, then rerun with "+
+				"--max-delete %d if they really are gone",
+				p.Unseen, p.UnseenOrganizations, p.UnseenMemberships, p.MaxDelete, unseen)
 		}
+	}
+	if p.Phase == PhaseConfirming && !p.OrganizationsDone {
+		var res activities.ReconcileOrganizationsResult
+		err := workflow.ExecuteActivity(ctx, a.ReconcileOrganizations, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &res)
+		if err != nil {
+			return p, err
+		}
+		p.OrganizationsDone, p.OrganizationsOutcome = true, &res
+		p.Stats, p.UpdatedAt = p.Stats.Add(res.Stats), workflow.Now(ctx)
 	}
 	for p.Phase == PhaseConfirming {
 		var res activities.ConfirmResult

@@ -176,3 +176,62 @@ func (s *Store) ForgetRun(ctx context.Context, run string) error {
 	}
 	return nil
 }
+
+// MarkSeen records ids (organizations, memberships) as seen in Clerk's
+// listing by the run, for reconciliation.
+func (s *Store) MarkSeen(ctx context.Context, run string, ids []string) error {
+	if _, err := s.pool.Exec(ctx, `
+insert into backfill_seen (run, clerk_id) select $1, unnest($2::text[])
+on conflict do nothing`, run, ids); err != nil {
+		return fmt.Errorf("mark seen by %s: %w", run, err)
+	}
+	return nil
+}
+
+// UnseenOrganizations returns the organizations that existed before the
+// run started and that the run did not see in Clerk's listing: the
+// candidates reconciliation confirms with Clerk one by one.
+func (s *Store) UnseenOrganizations(ctx context.Context, run string, startedAt time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `
+select o.clerk_id from organizations o
+where o.created_at < $2
+  and not exists (select 1 from backfill_seen s where s.run = $1 and s.clerk_id = o.clerk_id)
+order by o.clerk_id`, run, startedAt)
+	if err != nil {
+		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
+	}
+	return ids, nil
+}
+
+// UnseenMembership is a membership a run did not see in its organization's
+// listing.
+type UnseenMembership struct {
+	ClerkID, OrganizationID, UserID string
+}
+
+// UnseenMemberships returns the memberships that existed before the run
+// started, of organizations the run did see, that were not in their
+// organization's listing, by organization.
+func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt time.Time) ([]UnseenMembership, error) {
+	rows, err := s.pool.Query(ctx, `
+select m.clerk_id, o.clerk_id, u.clerk_id
+from organization_memberships m
+join organizations o on o.id = m.organization_id
+join users u on u.id = m.user_id
+where m.created_at < $2
+  and exists (select 1 from backfill_seen s where s.run = $1 and s.clerk_id = o.clerk_id)
+  and not exists (select 1 from backfill_seen s where s.run = $1 and s.clerk_id = m.clerk_id)
+order by o.clerk_id, m.clerk_id`, run, startedAt)
+	if err != nil {
+		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
+	}
+	ms, err := pgx.CollectRows(rows, pgx.RowToStructByPos[UnseenMembership])
+	if err != nil {
+		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
+	}
+	return ms, nil
+}

@@ -147,3 +147,102 @@ func TestReconcile_RemovesOnlyWhatClerkConfirmsGone(t *testing.T) {
 	require.Zero(t, p.Removed)
 	require.Equal(t, 590, s.count(t, "select count(*) from users"), "the safety stop removed nothing")
 }
+
+// TestBackfill_OrganizationsAndMembershipsThenReconcile: Clerk has 120
+// organizations (more than a page) with three members each; clerksync
+// already tombstoned one organization by webhook and holds a newer role for
+// one membership. The backfill writes every other organization and
+// membership (members get their rows), keeps the newer role and leaves the
+// tombstoned organization out. Then Clerk loses two organizations and three
+// memberships without webhooks, and clerksync holds an organization Clerk
+// never had: reconciliation removes exactly those, each confirmed; a run
+// over the safety stop removes nothing.
+func TestBackfill_OrganizationsAndMembershipsThenReconcile(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	created := time.Now().Add(-24 * time.Hour).Truncate(time.Millisecond)
+	var (
+		orgs    []clerkfake.Organization
+		members []clerkfake.Membership
+		users   []clerkfake.User
+	)
+	for i := range 120 {
+		c := created.Add(time.Duration(i) * time.Second)
+		org := clerkfake.Organization{ID: fmt.Sprintf("org_bf%03d", i), Name: fmt.Sprintf("Backfilled %d", i), Slug: fmt.Sprintf("bf-%d", i), CreatedAt: c, UpdatedAt: c}
+		orgs = append(orgs, org)
+		for k := range 3 {
+			userID := fmt.Sprintf("user_bfm%03d_%d", i, k)
+			users = append(users, clerkfake.User{ID: userID, FirstName: "Memberof", CreatedAt: c, UpdatedAt: c})
+			members = append(members, clerkfake.Membership{ID: fmt.Sprintf("orgmem_bf%03d_%d", i, k), OrganizationID: org.ID,
+				UserID: userID, Role: "org:member", CreatedAt: c, UpdatedAt: c})
+		}
+	}
+	s.clerk.PutUsers(users...)
+	s.clerk.PutOrganizations(orgs...)
+	s.clerk.PutMemberships(members...)
+
+	// What webhooks did before the backfill.
+	deleted, err := clerkwebhook.OrganizationDeletedEvent(orgs[5].ID, orgs[5].Slug, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_bf_orgdel", deleted))
+	promoted := members[30]
+	body, err := clerkwebhook.MembershipEvent("organizationMembership.updated", clerkwebhook.MembershipFields{
+		ClerkID: promoted.ID, UserID: promoted.UserID, Role: "org:admin", CreatedAt: promoted.CreatedAt, UpdatedAt: promoted.UpdatedAt.Add(time.Hour),
+		Organization: clerkwebhook.OrganizationFields{ClerkID: orgs[10].ID, Name: orgs[10].Name, Slug: orgs[10].Slug,
+			CreatedAt: orgs[10].CreatedAt, UpdatedAt: orgs[10].UpdatedAt}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_bf_promote", body))
+	local := clerkwebhook.OrganizationFields{ClerkID: "org_bf_localonly", Name: "Local only", Slug: "local-only", CreatedAt: created, UpdatedAt: created}
+	body, err = clerkwebhook.OrganizationEvent("organization.created", local)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_bf_local", body))
+	require.Eventually(t, func() bool {
+		return s.count(t, "select count(*) from organization_tombstones") == 1 &&
+			s.count(t, "select count(*) from organization_memberships where role = 'org:admin'") == 1 &&
+			s.count(t, "select count(*) from organizations where clerk_id = 'org_bf_localonly'") == 1
+	}, time.Minute, 100*time.Millisecond)
+
+	p := s.runBackfill(t, "orgs", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Equal(t, 120, p.Stats.Organizations, "every organization is listed")
+	require.Equal(t, 119*3, p.Stats.Memberships, "the tombstoned organization's memberships are not written")
+	require.Equal(t, 120, s.count(t, "select count(*) from organizations"), "119 from Clerk (the deleted one stays out) and the local one")
+	require.Zero(t, s.count(t, "select count(*) from organizations where clerk_id = 'org_bf005'"))
+	require.Equal(t, 119*3, s.count(t, "select count(*) from organization_memberships"))
+	require.Equal(t, "org:admin", s.queryString(t, "select role from organization_memberships where clerk_id = $1", promoted.ID),
+		"the webhook's newer role stays")
+	require.Equal(t, 360, s.count(t, "select count(*) from users where clerk_id like 'user_bfm%'"), "members got their rows")
+
+	s.clerk.DeleteOrganization(orgs[20].ID)
+	s.clerk.DeleteOrganization(orgs[21].ID)
+	for _, i := range []int{150, 151, 270} { // of organizations 50 and 90, which stay
+		s.clerk.DeleteMembership(members[i].ID)
+	}
+	p = s.runBackfill(t, "orgs-reconcile", workflows.BackfillInput{Reconcile: true})
+	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
+	require.Equal(t, 3, p.UnseenOrganizations, "two gone from Clerk and the local-only one")
+	require.Equal(t, 3, p.UnseenMemberships)
+	require.NotNil(t, p.OrganizationsOutcome)
+	require.Equal(t, 3, p.OrganizationsOutcome.RemovedOrganizations)
+	require.Equal(t, 3, p.OrganizationsOutcome.RemovedMemberships)
+	require.Equal(t, 117, s.count(t, "select count(*) from organizations"))
+	require.Equal(t, 117*3-3, s.count(t, "select count(*) from organization_memberships"))
+	require.Equal(t, 4, s.count(t, "select count(*) from organization_tombstones"))
+	require.Equal(t, 3, s.count(t, "select count(*) from organization_membership_tombstones"))
+
+	for _, o := range orgs[40:100] {
+		s.clerk.DeleteOrganization(o.ID)
+	}
+	p = s.runBackfill(t, "orgs-reconcile", workflows.BackfillInput{Reconcile: true, MaxDelete: 10})
+	require.Equal(t, workflows.PhaseStopped, p.Phase)
+	require.Contains(t, p.SafetyStop, "60 organizations")
+	require.Equal(t, 117, s.count(t, "select count(*) from organizations"), "the safety stop removed nothing")
+}
+
+// queryString runs a query that returns one text value.
+func (s *system) queryString(t *testing.T, sql string, args ...any) string {
+	t.Helper()
+	var v string
+	require.NoError(t, s.db.QueryRow(context.Background(), sql, args...).Scan(&v))
+	return v
+}

@@ -98,7 +98,7 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	if *updateHistories {
 		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
 		require.NoError(t, err)
-		path := filepath.Join("..", "..", "workflows", "testdata", "backfill_workflow_v1_reconcile.json")
+		path := filepath.Join("..", "..", "workflows", "testdata", "backfill_workflow_v2_reconcile.json")
 		require.NoError(t, os.WriteFile(path, b, 0o644))
 		t.Logf("wrote %s (%d events)", path, len(history.Events))
 	}

@@ -1,0 +1,276 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// OrganizationPageSize is how many organizations, or memberships of one,
+// a backfill asks Clerk for at once.
+const OrganizationPageSize = 100
+
+// BackfillOrganizationsInput says which run reads from where, and for how
+// long.
+type BackfillOrganizationsInput struct {
+	Run       string `json:"run"`
+	Reconcile bool   `json:"reconcile,omitempty"`
+	// Offset is how far into Clerk's listing (oldest first) the run is.
+	Offset      int           `json:"offset"`
+	MaxDuration time.Duration `json:"max_duration"`
+}
+
+// BackfillOrganizationsResult is where the listing is now and what this
+// call did.
+type BackfillOrganizationsResult struct {
+	Offset int           `json:"offset"`
+	Done   bool          `json:"done,omitempty"`
+	Stats  BackfillStats `json:"stats"`
+}
+
+// BackfillOrganizations reads Clerk's organizations (GET /v1/organizations,
+// oldest first) from the offset, and for each one its memberships, and
+// writes them under the same rules as webhooks: last-writer-wins,
+// deletions final, a member without a row given a minimal one. It
+// heartbeats the offset past every organization written, so a retry resumes
+// there. Organizations are few beside users, so each is written on its own
+// rather than by page.
+func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrganizationsInput) (BackfillOrganizationsResult, error) {
+	if a.ClerkBackend == nil {
+		return BackfillOrganizationsResult{}, noClerkKey("backfill organizations")
+	}
+	res := BackfillOrganizationsResult{Offset: in.Offset}
+	if activity.HasHeartbeatDetails(ctx) {
+		var hb BackfillOrganizationsResult
+		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil {
+			res = hb
+		}
+	}
+	beat := func() { activity.RecordHeartbeat(ctx, res) }
+	deadline := time.Now().Add(in.MaxDuration)
+	for time.Now().Before(deadline) {
+		var page clerk.OrganizationList
+		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(res.Offset), "order_by": "+created_at"}
+		if err := a.callClerk(ctx, &res.Stats, beat, func() error {
+			page = clerk.OrganizationList{}
+			return a.ClerkBackend.Call(ctx, newListRequest("/organizations", params), &page)
+		}); err != nil {
+			return res, err
+		}
+		for _, co := range page.Organizations {
+			if err := a.backfillOrganization(ctx, in, co, &res.Stats, beat); err != nil {
+				return res, err
+			}
+			res.Offset++
+			beat()
+		}
+		if len(page.Organizations) < OrganizationPageSize {
+			res.Done = true
+			return res, nil
+		}
+	}
+	return res, nil
+}
+
+// backfillOrganization writes one organization and every membership Clerk
+// lists for it, and with Reconcile records them as seen.
+func (a *Activities) backfillOrganization(ctx context.Context, in BackfillOrganizationsInput, co *clerk.Organization,
+	stats *BackfillStats, beat func()) error {
+	o, err := clerkevent.NormalizeOrganization(co)
+	if err != nil {
+		activity.GetLogger(ctx).Warn("Skipped an organization Clerk listed without the fields clerksync needs", "organization_id", co.ID, "error", err)
+		return nil
+	}
+	written, err := a.Store.UpsertOrganization(ctx, o)
+	if err != nil {
+		return classify(err)
+	}
+	stats.Organizations++
+	if written.Outcome == store.Tombstoned {
+		return nil // deleted by webhook: its memberships would be refused
+	}
+	members, _, err := a.listMemberships(ctx, co, stats, beat)
+	if errors.Is(err, errOrganizationGone) {
+		return nil // deleted meanwhile: its webhook or the next run removes it
+	}
+	if err != nil {
+		return err
+	}
+	seen := []string{o.ClerkID}
+	for _, m := range members {
+		if _, err := a.Store.UpsertMembership(ctx, m); err != nil {
+			return classify(err)
+		}
+		stats.Memberships++
+		seen = append(seen, m.ClerkID)
+	}
+	if in.Reconcile {
+		return a.Store.MarkSeen(ctx, in.Run, seen)
+	}
+	return nil
+}
+
+var errOrganizationGone = errors.New("organization not found in Clerk")
+
+// listMemberships reads every membership Clerk has for the organization,
+// page by page: those it can write, and the IDs of all it listed;
+// errOrganizationGone when Clerk answers 404.
+func (a *Activities) listMemberships(ctx context.Context, co *clerk.Organization, stats *BackfillStats, beat func()) (
+	[]clerkevent.Membership, map[string]bool, error) {
+	var members []clerkevent.Membership
+	listed := map[string]bool{}
+	for offset := 0; ; {
+		var page clerk.OrganizationMembershipList
+		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(offset)}
+		err := a.callClerk(ctx, stats, beat, func() error {
+			page = clerk.OrganizationMembershipList{}
+			return a.ClerkBackend.Call(ctx, newListRequest("/organizations/"+co.ID+"/memberships", params), &page)
+		})
+		var apiErr *clerk.APIErrorResponse
+		if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound {
+			return nil, nil, errOrganizationGone
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, cm := range page.OrganizationMemberships {
+			listed[cm.ID] = true
+			if cm.Organization == nil {
+				cm.Organization = co
+			}
+			m, err := clerkevent.NormalizeMembership(cm)
+			if err != nil {
+				activity.GetLogger(ctx).Warn("Skipped a membership Clerk listed without the fields clerksync needs", "membership_id", cm.ID, "error", err)
+				continue
+			}
+			members = append(members, m)
+		}
+		offset += len(page.OrganizationMemberships)
+		if len(page.OrganizationMemberships) < OrganizationPageSize {
+			return members, listed, nil
+		}
+	}
+}
+
+// OrganizationsUnseen counts reconciliation's organization candidates.
+type OrganizationsUnseen struct {
+	Organizations int `json:"organizations"`
+	Memberships   int `json:"memberships"`
+}
+
+// CountUnseenOrganizations counts the organizations and memberships the
+// run did not see, for reconciliation's safety stop.
+func (a *Activities) CountUnseenOrganizations(ctx context.Context, in UnseenInput) (OrganizationsUnseen, error) {
+	orgs, err := a.Store.UnseenOrganizations(ctx, in.Run, in.StartedAt)
+	if err != nil {
+		return OrganizationsUnseen{}, err
+	}
+	members, err := a.Store.UnseenMemberships(ctx, in.Run, in.StartedAt)
+	if err != nil {
+		return OrganizationsUnseen{}, err
+	}
+	return OrganizationsUnseen{Organizations: len(orgs), Memberships: len(members)}, nil
+}
+
+// ReconcileOrganizationsResult is what reconciling organizations did.
+type ReconcileOrganizationsResult struct {
+	// RemovedOrganizations: Clerk answered 404, the organization is
+	// tombstoned and removed with its memberships. RemovedMemberships: a
+	// second listing of the organization still lacked them.
+	// Restored: still in Clerk after all; written.
+	RemovedOrganizations int           `json:"removed_organizations"`
+	RemovedMemberships   int           `json:"removed_memberships"`
+	Restored             int           `json:"restored"`
+	Stats                BackfillStats `json:"stats"`
+}
+
+// ReconcileOrganizations confirms each organization the run did not see
+// with Clerk (GET /v1/organizations/{id}: only a 404 deletes it, as a
+// signed organization.deleted would), and each membership missing from its
+// organization's listing with a second listing of that organization: one
+// missing from both is deleted.
+func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput) (ReconcileOrganizationsResult, error) {
+	if a.ClerkBackend == nil {
+		return ReconcileOrganizationsResult{}, noClerkKey("reconcile organizations")
+	}
+	var res ReconcileOrganizationsResult
+	beat := func() { activity.RecordHeartbeat(ctx) }
+	orgs, err := a.Store.UnseenOrganizations(ctx, in.Run, in.StartedAt)
+	if err != nil {
+		return res, err
+	}
+	for _, id := range orgs {
+		var co clerk.Organization
+		err := a.callClerk(ctx, &res.Stats, beat, func() error {
+			co = clerk.Organization{}
+			return a.ClerkBackend.Call(ctx, newListRequest("/organizations/"+id, nil), &co)
+		})
+		var apiErr *clerk.APIErrorResponse
+		switch {
+		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound:
+			if _, err := a.Store.DeleteOrganization(ctx, id, time.Now()); err != nil {
+				return res, classify(err)
+			}
+			res.RemovedOrganizations++
+		case err != nil:
+			return res, err
+		default:
+			o, err := clerkevent.NormalizeOrganization(&co)
+			if err != nil {
+				continue
+			}
+			if _, err := a.Store.UpsertOrganization(ctx, o); err != nil {
+				return res, classify(err)
+			}
+			res.Restored++
+		}
+		beat()
+	}
+	unseen, err := a.Store.UnseenMemberships(ctx, in.Run, in.StartedAt)
+	if err != nil {
+		return res, err
+	}
+	type listing struct {
+		members map[string]clerkevent.Membership
+		ids     map[string]bool
+	}
+	listings := map[string]listing{} // organization -> its memberships now
+	for _, u := range unseen {
+		now, ok := listings[u.OrganizationID]
+		if !ok {
+			members, ids, err := a.listMemberships(ctx, &clerk.Organization{ID: u.OrganizationID}, &res.Stats, beat)
+			if err != nil && !errors.Is(err, errOrganizationGone) {
+				return res, err
+			}
+			now = listing{members: map[string]clerkevent.Membership{}, ids: ids}
+			for _, m := range members {
+				now.members[m.ClerkID] = m
+			}
+			listings[u.OrganizationID] = now
+		}
+		if now.ids[u.ClerkID] {
+			if m, ok := now.members[u.ClerkID]; ok {
+				if _, err := a.Store.UpsertMembership(ctx, m); err != nil {
+					return res, classify(err)
+				}
+			}
+			res.Restored++
+			continue
+		}
+		gone := clerkevent.Membership{ClerkID: u.ClerkID, UserID: u.UserID, Organization: clerkevent.Organization{ClerkID: u.OrganizationID}}
+		if _, err := a.Store.DeleteMembership(ctx, gone, time.Now()); err != nil {
+			return res, classify(err)
+		}
+		res.RemovedMemberships++
+		beat()
+	}
+	return res, nil
+}
