@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"outcome"}),
 		eventsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clerksync_events_failed_total",
-			Help: "Events that failed for good (no retry can apply them; the workflow shows ClerkSyncState=failed), by operation (upsert_user, delete_user, fetch_profile).",
+			Help: "Events that failed for good (no retry can apply them; the workflow shows ClerkSyncState=failed), by operation (upsert_user, delete_user, fetch_profile, upsert_organization, delete_organization, upsert_membership, delete_membership).",
 		}, []string{"operation"}),
 		trialsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "clerksync_trials_created_total",

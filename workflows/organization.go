@@ -76,7 +76,7 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 		if applied {
 			continue // signals that arrived meanwhile are taken before completing
 		}
-		if err := o.setSyncState(ctx, o.finalState()); err != nil {
+		if err := setSyncState(ctx, &o.state.SyncState, o.finalState()); err != nil {
 			return err
 		}
 		if received >= in.MaxEventsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
@@ -163,22 +163,6 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 	// refuses. Forget the ID, so a Svix Resend after a fix applies.
 	o.ids.forget(ev.ID)
 	o.failed = true
-	f := FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()}
-	o.logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type, "error", f.Error)
-	o.state.Failed = append(o.state.Failed, f)
-	if n := len(o.state.Failed); n > maxFailedEvents {
-		o.state.Failed = append([]FailedEvent(nil), o.state.Failed[n-maxFailedEvents:]...)
-	}
-	return nil
-}
-
-func (o *orgSync) setSyncState(ctx workflow.Context, s string) error {
-	if o.state.SyncState == s {
-		return nil
-	}
-	o.state.SyncState = s
-	if err := workflow.UpsertTypedSearchAttributes(ctx, ClerkSyncStateKey.ValueSet(s)); err != nil {
-		return fmt.Errorf("set %s: %w", ClerkSyncStateKey.GetName(), err)
-	}
+	o.state.Failed = noteFailure(o.logger, o.state.Failed, FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()})
 	return nil
 }

@@ -369,21 +369,33 @@ func (u *userSync) recordFailure(ev clerkevent.Event, err error) error {
 
 // noteFailure keeps f for operators (the state query), the newest last.
 func (u *userSync) noteFailure(f FailedEvent) {
-	u.logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type, "error", f.Error)
 	u.failed = true
-	u.state.Failed = append(u.state.Failed, f)
-	if n := len(u.state.Failed); n > maxFailedEvents {
-		u.state.Failed = append([]FailedEvent(nil), u.state.Failed[n-maxFailedEvents:]...)
-	}
+	u.state.Failed = noteFailure(u.logger, u.state.Failed, f)
 }
 
-// setSyncState upserts ClerkSyncState when it changes: at most once per
-// run in the usual case (pending at start, the outcome at the end).
 func (u *userSync) setSyncState(ctx workflow.Context, s string) error {
-	if u.state.SyncState == s {
+	return setSyncState(ctx, &u.state.SyncState, s)
+}
+
+// noteFailure logs f and appends it to failed, keeping the newest
+// maxFailedEvents.
+func noteFailure(logger log.Logger, failed []FailedEvent, f FailedEvent) []FailedEvent {
+	logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type, "error", f.Error)
+	failed = append(failed, f)
+	if n := len(failed); n > maxFailedEvents {
+		failed = append([]FailedEvent(nil), failed[n-maxFailedEvents:]...)
+	}
+	return failed
+}
+
+// setSyncState upserts ClerkSyncState when it changes from *cur: at most
+// once per run in the usual case (pending at start, the outcome at the
+// end).
+func setSyncState(ctx workflow.Context, cur *string, s string) error {
+	if *cur == s {
 		return nil
 	}
-	u.state.SyncState = s
+	*cur = s
 	if err := workflow.UpsertTypedSearchAttributes(ctx, ClerkSyncStateKey.ValueSet(s)); err != nil {
 		return fmt.Errorf("set %s: %w", ClerkSyncStateKey.GetName(), err)
 	}

@@ -72,16 +72,29 @@ func (h *webhookHandler) handle(w http.ResponseWriter, r *http.Request) (outcome
 	h.metrics.signalDuration.Observe(time.Since(signalBegan).Seconds())
 	if err != nil {
 		h.logger.Error("Temporal did not accept the event; Svix will retry",
-			"svix_id", msgID, "type", ev.Type, "clerk_id", ev.ClerkID, "error", err)
+			append(eventAttrs(msgID, ev), "error", err)...)
 		h.metrics.webhooks.WithLabelValues(string(ev.Type), "unavailable").Inc()
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporal unavailable, retry later"})
 		return "unavailable"
 	}
 	h.metrics.webhooks.WithLabelValues(string(ev.Type), "accepted").Inc()
-	h.logger.Info("Webhook accepted", "svix_id", msgID, "type", ev.Type, "clerk_id", ev.ClerkID, "workflow_id", workflowID)
+	h.logger.Info("Webhook accepted", append(eventAttrs(msgID, ev), "workflow_id", workflowID)...)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted", "workflow_id": workflowID})
 	return "accepted"
+}
+
+// eventAttrs are the log attributes that name an event: its Svix message,
+// its type, and the Clerk IDs it is about.
+func eventAttrs(msgID string, ev clerkevent.Event) []any {
+	attrs := []any{"svix_id", msgID, "type", ev.Type}
+	if ev.ClerkID != "" {
+		attrs = append(attrs, "clerk_id", ev.ClerkID)
+	}
+	if ev.OrganizationID != "" {
+		attrs = append(attrs, "organization_id", ev.OrganizationID)
+	}
+	return attrs
 }
 
 // refuse answers a rejected webhook. The reason is logged and returned, but
