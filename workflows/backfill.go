@@ -178,10 +178,9 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			// users: removing every local user it did not list would wipe
 			// the table.
 			p.Phase = PhaseStopped
-			p.SafetyStop = fmt.Sprintf("%d local users, %d organizations and %d memberships are not in Clerk's listing, "+
-				"more than the %d this run may remove: nothing was removed. Check CLERK_SECRET_KEY, then rerun with "+
-				"--max-delete %d if they really are gone",
-				p.Unseen, p.UnseenOrganizations, p.UnseenMemberships, p.MaxDelete, unseen)
+			p.SafetyStop = fmt.Sprintf("%s not in Clerk's listing, more than the %d this run may remove: nothing was removed. "+
+				"Check CLERK_SECRET_KEY, then rerun with --max-delete %d if they really are gone",
+				unseenPhrase(p), p.MaxDelete, unseen)
 		}
 	}
 	if p.Phase == PhaseConfirming && !p.OrganizationsDone {
@@ -214,6 +213,28 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		}
 	}
 	return p, nil
+}
+
+// unseenPhrase says what a reconciliation did not see: "1000 local users
+// are", "3 local users and 2 organizations are".
+func unseenPhrase(p BackfillProgress) string {
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{p.Unseen, "local users"}, {p.UnseenOrganizations, "organizations"}, {p.UnseenMemberships, "memberships"}} {
+		if c.n > 0 || (c.what == "local users" && p.UnseenOrganizations+p.UnseenMemberships == 0) {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	phrase := parts[0]
+	switch len(parts) {
+	case 2:
+		phrase = parts[0] + " and " + parts[1]
+	case 3:
+		phrase = parts[0] + ", " + parts[1] + " and " + parts[2]
+	}
+	return phrase + " are"
 }
 
 // ReconcileScheduleID names the Schedule that runs reconciliation on a task
