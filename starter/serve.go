@@ -44,7 +44,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	defer conns.Close()
 	temporalclient.WarnIfPlaintext(logger, cfg.PayloadKeys)
-	if cfg.PayloadKeys != nil && cfg.CodecAuthToken == "" && !loopback(cfg.HTTPAddr) {
+	if cfg.PayloadKeys != nil && cfg.CodecAuthToken == "" && cfg.CodecOIDCIssuer == "" && !loopback(cfg.HTTPAddr) {
 		logger.Warn("CODEC_AUTH_TOKEN is not set: /codec decrypts payloads for anyone who can reach " + cfg.HTTPAddr)
 	}
 

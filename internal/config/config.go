@@ -81,7 +81,9 @@ var Vars = []Var{
 	{"LOG_LEVEL", DefaultLogLevel, "least severe log lines written: debug, info, warn or error", Both},
 	{"LOG_FORMAT", DefaultLogFormat, "log line format: json (one object per line) or text (for a terminal)", Both},
 	{"PAYLOAD_KEYS", "", "keys that encrypt what clerksync stores in Temporal: id:base64key pairs (32-byte AES-256 keys), comma-separated; the first encrypts, all decrypt (worker, starter, ensure clients alike)", Both},
-	{"CODEC_AUTH_TOKEN", "", "bearer token the starter's codec endpoint /codec requires; empty serves it to anyone who reaches it", Starter},
+	{"CODEC_AUTH_TOKEN", "", "bearer token the starter's codec endpoint /codec accepts; with CODEC_OIDC_ISSUER also empty, /codec serves anyone who reaches it", Starter},
+	{"CODEC_OIDC_ISSUER", "", "OpenID Connect issuer whose access tokens /codec also accepts: a Temporal UI behind SSO forwarding its user's token", Starter},
+	{"CODEC_OIDC_AUDIENCE", "", "aud those access tokens must carry (with CODEC_OIDC_ISSUER); empty skips the check", Starter},
 	{"CODEC_CORS_ORIGINS", "", "comma-separated browser origins (a Temporal UI's) allowed to call /codec", Starter},
 	{"WEBHOOK_MAX_BYTES", strconv.Itoa(DefaultWebhookMaxBytes), "largest webhook body accepted; larger ones get 413", Starter},
 	{"ENSURE_TIMEOUT", shortDuration(DefaultEnsureTimeout), "bounds a whole ensure call: the lookup, the signal and the wait for the row", Starter},
@@ -104,12 +106,15 @@ type Config struct {
 	WorkerHTTPAddr string
 	// PayloadKeys encrypt Temporal payloads; nil when PAYLOAD_KEYS is unset.
 	PayloadKeys *payloadcodec.Keys
-	// CodecAuthToken guards /codec; CodecCORSOrigins may call it.
-	CodecAuthToken   string
-	CodecCORSOrigins []string
-	WebhookMaxBytes  int64
-	EnsureTimeout    time.Duration
-	TrialPeriod      time.Duration
+	// CodecAuthToken guards /codec, beside the access tokens of
+	// CodecOIDCIssuer (for CodecOIDCAudience); CodecCORSOrigins may call it.
+	CodecAuthToken    string
+	CodecOIDCIssuer   string
+	CodecOIDCAudience string
+	CodecCORSOrigins  []string
+	WebhookMaxBytes   int64
+	EnsureTimeout     time.Duration
+	TrialPeriod       time.Duration
 	// TrialExpiryInterval is how often the trial-expiry Schedule runs.
 	TrialExpiryInterval time.Duration
 	// WorkflowPollers is the worker's concurrent workflow task polls.
@@ -142,6 +147,8 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		HTTPAddr:            get("HTTP_ADDR"),
 		WorkerHTTPAddr:      get("WORKER_HTTP_ADDR"),
 		CodecAuthToken:      get("CODEC_AUTH_TOKEN"),
+		CodecOIDCIssuer:     get("CODEC_OIDC_ISSUER"),
+		CodecOIDCAudience:   get("CODEC_OIDC_AUDIENCE"),
 		CodecCORSOrigins:    list(get("CODEC_CORS_ORIGINS")),
 		AuthorizedParties:   list(get("CLERK_AUTHORIZED_PARTIES")),
 		EnsureTimeout:       duration("ENSURE_TIMEOUT"),

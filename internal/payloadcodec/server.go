@@ -1,6 +1,7 @@
 package payloadcodec
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -16,9 +17,15 @@ const maxRequestBytes = 16 << 20
 
 // ServerOptions configure the codec server.
 type ServerOptions struct {
-	// AuthToken, when set, must come as "Authorization: Bearer <token>"
-	// (CODEC_AUTH_TOKEN). Empty serves anyone who can reach the endpoint.
+	// AuthToken, when set, is accepted as "Authorization: Bearer <token>"
+	// (CODEC_AUTH_TOKEN).
 	AuthToken string
+	// AccessTokens, when set, accepts a bearer token it verifies: the
+	// access token a Temporal UI behind SSO forwards (CODEC_OIDC_ISSUER).
+	// With neither set, the endpoint serves anyone who can reach it.
+	AccessTokens interface {
+		Verify(ctx context.Context, token string) error
+	}
 	// CORSOrigins are the browser origins (a Temporal UI's) allowed to
 	// call the endpoint (CODEC_CORS_ORIGINS).
 	CORSOrigins []string
@@ -68,21 +75,25 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "POST payloads to /codec/encode or /codec/decode")
 		return
 	}
-	if s.opts.AuthToken != "" && !s.authorized(r.Header.Get("Authorization")) {
+	if (s.opts.AuthToken != "" || s.opts.AccessTokens != nil) && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="clerksync codec"`)
-		writeError(w, http.StatusUnauthorized, "send Authorization: Bearer <CODEC_AUTH_TOKEN>")
+		writeError(w, http.StatusUnauthorized, "send Authorization: Bearer <CODEC_AUTH_TOKEN> (or an access token of CODEC_OIDC_ISSUER)")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBytes)
 	s.codecs.ServeHTTP(w, r)
 }
 
-func (s *server) authorized(header string) bool {
-	scheme, token, ok := strings.Cut(header, " ")
+func (s *server) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.opts.AuthToken)) == 1
+	token = strings.TrimSpace(token)
+	if s.opts.AuthToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.opts.AuthToken)) == 1 {
+		return true
+	}
+	return s.opts.AccessTokens != nil && s.opts.AccessTokens.Verify(r.Context(), token) == nil
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

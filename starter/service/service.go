@@ -104,8 +104,10 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 	})
 	mux.Handle("GET /readyz", &readiness{store: st, temporal: tc, namespace: conns.Namespace, ensureEnabled: eh.sessions != nil})
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
-	mux.Handle("/codec/", payloadcodec.Handler(cfg.PayloadKeys, payloadcodec.ServerOptions{
-		AuthToken: cfg.CodecAuthToken, CORSOrigins: cfg.CodecCORSOrigins,
-	}))
+	codecOpts := payloadcodec.ServerOptions{AuthToken: cfg.CodecAuthToken, CORSOrigins: cfg.CodecCORSOrigins}
+	if cfg.CodecOIDCIssuer != "" {
+		codecOpts.AccessTokens = payloadcodec.NewOIDCVerifier(cfg.CodecOIDCIssuer, cfg.CodecOIDCAudience)
+	}
+	mux.Handle("/codec/", payloadcodec.Handler(cfg.PayloadKeys, codecOpts))
 	return mux, nil
 }
