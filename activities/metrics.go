@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/telemetry"
 )
 
 // Metrics are the worker's own Prometheus series: what its writes did. They
@@ -54,10 +55,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Users read by backfill and reconcile runs, by outcome (inserted, updated, unchanged, tombstoned).",
 		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.userWrites, m.deletions, m.eventsFailed, m.trialsCreated, m.trialsExpired, m.backfillPages, m.backfillUsers} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := telemetry.Register(reg, m.userWrites, m.deletions, m.eventsFailed, m.trialsCreated, m.trialsExpired, m.backfillPages, m.backfillUsers); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -67,6 +67,17 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Register registers every collector on reg, stopping at the first
+// refusal (a series registered twice).
+func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Handler serves reg in Prometheus's exposition format, for GET /metrics.
 func Handler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clerksync/clerksync/internal/telemetry"
 )
 
 // Paths an ensure takes, the "path" label of its series.
@@ -48,10 +50,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"path"}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.duration} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := telemetry.Register(reg, m.calls, m.duration); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/starter/ensure"
 )
 
@@ -48,10 +49,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Fetches of Clerk's JSON Web Key Set for session tokens, by outcome (ok, error).",
 		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.webhooks, m.webhookDuration, m.signalDuration, m.signatureFailures, m.jwksFetches} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := telemetry.Register(reg, m.webhooks, m.webhookDuration, m.signalDuration, m.signatureFailures, m.jwksFetches); err != nil {
+		return nil, err
 	}
 	em, err := ensure.NewMetrics(reg)
 	if err != nil {
