@@ -186,10 +186,12 @@ type ReconcileOrganizationsResult struct {
 	// tombstoned and removed with its memberships. RemovedMemberships: a
 	// second listing of the organization still lacked them.
 	// Restored: still in Clerk after all; written.
-	RemovedOrganizations int           `json:"removed_organizations"`
-	RemovedMemberships   int           `json:"removed_memberships"`
-	Restored             int           `json:"restored"`
-	Stats                BackfillStats `json:"stats"`
+	RemovedOrganizations int `json:"removed_organizations"`
+	// RowsKept: tombstoned, but a product's foreign key holds the row.
+	RowsKept           int           `json:"rows_kept,omitempty"`
+	RemovedMemberships int           `json:"removed_memberships"`
+	Restored           int           `json:"restored"`
+	Stats              BackfillStats `json:"stats"`
 }
 
 // ReconcileOrganizations confirms each organization the run did not see
@@ -216,10 +218,18 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 		var apiErr *clerk.APIErrorResponse
 		switch {
 		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound:
-			if _, err := a.Store.DeleteOrganization(ctx, id, time.Now()); err != nil {
+			if err := a.Store.TombstoneOrganization(ctx, id, time.Now()); err != nil {
 				return res, classify(err)
 			}
-			res.RemovedOrganizations++
+			_, err := a.Store.RemoveOrganizationRow(ctx, id)
+			switch {
+			case store.IsRefusal(err):
+				res.RowsKept++
+			case err != nil:
+				return res, err
+			default:
+				res.RemovedOrganizations++
+			}
 		case err != nil:
 			return res, err
 		default:

@@ -43,14 +43,32 @@ func (a *Activities) UpsertOrganization(ctx context.Context, o clerkevent.Organi
 	return OrganizationResult{Outcome: res.Outcome}, nil
 }
 
-// DeleteOrganization tombstones the organization and removes its row with
-// its memberships.
-func (a *Activities) DeleteOrganization(ctx context.Context, in DeleteOrganizationInput) (bool, error) {
-	removed, err := a.Store.DeleteOrganization(ctx, in.ClerkID, in.DeletedAt)
-	if err != nil {
-		return false, a.Metrics.failed("delete_organization", classify(err))
+// DeleteOrganization tombstones the organization, then removes its row
+// with its memberships. A removal the database refuses (a product's foreign
+// key without ON DELETE CASCADE) is reported as RowKept, as for users, and
+// RemoveDeletedOrganization retries it.
+func (a *Activities) DeleteOrganization(ctx context.Context, in DeleteOrganizationInput) (DeleteUserResult, error) {
+	if err := a.Store.TombstoneOrganization(ctx, in.ClerkID, in.DeletedAt); err != nil {
+		return DeleteUserResult{}, a.Metrics.failed("delete_organization", classify(err))
 	}
-	return removed, nil
+	removed, err := a.Store.RemoveOrganizationRow(ctx, in.ClerkID)
+	switch {
+	case store.IsRefusal(err):
+		return DeleteUserResult{RowKept: store.Redact(err).Error()}, nil
+	case err != nil:
+		return DeleteUserResult{}, err
+	}
+	return DeleteUserResult{Removed: removed}, nil
+}
+
+// RemoveDeletedOrganization removes a tombstoned organization's row,
+// retrying every failure until the product lets it go.
+func (a *Activities) RemoveDeletedOrganization(ctx context.Context, clerkID string) (DeleteUserResult, error) {
+	removed, err := a.Store.RemoveOrganizationRow(ctx, clerkID)
+	if err != nil {
+		return DeleteUserResult{}, err
+	}
+	return DeleteUserResult{Removed: removed}, nil
 }
 
 // UpsertMembership writes a membership, its organization's embedded data

@@ -97,6 +97,21 @@ type orgSync struct {
 	logger  log.Logger
 }
 
+// keepRemoving shows a deleted organization whose row a product's foreign
+// key holds back as failed, with the database's message, and retries the
+// removal until the product fixes its schema; the tombstone already keeps
+// every later event out.
+func (o *orgSync) keepRemoving(ctx workflow.Context, ev clerkevent.Event, rowKept string) error {
+	o.failed = true
+	o.state.Failed = noteFailure(o.logger, o.state.Failed, FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
+	if err := setSyncState(ctx, &o.state.SyncState, SyncStateFailed); err != nil {
+		return err
+	}
+	var a *activities.Activities
+	actx := workflow.WithActivityOptions(ctx, activityOptions)
+	return workflow.ExecuteActivity(actx, a.RemoveDeletedOrganization, o.clerkID).Get(actx, nil)
+}
+
 func (o *orgSync) finalState() string {
 	switch {
 	case o.state.Deleted:
@@ -107,8 +122,8 @@ func (o *orgSync) finalState() string {
 	return SyncStateSynced
 }
 
-// apply writes one event. Events for a deleted organization are dropped:
-// the SQL would refuse them anyway.
+// apply writes one event. Events for a deleted organization are dropped,
+// but for membership deletions: the SQL would refuse them anyway.
 func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 	if ev.OrganizationID != o.clerkID {
 		o.logger.Error("Dropped event for another organization", "svix_id", ev.ID, "event_organization_id", ev.OrganizationID)
@@ -121,7 +136,10 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		}
 		o.ids.add(ev.ID)
 	}
-	if o.state.Deleted {
+	// After the organization's deletion only a membership's deletion is
+	// written: its tombstone records it, though the row went with the
+	// organization.
+	if o.state.Deleted && ev.Type != clerkevent.MembershipDeleted {
 		return nil
 	}
 	var a *activities.Activities
@@ -132,8 +150,12 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		if in.DeletedAt.IsZero() {
 			in.DeletedAt = workflow.Now(ctx)
 		}
-		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteOrganization, in).Get(ctx, nil); err == nil {
+		var res activities.DeleteUserResult
+		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteOrganization, in).Get(ctx, &res); err == nil {
 			o.state.Deleted = true
+			if res.RowKept != "" {
+				return o.keepRemoving(ctx, ev, res.RowKept)
+			}
 		}
 	case clerkevent.OrganizationCreated, clerkevent.OrganizationUpdated:
 		var res activities.OrganizationResult

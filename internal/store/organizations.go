@@ -77,23 +77,38 @@ func upsertOrganization(ctx context.Context, tx pgx.Tx, o clerkevent.Organizatio
 	return Updated, nil
 }
 
-// DeleteOrganization tombstones the organization, so no later event brings
-// it or a membership of it back, and removes its row; its memberships go by
-// ON DELETE CASCADE. It reports whether a row was removed.
-func (s *Store) DeleteOrganization(ctx context.Context, clerkID string, deletedAt time.Time) (bool, error) {
+// TombstoneOrganization records that Clerk deleted the organization, in a
+// transaction of its own: once it commits, no event writes the organization
+// or a membership of it again, whatever happens to the row's removal.
+func (s *Store) TombstoneOrganization(ctx context.Context, clerkID string, deletedAt time.Time) error {
+	err := s.inLockedTx(ctx, []string{clerkID}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`insert into organization_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			clerkID, deletedAt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("tombstone organization %s: %w", clerkID, err)
+	}
+	return nil
+}
+
+// RemoveOrganizationRow deletes a tombstoned organization's row; its
+// memberships (and a product's rows that cascade) go with it. It reports
+// whether a row was removed. A product table that references
+// organizations(id) without ON DELETE CASCADE makes it fail with a foreign
+// key violation (see IsRefusal) until the product fixes its schema.
+func (s *Store) RemoveOrganizationRow(ctx context.Context, clerkID string) (bool, error) {
 	var removed bool
 	err := s.inLockedTx(ctx, []string{clerkID}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx,
-			`insert into organization_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
-			clerkID, deletedAt); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `delete from organizations where clerk_id = $1`, clerkID)
+		tag, err := tx.Exec(ctx, `
+delete from organizations
+where clerk_id = $1 and exists (select 1 from organization_tombstones where clerk_id = $1)`, clerkID)
 		removed = tag.RowsAffected() > 0
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("delete organization %s: %w", clerkID, err)
+		return false, fmt.Errorf("remove row of deleted organization %s: %w", clerkID, err)
 	}
 	return removed, nil
 }

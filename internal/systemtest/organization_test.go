@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+	"github.com/clerksync/clerksync/workflows"
 )
 
 // orgScenario is a batch of user, organization and membership webhooks and
@@ -190,6 +192,17 @@ from organization_memberships m join organizations o on o.id = m.organization_id
 	return "", nil
 }
 
+// lastDiff holds the latest comparison for a failure message, which
+// formats it when the wait has ended.
+type lastDiff struct {
+	mu sync.Mutex
+	s  string
+}
+
+func (d *lastDiff) set(s string) { d.mu.Lock(); d.s = s; d.mu.Unlock() }
+
+func (d *lastDiff) String() string { d.mu.Lock(); defer d.mu.Unlock(); return d.s }
+
 func mapDiff(got, want map[string]string) string {
 	var diffs []string
 	for k, w := range want {
@@ -231,10 +244,57 @@ func TestOrganizations_ShuffledDuplicatedEventsConverge(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, stats.Refused, "every delivery is acknowledged on its first attempt")
 
-	var diff string
+	var diff lastDiff
 	require.Eventually(t, func() bool {
-		diff, err = sc.compare(ctx, s.db)
+		d, err := sc.compare(ctx, s.db)
 		require.NoError(t, err)
-		return diff == ""
+		diff.set(d)
+		return d == ""
 	}, 2*time.Minute, 250*time.Millisecond, "tables never converged (seed %d): %s", seed, &diff)
+}
+
+// TestOrganizations_DeletionHeldByAProductForeignKey: a product table that
+// references organizations(id) without ON DELETE CASCADE holds a deleted
+// organization's row. The deletion takes effect at once (a later membership
+// is refused), the workflow shows failed with the database's message while
+// it retries, and the row goes once the product drops the constraint.
+func TestOrganizations_DeletionHeldByAProductForeignKey(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	org := clerkwebhook.OrganizationFields{ClerkID: "org_pinned", Name: "Pinned", Slug: "pinned", CreatedAt: now, UpdatedAt: now}
+	body, err := clerkwebhook.OrganizationEvent("organization.created", org)
+	require.NoError(t, err)
+	require.Equal(t, 200, s.post(t, "msg_pin_create", body))
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organizations") == 1 }, time.Minute, 50*time.Millisecond)
+	_, err = s.db.Exec(ctx, `
+create table workspaces (id serial primary key, organization_id uuid references organizations(id));
+insert into workspaces (organization_id) select id from organizations`)
+	require.NoError(t, err)
+
+	body, err = clerkwebhook.OrganizationDeletedEvent(org.ClerkID, org.Slug, now.Add(time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, 200, s.post(t, "msg_pin_delete", body))
+	var state workflows.OrganizationState
+	require.Eventually(t, func() bool {
+		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(org.ClerkID), "", workflows.StateQuery)
+		return err == nil && v.Get(&state) == nil && state.SyncState == workflows.SyncStateFailed
+	}, time.Minute, 100*time.Millisecond)
+	require.Len(t, state.Failed, 1)
+	require.Contains(t, state.Failed[0].Error, "row kept")
+	require.Contains(t, state.Failed[0].Error, "workspaces")
+	require.Equal(t, 1, s.count(t, "select count(*) from organization_tombstones"))
+
+	member, err := clerkwebhook.MembershipEvent("organizationMembership.created", clerkwebhook.MembershipFields{
+		ClerkID: "orgmem_pinned", UserID: "user_pinned", Role: "org:member", Organization: org, CreatedAt: now, UpdatedAt: now.Add(2 * time.Minute)})
+	require.NoError(t, err)
+	require.Equal(t, 200, s.post(t, "msg_pin_member", member))
+	time.Sleep(time.Second) // long enough for the membership's run, which must not write
+	require.Zero(t, s.count(t, "select count(*) from organization_memberships"), "the tombstone refuses later events")
+
+	_, err = s.db.Exec(ctx, `alter table workspaces drop constraint workspaces_organization_id_fkey`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organizations") == 0 }, time.Minute, 100*time.Millisecond,
+		"the removal retries until the constraint goes")
 }
