@@ -276,10 +276,15 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 			continue
 		}
 		gone := clerkevent.Membership{ClerkID: u.ClerkID, UserID: u.UserID, Organization: clerkevent.Organization{ClerkID: u.OrganizationID}}
-		if _, err := a.Store.DeleteMembership(ctx, gone, time.Now()); err != nil {
+		_, err := a.Store.DeleteMembership(ctx, gone, time.Now())
+		switch {
+		case store.IsRefusal(err):
+			res.RowsKept++
+		case err != nil:
 			return res, classify(err)
+		default:
+			res.RemovedMemberships++
 		}
-		res.RemovedMemberships++
 		beat()
 	}
 	return res, nil

@@ -86,11 +86,26 @@ func (a *Activities) UpsertMembership(ctx context.Context, m clerkevent.Membersh
 	return OrganizationResult{Outcome: res.Outcome, Refused: res.Refused}, nil
 }
 
-// DeleteMembership tombstones the membership and removes its row.
-func (a *Activities) DeleteMembership(ctx context.Context, in DeleteMembershipInput) (bool, error) {
+// DeleteMembership tombstones the membership and removes its row; a
+// removal a product's foreign key refuses is reported as RowKept, and
+// RemoveDeletedMembership retries it.
+func (a *Activities) DeleteMembership(ctx context.Context, in DeleteMembershipInput) (DeleteUserResult, error) {
 	removed, err := a.Store.DeleteMembership(ctx, in.Membership, in.DeletedAt)
-	if err != nil {
-		return false, a.Metrics.failed("delete_membership", classify(err))
+	switch {
+	case store.IsRefusal(err):
+		return DeleteUserResult{RowKept: store.Redact(err).Error()}, nil
+	case err != nil:
+		return DeleteUserResult{}, a.Metrics.failed("delete_membership", classify(err))
 	}
-	return removed, nil
+	return DeleteUserResult{Removed: removed}, nil
+}
+
+// RemoveDeletedMembership removes a tombstoned membership's row, retrying
+// every failure until the product lets it go.
+func (a *Activities) RemoveDeletedMembership(ctx context.Context, in DeleteMembershipInput) (DeleteUserResult, error) {
+	removed, err := a.Store.RemoveMembershipRow(ctx, in.Membership)
+	if err != nil {
+		return DeleteUserResult{}, err
+	}
+	return DeleteUserResult{Removed: removed}, nil
 }

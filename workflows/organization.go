@@ -97,19 +97,24 @@ type orgSync struct {
 	logger  log.Logger
 }
 
-// keepRemoving shows a deleted organization whose row a product's foreign
-// key holds back as failed, with the database's message, and retries the
-// removal until the product fixes its schema; the tombstone already keeps
-// every later event out.
-func (o *orgSync) keepRemoving(ctx workflow.Context, ev clerkevent.Event, rowKept string) error {
+// keepRemoving shows a deleted organization or membership whose row a
+// product's foreign key holds back as failed, with the database's message,
+// and retries the removal (remove, with arg) until the product fixes its
+// schema; the tombstone already keeps every later event out.
+func (o *orgSync) keepRemoving(ctx workflow.Context, ev clerkevent.Event, rowKept string, remove, arg any) error {
+	failedBefore := o.failed
 	o.failed = true
 	o.state.Failed = noteFailure(o.logger, o.state.Failed, FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
 	if err := setSyncState(ctx, &o.state.SyncState, SyncStateFailed); err != nil {
 		return err
 	}
-	var a *activities.Activities
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
-	return workflow.ExecuteActivity(actx, a.RemoveDeletedOrganization, o.clerkID).Get(actx, nil)
+	if err := workflow.ExecuteActivity(actx, remove, arg).Get(actx, nil); err != nil {
+		return err
+	}
+	// The row went: the deletion is complete (the failure stays listed).
+	o.failed = failedBefore
+	return nil
 }
 
 func (o *orgSync) finalState() string {
@@ -154,7 +159,7 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteOrganization, in).Get(ctx, &res); err == nil {
 			o.state.Deleted = true
 			if res.RowKept != "" {
-				return o.keepRemoving(ctx, ev, res.RowKept)
+				return o.keepRemoving(ctx, ev, res.RowKept, a.RemoveDeletedOrganization, o.clerkID)
 			}
 		}
 	case clerkevent.OrganizationCreated, clerkevent.OrganizationUpdated:
@@ -170,7 +175,10 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		if in.DeletedAt.IsZero() {
 			in.DeletedAt = workflow.Now(ctx)
 		}
-		err = workflow.ExecuteLocalActivity(ctx, a.DeleteMembership, in).Get(ctx, nil)
+		var res activities.DeleteUserResult
+		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteMembership, in).Get(ctx, &res); err == nil && res.RowKept != "" {
+			return o.keepRemoving(ctx, ev, res.RowKept, a.RemoveDeletedMembership, in)
+		}
 	default:
 		o.logger.Error("Dropped event of a type organizations do not take", "svix_id", ev.ID, "type", ev.Type)
 		return nil

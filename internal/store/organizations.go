@@ -210,22 +210,35 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 	return res, nil
 }
 
-// DeleteMembership tombstones the membership and removes its row (which a
-// rejoin under a new membership ID may already have replaced).
+// DeleteMembership tombstones the membership in a transaction of its own,
+// then removes its row (which a rejoin under a new membership ID may
+// already have replaced). A removal a product's foreign key refuses comes
+// back as an error IsRefusal recognizes, the tombstone committed.
 func (s *Store) DeleteMembership(ctx context.Context, m clerkevent.Membership, deletedAt time.Time) (bool, error) {
+	err := s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`insert into organization_membership_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			m.ClerkID, deletedAt)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("tombstone membership %s: %w", m.ClerkID, err)
+	}
+	return s.RemoveMembershipRow(ctx, m)
+}
+
+// RemoveMembershipRow deletes a tombstoned membership's row.
+func (s *Store) RemoveMembershipRow(ctx context.Context, m clerkevent.Membership) (bool, error) {
 	var removed bool
 	err := s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx,
-			`insert into organization_membership_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
-			m.ClerkID, deletedAt); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `delete from organization_memberships where clerk_id = $1`, m.ClerkID)
+		tag, err := tx.Exec(ctx, `
+delete from organization_memberships
+where clerk_id = $1 and exists (select 1 from organization_membership_tombstones where clerk_id = $1)`, m.ClerkID)
 		removed = tag.RowsAffected() > 0
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("delete membership %s: %w", m.ClerkID, err)
+		return false, fmt.Errorf("remove row of deleted membership %s: %w", m.ClerkID, err)
 	}
 	return removed, nil
 }

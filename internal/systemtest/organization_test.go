@@ -268,10 +268,28 @@ func TestOrganizations_DeletionHeldByAProductForeignKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 200, s.post(t, "msg_pin_create", body))
 	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organizations") == 1 }, time.Minute, 50*time.Millisecond)
+	// A membership whose row a product table holds too.
+	seat := clerkwebhook.MembershipFields{ClerkID: "orgmem_seat", UserID: "user_seat", Role: "org:member", Organization: org,
+		CreatedAt: now, UpdatedAt: now}
+	body, err = clerkwebhook.MembershipEvent("organizationMembership.created", seat)
+	require.NoError(t, err)
+	require.Equal(t, 200, s.post(t, "msg_seat_create", body))
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organization_memberships") == 1 }, time.Minute, 50*time.Millisecond)
 	_, err = s.db.Exec(ctx, `
 create table workspaces (id serial primary key, organization_id uuid references organizations(id));
-insert into workspaces (organization_id) select id from organizations`)
+insert into workspaces (organization_id) select id from organizations;
+create table seats (id serial primary key, membership_id uuid references organization_memberships(id));
+insert into seats (membership_id) select id from organization_memberships`)
 	require.NoError(t, err)
+	body, err = clerkwebhook.MembershipEvent("organizationMembership.deleted", seat)
+	require.NoError(t, err)
+	require.Equal(t, 200, s.post(t, "msg_seat_delete", body))
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organization_membership_tombstones") == 1 }, time.Minute, 50*time.Millisecond)
+	require.Equal(t, 1, s.count(t, "select count(*) from organization_memberships"), "the seat holds the membership's row")
+	_, err = s.db.Exec(ctx, `alter table seats drop constraint seats_membership_id_fkey`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organization_memberships") == 0 }, time.Minute, 100*time.Millisecond,
+		"the membership's removal retries until the constraint goes")
 
 	body, err = clerkwebhook.OrganizationDeletedEvent(org.ClerkID, org.Slug, now.Add(time.Minute))
 	require.NoError(t, err)
