@@ -14,7 +14,11 @@ import (
 // violation there is clerksync's data being refused; the same violation in a
 // product's table (through a trigger) is the product's to fix, and a retry
 // lands once it has.
-var ownTables = map[string]bool{"users": true, "user_tombstones": true, "subscriptions": true}
+var ownTables = map[string]bool{
+	"users": true, "user_tombstones": true, "subscriptions": true,
+	"organizations": true, "organization_memberships": true,
+	"organization_tombstones": true, "organization_membership_tombstones": true,
+}
 
 // IsPermanent reports whether err is PostgreSQL refusing the data itself,
 // which no retry can change: a data exception (SQLSTATE class 22, such as a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,16 +80,7 @@ func upsertOrganization(ctx context.Context, tx pgx.Tx, o clerkevent.Organizatio
 // transaction of its own: once it commits, no event writes the organization
 // or a membership of it again, whatever happens to the row's removal.
 func (s *Store) TombstoneOrganization(ctx context.Context, clerkID string, deletedAt time.Time) error {
-	err := s.inLockedTx(ctx, []string{clerkID}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx,
-			`insert into organization_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
-			clerkID, deletedAt)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("tombstone organization %s: %w", clerkID, err)
-	}
-	return nil
+	return s.tombstone(ctx, organizationEntity, clerkID, []string{clerkID}, deletedAt)
 }
 
 // RemoveOrganizationRow deletes a tombstoned organization's row; its
@@ -99,18 +89,7 @@ func (s *Store) TombstoneOrganization(ctx context.Context, clerkID string, delet
 // organizations(id) without ON DELETE CASCADE makes it fail with a foreign
 // key violation (see IsRefusal) until the product fixes its schema.
 func (s *Store) RemoveOrganizationRow(ctx context.Context, clerkID string) (bool, error) {
-	var removed bool
-	err := s.inLockedTx(ctx, []string{clerkID}, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-delete from organizations
-where clerk_id = $1 and exists (select 1 from organization_tombstones where clerk_id = $1)`, clerkID)
-		removed = tag.RowsAffected() > 0
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("remove row of deleted organization %s: %w", clerkID, err)
-	}
-	return removed, nil
+	return s.removeRow(ctx, organizationEntity, clerkID, []string{clerkID})
 }
 
 // membershipRefusalSQL says which deletion, if any, refuses a membership:
@@ -215,32 +194,15 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 // already have replaced). A removal a product's foreign key refuses comes
 // back as an error IsRefusal recognizes, the tombstone committed.
 func (s *Store) DeleteMembership(ctx context.Context, m clerkevent.Membership, deletedAt time.Time) (bool, error) {
-	err := s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx,
-			`insert into organization_membership_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
-			m.ClerkID, deletedAt)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("tombstone membership %s: %w", m.ClerkID, err)
+	if err := s.tombstone(ctx, membershipEntity, m.ClerkID, []string{m.Organization.ClerkID, m.UserID}, deletedAt); err != nil {
+		return false, err
 	}
 	return s.RemoveMembershipRow(ctx, m)
 }
 
 // RemoveMembershipRow deletes a tombstoned membership's row.
 func (s *Store) RemoveMembershipRow(ctx context.Context, m clerkevent.Membership) (bool, error) {
-	var removed bool
-	err := s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-delete from organization_memberships
-where clerk_id = $1 and exists (select 1 from organization_membership_tombstones where clerk_id = $1)`, m.ClerkID)
-		removed = tag.RowsAffected() > 0
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("remove row of deleted membership %s: %w", m.ClerkID, err)
-	}
-	return removed, nil
+	return s.removeRow(ctx, membershipEntity, m.ClerkID, []string{m.Organization.ClerkID, m.UserID})
 }
 
 // OrganizationRow is an organizations row, for starter status.
@@ -301,22 +263,6 @@ where m.organization_id = $1 order by u.clerk_id`, org.ID)
 		return OrganizationRow{}, nil, fmt.Errorf("members of organization %s: %w", clerkID, err)
 	}
 	return org, members, nil
-}
-
-// inLockedTx runs fn in a transaction holding the advisory locks of every
-// Clerk ID in ids (the same locks as inUserTx), taken in sorted order so two
-// writers never wait on each other in a cycle.
-func (s *Store) inLockedTx(ctx context.Context, ids []string, fn func(pgx.Tx) error) error {
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, id := range slices.Compact(ids) {
-			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
-				return fmt.Errorf("lock: %w", err)
-			}
-		}
-		return fn(tx)
-	})
 }
 
 func optionalTime(t time.Time) *time.Time {

@@ -12,6 +12,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +109,22 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// inLockedTx runs fn in a transaction holding the advisory locks of every
+// Clerk ID in ids (the same locks as inUserTx), taken in sorted order so two
+// writers never wait on each other in a cycle.
+func (s *Store) inLockedTx(ctx context.Context, ids []string, fn func(pgx.Tx) error) error {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, id := range slices.Compact(ids) {
+			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		return fn(tx)
+	})
 }
 
 // inUserTx runs fn in a transaction that holds the advisory lock for clerkID.

@@ -153,16 +153,7 @@ func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User, trialPeriod t
 // to the row's removal. A tombstone for a user without a row is kept too,
 // since the delete may have overtaken the create.
 func (s *Store) TombstoneUser(ctx context.Context, clerkID string, deletedAt time.Time) error {
-	err := s.inUserTx(ctx, clerkID, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx,
-			`insert into user_tombstones (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
-			clerkID, deletedAt)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("tombstone user %s: %w", clerkID, err)
-	}
-	return nil
+	return s.tombstone(ctx, userEntity, clerkID, []string{clerkID}, deletedAt)
 }
 
 // RemoveUserRow deletes a tombstoned user's row; dependent rows go by ON
@@ -170,16 +161,46 @@ func (s *Store) TombstoneUser(ctx context.Context, clerkID string, deletedAt tim
 // references users(id) without ON DELETE CASCADE makes it fail with a foreign
 // key violation (see IsRefusal) until the product fixes its schema.
 func (s *Store) RemoveUserRow(ctx context.Context, clerkID string) (bool, error) {
+	return s.removeRow(ctx, userEntity, clerkID, []string{clerkID})
+}
+
+// entity names a kind of Clerk object's table and tombstone table.
+type entity struct{ name, table, tombstones string }
+
+var (
+	userEntity         = entity{"user", "users", "user_tombstones"}
+	organizationEntity = entity{"organization", "organizations", "organization_tombstones"}
+	membershipEntity   = entity{"membership", "organization_memberships", "organization_membership_tombstones"}
+)
+
+// tombstone records a deletion, in a transaction of its own holding the
+// advisory locks of locks: once it commits, no write brings the object back.
+func (s *Store) tombstone(ctx context.Context, e entity, clerkID string, locks []string, deletedAt time.Time) error {
+	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`insert into `+e.tombstones+` (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			clerkID, deletedAt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("tombstone %s %s: %w", e.name, clerkID, err)
+	}
+	return nil
+}
+
+// removeRow deletes a tombstoned object's row (dependent rows go by ON
+// DELETE CASCADE) and reports whether there was one; a product's foreign
+// key without ON DELETE CASCADE makes it fail (see IsRefusal).
+func (s *Store) removeRow(ctx context.Context, e entity, clerkID string, locks []string) (bool, error) {
 	var removed bool
-	err := s.inUserTx(ctx, clerkID, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-delete from users
-where clerk_id = $1 and exists (select 1 from user_tombstones where clerk_id = $1)`, clerkID)
+	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `delete from `+e.table+`
+where clerk_id = $1 and exists (select 1 from `+e.tombstones+` where clerk_id = $1)`, clerkID)
 		removed = tag.RowsAffected() > 0
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("remove row of deleted user %s: %w", clerkID, err)
+		return false, fmt.Errorf("remove row of deleted %s %s: %w", e.name, clerkID, err)
 	}
 	return removed, nil
 }
