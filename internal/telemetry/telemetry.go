@@ -53,9 +53,37 @@ func NewLogger(w io.Writer, format string, level slog.Level, process string) (*s
 }
 
 // TemporalLogger routes the Temporal SDK's log through logger, so its lines
-// share the process's format, level and labels.
+// share the process's format, level and labels. A poll the worker's own
+// stop cuts short, which the SDK reports as a warning, is logged at debug:
+// a clean shutdown writes no warning.
 func TemporalLogger(logger *slog.Logger) tlog.Logger {
-	return tlog.NewStructuredLogger(logger)
+	return quietStop{tlog.NewStructuredLogger(logger)}
+}
+
+// quietStop demotes the SDK's "Failed to poll for task." when the cause is
+// the worker stopping.
+type quietStop struct{ tlog.Logger }
+
+func (q quietStop) Warn(msg string, keyvals ...any) {
+	if msg == "Failed to poll for task." && stopping(keyvals) {
+		q.Logger.Debug(msg, keyvals...)
+		return
+	}
+	q.Logger.Warn(msg, keyvals...)
+}
+
+// With keeps the filter on loggers the SDK derives.
+func (q quietStop) With(keyvals ...any) tlog.Logger {
+	return quietStop{tlog.With(q.Logger, keyvals...)}
+}
+
+func stopping(keyvals []any) bool {
+	for i := 1; i < len(keyvals); i += 2 {
+		if err, ok := keyvals[i].(error); ok && strings.Contains(err.Error(), "worker stopping") {
+			return true
+		}
+	}
+	return false
 }
 
 // NewRegistry returns a registry holding the Go runtime's and the process's

@@ -13,11 +13,11 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
+	"github.com/clerksync/clerksync/internal/telemetry"
 )
 
 // Options reads the client options from the environment. The SDK logs
@@ -34,7 +34,7 @@ func Options(logger *slog.Logger, metrics client.MetricsHandler, keys *payloadco
 	if opts.Namespace == "" {
 		opts.Namespace = client.DefaultNamespace
 	}
-	opts.Logger = tlog.NewStructuredLogger(logger)
+	opts.Logger = telemetry.TemporalLogger(logger)
 	opts.MetricsHandler = metrics
 	payloadcodec.Apply(&opts, keys)
 	return opts, nil
