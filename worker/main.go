@@ -103,7 +103,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err := temporalclient.EnsureSearchAttributes(ctx, c, opts.Namespace, workflows.SearchAttributeKeys); err != nil {
 		// Not fatal: on Temporal Cloud they are created in the Cloud UI, and
 		// the starter's signal-with-start says clearly if one is missing.
-		logger.Warn("Could not register search attributes; create ClerkUserId and ClerkSyncState (Keyword) yourself", "error", err)
+		logger.Warn("Could not register search attributes; create ClerkUserId, ClerkSyncState and ClerkOrganizationId (Keyword) yourself", "error", err)
 	}
 
 	if cfg.ClerkClient() == nil {
