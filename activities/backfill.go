@@ -385,12 +385,12 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 			if err := a.Store.TombstoneUser(ctx, id, time.Now()); err != nil {
 				return res, classify(err)
 			}
-			_, err := a.Store.RemoveUserRow(ctx, id)
+			r, err := rowRemoval(a.Store.RemoveUserRow(ctx, id))
 			switch {
-			case store.IsRefusal(err):
-				res.RowsKept++
 			case err != nil:
 				return res, err
+			case r.RowKept != "":
+				res.RowsKept++
 			default:
 				res.Removed++
 			}

@@ -221,12 +221,12 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 			if err := a.Store.TombstoneOrganization(ctx, id, time.Now()); err != nil {
 				return res, classify(err)
 			}
-			_, err := a.Store.RemoveOrganizationRow(ctx, id)
+			r, err := rowRemoval(a.Store.RemoveOrganizationRow(ctx, id))
 			switch {
-			case store.IsRefusal(err):
-				res.RowsKept++
 			case err != nil:
 				return res, err
+			case r.RowKept != "":
+				res.RowsKept++
 			default:
 				res.RemovedOrganizations++
 			}
@@ -276,12 +276,12 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 			continue
 		}
 		gone := clerkevent.Membership{ClerkID: u.ClerkID, UserID: u.UserID, Organization: clerkevent.Organization{ClerkID: u.OrganizationID}}
-		_, err := a.Store.DeleteMembership(ctx, gone, time.Now())
+		r, err := rowRemoval(a.Store.DeleteMembership(ctx, gone, time.Now()))
 		switch {
-		case store.IsRefusal(err):
-			res.RowsKept++
 		case err != nil:
 			return res, classify(err)
+		case r.RowKept != "":
+			res.RowsKept++
 		default:
 			res.RemovedMemberships++
 		}

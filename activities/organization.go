@@ -51,14 +51,7 @@ func (a *Activities) DeleteOrganization(ctx context.Context, in DeleteOrganizati
 	if err := a.Store.TombstoneOrganization(ctx, in.ClerkID, in.DeletedAt); err != nil {
 		return DeleteUserResult{}, a.Metrics.failed("delete_organization", classify(err))
 	}
-	removed, err := a.Store.RemoveOrganizationRow(ctx, in.ClerkID)
-	switch {
-	case store.IsRefusal(err):
-		return DeleteUserResult{RowKept: store.Redact(err).Error()}, nil
-	case err != nil:
-		return DeleteUserResult{}, err
-	}
-	return DeleteUserResult{Removed: removed}, nil
+	return rowRemoval(a.Store.RemoveOrganizationRow(ctx, in.ClerkID))
 }
 
 // RemoveDeletedOrganization removes a tombstoned organization's row,
@@ -90,14 +83,11 @@ func (a *Activities) UpsertMembership(ctx context.Context, m clerkevent.Membersh
 // removal a product's foreign key refuses is reported as RowKept, and
 // RemoveDeletedMembership retries it.
 func (a *Activities) DeleteMembership(ctx context.Context, in DeleteMembershipInput) (DeleteUserResult, error) {
-	removed, err := a.Store.DeleteMembership(ctx, in.Membership, in.DeletedAt)
-	switch {
-	case store.IsRefusal(err):
-		return DeleteUserResult{RowKept: store.Redact(err).Error()}, nil
-	case err != nil:
-		return DeleteUserResult{}, a.Metrics.failed("delete_membership", classify(err))
+	res, err := rowRemoval(a.Store.DeleteMembership(ctx, in.Membership, in.DeletedAt))
+	if err != nil {
+		return res, a.Metrics.failed("delete_membership", classify(err))
 	}
-	return DeleteUserResult{Removed: removed}, nil
+	return res, nil
 }
 
 // RemoveDeletedMembership removes a tombstoned membership's row, retrying

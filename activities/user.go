@@ -110,7 +110,14 @@ func (a *Activities) deleteUser(ctx context.Context, in DeleteUserInput) (Delete
 	if err := a.Store.TombstoneUser(ctx, in.ClerkID, in.DeletedAt); err != nil {
 		return DeleteUserResult{}, classify(err)
 	}
-	removed, err := a.Store.RemoveUserRow(ctx, in.ClerkID)
+	return rowRemoval(a.Store.RemoveUserRow(ctx, in.ClerkID))
+}
+
+// rowRemoval is what removing a deleted object's row did: removed, or kept
+// by a product's foreign key (the database's message, redacted, in RowKept,
+// for the workflow to show while it retries). Any other error is returned
+// to be retried.
+func rowRemoval(removed bool, err error) (DeleteUserResult, error) {
 	switch {
 	case store.IsRefusal(err):
 		return DeleteUserResult{RowKept: store.Redact(err).Error()}, nil
