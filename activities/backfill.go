@@ -379,17 +379,15 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 			cu, err = a.Clerk.Get(ctx, id)
 			return err
 		})
-		var apiErr *clerk.APIErrorResponse
 		switch {
-		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound:
-			if err := a.Store.TombstoneUser(ctx, id, time.Now()); err != nil {
-				return res, classify(err)
-			}
-			r, err := rowRemoval(a.Store.RemoveUserRow(ctx, id))
+		case notFound(err):
+			kept, err := deleteConfirmed(
+				func() error { return a.Store.TombstoneUser(ctx, id, time.Now()) },
+				func() (bool, error) { return a.Store.RemoveUserRow(ctx, id) })
 			switch {
 			case err != nil:
 				return res, err
-			case r.RowKept != "":
+			case kept:
 				res.RowsKept++
 			default:
 				res.Removed++
@@ -414,6 +412,23 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 		activity.RecordHeartbeat(ctx, res.After)
 	}
 	return res, nil
+}
+
+// notFound reports whether err is the Clerk API's 404.
+func notFound(err error) bool {
+	var apiErr *clerk.APIErrorResponse
+	return errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound
+}
+
+// deleteConfirmed deletes what Clerk confirmed gone (a 404), as its signed
+// deletion webhook would: the tombstone, then the row. kept reports a row a
+// product's foreign key holds.
+func deleteConfirmed(tombstone func() error, remove func() (bool, error)) (kept bool, err error) {
+	if err := tombstone(); err != nil {
+		return false, classify(err)
+	}
+	r, err := rowRemoval(remove())
+	return r.RowKept != "", err
 }
 
 // ForgetRun drops what a run recorded as seen, once it has ended.

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -134,8 +133,7 @@ func (a *Activities) listMemberships(ctx context.Context, co *clerk.Organization
 			page = clerk.OrganizationMembershipList{}
 			return a.ClerkBackend.Call(ctx, newListRequest("/organizations/"+co.ID+"/memberships", params), &page)
 		})
-		var apiErr *clerk.APIErrorResponse
-		if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound {
+		if notFound(err) {
 			return nil, nil, errOrganizationGone
 		}
 		if err != nil {
@@ -215,17 +213,15 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 			co = clerk.Organization{}
 			return a.ClerkBackend.Call(ctx, newListRequest("/organizations/"+id, nil), &co)
 		})
-		var apiErr *clerk.APIErrorResponse
 		switch {
-		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound:
-			if err := a.Store.TombstoneOrganization(ctx, id, time.Now()); err != nil {
-				return res, classify(err)
-			}
-			r, err := rowRemoval(a.Store.RemoveOrganizationRow(ctx, id))
+		case notFound(err):
+			kept, err := deleteConfirmed(
+				func() error { return a.Store.TombstoneOrganization(ctx, id, time.Now()) },
+				func() (bool, error) { return a.Store.RemoveOrganizationRow(ctx, id) })
 			switch {
 			case err != nil:
 				return res, err
-			case r.RowKept != "":
+			case kept:
 				res.RowsKept++
 			default:
 				res.RemovedOrganizations++
