@@ -28,9 +28,9 @@ import (
 // DefaultWorkflowPollers is the default of Options.WorkflowPollers
 // (WORKER_WORKFLOW_POLLERS). Every sync is one short workflow task, so the
 // worker's rate is bounded by how many it polls at once: on 2 cores the
-// SDK's default of 2 processed fewer signups per second than 16 in three of
-// the four rounds of the last two make bench runs, up to 40% fewer, and
-// more in one (docs/benchmarks.md).
+// SDK's default of 2 processed fewer signups per second than 16 in four of
+// six rounds of the last three make bench runs (up to 40% fewer), about as
+// many in one and more in one (docs/benchmarks.md).
 const DefaultWorkflowPollers = config.DefaultWorkflowPollers
 
 // Options say what a worker needs.
