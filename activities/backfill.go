@@ -46,6 +46,9 @@ type BackfillStats struct {
 	// listings.
 	Organizations int `json:"organizations,omitempty"`
 	Memberships   int `json:"memberships,omitempty"`
+	// Refused: users PostgreSQL refused (see RefusedUser); every other
+	// user of their pages was written.
+	Refused int `json:"refused,omitempty"`
 	// Requests to the Clerk API, RateLimited of them answered 429, Retried
 	// after a 5xx or a network error.
 	Requests    int `json:"requests"`
@@ -60,7 +63,30 @@ func (s BackfillStats) Add(o BackfillStats) BackfillStats {
 		Unchanged: s.Unchanged + o.Unchanged, Tombstoned: s.Tombstoned + o.Tombstoned, Trials: s.Trials + o.Trials,
 		Requests: s.Requests + o.Requests, RateLimited: s.RateLimited + o.RateLimited, Retried: s.Retried + o.Retried,
 		Organizations: s.Organizations + o.Organizations, Memberships: s.Memberships + o.Memberships,
+		Refused: s.Refused + o.Refused,
 	}
+}
+
+// RefusedUser is a user from Clerk's listing that PostgreSQL refused for
+// good (a NUL byte in a name, say): the run writes every other user and
+// goes on, as the webhook path records one event as failed.
+type RefusedUser struct {
+	ClerkID string `json:"clerk_id"`
+	// Reason is the database's message, with no user data in it.
+	Reason string `json:"reason"`
+}
+
+// MaxRefusedListed bounds the refused users a run lists (the progress
+// query, its result); BackfillStats.Refused counts them all.
+const MaxRefusedListed = 20
+
+// KeepRefused appends more to list, keeping the first MaxRefusedListed.
+func KeepRefused(list, more []RefusedUser) []RefusedUser {
+	n := min(len(more), MaxRefusedListed-len(list))
+	if n <= 0 {
+		return list
+	}
+	return append(list, more[:n]...)
 }
 
 // BackfillPagesInput says which run reads from where, and for how long.
@@ -79,6 +105,8 @@ type BackfillPagesInput struct {
 type BackfillPagesResult struct {
 	Cursor BackfillCursor `json:"cursor"`
 	Stats  BackfillStats  `json:"stats"`
+	// Refused lists the first users PostgreSQL refused (MaxRefusedListed).
+	Refused []RefusedUser `json:"refused,omitempty"`
 }
 
 // pageWriters is how many pages BackfillPages writes at once, beside the
@@ -121,12 +149,13 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 
 	// Reader: pages in listing order, numbered.
 	type page struct {
-		seq    int
-		users  []*clerk.User
-		after  BackfillCursor // the cursor past this page
-		stats  BackfillStats  // what reading it cost
-		result store.PageResult
-		err    error
+		seq     int
+		users   []*clerk.User
+		after   BackfillCursor // the cursor past this page
+		stats   BackfillStats  // what reading it cost
+		result  store.PageResult
+		refused []RefusedUser
+		err     error
 	}
 	pages := make(chan page, pageWriters)
 	go func() {
@@ -160,7 +189,7 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 			defer wg.Done()
 			for p := range pages {
 				if p.err == nil {
-					p.result, p.err = a.Store.WriteUserPage(ctx, run, normalize(ctx, p.users), a.TrialPeriod)
+					p.result, p.refused, p.err = a.writePage(ctx, run, normalize(ctx, p.users))
 				}
 				select {
 				case written <- p:
@@ -192,9 +221,11 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 			r := q.result
 			res.Cursor = q.after
 			pageStats := BackfillStats{Pages: 1, Seen: len(q.users), Inserted: r.Inserted, Updated: r.Updated,
-				Unchanged: len(q.users) - r.Inserted - r.Updated - r.Tombstoned, Tombstoned: r.Tombstoned, Trials: r.Trials}
+				Unchanged: len(q.users) - r.Inserted - r.Updated - r.Tombstoned - len(q.refused), Tombstoned: r.Tombstoned,
+				Trials: r.Trials, Refused: len(q.refused)}
 			a.Metrics.backfilled(pageStats)
 			res.Stats = res.Stats.Add(q.stats).Add(pageStats)
+			res.Refused = KeepRefused(res.Refused, q.refused)
 		}
 		mu.Unlock()
 		beat()
@@ -203,6 +234,39 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 		return res, classify(firstErr)
 	}
 	return res, nil
+}
+
+// writePage writes a page of users in one transaction. A page PostgreSQL
+// refuses for good (one user's data it can never take) is written again a
+// user at a time, so every other user lands; each refused one is returned
+// with the database's message, and still counts as seen by a
+// reconciliation (Clerk has it).
+func (a *Activities) writePage(ctx context.Context, run string, users []clerkevent.User) (store.PageResult, []RefusedUser, error) {
+	res, err := a.Store.WriteUserPage(ctx, run, users, a.TrialPeriod)
+	if !store.IsPermanent(err) {
+		return res, nil, err
+	}
+	res = store.PageResult{}
+	var refused []RefusedUser
+	for _, u := range users {
+		r, err := a.Store.WriteUserPage(ctx, run, []clerkevent.User{u}, a.TrialPeriod)
+		switch {
+		case store.IsPermanent(err):
+			refused = append(refused, RefusedUser{ClerkID: u.ClerkID, Reason: store.Redact(err).Error()})
+			activity.GetLogger(ctx).Warn("PostgreSQL refused a user from Clerk's listing; the rest of the page is written",
+				"clerk_id", u.ClerkID, "error", store.Redact(err))
+			if run != "" {
+				if err := a.Store.MarkSeen(ctx, run, []string{u.ClerkID}); err != nil {
+					return store.PageResult{}, nil, err
+				}
+			}
+		case err != nil:
+			return store.PageResult{}, nil, err
+		default:
+			res = res.Add(r)
+		}
+	}
+	return res, refused, nil
 }
 
 // normalize maps a page of Clerk users to what the store writes, skipping
@@ -256,15 +320,16 @@ func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()
 		page = nil
 		return a.ClerkBackend.Call(ctx, newListRequest("/users", params), &page)
 	})
-	return page, stats, err
+	return page, stats, listed("/users", err)
 }
 
 // callClerk makes one Clerk API call, retrying until it gets an answer: a
 // 429 waits for its Retry-After, a 5xx or a network error backs off up to
 // 30 s. Only ctx's end (the activity cancelled or timed out, then retried by
-// Temporal) stops it. A refused key fails for good; any other 4xx (a 404)
-// is an answer, returned to the caller. Every request waits for the
-// worker's Clerk rate limit.
+// Temporal) stops it. A refused key (401) or request (403) fails for good,
+// but for an instance without the Organizations feature
+// (errOrganizationsDisabled); any other 4xx (a 404) is an answer, returned
+// to the caller. Every request waits for the worker's Clerk rate limit.
 func (a *Activities) callClerk(ctx context.Context, stats *BackfillStats, beat func(), call func() error) error {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		if err := a.waitForClerk(ctx); err != nil {
@@ -281,8 +346,12 @@ func (a *Activities) callClerk(ctx context.Context, stats *BackfillStats, beat f
 		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
 			stats.RateLimited++
 			delay = retryAfter(apiErr, wait)
-		case errors.As(err, &apiErr) && (apiErr.HTTPStatusCode == http.StatusUnauthorized || apiErr.HTTPStatusCode == http.StatusForbidden):
-			return misconfigured(fmt.Errorf("clerk API: Clerk refused CLERK_SECRET_KEY (HTTP %d)", apiErr.HTTPStatusCode))
+		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusUnauthorized:
+			return misconfigured(fmt.Errorf("clerk API: Clerk refused CLERK_SECRET_KEY (HTTP 401)"))
+		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusForbidden && hasErrorCode(apiErr, organizationsNotEnabled):
+			return fmt.Errorf("clerk API: %w", errOrganizationsDisabled)
+		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusForbidden:
+			return misconfigured(fmt.Errorf("clerk API: Clerk refused the request (HTTP 403%s)", errorCodes(apiErr)))
 		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode < 500:
 			return err
 		default:
@@ -401,6 +470,12 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 				break
 			}
 			up, err := a.Store.UpsertUser(ctx, u, a.TrialPeriod)
+			if store.IsPermanent(err) {
+				// Still in Clerk, so not removed; PostgreSQL refuses its data,
+				// as its listing page already found.
+				res.Stats.Refused++
+				break
+			}
 			if err != nil {
 				return res, classify(err)
 			}
@@ -456,7 +531,8 @@ func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
 	if err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) }, func() error {
 		return a.ClerkBackend.Call(ctx, newListRequest("/users/count", nil), &total)
 	}); err != nil {
-		return res, fmt.Errorf("count clerk users: %w", err)
+		// Unwrapped: Temporal reads a non-retryable error only at the top.
+		return res, listed("/users/count", err)
 	}
 	res.Total = total.TotalCount
 	return res, nil

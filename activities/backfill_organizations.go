@@ -30,9 +30,12 @@ type BackfillOrganizationsInput struct {
 // BackfillOrganizationsResult is where the listing is now and what this
 // call did.
 type BackfillOrganizationsResult struct {
-	Offset int           `json:"offset"`
-	Done   bool          `json:"done,omitempty"`
-	Stats  BackfillStats `json:"stats"`
+	Offset int  `json:"offset"`
+	Done   bool `json:"done,omitempty"`
+	// Disabled: the Clerk instance has no Organizations feature (Clerk's
+	// 403, organization_not_enabled_in_instance); there is nothing to read.
+	Disabled bool          `json:"disabled,omitempty"`
+	Stats    BackfillStats `json:"stats"`
 }
 
 // BackfillOrganizations reads Clerk's organizations (GET /v1/organizations,
@@ -58,11 +61,16 @@ func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrgan
 	for time.Now().Before(deadline) {
 		var page clerk.OrganizationList
 		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(res.Offset), "order_by": "+created_at"}
-		if err := a.callClerk(ctx, &res.Stats, beat, func() error {
+		err := a.callClerk(ctx, &res.Stats, beat, func() error {
 			page = clerk.OrganizationList{}
 			return a.ClerkBackend.Call(ctx, newListRequest("/organizations", params), &page)
-		}); err != nil {
-			return res, err
+		})
+		if errors.Is(err, errOrganizationsDisabled) {
+			res.Done, res.Disabled = true, true
+			return res, nil
+		}
+		if err != nil {
+			return res, listed("/organizations", err)
 		}
 		for _, co := range page.Organizations {
 			if err := a.backfillOrganization(ctx, in, co, &res.Stats, beat); err != nil {

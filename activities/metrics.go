@@ -52,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		backfillUsers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clerksync_backfill_users_total",
-			Help: "Users read by backfill and reconcile runs, by outcome (inserted, updated, unchanged, tombstoned).",
+			Help: "Users read by backfill and reconcile runs, by outcome (inserted, updated, unchanged, tombstoned, refused: PostgreSQL refused the user's data, the rest of its page written).",
 		}, []string{"outcome"}),
 	}
 	if err := telemetry.Register(reg, m.userWrites, m.deletions, m.eventsFailed, m.trialsCreated, m.trialsExpired, m.backfillPages, m.backfillUsers); err != nil {
@@ -111,6 +111,7 @@ func (m *Metrics) backfilled(s BackfillStats) {
 	m.trialsCreated.Add(float64(s.Trials))
 	for outcome, n := range map[store.Outcome]int{
 		store.Inserted: s.Inserted, store.Updated: s.Updated, "unchanged": s.Unchanged, store.Tombstoned: s.Tombstoned,
+		"refused": s.Refused,
 	} {
 		m.backfillUsers.WithLabelValues(string(outcome)).Add(float64(n))
 	}

@@ -15,6 +15,12 @@ type OrganizationResult struct {
 	// Refused names the deletion that refused a membership: "membership",
 	// "organization" or "user".
 	Refused string `json:"refused,omitempty"`
+	// RowKept: the write met a tombstone beside a row still there, whose
+	// removal a product's foreign key refused (the database's message);
+	// Kept names whose row: "membership", "organization" or "user". A row
+	// that could be removed is gone and leaves both empty.
+	RowKept string `json:"row_kept,omitempty"`
+	Kept    string `json:"kept,omitempty"`
 }
 
 // DeleteOrganizationInput names the organization and when Clerk deleted it.
@@ -40,7 +46,7 @@ func (a *Activities) UpsertOrganization(ctx context.Context, o clerkevent.Organi
 	if err != nil {
 		return OrganizationResult{}, a.Metrics.failed("upsert_organization", classify(err))
 	}
-	return OrganizationResult{Outcome: res.Outcome}, nil
+	return OrganizationResult{Outcome: res.Outcome, RowKept: res.RowKept, Kept: res.Kept}, nil
 }
 
 // DeleteOrganization tombstones the organization, then removes its row
@@ -76,7 +82,7 @@ func (a *Activities) UpsertMembership(ctx context.Context, m clerkevent.Membersh
 	if err != nil {
 		return OrganizationResult{}, a.Metrics.failed("upsert_membership", classify(err))
 	}
-	return OrganizationResult{Outcome: res.Outcome, Refused: res.Refused}, nil
+	return OrganizationResult{Outcome: res.Outcome, Refused: res.Refused, RowKept: res.RowKept, Kept: res.Kept}, nil
 }
 
 // DeleteMembership tombstones the membership and removes its row; a
@@ -98,4 +104,16 @@ func (a *Activities) RemoveDeletedMembership(ctx context.Context, in DeleteMembe
 		return DeleteUserResult{}, err
 	}
 	return DeleteUserResult{Removed: removed}, nil
+}
+
+// WriteHeldMembership writes a membership whose write found the row of
+// the membership it replaces kept by a product's foreign key (store.Held),
+// failing while the row is still kept so that Temporal retries it until the
+// product lets that row go.
+func (a *Activities) WriteHeldMembership(ctx context.Context, m clerkevent.Membership) (OrganizationResult, error) {
+	res, err := a.UpsertMembership(ctx, m)
+	if err == nil && res.Outcome == store.Held {
+		return res, fmt.Errorf("membership %s: %s", m.ClerkID, res.RowKept)
+	}
+	return res, err
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/time/rate"
 
@@ -44,6 +45,9 @@ type Activities struct {
 	TrialPeriod time.Duration
 	// Metrics count what the activities did; nil counts nothing.
 	Metrics *Metrics
+	// Temporal tells a backfill run which other runs are still running;
+	// nil keeps every other run's seen set.
+	Temporal client.Client
 }
 
 // UpsertUserResult is what UpsertUser did.
@@ -53,6 +57,11 @@ type UpsertUserResult struct {
 	Outcome store.Outcome `json:"outcome"`
 	// TrialEndsAt is set when this write also gave the user its trial.
 	TrialEndsAt time.Time `json:"trial_ends_at,omitzero"`
+	// RowKept: the write met the user's tombstone beside its row, whose
+	// removal a product's foreign key refused (the database's message); the
+	// workflow retries it with RemoveDeletedUser. A row it could remove is
+	// gone and leaves RowKept empty.
+	RowKept string `json:"row_kept,omitempty"`
 }
 
 // DeleteUserInput names the user to delete and when Clerk deleted it.
@@ -84,7 +93,7 @@ func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertU
 	if err != nil {
 		return UpsertUserResult{}, a.Metrics.failed("upsert_user", classify(err))
 	}
-	out := UpsertUserResult{UserID: res.UserID, Outcome: res.Outcome, TrialEndsAt: res.TrialEndsAt}
+	out := UpsertUserResult{UserID: res.UserID, Outcome: res.Outcome, TrialEndsAt: res.TrialEndsAt, RowKept: res.RowKept}
 	a.Metrics.userWritten(out)
 	return out, nil
 }

@@ -36,7 +36,7 @@ func backfill(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	detach := fs.Bool("detach", false, "start the run and return; follow it in the Temporal UI")
 	maxDelete := 0
 	if reconcile {
-		fs.IntVar(&maxDelete, "max-delete", 0, "safety stop: remove none if more than this many would go (default: 100 or 1% of local users, whichever is larger)")
+		fs.IntVar(&maxDelete, "max-delete", 0, "safety stop: remove none if more than this many would go (default: 100 or 1% of local users, whichever is larger, and at most 10% of them)")
 	}
 	fs.Usage = func() {
 		if reconcile {
@@ -188,11 +188,20 @@ func progressLine(p workflows.BackfillProgress) string {
 
 // summary says what a finished run did.
 func summary(id string, p workflows.BackfillProgress) string {
-	s := fmt.Sprintf("%s %s in %s: %d users listed; %d created, %d updated, %d unchanged, %d skipped as deleted; %d trials; "+
-		"%d organizations and %d memberships written; %d Clerk requests (%d rate-limited, %d retried)",
+	s := fmt.Sprintf("%s %s in %s: %d users listed; %d created, %d updated, %d unchanged, %d skipped as deleted, %d refused; %d trials; "+
+		"%d organizations and %d memberships written; %d Clerk requests (%d rate-limited, %d retried); Clerk instance %s",
 		id, p.Phase, p.UpdatedAt.Sub(p.StartedAt).Round(time.Millisecond), p.Stats.Seen, p.Stats.Inserted, p.Stats.Updated,
-		p.Stats.Unchanged, p.Stats.Tombstoned, p.Stats.Trials, p.Stats.Organizations, p.Stats.Memberships,
-		p.Stats.Requests, p.Stats.RateLimited, p.Stats.Retried)
+		p.Stats.Unchanged, p.Stats.Tombstoned, p.Stats.Refused, p.Stats.Trials, p.Stats.Organizations, p.Stats.Memberships,
+		p.Stats.Requests, p.Stats.RateLimited, p.Stats.Retried, p.Instance)
+	if p.Stats.Refused > 0 {
+		s += fmt.Sprintf("\nrefused: PostgreSQL refused %d users' data (every other user was written); the first:", p.Stats.Refused)
+		for _, r := range p.Refused {
+			s += fmt.Sprintf("\n  %s: %s", r.ClerkID, r.Reason)
+		}
+	}
+	if p.OrganizationsSkipped != "" {
+		s += "\norganizations: skipped: " + p.OrganizationsSkipped
+	}
 	if p.Reconcile {
 		s += fmt.Sprintf("\nreconcile: %d local users not in Clerk's listing; %d removed (404 confirmed), %d still in Clerk and written, %d tombstoned with their row kept by a foreign key",
 			p.Unseen, p.Removed, p.Restored, p.RowsKept)

@@ -32,6 +32,19 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// codecExposed refuses a starter whose /codec would decrypt payloads for
+// anyone who reaches it: payload keys, no authentication, and an address
+// other than loopback (make run's 127.0.0.1 is fine), unless the operator
+// says the network keeps others out (CODEC_UNAUTHENTICATED).
+func codecExposed(cfg config.Config) error {
+	if cfg.PayloadKeys == nil || cfg.CodecAuthToken != "" || cfg.CodecOIDCIssuer != "" || cfg.CodecUnauthenticated || loopback(cfg.HTTPAddr) {
+		return nil
+	}
+	return fmt.Errorf("HTTP_ADDR=%s is not loopback, and /codec would decrypt payloads for anyone who reaches it: "+
+		"set CODEC_AUTH_TOKEN (or CODEC_OIDC_ISSUER and CODEC_OIDC_AUDIENCE), listen on 127.0.0.1, "+
+		"or set CODEC_UNAUTHENTICATED=true where the network keeps others out", cfg.HTTPAddr)
+}
+
 // serve runs the HTTP service until ctx is done, then drains it.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	verifier, err := service.NewSignatureVerifier(cfg.WebhookSecret)
@@ -44,8 +57,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	defer conns.Close()
 	temporalclient.WarnIfPlaintext(logger, cfg.PayloadKeys)
-	if cfg.PayloadKeys != nil && cfg.CodecAuthToken == "" && cfg.CodecOIDCIssuer == "" && !loopback(cfg.HTTPAddr) {
-		logger.Warn("CODEC_AUTH_TOKEN is not set: /codec decrypts payloads for anyone who can reach " + cfg.HTTPAddr)
+	if err := codecExposed(cfg); err != nil {
+		return err
 	}
 
 	mux, err := service.NewMux(cfg, verifier, conns, logger)

@@ -29,11 +29,20 @@ const (
 
 // DefaultMaxDeleteFloor and DefaultMaxDeleteShare make reconciliation's
 // default safety stop: it removes at most 100 users or 1% of the local
-// users, whichever is larger, unless told otherwise.
+// users, whichever is larger, and never more than DefaultMaxDeleteSmallShare
+// of them (at least one), unless told otherwise: on a table of 80 users,
+// removing 80 is never routine, while on one of a million, 10,000 may be.
 const (
-	DefaultMaxDeleteFloor = 100
-	DefaultMaxDeleteShare = 0.01
+	DefaultMaxDeleteFloor      = 100
+	DefaultMaxDeleteShare      = 0.01
+	DefaultMaxDeleteSmallShare = 0.1
 )
+
+// DefaultMaxDelete is the safety stop for a table of local users.
+func DefaultMaxDelete(local int) int {
+	return min(max(DefaultMaxDeleteFloor, int(float64(local)*DefaultMaxDeleteShare)),
+		max(1, int(float64(local)*DefaultMaxDeleteSmallShare)))
+}
 
 // backfillSlice bounds one BackfillPages call, so progress is recorded (and
 // the run can continue as new) between calls.
@@ -55,8 +64,7 @@ type BackfillInput struct {
 	// Reconcile also removes local users Clerk no longer has, each confirmed
 	// by a 404, behind the safety stop.
 	Reconcile bool `json:"reconcile,omitempty"`
-	// MaxDelete is the safety stop; 0 is the default (DefaultMaxDeleteFloor
-	// or DefaultMaxDeleteShare of the local users, whichever is larger).
+	// MaxDelete is the safety stop; 0 is the default (DefaultMaxDelete).
 	MaxDelete int `json:"max_delete,omitempty"`
 	// Progress is carried over by continue-as-new.
 	Progress BackfillProgress `json:"progress"`
@@ -84,8 +92,16 @@ type BackfillProgress struct {
 	Removed    int    `json:"removed,omitempty"`
 	Restored   int    `json:"restored,omitempty"`
 	RowsKept   int    `json:"rows_kept,omitempty"`
+	// Instance is the Clerk instance the run reads (and the database's).
+	Instance string `json:"instance,omitempty"`
+	// Refused lists the first users PostgreSQL refused; Stats.Refused
+	// counts them all.
+	Refused []activities.RefusedUser `json:"refused,omitempty"`
 	// OrganizationOffset is how far the organization listing is.
 	OrganizationOffset int `json:"organization_offset,omitempty"`
+	// OrganizationsSkipped says why the organization phase was skipped:
+	// the instance has no Organizations feature.
+	OrganizationsSkipped string `json:"organizations_skipped,omitempty"`
 	// Reconciliation of organizations: the candidates and what confirming
 	// them did.
 	UnseenOrganizations  int                                      `json:"unseen_organizations,omitempty"`
@@ -112,17 +128,36 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 	}
 	ctx = workflow.WithActivityOptions(ctx, backfillOptions)
 	var a *activities.Activities
-	run := workflow.GetInfo(ctx).WorkflowExecution.ID
+	info := workflow.GetInfo(ctx)
+	// The seen set is this run's alone: one that failed or was terminated
+	// leaves its own, which the next run ignores and drops.
+	run := activities.SeenSetKey(info.WorkflowExecution.ID, info.FirstRunID)
 	continueAsNew := func() error {
 		return workflow.NewContinueAsNewError(ctx, BackfillWorkflow, BackfillInput{Reconcile: in.Reconcile, MaxDelete: in.MaxDelete, Progress: p})
 	}
 	if p.Phase == "" {
 		p = BackfillProgress{Reconcile: in.Reconcile, Phase: PhaseListing, StartedAt: workflow.Now(ctx), UpdatedAt: workflow.Now(ctx)}
+		var start activities.StartBackfillResult
+		if err := workflow.ExecuteActivity(ctx, a.StartBackfill, activities.StartBackfillInput{Run: run}).Get(ctx, &start); err != nil {
+			return p, err
+		}
+		p.Instance, p.Stats = start.Instance, start.Stats
+		if start.Recorded != start.Instance {
+			// A key of another Clerk instance (a staging key in production)
+			// lists none of this database's users: a reconciliation would
+			// take every one of them for deleted, and a backfill would mix
+			// two instances' users in one table.
+			p.Phase = PhaseStopped
+			p.SafetyStop = fmt.Sprintf("CLERK_SECRET_KEY belongs to Clerk instance %s, but this database is kept in step with instance %s: "+
+				"nothing was written or removed. Set that instance's secret key on the worker; only if the database really moves to %s, "+
+				"delete its record first (delete from clerk_instance)", start.Instance, start.Recorded, start.Instance)
+			return p, nil
+		}
 		var count activities.ClerkCount
 		if err := workflow.ExecuteActivity(ctx, a.CountClerkUsers).Get(ctx, &count); err != nil {
 			return p, err
 		}
-		p.Total, p.Stats = count.Total, count.Stats
+		p.Total, p.Stats = count.Total, p.Stats.Add(count.Stats)
 	}
 	for p.Phase == PhaseListing {
 		var res activities.BackfillPagesResult
@@ -133,6 +168,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			return p, err
 		}
 		p.Cursor, p.Stats, p.UpdatedAt = res.Cursor, p.Stats.Add(res.Stats), workflow.Now(ctx)
+		p.Refused = activities.KeepRefused(p.Refused, res.Refused)
 		if res.Cursor.Done {
 			p.Phase = PhaseOrganizations
 		}
@@ -149,6 +185,12 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			return p, err
 		}
 		p.OrganizationOffset, p.Stats, p.UpdatedAt = res.Offset, p.Stats.Add(res.Stats), workflow.Now(ctx)
+		if res.Disabled {
+			// A normal instance: there are no organizations to read, and none
+			// to reconcile.
+			p.OrganizationsSkipped = "the Clerk instance has the Organizations feature turned off"
+			p.OrganizationsDone = true
+		}
 		if res.Done {
 			p.Phase = PhaseDone
 			if p.Reconcile {
@@ -165,13 +207,15 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			return p, err
 		}
 		var orgs activities.OrganizationsUnseen
-		if err := workflow.ExecuteActivity(ctx, a.CountUnseenOrganizations, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &orgs); err != nil {
-			return p, err
+		if !p.OrganizationsDone {
+			if err := workflow.ExecuteActivity(ctx, a.CountUnseenOrganizations, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &orgs); err != nil {
+				return p, err
+			}
 		}
 		p.Unseen, p.UnseenOrganizations, p.UnseenMemberships = count.Unseen, orgs.Organizations, orgs.Memberships
 		p.MaxDelete = in.MaxDelete
 		if p.MaxDelete <= 0 {
-			p.MaxDelete = max(DefaultMaxDeleteFloor, int(float64(count.Local)*DefaultMaxDeleteShare))
+			p.MaxDelete = DefaultMaxDelete(count.Local)
 		}
 		if unseen := p.Unseen + p.UnseenOrganizations + p.UnseenMemberships; unseen > p.MaxDelete {
 			// A wrong CLERK_SECRET_KEY (another Clerk instance) lists other

@@ -59,13 +59,14 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (OrganizationState, error) { return o.state, nil }); err != nil {
 		return fmt.Errorf("register %s query: %w", StateQuery, err)
 	}
-	events := workflow.GetSignalChannel(ctx, ClerkEventSignal)
+	o.events = workflow.GetSignalChannel(ctx, ClerkEventSignal)
+	o.retried = workflow.NewChannel(ctx)
 	ctx = workflow.WithLocalActivityOptions(ctx, writeOptions)
 	received := 0
 	for {
 		var ev clerkevent.Event
 		applied := false
-		for events.ReceiveAsync(&ev) {
+		for o.events.ReceiveAsync(&ev) {
 			received++
 			applied = true
 			if err := o.apply(ctx, ev); err != nil {
@@ -73,8 +74,25 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 			}
 			ev = clerkevent.Event{}
 		}
+		var retryErr error
+		for o.retried.ReceiveAsync(&retryErr) {
+			applied = true
+			o.retrying--
+			if retryErr != nil {
+				return retryErr // retried forever: only a cancellation ends one
+			}
+		}
 		if applied {
 			continue // signals that arrived meanwhile are taken before completing
+		}
+		if o.retrying > 0 {
+			// A write a product's foreign key holds retries in the
+			// background while the organization's other events apply.
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(o.events, func(workflow.ReceiveChannel, bool) {})
+			sel.AddReceive(o.retried, func(workflow.ReceiveChannel, bool) {})
+			sel.Select(ctx)
+			continue
 		}
 		if err := setSyncState(ctx, &o.state.SyncState, o.finalState()); err != nil {
 			return err
@@ -95,25 +113,33 @@ type orgSync struct {
 	ids     *recentIDs
 	failed  bool
 	logger  log.Logger
+
+	events workflow.ReceiveChannel
+	// retrying counts the writes retrying in the background (retryHeld);
+	// each sends its outcome on retried.
+	retrying int
+	retried  workflow.Channel
 }
 
-// keepRemoving shows a deleted organization or membership whose row a
-// product's foreign key holds back as failed, with the database's message,
-// and retries the removal (remove, with arg) until the product fixes its
-// schema; the tombstone already keeps every later event out.
-func (o *orgSync) keepRemoving(ctx workflow.Context, ev clerkevent.Event, rowKept string, remove, arg any) error {
-	failedBefore := o.failed
-	o.failed = true
+// retryHeld shows a write that a product's foreign key holds back (a
+// deleted organization's, membership's or member's row it keeps, or a
+// rejoin waiting for the older membership's row) as failed, with the
+// database's message, and retries it (activity, with arg) in the
+// background until the product fixes its schema, while the organization's
+// other events keep applying. The tombstones already keep every later
+// event out of what was deleted. Once the retry lands the run ends as its
+// other events say; the failure stays listed.
+func (o *orgSync) retryHeld(ctx workflow.Context, ev clerkevent.Event, rowKept string, activity, arg any) error {
 	o.state.Failed = noteFailure(o.logger, o.state.Failed, FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
 	if err := setSyncState(ctx, &o.state.SyncState, SyncStateFailed); err != nil {
 		return err
 	}
+	o.retrying++
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
-	if err := workflow.ExecuteActivity(actx, remove, arg).Get(actx, nil); err != nil {
-		return err
-	}
-	// The row went: the deletion is complete (the failure stays listed).
-	o.failed = failedBefore
+	workflow.Go(actx, func(gctx workflow.Context) {
+		err := workflow.ExecuteActivity(gctx, activity, arg).Get(gctx, nil)
+		o.retried.Send(gctx, err)
+	})
 	return nil
 }
 
@@ -159,17 +185,19 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteOrganization, in).Get(ctx, &res); err == nil {
 			o.state.Deleted = true
 			if res.RowKept != "" {
-				return o.keepRemoving(ctx, ev, res.RowKept, a.RemoveDeletedOrganization, o.clerkID)
+				return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedOrganization, o.clerkID)
 			}
 		}
 	case clerkevent.OrganizationCreated, clerkevent.OrganizationUpdated:
 		var res activities.OrganizationResult
-		if err = workflow.ExecuteLocalActivity(ctx, a.UpsertOrganization, *ev.Organization).Get(ctx, &res); err == nil &&
-			res.Outcome == store.Tombstoned {
-			o.state.Deleted = true
+		if err = workflow.ExecuteLocalActivity(ctx, a.UpsertOrganization, *ev.Organization).Get(ctx, &res); err == nil {
+			return o.written(ctx, ev, res)
 		}
 	case clerkevent.MembershipCreated, clerkevent.MembershipUpdated:
-		err = workflow.ExecuteLocalActivity(ctx, a.UpsertMembership, *ev.Membership).Get(ctx, nil)
+		var res activities.OrganizationResult
+		if err = workflow.ExecuteLocalActivity(ctx, a.UpsertMembership, *ev.Membership).Get(ctx, &res); err == nil {
+			return o.written(ctx, ev, res)
+		}
 	case clerkevent.MembershipDeleted:
 		in := activities.DeleteMembershipInput{Membership: *ev.Membership, DeletedAt: ev.OccurredAt}
 		if in.DeletedAt.IsZero() {
@@ -177,7 +205,7 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		}
 		var res activities.DeleteUserResult
 		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteMembership, in).Get(ctx, &res); err == nil && res.RowKept != "" {
-			return o.keepRemoving(ctx, ev, res.RowKept, a.RemoveDeletedMembership, in)
+			return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedMembership, in)
 		}
 	default:
 		o.logger.Error("Dropped event of a type organizations do not take", "svix_id", ev.ID, "type", ev.Type)
@@ -189,10 +217,34 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 	if temporal.IsCanceledError(err) {
 		return err
 	}
-	// Writes retry everything else for ever: this is data PostgreSQL
+	// Writes retry everything else forever: this is data PostgreSQL
 	// refuses. Forget the ID, so a Svix Resend after a fix applies.
 	o.ids.forget(ev.ID)
 	o.failed = true
 	o.state.Failed = noteFailure(o.logger, o.state.Failed, FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()})
 	return nil
+}
+
+// written takes what an organization or membership write did: the
+// organization's deletion it met is final for this workflow, and a row it
+// found kept by a product's foreign key is retried in the background (the
+// removal of a deleted membership's, organization's or member's row, or a
+// rejoin that waits for its older membership's row).
+func (o *orgSync) written(ctx workflow.Context, ev clerkevent.Event, res activities.OrganizationResult) error {
+	if res.Outcome == store.Tombstoned && (ev.Organization != nil || res.Refused == "organization") {
+		o.state.Deleted = true
+	}
+	if res.RowKept == "" {
+		return nil
+	}
+	var a *activities.Activities
+	switch {
+	case res.Outcome == store.Held:
+		return o.retryHeld(ctx, ev, res.RowKept, a.WriteHeldMembership, *ev.Membership)
+	case res.Kept == "membership":
+		return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedMembership, activities.DeleteMembershipInput{Membership: *ev.Membership})
+	case res.Kept == "user":
+		return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedUser, ev.Membership.UserID)
+	}
+	return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedOrganization, o.clerkID)
 }

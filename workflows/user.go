@@ -298,7 +298,14 @@ func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 	}
 	switch res.Outcome {
 	case store.Tombstoned:
+		// The write met the tombstone of a deletion whose row's removal may
+		// never have run (the worker died between the two and this task
+		// replayed); the activity removed a row it found, or says which one
+		// a product's foreign key keeps.
 		u.markDeleted()
+		if res.RowKept != "" {
+			return u.keepRemoving(ctx, ev, res.RowKept)
+		}
 		return nil
 	case store.Inserted, store.Updated:
 		u.state.Version, u.state.ContentHash = ev.User.ClerkUpdatedAt, ev.User.ContentHash()
@@ -327,14 +334,21 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 	if res.RowKept == "" {
 		return nil
 	}
-	// The tombstone is committed, so the deletion has taken effect for
-	// clerksync: no later event writes to this user. The row stays until
-	// the product lets it go; operators find the user failed, with the
-	// database's message, while the removal retries.
-	u.noteFailure(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + res.RowKept})
+	return u.keepRemoving(ctx, ev, res.RowKept)
+}
+
+// keepRemoving retries the removal of a deleted user's row that a
+// product's foreign key keeps (rowKept is the database's message). The
+// tombstone is committed, so the deletion has taken effect for clerksync:
+// no later event writes to this user. The row stays until the product lets
+// it go; operators find the user failed, with the database's message, while
+// the removal retries.
+func (u *userSync) keepRemoving(ctx workflow.Context, ev clerkevent.Event, rowKept string) error {
+	u.noteFailure(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
 	if err := u.setSyncState(ctx, SyncStateFailed); err != nil {
 		return err
 	}
+	var a *activities.Activities
 	if err := workflow.ExecuteActivity(ctx, a.RemoveDeletedUser, u.clerkID).Get(ctx, nil); err != nil {
 		return u.recordFailure(ev, err)
 	}

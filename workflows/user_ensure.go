@@ -35,6 +35,9 @@ func (u *userSync) ensure(ctx workflow.Context) error {
 		}
 		if res.Outcome == store.Tombstoned {
 			u.markDeleted()
+			if res.RowKept != "" {
+				return u.keepRemoving(ctx, userEvent("ensure", u.clerkID), res.RowKept)
+			}
 			return nil
 		}
 		u.state.UserID = res.UserID

@@ -81,9 +81,10 @@ var Vars = []Var{
 	{"LOG_LEVEL", DefaultLogLevel, "least severe log lines written: debug, info, warn or error", Both},
 	{"LOG_FORMAT", DefaultLogFormat, "log line format: json (one object per line) or text (for a terminal)", Both},
 	{"PAYLOAD_KEYS", "", "keys that encrypt what clerksync stores in Temporal: id:base64key pairs (32-byte AES-256 keys), comma-separated; the first encrypts, all decrypt (worker, starter, ensure clients alike)", Both},
-	{"CODEC_AUTH_TOKEN", "", "bearer token the starter's codec endpoint /codec accepts; with CODEC_OIDC_ISSUER also empty, /codec serves anyone who reaches it", Starter},
+	{"CODEC_AUTH_TOKEN", "", "bearer token the starter's codec endpoint /codec accepts; with CODEC_OIDC_ISSUER also empty and PAYLOAD_KEYS set, the starter serves only on a loopback HTTP_ADDR", Starter},
 	{"CODEC_OIDC_ISSUER", "", "OpenID Connect issuer whose access tokens /codec also accepts: a Temporal UI behind SSO forwarding its user's token", Starter},
-	{"CODEC_OIDC_AUDIENCE", "", "aud those access tokens must carry (with CODEC_OIDC_ISSUER); empty skips the check", Starter},
+	{"CODEC_OIDC_AUDIENCE", "", "aud those access tokens must carry; required with CODEC_OIDC_ISSUER", Starter},
+	{"CODEC_UNAUTHENTICATED", "false", "true serves /codec without authentication on a HTTP_ADDR that is not loopback: only where the network already keeps others out (compose publishes the starter on 127.0.0.1 alone)", Starter},
 	{"CODEC_CORS_ORIGINS", "", "comma-separated browser origins (a Temporal UI's) allowed to call /codec", Starter},
 	{"WEBHOOK_MAX_BYTES", strconv.Itoa(DefaultWebhookMaxBytes), "largest webhook body accepted; larger ones get 413", Starter},
 	{"ENSURE_TIMEOUT", shortDuration(DefaultEnsureTimeout), "bounds a whole ensure call: the lookup, the signal and the wait for the row", Starter},
@@ -112,9 +113,12 @@ type Config struct {
 	CodecOIDCIssuer   string
 	CodecOIDCAudience string
 	CodecCORSOrigins  []string
-	WebhookMaxBytes   int64
-	EnsureTimeout     time.Duration
-	TrialPeriod       time.Duration
+	// CodecUnauthenticated allows /codec without authentication on an
+	// address other than loopback.
+	CodecUnauthenticated bool
+	WebhookMaxBytes      int64
+	EnsureTimeout        time.Duration
+	TrialPeriod          time.Duration
 	// TrialExpiryInterval is how often the trial-expiry Schedule runs.
 	TrialExpiryInterval time.Duration
 	// WorkflowPollers is the worker's concurrent workflow task polls.
@@ -170,6 +174,13 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("CLERK_API_RPS=%q: want a number of requests per second, 0 for no limit", get("CLERK_API_RPS")))
 	}
 	c.ClerkAPIRPS = rps
+	if c.CodecUnauthenticated, err = strconv.ParseBool(get("CODEC_UNAUTHENTICATED")); err != nil {
+		errs = append(errs, fmt.Sprintf("CODEC_UNAUTHENTICATED=%q: want true or false", get("CODEC_UNAUTHENTICATED")))
+	}
+	if c.CodecOIDCIssuer != "" && c.CodecOIDCAudience == "" {
+		errs = append(errs, "CODEC_OIDC_AUDIENCE is required with CODEC_OIDC_ISSUER: without it, an access token the issuer minted for any "+
+			"of its applications would decrypt payloads; set the audience (client ID) of the Temporal UI's tokens")
+	}
 	if c.PayloadKeys, err = payloadcodec.ParseKeys(get("PAYLOAD_KEYS")); err != nil {
 		errs = append(errs, err.Error())
 	}
@@ -192,7 +203,7 @@ func (c Config) ClerkClient() *clerk.ClientConfig {
 	return &clerk.ClientConfig{BackendConfig: clerk.BackendConfig{
 		URL: &url, Key: &key,
 		// Bounded, so a hung Clerk API fails the attempt and Temporal retries.
-		HTTPClient: &http.Client{Timeout: 10 * time.Second},
+		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: clerkErrorShape{http.DefaultTransport}},
 	}}
 }
 

@@ -50,3 +50,16 @@ func TestReadmeTableListsEveryVariable(t *testing.T) {
 			"README's configuration table lacks the row for %s with default %s, read by %s", v.Name, def, v.ReadBy)
 	}
 }
+
+// TestLoad_AnIssuerNeedsAnAudience: CODEC_OIDC_ISSUER without
+// CODEC_OIDC_AUDIENCE would accept the issuer's tokens for any
+// application, so the configuration is refused.
+func TestLoad_AnIssuerNeedsAnAudience(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"CODEC_OIDC_ISSUER": "https://sso.example.com"}
+	_, err := LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.ErrorContains(t, err, "CODEC_OIDC_AUDIENCE is required")
+	env["CODEC_OIDC_AUDIENCE"] = "temporal-ui"
+	_, err = LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+}

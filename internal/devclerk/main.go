@@ -50,11 +50,17 @@ Flags:
 	}
 }
 
+// localInstanceID is the stand-in's Clerk instance ID.
+const localInstanceID = "ins_clerksync_local_stand_in"
+
 func run(ctx context.Context, addr string) error {
 	fake, err := clerkfake.New()
 	if err != nil {
 		return err
 	}
+	// One instance ID across restarts, as a real Clerk instance has: a
+	// backfill records it, and refuses a database filled from another.
+	fake.BecomeInstance(localInstanceID)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

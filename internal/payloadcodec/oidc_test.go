@@ -2,11 +2,14 @@ package payloadcodec
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +24,11 @@ import (
 type fakeIssuer struct {
 	srv *httptest.Server
 	key *rsa.PrivateKey
+	// fetches counts the requests for its keys.
+	fetches atomic.Int32
 }
+
+func (f *fakeIssuer) keyFetches() int { return int(f.fetches.Load()) }
 
 func startIssuer(t *testing.T) *fakeIssuer {
 	t.Helper()
@@ -36,6 +43,7 @@ func startIssuer(t *testing.T) *fakeIssuer {
 		})
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
+		f.fetches.Add(1)
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	})
 	f.srv = httptest.NewServer(mux)
@@ -45,7 +53,12 @@ func startIssuer(t *testing.T) *fakeIssuer {
 
 func (f *fakeIssuer) token(t *testing.T, key *rsa.PrivateKey, aud string, exp time.Time) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+	return f.tokenWithKeyID(t, key, "k1", aud, exp)
+}
+
+func (f *fakeIssuer) tokenWithKeyID(t *testing.T, key *rsa.PrivateKey, kid, aud string, exp time.Time) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", kid))
 	require.NoError(t, err)
 	tok, err := jwt.Signed(signer).Claims(map[string]any{
 		"iss": f.srv.URL, "sub": "operator@example.com", "aud": aud, "exp": exp.Unix(), "iat": time.Now().Unix(),
@@ -61,7 +74,9 @@ func (f *fakeIssuer) token(t *testing.T, key *rsa.PrivateKey, aud string, exp ti
 func TestServer_AcceptsTheUIsForwardedAccessToken(t *testing.T) {
 	issuer := startIssuer(t)
 	ks := mustKeys(t, "a:"+newKey(t))
-	srv := httptest.NewServer(Handler(ks, ServerOptions{AuthToken: "static", AccessTokens: NewOIDCVerifier(issuer.srv.URL, "temporal-ui")}))
+	verifier, err := NewOIDCVerifier(issuer.srv.URL, "temporal-ui")
+	require.NoError(t, err)
+	srv := httptest.NewServer(Handler(ks, ServerOptions{AuthToken: "static", AccessTokens: verifier}))
 	defer srv.Close()
 	enc, err := ks.Codec().Encode([]*commonpb.Payload{payloadOf(t, "x")})
 	require.NoError(t, err)
@@ -85,4 +100,68 @@ func TestServer_AcceptsTheUIsForwardedAccessToken(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, decode(issuer.token(t, issuer.key, "temporal-ui", time.Now().Add(-time.Minute))), "expired")
 	require.Equal(t, http.StatusUnauthorized, decode(issuer.token(t, issuer.key, "someone-else", hour)), "wrong audience")
 	require.Equal(t, http.StatusUnauthorized, decode("garbage"))
+}
+
+// TestOIDCVerifier_AHungIssuerBlocksNoRequest: an issuer that accepts
+// connections and never answers. Each request with a token gives up when
+// its own context ends; none waits behind another's discovery.
+func TestOIDCVerifier_AHungIssuerBlocksNoRequest(t *testing.T) {
+	t.Parallel()
+	hung := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(hung)
+	v, err := NewOIDCVerifier(srv.URL, "temporal-ui")
+	require.NoError(t, err)
+	errs := make(chan error, 3)
+	began := time.Now()
+	for range 3 {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			errs <- v.Verify(ctx, "token")
+		}()
+	}
+	for range 3 {
+		select {
+		case err := <-errs:
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("a request waited %s behind a discovery that never ends", time.Since(began).Round(time.Millisecond))
+		}
+	}
+}
+
+// TestOIDCVerifier_UnknownKeysRefetchAtMostOnceAMinute: a flood of tokens
+// signed by keys the issuer does not publish are all refused, and fetch the
+// issuer's keys once (the first token) and again at most once, not once
+// each; a valid token still passes.
+func TestOIDCVerifier_UnknownKeysRefetchAtMostOnceAMinute(t *testing.T) {
+	t.Parallel()
+	issuer := startIssuer(t)
+	v, err := NewOIDCVerifier(issuer.srv.URL, "temporal-ui")
+	require.NoError(t, err)
+	ctx := context.Background()
+	hour := time.Now().Add(time.Hour)
+	require.NoError(t, v.Verify(ctx, issuer.token(t, issuer.key, "temporal-ui", hour)))
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	for i := range 20 {
+		require.Error(t, v.Verify(ctx, issuer.tokenWithKeyID(t, other, fmt.Sprintf("rotated-%d", i), "temporal-ui", hour)))
+	}
+	require.LessOrEqual(t, issuer.keyFetches(), 2, "the issuer's keys are refetched at most once a minute")
+	require.NoError(t, v.Verify(ctx, issuer.token(t, issuer.key, "temporal-ui", hour)))
+}
+
+// TestNewOIDCVerifier_RequiresAnAudience: without an audience, any token
+// the issuer minted for any of its applications would pass.
+func TestNewOIDCVerifier_RequiresAnAudience(t *testing.T) {
+	t.Parallel()
+	_, err := NewOIDCVerifier("https://issuer.example.com", "")
+	require.ErrorContains(t, err, "CODEC_OIDC_AUDIENCE")
 }

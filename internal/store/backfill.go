@@ -17,6 +17,12 @@ type PageResult struct {
 	Trials int
 }
 
+// Add sums two results.
+func (r PageResult) Add(o PageResult) PageResult {
+	return PageResult{Inserted: r.Inserted + o.Inserted, Updated: r.Updated + o.Updated, Unchanged: r.Unchanged + o.Unchanged,
+		Tombstoned: r.Tombstoned + o.Tombstoned, Trials: r.Trials + o.Trials}
+}
+
 // pageColumns are the staging table's columns, in COPY order.
 var pageColumns = []string{"clerk_id", "email", "first_name", "last_name", "username", "image_url",
 	"clerk_created_at", "clerk_updated_at", "content_hash"}
@@ -234,4 +240,33 @@ order by o.clerk_id, m.clerk_id`, run, startedAt)
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}
 	return ms, nil
+}
+
+// RecordClerkInstance records id as the Clerk instance this database is
+// kept in step with, unless one is recorded already, and returns the
+// recorded one: id itself, or the instance an earlier run recorded.
+func (s *Store) RecordClerkInstance(ctx context.Context, id string) (string, error) {
+	var recorded string
+	err := s.pool.QueryRow(ctx, `
+with inserted as (
+    insert into clerk_instance (instance_id) values ($1) on conflict (singleton) do nothing returning instance_id
+)
+select instance_id from inserted union all select instance_id from clerk_instance limit 1`, id).Scan(&recorded)
+	if err != nil {
+		return "", fmt.Errorf("record clerk instance %s: %w", id, err)
+	}
+	return recorded, nil
+}
+
+// SeenRuns lists the runs that have IDs recorded as seen.
+func (s *Store) SeenRuns(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `select distinct run from backfill_seen order by run`)
+	if err != nil {
+		return nil, fmt.Errorf("list runs with seen IDs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list runs with seen IDs: %w", err)
+	}
+	return runs, nil
 }

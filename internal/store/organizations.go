@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +18,10 @@ type OrganizationResult struct {
 	// Refused names why a membership was not written although it is not
 	// stale: "membership", "organization" or "user" was deleted.
 	Refused string
+	// RowKept is set when the write met a tombstone beside a row that a
+	// product's foreign key keeps: the database's message, redacted. Kept
+	// names whose row it is: "membership", "organization" or "user".
+	RowKept, Kept string
 }
 
 // upsertOrganizationSQL writes an organization under last-writer-wins on
@@ -39,15 +44,24 @@ with tombstone as (
     where (organizations.clerk_updated_at, organizations.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)
     returning xmax = 0 as inserted
 )
-select (select inserted from written), exists (select 1 from tombstone)`
+select (select inserted from written), exists (select 1 from tombstone),
+       exists (select 1 from tombstone) and exists (select 1 from organizations where clerk_id = $1)`
 
 // UpsertOrganization writes the organization's row if o is newer than what
 // it holds and the organization was never deleted.
 func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organization) (OrganizationResult, error) {
 	var res OrganizationResult
 	err := s.inLockedTx(ctx, []string{o.ClerkID}, func(tx pgx.Tx) error {
-		var err error
-		res.Outcome, err = upsertOrganization(ctx, tx, o)
+		var (
+			err     error
+			rowLeft bool
+		)
+		res.Outcome, rowLeft, err = upsertOrganization(ctx, tx, o)
+		if err != nil || !rowLeft {
+			return err
+		}
+		res.Kept = organizationEntity.name
+		res.RowKept, err = finishDeletion(ctx, tx, organizationEntity, o.ClerkID)
 		return err
 	})
 	if err != nil {
@@ -56,24 +70,26 @@ func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organizatio
 	return res, nil
 }
 
-func upsertOrganization(ctx context.Context, tx pgx.Tx, o clerkevent.Organization) (Outcome, error) {
+// upsertOrganization writes o and reports, for a tombstoned organization,
+// whether its row is still there (its removal never ran).
+func upsertOrganization(ctx context.Context, tx pgx.Tx, o clerkevent.Organization) (outcome Outcome, rowLeft bool, err error) {
 	var (
 		inserted   *bool
 		tombstoned bool
 	)
 	if err := tx.QueryRow(ctx, upsertOrganizationSQL, o.ClerkID, o.Name, o.Slug, o.ImageURL, optionalTime(o.ClerkCreatedAt),
-		o.ClerkUpdatedAt, o.ContentHash()).Scan(&inserted, &tombstoned); err != nil {
-		return "", err
+		o.ClerkUpdatedAt, o.ContentHash()).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
+		return "", false, err
 	}
 	switch {
 	case tombstoned:
-		return Tombstoned, nil
+		return Tombstoned, rowLeft, nil
 	case inserted == nil:
-		return Stale, nil
+		return Stale, false, nil
 	case *inserted:
-		return Inserted, nil
+		return Inserted, false, nil
 	}
-	return Updated, nil
+	return Updated, false, nil
 }
 
 // TombstoneOrganization records that Clerk deleted the organization, in a
@@ -157,16 +173,25 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 		}
 		if res.Refused != "" {
 			res.Outcome = Tombstoned
-			return nil
+			return finishDeletions(ctx, tx, m, &res)
 		}
-		if _, err := upsertOrganization(ctx, tx, m.Organization); err != nil {
+		if _, _, err := upsertOrganization(ctx, tx, m.Organization); err != nil {
 			return fmt.Errorf("organization: %w", err)
 		}
 		if _, err := tx.Exec(ctx, minimalUserSQL, m.UserID); err != nil {
 			return fmt.Errorf("member: %w", err)
 		}
-		if _, err := tx.Exec(ctx, dropOlderMembershipSQL, m.ClerkID, m.Organization.ClerkID, m.UserID, m.ClerkUpdatedAt); err != nil {
+		held, err := savepoint(ctx, tx, func(sp pgx.Tx) error {
+			_, err := sp.Exec(ctx, dropOlderMembershipSQL, m.ClerkID, m.Organization.ClerkID, m.UserID, m.ClerkUpdatedAt)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("older membership: %w", err)
+		}
+		if held != "" {
+			// A rejoin waits for the row of the membership it replaces.
+			res.Outcome, res.RowKept, res.Kept = Held, "older membership: "+held, membershipEntity.name
+			return nil
 		}
 		var inserted *bool
 		if err := tx.QueryRow(ctx, upsertMembershipSQL, m.ClerkID, m.Organization.ClerkID, m.UserID, m.Role,
@@ -188,6 +213,44 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 	}
 	return res, nil
 }
+
+// finishDeletions removes, for a membership write that met a tombstone,
+// every row whose deletion is recorded but that is still there (the
+// membership's, its organization's, its user's), and reports the first a
+// product's foreign key keeps.
+func finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Membership, res *OrganizationResult) error {
+	var left []string
+	if err := tx.QueryRow(ctx, leftRowsSQL, m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&left); err != nil {
+		return fmt.Errorf("rows of deletions: %w", err)
+	}
+	for _, d := range []struct {
+		e  entity
+		id string
+	}{{membershipEntity, m.ClerkID}, {organizationEntity, m.Organization.ClerkID}, {userEntity, m.UserID}} {
+		if !slices.Contains(left, d.e.name) {
+			continue
+		}
+		kept, err := finishDeletion(ctx, tx, d.e, d.id)
+		if err != nil {
+			return err
+		}
+		if kept != "" && res.RowKept == "" {
+			res.RowKept, res.Kept = kept, d.e.name
+		}
+	}
+	return nil
+}
+
+// leftRowsSQL names the tombstoned objects of a membership ($1), its
+// organization ($2) and its user ($3) whose rows are still there.
+const leftRowsSQL = `
+select array_remove(array[
+    case when exists (select 1 from organization_membership_tombstones t join organization_memberships r using (clerk_id) where clerk_id = $1)
+         then 'membership' end,
+    case when exists (select 1 from organization_tombstones t join organizations r using (clerk_id) where clerk_id = $2)
+         then 'organization' end,
+    case when exists (select 1 from user_tombstones t join users r using (clerk_id) where clerk_id = $3)
+         then 'user' end], null)`
 
 // DeleteMembership tombstones the membership in a transaction of its own,
 // then removes its row (which a rejoin under a new membership ID may

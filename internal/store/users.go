@@ -17,6 +17,18 @@ var ErrNotFound = errors.New("user not found")
 // ErrDeleted means the Clerk user was deleted: a tombstone exists.
 var ErrDeleted = errors.New("user was deleted in Clerk")
 
+// ErrRowLeft comes with ErrDeleted when the deleted user's row is still
+// there: its removal is retrying (a product's foreign key keeps it) or never
+// ran (a worker died between the tombstone and the removal), and the user's
+// workflow finishes it.
+var ErrRowLeft = errors.New("its row's removal has not finished")
+
+// MinimalVersion is the clerk_updated_at of a minimal row (the Clerk ID
+// alone, written by ensure or for a membership's member before clerksync
+// has the user's data): older than any real version, so the user's own data
+// wins over it whenever it arrives.
+var MinimalVersion = time.UnixMilli(0).UTC()
+
 // User is one row of the users table. Its JSON is the public shape of a user
 // (ensure, status): the column names, times in RFC 3339.
 type User struct {
@@ -46,6 +58,10 @@ const (
 	Stale Outcome = "stale"
 	// Tombstoned: the user was deleted; nothing was written.
 	Tombstoned Outcome = "tombstoned"
+	// Held: a membership was not written because the row of the same user's
+	// older membership of the organization, which it replaces, is kept by a
+	// product's foreign key.
+	Held Outcome = "held"
 )
 
 // UpsertResult is what UpsertUser did and the row's local ID (empty when
@@ -55,6 +71,9 @@ type UpsertResult struct {
 	Outcome Outcome
 	// TrialEndsAt is set when this write also gave the user its trial.
 	TrialEndsAt time.Time
+	// RowKept is set when the write met a tombstone beside a row that a
+	// product's foreign key keeps (see FinishedDeletion).
+	RowKept string
 }
 
 // upsertUserSQL writes a user under last-writer-wins on Clerk's updated_at,
@@ -119,6 +138,13 @@ func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User, trialPeriod t
 		switch {
 		case tombstoned:
 			res.Outcome = Tombstoned
+			if id != nil {
+				// A deletion whose tombstone committed but whose row's
+				// removal never ran (a worker killed between the two, its
+				// workflow task then replayed): finish it here.
+				res.RowKept, err = finishDeletion(ctx, tx, userEntity, u.ClerkID)
+				return err
+			}
 		case inserted == nil:
 			res.Outcome = Stale
 		case *inserted:
@@ -164,6 +190,40 @@ func (s *Store) RemoveUserRow(ctx context.Context, clerkID string) (bool, error)
 	return s.removeRow(ctx, userEntity, clerkID, []string{clerkID})
 }
 
+// finishDeletion removes the row of a tombstoned object that a write found
+// still there. A product's foreign key that refuses the removal comes back
+// as its message (see savepoint), the rest of the write standing.
+func finishDeletion(ctx context.Context, tx pgx.Tx, e entity, clerkID string) (rowKept string, err error) {
+	return savepoint(ctx, tx, func(sp pgx.Tx) error {
+		if _, err := sp.Exec(ctx, `delete from `+e.table+` where clerk_id = $1`, clerkID); err != nil {
+			return fmt.Errorf("remove row of deleted %s %s: %w", e.name, clerkID, err)
+		}
+		return nil
+	})
+}
+
+// savepoint runs fn in a savepoint of tx. An integrity constraint that
+// refuses fn's statement (IsRefusal: a product's foreign key) rolls back
+// fn alone and comes back as the database's message, redacted, for the
+// workflow to show while it retries; any other error is returned.
+func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (refused string, err error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return "", fmt.Errorf("savepoint: %w", err)
+	}
+	err = fn(sp)
+	switch {
+	case IsRefusal(err):
+		if rbErr := sp.Rollback(ctx); rbErr != nil {
+			return "", fmt.Errorf("roll back to savepoint: %w", rbErr)
+		}
+		return Redact(err).Error(), nil
+	case err != nil:
+		return "", err
+	}
+	return "", sp.Commit(ctx)
+}
+
 // entity names a kind of Clerk object's table and tombstone table.
 type entity struct{ name, table, tombstones string }
 
@@ -206,8 +266,8 @@ where clerk_id = $1 and exists (select 1 from `+e.tombstones+` where clerk_id = 
 }
 
 // UserByClerkID returns the live row for a Clerk ID: one indexed lookup.
-// It returns ErrDeleted for a tombstoned user (even while a row the product
-// still references waits for its removal) and ErrNotFound when there is
+// It returns ErrDeleted for a tombstoned user (with ErrRowLeft while its row
+// waits for its removal) and ErrNotFound when there is
 // neither a row nor a tombstone.
 func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
 	rows, err := s.pool.Query(ctx, `
@@ -233,10 +293,14 @@ from users where clerk_id = $1`, clerkID)
 	case err != nil:
 		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
 	case row.Deleted:
-		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
+		return User{}, fmt.Errorf("user %s: %w; %w", clerkID, ErrDeleted, ErrRowLeft)
 	}
 	return row.User, nil
 }
+
+// Minimal reports whether u is a minimal row, with no data from Clerk yet
+// (see MinimalVersion).
+func (u User) Minimal() bool { return !u.ClerkUpdatedAt.After(MinimalVersion) }
 
 // userRow is a users row and whether its Clerk ID is tombstoned.
 type userRow struct {

@@ -70,7 +70,7 @@ func New(c client.Client, o Options) worker.Worker {
 	w.RegisterWorkflow(workflows.OrganizationWorkflow)
 	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
 	w.RegisterWorkflow(workflows.BackfillWorkflow)
-	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics}
+	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c}
 	if o.Clerk != nil {
 		a.Clerk = user.NewClient(o.Clerk)
 		a.ClerkBackend = clerk.NewBackend(&o.Clerk.BackendConfig)

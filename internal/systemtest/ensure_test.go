@@ -296,3 +296,36 @@ func TestEnsure_MinimalRowOutlastsADatabaseOutage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, id, row.ClerkID)
 }
+
+// TestEnsure_FillsAMembershipsMinimalRow: a membership webhook gives its
+// member a minimal row (the user's own user.created was lost). The next
+// ensure finds that row and has the user's workflow fill it from Clerk,
+// with the trial a signup gets, on the same row the membership points at.
+func TestEnsure_FillsAMembershipsMinimalRow(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const id = "user_member_first"
+	now := time.Now().Truncate(time.Millisecond)
+	s.clerk.PutUser(clerkfake.User{ID: id, Email: "member@example.com", FirstName: "Memberfirst", CreatedAt: now, UpdatedAt: now})
+	org := clerkwebhook.OrganizationFields{ClerkID: "org_member_first", Name: "Members", Slug: "members", CreatedAt: now, UpdatedAt: now}
+	body, err := clerkwebhook.MembershipEvent("organizationMembership.created", clerkwebhook.MembershipFields{
+		ClerkID: "orgmem_member_first", UserID: id, Role: "org:member", Organization: org, CreatedAt: now, UpdatedAt: now})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_member_first", body))
+	s.waitForRow(t, id, func(email, first *string) bool { return email == nil && first == nil })
+
+	code, u := s.ensureCall(t, s.token(t, id))
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, id, u.ClerkID)
+	s.waitForRow(t, id, func(email, first *string) bool {
+		return email != nil && *email == "member@example.com" && first != nil && *first == "Memberfirst"
+	})
+	require.Eventually(t, func() bool {
+		return s.count(t, "select count(*) from subscriptions s join users u on u.id = s.user_id where u.clerk_id = 'user_member_first' and s.status = 'trialing'") == 1
+	}, 30*time.Second, 100*time.Millisecond, "the filled row gets the trial a signup would")
+	code, again := s.ensureCall(t, s.token(t, id))
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, u.ID, again.ID, "the same row the membership references")
+	require.NotNil(t, again.Email)
+	require.Equal(t, 1, s.count(t, "select count(*) from organization_memberships m join users u on u.id = m.user_id where u.clerk_id = 'user_member_first'"))
+}

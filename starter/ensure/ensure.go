@@ -5,10 +5,12 @@
 //	ensurer, err := ensure.New(ensure.Options{Temporal: tc, Pool: pool})
 //	user, err := ensurer.Ensure(ctx, claims.Subject)
 //
-// The fast path is one indexed SELECT and no Temporal call. On a miss it
-// signals-with-start the user's workflow (user/<clerk_id>), which writes a
-// minimal row at once and fetches the full profile from Clerk behind it, and
-// waits, bounded, for the row. Backends in other languages use the same path
+// The fast path is one indexed SELECT and no Temporal call, for a row with
+// the user's data from Clerk. On a miss it signals-with-start the user's
+// workflow (user/<clerk_id>), which writes a minimal row at once and fetches
+// the full profile from Clerk behind it, and waits, bounded, for the row. A
+// minimal row it finds is returned at once, after the same signal, so the
+// workflow fills it (and grants the trial) whichever path wrote it. Backends in other languages use the same path
 // over HTTP: POST /v1/users/ensure on the starter.
 package ensure
 
@@ -117,9 +119,30 @@ func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (u User, err error
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
-	u, err = e.lookup(ctx, clerkID)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return u, err
+	u, err = e.store.UserByClerkID(ctx, clerkID)
+	switch {
+	case err == nil && !u.Minimal():
+		return u, nil
+	case err == nil:
+		// A minimal row (an earlier ensure's, or a membership's member):
+		// the user's workflow fills it from Clerk, with the trial a signup
+		// gets, while the product goes on with the row it has.
+		path = PathSlow
+		if err := e.signal(ctx, clerkID); err != nil {
+			return User{}, err
+		}
+		return u, nil
+	case errors.Is(err, store.ErrRowLeft):
+		// The deletion stands, but its row is still there: the signal
+		// lets the user's workflow finish removing it. Ensure answers that
+		// the user is deleted whether or not Temporal takes the signal, and
+		// any later write that meets the tombstone finishes it as well.
+		_ = e.signal(ctx, clerkID)
+		return User{}, fmt.Errorf("ensure %s: %w", clerkID, ErrDeleted)
+	case errors.Is(err, store.ErrDeleted):
+		return User{}, fmt.Errorf("ensure %s: %w", clerkID, ErrDeleted)
+	case !errors.Is(err, store.ErrNotFound):
+		return User{}, err
 	}
 	path = PathSlow
 	if err := e.signal(ctx, clerkID); err != nil {
@@ -128,8 +151,7 @@ func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (u User, err error
 	return e.wait(ctx, clerkID)
 }
 
-// lookup is the fast path: one indexed SELECT (a second only on a miss, to
-// tell a deleted user from an unknown one).
+// lookup reads the user's row, telling a deleted user from an unknown one.
 func (e *Ensurer) lookup(ctx context.Context, clerkID string) (User, error) {
 	u, err := e.store.UserByClerkID(ctx, clerkID)
 	if errors.Is(err, store.ErrDeleted) {

@@ -106,7 +106,11 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	codecOpts := payloadcodec.ServerOptions{AuthToken: cfg.CodecAuthToken, CORSOrigins: cfg.CodecCORSOrigins}
 	if cfg.CodecOIDCIssuer != "" {
-		codecOpts.AccessTokens = payloadcodec.NewOIDCVerifier(cfg.CodecOIDCIssuer, cfg.CodecOIDCAudience)
+		v, err := payloadcodec.NewOIDCVerifier(cfg.CodecOIDCIssuer, cfg.CodecOIDCAudience)
+		if err != nil {
+			return nil, err
+		}
+		codecOpts.AccessTokens = v
 	}
 	mux.Handle("/codec/", payloadcodec.Handler(cfg.PayloadKeys, codecOpts))
 	return mux, nil

@@ -1,7 +1,7 @@
 // Package clerkfake is a local stand-in for the Clerk Backend API, which tests
 // cannot reach: it answers GET /v1/users/{id}, GET /v1/users (listing with
 // Clerk's limit, offset, order_by, user_id and created_at filters),
-// GET /v1/users/count and GET /v1/jwks in Clerk's real JSON shapes (kept in
+// GET /v1/users/count, GET /v1/instance and GET /v1/jwks in Clerk's real JSON shapes (kept in
 // testdata), can be told to fail or rate-limit, and signs session JWTs with
 // the key its JWKS serves.
 package clerkfake
@@ -34,6 +34,8 @@ var (
 	notFoundBody []byte
 	//go:embed testdata/internal_error.json
 	internalErrorBody []byte
+	//go:embed testdata/instance.json
+	instanceTemplate []byte
 )
 
 // SecretKey is the Backend API key the fake expects.
@@ -57,6 +59,9 @@ type Server struct {
 	key *rsa.PrivateKey
 	kid string
 
+	// instance is the Clerk instance ID that GET /v1/instance answers.
+	instance string
+
 	mu        sync.Mutex
 	users     map[string]User
 	failWith  int
@@ -71,6 +76,10 @@ type Server struct {
 	// orgs and members are the organizations and memberships Clerk has.
 	orgs    map[string]Organization
 	members map[string]Membership
+	// orgsDisabled: the instance has no Organizations feature.
+	orgsDisabled bool
+	// orgsFailWith is the status organization endpoints answer; 0 for none.
+	orgsFailWith int
 	// encoded caches each user's JSON, as a listing of 100,000 users would
 	// otherwise spend its time here rather than in clerksync.
 	encoded map[string][]byte
@@ -103,6 +112,7 @@ func New() (*Server, error) {
 		return nil, err
 	}
 	s := &Server{key: key, kid: "ins_fake_" + rand.Text()[:8], users: map[string]User{}, calls: map[string]int{}, encoded: map[string][]byte{}}
+	s.instance = s.kid // Clerk's JWKS key IDs are its instance IDs
 	if err := json.Unmarshal(userTemplate, &s.template); err != nil {
 		return nil, err
 	}
@@ -113,6 +123,7 @@ func New() (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/jwks", s.jwks)
+	mux.HandleFunc("GET /v1/instance", s.instanceObject)
 	mux.HandleFunc("GET /v1/users/{id}", s.user)
 	mux.HandleFunc("GET /v1/users", s.list)
 	mux.HandleFunc("GET /v1/users/count", s.count)
@@ -138,6 +149,41 @@ func (s *Server) PutUsers(us ...User) {
 		delete(s.encoded, u.ID)
 	}
 	s.sorted = nil
+}
+
+// InstanceID is the Clerk instance the fake is.
+func (s *Server) InstanceID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.instance
+}
+
+// BecomeInstance makes the fake another Clerk instance, with only the given
+// users, as a worker whose CLERK_SECRET_KEY was swapped for another
+// instance's (a staging key in production) would see Clerk.
+func (s *Server) BecomeInstance(id string, users ...User) {
+	s.mu.Lock()
+	s.instance = id
+	s.users, s.encoded, s.sorted = map[string]User{}, map[string][]byte{}, nil
+	s.orgs, s.members = nil, nil
+	s.mu.Unlock()
+	s.PutUsers(users...)
+}
+
+// instanceObject answers GET /v1/instance in Clerk's shape.
+func (s *Server) instanceObject(w http.ResponseWriter, _ *http.Request) {
+	var obj map[string]any
+	if err := json.Unmarshal(instanceTemplate, &obj); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	obj["id"] = s.InstanceID()
+	body, err := json.Marshal(obj)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeBody(w, http.StatusOK, body)
 }
 
 // HasUser reports whether the user exists in the fake.

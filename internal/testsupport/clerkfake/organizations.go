@@ -16,6 +16,8 @@ var (
 	organizationTemplate []byte
 	//go:embed testdata/organization_membership.json
 	membershipTemplate []byte
+	//go:embed testdata/organization_not_enabled.json
+	organizationsNotEnabledBody []byte
 )
 
 // Organization is what a test sets about a Clerk organization.
@@ -71,11 +73,46 @@ func (s *Server) DeleteMembership(id string) {
 	delete(s.members, id)
 }
 
+// DisableOrganizations makes the fake an instance without the
+// Organizations feature: every organization endpoint answers Clerk's 403.
+func (s *Server) DisableOrganizations() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.orgsDisabled = true
+}
+
+// FailOrganizationsWith makes the organization listing answer status
+// (with Clerk's error body), as during a Clerk incident; 0 restores it.
+func (s *Server) FailOrganizationsWith(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.orgsFailWith = status
+}
+
 // organizationRoutes adds the organization endpoints to mux.
 func (s *Server) organizationRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/organizations", s.listOrganizations)
-	mux.HandleFunc("GET /v1/organizations/{id}", s.organization)
-	mux.HandleFunc("GET /v1/organizations/{id}/memberships", s.listMemberships)
+	mux.HandleFunc("GET /v1/organizations", s.orgsEnabled(s.listOrganizations))
+	mux.HandleFunc("GET /v1/organizations/{id}", s.orgsEnabled(s.organization))
+	mux.HandleFunc("GET /v1/organizations/{id}/memberships", s.orgsEnabled(s.listMemberships))
+}
+
+// orgsEnabled answers Clerk's 403 (organization_not_enabled_in_instance)
+// instead of h after DisableOrganizations, and the failure
+// FailOrganizationsWith sets.
+func (s *Server) orgsEnabled(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		disabled, failWith := s.orgsDisabled, s.orgsFailWith
+		s.mu.Unlock()
+		switch {
+		case disabled:
+			writeBody(w, http.StatusForbidden, organizationsNotEnabledBody)
+		case failWith != 0:
+			writeBody(w, failWith, internalErrorBody)
+		default:
+			h(w, r)
+		}
+	}
 }
 
 // listOrganizations answers GET /v1/organizations as Clerk does:

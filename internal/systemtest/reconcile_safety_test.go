@@ -1,0 +1,189 @@
+package systemtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+// clerkUsers makes n Clerk users named prefix0000, prefix0001, ...,
+// created a day ago.
+func clerkUsers(prefix string, n int) []clerkfake.User {
+	created := time.Now().Add(-24 * time.Hour).Truncate(time.Millisecond)
+	users := make([]clerkfake.User, n)
+	for i := range users {
+		c := created.Add(time.Duration(i) * time.Second)
+		users[i] = clerkfake.User{ID: fmt.Sprintf("%s%04d", prefix, i), Email: fmt.Sprintf("%s%d@example.com", prefix, i), CreatedAt: c, UpdatedAt: c}
+	}
+	return users
+}
+
+// TestReconcile_AnotherInstancesKeyTouchesNothing: the table was filled
+// from one Clerk instance; the worker's key is then swapped for another
+// instance's (a staging key in production), whose Clerk has none of these
+// users. A reconcile, and a backfill, refuse before they write or remove
+// anything, naming both instances.
+func TestReconcile_AnotherInstancesKeyTouchesNothing(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	s.clerk.PutUsers(clerkUsers("user_prod", 80)...)
+	first := s.runBackfill(t, "fill", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, first.Phase)
+	production := s.clerk.InstanceID()
+	require.Equal(t, production, first.Instance)
+	require.Equal(t, 80, s.count(t, "select count(*) from users"))
+
+	s.clerk.BecomeInstance("ins_staging_other", clerkUsers("user_staging", 30)...)
+	for _, in := range []workflows.BackfillInput{{Reconcile: true}, {}} {
+		p := s.runBackfill(t, "wrong-key", in)
+		require.Equal(t, workflows.PhaseStopped, p.Phase)
+		require.Contains(t, p.SafetyStop, "ins_staging_other")
+		require.Contains(t, p.SafetyStop, production)
+		require.Contains(t, p.SafetyStop, "nothing was written or removed")
+		require.Zero(t, p.Removed)
+	}
+	require.Equal(t, 80, s.count(t, "select count(*) from users where clerk_id like 'user_prod%'"), "no user removed")
+	require.Zero(t, s.count(t, "select count(*) from user_tombstones"), "no user tombstoned")
+	require.Zero(t, s.count(t, "select count(*) from users where clerk_id like 'user_staging%'"), "the other instance's users are not written")
+}
+
+// TestReconcile_SafetyStopRefusesMostOfASmallTable: Clerk (the same
+// instance) lists none of a table's 80 users. Removing all 80 is never
+// routine, though it is under the old floor of 100: the run stops and
+// removes nothing, and --max-delete lets an operator say they really are
+// gone.
+func TestReconcile_SafetyStopRefusesMostOfASmallTable(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	users := clerkUsers("user_small", 80)
+	s.clerk.PutUsers(users...)
+	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "fill", workflows.BackfillInput{}).Phase)
+	for _, u := range users {
+		s.clerk.DeleteUser(u.ID)
+	}
+	p := s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true})
+	require.Equal(t, workflows.PhaseStopped, p.Phase)
+	require.Equal(t, 80, p.Unseen)
+	require.Equal(t, workflows.DefaultMaxDelete(80), p.MaxDelete)
+	require.Contains(t, p.SafetyStop, "80 local users")
+	require.Equal(t, 80, s.count(t, "select count(*) from users"), "the safety stop removed nothing")
+
+	p = s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true, MaxDelete: 80})
+	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
+	require.Equal(t, 80, p.Removed)
+	require.Zero(t, s.count(t, "select count(*) from users"))
+}
+
+// TestBackfill_InstanceWithoutOrganizations: Clerk answers every
+// organization endpoint with its 403 organization_not_enabled_in_instance.
+// That is a normal instance: a backfill and a reconcile skip their
+// organization phase, say so, and a reconcile still reaches its removals.
+func TestBackfill_InstanceWithoutOrganizations(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	s.clerk.DisableOrganizations()
+	users := clerkUsers("user_noorg", 30)
+	s.clerk.PutUsers(users...)
+	p := s.runBackfill(t, "fill", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Equal(t, 30, p.Stats.Inserted)
+	require.Contains(t, p.OrganizationsSkipped, "Organizations feature")
+
+	s.clerk.DeleteUser(users[4].ID)
+	p = s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true})
+	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
+	require.Contains(t, p.OrganizationsSkipped, "Organizations feature")
+	require.Equal(t, 1, p.Removed)
+	require.Equal(t, 29, s.count(t, "select count(*) from users"))
+}
+
+// TestBackfill_AListingThatAnswers404IsAConfigurationError: CLERK_API_URL
+// without /v1 answers 404 for every listing. The run fails at once with an
+// error that says what to fix, instead of retrying for ever.
+func TestBackfill_AListingThatAnswers404IsAConfigurationError(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, func(c *config.Config) { c.ClerkAPIURL = strings.TrimSuffix(c.ClerkAPIURL, "/v1") })
+	s.clerk.PutUsers(clerkUsers("user_nov1", 3)...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID("nov1"), TaskQueue: s.taskQueue},
+		workflows.BackfillWorkflow, workflows.BackfillInput{})
+	require.NoError(t, err)
+	err = run.Get(ctx, nil)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, context.DeadlineExceeded, "the run retried instead of failing")
+	require.Contains(t, err.Error(), "CLERK_API_URL")
+	require.Contains(t, err.Error(), "404")
+}
+
+// TestReconcile_ATerminatedRunHidesNoDeletions: a reconcile is terminated
+// after its listing recorded every user as seen. Clerk then loses two users
+// without a webhook: the next reconcile of the same name removes both
+// (the terminated run's seen set is not its own) and drops what the
+// terminated run left.
+func TestReconcile_ATerminatedRunHidesNoDeletions(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	users := clerkUsers("user_term", 40)
+	s.clerk.PutUsers(users...)
+	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "fill", workflows.BackfillInput{}).Phase)
+
+	// The organization phase hangs on a failing Clerk, after the users'.
+	s.clerk.FailOrganizationsWith(http.StatusInternalServerError)
+	ctx := context.Background()
+	id := workflows.BackfillWorkflowID("reconcile")
+	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE}, workflows.BackfillWorkflow, workflows.BackfillInput{Reconcile: true})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from backfill_seen") == 40 }, time.Minute, 100*time.Millisecond)
+	require.NoError(t, s.temporal.TerminateWorkflow(ctx, id, "", "operator stopped it"))
+	s.clerk.FailOrganizationsWith(0)
+
+	s.clerk.DeleteUser(users[3].ID)
+	s.clerk.DeleteUser(users[30].ID)
+	p := s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true})
+	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
+	require.Equal(t, 2, p.Unseen)
+	require.Equal(t, 2, p.Removed)
+	require.Equal(t, 38, s.count(t, "select count(*) from users"))
+	require.Zero(t, s.count(t, "select count(*) from backfill_seen"), "the terminated run's seen set is dropped too")
+}
+
+// TestBackfill_AUserPostgreSQLRefusesIsRecordedAndTheRestWritten: one
+// Clerk user of a 500-user page has a NUL byte in its name, which
+// PostgreSQL never takes. Every other user of the page and the listing is
+// written, the refused one is listed with its reason, and the run
+// completes; a reconcile does not take it for deleted.
+func TestBackfill_AUserPostgreSQLRefusesIsRecordedAndTheRestWritten(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	users := clerkUsers("user_nul", 700)
+	users[123].FirstName = "Nul\x00byte"
+	s.clerk.PutUsers(users...)
+	p := s.runBackfill(t, "fill", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Equal(t, 699, p.Stats.Inserted)
+	require.Equal(t, 1, p.Stats.Refused)
+	require.Len(t, p.Refused, 1)
+	require.Equal(t, users[123].ID, p.Refused[0].ClerkID)
+	require.Contains(t, p.Refused[0].Reason, "invalid byte sequence")
+	require.Equal(t, 699, s.count(t, "select count(*) from users"))
+
+	p = s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true})
+	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
+	require.Equal(t, 1, p.Stats.Refused)
+	require.Zero(t, p.Unseen, "the refused user is seen: Clerk has it")
+	require.Zero(t, p.Removed)
+	require.Zero(t, s.count(t, "select count(*) from user_tombstones"))
+}
