@@ -65,7 +65,7 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 	subject := *clerkID
 	if strings.HasPrefix(*eventType, "organization") {
 		if !strings.HasPrefix(*orgID, "org_") {
-			return fmt.Errorf("--type %s needs --org org_...", *eventType)
+			return fmt.Errorf("--type %s needs --org org_<id>", *eventType)
 		}
 		subject = *orgID
 	}

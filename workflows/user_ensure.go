@@ -85,7 +85,7 @@ func (u *userSync) fetchDone(_ workflow.Context, out fetchOutcome) error {
 	case out.result.NotFound:
 		u.state.ProfileUnavailable = true
 		return u.recordFailure(userEvent("fetch", u.clerkID), errors.New(
-			"Clerk answered 404 for this user: the worker's CLERK_SECRET_KEY may belong to another Clerk instance "+
+			"clerk answered 404 for this user: the worker's CLERK_SECRET_KEY may belong to another Clerk instance "+
 				"than the one that signed the session token; the minimal row is kept, and a webhook or a backfill fills it"))
 	case out.result.User != nil:
 		u.pending = append(u.pending, clerkevent.Event{Type: clerkevent.UserUpdated, ClerkID: u.clerkID, User: out.result.User})

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -208,7 +207,7 @@ func TestEnsure_RefusesBadTokens(t *testing.T) {
 	}
 	require.Zero(t, s.count(t, "select count(*) from users"), "no refused call created a row")
 	require.Zero(t, s.clerk.Calls("/v1/users/"+id))
-	require.Equal(t, 1, s.clerk.Calls("/v1/jwks"), fmt.Sprintf("Clerk's keys are fetched once and cached"))
+	require.Equal(t, 1, s.clerk.Calls("/v1/jwks"), "Clerk's keys are fetched once and cached")
 }
 
 // TestEnsure_UnavailableAndTimeoutAnswers: Temporal unreachable is 503 with

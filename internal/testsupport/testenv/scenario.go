@@ -221,14 +221,17 @@ func post(ctx context.Context, client *http.Client, url, secret string, d Delive
 // Divergence counts how the table differs from a Scenario.
 type Divergence struct {
 	Lost, Stale, Resurrected, Duplicate, Unexpected, Untombstoned int
+	// BesideTombstone counts rows whose Clerk ID is tombstoned: a deletion
+	// that took effect but whose row the product still shows.
+	BesideTombstone int
 }
 
 // Zero reports full convergence.
 func (d Divergence) Zero() bool { return d == Divergence{} }
 
 func (d Divergence) String() string {
-	return fmt.Sprintf("%d lost, %d resurrected, %d stale, %d duplicate, %d unexpected, %d deletions not tombstoned",
-		d.Lost, d.Resurrected, d.Stale, d.Duplicate, d.Unexpected, d.Untombstoned)
+	return fmt.Sprintf("%d lost, %d resurrected, %d stale, %d duplicate, %d unexpected, %d deletions not tombstoned, %d rows beside a tombstone",
+		d.Lost, d.Resurrected, d.Stale, d.Duplicate, d.Unexpected, d.Untombstoned, d.BesideTombstone)
 }
 
 // Compare reads users and user_tombstones and counts the divergence from s.
@@ -296,6 +299,11 @@ func (s Scenario) Compare(ctx context.Context, db *pgx.Conn) (Divergence, error)
 	for id := range s.Deleted {
 		if !tombstones[id] && !s.ignored[id] {
 			d.Untombstoned++
+		}
+	}
+	for id := range users {
+		if tombstones[id] {
+			d.BesideTombstone++
 		}
 	}
 	for id := range tombstones {
