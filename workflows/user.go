@@ -112,7 +112,7 @@ type FailedEvent struct {
 // started and fed by signal-with-start. It lives only as long as it has
 // work: it writes what its signals imply and completes once drained, so a
 // signup or an update costs Temporal one workflow task (see the budget in
-// the README) and the next event starts a new run.
+// docs/reliability.md) and the next event starts a new run.
 //
 // Svix delivers at least once and in no order, so a run drops redeliveries
 // (same Svix ID) and versions older than the newest applied, writes only the
@@ -376,7 +376,7 @@ func (u *userSync) recordFailure(ev clerkevent.Event, err error) error {
 	}
 	u.noteFailure(f)
 	// The event did not apply: forget its ID, so a Svix Resend of it (the
-	// README's repair) is not dropped as a duplicate.
+	// runbook's repair, docs/operating.md) is not dropped as a duplicate.
 	u.ids.forget(ev.ID)
 	return nil
 }

@@ -1,6 +1,6 @@
 // Package config reads clerksync's settings from the environment. Every
 // variable, its default and its meaning are listed once, in Vars, which both
-// the binaries' --help and the README's table come from.
+// the binaries' --help and docs/configuration.md's table come from.
 package config
 
 import (
@@ -40,7 +40,7 @@ const (
 
 // Defaults of the variables: the one place each is written. Packages that
 // need one refer to it here (the ensure library, the Temporal client, the
-// worker); Vars, --help and the README's table show them.
+// worker); Vars, --help and docs/configuration.md's table show them.
 const (
 	DefaultDatabaseURL         = "postgres://127.0.0.1:5432/clerksync"
 	DefaultTemporalAddress     = "127.0.0.1:7233"

@@ -34,11 +34,11 @@ func TestLoadFrom_NamesEveryBadValue(t *testing.T) {
 	require.ErrorContains(t, err, `ENSURE_TIMEOUT="0s"`)
 }
 
-// TestReadmeTableListsEveryVariable keeps the README's configuration table
+// TestReadmeTableListsEveryVariable keeps docs/configuration.md's table
 // and --help telling the same story.
 func TestReadmeTableListsEveryVariable(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/configuration.md")
 	require.NoError(t, err)
 	for _, v := range Vars {
 		def := "-"
@@ -47,7 +47,7 @@ func TestReadmeTableListsEveryVariable(t *testing.T) {
 		}
 		row := regexp.MustCompile(`(?m)^\| ` + "`" + regexp.QuoteMeta(v.Name) + "`" + ` \| ` + regexp.QuoteMeta(def) + ` \| .* \| ` + regexp.QuoteMeta(v.ReadBy) + ` \|$`)
 		require.True(t, row.Match(readme),
-			"README's configuration table lacks the row for %s with default %s, read by %s", v.Name, def, v.ReadBy)
+			"docs/configuration.md's table lacks the row for %s with default %s, read by %s", v.Name, def, v.ReadBy)
 	}
 }
 

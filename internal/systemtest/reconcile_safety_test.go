@@ -38,7 +38,7 @@ func TestReconcile_AnotherInstancesKeyTouchesNothing(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
 	s.clerk.PutUsers(clerkUsers("user_prod", 80)...)
-	first := s.runBackfill(t, "fill", workflows.BackfillInput{})
+	first := s.runBackfill(t, "instance-fill", workflows.BackfillInput{})
 	require.Equal(t, workflows.PhaseDone, first.Phase)
 	production := s.clerk.InstanceID()
 	require.Equal(t, production, first.Instance)
@@ -46,7 +46,7 @@ func TestReconcile_AnotherInstancesKeyTouchesNothing(t *testing.T) {
 
 	s.clerk.BecomeInstance("ins_staging_other", clerkUsers("user_staging", 30)...)
 	for _, in := range []workflows.BackfillInput{{Reconcile: true}, {}} {
-		p := s.runBackfill(t, "wrong-key", in)
+		p := s.runBackfill(t, "instance-wrong-key", in)
 		require.Equal(t, workflows.PhaseStopped, p.Phase)
 		require.Contains(t, p.SafetyStop, "ins_staging_other")
 		require.Contains(t, p.SafetyStop, production)
@@ -68,18 +68,18 @@ func TestReconcile_SafetyStopRefusesMostOfASmallTable(t *testing.T) {
 	s := startSystem(t)
 	users := clerkUsers("user_small", 80)
 	s.clerk.PutUsers(users...)
-	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "fill", workflows.BackfillInput{}).Phase)
+	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "small-fill", workflows.BackfillInput{}).Phase)
 	for _, u := range users {
 		s.clerk.DeleteUser(u.ID)
 	}
-	p := s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true})
+	p := s.runBackfill(t, "small-reconcile", workflows.BackfillInput{Reconcile: true})
 	require.Equal(t, workflows.PhaseStopped, p.Phase)
 	require.Equal(t, 80, p.Unseen)
 	require.Equal(t, workflows.DefaultMaxDelete(80), p.MaxDelete)
 	require.Contains(t, p.SafetyStop, "80 local users")
 	require.Equal(t, 80, s.count(t, "select count(*) from users"), "the safety stop removed nothing")
 
-	p = s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true, MaxDelete: 80})
+	p = s.runBackfill(t, "small-reconcile", workflows.BackfillInput{Reconcile: true, MaxDelete: 80})
 	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
 	require.Equal(t, 80, p.Removed)
 	require.Zero(t, s.count(t, "select count(*) from users"))
@@ -95,13 +95,13 @@ func TestBackfill_InstanceWithoutOrganizations(t *testing.T) {
 	s.clerk.DisableOrganizations()
 	users := clerkUsers("user_noorg", 30)
 	s.clerk.PutUsers(users...)
-	p := s.runBackfill(t, "fill", workflows.BackfillInput{})
+	p := s.runBackfill(t, "noorg-fill", workflows.BackfillInput{})
 	require.Equal(t, workflows.PhaseDone, p.Phase)
 	require.Equal(t, 30, p.Stats.Inserted)
 	require.Contains(t, p.OrganizationsSkipped, "Organizations feature")
 
 	s.clerk.DeleteUser(users[4].ID)
-	p = s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true})
+	p = s.runBackfill(t, "noorg-reconcile", workflows.BackfillInput{Reconcile: true})
 	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
 	require.Contains(t, p.OrganizationsSkipped, "Organizations feature")
 	require.Equal(t, 1, p.Removed)
@@ -137,12 +137,12 @@ func TestReconcile_ATerminatedRunHidesNoDeletions(t *testing.T) {
 	s := startSystem(t)
 	users := clerkUsers("user_term", 40)
 	s.clerk.PutUsers(users...)
-	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "fill", workflows.BackfillInput{}).Phase)
+	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "terminated-fill", workflows.BackfillInput{}).Phase)
 
 	// The organization phase hangs on a failing Clerk, after the users'.
 	s.clerk.FailOrganizationsWith(http.StatusInternalServerError)
 	ctx := context.Background()
-	id := workflows.BackfillWorkflowID("reconcile")
+	id := workflows.BackfillWorkflowID("terminated-reconcile")
 	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE}, workflows.BackfillWorkflow, workflows.BackfillInput{Reconcile: true})
 	require.NoError(t, err)
@@ -152,7 +152,7 @@ func TestReconcile_ATerminatedRunHidesNoDeletions(t *testing.T) {
 
 	s.clerk.DeleteUser(users[3].ID)
 	s.clerk.DeleteUser(users[30].ID)
-	p := s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true})
+	p := s.runBackfill(t, "terminated-reconcile", workflows.BackfillInput{Reconcile: true})
 	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
 	require.Equal(t, 2, p.Unseen)
 	require.Equal(t, 2, p.Removed)
@@ -171,7 +171,7 @@ func TestBackfill_AUserPostgreSQLRefusesIsRecordedAndTheRestWritten(t *testing.T
 	users := clerkUsers("user_nul", 700)
 	users[123].FirstName = "Nul\x00byte"
 	s.clerk.PutUsers(users...)
-	p := s.runBackfill(t, "fill", workflows.BackfillInput{})
+	p := s.runBackfill(t, "nul-fill", workflows.BackfillInput{})
 	require.Equal(t, workflows.PhaseDone, p.Phase)
 	require.Equal(t, 699, p.Stats.Inserted)
 	require.Equal(t, 1, p.Stats.Refused)
@@ -180,7 +180,7 @@ func TestBackfill_AUserPostgreSQLRefusesIsRecordedAndTheRestWritten(t *testing.T
 	require.Contains(t, p.Refused[0].Reason, "invalid byte sequence")
 	require.Equal(t, 699, s.count(t, "select count(*) from users"))
 
-	p = s.runBackfill(t, "reconcile", workflows.BackfillInput{Reconcile: true})
+	p = s.runBackfill(t, "nul-reconcile", workflows.BackfillInput{Reconcile: true})
 	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
 	require.Equal(t, 1, p.Stats.Refused)
 	require.Zero(t, p.Unseen, "the refused user is seen: Clerk has it")

@@ -119,7 +119,7 @@ func (rd *readiness) searchAttributes(ctx context.Context) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("namespace %s lacks search attributes %s: the worker registers them at start-up, or create them yourself (README)",
+		return fmt.Errorf("namespace %s lacks search attributes %s: the worker registers them at start-up, or create them yourself (docs/operating.md)",
 			rd.namespace, strings.Join(missing, ", "))
 	}
 	rd.mu.Lock()
