@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.temporal.io/sdk/converter"
+
 	"github.com/clerksync/clerksync/internal/config"
 )
 
@@ -46,9 +48,20 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		fmt.Fprintln(os.Stderr, "starter:", err)
+		fmt.Fprintln(os.Stderr, "starter:", withPayloadKeysHint(err, os.Getenv("PAYLOAD_KEYS")))
 		os.Exit(1)
 	}
+}
+
+// withPayloadKeysHint says what to set when a command met encrypted
+// payloads (a workflow's state or result) without PAYLOAD_KEYS, whose
+// error from the SDK names no variable.
+func withPayloadKeysHint(err error, payloadKeys string) error {
+	if payloadKeys != "" || !errors.Is(err, converter.ErrEncodingIsNotSupported) {
+		return err
+	}
+	return fmt.Errorf("%w: the workflows' payloads are encrypted and PAYLOAD_KEYS is not set here; "+
+		"set it as on the worker (make run's local key is LOCAL_PAYLOAD_KEYS in the Makefile, which the README's Try it exports)", err)
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {

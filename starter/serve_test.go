@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
@@ -38,4 +41,16 @@ func TestCodecExposed(t *testing.T) {
 		require.Error(t, err, tc.name)
 		require.Contains(t, err.Error(), "CODEC_AUTH_TOKEN", tc.name)
 	}
+}
+
+// TestWithPayloadKeysHint: a command that met encrypted payloads without
+// PAYLOAD_KEYS says which variable is missing and where make run's is.
+func TestWithPayloadKeysHint(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("decode backfill/x state: %w", converter.ErrEncodingIsNotSupported)
+	require.ErrorContains(t, withPayloadKeysHint(err, ""), "PAYLOAD_KEYS is not set")
+	require.ErrorIs(t, withPayloadKeysHint(err, ""), converter.ErrEncodingIsNotSupported)
+	require.Equal(t, err, withPayloadKeysHint(err, "k1:key"), "with keys set the error is another's")
+	other := errors.New("connection refused")
+	require.Equal(t, other, withPayloadKeysHint(other, ""))
 }
