@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/telemetry"
 )
 
@@ -74,7 +73,7 @@ func (m *Metrics) userWritten(res UpsertUserResult) {
 	}
 }
 
-func (m *Metrics) deleted(res DeleteUserResult) {
+func (m *Metrics) deleted(res RemovalResult) {
 	if m == nil {
 		return
 	}
@@ -109,8 +108,8 @@ func (m *Metrics) backfilled(s BackfillStats) {
 	}
 	m.backfillPages.Add(float64(s.Pages))
 	m.trialsCreated.Add(float64(s.Trials))
-	for outcome, n := range map[store.Outcome]int{
-		store.Inserted: s.Inserted, store.Updated: s.Updated, "unchanged": s.Unchanged, store.Tombstoned: s.Tombstoned,
+	for outcome, n := range map[WriteOutcome]int{
+		Inserted: s.Inserted, Updated: s.Updated, "unchanged": s.Unchanged, Tombstoned: s.Tombstoned,
 		"refused": s.Refused,
 	} {
 		m.backfillUsers.WithLabelValues(string(outcome)).Add(float64(n))

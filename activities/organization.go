@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/store"
 )
 
-// OrganizationResult is what an organization or membership write did.
-type OrganizationResult struct {
-	Outcome store.Outcome `json:"outcome"`
+// OrganizationWriteResult is what an organization or membership write did.
+type OrganizationWriteResult struct {
+	Outcome WriteOutcome `json:"outcome"`
 	// Refused names the deletion that refused a membership: "membership",
 	// "organization" or "user".
 	Refused string `json:"refused,omitempty"`
@@ -37,58 +36,58 @@ type DeleteMembershipInput struct {
 
 // UpsertOrganization writes the organization under last-writer-wins unless
 // it was deleted.
-func (a *Activities) UpsertOrganization(ctx context.Context, o clerkevent.Organization) (OrganizationResult, error) {
+func (a *Activities) UpsertOrganization(ctx context.Context, o clerkevent.Organization) (OrganizationWriteResult, error) {
 	if o.ClerkID == "" || o.ClerkUpdatedAt.IsZero() {
-		return OrganizationResult{}, a.Metrics.failed("upsert_organization",
+		return OrganizationWriteResult{}, a.Metrics.failed("upsert_organization",
 			invalid(fmt.Errorf("upsert organization %q: no ID or no updated_at to order it by", o.ClerkID)))
 	}
 	res, err := a.Store.UpsertOrganization(ctx, o)
 	if err != nil {
-		return OrganizationResult{}, a.Metrics.failed("upsert_organization", classify(err))
+		return OrganizationWriteResult{}, a.Metrics.failed("upsert_organization", classify(err))
 	}
-	return OrganizationResult{Outcome: res.Outcome, RowKept: res.RowKept, Kept: res.Kept}, nil
+	return OrganizationWriteResult{Outcome: WriteOutcome(res.Outcome), RowKept: res.RowKept, Kept: res.Kept}, nil
 }
 
 // DeleteOrganization tombstones the organization, then removes its row
 // with its memberships. A removal the database refuses (a product's foreign
 // key without ON DELETE CASCADE) is reported as RowKept, as for users, and
 // RemoveDeletedOrganization retries it.
-func (a *Activities) DeleteOrganization(ctx context.Context, in DeleteOrganizationInput) (DeleteUserResult, error) {
+func (a *Activities) DeleteOrganization(ctx context.Context, in DeleteOrganizationInput) (RemovalResult, error) {
 	if err := a.Store.TombstoneOrganization(ctx, in.ClerkID, in.DeletedAt); err != nil {
-		return DeleteUserResult{}, a.Metrics.failed("delete_organization", classify(err))
+		return RemovalResult{}, a.Metrics.failed("delete_organization", classify(err))
 	}
 	return rowRemoval(a.Store.RemoveOrganizationRow(ctx, in.ClerkID))
 }
 
 // RemoveDeletedOrganization removes a tombstoned organization's row,
 // retrying every failure until the product lets it go.
-func (a *Activities) RemoveDeletedOrganization(ctx context.Context, clerkID string) (DeleteUserResult, error) {
+func (a *Activities) RemoveDeletedOrganization(ctx context.Context, clerkID string) (RemovalResult, error) {
 	removed, err := a.Store.RemoveOrganizationRow(ctx, clerkID)
 	if err != nil {
-		return DeleteUserResult{}, err
+		return RemovalResult{}, err
 	}
-	return DeleteUserResult{Removed: removed}, nil
+	return RemovalResult{Removed: removed}, nil
 }
 
 // UpsertMembership writes a membership, its organization's embedded data
 // and a minimal row for a member without one, unless the membership, the
 // organization or the user was deleted.
-func (a *Activities) UpsertMembership(ctx context.Context, m clerkevent.Membership) (OrganizationResult, error) {
+func (a *Activities) UpsertMembership(ctx context.Context, m clerkevent.Membership) (OrganizationWriteResult, error) {
 	if m.ClerkID == "" || m.ClerkUpdatedAt.IsZero() {
-		return OrganizationResult{}, a.Metrics.failed("upsert_membership",
+		return OrganizationWriteResult{}, a.Metrics.failed("upsert_membership",
 			invalid(fmt.Errorf("upsert membership %q: no ID or no updated_at to order it by", m.ClerkID)))
 	}
 	res, err := a.Store.UpsertMembership(ctx, m)
 	if err != nil {
-		return OrganizationResult{}, a.Metrics.failed("upsert_membership", classify(err))
+		return OrganizationWriteResult{}, a.Metrics.failed("upsert_membership", classify(err))
 	}
-	return OrganizationResult{Outcome: res.Outcome, Refused: res.Refused, RowKept: res.RowKept, Kept: res.Kept}, nil
+	return OrganizationWriteResult{Outcome: WriteOutcome(res.Outcome), Refused: res.Refused, RowKept: res.RowKept, Kept: res.Kept}, nil
 }
 
 // DeleteMembership tombstones the membership and removes its row; a
 // removal a product's foreign key refuses is reported as RowKept, and
 // RemoveDeletedMembership retries it.
-func (a *Activities) DeleteMembership(ctx context.Context, in DeleteMembershipInput) (DeleteUserResult, error) {
+func (a *Activities) DeleteMembership(ctx context.Context, in DeleteMembershipInput) (RemovalResult, error) {
 	res, err := rowRemoval(a.Store.DeleteMembership(ctx, in.Membership, in.DeletedAt))
 	if err != nil {
 		return res, a.Metrics.failed("delete_membership", classify(err))
@@ -98,21 +97,21 @@ func (a *Activities) DeleteMembership(ctx context.Context, in DeleteMembershipIn
 
 // RemoveDeletedMembership removes a tombstoned membership's row, retrying
 // every failure until the product lets it go.
-func (a *Activities) RemoveDeletedMembership(ctx context.Context, in DeleteMembershipInput) (DeleteUserResult, error) {
+func (a *Activities) RemoveDeletedMembership(ctx context.Context, in DeleteMembershipInput) (RemovalResult, error) {
 	removed, err := a.Store.RemoveMembershipRow(ctx, in.Membership)
 	if err != nil {
-		return DeleteUserResult{}, err
+		return RemovalResult{}, err
 	}
-	return DeleteUserResult{Removed: removed}, nil
+	return RemovalResult{Removed: removed}, nil
 }
 
 // WriteHeldMembership writes a membership whose write found the row of
-// the membership it replaces kept by a product's foreign key (store.Held),
+// the membership it replaces kept by a product's foreign key (Held),
 // failing while the row is still kept so that Temporal retries it until the
 // product lets that row go.
-func (a *Activities) WriteHeldMembership(ctx context.Context, m clerkevent.Membership) (OrganizationResult, error) {
+func (a *Activities) WriteHeldMembership(ctx context.Context, m clerkevent.Membership) (OrganizationWriteResult, error) {
 	res, err := a.UpsertMembership(ctx, m)
-	if err == nil && res.Outcome == store.Held {
+	if err == nil && res.Outcome == Held {
 		return res, fmt.Errorf("membership %s: %s", m.ClerkID, res.RowKept)
 	}
 	return res, err

@@ -53,8 +53,8 @@ type Activities struct {
 // UpsertUserResult is what UpsertUser did.
 type UpsertUserResult struct {
 	// UserID is the local users.id; empty when Tombstoned.
-	UserID  string        `json:"user_id,omitempty"`
-	Outcome store.Outcome `json:"outcome"`
+	UserID  string       `json:"user_id,omitempty"`
+	Outcome WriteOutcome `json:"outcome"`
 	// TrialEndsAt is set when this write also gave the user its trial.
 	TrialEndsAt time.Time `json:"trial_ends_at,omitzero"`
 	// RowKept: the write met the user's tombstone beside its row, whose
@@ -70,11 +70,12 @@ type DeleteUserInput struct {
 	DeletedAt time.Time `json:"deleted_at"`
 }
 
-// DeleteUserResult says what a deletion did. The tombstone always commits
+// RemovalResult says what removing a deleted object's row did (a user's,
+// an organization's or a membership's). The tombstone always commits
 // first; RowKept is the database's refusal to remove the row (a product
 // table referencing users(id) without ON DELETE CASCADE), after which
 // RemoveDeletedUser retries the removal until the product fixes its schema.
-type DeleteUserResult struct {
+type RemovalResult struct {
 	// Removed: a row was removed (false when the delete overtook the create,
 	// a retry already removed it, or the row was kept).
 	Removed bool `json:"removed"`
@@ -93,7 +94,7 @@ func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertU
 	if err != nil {
 		return UpsertUserResult{}, a.Metrics.failed("upsert_user", classify(err))
 	}
-	out := UpsertUserResult{UserID: res.UserID, Outcome: res.Outcome, TrialEndsAt: res.TrialEndsAt, RowKept: res.RowKept}
+	out := UpsertUserResult{UserID: res.UserID, Outcome: WriteOutcome(res.Outcome), TrialEndsAt: res.TrialEndsAt, RowKept: res.RowKept}
 	a.Metrics.userWritten(out)
 	return out, nil
 }
@@ -103,7 +104,7 @@ func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertU
 // reported in the result, not retried here: the deletion has already taken
 // effect for clerksync, and the workflow shows the refusal to operators
 // while RemoveDeletedUser retries.
-func (a *Activities) DeleteUser(ctx context.Context, in DeleteUserInput) (DeleteUserResult, error) {
+func (a *Activities) DeleteUser(ctx context.Context, in DeleteUserInput) (RemovalResult, error) {
 	res, err := a.deleteUser(ctx, in)
 	if err != nil {
 		return res, a.Metrics.failed("delete_user", err)
@@ -112,12 +113,12 @@ func (a *Activities) DeleteUser(ctx context.Context, in DeleteUserInput) (Delete
 	return res, nil
 }
 
-func (a *Activities) deleteUser(ctx context.Context, in DeleteUserInput) (DeleteUserResult, error) {
+func (a *Activities) deleteUser(ctx context.Context, in DeleteUserInput) (RemovalResult, error) {
 	if err := clerkevent.ValidateClerkID(in.ClerkID); err != nil {
-		return DeleteUserResult{}, invalid(fmt.Errorf("delete user: %w", err))
+		return RemovalResult{}, invalid(fmt.Errorf("delete user: %w", err))
 	}
 	if err := a.Store.TombstoneUser(ctx, in.ClerkID, in.DeletedAt); err != nil {
-		return DeleteUserResult{}, classify(err)
+		return RemovalResult{}, classify(err)
 	}
 	return rowRemoval(a.Store.RemoveUserRow(ctx, in.ClerkID))
 }
@@ -126,28 +127,28 @@ func (a *Activities) deleteUser(ctx context.Context, in DeleteUserInput) (Delete
 // by a product's foreign key (the database's message, redacted, in RowKept,
 // for the workflow to show while it retries). Any other error is returned
 // to be retried.
-func rowRemoval(removed bool, err error) (DeleteUserResult, error) {
+func rowRemoval(removed bool, err error) (RemovalResult, error) {
 	switch {
 	case store.IsRefusal(err):
-		return DeleteUserResult{RowKept: store.Redact(err).Error()}, nil
+		return RemovalResult{RowKept: store.Redact(err).Error()}, nil
 	case err != nil:
-		return DeleteUserResult{}, err
+		return RemovalResult{}, err
 	}
-	return DeleteUserResult{Removed: removed}, nil
+	return RemovalResult{Removed: removed}, nil
 }
 
 // RemoveDeletedUser removes a tombstoned user's row. Every failure is
 // retried, a refusal included: the product fixes its schema, and the next
 // attempt lands.
-func (a *Activities) RemoveDeletedUser(ctx context.Context, clerkID string) (DeleteUserResult, error) {
+func (a *Activities) RemoveDeletedUser(ctx context.Context, clerkID string) (RemovalResult, error) {
 	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
-		return DeleteUserResult{}, invalid(fmt.Errorf("remove deleted user: %w", err))
+		return RemovalResult{}, invalid(fmt.Errorf("remove deleted user: %w", err))
 	}
 	removed, err := a.Store.RemoveUserRow(ctx, clerkID)
 	if err != nil {
-		return DeleteUserResult{}, err
+		return RemovalResult{}, err
 	}
-	return DeleteUserResult{Removed: removed}, nil
+	return RemovalResult{Removed: removed}, nil
 }
 
 func validUser(u clerkevent.User) error {

@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/internal/config"
-	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -215,18 +214,4 @@ func summary(id string, p workflows.BackfillProgress) string {
 		s += "\nsafety stop: " + p.SafetyStop
 	}
 	return s
-}
-
-// dialTemporal connects to Temporal for an operator command: at once, so a
-// wrong address fails the command instead of hanging it.
-func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (client.Client, error) {
-	opts, err := temporalclient.Options(logger, nil, cfg.PayloadKeys)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := client.DialContext(ctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
-	}
-	return tc, nil
 }

@@ -12,29 +12,45 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"text/tabwriter"
 
 	"go.temporal.io/sdk/converter"
 
 	"github.com/clerksync/clerksync/internal/config"
 )
 
-const usage = `Usage: starter <command> [flags]
+// command is one of the starter's subcommands; commands lists them, and
+// the usage is made from that list.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error
+}
 
-Commands:
-  serve   run the HTTP service: POST /webhooks/clerk, POST /v1/users/ensure,
-          GET /healthz, /readyz, /metrics
-  send       sign and POST a Clerk user webhook to a running service (for trying it out)
-  token      print a session token from make run's local Clerk stand-in (for trying ensure)
-  status     print a user's row and workflows as JSON
-  backfill   list every Clerk user into the users table, with progress
-  reconcile  backfill, then remove the local users Clerk confirms gone (behind a safety stop)
-  schedule   run reconciliation on a Temporal Schedule: reconcile --every 24h, list, delete reconcile
-  probe      exit 0 when a URL answers 200 (a container health check)
-
-Run "starter <command> --help" for a command's flags.
-
-Environment:
-`
+var commands = []command{
+	{"serve", "run the HTTP service: POST /webhooks/clerk, POST /v1/users/ensure, GET /healthz, /readyz, /metrics, /codec", serveCommand},
+	{"send", "sign and POST a Clerk webhook to a running service (for trying it out)",
+		func(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
+			return send(ctx, args, stdout)
+		}},
+	{"token", "print a session token from make run's local Clerk stand-in (for trying ensure)",
+		func(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
+			return token(ctx, args, stdout)
+		}},
+	{"status", "print a user's or an organization's row and workflow as JSON", status},
+	{"backfill", "list every Clerk user and organization into the tables, with progress",
+		func(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+			return backfill(ctx, args, stdout, logger, false)
+		}},
+	{"reconcile", "backfill, then remove what Clerk confirms gone (behind a safety stop)",
+		func(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+			return backfill(ctx, args, stdout, logger, true)
+		}},
+	{"schedule", "run reconciliation on a Temporal Schedule: reconcile --every 24h, list, delete reconcile", schedule},
+	{"probe", "exit 0 when a URL answers 200 (a container health check)",
+		func(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
+			return probe(ctx, args, stdout)
+		}},
+}
 
 func main() {
 	logger, err := config.NewLogger(os.Stderr, "starter")
@@ -72,44 +88,40 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		}
 		return nil
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(stdout)
-		fs.Usage = func() {
-			fmt.Fprint(stdout, "Usage: starter serve\n\nRuns the HTTP service until SIGINT or SIGTERM, then drains in-flight requests.\n\nEnvironment:\n")
-			config.PrintVars(stdout, config.Starter)
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, logger)
 		}
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		cfg, err := config.Load()
-		if err != nil {
-			return err
-		}
-		return serve(ctx, cfg, logger)
-	case "send":
-		return send(ctx, rest, stdout)
-	case "token":
-		return token(ctx, rest, stdout)
-	case "status":
-		return status(ctx, rest, stdout, logger)
-	case "backfill":
-		return backfill(ctx, rest, stdout, logger, false)
-	case "reconcile":
-		return backfill(ctx, rest, stdout, logger, true)
-	case "schedule":
-		return schedule(ctx, rest, stdout, logger)
-	case "probe":
-		return probe(ctx, rest, stdout)
-	default:
-		printUsage(stdout)
-		return fmt.Errorf("unknown command %q", cmd)
 	}
+	printUsage(stdout)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// serveCommand runs the HTTP service until SIGINT or SIGTERM.
+func serveCommand(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, "Usage: starter serve\n\nRuns the HTTP service until SIGINT or SIGTERM, then drains in-flight requests.\n\nEnvironment:\n")
+		config.PrintVars(stdout, config.Starter)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger)
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprint(w, usage)
+	fmt.Fprint(w, "Usage: starter <command> [flags]\n\nCommands:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	_ = tw.Flush() // w is a terminal or a buffer
+	fmt.Fprint(w, "\nRun \"starter <command> --help\" for a command's flags.\n\nEnvironment:\n")
 	config.PrintVars(w, config.Starter)
 }

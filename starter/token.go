@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -93,20 +92,4 @@ func devClerkURL(apiURL string) string {
 		return defaultDevClerk
 	}
 	return "http://" + u.Host
-}
-
-// localURL is the http URL of a service listening on addr (HTTP_ADDR, or
-// fallback when empty), as reached from this machine.
-func localURL(addr, fallback string) string {
-	if addr == "" {
-		addr = fallback
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://" + addr
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
 }

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/activities"
 )
 
 // Signal and query names: part of clerksync's interface with its starters and
@@ -35,7 +35,7 @@ type EnsureRequest struct {
 
 // lowestVersion is the version of a minimal row written by ensure: older than
 // any data Clerk sends, so every webhook or fetched profile wins over it.
-var lowestVersion = store.MinimalVersion
+var lowestVersion = activities.MinimalVersion
 
 // Search attributes (Keyword) that let an operator find any user's history in
 // the Temporal UI: ClerkUserId = "user_..." or ClerkSyncState = "failed".

@@ -9,7 +9,6 @@ import (
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/store"
 )
 
 // OrganizationWorkflowInput starts (or continues) an OrganizationWorkflow.
@@ -47,27 +46,20 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 	if in.MaxEventsPerRun <= 0 {
 		in.MaxEventsPerRun = defaultMaxEventsPerRun
 	}
-	o := &orgSync{
-		clerkID: in.ClerkID,
-		state:   in.State,
-		logger:  log.With(workflow.GetLogger(ctx), "organization_id", in.ClerkID),
-	}
-	o.ids = newRecentIDs(&o.state.RecentEventIDs)
-	if o.state.SyncState == "" {
-		o.state.SyncState = SyncStatePending
-	}
+	o := &orgSync{clerkID: in.ClerkID, state: in.State}
+	o.entitySync = newEntitySync(log.With(workflow.GetLogger(ctx), "organization_id", in.ClerkID),
+		&o.state.SyncState, &o.state.RecentEventIDs, &o.state.Failed)
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (OrganizationState, error) { return o.state, nil }); err != nil {
 		return fmt.Errorf("register %s query: %w", StateQuery, err)
 	}
 	o.events = workflow.GetSignalChannel(ctx, ClerkEventSignal)
 	o.retried = workflow.NewChannel(ctx)
 	ctx = workflow.WithLocalActivityOptions(ctx, writeOptions)
-	received := 0
 	for {
 		var ev clerkevent.Event
 		applied := false
 		for o.events.ReceiveAsync(&ev) {
-			received++
+			o.received++
 			applied = true
 			if err := o.apply(ctx, ev); err != nil {
 				return err
@@ -94,25 +86,19 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 			sel.Select(ctx)
 			continue
 		}
-		if err := setSyncState(ctx, &o.state.SyncState, o.finalState()); err != nil {
-			return err
-		}
-		if received >= in.MaxEventsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		return o.end(ctx, o.finalState(), in.MaxEventsPerRun, func() error {
 			next := in
 			next.State = o.state
 			return workflow.NewContinueAsNewError(ctx, OrganizationWorkflow, next)
-		}
-		return nil
+		})
 	}
 }
 
 // orgSync is one run's working state.
 type orgSync struct {
+	entitySync
 	clerkID string
 	state   OrganizationState
-	ids     *recentIDs
-	failed  bool
-	logger  log.Logger
 
 	events workflow.ReceiveChannel
 	// retrying counts the writes retrying in the background (retryHeld);
@@ -130,8 +116,8 @@ type orgSync struct {
 // event out of what was deleted. Once the retry lands the run ends as its
 // other events say; the failure stays listed.
 func (o *orgSync) retryHeld(ctx workflow.Context, ev clerkevent.Event, rowKept string, activity, arg any) error {
-	o.state.Failed = noteFailure(o.logger, o.state.Failed, FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
-	if err := setSyncState(ctx, &o.state.SyncState, SyncStateFailed); err != nil {
+	o.noteOnly(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
+	if err := o.setSyncState(ctx, SyncStateFailed); err != nil {
 		return err
 	}
 	o.retrying++
@@ -160,12 +146,8 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		o.logger.Error("Dropped event for another organization", "svix_id", ev.ID, "event_organization_id", ev.OrganizationID)
 		return nil
 	}
-	if ev.ID != "" {
-		if o.ids.seen(ev.ID) {
-			o.logger.Info("Dropped duplicate event", "svix_id", ev.ID, "type", ev.Type)
-			return nil
-		}
-		o.ids.add(ev.ID)
+	if !o.fresh(ev) {
+		return nil
 	}
 	// After the organization's deletion only a membership's deletion is
 	// written: its tombstone records it, though the row went with the
@@ -181,7 +163,7 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		if in.DeletedAt.IsZero() {
 			in.DeletedAt = workflow.Now(ctx)
 		}
-		var res activities.DeleteUserResult
+		var res activities.RemovalResult
 		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteOrganization, in).Get(ctx, &res); err == nil {
 			o.state.Deleted = true
 			if res.RowKept != "" {
@@ -189,12 +171,12 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 			}
 		}
 	case clerkevent.OrganizationCreated, clerkevent.OrganizationUpdated:
-		var res activities.OrganizationResult
+		var res activities.OrganizationWriteResult
 		if err = workflow.ExecuteLocalActivity(ctx, a.UpsertOrganization, *ev.Organization).Get(ctx, &res); err == nil {
 			return o.written(ctx, ev, res)
 		}
 	case clerkevent.MembershipCreated, clerkevent.MembershipUpdated:
-		var res activities.OrganizationResult
+		var res activities.OrganizationWriteResult
 		if err = workflow.ExecuteLocalActivity(ctx, a.UpsertMembership, *ev.Membership).Get(ctx, &res); err == nil {
 			return o.written(ctx, ev, res)
 		}
@@ -203,7 +185,7 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		if in.DeletedAt.IsZero() {
 			in.DeletedAt = workflow.Now(ctx)
 		}
-		var res activities.DeleteUserResult
+		var res activities.RemovalResult
 		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteMembership, in).Get(ctx, &res); err == nil && res.RowKept != "" {
 			return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedMembership, in)
 		}
@@ -218,10 +200,8 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		return err
 	}
 	// Writes retry everything else forever: this is data PostgreSQL
-	// refuses. Forget the ID, so a Svix Resend after a fix applies.
-	o.ids.forget(ev.ID)
-	o.failed = true
-	o.state.Failed = noteFailure(o.logger, o.state.Failed, FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()})
+	// refuses.
+	o.refused(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()})
 	return nil
 }
 
@@ -230,8 +210,8 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 // found kept by a product's foreign key is retried in the background (the
 // removal of a deleted membership's, organization's or member's row, or a
 // rejoin that waits for its older membership's row).
-func (o *orgSync) written(ctx workflow.Context, ev clerkevent.Event, res activities.OrganizationResult) error {
-	if res.Outcome == store.Tombstoned && (ev.Organization != nil || res.Refused == "organization") {
+func (o *orgSync) written(ctx workflow.Context, ev clerkevent.Event, res activities.OrganizationWriteResult) error {
+	if res.Outcome == activities.Tombstoned && (ev.Organization != nil || res.Refused == "organization") {
 		o.state.Deleted = true
 	}
 	if res.RowKept == "" {
@@ -239,7 +219,7 @@ func (o *orgSync) written(ctx workflow.Context, ev clerkevent.Event, res activit
 	}
 	var a *activities.Activities
 	switch {
-	case res.Outcome == store.Held:
+	case res.Outcome == activities.Held:
 		return o.retryHeld(ctx, ev, res.RowKept, a.WriteHeldMembership, *ev.Membership)
 	case res.Kept == "membership":
 		return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedMembership, activities.DeleteMembershipInput{Membership: *ev.Membership})

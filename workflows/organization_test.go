@@ -11,7 +11,6 @@ import (
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/store"
 )
 
 const testOrgID = "org_2abc"
@@ -27,24 +26,24 @@ func setupOrg(t *testing.T, upsertMembershipErr error) *orgBundle {
 	b := &orgBundle{bundle: &bundle{env: newEnv()}}
 	b.env.RegisterActivity(a)
 	b.env.OnActivity(a.UpsertOrganization, mock.Anything, mock.Anything).Return(
-		func(context.Context, clerkevent.Organization) (activities.OrganizationResult, error) {
+		func(context.Context, clerkevent.Organization) (activities.OrganizationWriteResult, error) {
 			b.writes = append(b.writes, "org")
-			return activities.OrganizationResult{Outcome: store.Updated}, nil
+			return activities.OrganizationWriteResult{Outcome: activities.Updated}, nil
 		}).After(writeTime).Maybe()
 	b.env.OnActivity(a.DeleteOrganization, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.DeleteOrganizationInput) (activities.DeleteUserResult, error) {
+		func(context.Context, activities.DeleteOrganizationInput) (activities.RemovalResult, error) {
 			b.writes = append(b.writes, "org-delete")
-			return activities.DeleteUserResult{Removed: true}, nil
+			return activities.RemovalResult{Removed: true}, nil
 		}).After(writeTime).Maybe()
 	b.env.OnActivity(a.UpsertMembership, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, m clerkevent.Membership) (activities.OrganizationResult, error) {
+		func(_ context.Context, m clerkevent.Membership) (activities.OrganizationWriteResult, error) {
 			b.writes = append(b.writes, "member "+m.ClerkID)
-			return activities.OrganizationResult{Outcome: store.Inserted}, upsertMembershipErr
+			return activities.OrganizationWriteResult{Outcome: activities.Inserted}, upsertMembershipErr
 		}).After(writeTime).Maybe()
 	b.env.OnActivity(a.DeleteMembership, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.DeleteMembershipInput) (activities.DeleteUserResult, error) {
+		func(_ context.Context, in activities.DeleteMembershipInput) (activities.RemovalResult, error) {
 			b.writes = append(b.writes, "member-delete "+in.Membership.ClerkID)
-			return activities.DeleteUserResult{Removed: true}, nil
+			return activities.RemovalResult{Removed: true}, nil
 		}).After(writeTime).Maybe()
 	return b
 }

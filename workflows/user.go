@@ -10,7 +10,6 @@ import (
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/store"
 )
 
 // writeOptions run every database write as a local activity: inside the
@@ -151,31 +150,20 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 			u.await(actx)
 			continue
 		}
-		// Drained. Temporal refuses to close a run that has signals it has
-		// not handled, so one arriving now is not lost: it starts over in
-		// this run's next workflow task.
-		if err := u.setSyncState(actx, u.finalState()); err != nil {
-			return err
-		}
-		if u.received >= in.MaxEventsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		return u.end(actx, u.finalState(), in.MaxEventsPerRun, func() error {
 			next := in
 			next.State = u.state
 			return workflow.NewContinueAsNewError(ctx, UserWorkflow, next)
-		}
-		return nil
+		})
 	}
 }
 
 // userSync is one run's working state.
 type userSync struct {
-	clerkID  string
-	state    UserState
-	ids      *recentIDs // over state.RecentEventIDs
-	pending  []clerkevent.Event
-	received int
-	// failed: an event of this run could not apply; the run ends "failed".
-	failed bool
-	logger log.Logger
+	entitySync
+	clerkID string
+	state   UserState
+	pending []clerkevent.Event
 
 	events, ensures workflow.ReceiveChannel
 	// ensureWanted: an ensure arrived and is not handled yet.
@@ -188,17 +176,10 @@ type userSync struct {
 }
 
 func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
-	u := &userSync{
-		clerkID: in.ClerkID,
-		state:   in.State,
-		// Every line names the user, as the starter's do.
-		logger:  log.With(workflow.GetLogger(ctx), "clerk_id", in.ClerkID),
-		fetched: workflow.NewBufferedChannel(ctx, 1),
-	}
-	if u.state.SyncState == "" {
-		u.state.SyncState = SyncStatePending // as UserWorkflowStartOptions set it
-	}
-	u.ids = newRecentIDs(&u.state.RecentEventIDs)
+	u := &userSync{clerkID: in.ClerkID, state: in.State, fetched: workflow.NewBufferedChannel(ctx, 1)}
+	// Every line names the user, as the starter's do.
+	u.entitySync = newEntitySync(log.With(workflow.GetLogger(ctx), "clerk_id", in.ClerkID),
+		&u.state.SyncState, &u.state.RecentEventIDs, &u.state.Failed)
 	return u
 }
 
@@ -250,14 +231,9 @@ func (u *userSync) accept(ev clerkevent.Event) {
 		u.logger.Error("Dropped event for another user", "svix_id", ev.ID, "event_clerk_id", ev.ClerkID)
 		return
 	}
-	if ev.ID != "" {
-		if u.ids.seen(ev.ID) {
-			u.logger.Info("Dropped duplicate event", "svix_id", ev.ID, "type", ev.Type)
-			return
-		}
-		u.ids.add(ev.ID)
+	if u.fresh(ev) {
+		u.pending = append(u.pending, ev)
 	}
-	u.pending = append(u.pending, ev)
 }
 
 // applyPending writes what the waiting events imply: a delete wins over any
@@ -297,7 +273,7 @@ func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 		return u.recordFailure(ev, err)
 	}
 	switch res.Outcome {
-	case store.Tombstoned:
+	case activities.Tombstoned:
 		// The write met the tombstone of a deletion whose row's removal may
 		// never have run (the worker died between the two and this task
 		// replayed); the activity removed a row it found, or says which one
@@ -307,7 +283,7 @@ func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 			return u.keepRemoving(ctx, ev, res.RowKept)
 		}
 		return nil
-	case store.Inserted, store.Updated:
+	case activities.Inserted, activities.Updated:
 		u.state.Version, u.state.ContentHash = ev.User.ClerkUpdatedAt, ev.User.ContentHash()
 		u.stopFetch() // the webhook's data is as good as what Clerk would answer
 	}
@@ -326,7 +302,7 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 		in.DeletedAt = workflow.Now(ctx)
 	}
 	var a *activities.Activities
-	var res activities.DeleteUserResult
+	var res activities.RemovalResult
 	if err := workflow.ExecuteLocalActivity(ctx, a.DeleteUser, in).Get(ctx, &res); err != nil {
 		return u.recordFailure(ev, err)
 	}
@@ -344,7 +320,7 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 // it go; operators find the user failed, with the database's message, while
 // the removal retries.
 func (u *userSync) keepRemoving(ctx workflow.Context, ev clerkevent.Event, rowKept string) error {
-	u.noteFailure(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
+	u.note(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
 	if err := u.setSyncState(ctx, SyncStateFailed); err != nil {
 		return err
 	}
@@ -374,44 +350,6 @@ func (u *userSync) recordFailure(ev clerkevent.Event, err error) error {
 	if ev.User != nil {
 		f.Version = ev.User.ClerkUpdatedAt
 	}
-	u.noteFailure(f)
-	// The event did not apply: forget its ID, so a Svix Resend of it (the
-	// runbook's repair, docs/operating.md) is not dropped as a duplicate.
-	u.ids.forget(ev.ID)
-	return nil
-}
-
-// noteFailure keeps f for operators (the state query), the newest last.
-func (u *userSync) noteFailure(f FailedEvent) {
-	u.failed = true
-	u.state.Failed = noteFailure(u.logger, u.state.Failed, f)
-}
-
-func (u *userSync) setSyncState(ctx workflow.Context, s string) error {
-	return setSyncState(ctx, &u.state.SyncState, s)
-}
-
-// noteFailure logs f and appends it to failed, keeping the newest
-// maxFailedEvents.
-func noteFailure(logger log.Logger, failed []FailedEvent, f FailedEvent) []FailedEvent {
-	logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type, "error", f.Error)
-	failed = append(failed, f)
-	if n := len(failed); n > maxFailedEvents {
-		failed = append([]FailedEvent(nil), failed[n-maxFailedEvents:]...)
-	}
-	return failed
-}
-
-// setSyncState upserts ClerkSyncState when it changes from *cur: at most
-// once per run in the usual case (pending at start, the outcome at the
-// end).
-func setSyncState(ctx workflow.Context, cur *string, s string) error {
-	if *cur == s {
-		return nil
-	}
-	*cur = s
-	if err := workflow.UpsertTypedSearchAttributes(ctx, ClerkSyncStateKey.ValueSet(s)); err != nil {
-		return fmt.Errorf("set %s: %w", ClerkSyncStateKey.GetName(), err)
-	}
+	u.refused(f)
 	return nil
 }

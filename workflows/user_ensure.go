@@ -8,7 +8,6 @@ import (
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/store"
 )
 
 // The lazy path of UserWorkflow: an ensure for a user without a row.
@@ -33,7 +32,7 @@ func (u *userSync) ensure(ctx workflow.Context) error {
 		if err := workflow.ExecuteLocalActivity(ctx, a.UpsertUser, minimal).Get(ctx, &res); err != nil {
 			return u.recordFailure(userEvent("ensure", u.clerkID), err)
 		}
-		if res.Outcome == store.Tombstoned {
+		if res.Outcome == activities.Tombstoned {
 			u.markDeleted()
 			if res.RowKept != "" {
 				return u.keepRemoving(ctx, userEvent("ensure", u.clerkID), res.RowKept)

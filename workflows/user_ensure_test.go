@@ -12,7 +12,6 @@ import (
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/store"
 )
 
 // ensureBundle records the writes of an ensure scenario; fetch answers what
@@ -31,16 +30,16 @@ func setupEnsure(t *testing.T, fetch func(attempt int) (activities.FetchClerkUse
 	b.env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
 			b.upserted = append(b.upserted, u.ClerkUpdatedAt)
-			outcome := store.Updated
+			outcome := activities.Updated
 			if len(b.upserted) == 1 {
-				outcome = store.Inserted
+				outcome = activities.Inserted
 			}
 			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: outcome}, nil
 		}).Maybe()
 	b.env.OnActivity(a.DeleteUser, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.DeleteUserInput) (activities.DeleteUserResult, error) {
+		func(context.Context, activities.DeleteUserInput) (activities.RemovalResult, error) {
 			b.deleted++
-			return activities.DeleteUserResult{}, nil
+			return activities.RemovalResult{}, nil
 		}).Maybe()
 	b.env.OnActivity(a.FetchClerkUser, mock.Anything, mock.Anything).Return(
 		func(context.Context, string) (activities.FetchClerkUserResult, error) {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/store"
 )
 
 const testClerkID = "user_2abc"
@@ -53,21 +52,21 @@ func newEnv() *testsuite.TestWorkflowEnvironment {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	return setupWith(t, activities.DeleteUserResult{Removed: true})
+	return setupWith(t, activities.RemovalResult{Removed: true})
 }
 
 // setupWith is setup whose DeleteUser answers deleted.
-func setupWith(t *testing.T, deleted activities.DeleteUserResult) *bundle {
+func setupWith(t *testing.T, deleted activities.RemovalResult) *bundle {
 	t.Helper()
 	b := &bundle{env: newEnv()}
 	b.env.RegisterActivity(a)
 	b.env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
 			b.upserted = append(b.upserted, u.ClerkUpdatedAt)
-			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: activities.Updated}, nil
 		}).After(writeTime).Maybe()
 	b.env.OnActivity(a.DeleteUser, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, _ activities.DeleteUserInput) (activities.DeleteUserResult, error) {
+		func(_ context.Context, _ activities.DeleteUserInput) (activities.RemovalResult, error) {
 			b.deleted++
 			return deleted, nil
 		}).After(writeTime).Maybe()
@@ -191,7 +190,7 @@ func TestUserWorkflow_TombstonedUpsertMarksUserDeleted(t *testing.T) {
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ clerkevent.User) (activities.UpsertUserResult, error) {
 			calls++
-			return activities.UpsertUserResult{Outcome: store.Tombstoned}, nil
+			return activities.UpsertUserResult{Outcome: activities.Tombstoned}, nil
 		}).After(writeTime)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, time.Second)
@@ -256,7 +255,7 @@ func TestUserWorkflow_PermanentFailureDoesNotBlockLaterEvents(t *testing.T) {
 					"invalid byte sequence", activities.ErrTypeInvalidUserData, nil)
 			}
 			written = append(written, u.ClerkUpdatedAt)
-			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: activities.Updated}, nil
 		}).After(writeTime)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, time.Second)
@@ -300,7 +299,7 @@ func TestUserWorkflow_ResentFailedEventApplies(t *testing.T) {
 					"value too long", activities.ErrTypeInvalidUserData, nil)
 			}
 			written = append(written, u.ClerkUpdatedAt)
-			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: activities.Updated}, nil
 		}).After(writeTime)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second) // resent while the first attempt fails
@@ -331,7 +330,7 @@ func TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder(t *testing.T) 
 		env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 			func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
 				last = *u.FirstName
-				return activities.UpsertUserResult{UserID: "uuid-1", Outcome: store.Updated}, nil
+				return activities.UpsertUserResult{UserID: "uuid-1", Outcome: activities.Updated}, nil
 			}).After(writeTime)
 		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[0]) }, 0)
 		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[1]) }, time.Second)
@@ -349,15 +348,15 @@ func TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder(t *testing.T) 
 func TestUserWorkflow_RefusedRowRemovalShowsFailedAndRetries(t *testing.T) {
 	t.Parallel()
 	const refusal = `ERROR: update or delete on table "users" violates foreign key constraint "orders_user_id_fkey" (SQLSTATE 23503)`
-	b := setupWith(t, activities.DeleteUserResult{RowKept: refusal})
+	b := setupWith(t, activities.RemovalResult{RowKept: refusal})
 	removals := 0
 	b.env.OnActivity(a.RemoveDeletedUser, mock.Anything, mock.Anything).Return(
-		func(context.Context, string) (activities.DeleteUserResult, error) {
+		func(context.Context, string) (activities.RemovalResult, error) {
 			removals++
 			if removals < 5 {
-				return activities.DeleteUserResult{}, errors.New(refusal)
+				return activities.RemovalResult{}, errors.New(refusal)
 			}
-			return activities.DeleteUserResult{Removed: true}, nil
+			return activities.RemovalResult{Removed: true}, nil
 		})
 	b.at(0, update("msg_1", 1))              // written from 0s to 5s
 	b.at(1*time.Second, deletion("msg_del")) // from 5s to 10s; then the removal retries

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -105,10 +104,4 @@ func (h *webhookHandler) refuse(w http.ResponseWriter, r *http.Request, status i
 		"svix_id", r.Header.Get("svix-id"), "remote", r.RemoteAddr)
 	writeJSON(w, status, map[string]string{"error": reason})
 	return outcome
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client has gone if this fails
 }

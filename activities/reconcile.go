@@ -1,0 +1,140 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// Reconciliation: after a run's listing, the live local users Clerk did not
+// list are confirmed one by one (only a 404 deletes), behind the
+// workflow's safety stop.
+
+// UnseenInput names a reconciliation run and where its confirmation is.
+type UnseenInput struct {
+	Run string `json:"run"`
+	// StartedAt: local users created after it are not candidates, since the
+	// listing may have passed them by.
+	StartedAt time.Time `json:"started_at"`
+	// After is the last Clerk ID confirmed, in ID order.
+	After string `json:"after,omitempty"`
+}
+
+// UnseenCount is how many live local users the run did not see in Clerk's
+// listing, beside how many live users there are.
+type UnseenCount struct {
+	Unseen int `json:"unseen"`
+	Local  int `json:"local"`
+}
+
+// CountUnseenUsers counts the reconciliation's candidates, for its safety
+// stop.
+func (a *Activities) CountUnseenUsers(ctx context.Context, in UnseenInput) (UnseenCount, error) {
+	unseen, _, err := a.Store.UnseenUsers(ctx, in.Run, in.StartedAt, "", 0)
+	if err != nil {
+		return UnseenCount{}, err
+	}
+	local, err := a.Store.CountUsers(ctx)
+	if err != nil {
+		return UnseenCount{}, err
+	}
+	return UnseenCount{Unseen: unseen, Local: local}, nil
+}
+
+// ConfirmResult is what one ConfirmRemovals call did.
+type ConfirmResult struct {
+	// After is the last Clerk ID it confirmed; Done when none are left.
+	After string `json:"after"`
+	Done  bool   `json:"done,omitempty"`
+	// Removed: Clerk answered 404, the user is tombstoned and its row
+	// removed. Updated: Clerk still has the user (created during the run, or
+	// its listing missed it); its data was written. RowsKept: tombstoned,
+	// but a product's foreign key holds its row.
+	Removed  int           `json:"removed"`
+	Updated  int           `json:"updated"`
+	RowsKept int           `json:"rows_kept"`
+	Stats    BackfillStats `json:"stats"`
+}
+
+// confirmBatch is how many candidates one ConfirmRemovals call confirms.
+const confirmBatch = 100
+
+// ConfirmRemovals asks Clerk, one user at a time, about the next candidates
+// after in.After: only a 404 confirmed this way deletes and tombstones a
+// user, as a signed user.deleted would.
+func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (ConfirmResult, error) {
+	if a.Clerk == nil {
+		return ConfirmResult{}, noClerkKey("reconcile")
+	}
+	_, ids, err := a.Store.UnseenUsers(ctx, in.Run, in.StartedAt, in.After, confirmBatch)
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	res := ConfirmResult{After: in.After, Done: len(ids) < confirmBatch}
+	for _, id := range ids {
+		var cu *clerk.User
+		err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx, res.After) }, func() (err error) {
+			cu, err = a.Clerk.Get(ctx, id)
+			return err
+		})
+		switch {
+		case notFound(err):
+			kept, err := deleteConfirmed(
+				func() error { return a.Store.TombstoneUser(ctx, id, time.Now()) },
+				func() (bool, error) { return a.Store.RemoveUserRow(ctx, id) })
+			switch {
+			case err != nil:
+				return res, err
+			case kept:
+				res.RowsKept++
+			default:
+				res.Removed++
+			}
+		case err != nil:
+			return res, err
+		default:
+			u, err := clerkevent.NormalizeUser(cu)
+			if err != nil {
+				activity.GetLogger(ctx).Warn("Skipped a user Clerk returned without the fields clerksync needs", "clerk_id", id, "error", err)
+				break
+			}
+			up, err := a.Store.UpsertUser(ctx, u, a.TrialPeriod)
+			if store.IsPermanent(err) {
+				// Still in Clerk, so not removed; PostgreSQL refuses its data,
+				// as its listing page already found.
+				res.Stats.Refused++
+				break
+			}
+			if err != nil {
+				return res, classify(err)
+			}
+			if up.Outcome == store.Inserted || up.Outcome == store.Updated {
+				res.Updated++
+			}
+		}
+		res.After = id
+		activity.RecordHeartbeat(ctx, res.After)
+	}
+	return res, nil
+}
+
+// deleteConfirmed deletes what Clerk confirmed gone (a 404), as its signed
+// deletion webhook would: the tombstone, then the row. kept reports a row a
+// product's foreign key holds.
+func deleteConfirmed(tombstone func() error, remove func() (bool, error)) (kept bool, err error) {
+	if err := tombstone(); err != nil {
+		return false, classify(err)
+	}
+	r, err := rowRemoval(remove())
+	return r.RowKept != "", err
+}
+
+// ForgetRun drops what a run recorded as seen, once it has ended.
+func (a *Activities) ForgetRun(ctx context.Context, run string) error {
+	return a.Store.ForgetRun(ctx, run)
+}

@@ -1,0 +1,103 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+)
+
+// entitySync is the spine UserWorkflow and OrganizationWorkflow share: one
+// run of an entity workflow drops redeliveries by Svix ID, keeps the events
+// that could never apply for operators (the state query, ClerkSyncState),
+// and ends by setting its sync state and, when its history is long,
+// continuing as new. Each workflow keeps only what is its own: how it
+// orders and writes its events.
+type entitySync struct {
+	ids *recentIDs
+	// syncState and failedEvents point into the workflow's own state, which
+	// continue-as-new carries to the next run.
+	syncState    *string
+	failedEvents *[]FailedEvent
+	// received counts the signals this run took.
+	received int
+	// failed: an event of this run could not apply; the run ends "failed".
+	failed bool
+	logger log.Logger
+}
+
+func newEntitySync(logger log.Logger, syncState *string, recentEventIDs *[]string, failed *[]FailedEvent) entitySync {
+	if *syncState == "" {
+		*syncState = SyncStatePending // as the start options set it
+	}
+	return entitySync{ids: newRecentIDs(recentEventIDs), syncState: syncState, failedEvents: failed, logger: logger}
+}
+
+// fresh reports whether ev is not a redelivery, and remembers its Svix ID.
+func (e *entitySync) fresh(ev clerkevent.Event) bool {
+	if ev.ID == "" {
+		return true
+	}
+	if e.ids.seen(ev.ID) {
+		e.logger.Info("Dropped duplicate event", "svix_id", ev.ID, "type", ev.Type)
+		return false
+	}
+	e.ids.add(ev.ID)
+	return true
+}
+
+// refused keeps an event PostgreSQL refused for good visible to operators
+// and forgets its Svix ID, so a Resend of it after a fix (the runbook's
+// repair) is not dropped as a duplicate.
+func (e *entitySync) refused(f FailedEvent) {
+	e.note(f)
+	e.ids.forget(f.EventID)
+}
+
+// note keeps f for operators (the state query), the newest last, and makes
+// the run end failed.
+func (e *entitySync) note(f FailedEvent) {
+	e.failed = true
+	e.noteOnly(f)
+}
+
+// noteOnly keeps f for operators without making the run end failed: a
+// write that will still land (a removal a product's foreign key holds).
+func (e *entitySync) noteOnly(f FailedEvent) {
+	e.logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type, "error", f.Error)
+	failed := append(*e.failedEvents, f)
+	if n := len(failed); n > maxFailedEvents {
+		failed = append([]FailedEvent(nil), failed[n-maxFailedEvents:]...)
+	}
+	*e.failedEvents = failed
+}
+
+// setSyncState upserts ClerkSyncState when it changes: at most once per run
+// in the usual case (pending at start, the outcome at the end).
+func (e *entitySync) setSyncState(ctx workflow.Context, s string) error {
+	if *e.syncState == s {
+		return nil
+	}
+	*e.syncState = s
+	if err := workflow.UpsertTypedSearchAttributes(ctx, ClerkSyncStateKey.ValueSet(s)); err != nil {
+		return fmt.Errorf("set %s: %w", ClerkSyncStateKey.GetName(), err)
+	}
+	return nil
+}
+
+// end closes a drained run: it sets the final sync state and continues as
+// new (continueAsNew's error) once the run took maxEvents signals or
+// Temporal suggests it; otherwise the run completes. Temporal refuses to
+// close a run that has signals it has not handled, so one arriving now
+// starts over in the run's next workflow task and is not lost.
+func (e *entitySync) end(ctx workflow.Context, final string, maxEvents int, continueAsNew func() error) error {
+	if err := e.setSyncState(ctx, final); err != nil {
+		return err
+	}
+	if e.received >= maxEvents || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		return continueAsNew()
+	}
+	return nil
+}
