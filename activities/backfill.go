@@ -8,6 +8,7 @@ import (
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
@@ -131,8 +132,6 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 	if in.Reconcile {
 		run = in.Run
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// The cursor past every page written, for heartbeats: after every page,
 	// and while a request waits out a 429 or a backoff, so a long wait is not
 	// taken for a dead worker.
@@ -143,7 +142,6 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 		activity.RecordHeartbeat(ctx, res)
 	}
 
-	// Reader: pages in listing order, numbered.
 	type page struct {
 		seq     int
 		users   []*clerk.User
@@ -151,64 +149,61 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 		stats   BackfillStats  // what reading it cost
 		result  store.PageResult
 		refused []RefusedUser
-		err     error
 	}
+	// The first error (a failed read or write) cancels the rest.
+	g, gctx := errgroup.WithContext(ctx)
+
+	// Reader: pages in listing order, numbered.
 	pages := make(chan page, pageWriters)
-	go func() {
+	g.Go(func() error {
 		defer close(pages)
 		deadline := time.Now().Add(in.MaxDuration)
 		c := res.Cursor
 		for seq := 0; !c.Done; seq++ {
-			users, stats, err := a.listPage(ctx, c, beat)
-			p := page{seq: seq, users: users, stats: stats, err: err}
-			if err == nil {
-				c = advance(c, users)
-				p.after = c
+			users, stats, err := a.listPage(gctx, c, beat)
+			if err != nil {
+				return err
 			}
+			c = advance(c, users)
 			select {
-			case pages <- p:
-			case <-ctx.Done():
-				return
+			case pages <- page{seq: seq, users: users, after: c, stats: stats}:
+			case <-gctx.Done():
+				return gctx.Err()
 			}
-			if err != nil || time.Now().After(deadline) {
-				return
+			if time.Now().After(deadline) {
+				return nil // at least one page a call, so every call makes progress
 			}
 		}
-	}()
+		return nil
+	})
 
 	// Writers.
 	written := make(chan page)
-	var wg sync.WaitGroup
+	var writers sync.WaitGroup
 	for range pageWriters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		writers.Add(1)
+		g.Go(func() error {
+			defer writers.Done()
 			for p := range pages {
-				if p.err == nil {
-					p.result, p.refused, p.err = a.writePage(ctx, run, normalize(ctx, p.users))
+				var err error
+				if p.result, p.refused, err = a.writePage(gctx, run, normalize(gctx, p.users)); err != nil {
+					return err
 				}
 				select {
 				case written <- p:
-				case <-ctx.Done():
-					return
+				case <-gctx.Done():
+					return gctx.Err()
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	go func() { wg.Wait(); close(written) }()
+	go func() { writers.Wait(); close(written) }()
 
 	// The cursor moves past a page only once every earlier page is written.
 	done := map[int]page{}
 	next := 0
-	var firstErr error
 	for p := range written {
-		if p.err != nil {
-			if firstErr == nil {
-				firstErr = p.err
-				cancel()
-			}
-			continue
-		}
 		done[p.seq] = p
 		mu.Lock()
 		for q, ok := done[next]; ok; q, ok = done[next] {
@@ -226,8 +221,8 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 		mu.Unlock()
 		beat()
 	}
-	if firstErr != nil {
-		return res, classify(firstErr)
+	if err := g.Wait(); err != nil {
+		return res, classify(err)
 	}
 	return res, nil
 }

@@ -20,7 +20,8 @@ import (
 )
 
 // command is one of the starter's subcommands; commands lists them, and
-// the usage is made from that list.
+// the usage is made from that list (token.go adds the dev-only token
+// outside release builds).
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error
@@ -31,10 +32,6 @@ var commands = []command{
 	{"send", "sign and POST a Clerk webhook to a running service (for trying it out)",
 		func(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
 			return send(ctx, args, stdout)
-		}},
-	{"token", "print a session token from make run's local Clerk stand-in (for trying ensure)",
-		func(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
-			return token(ctx, args, stdout)
 		}},
 	{"status", "print a user's or an organization's row and workflow as JSON", status},
 	{"backfill", "list every Clerk user and organization into the tables, with progress",

@@ -10,11 +10,10 @@ import (
 	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -108,31 +107,10 @@ func schedule(ctx context.Context, args []string, stdout io.Writer, logger *slog
 // ensureReconcileSchedule creates the Schedule, or updates its interval and
 // run options if it exists.
 func ensureReconcileSchedule(ctx context.Context, tc client.Client, id, taskQueue string, every time.Duration, maxDelete int) error {
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-	action := &client.ScheduleWorkflowAction{
+	return temporalclient.EnsureSchedule(ctx, tc, id, every, &client.ScheduleWorkflowAction{
 		ID:        workflows.BackfillWorkflowID("scheduled-reconcile"),
 		Workflow:  workflows.BackfillWorkflow,
 		Args:      []any{workflows.BackfillInput{Reconcile: true, MaxDelete: maxDelete}},
 		TaskQueue: taskQueue,
-	}
-	_, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID: id, Spec: spec, Action: action, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", id, err)
-	}
-	err = tc.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			sched := in.Description.Schedule
-			sched.Spec, sched.Action = &spec, action
-			return &client.ScheduleUpdate{Schedule: &sched}, nil
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("update schedule %s: %w", id, err)
-	}
-	return nil
 }

@@ -1,3 +1,8 @@
+//go:build !release
+
+// The token command is for make run's local stand-in only: the image's
+// binaries are built with -tags release and lack it (Dockerfile).
+
 package main
 
 import (
@@ -7,12 +12,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
+
+func init() {
+	// Listed after send, the other command for trying clerksync out.
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == "send" }) + 1
+	commands = slices.Insert(commands, i, command{"token", "print a session token from make run's local Clerk stand-in (for trying ensure)",
+		func(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
+			return token(ctx, args, stdout)
+		}})
+}
 
 // defaultDevClerk is where make run serves its local Clerk stand-in
 // (internal/devclerk).

@@ -6,22 +6,19 @@ package syncworker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/user"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/time/rate"
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -89,34 +86,9 @@ func New(c client.Client, o Options) worker.Worker {
 // does.
 func EnsureTrialExpirySchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
 	id := workflows.TrialExpiryScheduleID(taskQueue)
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-	action := &client.ScheduleWorkflowAction{
+	return temporalclient.EnsureSchedule(ctx, c, id, every, &client.ScheduleWorkflowAction{
 		ID:        id,
 		Workflow:  workflows.TrialExpiryWorkflow,
 		TaskQueue: taskQueue,
-	}
-	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:      id,
-		Spec:    spec,
-		Action:  action,
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", id, err)
-	}
-	err = c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			sched := in.Description.Schedule
-			sched.Spec = &spec
-			sched.Action = action
-			return &client.ScheduleUpdate{Schedule: &sched}, nil
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("update schedule %s: %w", id, err)
-	}
-	return nil
 }
