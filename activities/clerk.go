@@ -2,9 +2,7 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/temporal"
@@ -23,6 +21,10 @@ type ClerkUsers interface {
 // CLERK_SECRET_KEY, or Clerk refusing the key (401, 403). Retrying would keep
 // the user's workflow open for ever.
 const ErrTypeClerkMisconfigured = "ClerkMisconfigured"
+
+// ErrTypeClerkRateLimited is the ApplicationError type of a Clerk call
+// answered 429: retried, after Clerk's Retry-After when it sends one.
+const ErrTypeClerkRateLimited = "ClerkRateLimited"
 
 // FetchClerkUserResult is the user as Clerk knows it now, or NotFound when
 // Clerk answered 404.
@@ -53,19 +55,13 @@ func (a *Activities) fetchClerkUser(ctx context.Context, clerkID string) (FetchC
 		return FetchClerkUserResult{}, err
 	}
 	cu, err := a.Clerk.Get(ctx, clerkID)
-	var apiErr *clerk.APIErrorResponse
-	if errors.As(err, &apiErr) {
-		switch apiErr.HTTPStatusCode {
-		case http.StatusNotFound:
-			return FetchClerkUserResult{NotFound: true}, nil
-		case http.StatusUnauthorized, http.StatusForbidden:
-			return FetchClerkUserResult{}, misconfigured(fmt.Errorf(
-				"fetch clerk user %s: Clerk refused CLERK_SECRET_KEY (HTTP %d): set a valid secret key of this Clerk instance on the worker",
-				clerkID, apiErr.HTTPStatusCode))
-		}
-	}
-	if err != nil {
-		return FetchClerkUserResult{}, fmt.Errorf("fetch clerk user %s: %w", clerkID, err)
+	switch {
+	case notFound(err):
+		return FetchClerkUserResult{NotFound: true}, nil
+	case err != nil:
+		// One attempt per activity: Temporal retries it, after Clerk's
+		// Retry-After when Clerk rate-limits.
+		return FetchClerkUserResult{}, clerkFailure(fmt.Sprintf("fetch clerk user %s", clerkID), err)
 	}
 	u, err := clerkevent.NormalizeUser(cu)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 )
 
 // The Clerk Backend API as the long-running activities (backfill,
@@ -40,17 +41,16 @@ func (a *Activities) callClerk(ctx context.Context, stats *BackfillStats, beat f
 		}
 		delay := wait
 		var apiErr *clerk.APIErrorResponse
+		answered := errors.As(err, &apiErr) // Clerk answered, with a status
 		switch {
-		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
+		case answered && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
 			stats.RateLimited++
 			delay = retryAfter(apiErr, wait)
-		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusUnauthorized:
-			return misconfigured(fmt.Errorf("clerk API: Clerk refused CLERK_SECRET_KEY (HTTP 401)"))
-		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusForbidden && hasErrorCode(apiErr, organizationsNotEnabled):
+		case answered && apiErr.HTTPStatusCode == http.StatusForbidden && hasErrorCode(apiErr, organizationsNotEnabled):
 			return fmt.Errorf("clerk API: %w", errOrganizationsDisabled)
-		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusForbidden:
-			return misconfigured(fmt.Errorf("clerk API: Clerk refused the request (HTTP 403%s)", errorCodes(apiErr)))
-		case errors.As(err, &apiErr) && apiErr.HTTPStatusCode < 500:
+		case answered && refused(apiErr):
+			return clerkFailure("clerk API", err)
+		case answered && apiErr.HTTPStatusCode < 500:
 			return err
 		default:
 			stats.Retried++
@@ -177,4 +177,31 @@ func listed(path string, err error) error {
 		return err
 	}
 	return misconfigured(fmt.Errorf("clerk API: GET %s answered 404: check CLERK_API_URL, which must end in /v1 (as https://api.clerk.com/v1)", path))
+}
+
+// refused reports whether Clerk refused the key (401) or the request (403).
+func refused(apiErr *clerk.APIErrorResponse) bool {
+	return apiErr.HTTPStatusCode == http.StatusUnauthorized || apiErr.HTTPStatusCode == http.StatusForbidden
+}
+
+// clerkFailure is what an activity that makes one attempt per call (the
+// profile fetch) returns for a failed Clerk call, and what a refusal is
+// anywhere: a refused key or request fails for good (retrying cannot fix
+// configuration); a 429 is retried by Temporal after Clerk's Retry-After;
+// anything else is retried on the activity's policy.
+func clerkFailure(op string, err error) error {
+	var apiErr *clerk.APIErrorResponse
+	if !errors.As(err, &apiErr) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	switch {
+	case apiErr.HTTPStatusCode == http.StatusUnauthorized:
+		return misconfigured(fmt.Errorf("%s: Clerk refused CLERK_SECRET_KEY (HTTP 401): set a valid secret key of this Clerk instance on the worker", op))
+	case apiErr.HTTPStatusCode == http.StatusForbidden:
+		return misconfigured(fmt.Errorf("%s: Clerk refused the request (HTTP 403%s)", op, errorCodes(apiErr)))
+	case apiErr.HTTPStatusCode == http.StatusTooManyRequests:
+		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("%s: Clerk rate-limited the request (HTTP 429)", op), ErrTypeClerkRateLimited,
+			temporal.ApplicationErrorOptions{Cause: err, NextRetryDelay: retryAfter(apiErr, 0)})
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }

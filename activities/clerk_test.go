@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -62,4 +63,25 @@ func TestFetchClerkUser_Answers(t *testing.T) {
 	require.Error(t, err)
 	var appErr *temporal.ApplicationError
 	require.False(t, errors.As(err, &appErr) && appErr.NonRetryable(), "a Clerk outage is retried: %v", err)
+}
+
+// TestFetchClerkUser_RateLimitedWaitsForRetryAfter: Clerk's 429 is retried
+// by Temporal after the Retry-After Clerk sent, not on the activity's
+// backoff alone.
+func TestFetchClerkUser_RateLimitedWaitsForRetryAfter(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"errors":[{"message":"Too many requests","long_message":"Too many requests, please try again later.","code":"too_many_requests"}]}`))
+	}))
+	defer srv.Close()
+	cfg := config.Config{ClerkAPIURL: srv.URL + "/v1", ClerkSecretKey: clerkfake.SecretKey}
+	_, err := (&activities.Activities{Clerk: user.NewClient(cfg.ClerkClient())}).FetchClerkUser(context.Background(), "user_limited")
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "got %v", err)
+	require.Equal(t, activities.ErrTypeClerkRateLimited, appErr.Type())
+	require.False(t, appErr.NonRetryable())
+	require.Equal(t, 7*time.Second, appErr.NextRetryDelay())
 }
