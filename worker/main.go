@@ -81,7 +81,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	// A worker started while PostgreSQL or Temporal is still coming up (or
 	// briefly gone) waits for it rather than exiting: nothing is lost while
 	// it waits, since Temporal holds every event.
-	if err := retry(ctx, logger, "migrate the database", func() error { return st.Migrate(ctx) }); err != nil {
+	if err := retry(ctx, logger, "migrate the database", func() error { return st.Migrate(ctx) }, store.IsPermanentMigrationError); err != nil {
 		return err
 	}
 	logger.Info("Database migrated")
@@ -95,7 +95,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err := retry(ctx, logger, "connect to Temporal at "+opts.HostPort, func() (err error) {
 		c, err = client.DialContext(ctx, opts)
 		return err
-	}); err != nil {
+	}, nil); err != nil {
 		return err
 	}
 	defer c.Close()
@@ -139,12 +139,16 @@ func interrupted(ctx context.Context) <-chan any {
 	return ch
 }
 
-// retry calls fn until it succeeds or ctx ends, backing off up to 30 s.
-func retry(ctx context.Context, logger *slog.Logger, what string, fn func() error) error {
+// retry calls fn until it succeeds or ctx ends, backing off up to 30 s; an
+// error permanent (when set) says can never pass ends it at once.
+func retry(ctx context.Context, logger *slog.Logger, what string, fn func() error, permanent func(error) bool) error {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		err := fn()
 		if err == nil {
 			return nil
+		}
+		if permanent != nil && permanent(err) {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		logger.Warn("Could not "+what+"; retrying", "retry_in", wait.String(), "error", err)
 		select {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -85,4 +86,41 @@ func get(addr, path string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestWorker_ExitsOnATableItDidNotCreate: a database that already holds a
+// users table of the product's own (no clerksync version table beside it)
+// makes the worker exit non-zero at once, naming the table and what to do,
+// instead of retrying a migration that can never pass.
+func TestWorker_ExitsOnATableItDidNotCreate(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.Database(t)
+	db, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	_, err = db.Exec(context.Background(), `create table users (id serial primary key, clerk_user_id text unique, email text not null)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close(context.Background()))
+
+	bin := filepath.Join(t.TempDir(), "worker")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "build worker: %s", out)
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + testenv.FreeAddr(t), "PATH=" + os.Getenv("PATH"),
+		"WORKER_HTTP_ADDR=" + testenv.FreeAddr(t)}
+	var logs testenv.LogBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		require.True(t, errors.As(err, &exit), "the worker exited cleanly: %v", err)
+		require.Equal(t, 1, exit.ExitCode())
+		require.Contains(t, logs.String(), "table public.users already exists and clerksync did not create it")
+		require.NotContains(t, logs.String(), "retrying", "a migration that can never pass is not retried")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the worker kept retrying a migration that can never pass: %s", &logs)
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,6 +19,11 @@ var ownTables = map[string]bool{
 	"users": true, "user_tombstones": true, "subscriptions": true,
 	"organizations": true, "organization_memberships": true,
 	"organization_tombstones": true, "organization_membership_tombstones": true,
+}
+
+// ownTableNames lists ownTables, sorted.
+func ownTableNames() []string {
+	return slices.Sorted(maps.Keys(ownTables))
 }
 
 // IsPermanent reports whether err is PostgreSQL refusing the data itself,

@@ -10,6 +10,7 @@ package store
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 )
@@ -24,8 +26,10 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// versionTable is where tern records the applied migration version.
-const versionTable = "public.clerksync_schema_version"
+// versionTable is where tern records the applied migration version: in
+// the schema clerksync's tables go to (the first of DATABASE_URL's
+// search_path), beside them.
+const versionTable = "clerksync_schema_version"
 
 // Store holds the connection pool. It is safe for concurrent use.
 type Store struct {
@@ -94,6 +98,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: acquire connection: %w", err)
 	}
 	defer conn.Release()
+	if err := checkNoForeignTables(ctx, conn.Conn()); err != nil {
+		return err
+	}
 	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -130,4 +137,56 @@ func (s *Store) inLockedTx(ctx context.Context, ids []string, fn func(pgx.Tx) er
 // inUserTx runs fn in a transaction that holds the advisory lock for clerkID.
 func (s *Store) inUserTx(ctx context.Context, clerkID string, fn func(pgx.Tx) error) error {
 	return s.inLockedTx(ctx, []string{clerkID}, fn)
+}
+
+// ForeignTableError is a table of one of clerksync's names that clerksync
+// did not create (the product's own users table, say): migrating would fail
+// on it for ever.
+type ForeignTableError struct{ Schema, Table string }
+
+func (e *ForeignTableError) Error() string {
+	return fmt.Sprintf("table %s.%s already exists and clerksync did not create it: clerksync creates and owns %s; "+
+		"give it a database, or a schema of its own (search_path in DATABASE_URL), without them "+
+		"(mapping a product's existing tables is not built yet)", e.Schema, e.Table, strings.Join(ownTableNames(), ", "))
+}
+
+// checkNoForeignTables refuses a schema that clerksync has never migrated
+// (no version table) but that holds a table of one of its names.
+func checkNoForeignTables(ctx context.Context, conn *pgx.Conn) error {
+	var schema, table string
+	err := conn.QueryRow(ctx, `
+select current_schema(), coalesce((
+    select t.table_name::text from information_schema.tables t
+    where t.table_schema = current_schema() and t.table_name = any($1)
+      and not exists (select 1 from information_schema.tables v
+                      where v.table_schema = current_schema() and v.table_name = $2)
+    order by t.table_name limit 1), '')`, ownTableNames(), versionTable).Scan(&schema, &table)
+	if err != nil {
+		return fmt.Errorf("migrate: look for existing tables: %w", err)
+	}
+	if table != "" {
+		return &ForeignTableError{Schema: schema, Table: table}
+	}
+	return nil
+}
+
+// IsPermanentMigrationError reports whether a failed migration can never
+// succeed as the database stands (a table clerksync did not create, a
+// statement PostgreSQL refuses, a missing privilege), as opposed to a
+// database that is unreachable or still starting, which is worth waiting
+// for.
+func IsPermanentMigrationError(err error) bool {
+	var foreign *ForeignTableError
+	if errors.As(err, &foreign) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "08", "53", "57": // connection exception, insufficient resources, operator intervention (starting up)
+		return false
+	}
+	return true
 }

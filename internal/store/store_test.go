@@ -345,3 +345,53 @@ func TestWriteUserPage_RacingWebhooksNeverResurrectsNorRegresses(t *testing.T) {
 	require.Equal(t, users/2, b.count(t, "select count(*) from users where first_name = 'Webhook'"), "no newer data overwritten")
 	require.Equal(t, users/2, b.count(t, "select count(*) from user_tombstones"))
 }
+
+// TestMigrate_KeepsToTheSchemaOfSearchPath: with search_path in
+// DATABASE_URL, clerksync's tables and its migration version table both go
+// to that schema, and none to public; migrating again changes nothing.
+func TestMigrate_KeepsToTheSchemaOfSearchPath(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.Database(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	_, err = admin.Exec(ctx, `create schema app`)
+	require.NoError(t, err)
+	st, err := store.Open(ctx, dbURL+"?search_path=app")
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Migrate(ctx))
+	require.NoError(t, st.Migrate(ctx), "a second run finds its own tables")
+	count := func(schema string) int {
+		var n int
+		require.NoError(t, admin.QueryRow(ctx, `select count(*) from information_schema.tables where table_schema = $1
+  and table_name in ('users', 'user_tombstones', 'clerksync_schema_version')`, schema).Scan(&n))
+		return n
+	}
+	require.Equal(t, 3, count("app"))
+	require.Zero(t, count("public"))
+}
+
+// TestMigrate_RefusesATableItDidNotCreate: a schema clerksync never
+// migrated that holds a users table of its own is refused, naming the
+// table, as an error no retry can fix.
+func TestMigrate_RefusesATableItDidNotCreate(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.Database(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	_, err = admin.Exec(ctx, `create table "users" (id text primary key, "clerkId" text unique not null)`)
+	require.NoError(t, err)
+	st, err := store.Open(ctx, dbURL)
+	require.NoError(t, err)
+	defer st.Close()
+	err = st.Migrate(ctx)
+	var foreign *store.ForeignTableError
+	require.ErrorAs(t, err, &foreign)
+	require.Equal(t, "users", foreign.Table)
+	require.True(t, store.IsPermanentMigrationError(err))
+	require.False(t, store.IsPermanentMigrationError(&pgconn.PgError{Code: "57P03"}), "a database starting up is waited for")
+}
