@@ -9,8 +9,9 @@
 // the user's data from Clerk. On a miss it signals-with-start the user's
 // workflow (user/<clerk_id>), which writes a minimal row at once and fetches
 // the full profile from Clerk behind it, and waits, bounded, for the row. A
-// minimal row it finds is returned at once, after the same signal, so the
-// workflow fills it (and grants the trial) whichever path wrote it. Backends in other languages use the same path
+// minimal row it finds is returned at once, and the same signal, sent in the
+// background at most once a minute per user, has the workflow fill it (and
+// grant the trial) whichever path wrote it. Backends in other languages use the same path
 // over HTTP: POST /v1/users/ensure on the starter.
 package ensure
 
@@ -18,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -90,6 +92,10 @@ func ClientOptions(opts client.Options, payloadKeys string) (client.Options, err
 type Ensurer struct {
 	store *store.Store
 	opts  Options
+
+	mu sync.Mutex
+	// nudged is when each user's workflow was last nudged (see nudge).
+	nudged map[string]time.Time
 }
 
 // New checks the options and fills in defaults.
@@ -103,7 +109,7 @@ func New(o Options) (*Ensurer, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	return &Ensurer{store: store.New(o.Pool), opts: o}, nil
+	return &Ensurer{store: store.New(o.Pool), opts: o, nudged: map[string]time.Time{}}, nil
 }
 
 // Ensure returns the user's row, making sure it exists, within the Timeout:
@@ -127,17 +133,13 @@ func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (u User, err error
 		// A minimal row (an earlier ensure's, or a membership's member):
 		// the user's workflow fills it from Clerk, with the trial a signup
 		// gets, while the product goes on with the row it has.
-		path = PathSlow
-		if err := e.signal(ctx, clerkID); err != nil {
-			return User{}, err
-		}
+		e.nudge(ctx, clerkID)
 		return u, nil
 	case errors.Is(err, store.ErrRowLeft):
-		// The deletion stands, but its row is still there: the signal
-		// lets the user's workflow finish removing it. Ensure answers that
-		// the user is deleted whether or not Temporal takes the signal, and
-		// any later write that meets the tombstone finishes it as well.
-		_ = e.signal(ctx, clerkID)
+		// The deletion stands, but its row is still there: the nudge lets
+		// the user's workflow finish removing it (as does any later write
+		// that meets the tombstone).
+		e.nudge(ctx, clerkID)
 		return User{}, fmt.Errorf("ensure %s: %w", clerkID, ErrDeleted)
 	case errors.Is(err, store.ErrDeleted):
 		return User{}, fmt.Errorf("ensure %s: %w", clerkID, ErrDeleted)
@@ -159,6 +161,43 @@ func (e *Ensurer) lookup(ctx context.Context, clerkID string) (User, error) {
 	}
 	return u, err
 }
+
+// nudgeEvery bounds how often one process signals a user's workflow for a
+// row it already serves (a minimal row to fill, a deletion to finish): a
+// user whose profile Clerk cannot give (a key of another instance answers
+// 404) would otherwise cost a workflow run and a Clerk request per ensure.
+const nudgeEvery = time.Minute
+
+// nudge signals the user's workflow in the background, at most once per
+// nudgeEvery for a user: the answer does not wait for it, and does not
+// fail when Temporal is away (the row is served either way; the next
+// nudge or webhook does the work).
+func (e *Ensurer) nudge(ctx context.Context, clerkID string) {
+	now := time.Now()
+	e.mu.Lock()
+	if last, ok := e.nudged[clerkID]; ok && now.Sub(last) < nudgeEvery {
+		e.mu.Unlock()
+		return
+	}
+	if len(e.nudged) >= maxNudged {
+		for id, at := range e.nudged {
+			if now.Sub(at) >= nudgeEvery {
+				delete(e.nudged, id)
+			}
+		}
+	}
+	e.nudged[clerkID] = now
+	e.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeout)
+		defer cancel()
+		_ = e.signal(ctx, clerkID) // best effort, as the comment above says
+	}()
+}
+
+// maxNudged is how many users' nudge times an Ensurer holds before it drops
+// the expired ones.
+const maxNudged = 10000
 
 func (e *Ensurer) signal(ctx context.Context, clerkID string) error {
 	opts := workflows.UserWorkflowStartOptions(clerkID, e.opts.TaskQueue)

@@ -197,3 +197,22 @@ func TestEnsure_HangingDatabaseIsBoundedByTimeout(t *testing.T) {
 	require.NotErrorIs(t, err, ensure.ErrTimeout, "the row was never looked up: this is unavailability, not a slow workflow")
 	require.Less(t, elapsed, timeout+2*time.Second, "bounded by the Timeout, not by the caller's context")
 }
+
+// TestEnsure_MinimalRowIsServedWhileTemporalIsAway: a minimal row (a
+// membership's member) is returned at once; the signal that has the
+// workflow fill it goes in the background, so neither a Temporal outage
+// nor its wait reaches the caller.
+func TestEnsure_MinimalRowIsServedWhileTemporalIsAway(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Store(t)
+	res, err := st.UpsertUser(context.Background(), clerkevent.User{ClerkID: "user_minimal", ClerkUpdatedAt: store.MinimalVersion}, 0)
+	require.NoError(t, err)
+	e, err := ensure.New(ensure.Options{Temporal: unreachableTemporal(t), Pool: st.Pool(), Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	start := time.Now()
+	u, err := e.Ensure(context.Background(), "user_minimal")
+	require.NoError(t, err)
+	require.Equal(t, res.UserID, u.ID)
+	require.Nil(t, u.Email)
+	require.Less(t, time.Since(start), time.Second, "the answer does not wait for Temporal")
+}
