@@ -201,9 +201,16 @@ func (r *makeRun) stop(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("make run did not stop:\n%s", r.logs)
 	}
-	require.NotContains(t, r.logs.String(), "level=WARN", "make run warned on a clean start and stop")
-	require.NotContains(t, r.logs.String(), "level=ERROR")
+	logs := knownServerNoise.ReplaceAllString(r.logs.String(), "")
+	require.NotContains(t, logs, "level=WARN", "make run warned on a clean start and stop")
+	require.NotContains(t, logs, "level=ERROR")
 }
+
+// knownServerNoise is a line the Temporal dev server itself may log while
+// it stops, racing a poll it is cancelling (its metrics interceptor writes a
+// trailer to a stream already closed): none of clerksync's doing, and
+// harmless.
+var knownServerNoise = regexp.MustCompile(`(?m)^temporal \| .*level=ERROR msg="unable to add metrics baggage to gRPC trailer".*$`)
 
 // shell runs script with bash in dir, as a terminal would, and returns what
 // it printed.
