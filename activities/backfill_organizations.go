@@ -223,16 +223,11 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 		})
 		switch {
 		case notFound(err):
-			kept, err := deleteConfirmed(
+			if err := deleteConfirmed(
 				func() error { return a.Store.TombstoneOrganization(ctx, id, time.Now()) },
-				func() (bool, error) { return a.Store.RemoveOrganizationRow(ctx, id) })
-			switch {
-			case err != nil:
+				func() (bool, error) { return a.Store.RemoveOrganizationRow(ctx, id) },
+				&res.RemovedOrganizations, &res.RowsKept); err != nil {
 				return res, err
-			case kept:
-				res.RowsKept++
-			default:
-				res.RemovedOrganizations++
 			}
 		case err != nil:
 			return res, err

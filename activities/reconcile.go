@@ -84,16 +84,11 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 		})
 		switch {
 		case notFound(err):
-			kept, err := deleteConfirmed(
+			if err := deleteConfirmed(
 				func() error { return a.Store.TombstoneUser(ctx, id, time.Now()) },
-				func() (bool, error) { return a.Store.RemoveUserRow(ctx, id) })
-			switch {
-			case err != nil:
+				func() (bool, error) { return a.Store.RemoveUserRow(ctx, id) },
+				&res.Removed, &res.RowsKept); err != nil {
 				return res, err
-			case kept:
-				res.RowsKept++
-			default:
-				res.Removed++
 			}
 		case err != nil:
 			return res, err
@@ -124,14 +119,22 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 }
 
 // deleteConfirmed deletes what Clerk confirmed gone (a 404), as its signed
-// deletion webhook would: the tombstone, then the row. kept reports a row a
-// product's foreign key holds.
-func deleteConfirmed(tombstone func() error, remove func() (bool, error)) (kept bool, err error) {
+// deletion webhook would: the tombstone, then the row. It counts the row as
+// removed, or as kept when a product's foreign key holds it.
+func deleteConfirmed(tombstone func() error, remove func() (bool, error), removed, kept *int) error {
 	if err := tombstone(); err != nil {
-		return false, classify(err)
+		return classify(err)
 	}
 	r, err := rowRemoval(remove())
-	return r.RowKept != "", err
+	switch {
+	case err != nil:
+		return err
+	case r.RowKept != "":
+		*kept++
+	default:
+		*removed++
+	}
+	return nil
 }
 
 // ForgetRun drops what a run recorded as seen, once it has ended.
