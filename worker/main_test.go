@@ -42,21 +42,11 @@ func TestWorker_ExitsWhenItsNamespaceIsDeleted(t *testing.T) {
 		Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
 	}))
 
-	bin := filepath.Join(t.TempDir(), "worker")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "build worker: %s", out)
-	cmd := exec.Command(bin)
 	httpAddr := testenv.FreeAddr(t)
-	cmd.Env = []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "TEMPORAL_NAMESPACE=" + ns, "PATH=" + os.Getenv("PATH"),
-		"WORKER_HTTP_ADDR=" + httpAddr}
-	var logs testenv.LogBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	logs, exited := startWorker(t, "DATABASE_URL="+dbURL, "TEMPORAL_ADDRESS="+address, "TEMPORAL_NAMESPACE="+ns,
+		"WORKER_HTTP_ADDR="+httpAddr)
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "Worker polling") }, time.Minute, 100*time.Millisecond,
-		"the worker never started polling: %s", &logs)
+		"the worker never started polling: %s", logs)
 	require.Eventually(t, func() bool { return get(httpAddr, "/readyz") == http.StatusOK }, 30*time.Second, 100*time.Millisecond,
 		"the polling worker never said it was ready")
 
@@ -74,8 +64,26 @@ func TestWorker_ExitsWhenItsNamespaceIsDeleted(t *testing.T) {
 		require.Contains(t, logs.String(), "worker: worker stopped polling clerksync in namespace "+ns)
 		require.Equal(t, 0, get(httpAddr, "/healthz"), "/healthz still answers after the worker exited")
 	case <-time.After(4 * time.Minute):
-		t.Fatalf("the worker kept running with its namespace gone: %s", &logs)
+		t.Fatalf("the worker kept running with its namespace gone: %s", logs)
 	}
+}
+
+// startWorker builds the worker binary and runs it with env (and PATH)
+// until the test ends; it returns the process's output and its exit.
+func startWorker(t *testing.T, env ...string) (*testenv.LogBuffer, <-chan error) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "worker")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "build worker: %s", out)
+	cmd := exec.Command(bin)
+	cmd.Env = append(env, "PATH="+os.Getenv("PATH"))
+	logs := &testenv.LogBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return logs, exited
 }
 
 // get returns the status of GET path on addr, or 0 when nothing answers.
@@ -101,18 +109,7 @@ func TestWorker_ExitsOnATableItDidNotCreate(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, db.Close(context.Background()))
 
-	bin := filepath.Join(t.TempDir(), "worker")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "build worker: %s", out)
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + testenv.FreeAddr(t), "PATH=" + os.Getenv("PATH"),
-		"WORKER_HTTP_ADDR=" + testenv.FreeAddr(t)}
-	var logs testenv.LogBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	logs, exited := startWorker(t, "DATABASE_URL="+dbURL, "TEMPORAL_ADDRESS="+testenv.FreeAddr(t), "WORKER_HTTP_ADDR="+testenv.FreeAddr(t))
 	select {
 	case err := <-exited:
 		var exit *exec.ExitError
@@ -121,6 +118,6 @@ func TestWorker_ExitsOnATableItDidNotCreate(t *testing.T) {
 		require.Contains(t, logs.String(), "table public.users already exists and clerksync did not create it")
 		require.NotContains(t, logs.String(), "retrying", "a migration that can never pass is not retried")
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the worker kept retrying a migration that can never pass: %s", &logs)
+		t.Fatalf("the worker kept retrying a migration that can never pass: %s", logs)
 	}
 }
