@@ -150,7 +150,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			p.Phase = PhaseStopped
 			p.SafetyStop = fmt.Sprintf("CLERK_SECRET_KEY belongs to Clerk instance %s, but this database is kept in step with instance %s: "+
 				"nothing was written or removed. Set that instance's secret key on the worker; only if the database really moves to %s, "+
-				"delete its record first (delete from clerk_instance)", start.Instance, start.Recorded, start.Instance)
+				"delete its record first (delete from clerksync.clerk_instance)", start.Instance, start.Recorded, start.Instance)
 			return p, nil
 		}
 		var count activities.ClerkCount

@@ -66,6 +66,7 @@ const (
 var Vars = []Var{
 	{"DATABASE_URL", DefaultDatabaseURL, fmt.Sprintf("PostgreSQL connection URL (pgx syntax); pool_max_conns defaults to %d, connect_timeout to %d (seconds)",
 		store.DefaultMaxConns, int(store.DefaultConnectTimeout.Seconds())), Both},
+	{"CLERKSYNC_SCHEMA", store.DefaultSchema, "PostgreSQL schema of clerksync's bookkeeping (tombstones, each row's version, trial grants, backfill state, migration versions), created by the worker; ensure clients need the same", Both},
 	{"TEMPORAL_ADDRESS", DefaultTemporalAddress, "Temporal frontend host:port", Both},
 	{"TEMPORAL_NAMESPACE", client.DefaultNamespace, "Temporal namespace", Both},
 	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (implies TLS)", Both},
@@ -95,7 +96,9 @@ var Vars = []Var{
 
 // Config is the parsed environment.
 type Config struct {
-	DatabaseURL    string
+	DatabaseURL string
+	// Schema is the bookkeeping schema (CLERKSYNC_SCHEMA).
+	Schema         string
 	TaskQueue      string
 	WebhookSecret  string
 	ClerkSecretKey string
@@ -144,6 +147,7 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c := Config{
 		DatabaseURL:         get("DATABASE_URL"),
+		Schema:              get("CLERKSYNC_SCHEMA"),
 		TaskQueue:           get("TEMPORAL_TASK_QUEUE"),
 		WebhookSecret:       get("CLERK_WEBHOOK_SECRET"),
 		ClerkSecretKey:      get("CLERK_SECRET_KEY"),
@@ -164,6 +168,9 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("WEBHOOK_MAX_BYTES=%q: want a positive number of bytes", get("WEBHOOK_MAX_BYTES")))
 	}
 	c.WebhookMaxBytes = n
+	if err := store.ValidateSchema(c.Schema); err != nil {
+		errs = append(errs, "CLERKSYNC_SCHEMA: "+err.Error())
+	}
 	pollers, err := strconv.Atoi(get("WORKER_WORKFLOW_POLLERS"))
 	if err != nil || pollers <= 0 {
 		errs = append(errs, fmt.Sprintf("WORKER_WORKFLOW_POLLERS=%q: want a positive number", get("WORKER_WORKFLOW_POLLERS")))
@@ -192,6 +199,9 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 	}
 	return c, nil
 }
+
+// Layout says where clerksync's tables are, for store.Open.
+func (c Config) Layout() store.Layout { return store.Layout{Schema: c.Schema} }
 
 // ClerkClient returns clerk-sdk-go's configuration for the Backend API at
 // CLERK_API_URL with CLERK_SECRET_KEY, or nil when no key is set.

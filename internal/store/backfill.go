@@ -69,26 +69,9 @@ select count(pg_advisory_xact_lock(h)) from (
     select distinct hashtextextended(clerk_id, 0) as h from clerksync_page order by 1
 ) locks`)
 		if run != "" {
-			b.Queue(`insert into backfill_seen (run, clerk_id) select $1, clerk_id from clerksync_page on conflict do nothing`, run)
+			b.Queue(s.sql(`insert into clerksync.backfill_seen (run, clerk_id) select $1, clerk_id from clerksync_page on conflict do nothing`), run)
 		}
-		b.Queue(`
-with written as (
-    insert into users (clerk_id, email, first_name, last_name, username, image_url,
-                       clerk_created_at, clerk_updated_at, content_hash)
-    select distinct on (p.clerk_id) p.clerk_id, p.email, p.first_name, p.last_name, p.username, p.image_url,
-           p.clerk_created_at, p.clerk_updated_at, p.content_hash
-    from clerksync_page p
-    where not exists (select 1 from user_tombstones t where t.clerk_id = p.clerk_id)
-    order by p.clerk_id, p.clerk_updated_at desc, p.content_hash desc
-    ` + onConflictLastWriterWins + `
-    returning clerk_id, xmax = 0 as inserted
-)
-select
-    count(*) filter (where inserted),
-    count(*) filter (where not inserted),
-    coalesce(array_agg(clerk_id), '{}'),
-    (select count(*) from clerksync_page p where exists (select 1 from user_tombstones t where t.clerk_id = p.clerk_id))
-from written`)
+		b.Queue(s.sql(upsertPageSQL))
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
 			br.Close()
@@ -112,7 +95,7 @@ from written`)
 		if trialPeriod <= 0 || len(written) == 0 {
 			return nil
 		}
-		tag, err := tx.Exec(ctx, grantTrialsSQL, written, TrialPlan, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))
+		tag, err := tx.Exec(ctx, s.sql(grantTrialsSQL), written, TrialPlan, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))
 		if err != nil {
 			return fmt.Errorf("grant trials: %w", err)
 		}
@@ -125,17 +108,53 @@ from written`)
 	return res, nil
 }
 
-// grantTrialsSQL is grantTrialSQL for a set of users ($1, Clerk IDs): the
-// same once-ever rule, set-based.
+// upsertPageSQL is upsertUserSQL for the page in the staging table: the
+// newest of each user's entries, under the same rules, set-based. It
+// counts the inserted and updated rows, lists the written Clerk IDs, and
+// counts the page's tombstoned ones.
+const upsertPageSQL = `
+with page as materialized (
+    select distinct on (p.clerk_id) p.*
+    from clerksync_page p
+    where not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id)
+    order by p.clerk_id, p.clerk_updated_at desc, p.content_hash desc
+), apply as materialized (
+    select p.* from page p
+    where not exists (select 1 from users u where u.clerk_id = p.clerk_id)
+       or (p.clerk_updated_at > 'epoch' and not exists (
+           select 1 from clerksync.user_state st
+           where st.clerk_id = p.clerk_id and (st.clerk_updated_at, st.content_hash) >= (p.clerk_updated_at, p.content_hash)))
+), state as (
+    insert into clerksync.user_state (clerk_id, clerk_updated_at, content_hash)
+    select clerk_id, clerk_updated_at, content_hash from apply
+` + onConflictNewVersion + `
+), written as (
+    insert into users (clerk_id, email, first_name, last_name, username, image_url, clerk_created_at, clerk_updated_at)
+    select clerk_id, email, first_name, last_name, username, image_url, clerk_created_at, clerk_updated_at from apply
+    order by clerk_id
+` + onConflictOverwrite + `
+    returning clerk_id, xmax = 0 as inserted
+)
+select
+    count(*) filter (where inserted),
+    count(*) filter (where not inserted),
+    coalesce(array_agg(clerk_id), '{}'),
+    (select count(*) from clerksync_page p where exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id))
+from written`
+
+// grantTrialsSQL is grantTrialSQL for a set of users ($1, Clerk IDs written
+// from the staging table): the same once-ever rule, set-based.
 const grantTrialsSQL = `
 with granted as (
-    update users set trial_granted_at = now()
-    where clerk_id = any($1) and trial_granted_at is null
-      and clerk_created_at is not null and clerk_created_at + $3::interval > now()
-    returning id, clerk_created_at + $3::interval as ends
+    update clerksync.user_state st set trial_granted_at = now()
+    from (select distinct on (clerk_id) clerk_id, clerk_created_at from clerksync_page
+          where clerk_id = any($1) order by clerk_id, clerk_updated_at desc) p
+    where st.clerk_id = p.clerk_id and st.trial_granted_at is null
+      and p.clerk_created_at is not null and p.clerk_created_at + $3::interval > now()
+    returning st.clerk_id, p.clerk_created_at + $3::interval as ends
 )
 insert into subscriptions (user_id, plan, status, trial_ends_at)
-select id, $2, 'trialing', ends from granted
+select u.id, $2, 'trialing', g.ends from granted g join users u on u.clerk_id = g.clerk_id
 on conflict (user_id, plan) do nothing`
 
 // CountUsers counts the live users.
@@ -155,15 +174,15 @@ func (s *Store) UnseenUsers(ctx context.Context, run string, startedAt time.Time
 	const unseen = `
 from users u
 where u.created_at < $2
-  and not exists (select 1 from backfill_seen s where s.run = $1 and s.clerk_id = u.clerk_id)
-  and not exists (select 1 from user_tombstones t where t.clerk_id = u.clerk_id)`
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u.clerk_id)
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.clerk_id)`
 	if limit == 0 {
-		if err := s.pool.QueryRow(ctx, `select count(*) `+unseen, run, startedAt).Scan(&count); err != nil {
+		if err := s.pool.QueryRow(ctx, s.sql(`select count(*) `+unseen), run, startedAt).Scan(&count); err != nil {
 			return 0, nil, fmt.Errorf("count unseen users of %s: %w", run, err)
 		}
 		return count, nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `select u.clerk_id `+unseen+` and u.clerk_id > $3 order by u.clerk_id limit $4`,
+	rows, err := s.pool.Query(ctx, s.sql(`select u.clerk_id `+unseen+` and u.clerk_id > $3 order by u.clerk_id limit $4`),
 		run, startedAt, after, limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list unseen users of %s: %w", run, err)
@@ -177,7 +196,7 @@ where u.created_at < $2
 
 // ForgetRun drops what a run recorded as seen.
 func (s *Store) ForgetRun(ctx context.Context, run string) error {
-	if _, err := s.pool.Exec(ctx, `delete from backfill_seen where run = $1`, run); err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql(`delete from clerksync.backfill_seen where run = $1`), run); err != nil {
 		return fmt.Errorf("forget run %s: %w", run, err)
 	}
 	return nil
@@ -186,9 +205,9 @@ func (s *Store) ForgetRun(ctx context.Context, run string) error {
 // MarkSeen records ids (organizations, memberships) as seen in Clerk's
 // listing by the run, for reconciliation.
 func (s *Store) MarkSeen(ctx context.Context, run string, ids []string) error {
-	if _, err := s.pool.Exec(ctx, `
-insert into backfill_seen (run, clerk_id) select $1, unnest($2::text[])
-on conflict do nothing`, run, ids); err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql(`
+insert into clerksync.backfill_seen (run, clerk_id) select $1, unnest($2::text[])
+on conflict do nothing`), run, ids); err != nil {
 		return fmt.Errorf("mark seen by %s: %w", run, err)
 	}
 	return nil
@@ -198,11 +217,11 @@ on conflict do nothing`, run, ids); err != nil {
 // run started and that the run did not see in Clerk's listing: the
 // candidates reconciliation confirms with Clerk one by one.
 func (s *Store) UnseenOrganizations(ctx context.Context, run string, startedAt time.Time) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.pool.Query(ctx, s.sql(`
 select o.clerk_id from organizations o
 where o.created_at < $2
-  and not exists (select 1 from backfill_seen s where s.run = $1 and s.clerk_id = o.clerk_id)
-order by o.clerk_id`, run, startedAt)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = o.clerk_id)
+order by o.clerk_id`), run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
 	}
@@ -223,15 +242,15 @@ type UnseenMembership struct {
 // started, of organizations the run did see, that were not in their
 // organization's listing, by organization.
 func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt time.Time) ([]UnseenMembership, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.pool.Query(ctx, s.sql(`
 select m.clerk_id, o.clerk_id, u.clerk_id
 from organization_memberships m
 join organizations o on o.id = m.organization_id
 join users u on u.id = m.user_id
 where m.created_at < $2
-  and exists (select 1 from backfill_seen s where s.run = $1 and s.clerk_id = o.clerk_id)
-  and not exists (select 1 from backfill_seen s where s.run = $1 and s.clerk_id = m.clerk_id)
-order by o.clerk_id, m.clerk_id`, run, startedAt)
+  and exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = o.clerk_id)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = m.clerk_id)
+order by o.clerk_id, m.clerk_id`), run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}
@@ -247,11 +266,11 @@ order by o.clerk_id, m.clerk_id`, run, startedAt)
 // recorded one: id itself, or the instance an earlier run recorded.
 func (s *Store) RecordClerkInstance(ctx context.Context, id string) (string, error) {
 	var recorded string
-	err := s.pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, s.sql(`
 with inserted as (
-    insert into clerk_instance (instance_id) values ($1) on conflict (singleton) do nothing returning instance_id
+    insert into clerksync.clerk_instance (instance_id) values ($1) on conflict (singleton) do nothing returning instance_id
 )
-select instance_id from inserted union all select instance_id from clerk_instance limit 1`, id).Scan(&recorded)
+select instance_id from inserted union all select instance_id from clerksync.clerk_instance limit 1`), id).Scan(&recorded)
 	if err != nil {
 		return "", fmt.Errorf("record clerk instance %s: %w", id, err)
 	}
@@ -260,7 +279,7 @@ select instance_id from inserted union all select instance_id from clerk_instanc
 
 // SeenRuns lists the runs that have IDs recorded as seen.
 func (s *Store) SeenRuns(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `select distinct run from backfill_seen order by run`)
+	rows, err := s.pool.Query(ctx, s.sql(`select distinct run from clerksync.backfill_seen order by run`))
 	if err != nil {
 		return nil, fmt.Errorf("list runs with seen IDs: %w", err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,19 +10,19 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// ownTables are the tables clerksync's migrations create. A NOT NULL or CHECK
-// violation there is clerksync's data being refused; the same violation in a
-// product's table (through a trigger) is the product's to fix, and a retry
-// lands once it has.
-var ownTables = map[string]bool{
-	"users": true, "user_tombstones": true, "subscriptions": true,
-	"organizations": true, "organization_memberships": true,
-	"organization_tombstones": true, "organization_membership_tombstones": true,
-}
+// ownedTables are the tables clerksync creates in the product's schema when
+// no mapping names the product's own (migrations/tables).
+var ownedTables = []string{"organization_memberships", "organizations", "subscriptions", "users"}
 
-// ownTableNames lists ownTables, sorted.
-func ownTableNames() []string {
-	return slices.Sorted(maps.Keys(ownTables))
+// ownTables are the tables clerksync's migrations create: ownedTables and
+// the bookkeeping schema's. A NOT NULL or CHECK violation there is
+// clerksync's data being refused; the same violation in a product's table
+// (through a trigger) is the product's to fix, and a retry lands once it
+// has.
+var ownTables = map[string]bool{
+	"users": true, "subscriptions": true, "organizations": true, "organization_memberships": true,
+	"user_tombstones": true, "organization_tombstones": true, "organization_membership_tombstones": true,
+	"user_state": true, "backfill_seen": true, "clerk_instance": true,
 }
 
 // IsPermanent reports whether err is PostgreSQL refusing the data itself,

@@ -28,7 +28,7 @@ type OrganizationResult struct {
 // Clerk's updated_at (ties by content hash) and refuses a tombstoned ID.
 const upsertOrganizationSQL = `
 with tombstone as (
-    select 1 from organization_tombstones where clerk_id = $1
+    select 1 from clerksync.organization_tombstones where clerk_id = $1
 ), written as (
     insert into organizations (clerk_id, name, slug, image_url, clerk_created_at, clerk_updated_at, content_hash)
     select $1, $2, $3, $4, $5, $6, $7
@@ -56,7 +56,7 @@ func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organizatio
 			err     error
 			rowLeft bool
 		)
-		res.Outcome, rowLeft, err = upsertOrganization(ctx, tx, o)
+		res.Outcome, rowLeft, err = s.upsertOrganization(ctx, tx, o)
 		if err != nil || !rowLeft {
 			return err
 		}
@@ -72,12 +72,12 @@ func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organizatio
 
 // upsertOrganization writes o and reports, for a tombstoned organization,
 // whether its row is still there (its removal never ran).
-func upsertOrganization(ctx context.Context, tx pgx.Tx, o clerkevent.Organization) (outcome Outcome, rowLeft bool, err error) {
+func (s *Store) upsertOrganization(ctx context.Context, tx pgx.Tx, o clerkevent.Organization) (outcome Outcome, rowLeft bool, err error) {
 	var (
 		inserted   *bool
 		tombstoned bool
 	)
-	if err := tx.QueryRow(ctx, upsertOrganizationSQL, o.ClerkID, o.Name, o.Slug, o.ImageURL, optionalTime(o.ClerkCreatedAt),
+	if err := tx.QueryRow(ctx, s.sql(upsertOrganizationSQL), o.ClerkID, o.Name, o.Slug, o.ImageURL, optionalTime(o.ClerkCreatedAt),
 		o.ClerkUpdatedAt, o.ContentHash()).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
 		return "", false, err
 	}
@@ -112,17 +112,10 @@ func (s *Store) RemoveOrganizationRow(ctx context.Context, clerkID string) (bool
 // its own, its organization's or its user's.
 const membershipRefusalSQL = `
 select case
-    when exists (select 1 from organization_membership_tombstones where clerk_id = $1) then 'membership'
-    when exists (select 1 from organization_tombstones where clerk_id = $2) then 'organization'
-    when exists (select 1 from user_tombstones where clerk_id = $3) then 'user'
+    when exists (select 1 from clerksync.organization_membership_tombstones where clerk_id = $1) then 'membership'
+    when exists (select 1 from clerksync.organization_tombstones where clerk_id = $2) then 'organization'
+    when exists (select 1 from clerksync.user_tombstones where clerk_id = $3) then 'user'
     else '' end`
-
-// minimalUserSQL gives a member clerksync has no row for the row an ensure
-// writes: the Clerk ID at the lowest version, so any of the user's own data
-// wins over it when it arrives.
-const minimalUserSQL = `
-insert into users (clerk_id, clerk_updated_at) values ($1, 'epoch')
-on conflict (clerk_id) do nothing`
 
 // upsertMembershipSQL writes the membership under last-writer-wins on
 // Clerk's updated_at (ties by role), and nothing while a newer membership
@@ -168,17 +161,19 @@ where o.clerk_id = $2 and u.clerk_id = $3 and m.organization_id = o.id and m.use
 func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (OrganizationResult, error) {
 	var res OrganizationResult
 	err := s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, membershipRefusalSQL, m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&res.Refused); err != nil {
+		if err := tx.QueryRow(ctx, s.sql(membershipRefusalSQL), m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&res.Refused); err != nil {
 			return fmt.Errorf("check deletions: %w", err)
 		}
 		if res.Refused != "" {
 			res.Outcome = Tombstoned
-			return finishDeletions(ctx, tx, m, &res)
+			return s.finishDeletions(ctx, tx, m, &res)
 		}
-		if _, _, err := upsertOrganization(ctx, tx, m.Organization); err != nil {
+		if _, _, err := s.upsertOrganization(ctx, tx, m.Organization); err != nil {
 			return fmt.Errorf("organization: %w", err)
 		}
-		if _, err := tx.Exec(ctx, minimalUserSQL, m.UserID); err != nil {
+		// A member clerksync has no row for gets the row an ensure writes
+		// (a minimal row), which the user's own data wins over.
+		if _, err := s.upsertUser(ctx, tx, clerkevent.User{ClerkID: m.UserID, ClerkUpdatedAt: MinimalVersion}, 0); err != nil {
 			return fmt.Errorf("member: %w", err)
 		}
 		held, err := savepoint(ctx, tx, func(sp pgx.Tx) error {
@@ -218,9 +213,9 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 // every row whose deletion is recorded but that is still there (the
 // membership's, its organization's, its user's), and reports the first a
 // product's foreign key keeps.
-func finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Membership, res *OrganizationResult) error {
+func (s *Store) finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Membership, res *OrganizationResult) error {
 	var left []string
-	if err := tx.QueryRow(ctx, leftRowsSQL, m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&left); err != nil {
+	if err := tx.QueryRow(ctx, s.sql(leftRowsSQL), m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&left); err != nil {
 		return fmt.Errorf("rows of deletions: %w", err)
 	}
 	for _, d := range []struct {
@@ -245,11 +240,11 @@ func finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Membership, re
 // organization ($2) and its user ($3) whose rows are still there.
 const leftRowsSQL = `
 select array_remove(array[
-    case when exists (select 1 from organization_membership_tombstones t join organization_memberships r using (clerk_id) where clerk_id = $1)
+    case when exists (select 1 from clerksync.organization_membership_tombstones t join organization_memberships r using (clerk_id) where clerk_id = $1)
          then 'membership' end,
-    case when exists (select 1 from organization_tombstones t join organizations r using (clerk_id) where clerk_id = $2)
+    case when exists (select 1 from clerksync.organization_tombstones t join organizations r using (clerk_id) where clerk_id = $2)
          then 'organization' end,
-    case when exists (select 1 from user_tombstones t join users r using (clerk_id) where clerk_id = $3)
+    case when exists (select 1 from clerksync.user_tombstones t join users r using (clerk_id) where clerk_id = $3)
          then 'user' end], null)`
 
 // DeleteMembership tombstones the membership in a transaction of its own,
@@ -295,7 +290,7 @@ type Member struct {
 // clerksync has never seen.
 func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (OrganizationRow, []Member, error) {
 	var deleted bool
-	if err := s.pool.QueryRow(ctx, `select exists (select 1 from organization_tombstones where clerk_id = $1)`, clerkID).Scan(&deleted); err != nil {
+	if err := s.pool.QueryRow(ctx, s.sql(`select exists (select 1 from clerksync.organization_tombstones where clerk_id = $1)`), clerkID).Scan(&deleted); err != nil {
 		return OrganizationRow{}, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
 	if deleted {

@@ -21,7 +21,7 @@ func BenchmarkUpsertUser_PoolSize(b *testing.B) {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 			dbURL := testenv.Database(b)
 			ctx := context.Background()
-			st, err := store.Open(ctx, dbURL+"?pool_max_conns="+fmt.Sprint(conns))
+			st, err := store.Open(ctx, dbURL+"?pool_max_conns="+fmt.Sprint(conns), store.Layout{})
 			if err != nil {
 				b.Fatal(err)
 			}

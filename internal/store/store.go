@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,17 +25,44 @@ import (
 	"github.com/jackc/tern/v2/migrate"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
-// versionTable is where tern records the applied migration version: in
-// the schema clerksync's tables go to (the first of DATABASE_URL's
-// search_path), beside them.
-const versionTable = "clerksync_schema_version"
+// DefaultSchema is the schema of clerksync's bookkeeping (CLERKSYNC_SCHEMA's
+// default): the name its SQL is written with.
+const DefaultSchema = "clerksync"
+
+// schemaName is what a bookkeeping schema may be called: a lowercase
+// PostgreSQL identifier that needs no quoting, so that it can be spliced
+// into SQL and into tern's version table name (which tern does not quote).
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// ValidateSchema checks a bookkeeping schema name (CLERKSYNC_SCHEMA).
+func ValidateSchema(name string) error {
+	if !schemaName.MatchString(name) {
+		return fmt.Errorf("schema name %q: want lowercase letters, digits and _, not starting with a digit, at most 63", name)
+	}
+	return nil
+}
+
+// Layout says where clerksync's tables are. Its zero value is the default:
+// bookkeeping in the schema "clerksync", the users, subscriptions,
+// organizations and organization_memberships tables created and owned by
+// clerksync in the first schema of the connection's search_path.
+type Layout struct {
+	// Schema holds clerksync's bookkeeping (tombstones, each row's
+	// version, trial grants, backfill state, migration versions); empty
+	// is DefaultSchema.
+	Schema string
+}
 
 // Store holds the connection pool. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	// schema is the bookkeeping schema; rewritten caches clerksync's SQL
+	// with it in place of DefaultSchema (see sql).
+	schema    string
+	rewritten sync.Map
 }
 
 // Pool defaults, used when DATABASE_URL does not set pool_max_conns or
@@ -54,7 +83,7 @@ const (
 
 // Open creates the pool. It does not connect yet: the first query does, so a
 // process can start while PostgreSQL is still coming up.
-func Open(ctx context.Context, databaseURL string) (*Store, error) {
+func Open(ctx context.Context, databaseURL string, layout Layout) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
@@ -69,12 +98,41 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create pgx pool: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	st, err := New(pool, layout)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // New wraps a pool the caller owns (the product's own, for ensure); the
 // caller closes it.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
+	if layout.Schema == "" {
+		layout.Schema = DefaultSchema
+	}
+	if err := ValidateSchema(layout.Schema); err != nil {
+		return nil, fmt.Errorf("bookkeeping schema: %w", err)
+	}
+	return &Store{pool: pool, schema: layout.Schema}, nil
+}
+
+// sql returns q, written against DefaultSchema, for this store's
+// bookkeeping schema. Every statement names bookkeeping tables as
+// "clerksync.<table>", so the default costs nothing and the SQL reads as
+// it runs there.
+func (s *Store) sql(q string) string {
+	if s.schema == DefaultSchema {
+		return q
+	}
+	if r, ok := s.rewritten.Load(q); ok {
+		return r.(string)
+	}
+	r := strings.ReplaceAll(q, DefaultSchema+".", s.schema+".")
+	s.rewritten.Store(q, r)
+	return r
+}
 
 // Pool returns the underlying pool, for code that shares it (ensure).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -90,30 +148,46 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Migrate applies the embedded migrations. tern holds a session advisory lock
-// while it works, so processes that start together apply each migration once.
+// Migrate creates the bookkeeping schema and applies the embedded
+// migrations: the bookkeeping's (migrations/bookkeeping), then the tables
+// clerksync owns (migrations/tables), each set with its version table in
+// the bookkeeping schema. tern holds a session advisory lock while it
+// works, so processes that start together apply each migration once.
 func (s *Store) Migrate(ctx context.Context) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: acquire connection: %w", err)
 	}
 	defer conn.Release()
-	if err := checkNoForeignTables(ctx, conn.Conn()); err != nil {
+	if _, err := conn.Exec(ctx, `create schema if not exists `+s.schema); err != nil {
+		return fmt.Errorf("migrate: create schema %s: %w", s.schema, err)
+	}
+	if err := s.migrateSet(ctx, conn.Conn(), "bookkeeping", "schema_version"); err != nil {
 		return err
 	}
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if err := s.checkNoForeignTables(ctx, conn.Conn()); err != nil {
+		return err
 	}
-	sub, err := fs.Sub(migrations, "migrations")
+	return s.migrateSet(ctx, conn.Conn(), "tables", "tables_version")
+}
+
+// migrateSet applies the migrations of one folder, recording its version in
+// the bookkeeping schema's versionTable.
+func (s *Store) migrateSet(ctx context.Context, conn *pgx.Conn, folder, versionTable string) error {
+	m, err := migrate.NewMigrator(ctx, conn, s.schema+"."+versionTable)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate %s: %w", folder, err)
+	}
+	m.Data["schema"] = s.schema
+	sub, err := fs.Sub(migrations, "migrations/"+folder)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", folder, err)
 	}
 	if err := m.LoadMigrations(sub); err != nil {
-		return fmt.Errorf("migrate: load: %w", err)
+		return fmt.Errorf("migrate %s: load: %w", folder, err)
 	}
 	if err := m.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate %s: %w", folder, err)
 	}
 	return nil
 }
@@ -139,28 +213,28 @@ func (s *Store) inUserTx(ctx context.Context, clerkID string, fn func(pgx.Tx) er
 	return s.inLockedTx(ctx, []string{clerkID}, fn)
 }
 
-// ForeignTableError is a table of one of clerksync's names that clerksync
-// did not create (the product's own users table, say): migrating would fail
-// on it for ever.
+// ForeignTableError is a table of one of the names clerksync creates that
+// clerksync did not create (the product's own users table, say): migrating
+// would fail on it for ever.
 type ForeignTableError struct{ Schema, Table string }
 
 func (e *ForeignTableError) Error() string {
 	return fmt.Sprintf("table %s.%s already exists and clerksync did not create it: clerksync creates and owns %s; "+
 		"give it a database, or a schema of its own (search_path in DATABASE_URL), without them "+
-		"(mapping a product's existing tables is not built yet)", e.Schema, e.Table, strings.Join(ownTableNames(), ", "))
+		"(mapping a product's existing tables is not built yet)", e.Schema, e.Table, strings.Join(ownedTables, ", "))
 }
 
-// checkNoForeignTables refuses a schema that clerksync has never migrated
-// (no version table) but that holds a table of one of its names.
-func checkNoForeignTables(ctx context.Context, conn *pgx.Conn) error {
+// checkNoForeignTables refuses a schema that holds a table of one of the
+// names clerksync creates before clerksync has created any (no version of
+// its tables recorded).
+func (s *Store) checkNoForeignTables(ctx context.Context, conn *pgx.Conn) error {
 	var schema, table string
 	err := conn.QueryRow(ctx, `
 select current_schema(), coalesce((
     select t.table_name::text from information_schema.tables t
     where t.table_schema = current_schema() and t.table_name = any($1)
-      and not exists (select 1 from information_schema.tables v
-                      where v.table_schema = current_schema() and v.table_name = $2)
-    order by t.table_name limit 1), '')`, ownTableNames(), versionTable).Scan(&schema, &table)
+      and to_regclass($2) is null
+    order by t.table_name limit 1), '')`, ownedTables, s.schema+".tables_version").Scan(&schema, &table)
 	if err != nil {
 		return fmt.Errorf("migrate: look for existing tables: %w", err)
 	}

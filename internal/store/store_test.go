@@ -128,7 +128,7 @@ func TestDeleteUser_UnknownUserStillLeavesTombstone(t *testing.T) {
 	removed, err := b.deleteUser(ctx, "user_never_seen", base)
 	require.NoError(t, err)
 	require.False(t, removed)
-	require.Equal(t, 1, b.count(t, "select count(*) from user_tombstones where clerk_id = 'user_never_seen'"))
+	require.Equal(t, 1, b.count(t, "select count(*) from clerksync.user_tombstones where clerk_id = 'user_never_seen'"))
 
 	// The create that the delete overtook arrives late and is refused.
 	res, err := b.st.UpsertUser(ctx, user("user_never_seen", 1, "Late"), 0)
@@ -249,7 +249,7 @@ func TestUpsertAndDeleteRacing_NeverResurrect(t *testing.T) {
 	}
 	wg.Wait()
 	require.Equal(t, 0, b.count(t, "select count(*) from users"))
-	require.Equal(t, users, b.count(t, "select count(*) from user_tombstones"))
+	require.Equal(t, users, b.count(t, "select count(*) from clerksync.user_tombstones"))
 }
 
 func TestUpsertUser_RefusedDataIsPermanent(t *testing.T) {
@@ -283,7 +283,7 @@ func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := store.Open(ctx, dbURL)
+			st, err := store.Open(ctx, dbURL, store.Layout{})
 			if err != nil {
 				errs[i] = err
 				return
@@ -296,7 +296,7 @@ func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
-	st, err := store.Open(ctx, dbURL)
+	st, err := store.Open(ctx, dbURL, store.Layout{})
 	require.NoError(t, err)
 	defer st.Close()
 	require.NoError(t, st.Migrate(ctx), "migrating a migrated database is a no-op")
@@ -343,12 +343,14 @@ func TestWriteUserPage_RacingWebhooksNeverResurrectsNorRegresses(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, users/2, b.count(t, "select count(*) from users"), "no deleted user resurrected")
 	require.Equal(t, users/2, b.count(t, "select count(*) from users where first_name = 'Webhook'"), "no newer data overwritten")
-	require.Equal(t, users/2, b.count(t, "select count(*) from user_tombstones"))
+	require.Equal(t, users/2, b.count(t, "select count(*) from clerksync.user_tombstones"))
 }
 
 // TestMigrate_KeepsToTheSchemaOfSearchPath: with search_path in
-// DATABASE_URL, clerksync's tables and its migration version table both go
-// to that schema, and none to public; migrating again changes nothing.
+// DATABASE_URL, the tables clerksync owns go to that schema, its
+// bookkeeping (the migration versions included) to the bookkeeping schema,
+// and none to public; migrating again changes nothing; and writes work
+// there, a custom bookkeeping schema rewriting every statement.
 func TestMigrate_KeepsToTheSchemaOfSearchPath(t *testing.T) {
 	t.Parallel()
 	dbURL := testenv.Database(t)
@@ -358,19 +360,32 @@ func TestMigrate_KeepsToTheSchemaOfSearchPath(t *testing.T) {
 	defer admin.Close(ctx)
 	_, err = admin.Exec(ctx, `create schema app`)
 	require.NoError(t, err)
-	st, err := store.Open(ctx, dbURL+"?search_path=app")
+	st, err := store.Open(ctx, dbURL+"?search_path=app", store.Layout{Schema: "app_sync"})
 	require.NoError(t, err)
 	defer st.Close()
 	require.NoError(t, st.Migrate(ctx))
 	require.NoError(t, st.Migrate(ctx), "a second run finds its own tables")
-	count := func(schema string) int {
-		var n int
-		require.NoError(t, admin.QueryRow(ctx, `select count(*) from information_schema.tables where table_schema = $1
-  and table_name in ('users', 'user_tombstones', 'clerksync_schema_version')`, schema).Scan(&n))
-		return n
+	tables := func(schema string) []string {
+		rows, err := admin.Query(ctx, `select table_name::text from information_schema.tables where table_schema = $1 order by 1`, schema)
+		require.NoError(t, err)
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return names
 	}
-	require.Equal(t, 3, count("app"))
-	require.Zero(t, count("public"))
+	require.Equal(t, []string{"organization_memberships", "organizations", "subscriptions", "users"}, tables("app"))
+	require.Equal(t, []string{"backfill_seen", "clerk_instance", "organization_membership_tombstones", "organization_tombstones",
+		"schema_version", "tables_version", "user_state", "user_tombstones"}, tables("app_sync"))
+	require.Empty(t, tables("public"))
+	require.Empty(t, tables("clerksync"))
+
+	u := clerkevent.User{ClerkID: "user_in_app", ClerkCreatedAt: time.Now(), ClerkUpdatedAt: time.Now()}
+	res, err := st.UpsertUser(ctx, u, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, store.Inserted, res.Outcome)
+	require.False(t, res.TrialEndsAt.IsZero(), "the trial is granted through app_sync.user_state")
+	require.NoError(t, st.TombstoneUser(ctx, u.ClerkID, time.Now()))
+	_, err = st.UserByClerkID(ctx, u.ClerkID)
+	require.ErrorIs(t, err, store.ErrDeleted)
 }
 
 // TestMigrate_RefusesATableItDidNotCreate: a schema clerksync never
@@ -385,7 +400,7 @@ func TestMigrate_RefusesATableItDidNotCreate(t *testing.T) {
 	defer admin.Close(ctx)
 	_, err = admin.Exec(ctx, `create table "users" (id text primary key, "clerkId" text unique not null)`)
 	require.NoError(t, err)
-	st, err := store.Open(ctx, dbURL)
+	st, err := store.Open(ctx, dbURL, store.Layout{})
 	require.NoError(t, err)
 	defer st.Close()
 	err = st.Migrate(ctx)

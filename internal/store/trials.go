@@ -63,19 +63,20 @@ where id in (
 	return int(tag.RowsAffected()), nil
 }
 
-// grantTrialSQL gives the user ($1) a trialing subscription ending at $3,
-// once per user, ever: not if it was granted before (trial_granted_at, kept
-// even if the product deletes the subscription row), not if the trial would
-// already have ended (an old user seen for the first time), and the unique
-// (user_id, plan) index makes a second row impossible anyway. It returns the
-// end when it granted one, no row otherwise.
+// grantTrialSQL gives the user ($1, its row $2) a trialing subscription
+// ending at $4, once per user, ever: not if it was granted before
+// (user_state.trial_granted_at, kept even if the product deletes the
+// subscription row), not if the trial would already have ended (an old user
+// seen for the first time), and the unique (user_id, plan) index makes a
+// second row impossible anyway. It returns the end when it granted one, no
+// row otherwise.
 const grantTrialSQL = `
 with granted as (
-    update users set trial_granted_at = now()
-    where id = $1 and trial_granted_at is null and $3::timestamptz > now()
-    returning id
+    update clerksync.user_state set trial_granted_at = now()
+    where clerk_id = $1 and trial_granted_at is null and $4::timestamptz > now()
+    returning clerk_id
 )
 insert into subscriptions (user_id, plan, status, trial_ends_at)
-select id, $2, 'trialing', $3 from granted
+select $2, $3, 'trialing', $4 from granted
 on conflict (user_id, plan) do nothing
 returning trial_ends_at`

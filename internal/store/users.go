@@ -77,30 +77,49 @@ type UpsertResult struct {
 }
 
 // upsertUserSQL writes a user under last-writer-wins on Clerk's updated_at,
-// ties broken by the content hash, and refuses a tombstoned Clerk ID. The
-// same version with the same content is a no-op, so a duplicate delivery
-// changes nothing.
+// ties broken by the content hash (the version clerksync.user_state keeps),
+// and refuses a tombstoned Clerk ID. The same version with the same content
+// is a no-op, so a duplicate delivery changes nothing. A row that is not
+// there (never written, or removed by the product) takes whatever version
+// comes; a row clerksync has no version of (one the product wrote before it
+// adopted clerksync) takes any data from Clerk but never a minimal row's.
 const upsertUserSQL = `
 with tombstone as (
-    select 1 from user_tombstones where clerk_id = $1
+    select 1 from clerksync.user_tombstones where clerk_id = $1
+), target as (
+    select id from users where clerk_id = $1
+), apply as materialized (
+    select 1 where not exists (select 1 from tombstone)
+      and (not exists (select 1 from target) or ($8::timestamptz > 'epoch' and not exists (
+          select 1 from clerksync.user_state st
+          where st.clerk_id = $1 and (st.clerk_updated_at, st.content_hash) >= ($8::timestamptz, $9::text collate "C"))))
+), state as (
+    insert into clerksync.user_state (clerk_id, clerk_updated_at, content_hash)
+    select $1, $8, $9 from apply
+` + onConflictNewVersion + `
 ), written as (
-    insert into users (clerk_id, email, first_name, last_name, username, image_url,
-                       clerk_created_at, clerk_updated_at, content_hash)
-    select $1, $2, $3, $4, $5, $6, $7, $8, $9
-    where not exists (select 1 from tombstone)
-` + onConflictLastWriterWins + `
+    insert into users (clerk_id, email, first_name, last_name, username, image_url, clerk_created_at, clerk_updated_at)
+    select $1, $2, $3, $4, $5, $6, $7, $8 from apply
+` + onConflictOverwrite + `
     returning id, xmax = 0 as inserted
 )
 select
-    coalesce((select id from written), (select id from users where clerk_id = $1)),
+    coalesce((select id from written), (select id from target)),
     (select inserted from written),
     exists (select 1 from tombstone)`
 
-// onConflictLastWriterWins ends every insert into users: an existing row
-// takes the new data only if it is newer (Clerk's updated_at, ties broken by
-// the content hash). UpsertUser and WriteUserPage share it, so a webhook and
-// a backfill apply one rule.
-const onConflictLastWriterWins = `
+// onConflictNewVersion records the version a user's row is written at.
+const onConflictNewVersion = `
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash`
+
+// onConflictOverwrite ends every insert into users: a row that is there
+// takes the new data (the statement has decided it wins, see
+// upsertUserSQL), keeping Clerk's created_at when the new data lacks it.
+// UpsertUser and WriteUserPage share it, so a webhook and a backfill apply
+// one rule.
+const onConflictOverwrite = `
     on conflict (clerk_id) do update set
         email            = excluded.email,
         first_name       = excluded.first_name,
@@ -109,9 +128,7 @@ const onConflictLastWriterWins = `
         image_url        = excluded.image_url,
         clerk_created_at = coalesce(excluded.clerk_created_at, users.clerk_created_at),
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash,
-        updated_at       = now()
-    where (users.clerk_updated_at, users.content_hash) < (excluded.clerk_updated_at, excluded.content_hash)`
+        updated_at       = now()`
 
 // UpsertUser inserts or updates the user's row if u wins over what the row
 // holds (clerkevent.User.NewerThan) and the user was never deleted. The same
@@ -120,56 +137,60 @@ const onConflictLastWriterWins = `
 // without one; trialPeriod 0 gives none.
 func (s *Store) UpsertUser(ctx context.Context, u clerkevent.User, trialPeriod time.Duration) (UpsertResult, error) {
 	var res UpsertResult
-	err := s.inUserTx(ctx, u.ClerkID, func(tx pgx.Tx) error {
-		var (
-			id         *string
-			inserted   *bool
-			tombstoned bool
-		)
-		var createdAt *time.Time
-		if !u.ClerkCreatedAt.IsZero() {
-			createdAt = &u.ClerkCreatedAt
-		}
-		err := tx.QueryRow(ctx, upsertUserSQL, u.ClerkID, u.Email, u.FirstName, u.LastName,
-			u.Username, u.ImageURL, createdAt, u.ClerkUpdatedAt, u.ContentHash()).Scan(&id, &inserted, &tombstoned)
-		if err != nil {
-			return err
-		}
-		switch {
-		case tombstoned:
-			res.Outcome = Tombstoned
-			if id != nil {
-				// A deletion whose tombstone committed but whose row's
-				// removal never ran (a worker killed between the two, its
-				// workflow task then replayed): finish it here.
-				res.RowKept, err = finishDeletion(ctx, tx, userEntity, u.ClerkID)
-				return err
-			}
-		case inserted == nil:
-			res.Outcome = Stale
-		case *inserted:
-			res.Outcome = Inserted
-		default:
-			res.Outcome = Updated
-		}
-		if id != nil && !tombstoned {
-			res.UserID = *id
-		}
-		if (res.Outcome != Inserted && res.Outcome != Updated) || createdAt == nil || trialPeriod <= 0 {
-			return nil
-		}
-		var ends *time.Time
-		if err := tx.QueryRow(ctx, grantTrialSQL, res.UserID, TrialPlan, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
-			!errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("grant trial: %w", err)
-		}
-		if ends != nil {
-			res.TrialEndsAt = *ends
-		}
-		return nil
+	err := s.inUserTx(ctx, u.ClerkID, func(tx pgx.Tx) (err error) {
+		res, err = s.upsertUser(ctx, tx, u, trialPeriod)
+		return err
 	})
 	if err != nil {
 		return UpsertResult{}, fmt.Errorf("upsert user %s: %w", u.ClerkID, err)
+	}
+	return res, nil
+}
+
+// upsertUser is UpsertUser in tx, which holds the user's lock.
+func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, trialPeriod time.Duration) (UpsertResult, error) {
+	var (
+		res        UpsertResult
+		id         *string
+		inserted   *bool
+		tombstoned bool
+	)
+	createdAt := optionalTime(u.ClerkCreatedAt)
+	err := tx.QueryRow(ctx, s.sql(upsertUserSQL), u.ClerkID, u.Email, u.FirstName, u.LastName,
+		u.Username, u.ImageURL, createdAt, u.ClerkUpdatedAt, u.ContentHash()).Scan(&id, &inserted, &tombstoned)
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case tombstoned:
+		res.Outcome = Tombstoned
+		if id != nil {
+			// A deletion whose tombstone committed but whose row's removal
+			// never ran (a worker killed between the two, its workflow
+			// task then replayed): finish it here.
+			res.RowKept, err = finishDeletion(ctx, tx, userEntity, u.ClerkID)
+		}
+		return res, err
+	case inserted == nil:
+		res.Outcome = Stale
+	case *inserted:
+		res.Outcome = Inserted
+	default:
+		res.Outcome = Updated
+	}
+	if id != nil {
+		res.UserID = *id
+	}
+	if (res.Outcome != Inserted && res.Outcome != Updated) || createdAt == nil || trialPeriod <= 0 {
+		return res, nil
+	}
+	var ends *time.Time
+	if err := tx.QueryRow(ctx, s.sql(grantTrialSQL), u.ClerkID, res.UserID, TrialPlan, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
+		!errors.Is(err, pgx.ErrNoRows) {
+		return res, fmt.Errorf("grant trial: %w", err)
+	}
+	if ends != nil {
+		res.TrialEndsAt = *ends
 	}
 	return res, nil
 }
@@ -228,9 +249,9 @@ func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (refused s
 type entity struct{ name, table, tombstones string }
 
 var (
-	userEntity         = entity{"user", "users", "user_tombstones"}
-	organizationEntity = entity{"organization", "organizations", "organization_tombstones"}
-	membershipEntity   = entity{"membership", "organization_memberships", "organization_membership_tombstones"}
+	userEntity         = entity{"user", "users", "clerksync.user_tombstones"}
+	organizationEntity = entity{"organization", "organizations", "clerksync.organization_tombstones"}
+	membershipEntity   = entity{"membership", "organization_memberships", "clerksync.organization_membership_tombstones"}
 )
 
 // tombstone records a deletion, in a transaction of its own holding the
@@ -238,7 +259,7 @@ var (
 func (s *Store) tombstone(ctx context.Context, e entity, clerkID string, locks []string, deletedAt time.Time) error {
 	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
-			`insert into `+e.tombstones+` (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			s.sql(`insert into `+e.tombstones+` (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`),
 			clerkID, deletedAt)
 		return err
 	})
@@ -254,8 +275,8 @@ func (s *Store) tombstone(ctx context.Context, e entity, clerkID string, locks [
 func (s *Store) removeRow(ctx context.Context, e entity, clerkID string, locks []string) (bool, error) {
 	var removed bool
 	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `delete from `+e.table+`
-where clerk_id = $1 and exists (select 1 from `+e.tombstones+` where clerk_id = $1)`, clerkID)
+		tag, err := tx.Exec(ctx, s.sql(`delete from `+e.table+`
+where clerk_id = $1 and exists (select 1 from `+e.tombstones+` where clerk_id = $1)`), clerkID)
 		removed = tag.RowsAffected() > 0
 		return err
 	})
@@ -270,11 +291,11 @@ where clerk_id = $1 and exists (select 1 from `+e.tombstones+` where clerk_id = 
 // waits for its removal) and ErrNotFound when there is
 // neither a row nor a tombstone.
 func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.pool.Query(ctx, s.sql(`
 select id, clerk_id, email, first_name, last_name, username, image_url,
        clerk_created_at, clerk_updated_at, created_at, updated_at,
-       exists (select 1 from user_tombstones t where t.clerk_id = $1) as deleted
-from users where clerk_id = $1`, clerkID)
+       exists (select 1 from clerksync.user_tombstones t where t.clerk_id = $1) as deleted
+from users where clerk_id = $1`), clerkID)
 	if err != nil {
 		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
 	}
@@ -283,7 +304,7 @@ from users where clerk_id = $1`, clerkID)
 	case errors.Is(err, pgx.ErrNoRows):
 		var deleted bool
 		if err := s.pool.QueryRow(ctx,
-			`select exists (select 1 from user_tombstones where clerk_id = $1)`, clerkID).Scan(&deleted); err != nil {
+			s.sql(`select exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`), clerkID).Scan(&deleted); err != nil {
 			return User{}, fmt.Errorf("look up tombstone %s: %w", clerkID, err)
 		}
 		if deleted {

@@ -70,7 +70,7 @@ func TestBackfill_EveryClerkUserReachesTheTable(t *testing.T) {
 		require.Equal(t, http.StatusOK, s.post(t, "msg_del_"+users[i].ID, body))
 	}
 	require.Eventually(t, func() bool {
-		return s.count(t, "select count(*) from user_tombstones") == 2 && s.count(t, "select count(*) from users where first_name = 'Newer'") == 2
+		return s.count(t, "select count(*) from clerksync.user_tombstones") == 2 && s.count(t, "select count(*) from users where first_name = 'Newer'") == 2
 	}, 30*time.Second, 50*time.Millisecond)
 
 	s.clerk.FailListsWith(2, http.StatusTooManyRequests, 1)
@@ -134,9 +134,9 @@ func TestReconcile_RemovesOnlyWhatClerkConfirmsGone(t *testing.T) {
 	require.Equal(t, 5, p.Stats.Updated)
 	require.Equal(t, before+1, s.clerk.Calls("/v1/users/"+users[7].ID), "confirmed one by one with Clerk")
 	require.Equal(t, 590, s.count(t, "select count(*) from users"))
-	require.Equal(t, 10, s.count(t, "select count(*) from user_tombstones"))
+	require.Equal(t, 10, s.count(t, "select count(*) from clerksync.user_tombstones"))
 	require.Equal(t, 5, s.count(t, "select count(*) from users where first_name = 'Changed'"))
-	require.Zero(t, s.count(t, "select count(*) from backfill_seen"), "the run forgets what it saw")
+	require.Zero(t, s.count(t, "select count(*) from clerksync.backfill_seen"), "the run forgets what it saw")
 
 	for i := range 300 {
 		s.clerk.DeleteUser(users[300+i].ID)
@@ -197,7 +197,7 @@ func TestBackfill_OrganizationsAndMembershipsThenReconcile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_bf_local", body))
 	require.Eventually(t, func() bool {
-		return s.count(t, "select count(*) from organization_tombstones") == 1 &&
+		return s.count(t, "select count(*) from clerksync.organization_tombstones") == 1 &&
 			s.count(t, "select count(*) from organization_memberships where role = 'org:admin'") == 1 &&
 			s.count(t, "select count(*) from organizations where clerk_id = 'org_bf_localonly'") == 1
 	}, time.Minute, 100*time.Millisecond)
@@ -227,8 +227,8 @@ func TestBackfill_OrganizationsAndMembershipsThenReconcile(t *testing.T) {
 	require.Equal(t, 3, p.OrganizationsOutcome.RemovedMemberships)
 	require.Equal(t, 117, s.count(t, "select count(*) from organizations"))
 	require.Equal(t, 117*3-3, s.count(t, "select count(*) from organization_memberships"))
-	require.Equal(t, 4, s.count(t, "select count(*) from organization_tombstones"))
-	require.Equal(t, 3, s.count(t, "select count(*) from organization_membership_tombstones"))
+	require.Equal(t, 4, s.count(t, "select count(*) from clerksync.organization_tombstones"))
+	require.Equal(t, 3, s.count(t, "select count(*) from clerksync.organization_membership_tombstones"))
 
 	for _, o := range orgs[40:100] {
 		s.clerk.DeleteOrganization(o.ID)

@@ -49,9 +49,9 @@ func TestDeletion_ATombstoneBesideARowIsFinished(t *testing.T) {
 
 	// What the killed worker left: every tombstone committed, no row removed.
 	_, err = s.db.Exec(ctx, `
-insert into user_tombstones (clerk_id) values ('user_leftover'), ('user_leftover_ensure');
-insert into organization_tombstones (clerk_id) values ('org_leftover');
-insert into organization_membership_tombstones (clerk_id) values ('orgmem_leftover')`)
+insert into clerksync.user_tombstones (clerk_id) values ('user_leftover'), ('user_leftover_ensure');
+insert into clerksync.organization_tombstones (clerk_id) values ('org_leftover');
+insert into clerksync.organization_membership_tombstones (clerk_id) values ('orgmem_leftover')`)
 	require.NoError(t, err)
 
 	body, err = clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: "user_leftover", Email: "user_leftover@example.com",
@@ -70,9 +70,9 @@ insert into organization_membership_tombstones (clerk_id) values ('orgmem_leftov
 	require.Equal(t, http.StatusOK, s.post(t, "msg_promote_seat", body))
 
 	require.Eventually(t, func() bool {
-		return s.count(t, "select count(*) from users u join user_tombstones t using (clerk_id)") == 0 &&
-			s.count(t, "select count(*) from organizations o join organization_tombstones t using (clerk_id)") == 0 &&
-			s.count(t, "select count(*) from organization_memberships m join organization_membership_tombstones t using (clerk_id)") == 0
+		return s.count(t, "select count(*) from users u join clerksync.user_tombstones t using (clerk_id)") == 0 &&
+			s.count(t, "select count(*) from organizations o join clerksync.organization_tombstones t using (clerk_id)") == 0 &&
+			s.count(t, "select count(*) from organization_memberships m join clerksync.organization_membership_tombstones t using (clerk_id)") == 0
 	}, time.Minute, 100*time.Millisecond, "every row beside a tombstone is removed")
 	require.Equal(t, 1, s.count(t, "select count(*) from users where clerk_id = 'user_leftover_member'"), "the live member stays")
 	require.Equal(t, 1, s.count(t, "select count(*) from organizations where clerk_id = 'org_kept'"), "the live organization stays")

@@ -144,7 +144,7 @@ func TestEnsure_DeletedUserIsGone(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_ensure_del", body))
 	require.Eventually(t, func() bool {
-		return s.count(t, "select count(*) from user_tombstones where clerk_id = '"+id+"'") == 1
+		return s.count(t, "select count(*) from clerksync.user_tombstones where clerk_id = '"+id+"'") == 1
 	}, 30*time.Second, 50*time.Millisecond)
 
 	code, _ := s.ensureCall(t, s.token(t, id))
@@ -170,7 +170,7 @@ func TestEnsure_UserClerkDoesNotKnowKeepsMinimalRow(t *testing.T) {
 	st, err := s.userState(id)
 	require.NoError(t, err)
 	require.Contains(t, st.Failed[0].Error, "CLERK_SECRET_KEY may belong to another Clerk instance")
-	require.Zero(t, s.count(t, "select count(*) from user_tombstones"), "a 404 never tombstones")
+	require.Zero(t, s.count(t, "select count(*) from clerksync.user_tombstones"), "a 404 never tombstones")
 	s.findsBySyncState(t, id, workflows.SyncStateFailed)
 
 	code, again := s.ensureCall(t, s.token(t, id))
@@ -268,7 +268,7 @@ func TestEnsure_MinimalRowOutlastsADatabaseOutage(t *testing.T) {
 	require.NoError(t, err)
 	proxy := testenv.StartProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	workerStore, err := store.Open(context.Background(), u.String())
+	workerStore, err := store.Open(context.Background(), u.String(), store.Layout{})
 	require.NoError(t, err)
 	t.Cleanup(workerStore.Close)
 

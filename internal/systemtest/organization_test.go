@@ -178,8 +178,8 @@ from organization_memberships m join organizations o on o.id = m.organization_id
 		}
 	}
 	for table, ids := range map[string][]string{
-		"organization_tombstones": sc.deletedOrgs, "user_tombstones": sc.deletedUsers,
-		"organization_membership_tombstones": sc.deletedMembers,
+		"clerksync.organization_tombstones": sc.deletedOrgs, "clerksync.user_tombstones": sc.deletedUsers,
+		"clerksync.organization_membership_tombstones": sc.deletedMembers,
 	} {
 		var n int
 		if err := db.QueryRow(ctx, `select count(*) from `+table+` where clerk_id = any($1)`, ids).Scan(&n); err != nil {
@@ -284,7 +284,7 @@ insert into seats (membership_id) select id from organization_memberships`)
 	body, err = clerkwebhook.MembershipEvent("organizationMembership.deleted", seat)
 	require.NoError(t, err)
 	require.Equal(t, 200, s.post(t, "msg_seat_delete", body))
-	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organization_membership_tombstones") == 1 }, time.Minute, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from clerksync.organization_membership_tombstones") == 1 }, time.Minute, 50*time.Millisecond)
 	require.Equal(t, 1, s.count(t, "select count(*) from organization_memberships"), "the seat holds the membership's row")
 	dropConstraint(t, s, "seats", "seats_membership_id_fkey")
 	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organization_memberships") == 0 }, time.Minute, 100*time.Millisecond,
@@ -302,7 +302,7 @@ insert into seats (membership_id) select id from organization_memberships`)
 	require.Equal(t, "organization.deleted", last.Type)
 	require.Contains(t, last.Error, "row kept")
 	require.Contains(t, last.Error, `"workspaces"`, "the database's message names the product's table")
-	require.Equal(t, 1, s.count(t, "select count(*) from organization_tombstones"))
+	require.Equal(t, 1, s.count(t, "select count(*) from clerksync.organization_tombstones"))
 
 	member, err := clerkwebhook.MembershipEvent("organizationMembership.created", clerkwebhook.MembershipFields{
 		ClerkID: "orgmem_pinned", UserID: "user_pinned", Role: "org:member", Organization: org, CreatedAt: now, UpdatedAt: now.Add(2 * time.Minute)})

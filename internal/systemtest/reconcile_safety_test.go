@@ -54,7 +54,7 @@ func TestReconcile_AnotherInstancesKeyTouchesNothing(t *testing.T) {
 		require.Zero(t, p.Removed)
 	}
 	require.Equal(t, 80, s.count(t, "select count(*) from users where clerk_id like 'user_prod%'"), "no user removed")
-	require.Zero(t, s.count(t, "select count(*) from user_tombstones"), "no user tombstoned")
+	require.Zero(t, s.count(t, "select count(*) from clerksync.user_tombstones"), "no user tombstoned")
 	require.Zero(t, s.count(t, "select count(*) from users where clerk_id like 'user_staging%'"), "the other instance's users are not written")
 }
 
@@ -146,7 +146,7 @@ func TestReconcile_ATerminatedRunHidesNoDeletions(t *testing.T) {
 	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE}, workflows.BackfillWorkflow, workflows.BackfillInput{Reconcile: true})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return s.count(t, "select count(*) from backfill_seen") == 40 }, time.Minute, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from clerksync.backfill_seen") == 40 }, time.Minute, 100*time.Millisecond)
 	require.NoError(t, s.temporal.TerminateWorkflow(ctx, id, "", "operator stopped it"))
 	s.clerk.FailOrganizationsWith(0)
 
@@ -157,7 +157,7 @@ func TestReconcile_ATerminatedRunHidesNoDeletions(t *testing.T) {
 	require.Equal(t, 2, p.Unseen)
 	require.Equal(t, 2, p.Removed)
 	require.Equal(t, 38, s.count(t, "select count(*) from users"))
-	require.Zero(t, s.count(t, "select count(*) from backfill_seen"), "the terminated run's seen set is dropped too")
+	require.Zero(t, s.count(t, "select count(*) from clerksync.backfill_seen"), "the terminated run's seen set is dropped too")
 }
 
 // TestBackfill_AUserPostgreSQLRefusesIsRecordedAndTheRestWritten: one
@@ -185,5 +185,5 @@ func TestBackfill_AUserPostgreSQLRefusesIsRecordedAndTheRestWritten(t *testing.T
 	require.Equal(t, 1, p.Stats.Refused)
 	require.Zero(t, p.Unseen, "the refused user is seen: Clerk has it")
 	require.Zero(t, p.Removed)
-	require.Zero(t, s.count(t, "select count(*) from user_tombstones"))
+	require.Zero(t, s.count(t, "select count(*) from clerksync.user_tombstones"))
 }

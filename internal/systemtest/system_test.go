@@ -295,7 +295,7 @@ func TestEndToEnd_BadInputStartsNoWorkflow(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n.GetCount(), "no input above starts a workflow")
 	require.Zero(t, s.count(t, "select count(*) from users"))
-	require.Zero(t, s.count(t, "select count(*) from user_tombstones"))
+	require.Zero(t, s.count(t, "select count(*) from clerksync.user_tombstones"))
 }
 
 // TestReadyz_SaysWhichEndpointsCanServe: the webhook endpoint needs only
@@ -323,7 +323,7 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 	}
 
 	t.Run("postgres down", func(t *testing.T) {
-		down, err := store.Open(context.Background(), "postgres://127.0.0.1:1/nowhere?connect_timeout=1")
+		down, err := store.Open(context.Background(), "postgres://127.0.0.1:1/nowhere?connect_timeout=1", store.Layout{})
 		require.NoError(t, err)
 		t.Cleanup(down.Close)
 		url := serveWith(service.Connections{Store: down, Temporal: s.temporal, Namespace: "default"},

@@ -67,6 +67,9 @@ type Options struct {
 	Temporal client.Client
 	// Pool reaches clerksync's database. Required; the caller closes it.
 	Pool *pgxpool.Pool
+	// Schema is clerksync's bookkeeping schema (CLERKSYNC_SCHEMA); empty
+	// is the default, "clerksync".
+	Schema string
 	// TaskQueue is where clerksync's worker polls (TEMPORAL_TASK_QUEUE).
 	TaskQueue string
 	// Timeout bounds the whole call (ENSURE_TIMEOUT).
@@ -109,7 +112,11 @@ func New(o Options) (*Ensurer, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	return &Ensurer{store: store.New(o.Pool), opts: o, nudged: map[string]time.Time{}}, nil
+	st, err := store.New(o.Pool, store.Layout{Schema: o.Schema})
+	if err != nil {
+		return nil, fmt.Errorf("ensure: %w", err)
+	}
+	return &Ensurer{store: st, opts: o, nudged: map[string]time.Time{}}, nil
 }
 
 // Ensure returns the user's row, making sure it exists, within the Timeout:

@@ -181,7 +181,7 @@ func TestEnsure_HangingDatabaseIsBoundedByTimeout(t *testing.T) {
 			t.Cleanup(func() { conn.Close() }) // held open, never answered
 		}
 	}()
-	st, err := store.Open(context.Background(), "postgres://clerksync@"+ln.Addr().String()+"/clerksync?sslmode=disable")
+	st, err := store.Open(context.Background(), "postgres://clerksync@"+ln.Addr().String()+"/clerksync?sslmode=disable", store.Layout{})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	const timeout = 500 * time.Millisecond

@@ -43,7 +43,7 @@ func (c Connections) Close() {
 // connects yet, so the starter starts (and answers 503 on /readyz) while
 // PostgreSQL or Temporal is down.
 func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (Connections, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.Layout())
 	if err != nil {
 		return Connections{}, err
 	}
@@ -86,7 +86,7 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 		logger:   logger,
 	})
 	ensurer, err := ensure.New(ensure.Options{
-		Temporal: tc, Pool: st.Pool(), TaskQueue: cfg.TaskQueue,
+		Temporal: tc, Pool: st.Pool(), Schema: cfg.Schema, TaskQueue: cfg.TaskQueue,
 		Timeout: cfg.EnsureTimeout, Metrics: m.ensure,
 	})
 	if err != nil {

@@ -428,7 +428,7 @@ func historyEvents(b *testing.B, tc client.Client, clerkID string) int {
 // conns connections.
 func poolRate(b *testing.B, conns int) float64 {
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(b)+"?pool_max_conns="+strconv.Itoa(conns))
+	st, err := store.Open(ctx, testenv.Database(b)+"?pool_max_conns="+strconv.Itoa(conns), store.Layout{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -568,7 +568,7 @@ func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server) backf
 		}
 	}
 
-	st, err := store.Open(ctx, testenv.Database(b))
+	st, err := store.Open(ctx, testenv.Database(b), store.Layout{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestBackfill_ResumesAfterTheWorkerIsKilled(t *testing.T) {
 insert into users (clerk_id, first_name, clerk_created_at, clerk_updated_at)
 select 'user_bk' || lpad(i::text, 5, '0'), 'Newer', now() - interval '60 days', now()
 from generate_series(1, 9999, 1000) i;
-insert into user_tombstones (clerk_id) select 'user_bk' || lpad(i::text, 5, '0') from generate_series(2, 9999, 1000) i;`)
+insert into clerksync.user_tombstones (clerk_id) select 'user_bk' || lpad(i::text, 5, '0') from generate_series(2, 9999, 1000) i;`)
 	require.NoError(t, err)
 	fake.FailListsWith(3, 429, 1)
 
@@ -91,7 +91,7 @@ insert into user_tombstones (clerk_id) select 'user_bk' || lpad(i::text, 5, '0')
 	}
 	require.Equal(t, 10_000-10, count(`select count(*) from users`), "every user but the tombstoned ones")
 	require.Equal(t, 10, count(`select count(*) from users where first_name = 'Newer'`), "newer local data kept")
-	require.Zero(t, count(`select count(*) from users u join user_tombstones t using (clerk_id)`), "tombstoned users still absent")
+	require.Zero(t, count(`select count(*) from users u join clerksync.user_tombstones t using (clerk_id)`), "tombstoned users still absent")
 	require.Equal(t, 10_000-10-10, count(`select count(*) from users where email = 'bk' || substr(clerk_id, 8)::int || '@example.com'`),
 		"every other user has Clerk's data")
 	// Trials: the recent tenth of the users, none of the old ones, none for

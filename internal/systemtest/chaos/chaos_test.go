@@ -254,7 +254,7 @@ where exists (select 1 from product_orders o where o.user_id = u.id)`).Scan(&kep
 				len(st.Failed) > 0 && strings.Contains(st.Failed[len(st.Failed)-1].Error, "23503")
 		}, 2*time.Minute, 250*time.Millisecond, "%s: the refused deletion does not show failed", id)
 		var tombstoned bool
-		require.NoError(t, db.QueryRow(ctx, `select exists (select 1 from user_tombstones where clerk_id = $1)`, id).Scan(&tombstoned))
+		require.NoError(t, db.QueryRow(ctx, `select exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`, id).Scan(&tombstoned))
 		require.True(t, tombstoned, "%s: the deletion took effect although the row is kept", id)
 	}
 
@@ -300,7 +300,7 @@ func waitForMigrations(t *testing.T, db *pgx.Conn) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		var ok bool
-		return db.QueryRow(context.Background(), `select to_regclass('backfill_seen') is not null`).Scan(&ok) == nil && ok
+		return db.QueryRow(context.Background(), `select to_regclass('clerksync.backfill_seen') is not null`).Scan(&ok) == nil && ok
 	}, time.Minute, 100*time.Millisecond, "the worker never migrated the database")
 }
 

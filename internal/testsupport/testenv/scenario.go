@@ -234,7 +234,7 @@ func (d Divergence) String() string {
 		d.Lost, d.Resurrected, d.Stale, d.Duplicate, d.Unexpected, d.Untombstoned, d.BesideTombstone)
 }
 
-// Compare reads users and user_tombstones and counts the divergence from s.
+// Compare reads users and clerksync.user_tombstones and counts the divergence from s.
 func (s Scenario) Compare(ctx context.Context, db *pgx.Conn) (Divergence, error) {
 	var d Divergence
 	if err := db.QueryRow(ctx, `select count(*) - count(distinct clerk_id) from users`).Scan(&d.Duplicate); err != nil {
@@ -260,7 +260,7 @@ func (s Scenario) Compare(ctx context.Context, db *pgx.Conn) (Divergence, error)
 		delete(users, id)
 	}
 	tombstones := map[string]bool{}
-	rows, err = db.Query(ctx, `select clerk_id from user_tombstones`)
+	rows, err = db.Query(ctx, `select clerk_id from clerksync.user_tombstones`)
 	if err != nil {
 		return d, fmt.Errorf("read tombstones: %w", err)
 	}

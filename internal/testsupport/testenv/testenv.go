@@ -89,7 +89,7 @@ func Store(t testing.TB) (*store.Store, string) {
 	t.Helper()
 	dbURL := Database(t)
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL)
+	st, err := store.Open(ctx, dbURL, store.Layout{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,7 @@
--- The table contract of DESIGN.md: the product's own tables reference
--- users(id), so these names and meanings are public.
+-- The tables clerksync creates and owns when no mapping names the product's
+-- own (CLERKSYNC_MAPPING), in the schema DATABASE_URL's search_path puts
+-- first: the table contract of docs/integrating.md. The product's own tables
+-- reference users(id), so these names and meanings are public.
 
 create table users (
     id               uuid primary key default gen_random_uuid(),
@@ -11,17 +13,11 @@ create table users (
     username         text,
     image_url        text,
     clerk_created_at timestamptz,
-    -- Clerk's updated_at: the version that last-writer-wins compares.
+    -- Clerk's updated_at: the version last written (the epoch for a minimal
+    -- row, the Clerk ID alone, before clerksync has the user's data).
     clerk_updated_at timestamptz not null,
     created_at       timestamptz not null default now(),
     updated_at       timestamptz not null default now()
-);
-
--- A deleted Clerk user stays deleted: Clerk never reuses an ID, so a tombstone
--- refuses every later write for it.
-create table user_tombstones (
-    clerk_id   text primary key,
-    deleted_at timestamptz not null default now()
 );
 
 create table subscriptions (
@@ -34,11 +30,16 @@ create table subscriptions (
     updated_at    timestamptz not null default now()
 );
 
--- Serves the cascade from users and the product's lookups by user.
-create index subscriptions_user_id_idx on subscriptions (user_id);
+-- A user has at most one subscription per plan: a second trial insert (a
+-- webhook retry, an ensure, a backfill racing) is impossible, not just
+-- unlikely. It also serves the cascade from users and lookups by user.
+create unique index subscriptions_user_id_plan_key on subscriptions (user_id, plan);
+
+-- The expiry schedule finds due trials by this index, not by a scan.
+create index subscriptions_trialing_ends_idx on subscriptions (trial_ends_at)
+    where status = 'trialing';
 
 ---- create above / drop below ----
 
 drop table subscriptions;
-drop table user_tombstones;
 drop table users;

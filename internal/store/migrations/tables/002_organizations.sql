@@ -34,21 +34,7 @@ create table organization_memberships (
 -- Serves the cascade from users and the product's lookups by user.
 create index organization_memberships_user_id_idx on organization_memberships (user_id);
 
--- Deleted organizations and memberships stay deleted: Clerk never reuses an
--- ID, so a tombstone refuses every later write for it.
-create table organization_tombstones (
-    clerk_id   text primary key,
-    deleted_at timestamptz not null default now()
-);
-
-create table organization_membership_tombstones (
-    clerk_id   text primary key,
-    deleted_at timestamptz not null default now()
-);
-
 ---- create above / drop below ----
 
-drop table organization_membership_tombstones;
-drop table organization_tombstones;
 drop table organization_memberships;
 drop table organizations;
