@@ -284,7 +284,9 @@ insert into seats (membership_id) select id from organization_memberships`)
 	body, err = clerkwebhook.MembershipEvent("organizationMembership.deleted", seat)
 	require.NoError(t, err)
 	require.Equal(t, 200, s.post(t, "msg_seat_delete", body))
-	require.Eventually(t, func() bool { return s.count(t, "select count(*) from clerksync.organization_membership_tombstones") == 1 }, time.Minute, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return s.count(t, "select count(*) from clerksync.organization_membership_tombstones") == 1
+	}, time.Minute, 50*time.Millisecond)
 	require.Equal(t, 1, s.count(t, "select count(*) from organization_memberships"), "the seat holds the membership's row")
 	dropConstraint(t, s, "seats", "seats_membership_id_fkey")
 	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organization_memberships") == 0 }, time.Minute, 100*time.Millisecond,
