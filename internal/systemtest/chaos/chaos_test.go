@@ -300,7 +300,7 @@ func waitForMigrations(t *testing.T, db *pgx.Conn) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		var ok bool
-		return db.QueryRow(context.Background(), `select to_regclass('clerksync.backfill_seen') is not null`).Scan(&ok) == nil && ok
+		return db.QueryRow(context.Background(), `select to_regclass('organization_memberships') is not null`).Scan(&ok) == nil && ok
 	}, time.Minute, 100*time.Millisecond, "the worker never migrated the database")
 }
 
