@@ -34,8 +34,11 @@ type BackfillOrganizationsResult struct {
 	Done   bool `json:"done,omitempty"`
 	// Disabled: the Clerk instance has no Organizations feature (Clerk's
 	// 403, organization_not_enabled_in_instance); there is nothing to read.
-	Disabled bool          `json:"disabled,omitempty"`
-	Stats    BackfillStats `json:"stats"`
+	Disabled bool `json:"disabled,omitempty"`
+	// NotKept: clerksync keeps no organizations here (CLERKSYNC_MAPPING
+	// maps users alone), so there is nothing to read or reconcile.
+	NotKept bool          `json:"not_kept,omitempty"`
+	Stats   BackfillStats `json:"stats"`
 }
 
 // BackfillOrganizations reads Clerk's organizations (GET /v1/organizations,
@@ -55,6 +58,10 @@ func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrgan
 		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil {
 			res = hb
 		}
+	}
+	if a.Store.OrganizationsOff() {
+		res.Done, res.NotKept = true, true
+		return res, nil
 	}
 	beat := func() { activity.RecordHeartbeat(ctx, res) }
 	deadline := time.Now().Add(in.MaxDuration)

@@ -71,7 +71,9 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 		got, err = lookupStatus(ctx, st, tc, id)
 		return err == nil && got.Row != nil && got.User != nil && got.User.Status == "Completed"
 	}, 30*time.Second, 100*time.Millisecond)
-	require.Equal(t, "s@example.com", *got.Row.Email)
+	var row struct{ Email string }
+	require.NoError(t, got.Row.Decode(&row))
+	require.Equal(t, "s@example.com", row.Email)
 	require.False(t, got.unknown())
 	require.NotNil(t, got.User.State, got.User.StateError)
 	state, ok := got.User.State.(*workflows.UserState)

@@ -185,10 +185,14 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			return p, err
 		}
 		p.OrganizationOffset, p.Stats, p.UpdatedAt = res.Offset, p.Stats.Add(res.Stats), workflow.Now(ctx)
-		if res.Disabled {
+		switch {
+		case res.Disabled:
 			// A normal instance: there are no organizations to read, and none
 			// to reconcile.
 			p.OrganizationsSkipped = "the Clerk instance has the Organizations feature turned off"
+			p.OrganizationsDone = true
+		case res.NotKept:
+			p.OrganizationsSkipped = "organizations are not kept with CLERKSYNC_MAPPING"
 			p.OrganizationsDone = true
 		}
 		if res.Done {

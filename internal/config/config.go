@@ -17,6 +17,7 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/telemetry"
@@ -67,6 +68,7 @@ var Vars = []Var{
 	{"DATABASE_URL", DefaultDatabaseURL, fmt.Sprintf("PostgreSQL connection URL (pgx syntax); pool_max_conns defaults to %d, connect_timeout to %d (seconds)",
 		store.DefaultMaxConns, int(store.DefaultConnectTimeout.Seconds())), Both},
 	{"CLERKSYNC_SCHEMA", store.DefaultSchema, "PostgreSQL schema of clerksync's bookkeeping (tombstones, each row's version, trial grants, backfill state, migration versions), created by the worker; ensure clients need the same", Both},
+	{"CLERKSYNC_MAPPING", "", "path of the YAML file that maps users and trials onto the product's own tables (docs/adopting.md); empty: clerksync creates and owns users, subscriptions, organizations and organization_memberships", Both},
 	{"TEMPORAL_ADDRESS", DefaultTemporalAddress, "Temporal frontend host:port", Both},
 	{"TEMPORAL_NAMESPACE", client.DefaultNamespace, "Temporal namespace", Both},
 	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (implies TLS)", Both},
@@ -98,7 +100,11 @@ var Vars = []Var{
 type Config struct {
 	DatabaseURL string
 	// Schema is the bookkeeping schema (CLERKSYNC_SCHEMA).
-	Schema         string
+	Schema string
+	// Mapping maps users and trials onto the product's tables, read from
+	// MappingFile (CLERKSYNC_MAPPING); nil for clerksync's own tables.
+	Mapping        *mapping.Mapping
+	MappingFile    string
 	TaskQueue      string
 	WebhookSecret  string
 	ClerkSecretKey string
@@ -171,6 +177,11 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 	if err := store.ValidateSchema(c.Schema); err != nil {
 		errs = append(errs, "CLERKSYNC_SCHEMA: "+err.Error())
 	}
+	if c.MappingFile = get("CLERKSYNC_MAPPING"); c.MappingFile != "" {
+		if c.Mapping, err = mapping.Load(c.MappingFile); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	pollers, err := strconv.Atoi(get("WORKER_WORKFLOW_POLLERS"))
 	if err != nil || pollers <= 0 {
 		errs = append(errs, fmt.Sprintf("WORKER_WORKFLOW_POLLERS=%q: want a positive number", get("WORKER_WORKFLOW_POLLERS")))
@@ -201,7 +212,7 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 }
 
 // Layout says where clerksync's tables are, for store.Open.
-func (c Config) Layout() store.Layout { return store.Layout{Schema: c.Schema} }
+func (c Config) Layout() store.Layout { return store.Layout{Schema: c.Schema, Mapping: c.Mapping} }
 
 // ClerkClient returns clerk-sdk-go's configuration for the Backend API at
 // CLERK_API_URL with CLERK_SECRET_KEY, or nil when no key is set.

@@ -23,10 +23,6 @@ func (r PageResult) Add(o PageResult) PageResult {
 		Tombstoned: r.Tombstoned + o.Tombstoned, Trials: r.Trials + o.Trials}
 }
 
-// pageColumns are the staging table's columns, in COPY order.
-var pageColumns = []string{"clerk_id", "email", "first_name", "last_name", "username", "image_url",
-	"clerk_created_at", "clerk_updated_at", "content_hash"}
-
 // WriteUserPage writes a page of users from Clerk's listing in one
 // transaction: COPY into a staging table, then one set-based upsert under the
 // same rules as UpsertUser (last-writer-wins on updated_at, ties by content
@@ -40,11 +36,17 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	if len(users) == 0 {
 		return res, nil
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	table, trials, err := s.tables(ctx)
+	if err != nil {
+		return res, fmt.Errorf("write page of %d users: %w", len(users), err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The staging table's columns are sourceColumns: the source
+		// relation the user table's statements read.
 		if _, err := tx.Exec(ctx, `
 create temp table clerksync_page (
     clerk_id text, email text, first_name text, last_name text, username text, image_url text,
-    clerk_created_at timestamptz, clerk_updated_at timestamptz, content_hash text collate "C"
+    created_at timestamptz, updated_at timestamptz, content_hash text collate "C"
 ) on commit drop`); err != nil {
 			return fmt.Errorf("staging table: %w", err)
 		}
@@ -57,7 +59,7 @@ create temp table clerksync_page (
 			rows[i] = []any{u.ClerkID, u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL,
 				createdAt, u.ClerkUpdatedAt, u.ContentHash()}
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"clerksync_page"}, pageColumns, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"clerksync_page"}, sourceColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy page: %w", err)
 		}
 		b := &pgx.Batch{}
@@ -71,7 +73,7 @@ select count(pg_advisory_xact_lock(h)) from (
 		if run != "" {
 			b.Queue(s.sql(`insert into clerksync.backfill_seen (run, clerk_id) select $1, clerk_id from clerksync_page on conflict do nothing`), run)
 		}
-		b.Queue(s.sql(upsertPageSQL))
+		b.Queue(s.sql(table.upsertPage))
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
 			br.Close()
@@ -92,10 +94,10 @@ select count(pg_advisory_xact_lock(h)) from (
 			return err
 		}
 		res.Unchanged = len(users) - res.Inserted - res.Updated - res.Tombstoned
-		if trialPeriod <= 0 || len(written) == 0 {
+		if trialPeriod <= 0 || len(written) == 0 || trials == nil {
 			return nil
 		}
-		tag, err := tx.Exec(ctx, s.sql(grantTrialsSQL), written, TrialPlan, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))
+		tag, err := tx.Exec(ctx, s.sql(trials.grantPage), written, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))
 		if err != nil {
 			return fmt.Errorf("grant trials: %w", err)
 		}
@@ -108,59 +110,14 @@ select count(pg_advisory_xact_lock(h)) from (
 	return res, nil
 }
 
-// upsertPageSQL is upsertUserSQL for the page in the staging table: the
-// newest of each user's entries, under the same rules, set-based. It
-// counts the inserted and updated rows, lists the written Clerk IDs, and
-// counts the page's tombstoned ones.
-const upsertPageSQL = `
-with page as materialized (
-    select distinct on (p.clerk_id) p.*
-    from clerksync_page p
-    where not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id)
-    order by p.clerk_id, p.clerk_updated_at desc, p.content_hash desc
-), apply as materialized (
-    select p.* from page p
-    where not exists (select 1 from users u where u.clerk_id = p.clerk_id)
-       or (p.clerk_updated_at > 'epoch' and not exists (
-           select 1 from clerksync.user_state st
-           where st.clerk_id = p.clerk_id and (st.clerk_updated_at, st.content_hash) >= (p.clerk_updated_at, p.content_hash)))
-), state as (
-    insert into clerksync.user_state (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, clerk_updated_at, content_hash from apply
-` + onConflictNewVersion + `
-), written as (
-    insert into users (clerk_id, email, first_name, last_name, username, image_url, clerk_created_at, clerk_updated_at)
-    select clerk_id, email, first_name, last_name, username, image_url, clerk_created_at, clerk_updated_at from apply
-    order by clerk_id
-` + onConflictOverwrite + `
-    returning clerk_id, xmax = 0 as inserted
-)
-select
-    count(*) filter (where inserted),
-    count(*) filter (where not inserted),
-    coalesce(array_agg(clerk_id), '{}'),
-    (select count(*) from clerksync_page p where exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id))
-from written`
-
-// grantTrialsSQL is grantTrialSQL for a set of users ($1, Clerk IDs written
-// from the staging table): the same once-ever rule, set-based.
-const grantTrialsSQL = `
-with granted as (
-    update clerksync.user_state st set trial_granted_at = now()
-    from (select distinct on (clerk_id) clerk_id, clerk_created_at from clerksync_page
-          where clerk_id = any($1) order by clerk_id, clerk_updated_at desc) p
-    where st.clerk_id = p.clerk_id and st.trial_granted_at is null
-      and p.clerk_created_at is not null and p.clerk_created_at + $3::interval > now()
-    returning st.clerk_id, p.clerk_created_at + $3::interval as ends
-)
-insert into subscriptions (user_id, plan, status, trial_ends_at)
-select u.id, $2, 'trialing', g.ends from granted g join users u on u.clerk_id = g.clerk_id
-on conflict (user_id, plan) do nothing`
-
 // CountUsers counts the live users.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	users, _, err := s.tables(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	if err := s.pool.QueryRow(ctx, `select count(*) from users`).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, `select count(*) from `+users.name+` u where `+users.live).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
@@ -171,18 +128,26 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // before the run started (startedAt): the candidates reconciliation confirms
 // with Clerk one by one. With limit 0 it only counts them (ids is nil).
 func (s *Store) UnseenUsers(ctx context.Context, run string, startedAt time.Time, after string, limit int) (count int, ids []string, err error) {
-	const unseen = `
-from users u
-where u.created_at < $2
-  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u.clerk_id)
-  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.clerk_id)`
+	users, _, err := s.tables(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	// A row clerksync first wrote after the run began may be missing from
+	// its listing; a row it never wrote (the product's own) is as old as
+	// any.
+	unseen := `
+from ` + users.name + ` u
+where ` + users.live + `
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u.` + users.clerkID + ` and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u.` + users.clerkID + `)
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + users.clerkID + `)`
 	if limit == 0 {
 		if err := s.pool.QueryRow(ctx, s.sql(`select count(*) `+unseen), run, startedAt).Scan(&count); err != nil {
 			return 0, nil, fmt.Errorf("count unseen users of %s: %w", run, err)
 		}
 		return count, nil, nil
 	}
-	rows, err := s.pool.Query(ctx, s.sql(`select u.clerk_id `+unseen+` and u.clerk_id > $3 order by u.clerk_id limit $4`),
+	rows, err := s.pool.Query(ctx, s.sql(`select u.`+users.clerkID+`::text `+unseen+` and u.`+users.clerkID+` > $3 order by u.`+users.clerkID+` limit $4`),
 		run, startedAt, after, limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list unseen users of %s: %w", run, err)

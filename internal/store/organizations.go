@@ -61,7 +61,7 @@ func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organizatio
 			return err
 		}
 		res.Kept = organizationEntity.name
-		res.RowKept, err = finishDeletion(ctx, tx, organizationEntity, o.ClerkID)
+		res.RowKept, err = finishDeletion(ctx, tx, organizationEntity, s.sql(organizationEntity.removeSQL()), o.ClerkID)
 		return err
 	})
 	if err != nil {
@@ -105,7 +105,7 @@ func (s *Store) TombstoneOrganization(ctx context.Context, clerkID string, delet
 // organizations(id) without ON DELETE CASCADE makes it fail with a foreign
 // key violation (see IsRefusal) until the product fixes its schema.
 func (s *Store) RemoveOrganizationRow(ctx context.Context, clerkID string) (bool, error) {
-	return s.removeRow(ctx, organizationEntity, clerkID, []string{clerkID})
+	return s.removeRow(ctx, organizationEntity, s.sql(organizationEntity.removeSQL()), clerkID, []string{clerkID})
 }
 
 // membershipRefusalSQL says which deletion, if any, refuses a membership:
@@ -225,7 +225,7 @@ func (s *Store) finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Mem
 		if !slices.Contains(left, d.e.name) {
 			continue
 		}
-		kept, err := finishDeletion(ctx, tx, d.e, d.id)
+		kept, err := finishDeletion(ctx, tx, d.e, s.sql(d.e.removeSQL()), d.id)
 		if err != nil {
 			return err
 		}
@@ -260,7 +260,7 @@ func (s *Store) DeleteMembership(ctx context.Context, m clerkevent.Membership, d
 
 // RemoveMembershipRow deletes a tombstoned membership's row.
 func (s *Store) RemoveMembershipRow(ctx context.Context, m clerkevent.Membership) (bool, error) {
-	return s.removeRow(ctx, membershipEntity, m.ClerkID, []string{m.Organization.ClerkID, m.UserID})
+	return s.removeRow(ctx, membershipEntity, s.sql(membershipEntity.removeSQL()), m.ClerkID, []string{m.Organization.ClerkID, m.UserID})
 }
 
 // OrganizationRow is an organizations row, for starter status.

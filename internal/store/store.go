@@ -23,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/clerksync/clerksync/internal/mapping"
 )
 
 //go:embed migrations
@@ -54,6 +56,10 @@ type Layout struct {
 	// version, trial grants, backfill state, migration versions); empty
 	// is DefaultSchema.
 	Schema string
+	// Mapping, when set (CLERKSYNC_MAPPING), maps users and their trials
+	// onto the product's own tables: clerksync then creates no table
+	// outside its bookkeeping schema, and runs no DDL on the product's.
+	Mapping *mapping.Mapping
 }
 
 // Store holds the connection pool. It is safe for concurrent use.
@@ -63,6 +69,14 @@ type Store struct {
 	// with it in place of DefaultSchema (see sql).
 	schema    string
 	rewritten sync.Map
+	mapping   *mapping.Mapping
+
+	// mu guards users and trials: the SQL of the tables users and trials
+	// are written to, built on first use from the mapped tables' columns
+	// (see tables); trials is nil when trials are off.
+	mu     sync.Mutex
+	users  *userTable
+	trials *trialTable
 }
 
 // Pool defaults, used when DATABASE_URL does not set pool_max_conns or
@@ -115,7 +129,92 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 	if err := ValidateSchema(layout.Schema); err != nil {
 		return nil, fmt.Errorf("bookkeeping schema: %w", err)
 	}
-	return &Store{pool: pool, schema: layout.Schema}, nil
+	s := &Store{pool: pool, schema: layout.Schema, mapping: layout.Mapping}
+	if layout.Mapping == nil {
+		users, err := compileUsers(ownUsers, ownUsersTypes)
+		if err != nil {
+			return nil, fmt.Errorf("clerksync's users table: %w", err)
+		}
+		trials, err := compileTrials(ownTrials, ownTrialsTypes, users, ownUsersTypes["id"].dataType)
+		if err != nil {
+			return nil, fmt.Errorf("clerksync's subscriptions table: %w", err)
+		}
+		s.users, s.trials = users, trials
+	}
+	return s, nil
+}
+
+// OrganizationsOff reports whether organizations are not kept (a mapping
+// maps users; mapping organizations is not built yet).
+func (s *Store) OrganizationsOff() bool { return s.mapping != nil }
+
+// MappingError is a mapping the live database cannot take: a missing table
+// or column, a type that cannot hold its source, an unwritten NOT NULL
+// column, a Clerk ID column that is not unique. Its text is one line per
+// mistake, each naming the table, the column and the fix.
+type MappingError struct{ Problems string }
+
+func (e *MappingError) Error() string {
+	return "CLERKSYNC_MAPPING does not fit the database:\n" + e.Problems
+}
+
+// CheckMapping checks the mapping against the live database and builds its
+// SQL: nil for clerksync's own tables, a *MappingError for a mapping the
+// database cannot take, another error when the database cannot be read.
+func (s *Store) CheckMapping(ctx context.Context) error {
+	_, _, err := s.tables(ctx)
+	return err
+}
+
+// tables returns the SQL of the user and trial tables, building it from
+// the mapped tables' columns on first use (a failed build is tried again
+// on the next use: the database may be starting, or being fixed).
+func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users != nil {
+		return s.users, s.trials, nil
+	}
+	var users *userTable
+	var trials *trialTable
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		m := s.mapping
+		cols, err := tableColumns(ctx, tx, "users", m.Users.Table)
+		if err != nil {
+			return err
+		}
+		if users, err = compileUsers(m.Users, cols); err != nil {
+			return &MappingError{Problems: err.Error()}
+		}
+		unique, err := isUnique(ctx, tx, m.Users.Table, m.Users.ClerkID)
+		if err != nil {
+			return err
+		}
+		if !unique {
+			return &MappingError{Problems: fmt.Sprintf("users table %s, column %s: the Clerk ID column is not unique; add a unique index on it alone: create unique index on %s (%s)",
+				m.Users.Table, m.Users.ClerkID, users.name, users.clerkID)}
+		}
+		if m.Trials == nil {
+			return nil
+		}
+		tcols, err := tableColumns(ctx, tx, "trials", m.Trials.Table)
+		if err != nil {
+			return err
+		}
+		if trials, err = compileTrials(m.Trials, tcols, users, cols[m.Users.Key.Column].dataType); err != nil {
+			return &MappingError{Problems: err.Error()}
+		}
+		return nil
+	})
+	if err != nil {
+		var noTable *noTableError
+		if errors.As(err, &noTable) {
+			return nil, nil, &MappingError{Problems: noTable.Error()}
+		}
+		return nil, nil, err
+	}
+	s.users, s.trials = users, trials
+	return users, trials, nil
 }
 
 // sql returns q, written against DefaultSchema, for this store's
@@ -149,9 +248,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Migrate creates the bookkeeping schema and applies the embedded
-// migrations: the bookkeeping's (migrations/bookkeeping), then the tables
-// clerksync owns (migrations/tables), each set with its version table in
-// the bookkeeping schema. tern holds a session advisory lock while it
+// migrations: the bookkeeping's (migrations/bookkeeping), then, without a
+// mapping, the tables clerksync owns (migrations/tables), each set with its
+// version table in the bookkeeping schema; with a mapping, it checks the
+// mapping against the product's tables instead (CheckMapping). tern holds a session advisory lock while it
 // works, so processes that start together apply each migration once.
 func (s *Store) Migrate(ctx context.Context) error {
 	conn, err := s.pool.Acquire(ctx)
@@ -159,11 +259,27 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: acquire connection: %w", err)
 	}
 	defer conn.Release()
+	// Processes that start together would race on creating the schema
+	// (create schema if not exists is not safe against a concurrent one).
+	if _, err := conn.Exec(ctx, `select pg_advisory_lock(hashtextextended('clerksync migrate ' || $1, 0))`, s.schema); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer func() {
+		ctx := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(ctx, `select pg_advisory_unlock(hashtextextended('clerksync migrate ' || $1, 0))`, s.schema); err != nil {
+			// The pool must not hand out a connection that holds the lock.
+			_ = conn.Conn().Close(ctx)
+		}
+	}()
 	if _, err := conn.Exec(ctx, `create schema if not exists `+s.schema); err != nil {
 		return fmt.Errorf("migrate: create schema %s: %w", s.schema, err)
 	}
 	if err := s.migrateSet(ctx, conn.Conn(), "bookkeeping", "schema_version"); err != nil {
 		return err
+	}
+	if s.mapping != nil {
+		// The product's tables are the product's: checked, never changed.
+		return s.CheckMapping(ctx)
 	}
 	if err := s.checkNoForeignTables(ctx, conn.Conn()); err != nil {
 		return err
@@ -221,7 +337,7 @@ type ForeignTableError struct{ Schema, Table string }
 func (e *ForeignTableError) Error() string {
 	return fmt.Sprintf("table %s.%s already exists and clerksync did not create it: clerksync creates and owns %s; "+
 		"give it a database, or a schema of its own (search_path in DATABASE_URL), without them "+
-		"(mapping a product's existing tables is not built yet)", e.Schema, e.Table, strings.Join(ownedTables, ", "))
+		"or map your own users table onto Clerk's users with CLERKSYNC_MAPPING (docs/adopting.md)", e.Schema, e.Table, strings.Join(ownedTables, ", "))
 }
 
 // checkNoForeignTables refuses a schema that holds a table of one of the
@@ -251,7 +367,8 @@ select current_schema(), coalesce((
 // for.
 func IsPermanentMigrationError(err error) bool {
 	var foreign *ForeignTableError
-	if errors.As(err, &foreign) {
+	var badMapping *MappingError
+	if errors.As(err, &foreign) || errors.As(err, &badMapping) {
 		return true
 	}
 	var pgErr *pgconn.PgError

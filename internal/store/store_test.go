@@ -81,9 +81,15 @@ func TestUpsertUser_LastWriterWinsOnClerkVersion(t *testing.T) {
 	got, err := b.st.UserByClerkID(ctx, "user_a")
 	require.NoError(t, err)
 	require.Equal(t, id, got.ID)
-	require.Equal(t, "Three", *got.FirstName)
-	require.Equal(t, base.Add(3*time.Millisecond), got.ClerkUpdatedAt.UTC())
-	require.Nil(t, got.Email, "no primary email is NULL")
+	var row struct {
+		FirstName      *string   `json:"first_name"`
+		Email          *string   `json:"email"`
+		ClerkUpdatedAt time.Time `json:"clerk_updated_at"`
+	}
+	require.NoError(t, got.Decode(&row))
+	require.Equal(t, "Three", *row.FirstName)
+	require.Equal(t, base.Add(3*time.Millisecond), row.ClerkUpdatedAt.UTC())
+	require.Nil(t, row.Email, "no primary email is NULL")
 	require.Equal(t, 1, b.count(t, "select count(*) from users"))
 }
 
@@ -223,7 +229,11 @@ func TestUpsertUser_EqualVersionsConvergeOnTheGreaterHash(t *testing.T) {
 		}
 		got, err := b.st.UserByClerkID(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, want, *got.FirstName, "order %d", i)
+		var row struct {
+			FirstName string `json:"first_name"`
+		}
+		require.NoError(t, got.Decode(&row))
+		require.Equal(t, want, row.FirstName, "order %d", i)
 	}
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -29,21 +30,24 @@ var ErrRowLeft = errors.New("its row's removal has not finished")
 // wins over it whenever it arrives.
 var MinimalVersion = time.UnixMilli(0).UTC()
 
-// User is one row of the users table. Its JSON is the public shape of a user
-// (ensure, status): the column names, times in RFC 3339.
+// User is a user's row: the users table's, or the product's mapped one.
+// Its JSON is the row's, by the table's own column names, with clerk_id
+// added: the public shape of a user (ensure, status).
 type User struct {
-	ID             string     `json:"id" db:"id"`
-	ClerkID        string     `json:"clerk_id" db:"clerk_id"`
-	Email          *string    `json:"email" db:"email"`
-	FirstName      *string    `json:"first_name" db:"first_name"`
-	LastName       *string    `json:"last_name" db:"last_name"`
-	Username       *string    `json:"username" db:"username"`
-	ImageURL       *string    `json:"image_url" db:"image_url"`
-	ClerkCreatedAt *time.Time `json:"clerk_created_at" db:"clerk_created_at"`
-	ClerkUpdatedAt time.Time  `json:"clerk_updated_at" db:"clerk_updated_at"`
-	CreatedAt      time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at" db:"updated_at"`
+	// ID is the row's primary key, as text.
+	ID      string
+	ClerkID string
+	// Row is the row as JSON (PostgreSQL's to_jsonb: times in RFC 3339).
+	Row     json.RawMessage
+	minimal bool
 }
+
+// MarshalJSON writes the row.
+func (u User) MarshalJSON() ([]byte, error) { return u.Row, nil }
+
+// Decode decodes the row's JSON into v (a struct of the columns a caller
+// reads).
+func (u User) Decode(v any) error { return json.Unmarshal(u.Row, v) }
 
 // Outcome says what an upsert did.
 type Outcome string
@@ -76,60 +80,6 @@ type UpsertResult struct {
 	RowKept string
 }
 
-// upsertUserSQL writes a user under last-writer-wins on Clerk's updated_at,
-// ties broken by the content hash (the version clerksync.user_state keeps),
-// and refuses a tombstoned Clerk ID. The same version with the same content
-// is a no-op, so a duplicate delivery changes nothing. A row that is not
-// there (never written, or removed by the product) takes whatever version
-// comes; a row clerksync has no version of (one the product wrote before it
-// adopted clerksync) takes any data from Clerk but never a minimal row's.
-const upsertUserSQL = `
-with tombstone as (
-    select 1 from clerksync.user_tombstones where clerk_id = $1
-), target as (
-    select id from users where clerk_id = $1
-), apply as materialized (
-    select 1 where not exists (select 1 from tombstone)
-      and (not exists (select 1 from target) or ($8::timestamptz > 'epoch' and not exists (
-          select 1 from clerksync.user_state st
-          where st.clerk_id = $1 and (st.clerk_updated_at, st.content_hash) >= ($8::timestamptz, $9::text collate "C"))))
-), state as (
-    insert into clerksync.user_state (clerk_id, clerk_updated_at, content_hash)
-    select $1, $8, $9 from apply
-` + onConflictNewVersion + `
-), written as (
-    insert into users (clerk_id, email, first_name, last_name, username, image_url, clerk_created_at, clerk_updated_at)
-    select $1, $2, $3, $4, $5, $6, $7, $8 from apply
-` + onConflictOverwrite + `
-    returning id, xmax = 0 as inserted
-)
-select
-    coalesce((select id from written), (select id from target)),
-    (select inserted from written),
-    exists (select 1 from tombstone)`
-
-// onConflictNewVersion records the version a user's row is written at.
-const onConflictNewVersion = `
-    on conflict (clerk_id) do update set
-        clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash`
-
-// onConflictOverwrite ends every insert into users: a row that is there
-// takes the new data (the statement has decided it wins, see
-// upsertUserSQL), keeping Clerk's created_at when the new data lacks it.
-// UpsertUser and WriteUserPage share it, so a webhook and a backfill apply
-// one rule.
-const onConflictOverwrite = `
-    on conflict (clerk_id) do update set
-        email            = excluded.email,
-        first_name       = excluded.first_name,
-        last_name        = excluded.last_name,
-        username         = excluded.username,
-        image_url        = excluded.image_url,
-        clerk_created_at = coalesce(excluded.clerk_created_at, users.clerk_created_at),
-        clerk_updated_at = excluded.clerk_updated_at,
-        updated_at       = now()`
-
 // UpsertUser inserts or updates the user's row if u wins over what the row
 // holds (clerkevent.User.NewerThan) and the user was never deleted. The same
 // transaction gives a user its trial (see grantTrialSQL) the first time its
@@ -155,8 +105,12 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 		inserted   *bool
 		tombstoned bool
 	)
+	users, trials, err := s.tables(ctx)
+	if err != nil {
+		return res, err
+	}
 	createdAt := optionalTime(u.ClerkCreatedAt)
-	err := tx.QueryRow(ctx, s.sql(upsertUserSQL), u.ClerkID, u.Email, u.FirstName, u.LastName,
+	err = tx.QueryRow(ctx, s.sql(users.upsert), u.ClerkID, u.Email, u.FirstName, u.LastName,
 		u.Username, u.ImageURL, createdAt, u.ClerkUpdatedAt, u.ContentHash()).Scan(&id, &inserted, &tombstoned)
 	if err != nil {
 		return res, err
@@ -168,7 +122,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 			// A deletion whose tombstone committed but whose row's removal
 			// never ran (a worker killed between the two, its workflow
 			// task then replayed): finish it here.
-			res.RowKept, err = finishDeletion(ctx, tx, userEntity, u.ClerkID)
+			res.RowKept, err = finishDeletion(ctx, tx, userEntity, s.sql(users.remove), u.ClerkID)
 		}
 		return res, err
 	case inserted == nil:
@@ -181,11 +135,11 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 	if id != nil {
 		res.UserID = *id
 	}
-	if (res.Outcome != Inserted && res.Outcome != Updated) || createdAt == nil || trialPeriod <= 0 {
+	if (res.Outcome != Inserted && res.Outcome != Updated) || createdAt == nil || trialPeriod <= 0 || trials == nil {
 		return res, nil
 	}
 	var ends *time.Time
-	if err := tx.QueryRow(ctx, s.sql(grantTrialSQL), u.ClerkID, res.UserID, TrialPlan, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
+	if err := tx.QueryRow(ctx, s.sql(trials.grant), u.ClerkID, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
 		!errors.Is(err, pgx.ErrNoRows) {
 		return res, fmt.Errorf("grant trial: %w", err)
 	}
@@ -203,20 +157,26 @@ func (s *Store) TombstoneUser(ctx context.Context, clerkID string, deletedAt tim
 	return s.tombstone(ctx, userEntity, clerkID, []string{clerkID}, deletedAt)
 }
 
-// RemoveUserRow deletes a tombstoned user's row; dependent rows go by ON
-// DELETE CASCADE. It reports whether a row was removed. A product table that
-// references users(id) without ON DELETE CASCADE makes it fail with a foreign
-// key violation (see IsRefusal) until the product fixes its schema.
+// RemoveUserRow deletes a tombstoned user's row (or, under a soft
+// deletion policy, marks it deleted and clears its personal columns);
+// dependent rows go by ON DELETE CASCADE. It reports whether a row was
+// removed. A product table that references users(id) without ON DELETE
+// CASCADE makes it fail with a foreign key violation (see IsRefusal) until
+// the product fixes its schema.
 func (s *Store) RemoveUserRow(ctx context.Context, clerkID string) (bool, error) {
-	return s.removeRow(ctx, userEntity, clerkID, []string{clerkID})
+	users, _, err := s.tables(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.removeRow(ctx, userEntity, s.sql(users.remove), clerkID, []string{clerkID})
 }
 
 // finishDeletion removes the row of a tombstoned object that a write found
 // still there. A product's foreign key that refuses the removal comes back
 // as its message (see savepoint), the rest of the write standing.
-func finishDeletion(ctx context.Context, tx pgx.Tx, e entity, clerkID string) (rowKept string, err error) {
+func finishDeletion(ctx context.Context, tx pgx.Tx, e entity, remove, clerkID string) (rowKept string, err error) {
 	return savepoint(ctx, tx, func(sp pgx.Tx) error {
-		if _, err := sp.Exec(ctx, `delete from `+e.table+` where clerk_id = $1`, clerkID); err != nil {
+		if _, err := sp.Exec(ctx, remove, clerkID); err != nil {
 			return fmt.Errorf("remove row of deleted %s %s: %w", e.name, clerkID, err)
 		}
 		return nil
@@ -269,14 +229,20 @@ func (s *Store) tombstone(ctx context.Context, e entity, clerkID string, locks [
 	return nil
 }
 
-// removeRow deletes a tombstoned object's row (dependent rows go by ON
-// DELETE CASCADE) and reports whether there was one; a product's foreign
-// key without ON DELETE CASCADE makes it fail (see IsRefusal).
-func (s *Store) removeRow(ctx context.Context, e entity, clerkID string, locks []string) (bool, error) {
+// removeSQL deletes the row of a tombstoned object ($1) of e.
+func (e entity) removeSQL() string {
+	return `delete from ` + e.table + `
+where clerk_id = $1 and exists (select 1 from ` + e.tombstones + ` where clerk_id = $1)`
+}
+
+// removeRow runs remove, which removes a tombstoned object's row
+// (dependent rows go by ON DELETE CASCADE), and reports whether there was
+// one; a product's foreign key without ON DELETE CASCADE makes it fail (see
+// IsRefusal).
+func (s *Store) removeRow(ctx context.Context, e entity, remove, clerkID string, locks []string) (bool, error) {
 	var removed bool
 	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, s.sql(`delete from `+e.table+`
-where clerk_id = $1 and exists (select 1 from `+e.tombstones+` where clerk_id = $1)`), clerkID)
+		tag, err := tx.Exec(ctx, remove, clerkID)
 		removed = tag.RowsAffected() > 0
 		return err
 	})
@@ -288,21 +254,20 @@ where clerk_id = $1 and exists (select 1 from `+e.tombstones+` where clerk_id = 
 
 // UserByClerkID returns the live row for a Clerk ID: one indexed lookup.
 // It returns ErrDeleted for a tombstoned user (with ErrRowLeft while its row
-// waits for its removal) and ErrNotFound when there is
-// neither a row nor a tombstone.
+// waits for its removal) and ErrNotFound when there is neither a row nor a
+// tombstone.
 func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
-	rows, err := s.pool.Query(ctx, s.sql(`
-select id, clerk_id, email, first_name, last_name, username, image_url,
-       clerk_created_at, clerk_updated_at, created_at, updated_at,
-       exists (select 1 from clerksync.user_tombstones t where t.clerk_id = $1) as deleted
-from users where clerk_id = $1`), clerkID)
+	users, _, err := s.tables(ctx)
 	if err != nil {
-		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
+		return User{}, err
 	}
-	row, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[userRow])
+	var (
+		u                User
+		deleted, rowLive bool
+	)
+	err = s.pool.QueryRow(ctx, s.sql(users.lookup), clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &deleted, &rowLive)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		var deleted bool
 		if err := s.pool.QueryRow(ctx,
 			s.sql(`select exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`), clerkID).Scan(&deleted); err != nil {
 			return User{}, fmt.Errorf("look up tombstone %s: %w", clerkID, err)
@@ -313,18 +278,14 @@ from users where clerk_id = $1`), clerkID)
 		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrNotFound)
 	case err != nil:
 		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
-	case row.Deleted:
+	case deleted && rowLive:
 		return User{}, fmt.Errorf("user %s: %w; %w", clerkID, ErrDeleted, ErrRowLeft)
+	case deleted:
+		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
 	}
-	return row.User, nil
+	return u, nil
 }
 
 // Minimal reports whether u is a minimal row, with no data from Clerk yet
 // (see MinimalVersion).
-func (u User) Minimal() bool { return !u.ClerkUpdatedAt.After(MinimalVersion) }
-
-// userRow is a users row and whether its Clerk ID is tombstoned.
-type userRow struct {
-	User
-	Deleted bool `db:"deleted"`
-}
+func (u User) Minimal() bool { return u.minimal }

@@ -27,12 +27,15 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/workflows"
 )
 
-// User is a row of the users table; its JSON is the public shape of a user.
+// User is the user's row: clerksync's users table's, or the product's
+// mapped one. Its JSON is the row's, by the table's own column names, plus
+// clerk_id; Decode reads it into a struct of the columns the caller needs.
 type User = store.User
 
 var (
@@ -70,6 +73,9 @@ type Options struct {
 	// Schema is clerksync's bookkeeping schema (CLERKSYNC_SCHEMA); empty
 	// is the default, "clerksync".
 	Schema string
+	// MappingFile is the mapping onto the product's own tables
+	// (CLERKSYNC_MAPPING), the worker's; empty for clerksync's own tables.
+	MappingFile string
 	// TaskQueue is where clerksync's worker polls (TEMPORAL_TASK_QUEUE).
 	TaskQueue string
 	// Timeout bounds the whole call (ENSURE_TIMEOUT).
@@ -112,7 +118,15 @@ func New(o Options) (*Ensurer, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	st, err := store.New(o.Pool, store.Layout{Schema: o.Schema})
+	layout := store.Layout{Schema: o.Schema}
+	if o.MappingFile != "" {
+		m, err := mapping.Load(o.MappingFile)
+		if err != nil {
+			return nil, fmt.Errorf("ensure: %w", err)
+		}
+		layout.Mapping = m
+	}
+	st, err := store.New(o.Pool, layout)
 	if err != nil {
 		return nil, fmt.Errorf("ensure: %w", err)
 	}

@@ -84,9 +84,12 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 		maxBytes: cfg.WebhookMaxBytes,
 		metrics:  m,
 		logger:   logger,
+		// Without organization tables (a mapping), organization events
+		// are acknowledged and not applied.
+		organizationsOff: st.OrganizationsOff(),
 	})
 	ensurer, err := ensure.New(ensure.Options{
-		Temporal: tc, Pool: st.Pool(), Schema: cfg.Schema, TaskQueue: cfg.TaskQueue,
+		Temporal: tc, Pool: st.Pool(), Schema: cfg.Schema, MappingFile: cfg.MappingFile, TaskQueue: cfg.TaskQueue,
 		Timeout: cfg.EnsureTimeout, Metrics: m.ensure,
 	})
 	if err != nil {

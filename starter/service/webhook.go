@@ -30,6 +30,9 @@ type webhookHandler struct {
 	maxBytes int64
 	metrics  *metrics
 	logger   *slog.Logger
+	// organizationsOff acknowledges organization and membership events
+	// without applying them.
+	organizationsOff bool
 }
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -63,6 +66,11 @@ func (h *webhookHandler) handle(w http.ResponseWriter, r *http.Request) (outcome
 		return "unhandled"
 	case err != nil:
 		return h.refuse(w, r, http.StatusBadRequest, "malformed", err.Error())
+	case h.organizationsOff && ev.OrganizationID != "":
+		h.metrics.webhooks.WithLabelValues(string(ev.Type), "unhandled").Inc()
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "type": string(ev.Type),
+			"reason": "organizations are not kept with CLERKSYNC_MAPPING (mapping organizations is not built yet)"})
+		return "unhandled"
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
 	defer cancel()

@@ -61,6 +61,7 @@ func TestBackfill_ResumesAfterTheWorkerIsKilled(t *testing.T) {
 insert into users (clerk_id, first_name, clerk_created_at, clerk_updated_at)
 select 'user_bk' || lpad(i::text, 5, '0'), 'Newer', now() - interval '60 days', now()
 from generate_series(1, 9999, 1000) i;
+insert into clerksync.user_state (clerk_id, clerk_updated_at, content_hash) select clerk_id, clerk_updated_at, '' from users;
 insert into clerksync.user_tombstones (clerk_id) select 'user_bk' || lpad(i::text, 5, '0') from generate_series(2, 9999, 1000) i;`)
 	require.NoError(t, err)
 	fake.FailListsWith(3, 429, 1)

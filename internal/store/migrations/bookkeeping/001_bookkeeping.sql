@@ -28,11 +28,14 @@ create table {{.schema}}.organization_membership_tombstones (
 -- comparison bytewise, the same as Go's string comparison in the workflow.
 -- trial_granted_at records that the user was given its trial, once ever, so
 -- a product that deletes a subscription row does not hand out a second one.
+-- first_written_at tells reconciliation which rows are younger than its
+-- listing (a row of the product's that clerksync never wrote has no state).
 create table {{.schema}}.user_state (
     clerk_id         text primary key,
     clerk_updated_at timestamptz not null,
     content_hash     text collate "C" not null,
-    trial_granted_at timestamptz
+    trial_granted_at timestamptz,
+    first_written_at timestamptz not null default now()
 );
 
 -- The Clerk IDs a backfill or reconciliation run has seen in Clerk's listing,

@@ -1,0 +1,401 @@
+// Package mapping reads CLERKSYNC_MAPPING: the YAML file that maps Clerk's
+// users and their trial subscriptions onto a product's own tables, each
+// column given its source. It checks the file on its own terms (known
+// sources, one role per column); the store checks it against the live
+// database and builds its SQL from it (store.Layout).
+//
+//	users:
+//	  table: public.User
+//	  clerk_id: clerkId
+//	  key: {column: id, generate: uuid}
+//	  columns:
+//	    email: {source: email, missing: ""}
+//	    firstName: first_name
+//	    updatedAt: now
+//	  delete: delete
+//	trials:
+//	  table: public.Subscription
+//	  user: userId
+//	  key: {column: id, generate: uuid}
+//	  plan: {column: plan, value: trial}
+//	  status: {column: status, trialing: trialing, expired: expired}
+//	  ends_at: trialEndsAt
+//	  columns:
+//	    updatedAt: now
+//	organizations: off
+//
+// Names are the database's own, case and all (Prisma's "User", "clerkId"):
+// clerksync quotes every identifier it writes.
+package mapping
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Sources of a user column: fields of Clerk's user object, and clerksync's
+// own values.
+const (
+	SourceClerkID   = "id"         // the Clerk user ID, user_...
+	SourceEmail     = "email"      // the primary email address
+	SourceFirstName = "first_name" //
+	SourceLastName  = "last_name"  //
+	SourceUsername  = "username"   //
+	SourceImageURL  = "image_url"  //
+	SourceCreatedAt = "created_at" // Clerk's created_at
+	SourceUpdatedAt = "updated_at" // Clerk's updated_at: the version written
+	SourceNow       = "now"        // the time of the write
+)
+
+// Kind is what a source's values are, which decides the column types that
+// can hold it.
+type Kind int
+
+// Kinds of sources.
+const (
+	Text Kind = iota
+	Time
+)
+
+// userSources are the user columns' sources and their kinds.
+var userSources = map[string]Kind{
+	SourceClerkID: Text, SourceEmail: Text, SourceFirstName: Text, SourceLastName: Text, SourceUsername: Text,
+	SourceImageURL: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
+}
+
+// SourceKind returns the kind of a user column's source.
+func SourceKind(source string) Kind { return userSources[source] }
+
+// Key generation, for a primary key column without a database default.
+const (
+	// GenerateDefault leaves the key to the column's default (an identity,
+	// a serial, gen_random_uuid()).
+	GenerateDefault = ""
+	// GenerateUUID writes a random UUID (text or uuid columns).
+	GenerateUUID = "uuid"
+)
+
+// Deletion policies.
+const (
+	// Delete removes the row; the product's foreign keys cascade, or refuse
+	// (the removal is then retried and shown failed).
+	Delete = "delete"
+	// Soft sets the deleted-at column and clears the PII columns; the row
+	// and everything that references it stay.
+	Soft = "soft"
+)
+
+// Mapping is a parsed, self-consistent CLERKSYNC_MAPPING.
+type Mapping struct {
+	Users *Users
+	// Trials is nil when the product has no trials ("trials: off").
+	Trials *Trials
+}
+
+// Table is a schema-qualified table name.
+type Table struct{ Schema, Name string }
+
+func (t Table) String() string { return t.Schema + "." + t.Name }
+
+// Key is a table's primary key column and how a new row's key is made.
+type Key struct {
+	Column   string
+	Generate string
+}
+
+// Column is one mapped column.
+type Column struct {
+	Name   string
+	Source string
+	// Missing, when set, is written instead of NULL when the source has no
+	// value (a NOT NULL email column of a user with no primary email).
+	Missing *string
+}
+
+// Users maps Clerk users onto the product's user table.
+type Users struct {
+	Table Table
+	// ClerkID is the column holding the Clerk user ID (unique).
+	ClerkID string
+	Key     Key
+	// Columns are sorted by name.
+	Columns []Column
+	// Delete is Delete or Soft; with Soft, DeletedAt is the column set to
+	// the deletion's time and Clear the columns cleared (to Missing, or
+	// NULL).
+	Delete    string
+	DeletedAt string
+	Clear     []string
+}
+
+// Trials maps each user's trial onto the product's subscription table.
+type Trials struct {
+	Table Table
+	// User is the column referencing the user table's Key.
+	User string
+	Key  Key
+	// PlanColumn holds PlanValue in a trial's row.
+	PlanColumn, PlanValue string
+	// StatusColumn holds Trialing, then Expired.
+	StatusColumn, Trialing, Expired string
+	// EndsAt holds the trial's end.
+	EndsAt string
+	// Columns are further columns (now, a generated key), sorted by name.
+	Columns []Column
+}
+
+// file is the YAML document.
+type file struct {
+	Users         *usersFile  `yaml:"users"`
+	Trials        *trialsNode `yaml:"trials"`
+	Organizations string      `yaml:"organizations"`
+}
+
+type usersFile struct {
+	Table   string                `yaml:"table"`
+	ClerkID string                `yaml:"clerk_id"`
+	Key     keyFile               `yaml:"key"`
+	Columns map[string]columnFile `yaml:"columns"`
+	Delete  deleteFile            `yaml:"delete"`
+}
+
+type keyFile struct {
+	Column   string `yaml:"column"`
+	Generate string `yaml:"generate"`
+}
+
+// columnFile is a column's source: a bare source name, or {source, missing}.
+type columnFile struct {
+	Source  string  `yaml:"source"`
+	Missing *string `yaml:"missing"`
+}
+
+func (c *columnFile) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&c.Source)
+	}
+	type plain columnFile
+	return n.Decode((*plain)(c))
+}
+
+// deleteFile is "delete", or {soft: {deleted_at, clear}}.
+type deleteFile struct {
+	Mode      string
+	DeletedAt string
+	Clear     []string
+}
+
+func (d *deleteFile) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&d.Mode)
+	}
+	var soft struct {
+		Soft *struct {
+			DeletedAt string   `yaml:"deleted_at"`
+			Clear     []string `yaml:"clear"`
+		} `yaml:"soft"`
+	}
+	if err := n.Decode(&soft); err != nil {
+		return err
+	}
+	if soft.Soft == nil {
+		return fmt.Errorf("line %d: delete: want delete, or soft: {deleted_at: <column>, clear: [<columns>]}", n.Line)
+	}
+	d.Mode, d.DeletedAt, d.Clear = Soft, soft.Soft.DeletedAt, soft.Soft.Clear
+	return nil
+}
+
+// trialsNode is "off" or the trials mapping.
+type trialsNode struct {
+	off    bool
+	trials trialsFile
+}
+
+func (t *trialsNode) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var s string
+		if err := n.Decode(&s); err != nil || s != "off" {
+			return fmt.Errorf("line %d: trials: want off, or the trials mapping", n.Line)
+		}
+		t.off = true
+		return nil
+	}
+	return n.Decode(&t.trials)
+}
+
+type trialsFile struct {
+	Table  string                         `yaml:"table"`
+	User   string                         `yaml:"user"`
+	Key    keyFile                        `yaml:"key"`
+	Plan   struct{ Column, Value string } `yaml:"plan"`
+	Status struct {
+		Column, Trialing, Expired string
+	} `yaml:"status"`
+	EndsAt  string                `yaml:"ends_at"`
+	Columns map[string]columnFile `yaml:"columns"`
+}
+
+// Load reads and checks the mapping file at path.
+func Load(path string) (*Mapping, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CLERKSYNC_MAPPING: %w", err)
+	}
+	m, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("CLERKSYNC_MAPPING %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Parse reads and checks a mapping document. Every mistake is listed, one
+// per line, each naming the entity, the column and the fix.
+func Parse(data []byte) (*Mapping, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f file
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	var p problems
+	if f.Users == nil {
+		p.add("users: missing: the mapping names the product's user table")
+		return nil, p.err()
+	}
+	switch f.Organizations {
+	case "off":
+	case "":
+		p.add("organizations: missing: mapping organizations is not built yet; write organizations: off " +
+			"(clerksync then ignores organization events and the backfill skips them)")
+	default:
+		p.add("organizations: want off: mapping organizations is not built yet")
+	}
+	m := &Mapping{Users: parseUsers(f.Users, &p)}
+	if f.Trials == nil {
+		p.add("trials: missing: map the trial subscription table, or write trials: off")
+	} else if !f.Trials.off {
+		m.Trials = parseTrials(&f.Trials.trials, &p)
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func parseUsers(f *usersFile, p *problems) *Users {
+	u := &Users{Table: parseTable("users", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("users", f.Key, p),
+		Delete: f.Delete.Mode, DeletedAt: f.Delete.DeletedAt, Clear: f.Delete.Clear}
+	if u.ClerkID == "" {
+		p.add("users.clerk_id: missing: name the column holding the Clerk user ID (it must be unique)")
+	}
+	u.Columns = parseColumns("users", f.Columns, p)
+	seen := map[string]string{u.ClerkID: "clerk_id", u.Key.Column: "key"}
+	for _, c := range u.Columns {
+		if role, ok := seen[c.Name]; ok && c.Name != "" {
+			p.add("users.columns.%s: the column is already the %s; map it once", c.Name, role)
+		}
+		if c.Source == SourceClerkID {
+			p.add("users.columns.%s: source id is the clerk_id column's; map the Clerk ID once, as clerk_id", c.Name)
+		}
+	}
+	switch u.Delete {
+	case "":
+		p.add("users.delete: missing: delete (the row goes, the product's foreign keys cascade) or soft: {deleted_at: <column>, clear: [<columns>]}")
+	case Delete:
+	case Soft:
+		if u.DeletedAt == "" {
+			p.add("users.delete.soft.deleted_at: missing: name the column set to the deletion's time")
+		}
+		for _, c := range u.Clear {
+			if !slices.ContainsFunc(u.Columns, func(m Column) bool { return m.Name == c }) {
+				p.add("users.delete.soft.clear: %s is not a mapped column; clear only columns the mapping writes", c)
+			}
+		}
+	default:
+		p.add("users.delete: %q: want delete or soft", u.Delete)
+	}
+	return u
+}
+
+func parseTrials(f *trialsFile, p *problems) *Trials {
+	t := &Trials{Table: parseTable("trials", f.Table, p), User: f.User, Key: parseKey("trials", f.Key, p),
+		PlanColumn: f.Plan.Column, PlanValue: f.Plan.Value,
+		StatusColumn: f.Status.Column, Trialing: f.Status.Trialing, Expired: f.Status.Expired, EndsAt: f.EndsAt}
+	for name, v := range map[string]string{"user": t.User, "plan.column": t.PlanColumn, "plan.value": t.PlanValue,
+		"status.column": t.StatusColumn, "status.trialing": t.Trialing, "status.expired": t.Expired, "ends_at": t.EndsAt} {
+		if v == "" {
+			p.add("trials.%s: missing", name)
+		}
+	}
+	t.Columns = parseColumns("trials", f.Columns, p)
+	for _, c := range t.Columns {
+		if c.Source != SourceNow {
+			p.add("trials.columns.%s: source %s: a trial's further columns take now (the time of the write)", c.Name, c.Source)
+		}
+	}
+	return t
+}
+
+func parseTable(entity, name string, p *problems) Table {
+	schema, table, ok := strings.Cut(name, ".")
+	if !ok || schema == "" || table == "" || strings.Contains(table, ".") {
+		p.add("%s.table: %q: want schema.table, such as public.User (names as the database spells them)", entity, name)
+	}
+	return Table{Schema: schema, Name: table}
+}
+
+func parseKey(entity string, k keyFile, p *problems) Key {
+	if k.Column == "" {
+		p.add("%s.key.column: missing: name the primary key column", entity)
+	}
+	switch k.Generate {
+	case GenerateDefault, GenerateUUID:
+	default:
+		p.add("%s.key.generate: %q: want uuid, or leave it out for the column's own default", entity, k.Generate)
+	}
+	return Key{Column: k.Column, Generate: k.Generate}
+}
+
+func parseColumns(entity string, cols map[string]columnFile, p *problems) []Column {
+	var out []Column
+	for name, c := range cols {
+		if _, ok := userSources[c.Source]; !ok {
+			p.add("%s.columns.%s: source %q: want one of %s", entity, name, c.Source, strings.Join(SourceNames(), ", "))
+		}
+		if c.Missing != nil && SourceKind(c.Source) != Text {
+			p.add("%s.columns.%s: missing: only a text source has a written-as-missing value", entity, name)
+		}
+		out = append(out, Column{Name: name, Source: c.Source, Missing: c.Missing})
+	}
+	slices.SortFunc(out, func(a, b Column) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// SourceNames lists the user sources, sorted.
+func SourceNames() []string {
+	names := make([]string, 0, len(userSources))
+	for s := range userSources {
+		names = append(names, s)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// problems collects a document's mistakes, sorted so the message is stable.
+type problems []string
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	slices.Sort(p)
+	return errors.New(strings.Join(p, "\n"))
+}

@@ -1,0 +1,155 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/clerksync/clerksync/internal/mapping"
+)
+
+// trialTable is the SQL for the table trials are written to: clerksync's
+// own subscriptions table, or a product's, mapped. Like userTable, it is
+// built once.
+type trialTable struct {
+	// grant gives one user ($1, Clerk ID) its trial ending at $2; grantPage
+	// gives the users of the staging table ($1, Clerk IDs written) theirs,
+	// ending at Clerk's created_at + $2 (an interval).
+	grant, grantPage string
+	// expire expires at most $1 due trials.
+	expire string
+	// lookup reads a user's ($1) trial: status, end, the row as JSON.
+	lookup string
+}
+
+// ownTrials is the mapping of clerksync's own subscriptions table.
+var ownTrials = &mapping.Trials{
+	Table: mapping.Table{Name: "subscriptions"}, User: "user_id", Key: mapping.Key{Column: "id"},
+	PlanColumn: "plan", PlanValue: TrialPlan, StatusColumn: "status", Trialing: "trialing", Expired: "expired",
+	EndsAt: "trial_ends_at", Columns: []mapping.Column{{Name: "updated_at", Source: mapping.SourceNow}},
+}
+
+var ownTrialsTypes = map[string]columnInfo{
+	"id": {dataType: "uuid", hasDefault: true}, "user_id": {dataType: "uuid"}, "plan": {dataType: "text"},
+	"status": {dataType: "text"}, "trial_ends_at": {dataType: "timestamp with time zone", nullable: true},
+	"created_at": {dataType: "timestamp with time zone", hasDefault: true},
+	"updated_at": {dataType: "timestamp with time zone", hasDefault: true},
+}
+
+// compileTrials builds a trialTable for users written to users, or says,
+// one line per mistake, what in the mapping the table cannot take.
+func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTable, userKeyType string) (*trialTable, error) {
+	var p []string
+	problem := func(col, format string, args ...any) {
+		p = append(p, fmt.Sprintf("trials table %s, column %s: ", m.Table, col)+fmt.Sprintf(format, args...))
+	}
+	info := func(name string) (columnInfo, bool) {
+		ci, ok := cols[name]
+		if !ok {
+			problem(name, "no such column; add it to the table, or take it out of the mapping")
+		}
+		return ci, ok
+	}
+	name := quoteTable(m.Table)
+	written := map[string]bool{}
+	insertCols := []string{quote(m.User), quote(m.PlanColumn), quote(m.StatusColumn), quote(m.EndsAt)}
+	if ci, ok := info(m.User); ok && ci.dataType != userKeyType {
+		problem(m.User, "type %s does not match the users key's (%s)", ci.dataType, userKeyType)
+	}
+	for _, c := range []string{m.PlanColumn, m.StatusColumn} {
+		if ci, ok := info(c); ok && !slices.Contains(textTypes, ci.dataType) {
+			problem(c, "type %s cannot hold text; make it text", ci.dataType)
+		}
+	}
+	endsInfo, ok := info(m.EndsAt)
+	endsAt := func(expr string) string { e, _ := timeInto(expr, endsInfo.dataType); return e }
+	if _, convertible := timeInto("now()", endsInfo.dataType); ok && !convertible {
+		problem(m.EndsAt, "type %s cannot hold the trial's end; make it timestamptz, timestamp or bigint", endsInfo.dataType)
+	}
+	nowCols, nowVals := []string{}, []string{}
+	for _, c := range m.Columns {
+		ci, ok := info(c.Name)
+		if !ok {
+			continue
+		}
+		v, convertible := timeInto("now()", ci.dataType)
+		if !convertible {
+			problem(c.Name, "type %s cannot hold the time of the write; make it timestamptz, timestamp or bigint", ci.dataType)
+		}
+		nowCols, nowVals = append(nowCols, quote(c.Name)), append(nowVals, v)
+		written[c.Name] = true
+	}
+	var keyCols, keyVals []string
+	if ci, ok := info(m.Key.Column); ok {
+		gen, convertible := keyExpr(m.Key, ci.dataType)
+		switch {
+		case !convertible:
+			problem(m.Key.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", ci.dataType)
+		case gen == "" && !ci.hasDefault:
+			problem(m.Key.Column, "the primary key has no database default; say how a new row's key is made: key: {column: %s, generate: uuid}", m.Key.Column)
+		case gen != "":
+			keyCols, keyVals = []string{quote(m.Key.Column)}, []string{gen}
+		}
+	}
+	for _, c := range []string{m.User, m.PlanColumn, m.StatusColumn, m.EndsAt, m.Key.Column} {
+		written[c] = true
+	}
+	for _, col := range slices.Sorted(mapKeys(cols)) {
+		if ci := cols[col]; !ci.nullable && !ci.hasDefault && !written[col] {
+			problem(col, "NOT NULL without a default, and the mapping does not write it; map it (now) or give it a default")
+		}
+	}
+	if len(p) > 0 {
+		return nil, errors.New(strings.Join(p, "\n"))
+	}
+	insertCols = append(append(insertCols, keyCols...), nowCols...)
+	values := func(ends string) string {
+		return strings.Join(append(append([]string{"u." + users.key, literal(m.PlanValue), literal(m.Trialing), endsAt(ends)}, keyVals...), nowVals...), ", ")
+	}
+	insert := `insert into ` + name + ` (` + strings.Join(insertCols, ", ") + `)`
+	// A second trial row is impossible where the product has a unique index
+	// on the user (or the user and plan): the insert then does nothing.
+	t := &trialTable{}
+	t.grant = `
+with granted as (
+    update clerksync.user_state set trial_granted_at = now()
+    where clerk_id = $1 and trial_granted_at is null and $2::timestamptz > now()
+    returning clerk_id
+)
+` + insert + `
+select ` + values("$2::timestamptz") + ` from granted g join ` + users.name + ` u on u.` + users.clerkID + ` = g.clerk_id
+on conflict do nothing
+returning ` + timeFrom(quote(m.EndsAt), endsInfo.dataType)
+	t.grantPage = `
+with granted as (
+    update clerksync.user_state st set trial_granted_at = now()
+    from (select distinct on (clerk_id) clerk_id, created_at from clerksync_page
+          where clerk_id = any($1) order by clerk_id, updated_at desc) p
+    where st.clerk_id = p.clerk_id and st.trial_granted_at is null
+      and p.created_at is not null and p.created_at + $2::interval > now()
+    returning st.clerk_id, p.created_at + $2::interval as ends
+)
+` + insert + `
+select ` + values("g.ends") + ` from granted g join ` + users.name + ` u on u.` + users.clerkID + ` = g.clerk_id
+on conflict do nothing`
+	set := []string{quote(m.StatusColumn) + " = " + literal(m.Expired)}
+	for i, c := range nowCols {
+		set = append(set, c+" = "+nowVals[i])
+	}
+	key, ends, status, plan := quote(m.Key.Column), quote(m.EndsAt), quote(m.StatusColumn), quote(m.PlanColumn)
+	t.expire = `
+update ` + name + ` set ` + strings.Join(set, ", ") + `
+where ` + key + ` in (
+    select ` + key + ` from ` + name + `
+    where ` + status + ` = ` + literal(m.Trialing) + ` and ` + plan + ` = ` + literal(m.PlanValue) + ` and ` + ends + ` <= ` + endsAt("now()") + `
+    order by ` + ends + `
+    limit $1
+    for update skip locked
+)`
+	t.lookup = `
+select s.` + status + `::text, ` + timeFrom("s."+ends, endsInfo.dataType) + `, to_jsonb(s)
+from ` + name + ` s join ` + users.name + ` u on u.` + users.key + ` = s.` + quote(m.User) + `
+where u.` + users.clerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
+	return t, nil
+}

@@ -1,0 +1,419 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clerksync/clerksync/internal/mapping"
+)
+
+// sourceColumns are the columns of a source relation: one user's data as
+// the write statements read it, from bound parameters (UpsertUser) or from
+// the staging table (WriteUserPage), named by mapping source.
+var sourceColumns = []string{"clerk_id", "email", "first_name", "last_name", "username", "image_url",
+	"created_at", "updated_at", "content_hash"}
+
+// column is a mapped column with its database type.
+type column struct {
+	mapping.Column
+	quoted string
+	// dataType is information_schema.columns.data_type.
+	dataType string
+}
+
+// userTable is the SQL for the table users are written to: clerksync's own
+// users table, or a product's, mapped. It is built once, from the mapping
+// and the table's column types, and every write of a user row (a webhook,
+// an ensure's minimal row, a membership's member, a backfill page) goes
+// through it.
+type userTable struct {
+	m *mapping.Users
+	// name, clerkID and key are quoted: the table, its Clerk ID column and
+	// its primary key.
+	name, clerkID, key string
+	// upsert writes one user: $1..$9 are sourceColumns.
+	upsert string
+	// upsertPage writes the staging table clerksync_page.
+	upsertPage string
+	// lookup reads one row by Clerk ID ($1).
+	lookup string
+	// remove deletes (or soft-deletes) the row of a tombstoned Clerk ID
+	// ($1); rowLeft tells whether a tombstoned user's row still waits for
+	// that.
+	remove, rowLeft string
+	// live is a predicate on the table's alias u: the row is not
+	// soft-deleted.
+	live string
+}
+
+// ownUsers is the mapping of clerksync's own users table, with its column
+// types (migrations/tables/001_users.sql).
+var ownUsers = &mapping.Users{
+	Table: mapping.Table{Name: "users"}, ClerkID: "clerk_id", Key: mapping.Key{Column: "id"}, Delete: mapping.Delete,
+	Columns: []mapping.Column{
+		{Name: "clerk_created_at", Source: mapping.SourceCreatedAt},
+		{Name: "clerk_updated_at", Source: mapping.SourceUpdatedAt},
+		{Name: "email", Source: mapping.SourceEmail},
+		{Name: "first_name", Source: mapping.SourceFirstName},
+		{Name: "image_url", Source: mapping.SourceImageURL},
+		{Name: "last_name", Source: mapping.SourceLastName},
+		{Name: "updated_at", Source: mapping.SourceNow},
+		{Name: "username", Source: mapping.SourceUsername},
+	},
+}
+
+var ownUsersTypes = map[string]columnInfo{
+	"id": {dataType: "uuid", hasDefault: true}, "clerk_id": {dataType: "text"},
+	"clerk_created_at": {dataType: "timestamp with time zone", nullable: true},
+	"clerk_updated_at": {dataType: "timestamp with time zone"},
+	"email":            {dataType: "text", nullable: true}, "first_name": {dataType: "text", nullable: true},
+	"image_url": {dataType: "text", nullable: true}, "last_name": {dataType: "text", nullable: true},
+	"updated_at": {dataType: "timestamp with time zone", hasDefault: true},
+	"username":   {dataType: "text", nullable: true},
+	"created_at": {dataType: "timestamp with time zone", hasDefault: true},
+}
+
+// columnInfo is what information_schema says of a column.
+type columnInfo struct {
+	dataType   string
+	nullable   bool
+	hasDefault bool
+}
+
+// quoteTable quotes a mapped table's name; an empty schema (clerksync's own
+// tables) leaves it to search_path.
+func quoteTable(t mapping.Table) string {
+	if t.Schema == "" {
+		return pgx.Identifier{t.Name}.Sanitize()
+	}
+	return pgx.Identifier{t.Schema, t.Name}.Sanitize()
+}
+
+func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// literal quotes s as an SQL string constant (standard_conforming_strings,
+// PostgreSQL's default since 9.1).
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// timeInto converts a timestamptz expression to a column's type: Clerk's
+// times and the time of the write go into timestamptz as they are, into
+// timestamp without time zone as UTC, into bigint as Unix milliseconds (as
+// Clerk writes them). ok is false for a type that cannot hold a time.
+func timeInto(expr, dataType string) (string, bool) {
+	switch dataType {
+	case "timestamp with time zone":
+		return expr, true
+	case "timestamp without time zone":
+		return "(" + expr + " at time zone 'UTC')", true
+	case "bigint", "numeric":
+		return "(extract(epoch from " + expr + ") * 1000)::bigint", true
+	}
+	return "", false
+}
+
+// timeFrom converts a column of one of timeInto's types back to timestamptz.
+func timeFrom(expr, dataType string) string {
+	switch dataType {
+	case "timestamp without time zone":
+		return "(" + expr + " at time zone 'UTC')"
+	case "bigint", "numeric":
+		return "to_timestamp(" + expr + " / 1000.0)"
+	}
+	return expr
+}
+
+// textTypes can hold a text source.
+var textTypes = []string{"text", "character varying", "character", "USER-DEFINED"}
+
+// valueExpr is the expression a column is written with, from the source
+// relation's row src.
+func valueExpr(c column) (string, bool) {
+	switch mapping.SourceKind(c.Source) {
+	case mapping.Time:
+		src := "src." + quote(c.Source)
+		if c.Source == mapping.SourceNow {
+			src = "now()"
+		}
+		return timeInto(src, c.dataType)
+	default:
+		if !slices.Contains(textTypes, c.dataType) {
+			return "", false
+		}
+		expr := "src." + quote(c.Source)
+		if c.Missing != nil {
+			expr = "coalesce(" + expr + ", " + literal(*c.Missing) + ")"
+		}
+		return expr, true
+	}
+}
+
+// keyExpr is the expression a new row's generated key is written with.
+func keyExpr(k mapping.Key, dataType string) (string, bool) {
+	switch {
+	case k.Generate != mapping.GenerateUUID:
+		return "", true
+	case dataType == "uuid":
+		return "gen_random_uuid()", true
+	case slices.Contains(textTypes, dataType):
+		return "gen_random_uuid()::text", true
+	}
+	return "", false
+}
+
+// compileUsers builds a userTable from a mapping and the table's columns,
+// or says, one line per mistake, what in the mapping the table cannot take.
+func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, error) {
+	t := &userTable{m: m, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true"}
+	var p []string
+	problem := func(col, format string, args ...any) {
+		p = append(p, fmt.Sprintf("users table %s, column %s: ", m.Table, col)+fmt.Sprintf(format, args...))
+	}
+	info := func(name string) (columnInfo, bool) {
+		ci, ok := cols[name]
+		if !ok {
+			problem(name, "no such column; add it to the table, or take it out of the mapping")
+		}
+		return ci, ok
+	}
+	written := map[string]bool{m.ClerkID: true}
+	if ci, ok := info(m.ClerkID); ok && !slices.Contains(textTypes, ci.dataType) {
+		problem(m.ClerkID, "type %s cannot hold a Clerk ID; make it text", ci.dataType)
+	}
+	keyInfo, ok := info(m.Key.Column)
+	insertCols, insertVals := []string{t.clerkID}, []string{"src.clerk_id"}
+	if ok {
+		gen, ok := keyExpr(m.Key, keyInfo.dataType)
+		switch {
+		case !ok:
+			problem(m.Key.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", keyInfo.dataType)
+		case gen == "" && !keyInfo.hasDefault:
+			problem(m.Key.Column, "the primary key has no database default; say how a new row's key is made: key: {column: %s, generate: uuid}", m.Key.Column)
+		case gen != "":
+			insertCols, insertVals = append(insertCols, t.key), append(insertVals, gen)
+		}
+		written[m.Key.Column] = true
+	}
+	var sets []string
+	var typed []column
+	for _, c := range m.Columns {
+		ci, ok := info(c.Name)
+		if !ok {
+			continue
+		}
+		col := column{Column: c, quoted: quote(c.Name), dataType: ci.dataType}
+		expr, ok := valueExpr(col)
+		if !ok {
+			problem(c.Name, "type %s cannot hold source %s (%s); change the column's type or the source", ci.dataType, c.Source, kindName(c.Source))
+			continue
+		}
+		if !ci.nullable && c.Missing == nil && nullableSource(c.Source) {
+			problem(c.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: \"\"}", c.Source, c.Source)
+		}
+		written[c.Name] = true
+		typed = append(typed, col)
+		insertCols, insertVals = append(insertCols, col.quoted), append(insertVals, expr)
+		if c.Source == mapping.SourceCreatedAt {
+			// Clerk's created_at never changes; a write without it keeps it.
+			sets = append(sets, fmt.Sprintf("%s = coalesce(excluded.%s, u.%s)", col.quoted, col.quoted, col.quoted))
+		} else {
+			sets = append(sets, fmt.Sprintf("%s = excluded.%s", col.quoted, col.quoted))
+		}
+	}
+	if m.Delete == mapping.Soft {
+		ci, ok := info(m.DeletedAt)
+		if ok {
+			if _, ok := timeInto("now()", ci.dataType); !ok {
+				problem(m.DeletedAt, "type %s cannot hold the deletion's time; make it timestamptz, timestamp or bigint", ci.dataType)
+			}
+			if !ci.nullable {
+				problem(m.DeletedAt, "NOT NULL: a live user's row has no deletion time; make the column nullable")
+			}
+		}
+	}
+	for _, name := range slices.Sorted(mapKeys(cols)) {
+		if ci := cols[name]; !ci.nullable && !ci.hasDefault && !written[name] {
+			problem(name, "NOT NULL without a default, and the mapping does not write it; map it (a source, or now) or give it a default")
+		}
+	}
+	if len(p) > 0 {
+		return nil, errors.New(strings.Join(p, "\n"))
+	}
+	if len(sets) == 0 {
+		// An update that sets nothing is not valid SQL; the row is there.
+		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
+	}
+	t.build(insertCols, insertVals, sets, typed, cols)
+	return t, nil
+}
+
+// build writes the statements of t.
+func (t *userTable) build(insertCols, insertVals, sets []string, typed []column, cols map[string]columnInfo) {
+	// body takes a source relation src (one row per user, tombstoned users
+	// left out) to the written rows: apply decides which rows win, state
+	// records their versions, written writes them.
+	body := `
+apply as materialized (
+    select src.* from src
+    where not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
+       or (src.updated_at > 'epoch' and not exists (
+           select 1 from clerksync.user_state st
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+), state as (
+    insert into clerksync.user_state (clerk_id, clerk_updated_at, content_hash)
+    select clerk_id, updated_at, content_hash from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash
+), written as (
+    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
+    select ` + strings.Join(insertVals, ", ") + ` from apply src
+    order by src.clerk_id
+    on conflict (` + t.clerkID + `) do update set
+        ` + strings.Join(sets, ",\n        ") + `
+    returning u.` + t.clerkID + ` as clerk_id, u.` + t.key + `::text as id, xmax = 0 as inserted
+)`
+	params := make([]string, len(sourceColumns))
+	for i, c := range sourceColumns {
+		typ := "text"
+		if c == "created_at" || c == "updated_at" {
+			typ = "timestamptz"
+		}
+		params[i] = fmt.Sprintf("$%d::%s as %s", i+1, typ, c)
+	}
+	t.upsert = `
+with tombstone as (
+    select 1 from clerksync.user_tombstones where clerk_id = $1
+), src as (
+    select ` + strings.Join(params, ", ") + `
+    where not exists (select 1 from tombstone)
+),` + body + `
+select
+    coalesce((select id from written), (select ` + t.key + `::text from ` + t.name + ` where ` + t.clerkID + ` = $1)),
+    (select inserted from written),
+    exists (select 1 from tombstone)`
+	t.upsertPage = `
+with src as materialized (
+    select distinct on (p.clerk_id) p.*
+    from clerksync_page p
+    where not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id)
+    order by p.clerk_id, p.updated_at desc, p.content_hash desc
+),` + body + `
+select
+    count(*) filter (where inserted),
+    count(*) filter (where not inserted),
+    coalesce(array_agg(clerk_id), '{}'),
+    (select count(*) from clerksync_page p where exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id))
+from written`
+	if t.m.Delete == mapping.Soft {
+		deleted := quote(t.m.DeletedAt)
+		now, _ := timeInto("now()", cols[t.m.DeletedAt].dataType)
+		set := []string{deleted + " = " + now}
+		for _, name := range t.m.Clear {
+			i := slices.IndexFunc(typed, func(c column) bool { return c.Name == name })
+			value := "null"
+			if typed[i].Missing != nil {
+				value = literal(*typed[i].Missing)
+			}
+			set = append(set, quote(name)+" = "+value)
+		}
+		t.live = "u." + deleted + " is null"
+		t.remove = `update ` + t.name + ` u set ` + strings.Join(set, ", ") + `
+where u.` + t.clerkID + ` = $1 and ` + t.live + `
+  and exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`
+	} else {
+		t.remove = `delete from ` + t.name + ` u
+where u.` + t.clerkID + ` = $1 and exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`
+	}
+	t.rowLeft = `select exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + t.live + `)`
+	t.lookup = `
+select u.` + t.key + `::text, u.` + t.clerkID + `,
+       to_jsonb(u) || jsonb_build_object('clerk_id', u.` + t.clerkID + `),
+       coalesce((select st.clerk_updated_at <= 'epoch' from clerksync.user_state st where st.clerk_id = u.` + t.clerkID + `), false),
+       exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + t.clerkID + `),
+       ` + t.live + `
+from ` + t.name + ` u where u.` + t.clerkID + ` = $1`
+}
+
+// nullableSource reports whether a source can have no value.
+func nullableSource(source string) bool {
+	switch source {
+	case mapping.SourceUpdatedAt, mapping.SourceNow:
+		return false
+	}
+	return true
+}
+
+func kindName(source string) string {
+	if mapping.SourceKind(source) == mapping.Time {
+		return "a time"
+	}
+	return "text"
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// tableColumns reads a table's columns from information_schema, or says
+// that the table is not there.
+func tableColumns(ctx context.Context, q pgx.Tx, entity string, t mapping.Table) (map[string]columnInfo, error) {
+	rows, err := q.Query(ctx, `
+select column_name::text, data_type::text, is_nullable = 'YES',
+       column_default is not null or is_identity = 'YES' or is_generated <> 'NEVER'
+from information_schema.columns where table_schema = $1 and table_name = $2`, t.Schema, t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+	}
+	cols := map[string]columnInfo{}
+	for rows.Next() {
+		var name string
+		var ci columnInfo
+		if err := rows.Scan(&name, &ci.dataType, &ci.nullable, &ci.hasDefault); err != nil {
+			return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+		}
+		cols[name] = ci
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+	}
+	if len(cols) == 0 {
+		return nil, &noTableError{entity: entity, table: t}
+	}
+	return cols, nil
+}
+
+// noTableError is a mapped table the database does not have.
+type noTableError struct {
+	entity string
+	table  mapping.Table
+}
+
+func (e *noTableError) Error() string {
+	return fmt.Sprintf("%s table %s: no such table (or no privilege to see it); create it, or correct the mapping's %s.table", e.entity, e.table, e.entity)
+}
+
+// isUnique reports whether a unique index (or constraint) of table holds
+// column alone, so that ON CONFLICT on it can work.
+func isUnique(ctx context.Context, q pgx.Tx, t mapping.Table, col string) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `
+select exists (
+    select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+    where i.indrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass
+      and i.indisunique and i.indnkeyatts = 1 and i.indpred is null and a.attname = $3)`, t.Schema, t.Name, col).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look for a unique index on %s.%s: %w", t, col, err)
+	}
+	return ok, nil
+}
