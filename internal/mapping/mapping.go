@@ -116,6 +116,9 @@ type Column struct {
 	// Missing, when set, is written instead of NULL when the source has no
 	// value (a NOT NULL email column of a user with no primary email).
 	Missing *string
+	// InsertOnly columns are written when the row is created, never after
+	// ("on: insert": a createdAt of the write's time).
+	InsertOnly bool
 }
 
 // Users maps Clerk users onto the product's user table.
@@ -170,10 +173,12 @@ type keyFile struct {
 	Generate string `yaml:"generate"`
 }
 
-// columnFile is a column's source: a bare source name, or {source, missing}.
+// columnFile is a column's source: a bare source name, or {source,
+// missing, on}.
 type columnFile struct {
 	Source  string  `yaml:"source"`
 	Missing *string `yaml:"missing"`
+	On      string  `yaml:"on"`
 }
 
 func (c *columnFile) UnmarshalYAML(n *yaml.Node) error {
@@ -359,7 +364,7 @@ func parseKey(entity string, k keyFile, p *problems) Key {
 	default:
 		p.add("%s.key.generate: %q: want uuid, or leave it out for the column's own default", entity, k.Generate)
 	}
-	return Key{Column: k.Column, Generate: k.Generate}
+	return Key(k)
 }
 
 func parseColumns(entity string, cols map[string]columnFile, p *problems) []Column {
@@ -371,7 +376,12 @@ func parseColumns(entity string, cols map[string]columnFile, p *problems) []Colu
 		if c.Missing != nil && SourceKind(c.Source) != Text {
 			p.add("%s.columns.%s: missing: only a text source has a written-as-missing value", entity, name)
 		}
-		out = append(out, Column{Name: name, Source: c.Source, Missing: c.Missing})
+		switch c.On {
+		case "", "write", "insert":
+		default:
+			p.add("%s.columns.%s: on: %q: want insert (written when the row is created, never after), or leave it out", entity, name, c.On)
+		}
+		out = append(out, Column{Name: name, Source: c.Source, Missing: c.Missing, InsertOnly: c.On == "insert"})
 	}
 	slices.SortFunc(out, func(a, b Column) int { return strings.Compare(a.Name, b.Name) })
 	return out

@@ -217,10 +217,12 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
 		written[c.Name] = true
 		typed = append(typed, col)
 		insertCols, insertVals = append(insertCols, col.quoted), append(insertVals, expr)
-		if c.Source == mapping.SourceCreatedAt {
+		switch {
+		case c.InsertOnly:
+		case c.Source == mapping.SourceCreatedAt:
 			// Clerk's created_at never changes; a write without it keeps it.
 			sets = append(sets, fmt.Sprintf("%s = coalesce(excluded.%s, u.%s)", col.quoted, col.quoted, col.quoted))
-		} else {
+		default:
 			sets = append(sets, fmt.Sprintf("%s = excluded.%s", col.quoted, col.quoted))
 		}
 	}

@@ -1,0 +1,232 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/mapping"
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+)
+
+func str(s string) *string { return &s }
+
+// productUser is what a test reads of the Prisma example's "User" row.
+type productUser struct {
+	ID        string  `json:"id"`
+	ClerkID   string  `json:"clerkId"`
+	Email     string  `json:"email"`
+	FirstName *string `json:"firstName"`
+	Clerk     string  `json:"clerk_id"`
+}
+
+// TestMapping_PrismaAdoptsExistingRowsAndWritesTheApp'sTables: on the
+// Prisma example in a database whose time zone is not UTC, a row the app
+// had is updated in place (its key and its conversation kept), a new user
+// gets a generated key and a trial in "Subscription" in UTC, a minimal row
+// never overwrites the app's data, ensure's lookup answers the app's
+// columns, a page from Clerk writes the same table, expiry works there, and
+// a deletion removes the row and, by the app's cascade, its conversation.
+func TestMapping_PrismaAdoptsExistingRowsAndWritesTheAppsTables(t *testing.T) {
+	t.Parallel()
+	st, dbURL := testenv.Prisma.Store(t, "America/New_York")
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	count := func(sql string, args ...any) int {
+		var n int
+		require.NoError(t, db.QueryRow(ctx, sql, args...).Scan(&n))
+		return n
+	}
+	_, err = db.Exec(ctx, `
+insert into "User" (id, "clerkId", email, "firstName", "updatedAt") values ('app-key-1', 'user_existing', 'old@example.com', 'Old', now());
+insert into "Conversation" (id, "userId", title) values ('conv-1', 'app-key-1', 'kept');`)
+	require.NoError(t, err)
+
+	minimal, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_existing", ClerkUpdatedAt: store.MinimalVersion}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, store.Stale, minimal.Outcome, "a minimal row never overwrites the app's row")
+
+	created := time.Now().UTC().Truncate(time.Millisecond)
+	res, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_existing", Email: str("new@example.com"), FirstName: str("New"),
+		ClerkCreatedAt: created.Add(-30 * 24 * time.Hour), ClerkUpdatedAt: created}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, store.UpsertResult{UserID: "app-key-1", Outcome: store.Updated}, res, "updated in place, the app's key kept; an old user gets no trial")
+	require.Equal(t, 1, count(`select count(*) from "Conversation" where "userId" = 'app-key-1'`))
+
+	res, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_new", ClerkCreatedAt: created, ClerkUpdatedAt: created}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, store.Inserted, res.Outcome)
+	require.Len(t, res.UserID, 36, "a generated uuid")
+	require.True(t, created.Add(time.Hour).Equal(res.TrialEndsAt), "trial ends at created_at + the period: %s", res.TrialEndsAt)
+	require.Equal(t, "", func() string {
+		var email string
+		require.NoError(t, db.QueryRow(ctx, `select email from "User" where "clerkId" = 'user_new'`).Scan(&email))
+		return email
+	}(), "no primary email is written as ''")
+	var endsUTC string
+	require.NoError(t, db.QueryRow(ctx, `select to_char("trialEndsAt", 'YYYY-MM-DD HH24:MI:SS.MS') from "Subscription" s
+join "User" u on u.id = s."userId" where u."clerkId" = 'user_new' and s.plan = 'trial' and s.status = 'trialing'`).Scan(&endsUTC))
+	require.Equal(t, created.Add(time.Hour).Format("2006-01-02 15:04:05.000"), endsUTC, "timestamp(3) holds UTC though the database is in New York")
+	require.Equal(t, 1, count(`select count(*) from "User" where "clerkId" = 'user_new'
+  and abs(extract(epoch from "createdAt" - (now() at time zone 'UTC'))) < 60`), "createdAt is the write's time, in UTC")
+
+	got, err := st.UserByClerkID(ctx, "user_existing")
+	require.NoError(t, err)
+	var row productUser
+	require.NoError(t, got.Decode(&row))
+	require.Equal(t, productUser{ID: "app-key-1", ClerkID: "user_existing", Email: "new@example.com", FirstName: str("New"), Clerk: "user_existing"}, row)
+	require.False(t, got.Minimal())
+
+	page, err := st.WriteUserPage(ctx, "", []clerkevent.User{
+		{ClerkID: "user_paged", Email: str("paged@example.com"), ClerkCreatedAt: created, ClerkUpdatedAt: created},
+		{ClerkID: "user_existing", Email: str("new@example.com"), FirstName: str("New"), ClerkCreatedAt: created.Add(-30 * 24 * time.Hour), ClerkUpdatedAt: created},
+	}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, store.PageResult{Inserted: 1, Unchanged: 1, Trials: 1}, page)
+	n, err := st.CountUsers(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+
+	_, err = db.Exec(ctx, `update "Subscription" set "trialEndsAt" = (now() at time zone 'UTC') - interval '1 second'
+where "userId" = (select id from "User" where "clerkId" = 'user_paged')`)
+	require.NoError(t, err)
+	expired, err := st.ExpireDueTrials(ctx, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, expired, "the trial that ended, and not the one ending in an hour")
+	trial, err := st.TrialByClerkID(ctx, "user_paged")
+	require.NoError(t, err)
+	require.Equal(t, "expired", trial.Status)
+
+	require.NoError(t, st.TombstoneUser(ctx, "user_existing", time.Now()))
+	removed, err := st.RemoveUserRow(ctx, "user_existing")
+	require.NoError(t, err)
+	require.True(t, removed)
+	require.Zero(t, count(`select count(*) from "User" where "clerkId" = 'user_existing'`))
+	require.Zero(t, count(`select count(*) from "Conversation"`), "the app's cascade removed the conversation")
+	_, err = st.UserByClerkID(ctx, "user_existing")
+	require.ErrorIs(t, err, store.ErrDeleted)
+	res, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_existing", ClerkUpdatedAt: created.Add(time.Minute)}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, store.Tombstoned, res.Outcome, "no resurrection")
+}
+
+// TestMapping_SnakeCaseSoftDeletesAndConvertsTimes: on the snake_case
+// example, integer identity keys come from the database, Clerk's times go
+// into timestamp (UTC) and bigint (milliseconds) columns, and a soft
+// deletion keeps the row and the note that references it, with the
+// personal columns cleared and the tombstone refusing later writes.
+func TestMapping_SnakeCaseSoftDeletesAndConvertsTimes(t *testing.T) {
+	t.Parallel()
+	st, dbURL := testenv.SnakeCase.Store(t, "Asia/Tokyo")
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	created := time.Now().UTC().Truncate(time.Millisecond)
+	res, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_snake", Email: str("s@example.com"), FirstName: str("Sam"),
+		ClerkCreatedAt: created, ClerkUpdatedAt: created.Add(time.Second)}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, "1", res.UserID, "the identity's first key")
+	var signedUp string
+	var ms int64
+	require.NoError(t, db.QueryRow(ctx, `select to_char(signed_up_at, 'YYYY-MM-DD HH24:MI:SS.MS'), clerk_updated_ms from app_users`).Scan(&signedUp, &ms))
+	require.Equal(t, created.Format("2006-01-02 15:04:05.000"), signedUp)
+	require.Equal(t, created.Add(time.Second).UnixMilli(), ms)
+	trial, err := st.TrialByClerkID(ctx, "user_snake")
+	require.NoError(t, err)
+	require.Equal(t, "trialing", trial.Status)
+
+	_, err = db.Exec(ctx, `insert into notes (user_id, body) values (1, 'kept')`)
+	require.NoError(t, err)
+	require.NoError(t, st.TombstoneUser(ctx, "user_snake", time.Now()))
+	removed, err := st.RemoveUserRow(ctx, "user_snake")
+	require.NoError(t, err)
+	require.True(t, removed)
+	var email, first *string
+	var deleted bool
+	require.NoError(t, db.QueryRow(ctx, `select email_address, given_name, deleted_at is not null from app_users where id = 1`).Scan(&email, &first, &deleted))
+	require.True(t, deleted)
+	require.Nil(t, email)
+	require.Nil(t, first)
+	_, err = st.UserByClerkID(ctx, "user_snake")
+	require.ErrorIs(t, err, store.ErrDeleted)
+	require.NotErrorIs(t, err, store.ErrRowLeft, "a soft-deleted row is not a removal left to finish")
+	n, err := st.CountUsers(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "a soft-deleted row is not a live user")
+	removed, err = st.RemoveUserRow(ctx, "user_snake")
+	require.NoError(t, err)
+	require.False(t, removed, "deleting again changes nothing")
+}
+
+// TestMapping_BadMappingsAreRefusedWithTheirOwnMessage: each mistake in a
+// mapping is refused when the store checks it against the database, as a
+// MappingError no retry can fix, naming the table, the column and the fix.
+func TestMapping_BadMappingsAreRefusedWithTheirOwnMessage(t *testing.T) {
+	t.Parallel()
+	good, err := readExample(testenv.Prisma)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name, schema, from, to, want string
+	}{
+		{name: "missing table", from: "table: public.User", to: "table: public.Users",
+			want: `users table public.Users: no such table`},
+		{name: "missing column", from: "firstName: first_name", to: "givenName: first_name",
+			want: `users table public.User, column givenName: no such column`},
+		{name: "type that cannot hold the source", schema: `alter table "User" add column "age" integer`,
+			from: "lastName: last_name", to: "lastName: last_name\n    age: username",
+			want: `users table public.User, column age: type integer cannot hold source username (text)`},
+		{name: "uncovered NOT NULL column", from: "    updatedAt: now             # Prisma's @updatedAt, on every write\n", to: "",
+			want: `users table public.User, column updatedAt: NOT NULL without a default, and the mapping does not write it`},
+		{name: "NOT NULL column whose source can be missing", from: `email: {source: email, missing: ""}`, to: "email: email",
+			want: `users table public.User, column email: NOT NULL, and source email can be missing`},
+		{name: "Clerk ID column that is not unique", schema: `drop index "User_clerkId_key"`,
+			want: `users table public.User, column clerkId: the Clerk ID column is not unique`},
+		{name: "key without a default", from: "key: {column: id, generate: uuid}\n  columns:\n    # NOT NULL", to: "key: {column: id}\n  columns:\n    # NOT NULL",
+			want: `users table public.User, column id: the primary key has no database default`},
+		{name: "trial column missing", from: "ends_at: trialEndsAt", to: "ends_at: endsAt",
+			want: `trials table public.Subscription, column endsAt: no such column`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			doc := good
+			if c.from != "" {
+				require.Contains(t, doc, c.from)
+				doc = strings.Replace(doc, c.from, c.to, 1)
+			}
+			m, err := mapping.Parse([]byte(doc))
+			require.NoError(t, err)
+			dbURL := testenv.Prisma.ProductDatabase(t, "UTC")
+			ctx := context.Background()
+			if c.schema != "" {
+				db, err := pgx.Connect(ctx, dbURL)
+				require.NoError(t, err)
+				_, err = db.Exec(ctx, c.schema)
+				db.Close(ctx)
+				require.NoError(t, err)
+			}
+			st, err := store.Open(ctx, dbURL, store.Layout{Mapping: m})
+			require.NoError(t, err)
+			defer st.Close()
+			err = st.Migrate(ctx)
+			var bad *store.MappingError
+			require.ErrorAs(t, err, &bad)
+			require.Contains(t, err.Error(), c.want)
+			require.True(t, store.IsPermanentMigrationError(err))
+		})
+	}
+}
+
+func readExample(e testenv.Example) (string, error) {
+	b, err := os.ReadFile(e.MappingFile())
+	return string(b), err
+}
