@@ -43,6 +43,7 @@ var commands = []command{
 			return backfill(ctx, args, stdout, logger, true)
 		}},
 	{"schedule", "run reconciliation on a Temporal Schedule: reconcile --every 24h, list, delete reconcile", schedule},
+	{"check-mapping", "check CLERKSYNC_MAPPING against the database before deploying: every table, column, type and NOT NULL", checkMapping},
 	{"probe", "exit 0 when a URL answers 200 (a container health check)",
 		func(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
 			return probe(ctx, args, stdout)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/starter/service"
 )
@@ -40,6 +41,15 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer conns.Close()
+	if err := conns.Store.CheckMapping(ctx); err != nil {
+		var bad *store.MappingError
+		if errors.As(err, &bad) {
+			return err
+		}
+		// The database may be starting: ensure builds the mapping's SQL on
+		// its first call.
+		logger.Warn("Could not check CLERKSYNC_MAPPING against the database yet", "error", err)
+	}
 	temporalclient.WarnIfPlaintext(logger, cfg.PayloadKeys)
 	if err := codecExposed(cfg); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -116,8 +117,41 @@ func TestWorker_ExitsOnATableItDidNotCreate(t *testing.T) {
 		require.True(t, errors.As(err, &exit), "the worker exited cleanly: %v", err)
 		require.Equal(t, 1, exit.ExitCode())
 		require.Contains(t, logs.String(), "table public.users already exists and clerksync did not create it")
+		require.Contains(t, logs.String(), "CLERKSYNC_MAPPING", "the message points at the mapping")
 		require.NotContains(t, logs.String(), "retrying", "a migration that can never pass is not retried")
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the worker kept retrying a migration that can never pass: %s", logs)
 	}
+}
+
+// TestWorker_ExitsOnAMappingTheDatabaseCannotTake: a mapping whose column
+// the product's table lacks makes the worker exit non-zero at once, the
+// table, the column and the fix in its log, and creates nothing in the
+// product's schema.
+func TestWorker_ExitsOnAMappingTheDatabaseCannotTake(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.Prisma.ProductDatabase(t, "UTC")
+	doc, err := os.ReadFile(testenv.Prisma.MappingFile())
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "clerksync.yaml")
+	require.NoError(t, os.WriteFile(path, bytes.Replace(doc, []byte("username: username"), []byte("handle: username"), 1), 0o600))
+
+	logs, exited := startWorker(t, "DATABASE_URL="+dbURL, "CLERKSYNC_MAPPING="+path,
+		"TEMPORAL_ADDRESS="+testenv.FreeAddr(t), "WORKER_HTTP_ADDR="+testenv.FreeAddr(t))
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		require.True(t, errors.As(err, &exit), "the worker exited cleanly: %v", err)
+		require.Equal(t, 1, exit.ExitCode())
+		require.Contains(t, logs.String(), "users table public.User, column handle: no such column")
+		require.NotContains(t, logs.String(), "retrying")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the worker kept retrying a mapping that can never fit: %s", logs)
+	}
+	db, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer db.Close(context.Background())
+	var tables int
+	require.NoError(t, db.QueryRow(context.Background(), `select count(*) from information_schema.tables where table_schema = 'public'`).Scan(&tables))
+	require.Equal(t, 3, tables, "the app's three tables, nothing of clerksync's")
 }

@@ -69,8 +69,17 @@ type system struct {
 	names []string
 }
 
-// startSystem runs the system; options adjust its configuration.
+// startSystem runs the system on clerksync's own tables; options adjust
+// its configuration.
 func startSystem(t *testing.T, options ...func(*config.Config)) *system {
+	t.Helper()
+	return startSystemOn(t, nil, options...)
+}
+
+// startSystemOn runs the system on example's tables, mapped by its
+// clerksync.yaml, in a database whose time zone is not UTC; a nil example
+// is clerksync's own tables.
+func startSystemOn(t *testing.T, example *testenv.Example, options ...func(*config.Config)) *system {
 	t.Helper()
 	// Every line, at debug level, is checked once everything has stopped
 	// (this cleanup runs last).
@@ -82,7 +91,15 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 			s.checkLogs(t)
 		}
 	})
-	st, dbURL := testenv.Store(t)
+	var (
+		st    *store.Store
+		dbURL string
+	)
+	if example != nil {
+		st, dbURL = example.Store(t, "America/New_York")
+	} else {
+		st, dbURL = testenv.Store(t)
+	}
 	tc, err := client.NewClientFromExisting(testenv.Temporal(t), client.Options{Namespace: "default", Logger: telemetry.TemporalLogger(logger)})
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
@@ -93,6 +110,9 @@ func startSystem(t *testing.T, options ...func(*config.Config)) *system {
 		EnsureTimeout: 5 * time.Second, ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey,
 		AuthorizedParties: []string{authorizedParty},
 		TrialPeriod:       14 * 24 * time.Hour, TrialExpiryInterval: time.Second,
+	}
+	if example != nil {
+		cfg.MappingFile = example.MappingFile()
 	}
 	for _, o := range options {
 		o(&cfg)

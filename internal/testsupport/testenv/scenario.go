@@ -234,13 +234,17 @@ func (d Divergence) String() string {
 		d.Lost, d.Resurrected, d.Stale, d.Duplicate, d.Unexpected, d.Untombstoned, d.BesideTombstone)
 }
 
-// Compare reads users and clerksync.user_tombstones and counts the divergence from s.
+// Compare reads clerksync's users table and clerksync.user_tombstones and
+// counts the divergence from s.
 func (s Scenario) Compare(ctx context.Context, db *pgx.Conn) (Divergence, error) {
+	return s.CompareRows(ctx, db, `select clerk_id, email, first_name, last_name, clerk_updated_at from users`)
+}
+
+// CompareRows is Compare for a mapped table: rowsSQL selects each live
+// user's Clerk ID, email, first and last name, and version.
+func (s Scenario) CompareRows(ctx context.Context, db *pgx.Conn, rowsSQL string) (Divergence, error) {
 	var d Divergence
-	if err := db.QueryRow(ctx, `select count(*) - count(distinct clerk_id) from users`).Scan(&d.Duplicate); err != nil {
-		return d, fmt.Errorf("count duplicates: %w", err)
-	}
-	rows, err := db.Query(ctx, `select clerk_id, email, first_name, last_name, clerk_updated_at from users`)
+	rows, err := db.Query(ctx, rowsSQL)
 	if err != nil {
 		return d, fmt.Errorf("read users: %w", err)
 	}
@@ -250,6 +254,9 @@ func (s Scenario) Compare(ctx context.Context, db *pgx.Conn) (Divergence, error)
 		var r Row
 		if err := rows.Scan(&id, &r.Email, &r.FirstName, &r.LastName, &r.Version); err != nil {
 			return d, err
+		}
+		if _, ok := users[id]; ok {
+			d.Duplicate++
 		}
 		users[id] = r
 	}

@@ -1,0 +1,53 @@
+package mapping
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLoad_TheExamplesParse: both examples of docs/examples are valid
+// mappings, read as their comments say.
+func TestLoad_TheExamplesParse(t *testing.T) {
+	t.Parallel()
+	m, err := Load("../../docs/examples/prisma/clerksync.yaml")
+	require.NoError(t, err)
+	require.Equal(t, Table{Schema: "public", Name: "User"}, m.Users.Table)
+	require.Equal(t, Key{Column: "id", Generate: GenerateUUID}, m.Users.Key)
+	require.Equal(t, Column{Name: "createdAt", Source: SourceNow, InsertOnly: true}, m.Users.Columns[0])
+	require.Equal(t, "", *m.Users.Columns[1].Missing, "email: {source: email, missing: \"\"}")
+	require.Equal(t, "trialEndsAt", m.Trials.EndsAt)
+
+	m, err = Load("../../docs/examples/snake_case/clerksync.yaml")
+	require.NoError(t, err)
+	require.Equal(t, Soft, m.Users.Delete)
+	require.Equal(t, "deleted_at", m.Users.DeletedAt)
+	require.Len(t, m.Users.Clear, 5)
+}
+
+// TestParse_MistakesAreNamed: each mistake a mapping can make on its own
+// terms is refused, naming where it is and the fix.
+func TestParse_MistakesAreNamed(t *testing.T) {
+	t.Parallel()
+	good, err := os.ReadFile("../../docs/examples/prisma/clerksync.yaml")
+	require.NoError(t, err)
+	for _, c := range []struct{ from, to, want string }{
+		{"firstName: first_name", "firstName: given_name", `users.columns.firstName: source "given_name": want one of`},
+		{"table: public.User", "table: User", `users.table: "User": want schema.table`},
+		{"organizations: off", "", "organizations: missing: mapping organizations is not built yet; write organizations: off"},
+		{"delete: delete", "delete: erase", `users.delete: "erase": want delete or soft`},
+		{"key: {column: id, generate: uuid}\n  columns:\n    # NOT NULL", "key: {column: id, generate: cuid}\n  columns:\n    # NOT NULL",
+			`users.key.generate: "cuid": want uuid`},
+		{"updatedAt: now             #", "updatedAt: {source: now, on: update} #", `users.columns.updatedAt: on: "update": want insert`},
+		{"clerk_id: clerkId ", "clerk_ids: clerkId ", "field clerk_ids not found"},
+		{"lastName: last_name", "lastName: last_name\n    clerkId: id", "users.columns.clerkId: the column is already the clerk_id"},
+	} {
+		require.Contains(t, string(good), c.from)
+		_, err := Parse([]byte(strings.Replace(string(good), c.from, c.to, 1)))
+		require.ErrorContains(t, err, c.want, "from %q to %q", c.from, c.to)
+	}
+	_, err = Parse([]byte("organizations: off\n"))
+	require.ErrorContains(t, err, "users: missing")
+}

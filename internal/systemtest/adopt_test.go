@@ -1,0 +1,132 @@
+package systemtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+// prismaRows reads the Prisma example's "User" table as a Scenario
+// compares it: its email ” is a user without one, and the version is the
+// one clerksync's bookkeeping recorded for the row.
+const prismaRows = `
+select u."clerkId", nullif(u.email, ''), u."firstName", u."lastName", coalesce(st.clerk_updated_at, 'epoch')
+from "User" u left join clerksync.user_state st on st.clerk_id = u."clerkId"`
+
+// TestAdopt_PrismaAppConvergesInItsOwnTables: the Prisma app of
+// docs/examples/prisma, its rows and conversations there before clerksync,
+// gets the shuffled, duplicated, signed corpus of the system tests. Its
+// "User" table ends with exactly the right rows; rows it had are updated
+// in place, keeping their keys and conversations; deleted users are gone
+// with their conversations (the app's cascade); every live user has its
+// trial in "Subscription"; organization events are acknowledged and not
+// applied; ensure answers the app's own columns; a backfill fills the
+// table from Clerk.
+func TestAdopt_PrismaAppConvergesInItsOwnTables(t *testing.T) {
+	t.Parallel()
+	s := startSystemOn(t, &testenv.Prisma)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	seed := uint64(time.Now().UnixNano())
+	sc := testenv.NewScenario(t, testenv.ScenarioOptions{Users: 100, DuplicateRate: 0.2, Seed: seed, Prefix: "prisma", Unusual: true})
+	t.Logf("seed %d: %d deliveries, %d live and %d deleted users", seed, len(sc.Deliveries), len(sc.Live), len(sc.Deleted))
+
+	// The app's rows from before clerksync: some of the users to come,
+	// live and deleted, each with a conversation.
+	live, deleted := sortedKeys(sc.Live), sortedKeys(sc.Deleted)
+	existing := append(slices.Clone(live[:10]), deleted[:5]...)
+	for _, id := range existing {
+		_, err := s.db.Exec(ctx, `insert into "User" (id, "clerkId", email, "firstName", "updatedAt")
+values ('app-' || $1::text, $1, 'before@example.com', 'Before', now())`, id)
+		require.NoError(t, err)
+		_, err = s.db.Exec(ctx, `insert into "Conversation" (id, "userId", title) values ('conv-' || $1::text, 'app-' || $1::text, 'from before')`, id)
+		require.NoError(t, err)
+	}
+
+	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8, 0)
+	require.NoError(t, err)
+	require.Zero(t, stats.Refused)
+	var last testenv.Divergence
+	require.Eventually(t, func() bool {
+		last, err = sc.CompareRows(ctx, s.db, prismaRows)
+		require.NoError(t, err)
+		return last.Zero()
+	}, 2*time.Minute, 250*time.Millisecond, "the app's table never converged: %v", &last)
+
+	for _, id := range live[:10] {
+		require.Equal(t, 1, s.count(t, fmt.Sprintf(`select count(*) from "User" u join "Conversation" c on c."userId" = u.id
+where u."clerkId" = '%s' and u.id = 'app-%s'`, id, id)), "%s: updated in place, its key and conversation kept", id)
+	}
+	require.Zero(t, s.count(t, `select count(*) from "Conversation" where "userId" not in (select id from "User")`))
+	require.Equal(t, 10, s.count(t, `select count(*) from "Conversation"`), "the deleted users' conversations went with them")
+	require.Equal(t, len(sc.Live), s.count(t, `select count(*) from "Subscription" s join "User" u on u.id = s."userId"
+where s.plan = 'trial' and s.status = 'trialing' and s."trialEndsAt" > now() at time zone 'UTC'`), "every live user has its trial")
+	require.Equal(t, len(sc.Live), s.count(t, `select count(*) from "Subscription"`))
+
+	// Organization events are acknowledged (Svix stops) and not applied.
+	now := time.Now().Truncate(time.Millisecond)
+	org, err := clerkwebhook.OrganizationEvent("organization.created", clerkwebhook.OrganizationFields{ClerkID: "org_prisma", Name: "Acme",
+		CreatedAt: now, UpdatedAt: now})
+	require.NoError(t, err)
+	stats, err = testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, []testenv.Delivery{{MsgID: "msg_org_prisma", Body: org}}, 1, 0)
+	require.NoError(t, err)
+	require.Zero(t, stats.Refused)
+	_, err = s.temporal.DescribeWorkflowExecution(ctx, workflows.OrganizationWorkflowID("org_prisma"), "")
+	var notFound *serviceerror.NotFound
+	require.ErrorAs(t, err, &notFound, "no organization workflow was started")
+
+	// Ensure answers the app's own columns, plus clerk_id.
+	s.clerk.PutUser(clerkfake.User{ID: "user_prisma_ensure", Email: "ensure@example.com", FirstName: "Ensured", CreatedAt: now, UpdatedAt: now})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v1/users/ensure", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+s.token(t, "user_prisma_ensure"))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var row map[string]any
+	require.NoError(t, json.Unmarshal(body, &row))
+	require.Equal(t, "user_prisma_ensure", row["clerkId"])
+	require.Equal(t, "user_prisma_ensure", row["clerk_id"])
+	require.Contains(t, row, "updatedAt")
+	require.Len(t, row["id"], 36, "the key clerksync generated")
+	require.Eventually(t, func() bool {
+		return s.count(t, `select count(*) from "User" where "clerkId" = 'user_prisma_ensure' and "firstName" = 'Ensured'`) == 1
+	}, 30*time.Second, 100*time.Millisecond, "the workflow fills the row from Clerk")
+
+	// A backfill brings every Clerk user into the app's table.
+	var clerkUsers []clerkfake.User
+	for i := range 300 {
+		clerkUsers = append(clerkUsers, clerkfake.User{ID: fmt.Sprintf("user_prisma_bf%03d", i), Email: fmt.Sprintf("bf%d@example.com", i),
+			FirstName: "Listed", CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour)})
+	}
+	s.clerk.PutUsers(clerkUsers...)
+	p := s.runBackfill(t, "prisma", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Equal(t, "organizations are not kept with CLERKSYNC_MAPPING", p.OrganizationsSkipped)
+	require.Equal(t, 300, s.count(t, `select count(*) from "User" where "firstName" = 'Listed' and email like 'bf%@example.com'`))
+	require.Equal(t, 300, s.count(t, `select count(*) from "Subscription" s join "User" u on u.id = s."userId" where u."firstName" = 'Listed'`))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

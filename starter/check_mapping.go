@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// checkMapping checks CLERKSYNC_MAPPING against the database, as the worker
+// and the starter do at start-up, so an operator sees every mistake before
+// deploying: each on one line, naming the table, the column and the fix.
+func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("check-mapping", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, "Usage: starter check-mapping\n\nChecks the mapping file CLERKSYNC_MAPPING names against the database at DATABASE_URL:\n"+
+			"every mapped table and column exists, each column's type holds its source, every NOT NULL\n"+
+			"column without a default is written, the Clerk ID column is unique. Exits 0 when it fits,\n"+
+			"1 with one line per mistake. It changes nothing.\n\nEnvironment:\n")
+		config.PrintVars(stdout, config.Both)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	if cfg.Mapping == nil {
+		return errors.New("CLERKSYNC_MAPPING is not set: without a mapping clerksync creates and owns its tables, and there is nothing to check")
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.Layout())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CheckMapping(ctx); err != nil {
+		return err
+	}
+	m := cfg.Mapping
+	trials := "off"
+	if m.Trials != nil {
+		trials = m.Trials.Table.String()
+	}
+	cols := make([]string, len(m.Users.Columns))
+	for i, c := range m.Users.Columns {
+		cols[i] = c.Name + " <- " + c.Source
+	}
+	fmt.Fprintf(stdout, "%s fits the database: users -> %s (%s <- id, %s), deletion %s; trials -> %s; organizations off\n",
+		cfg.MappingFile, m.Users.Table, m.Users.ClerkID, strings.Join(cols, ", "), m.Users.Delete, trials)
+	return nil
+}

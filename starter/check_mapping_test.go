@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+)
+
+// TestCheckMapping_SaysWhetherTheMappingFits: an operator's check before
+// deploying answers 0 and what maps where for the Prisma example, and an
+// error naming the table, the column and the fix for a mapping the
+// database cannot take; it creates nothing.
+func TestCheckMapping_SaysWhetherTheMappingFits(t *testing.T) {
+	dbURL := testenv.Prisma.ProductDatabase(t, "UTC")
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("CLERKSYNC_MAPPING", testenv.Prisma.MappingFile())
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"check-mapping"}, &out, nil))
+	require.Contains(t, out.String(), "fits the database: users -> public.User (clerkId <- id, createdAt <- now, email <- email")
+
+	doc, err := os.ReadFile(testenv.Prisma.MappingFile())
+	require.NoError(t, err)
+	bad := filepath.Join(t.TempDir(), "clerksync.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Replace(string(doc), "ends_at: trialEndsAt", "ends_at: endsAt", 1)), 0o600))
+	t.Setenv("CLERKSYNC_MAPPING", bad)
+	err = run(context.Background(), []string{"check-mapping"}, &out, nil)
+	require.ErrorContains(t, err, "trials table public.Subscription, column endsAt: no such column; add it to the table, or take it out of the mapping")
+
+	t.Setenv("CLERKSYNC_MAPPING", "")
+	require.ErrorContains(t, run(context.Background(), []string{"check-mapping"}, &out, nil), "CLERKSYNC_MAPPING is not set")
+}
