@@ -67,6 +67,9 @@ func (a *Activities) fetchClerkUser(ctx context.Context, clerkID string) (FetchC
 	if err != nil {
 		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user %s: %w", clerkID, err))
 	}
+	if a.Store != nil { // what the tables do not store stays out of the history
+		u = a.Store.Trim(u)
+	}
 	return FetchClerkUserResult{User: &u}, nil
 }
 

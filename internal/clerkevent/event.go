@@ -8,9 +8,11 @@
 package clerkevent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -84,6 +86,26 @@ type User struct {
 	// ClerkUpdatedAt is Clerk's `updated_at`: the version that orders events
 	// for one user, since Svix delivers them in no guaranteed order.
 	ClerkUpdatedAt time.Time `json:"clerk_updated_at"`
+
+	// The rest of Clerk's user object, for a mapping that writes it
+	// (mapping.Mapping.Trim keeps what the mapping reads and drops the rest,
+	// so what a product does not store does not travel through Temporal).
+
+	// EmailVerified is whether the primary email is verified; nil without
+	// one.
+	EmailVerified *bool `json:"email_verified,omitempty"`
+	// EmailAddresses are every address, the primary first.
+	EmailAddresses []string `json:"email_addresses,omitempty"`
+	// Phone is the primary phone number.
+	Phone      *string `json:"phone,omitempty"`
+	ExternalID *string `json:"external_id,omitempty"`
+	// The metadata objects, compacted JSON.
+	PublicMetadata  json.RawMessage `json:"public_metadata,omitempty"`
+	PrivateMetadata json.RawMessage `json:"private_metadata,omitempty"`
+	UnsafeMetadata  json.RawMessage `json:"unsafe_metadata,omitempty"`
+	LastSignInAt    time.Time       `json:"last_sign_in_at,omitzero"`
+	Banned          bool            `json:"banned,omitempty"`
+	Locked          bool            `json:"locked,omitempty"`
 }
 
 // ContentHash is a digest of the stored fields (everything but the version).
@@ -92,7 +114,46 @@ type User struct {
 // order of arrival ends on the same row. Equal payloads hash equal, so a
 // duplicate stays a no-op.
 func (u User) ContentHash() string {
-	return contentHash([]*string{u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL}, u.ClerkCreatedAt)
+	fields := []*string{u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL}
+	// The rest counts only where it is set, so a user without it hashes as
+	// before these fields existed (recorded histories keep their hashes).
+	if extra := u.extraFields(); extra != nil {
+		fields = append(fields, extra...)
+	}
+	return contentHash(fields, u.ClerkCreatedAt)
+}
+
+// extraFields are the fields beyond the first five, as text, or nil when
+// none is set.
+func (u User) extraFields() []*string {
+	text := func(b []byte) *string {
+		if len(b) == 0 {
+			return nil
+		}
+		s := string(b)
+		return &s
+	}
+	var verified, addresses, lastSignIn, flags *string
+	if u.EmailVerified != nil {
+		verified = text(strconv.AppendBool(nil, *u.EmailVerified))
+	}
+	if len(u.EmailAddresses) > 0 {
+		addresses = text([]byte(strings.Join(u.EmailAddresses, "\x00")))
+	}
+	if !u.LastSignInAt.IsZero() {
+		lastSignIn = text(strconv.AppendInt(nil, u.LastSignInAt.UnixMilli(), 10))
+	}
+	if u.Banned || u.Locked {
+		flags = text(fmt.Appendf(nil, "%t,%t", u.Banned, u.Locked))
+	}
+	extra := []*string{verified, addresses, u.Phone, u.ExternalID, text(u.PublicMetadata), text(u.PrivateMetadata),
+		text(u.UnsafeMetadata), lastSignIn, flags}
+	for _, f := range extra {
+		if f != nil {
+			return extra
+		}
+	}
+	return nil
 }
 
 // NewerThan reports whether u wins over a stored version with the given
@@ -180,7 +241,62 @@ func NormalizeUser(cu *clerk.User) (User, error) {
 	if cu.CreatedAt > 0 {
 		u.ClerkCreatedAt = time.UnixMilli(cu.CreatedAt).UTC()
 	}
+	for _, e := range cu.EmailAddresses {
+		if e == nil || e.EmailAddress == "" {
+			continue
+		}
+		if cu.PrimaryEmailAddressID != nil && e.ID == *cu.PrimaryEmailAddressID {
+			verified := e.Verification != nil && e.Verification.Status == "verified"
+			u.EmailVerified = &verified
+			u.EmailAddresses = append([]string{e.EmailAddress}, u.EmailAddresses...)
+			continue
+		}
+		u.EmailAddresses = append(u.EmailAddresses, e.EmailAddress)
+	}
+	if cu.PrimaryPhoneNumberID != nil {
+		for _, p := range cu.PhoneNumbers {
+			if p != nil && p.ID == *cu.PrimaryPhoneNumberID {
+				u.Phone = nonEmpty(&p.PhoneNumber)
+			}
+		}
+	}
+	u.ExternalID = nonEmpty(cu.ExternalID)
+	var err error
+	for _, m := range []struct {
+		name string
+		from json.RawMessage
+		to   *json.RawMessage
+	}{{"public_metadata", cu.PublicMetadata, &u.PublicMetadata}, {"private_metadata", cu.PrivateMetadata, &u.PrivateMetadata},
+		{"unsafe_metadata", cu.UnsafeMetadata, &u.UnsafeMetadata}} {
+		if *m.to, err = compactObject(m.from); err != nil {
+			return User{}, fmt.Errorf("data.%s: %w", m.name, err)
+		}
+	}
+	if cu.LastSignInAt != nil && *cu.LastSignInAt > 0 {
+		u.LastSignInAt = time.UnixMilli(*cu.LastSignInAt).UTC()
+	}
+	u.Banned, u.Locked = cu.Banned, cu.Locked
 	return u, nil
+}
+
+// compactObject returns a metadata object as compact JSON, nil for none
+// (absent, null or {}), so equal metadata compares and hashes equal.
+func compactObject(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, err
+	}
+	switch buf.String() {
+	case "null", "{}":
+		return nil, nil
+	}
+	if buf.Bytes()[0] != '{' {
+		return nil, errors.New("not an object")
+	}
+	return buf.Bytes(), nil
 }
 
 // ValidateClerkID rejects what cannot be a Clerk user ID (user_ and base62):

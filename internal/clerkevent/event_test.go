@@ -24,17 +24,19 @@ func TestParse_ClerkPublishedExamples(t *testing.T) {
 	t.Parallel()
 	created := time.UnixMilli(1654012591514).UTC()
 	for _, tc := range []struct {
-		file    string
-		typ     clerkevent.Type
-		last    *string
-		version int64
+		file       string
+		typ        clerkevent.Type
+		last       *string
+		version    int64
+		externalID *string
+		lastSignIn time.Time
 	}{
 		// The docs example carries instance_id, the catalog one
 		// event_attributes: neither is required.
-		{"user.created.docs.json", clerkevent.UserCreated, ptr("Example"), 1654012591835},
-		{"user.created.catalog.json", clerkevent.UserCreated, ptr("Example"), 1654012591835},
-		// last_name null stays NULL.
-		{"user.updated.catalog.json", clerkevent.UserUpdated, nil, 1654012824306},
+		{"user.created.docs.json", clerkevent.UserCreated, ptr("Example"), 1654012591835, ptr("567772"), created},
+		{"user.created.catalog.json", clerkevent.UserCreated, ptr("Example"), 1654012591835, ptr("567772"), created},
+		// last_name null stays NULL, as do external_id and last_sign_in_at.
+		{"user.updated.catalog.json", clerkevent.UserUpdated, nil, 1654012824306, nil, time.Time{}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
@@ -52,6 +54,11 @@ func TestParse_ClerkPublishedExamples(t *testing.T) {
 					ImageURL:       ptr("https://img.clerk.com/xxxxxx"),
 					ClerkCreatedAt: created,
 					ClerkUpdatedAt: time.UnixMilli(tc.version).UTC(),
+					// The metadata objects are {}: none.
+					EmailVerified:  ptr(true),
+					EmailAddresses: []string{"example@example.org"},
+					ExternalID:     tc.externalID,
+					LastSignInAt:   tc.lastSignIn,
 				},
 				OccurredAt: time.UnixMilli(tc.version).UTC(),
 			}, ev)
@@ -129,4 +136,4 @@ func TestParse_UnhandledTypeIsReportedWithItsType(t *testing.T) {
 	require.Equal(t, clerkevent.Type("session.created"), ev.Type)
 }
 
-func ptr(s string) *string { return &s }
+func ptr[T any](v T) *T { return &v }

@@ -35,8 +35,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
 // Sources of a user column: fields of Clerk's user object, and clerksync's
@@ -51,6 +54,17 @@ const (
 	SourceCreatedAt = "created_at" // Clerk's created_at
 	SourceUpdatedAt = "updated_at" // Clerk's updated_at: the version written
 	SourceNow       = "now"        // the time of the write
+
+	SourceEmailVerified   = "email_verified"   // whether the primary email is verified
+	SourceEmailAddresses  = "email_addresses"  // every address, the primary first (a JSON array)
+	SourcePhone           = "phone"            // the primary phone number
+	SourceExternalID      = "external_id"      //
+	SourcePublicMetadata  = "public_metadata"  // whole, or one key by path: public_metadata.role
+	SourcePrivateMetadata = "private_metadata" //
+	SourceUnsafeMetadata  = "unsafe_metadata"  //
+	SourceLastSignInAt    = "last_sign_in_at"  //
+	SourceBanned          = "banned"           //
+	SourceLocked          = "locked"           //
 )
 
 // Kind is what a source's values are, which decides the column types that
@@ -61,13 +75,22 @@ type Kind int
 const (
 	Text Kind = iota
 	Time
+	Bool
+	// JSON is a JSON value: an object, an array, or (by path) anything.
+	JSON
 )
 
 // userSources are the user columns' sources and their kinds.
 var userSources = map[string]Kind{
 	SourceClerkID: Text, SourceEmail: Text, SourceFirstName: Text, SourceLastName: Text, SourceUsername: Text,
 	SourceImageURL: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
+	SourceEmailVerified: Bool, SourceEmailAddresses: JSON, SourcePhone: Text, SourceExternalID: Text,
+	SourcePublicMetadata: JSON, SourcePrivateMetadata: JSON, SourceUnsafeMetadata: JSON,
+	SourceLastSignInAt: Time, SourceBanned: Bool, SourceLocked: Bool,
 }
+
+// metadataSources may take a path into the object.
+var metadataSources = []string{SourcePublicMetadata, SourcePrivateMetadata, SourceUnsafeMetadata}
 
 // SourceKind returns the kind of a user column's source.
 func SourceKind(source string) Kind { return userSources[source] }
@@ -113,6 +136,10 @@ type Key struct {
 type Column struct {
 	Name   string
 	Source string
+	// Path, for a metadata source, is the key (and keys below it) the
+	// column takes: public_metadata.role is Source public_metadata, Path
+	// [role]. Empty takes the whole object.
+	Path []string
 	// Missing, when set, is written instead of NULL when the source has no
 	// value (a NOT NULL email column of a user with no primary email).
 	Missing *string
@@ -370,21 +397,73 @@ func parseKey(entity string, k keyFile, p *problems) Key {
 func parseColumns(entity string, cols map[string]columnFile, p *problems) []Column {
 	var out []Column
 	for name, c := range cols {
-		if _, ok := userSources[c.Source]; !ok {
+		source, rest, hasPath := strings.Cut(c.Source, ".")
+		var path []string
+		if hasPath {
+			path = strings.Split(rest, ".")
+			if !slices.Contains(metadataSources, source) || slices.Contains(path, "") {
+				p.add("%s.columns.%s: source %q: only a metadata object takes a path, such as public_metadata.role", entity, name, c.Source)
+			}
+		}
+		if _, ok := userSources[source]; !ok {
 			p.add("%s.columns.%s: source %q: want one of %s", entity, name, c.Source, strings.Join(SourceNames(), ", "))
 		}
-		if c.Missing != nil && SourceKind(c.Source) != Text {
-			p.add("%s.columns.%s: missing: only a text source has a written-as-missing value", entity, name)
+		if kind := SourceKind(source); c.Missing != nil && kind != Text && kind != JSON {
+			p.add("%s.columns.%s: missing: only a text or JSON source has a written-as-missing value", entity, name)
 		}
 		switch c.On {
 		case "", "write", "insert":
 		default:
 			p.add("%s.columns.%s: on: %q: want insert (written when the row is created, never after), or leave it out", entity, name, c.On)
 		}
-		out = append(out, Column{Name: name, Source: c.Source, Missing: c.Missing, InsertOnly: c.On == "insert"})
+		out = append(out, Column{Name: name, Source: source, Path: path, Missing: c.Missing, InsertOnly: c.On == "insert"})
 	}
 	slices.SortFunc(out, func(a, b Column) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// Uses reports whether the mapping writes a source.
+func (m *Mapping) Uses(source string) bool {
+	return m != nil && slices.ContainsFunc(m.Users.Columns, func(c Column) bool { return c.Source == source })
+}
+
+// Trim returns u with only the fields of Clerk's user object that m writes
+// beyond clerksync's own (email, names, username, image, times): what a
+// product does not store does not travel through Temporal's histories. A
+// nil m (clerksync's own tables) keeps none of them.
+func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
+	keep := func(source string) bool { return m.Uses(source) }
+	if !keep(SourceEmailVerified) {
+		u.EmailVerified = nil
+	}
+	if !keep(SourceEmailAddresses) {
+		u.EmailAddresses = nil
+	}
+	if !keep(SourcePhone) {
+		u.Phone = nil
+	}
+	if !keep(SourceExternalID) {
+		u.ExternalID = nil
+	}
+	if !keep(SourcePublicMetadata) {
+		u.PublicMetadata = nil
+	}
+	if !keep(SourcePrivateMetadata) {
+		u.PrivateMetadata = nil
+	}
+	if !keep(SourceUnsafeMetadata) {
+		u.UnsafeMetadata = nil
+	}
+	if !keep(SourceLastSignInAt) {
+		u.LastSignInAt = time.Time{}
+	}
+	if !keep(SourceBanned) {
+		u.Banned = false
+	}
+	if !keep(SourceLocked) {
+		u.Locked = false
+	}
+	return u
 }
 
 // SourceNames lists the user sources, sorted.

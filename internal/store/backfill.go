@@ -43,23 +43,14 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// The staging table's columns are sourceColumns: the source
 		// relation the user table's statements read.
-		if _, err := tx.Exec(ctx, `
-create temp table clerksync_page (
-    clerk_id text, email text, first_name text, last_name text, username text, image_url text,
-    created_at timestamptz, updated_at timestamptz, content_hash text collate "C"
-) on commit drop`); err != nil {
+		if _, err := tx.Exec(ctx, stagingTableSQL()); err != nil {
 			return fmt.Errorf("staging table: %w", err)
 		}
 		rows := make([][]any, len(users))
 		for i, u := range users {
-			var createdAt *time.Time
-			if !u.ClerkCreatedAt.IsZero() {
-				createdAt = &u.ClerkCreatedAt
-			}
-			rows[i] = []any{u.ClerkID, u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL,
-				createdAt, u.ClerkUpdatedAt, u.ContentHash()}
+			rows[i] = sourceValues(s.Trim(u))
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"clerksync_page"}, sourceColumns, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"clerksync_page"}, sourceNames(), pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy page: %w", err)
 		}
 		b := &pgx.Batch{}

@@ -132,10 +132,32 @@ func TestMapping_SnakeCaseSoftDeletesAndConvertsTimes(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close(ctx)
 	created := time.Now().UTC().Truncate(time.Millisecond)
+	verified := true
 	res, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_snake", Email: str("s@example.com"), FirstName: str("Sam"),
-		ClerkCreatedAt: created, ClerkUpdatedAt: created.Add(time.Second)}, time.Hour)
+		ClerkCreatedAt: created, ClerkUpdatedAt: created.Add(time.Second),
+		EmailVerified: &verified, EmailAddresses: []string{"s@example.com", "old@example.com"}, Phone: str("+15551234567"),
+		ExternalID: str("crm-7"), PublicMetadata: []byte(`{"role":"admin","plan":{"seats":3}}`),
+		PrivateMetadata: []byte(`{"secret":"not mapped"}`), LastSignInAt: created, Banned: true}, time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, "1", res.UserID, "the identity's first key")
+	var (
+		role, phone, externalRef, settings, emails string
+		emailVerified, banned                      bool
+		lastSeen                                   time.Time
+	)
+	require.NoError(t, db.QueryRow(ctx, `select role, phone, external_ref, settings::text, all_emails::text, email_verified, banned, last_seen_at
+from app_users`).Scan(&role, &phone, &externalRef, &settings, &emails, &emailVerified, &banned, &lastSeen))
+	require.Equal(t, "admin", role, "public_metadata.role")
+	require.Equal(t, "+15551234567", phone)
+	require.Equal(t, "crm-7", externalRef)
+	require.Equal(t, "{}", settings, "no unsafe_metadata is written as its missing value")
+	require.Equal(t, `["s@example.com", "old@example.com"]`, emails)
+	require.True(t, emailVerified)
+	require.True(t, banned)
+	require.True(t, created.Equal(lastSeen))
+	require.Equal(t, clerkevent.User{ClerkID: "u", PublicMetadata: []byte(`{"role":"admin"}`)},
+		st.Trim(clerkevent.User{ClerkID: "u", PublicMetadata: []byte(`{"role":"admin"}`), PrivateMetadata: []byte(`{"secret":1}`)}),
+		"what the mapping does not write is trimmed before it reaches Temporal")
 	var signedUp string
 	var ms int64
 	require.NoError(t, db.QueryRow(ctx, `select to_char(signed_up_at, 'YYYY-MM-DD HH24:MI:SS.MS'), clerk_updated_ms from app_users`).Scan(&signedUp, &ms))
@@ -153,10 +175,14 @@ func TestMapping_SnakeCaseSoftDeletesAndConvertsTimes(t *testing.T) {
 	require.True(t, removed)
 	var email, first *string
 	var deleted bool
-	require.NoError(t, db.QueryRow(ctx, `select email_address, given_name, deleted_at is not null from app_users where id = 1`).Scan(&email, &first, &deleted))
+	var phoneCleared bool
+	require.NoError(t, db.QueryRow(ctx, `select email_address, given_name, deleted_at is not null, settings::text, phone is null
+from app_users where id = 1`).Scan(&email, &first, &deleted, &settings, &phoneCleared))
 	require.True(t, deleted)
 	require.Nil(t, email)
 	require.Nil(t, first)
+	require.True(t, phoneCleared)
+	require.Equal(t, "{}", settings, "a NOT NULL column is cleared to its missing value")
 	_, err = st.UserByClerkID(ctx, "user_snake")
 	require.ErrorIs(t, err, store.ErrDeleted)
 	require.NotErrorIs(t, err, store.ErrRowLeft, "a soft-deleted row is not a removal left to finish")
@@ -185,6 +211,8 @@ func TestMapping_BadMappingsAreRefusedWithTheirOwnMessage(t *testing.T) {
 		{name: "type that cannot hold the source", schema: `alter table "User" add column "age" integer`,
 			from: "lastName: last_name", to: "lastName: last_name\n    age: username",
 			want: `users table public.User, column age: type integer cannot hold source username (text)`},
+		{name: "boolean into text", from: "username: username", to: "username: banned",
+			want: `users table public.User, column username: type text cannot hold source banned (a boolean)`},
 		{name: "uncovered NOT NULL column", from: "    updatedAt: now             # Prisma's @updatedAt, on every write\n", to: "",
 			want: `users table public.User, column updatedAt: NOT NULL without a default, and the mapping does not write it`},
 		{name: "NOT NULL column whose source can be missing", from: `email: {source: email, missing: ""}`, to: "email: email",

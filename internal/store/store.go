@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 
+	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/mapping"
 )
 
@@ -143,6 +144,12 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Trim returns u with only the fields of Clerk's user object the layout
+// writes (mapping.Mapping.Trim): the starter and the profile fetch trim
+// what they hand to Temporal, and every write trims what it stores, so the
+// content hash covers what is stored.
+func (s *Store) Trim(u clerkevent.User) clerkevent.User { return s.mapping.Trim(u) }
 
 // OrganizationsOff reports whether organizations are not kept (a mapping
 // maps users; mapping organizations is not built yet).

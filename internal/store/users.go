@@ -109,9 +109,9 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 	if err != nil {
 		return res, err
 	}
+	u = s.Trim(u)
 	createdAt := optionalTime(u.ClerkCreatedAt)
-	err = tx.QueryRow(ctx, s.sql(users.upsert), u.ClerkID, u.Email, u.FirstName, u.LastName,
-		u.Username, u.ImageURL, createdAt, u.ClerkUpdatedAt, u.ContentHash()).Scan(&id, &inserted, &tombstoned)
+	err = tx.QueryRow(ctx, s.sql(users.upsert), sourceValues(u)...).Scan(&id, &inserted, &tombstoned)
 	if err != nil {
 		return res, err
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,14 +10,57 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/mapping"
 )
 
 // sourceColumns are the columns of a source relation: one user's data as
 // the write statements read it, from bound parameters (UpsertUser) or from
-// the staging table (WriteUserPage), named by mapping source.
-var sourceColumns = []string{"clerk_id", "email", "first_name", "last_name", "username", "image_url",
-	"created_at", "updated_at", "content_hash"}
+// the staging table (WriteUserPage), named by mapping source, in the order
+// of sourceValues.
+var sourceColumns = []struct{ name, typ string }{
+	{"clerk_id", "text"}, {"email", "text"}, {"first_name", "text"}, {"last_name", "text"}, {"username", "text"},
+	{"image_url", "text"}, {"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"content_hash", `text collate "C"`},
+	{"email_verified", "boolean"}, {"email_addresses", "jsonb"}, {"phone", "text"}, {"external_id", "text"},
+	{"public_metadata", "jsonb"}, {"private_metadata", "jsonb"}, {"unsafe_metadata", "jsonb"},
+	{"last_sign_in_at", "timestamptz"}, {"banned", "boolean"}, {"locked", "boolean"},
+}
+
+// sourceValues is u as a row of the source relation.
+func sourceValues(u clerkevent.User) []any {
+	jsonText := func(raw []byte) *string {
+		if len(raw) == 0 {
+			return nil
+		}
+		s := string(raw)
+		return &s
+	}
+	var addresses []byte
+	if len(u.EmailAddresses) > 0 {
+		addresses, _ = json.Marshal(u.EmailAddresses) // a []string always marshals
+	}
+	return []any{u.ClerkID, u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL, optionalTime(u.ClerkCreatedAt),
+		u.ClerkUpdatedAt, u.ContentHash(), u.EmailVerified, jsonText(addresses), u.Phone, u.ExternalID,
+		jsonText(u.PublicMetadata), jsonText(u.PrivateMetadata), jsonText(u.UnsafeMetadata), optionalTime(u.LastSignInAt), u.Banned, u.Locked}
+}
+
+// sourceNames are sourceColumns' names, in COPY order.
+func sourceNames() []string {
+	names := make([]string, len(sourceColumns))
+	for i, c := range sourceColumns {
+		names[i] = c.name
+	}
+	return names
+}
+
+// stagingTableSQL creates the staging table a page is copied into.
+func stagingTableSQL() string {
+	cols := make([]string, len(sourceColumns))
+	for i, c := range sourceColumns {
+		cols[i] = c.name + " " + c.typ
+	}
+	return `create temp table clerksync_page (` + strings.Join(cols, ", ") + `) on commit drop`
+}
 
 // column is a mapped column with its database type.
 type column struct {
@@ -133,6 +177,12 @@ var textTypes = []string{"text", "character varying", "character", "USER-DEFINED
 // valueExpr is the expression a column is written with, from the source
 // relation's row src.
 func valueExpr(c column) (string, bool) {
+	withMissing := func(expr string) string {
+		if c.Missing == nil {
+			return expr
+		}
+		return "coalesce(" + expr + ", " + literal(*c.Missing) + ")"
+	}
 	switch mapping.SourceKind(c.Source) {
 	case mapping.Time:
 		src := "src." + quote(c.Source)
@@ -140,16 +190,41 @@ func valueExpr(c column) (string, bool) {
 			src = "now()"
 		}
 		return timeInto(src, c.dataType)
+	case mapping.Bool:
+		return "src." + quote(c.Source), c.dataType == "boolean"
+	case mapping.JSON:
+		src := "src." + quote(c.Source)
+		path := ""
+		if len(c.Path) > 0 {
+			path = " " + literal("{"+strings.Join(c.Path, ",")+"}")
+		}
+		switch {
+		case c.dataType == "jsonb" && path != "":
+			return withMissing("(" + src + " #>" + path + ")"), true
+		case c.dataType == "jsonb":
+			return withMissing(src), true
+		case c.dataType == "json":
+			return withMissing("(" + src + " #>" + cmpPath(path) + ")::json"), true
+		case slices.Contains(textTypes, c.dataType) && path != "":
+			return withMissing("(" + src + " #>>" + path + ")"), true
+		case slices.Contains(textTypes, c.dataType):
+			return withMissing(src + "::text"), true
+		}
+		return "", false
 	default:
 		if !slices.Contains(textTypes, c.dataType) {
 			return "", false
 		}
-		expr := "src." + quote(c.Source)
-		if c.Missing != nil {
-			expr = "coalesce(" + expr + ", " + literal(*c.Missing) + ")"
-		}
-		return expr, true
+		return withMissing("src." + quote(c.Source)), true
 	}
+}
+
+// cmpPath is path, or the empty path '{}' (the whole value).
+func cmpPath(path string) string {
+	if path == "" {
+		return " '{}'"
+	}
+	return path
 }
 
 // keyExpr is the expression a new row's generated key is written with.
@@ -281,11 +356,7 @@ apply as materialized (
 )`
 	params := make([]string, len(sourceColumns))
 	for i, c := range sourceColumns {
-		typ := "text"
-		if c == "created_at" || c == "updated_at" {
-			typ = "timestamptz"
-		}
-		params[i] = fmt.Sprintf("$%d::%s as %s", i+1, typ, c)
+		params[i] = fmt.Sprintf("$%d::%s as %s", i+1, c.typ, c.name)
 	}
 	t.upsert = `
 with tombstone as (
@@ -344,15 +415,20 @@ from ` + t.name + ` u where u.` + t.clerkID + ` = $1`
 // nullableSource reports whether a source can have no value.
 func nullableSource(source string) bool {
 	switch source {
-	case mapping.SourceUpdatedAt, mapping.SourceNow:
+	case mapping.SourceUpdatedAt, mapping.SourceNow, mapping.SourceBanned, mapping.SourceLocked:
 		return false
 	}
 	return true
 }
 
 func kindName(source string) string {
-	if mapping.SourceKind(source) == mapping.Time {
+	switch mapping.SourceKind(source) {
+	case mapping.Time:
 		return "a time"
+	case mapping.Bool:
+		return "a boolean"
+	case mapping.JSON:
+		return "JSON"
 	}
 	return "text"
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -129,4 +130,62 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// snakeRows reads the snake_case example's live users as a Scenario
+// compares them: the version is the one the row holds, in milliseconds.
+const snakeRows = `
+select clerk_user_id, email_address, given_name, family_name, to_timestamp(clerk_updated_ms / 1000.0)
+from app_users where deleted_at is null`
+
+// TestAdopt_SnakeCaseAppSoftDeletes: the snake_case app of
+// docs/examples/snake_case (identity keys, times as timestamp and
+// milliseconds, soft deletion) gets the same corpus. Its live rows end
+// exact; a deleted user's row stays, deleted_at set and its personal
+// columns cleared, and the note that references it with it; a trial
+// appears and expires in the app's trials table.
+func TestAdopt_SnakeCaseAppSoftDeletes(t *testing.T) {
+	t.Parallel()
+	const period = 3 * time.Second
+	s := startSystemOn(t, &testenv.SnakeCase, func(c *config.Config) { c.TrialPeriod = period })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	seed := uint64(time.Now().UnixNano())
+	sc := testenv.NewScenario(t, testenv.ScenarioOptions{Users: 100, DuplicateRate: 0.2, Seed: seed, Prefix: "snake", Unusual: true})
+	t.Logf("seed %d: %d deliveries, %d live and %d deleted users", seed, len(sc.Deliveries), len(sc.Live), len(sc.Deleted))
+	deleted := sortedKeys(sc.Deleted)
+	for _, id := range deleted[:5] {
+		_, err := s.db.Exec(ctx, `with u as (
+    insert into app_users (clerk_user_id, email_address, given_name, clerk_updated_ms) values ($1, 'before@example.com', 'Before', 0) returning id
+) insert into notes (user_id, body) select id, 'from before' from u`, id)
+		require.NoError(t, err)
+	}
+
+	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8, 0)
+	require.NoError(t, err)
+	require.Zero(t, stats.Refused)
+	var last testenv.Divergence
+	require.Eventually(t, func() bool {
+		last, err = sc.CompareRows(ctx, s.db, snakeRows)
+		require.NoError(t, err)
+		return last.Zero()
+	}, 2*time.Minute, 250*time.Millisecond, "the app's table never converged: %v", &last)
+	require.Eventually(t, func() bool {
+		return s.count(t, `select count(*) from app_users u join notes n on n.user_id = u.id
+where u.deleted_at is not null and u.email_address is null and u.given_name is null`) == 5
+	}, time.Minute, 250*time.Millisecond, "the deleted users' rows and notes stay, their personal columns cleared")
+	require.Zero(t, s.count(t, `select count(*) from app_users where deleted_at is not null and (email_address is not null or given_name is not null or family_name is not null)`))
+
+	const id = "user_snake_trial"
+	created := time.Now().Truncate(time.Millisecond)
+	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: "t@example.com", CreatedAt: created, UpdatedAt: created})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_snake_trial", body))
+	require.Eventually(t, func() bool {
+		return s.count(t, `select count(*) from trials t join app_users u on u.id = t.user_id where u.clerk_user_id = '`+id+`' and t.state = 'trialing'`) == 1
+	}, 30*time.Second, 50*time.Millisecond, "the signup's trial")
+	require.Eventually(t, func() bool {
+		return s.count(t, `select count(*) from trials t join app_users u on u.id = t.user_id where u.clerk_user_id = '`+id+`' and t.state = 'expired'`) == 1
+	}, 30*time.Second, 100*time.Millisecond, "the trial never expired")
+	require.Equal(t, 1, s.count(t, `select count(*) from trials`), "the corpus's users signed up before the 3 s period: no trials")
 }

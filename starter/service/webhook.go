@@ -33,6 +33,9 @@ type webhookHandler struct {
 	// organizationsOff acknowledges organization and membership events
 	// without applying them.
 	organizationsOff bool
+	// trim keeps of a user what the tables store (store.Store.Trim), so
+	// the rest never reaches Temporal.
+	trim func(clerkevent.User) clerkevent.User
 }
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +74,10 @@ func (h *webhookHandler) handle(w http.ResponseWriter, r *http.Request) (outcome
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "type": string(ev.Type),
 			"reason": "organizations are not kept with CLERKSYNC_MAPPING (mapping organizations is not built yet)"})
 		return "unhandled"
+	}
+	if ev.User != nil && h.trim != nil {
+		u := h.trim(*ev.User)
+		ev.User = &u
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
 	defer cancel()

@@ -11,6 +11,16 @@ create table app_users (
     family_name      text,
     handle           text,
     avatar_url       text,
+    phone            text,
+    all_emails       jsonb,
+    email_verified   boolean,
+    external_ref     text,
+    -- public_metadata.role, as the app's Clerk Dashboard sets it.
+    role             text,
+    -- unsafe_metadata, whole; {} when the user has none.
+    settings         jsonb not null default '{}',
+    last_seen_at     timestamptz,
+    banned           boolean not null default false,
     -- Clerk's created_at as timestamp without time zone, in UTC.
     signed_up_at     timestamp,
     -- Clerk's updated_at as Unix milliseconds, as Clerk writes it.
