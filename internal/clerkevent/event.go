@@ -106,6 +106,8 @@ type User struct {
 	LastSignInAt    time.Time       `json:"last_sign_in_at,omitzero"`
 	Banned          bool            `json:"banned,omitempty"`
 	Locked          bool            `json:"locked,omitempty"`
+	// Object is the whole user object as Clerk sent it, compacted.
+	Object json.RawMessage `json:"object,omitempty"`
 }
 
 // ContentHash is a digest of the stored fields (everything but the version).
@@ -147,7 +149,7 @@ func (u User) extraFields() []*string {
 		flags = text(fmt.Appendf(nil, "%t,%t", u.Banned, u.Locked))
 	}
 	extra := []*string{verified, addresses, u.Phone, u.ExternalID, text(u.PublicMetadata), text(u.PrivateMetadata),
-		text(u.UnsafeMetadata), lastSignIn, flags}
+		text(u.UnsafeMetadata), lastSignIn, flags, text(u.Object)}
 	for _, f := range extra {
 		if f != nil {
 			return extra
@@ -276,6 +278,9 @@ func NormalizeUser(cu *clerk.User) (User, error) {
 		u.LastSignInAt = time.UnixMilli(*cu.LastSignInAt).UTC()
 	}
 	u.Banned, u.Locked = cu.Banned, cu.Locked
+	if u.Object, err = json.Marshal(cu); err != nil {
+		return User{}, fmt.Errorf("data: %w", err)
+	}
 	return u, nil
 }
 

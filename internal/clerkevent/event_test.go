@@ -1,6 +1,7 @@
 package clerkevent_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -42,6 +43,11 @@ func TestParse_ClerkPublishedExamples(t *testing.T) {
 			t.Parallel()
 			ev, err := clerkevent.Parse(load(t, tc.file), "msg_1")
 			require.NoError(t, err)
+			var object struct{ ID, Object string }
+			require.NoError(t, json.Unmarshal(ev.User.Object, &object), "the whole object, as JSON")
+			require.Equal(t, "user_29w83sxmDNGwOuEthce5gg56FcC", object.ID)
+			require.Equal(t, "user", object.Object)
+			ev.User.Object = nil
 			require.Equal(t, clerkevent.Event{
 				ID:      "msg_1",
 				Type:    tc.typ,

@@ -65,6 +65,7 @@ const (
 	SourceLastSignInAt    = "last_sign_in_at"  //
 	SourceBanned          = "banned"           //
 	SourceLocked          = "locked"           //
+	SourceObject          = "object"           // the whole user object as JSON
 )
 
 // Kind is what a source's values are, which decides the column types that
@@ -86,11 +87,12 @@ var userSources = map[string]Kind{
 	SourceImageURL: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
 	SourceEmailVerified: Bool, SourceEmailAddresses: JSON, SourcePhone: Text, SourceExternalID: Text,
 	SourcePublicMetadata: JSON, SourcePrivateMetadata: JSON, SourceUnsafeMetadata: JSON,
-	SourceLastSignInAt: Time, SourceBanned: Bool, SourceLocked: Bool,
+	SourceLastSignInAt: Time, SourceBanned: Bool, SourceLocked: Bool, SourceObject: JSON,
 }
 
-// metadataSources may take a path into the object.
-var metadataSources = []string{SourcePublicMetadata, SourcePrivateMetadata, SourceUnsafeMetadata}
+// metadataSources may take a path into the object: a metadata object, or
+// the whole user object (object.last_active_at).
+var metadataSources = []string{SourcePublicMetadata, SourcePrivateMetadata, SourceUnsafeMetadata, SourceObject}
 
 // SourceKind returns the kind of a user column's source.
 func SourceKind(source string) Kind { return userSources[source] }
@@ -462,6 +464,9 @@ func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
 	}
 	if !keep(SourceLocked) {
 		u.Locked = false
+	}
+	if !keep(SourceObject) {
+		u.Object = nil
 	}
 	return u
 }

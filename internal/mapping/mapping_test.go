@@ -24,7 +24,7 @@ func TestLoad_TheExamplesParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Soft, m.Users.Delete)
 	require.Equal(t, "deleted_at", m.Users.DeletedAt)
-	require.Len(t, m.Users.Clear, 9)
+	require.Len(t, m.Users.Clear, 10)
 	require.Contains(t, m.Users.Columns, Column{Name: "role", Source: SourcePublicMetadata, Path: []string{"role"}})
 }
 

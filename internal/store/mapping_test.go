@@ -137,7 +137,8 @@ func TestMapping_SnakeCaseSoftDeletesAndConvertsTimes(t *testing.T) {
 		ClerkCreatedAt: created, ClerkUpdatedAt: created.Add(time.Second),
 		EmailVerified: &verified, EmailAddresses: []string{"s@example.com", "old@example.com"}, Phone: str("+15551234567"),
 		ExternalID: str("crm-7"), PublicMetadata: []byte(`{"role":"admin","plan":{"seats":3}}`),
-		PrivateMetadata: []byte(`{"secret":"not mapped"}`), LastSignInAt: created, Banned: true}, time.Hour)
+		PrivateMetadata: []byte(`{"secret":"not mapped"}`), LastSignInAt: created, Banned: true,
+		Object: []byte(`{"id":"user_snake","object":"user"}`)}, time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, "1", res.UserID, "the identity's first key")
 	var (
@@ -155,6 +156,9 @@ from app_users`).Scan(&role, &phone, &externalRef, &settings, &emails, &emailVer
 	require.True(t, emailVerified)
 	require.True(t, banned)
 	require.True(t, created.Equal(lastSeen))
+	var profileID string
+	require.NoError(t, db.QueryRow(ctx, `select profile->>'id' from app_users`).Scan(&profileID))
+	require.Equal(t, "user_snake", profileID, "the whole object")
 	require.Equal(t, clerkevent.User{ClerkID: "u", PublicMetadata: []byte(`{"role":"admin"}`)},
 		st.Trim(clerkevent.User{ClerkID: "u", PublicMetadata: []byte(`{"role":"admin"}`), PrivateMetadata: []byte(`{"secret":1}`)}),
 		"what the mapping does not write is trimmed before it reaches Temporal")

@@ -23,7 +23,7 @@ var sourceColumns = []struct{ name, typ string }{
 	{"image_url", "text"}, {"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"content_hash", `text collate "C"`},
 	{"email_verified", "boolean"}, {"email_addresses", "jsonb"}, {"phone", "text"}, {"external_id", "text"},
 	{"public_metadata", "jsonb"}, {"private_metadata", "jsonb"}, {"unsafe_metadata", "jsonb"},
-	{"last_sign_in_at", "timestamptz"}, {"banned", "boolean"}, {"locked", "boolean"},
+	{"last_sign_in_at", "timestamptz"}, {"banned", "boolean"}, {"locked", "boolean"}, {"object", "jsonb"},
 }
 
 // sourceValues is u as a row of the source relation.
@@ -41,7 +41,7 @@ func sourceValues(u clerkevent.User) []any {
 	}
 	return []any{u.ClerkID, u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL, optionalTime(u.ClerkCreatedAt),
 		u.ClerkUpdatedAt, u.ContentHash(), u.EmailVerified, jsonText(addresses), u.Phone, u.ExternalID,
-		jsonText(u.PublicMetadata), jsonText(u.PrivateMetadata), jsonText(u.UnsafeMetadata), optionalTime(u.LastSignInAt), u.Banned, u.Locked}
+		jsonText(u.PublicMetadata), jsonText(u.PrivateMetadata), jsonText(u.UnsafeMetadata), optionalTime(u.LastSignInAt), u.Banned, u.Locked, jsonText(u.Object)}
 }
 
 // sourceNames are sourceColumns' names, in COPY order.

@@ -21,6 +21,8 @@ create table app_users (
     settings         jsonb not null default '{}',
     last_seen_at     timestamptz,
     banned           boolean not null default false,
+    -- The whole Clerk user object, for what the other columns leave out.
+    profile          jsonb,
     -- Clerk's created_at as timestamp without time zone, in UTC.
     signed_up_at     timestamp,
     -- Clerk's updated_at as Unix milliseconds, as Clerk writes it.

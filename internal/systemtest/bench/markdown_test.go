@@ -30,6 +30,8 @@ func (r report) markdown() string {
 	p("| --- | --- | --- |")
 	p("| signup (`user.created`, row and trial) | %d | 10 |", r.signupEvents)
 	p("| a later `user.updated` | %d | 10 |", r.updateEvents)
+	p("| signup into the Prisma example's tables, mapped | %d | 10 |", r.mappedSignupEvents)
+	p("| a later `user.updated` there | %d | 10 |", r.mappedUpdateEvents)
 	p("")
 	p("## Throughput: %d new users, %d senders", n, senders)
 	p("")
@@ -81,6 +83,29 @@ func (r report) markdown() string {
 			ms(er.phase.ack.pct(50)), ms(er.phase.ack.pct(99)), per(er.phase.cpu["worker"]), per(er.phase.cpu["starter"]))
 	}
 	p("")
+	p("## An app's own tables, mapped")
+	p("")
+	p("The same %d signups per round into clerksync's own tables and into the Prisma example's", n)
+	p("(`docs/examples/prisma`, `CLERKSYNC_MAPPING`: `User` and `Subscription`), each by a worker")
+	p("and a starter of its own on one server, alternating:")
+	p("")
+	p("| round | tables | end-to-end | ingest (acks) | ack p99 | worker CPU s / 1,000 |")
+	p("| --- | --- | --- | --- | --- | --- |")
+	var own, mapped float64
+	for i, mr := range r.mappingRounds {
+		tables := "clerksync's own"
+		if mr.mapped {
+			tables, mapped = "Prisma, mapped", mapped+mr.phase.rate(n)
+		} else {
+			own += mr.phase.rate(n)
+		}
+		p("| %d | %s | %.0f/s | %.0f/s | %s | %s |", i/2+1, tables, mr.phase.rate(n), mr.phase.ingestRate(n), ms(mr.phase.ack.pct(99)), per(mr.phase.cpu["worker"]))
+	}
+	if own > 0 {
+		p("")
+		p("Mapped end-to-end over both rounds: %.2fx clerksync's own tables.", mapped/own)
+	}
+	p("")
 	bf := r.backfill
 	bfRate := float64(bf.users) / bf.elapsed.Seconds()
 	loopRate := float64(bf.users) / bf.loopElapsed.Seconds()
@@ -96,6 +121,10 @@ func (r report) markdown() string {
 	p("| --- | --- | --- | --- | --- |")
 	p("| `BackfillWorkflow` | %.0f | %s | %d (%d pages) | %d |", bfRate, bf.elapsed.Round(time.Millisecond), bf.requests, bf.pages, bf.events)
 	p("| loop of single-row upserts | %.0f | %s | - | - |", loopRate, bf.loopElapsed.Round(time.Millisecond))
+	if mb := r.mappedBackfill; mb.users > 0 {
+		p("| `BackfillWorkflow` into the Prisma example's tables, mapped | %.0f | %s | %d (%d pages) | %d |",
+			float64(mb.users)/mb.elapsed.Seconds(), mb.elapsed.Round(time.Millisecond), mb.requests, mb.pages, mb.events)
+	}
 	p("")
 	p("The backfill is %.1fx the loop.", bfRate/loopRate)
 	p("")

@@ -73,8 +73,14 @@ type report struct {
 	pollerRounds []pollerRound
 	// encryptionRounds are signups with and without PAYLOAD_KEYS,
 	// alternating.
-	encryptionRounds       []encryptionRound
-	backfill               backfillRun
+	encryptionRounds []encryptionRound
+	// mappingRounds are signups into clerksync's own tables and into the
+	// Prisma example's, mapped, alternating; mapped* are the mapped side's
+	// events per sync and backfill.
+	mappingRounds                          []mappingRound
+	mappedSignupEvents, mappedUpdateEvents int
+	mappedBackfill                         backfillRun
+	backfill                               backfillRun
 	signupEvents           int
 	updateEvents           int
 	ensureFast, ensureSlow latencies
@@ -105,6 +111,13 @@ type pollerRound struct {
 type encryptionRound struct {
 	encrypted bool
 	phase     phase
+}
+
+// mappingRound is one run of signups into clerksync's own tables, or into a
+// product's, mapped (CLERKSYNC_MAPPING).
+type mappingRound struct {
+	mapped bool
+	phase  phase
 }
 
 // benchPayloadKeys is the PAYLOAD_KEYS of the encrypted rounds.
@@ -208,9 +221,11 @@ func run(b *testing.B) report {
 	})
 	created := time.Now().Truncate(time.Millisecond)
 	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
-	signups := func(prefix string, pids map[string]int) phase {
+	// signupsOn sends n signups to a starter and waits until trials, counted
+	// in sdb by trials, show every one done.
+	signupsOn := func(url string, sdb *pgx.Conn, trials, prefix string, pids map[string]int) phase {
 		var before int
-		if err := db.QueryRow(ctx, `select count(*) from subscriptions`).Scan(&before); err != nil {
+		if err := sdb.QueryRow(ctx, trials).Scan(&before); err != nil {
 			b.Fatal(err)
 		}
 		return measure(b, pids, func(i int) error {
@@ -219,14 +234,17 @@ func run(b *testing.B) report {
 			if err != nil {
 				return err
 			}
-			return post(ctx, webhookURL, "msg_"+id, body)
+			return post(ctx, url, "msg_"+id, body)
 		}, func() int {
 			var n int
-			if err := db.QueryRow(ctx, `select count(*) from subscriptions`).Scan(&n); err != nil {
+			if err := sdb.QueryRow(ctx, trials).Scan(&n); err != nil {
 				b.Fatal(err)
 			}
 			return n - before
 		})
+	}
+	signups := func(prefix string, pids map[string]int) phase {
+		return signupsOn(webhookURL, db, `select count(*) from subscriptions`, prefix, pids)
 	}
 	r.clerk = signups("bench", map[string]int{"server": server.pid, "worker": workerPID, "starter": starterPID})
 
@@ -294,7 +312,60 @@ func run(b *testing.B) report {
 		}
 	}
 
+	// The Prisma example's tables, mapped, beside clerksync's own: a worker
+	// and a starter of their own on another task queue and database, the
+	// plaintext pair above still running; rounds alternate.
+	mappedURL := testenv.Prisma.ProductDatabase(b, "UTC")
+	mdb, err := pgx.Connect(ctx, mappedURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mdb.Close(ctx)
+	mappedHTTP := testenv.FreeAddr(b)
+	mappedEnv := append(slices.Clone(env), "DATABASE_URL="+mappedURL, "CLERKSYNC_MAPPING="+testenv.Prisma.MappingFile(),
+		"TEMPORAL_TASK_QUEUE="+mappedTaskQueue, "HTTP_ADDR="+mappedHTTP, "WORKER_HTTP_ADDR="+testenv.FreeAddr(b))
+	mappedWorker := startProcess(b, "worker-mapped", mappedEnv, filepath.Join(bin, "worker"))
+	mappedStarter := startProcess(b, "starter-mapped", mappedEnv, filepath.Join(bin, "starter"), "serve")
+	waitFor(b, "the mapped starter", func() bool {
+		resp, err := http.Get("http://" + mappedHTTP + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	mappedURLWebhook := "http://" + mappedHTTP + "/webhooks/clerk"
+	for round := range 2 {
+		for _, mapped := range []bool{false, true} {
+			name := fmt.Sprintf("mapped%t_%d", mapped, round)
+			var ph phase
+			if mapped {
+				ph = signupsOn(mappedURLWebhook, mdb, `select count(*) from "Subscription"`, name,
+					map[string]int{"server": server.pid, "worker": mappedWorker.pid, "starter": mappedStarter.pid})
+			} else {
+				ph = signups(name, map[string]int{"server": server.pid, "worker": current.pid, "starter": starter.pid})
+			}
+			r.mappingRounds = append(r.mappingRounds, mappingRound{mapped: mapped, phase: ph})
+		}
+	}
+	const mappedProbe = "user_mappedtrue_000000"
+	r.mappedSignupEvents = historyEvents(b, tc, mappedProbe)
+	body, err = clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: mappedProbe, Email: "new@example.com", CreatedAt: created, UpdatedAt: created.Add(time.Second)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := post(ctx, mappedURLWebhook, "msg_mapped_probe_update", body); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "the mapped update", func() bool {
+		var email string
+		return mdb.QueryRow(ctx, `select email from "User" where "clerkId" = $1`, mappedProbe).Scan(&email) == nil && email == "new@example.com" &&
+			completed(b, tc, fmt.Sprintf("ClerkUserId = '%s'", mappedProbe)) == 2
+	})
+	r.mappedUpdateEvents = historyEvents(b, tc, mappedProbe) - r.mappedSignupEvents
+
 	r.backfill = backfillBench(b, tc, fake)
+	r.mappedBackfill = timeBackfill(b, tc, "bench-mapped", mappedTaskQueue)
 
 	r.pool = map[int]float64{}
 	for _, conns := range []int{4, 16} {
@@ -543,8 +614,36 @@ func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server) backf
 	if err := fake.Warm(); err != nil {
 		b.Fatal(err)
 	}
+	res := timeBackfill(b, tc, "bench", config.DefaultTaskQueue)
+
+	st, err := store.Open(ctx, testenv.Database(b), store.Layout{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID("bench"), TaskQueue: config.DefaultTaskQueue},
+	for _, u := range users {
+		cu := clerkevent.User{ClerkID: u.ID, Email: &u.Email, FirstName: &u.FirstName, ClerkCreatedAt: u.CreatedAt, ClerkUpdatedAt: u.UpdatedAt}
+		if _, err := st.UpsertUser(ctx, cu, config.DefaultTrialPeriod); err != nil {
+			b.Fatal(err)
+		}
+	}
+	res.loopElapsed = time.Since(start)
+	return res
+}
+
+// mappedTaskQueue is the task queue of the mapped worker and starter.
+const mappedTaskQueue = "clerksync-mapped"
+
+// timeBackfill runs BackfillWorkflow name on a task queue, every Clerk user
+// of the fake, and counts its history events.
+func timeBackfill(b *testing.B, tc client.Client, name, taskQueue string) backfillRun {
+	ctx := context.Background()
+	start := time.Now()
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(name), TaskQueue: taskQueue},
 		workflows.BackfillWorkflow, workflows.BackfillInput{})
 	if err != nil {
 		b.Fatal(err)
@@ -554,7 +653,7 @@ func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server) backf
 		b.Fatal(err)
 	}
 	res := backfillRun{users: p.Stats.Seen, elapsed: time.Since(start), requests: p.Stats.Requests, pages: p.Stats.Pages}
-	resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", workflows.BackfillWorkflowID("bench"))})
+	resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", workflows.BackfillWorkflowID(name))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -567,22 +666,5 @@ func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server) backf
 			res.events++
 		}
 	}
-
-	st, err := store.Open(ctx, testenv.Database(b), store.Layout{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	start = time.Now()
-	for _, u := range users {
-		cu := clerkevent.User{ClerkID: u.ID, Email: &u.Email, FirstName: &u.FirstName, ClerkCreatedAt: u.CreatedAt, ClerkUpdatedAt: u.UpdatedAt}
-		if _, err := st.UpsertUser(ctx, cu, config.DefaultTrialPeriod); err != nil {
-			b.Fatal(err)
-		}
-	}
-	res.loopElapsed = time.Since(start)
 	return res
 }
