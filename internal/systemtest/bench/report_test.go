@@ -81,10 +81,10 @@ type report struct {
 	mappedSignupEvents, mappedUpdateEvents int
 	mappedBackfill                         backfillRun
 	backfill                               backfillRun
-	signupEvents           int
-	updateEvents           int
-	ensureFast, ensureSlow latencies
-	pool                   map[int]float64 // connections -> writes/s
+	signupEvents                           int
+	updateEvents                           int
+	ensureFast, ensureSlow                 latencies
+	pool                                   map[int]float64 // connections -> writes/s
 }
 
 // backfillRun is a backfill of backfillUsers users beside the naive loop.
