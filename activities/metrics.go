@@ -20,6 +20,7 @@ type Metrics struct {
 	trialsExpired prometheus.Counter
 	backfillPages prometheus.Counter
 	backfillUsers *prometheus.CounterVec
+	erasedRuns    *prometheus.CounterVec
 }
 
 // NewMetrics registers the worker's series on reg.
@@ -53,8 +54,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "clerksync_backfill_users_total",
 			Help: "Users read by backfill and reconcile runs, by outcome (inserted, updated, unchanged, tombstoned, refused: PostgreSQL refused the user's data, the rest of its page written).",
 		}, []string{"outcome"}),
+		erasedRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clerksync_erased_runs_total",
+			Help: "Closed workflow runs of deleted users and organizations deleted from Temporal (ERASE_DELETED_HISTORIES), by entity (user, organization).",
+		}, []string{"entity"}),
 	}
-	if err := telemetry.Register(reg, m.userWrites, m.deletions, m.eventsFailed, m.trialsCreated, m.trialsExpired, m.backfillPages, m.backfillUsers); err != nil {
+	if err := telemetry.Register(reg, m.userWrites, m.deletions, m.eventsFailed, m.trialsCreated, m.trialsExpired, m.backfillPages,
+		m.backfillUsers, m.erasedRuns); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -113,5 +119,11 @@ func (m *Metrics) backfilled(s BackfillStats) {
 		"refused": s.Refused,
 	} {
 		m.backfillUsers.WithLabelValues(string(outcome)).Add(float64(n))
+	}
+}
+
+func (m *Metrics) erased(entity string, runs int) {
+	if m != nil {
+		m.erasedRuns.WithLabelValues(entity).Add(float64(runs))
 	}
 }

@@ -45,9 +45,14 @@ type Activities struct {
 	TrialPeriod time.Duration
 	// Metrics count what the activities did; nil counts nothing.
 	Metrics *Metrics
-	// Temporal tells a backfill run which other runs are still running;
-	// nil keeps every other run's seen set.
+	// Temporal tells a backfill run which other runs are still running
+	// (nil keeps every other run's seen set), and deletes a deleted
+	// user's closed runs (EraseHistory).
 	Temporal client.Client
+	// KeepHistories keeps a deleted user's or organization's closed runs
+	// in Temporal (ERASE_DELETED_HISTORIES=false), for teams that keep
+	// them for audit.
+	KeepHistories bool
 }
 
 // UpsertUserResult is what UpsertUser did.

@@ -115,6 +115,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	w := syncworker.New(c, syncworker.Options{
 		TaskQueue: cfg.TaskQueue, Store: st, Clerk: cfg.ClerkClient(), ClerkRPS: cfg.ClerkAPIRPS,
 		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers, Metrics: metrics,
+		KeepHistories: !cfg.EraseDeletedHistories,
 	})
 	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "namespace", opts.Namespace)
 	// Run returns on ctx's end (SIGINT, SIGTERM) after finishing running

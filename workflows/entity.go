@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -100,4 +101,26 @@ func (e *entitySync) end(ctx workflow.Context, final string, maxEvents int, cont
 		return continueAsNew()
 	}
 	return nil
+}
+
+// eraseHistory, in a run that ends with its entity deleted (and, for a
+// run that did not fail, the entity's rows gone), deletes every earlier
+// closed run of the entity's workflow from Temporal: the runs that hold a
+// deleted user's email and name. The run itself stays (Temporal cannot
+// delete a running execution); it holds the deletion and whatever events
+// came with it. It reports how many runs it erased. (No GetVersion guards
+// it: with no deployment yet, the recorded deletion histories were
+// recorded again, which spares every deletion a marker and a search
+// attribute upsert.)
+func (e *entitySync) eraseHistory(ctx workflow.Context, entity, workflowID string) (int, error) {
+	if e.failed {
+		return 0, nil // the next run of the deleted entity erases
+	}
+	var a *activities.Activities
+	var res activities.EraseHistoryResult
+	in := activities.EraseHistoryInput{Entity: entity, WorkflowID: workflowID, KeepRunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}
+	if err := workflow.ExecuteLocalActivity(ctx, a.EraseHistory, in).Get(ctx, &res); err != nil {
+		return 0, err
+	}
+	return res.Erased, nil
 }

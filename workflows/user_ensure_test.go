@@ -46,6 +46,7 @@ func setupEnsure(t *testing.T, fetch func(attempt int) (activities.FetchClerkUse
 			b.fetches++
 			return fetch(b.fetches)
 		}).After(fetchTime).Maybe()
+	b.env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
 	return b
 }
 

@@ -35,6 +35,8 @@ var (
 // bundle is a test environment whose activity mocks record what the workflow
 // wrote, in order.
 type bundle struct {
+	// erased are the erasures a run asked for.
+	erased   []activities.EraseHistoryInput
 	env      *testsuite.TestWorkflowEnvironment
 	upserted []time.Time // versions passed to UpsertUser
 	deleted  int
@@ -70,6 +72,11 @@ func setupWith(t *testing.T, deleted activities.RemovalResult) *bundle {
 			b.deleted++
 			return deleted, nil
 		}).After(writeTime).Maybe()
+	b.env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EraseHistoryInput) (activities.EraseHistoryResult, error) {
+			b.erased = append(b.erased, in)
+			return activities.EraseHistoryResult{Erased: 1}, nil
+		}).Maybe()
 	return b
 }
 
@@ -168,6 +175,9 @@ func TestUserWorkflow_DeleteIsFinal(t *testing.T) {
 	s := b.state(t)
 	require.True(t, s.Deleted)
 	require.Equal(t, SyncStateDeleted, s.SyncState)
+	require.Len(t, b.erased, 1, "the run that deleted the user erases the user's earlier runs")
+	require.Equal(t, activities.EraseHistoryInput{Entity: "user", WorkflowID: UserWorkflowID(testClerkID), KeepRunID: "default-test-run-id"}, b.erased[0])
+	require.Equal(t, 1, s.ErasedRuns)
 }
 
 func TestUserWorkflow_DeleteWinsOverUpdatesArrivingTogether(t *testing.T) {
@@ -186,6 +196,7 @@ func TestUserWorkflow_TombstonedUpsertMarksUserDeleted(t *testing.T) {
 	t.Parallel()
 	env := newEnv()
 	env.RegisterActivity(a)
+	env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
 	calls := 0
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ clerkevent.User) (activities.UpsertUserResult, error) {
@@ -247,6 +258,7 @@ func TestUserWorkflow_PermanentFailureDoesNotBlockLaterEvents(t *testing.T) {
 	t.Parallel()
 	env := newEnv()
 	env.RegisterActivity(a)
+	env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
 	var written []time.Time
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
@@ -289,6 +301,7 @@ func TestUserWorkflow_ResentFailedEventApplies(t *testing.T) {
 	t.Parallel()
 	env := newEnv()
 	env.RegisterActivity(a)
+	env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
 	var written []time.Time
 	calls := 0
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
@@ -326,6 +339,7 @@ func TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder(t *testing.T) 
 	for _, order := range [][2]clerkevent.Event{{x, y}, {y, x}} {
 		env := newEnv()
 		env.RegisterActivity(a)
+		env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
 		var last string
 		env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 			func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
@@ -366,6 +380,7 @@ func TestUserWorkflow_RefusedRowRemovalShowsFailedAndRetries(t *testing.T) {
 	b.run(t, UserWorkflowInput{})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(1)}, b.upserted, "no write after the deletion")
+	require.Empty(t, b.erased, "a run that showed failed erases nothing: the next run of the deleted user does")
 	require.True(t, during.Deleted)
 	require.Equal(t, SyncStateFailed, during.SyncState)
 	require.Contains(t, during.Failed[0].Error, "SQLSTATE 23503")

@@ -94,6 +94,7 @@ var Vars = []Var{
 	{"TRIAL_PERIOD", shortDuration(DefaultTrialPeriod), "length of a new user's trial subscription, from Clerk's created_at (read by the worker)", Worker},
 	{"TRIAL_EXPIRY_INTERVAL", shortDuration(DefaultTrialExpiryInterval), "how often the trial-expiry Schedule expires the trials that have ended (set by the worker at start-up)", Worker},
 	{"WORKER_WORKFLOW_POLLERS", strconv.Itoa(DefaultWorkflowPollers), "workflow task polls the worker runs at once (the SDK's default is 2)", Worker},
+	{"ERASE_DELETED_HISTORIES", "true", "once a user's (or organization's) deletion has completed, delete its workflow's earlier closed runs from Temporal, so no email or name of a deleted user stays there (docs/operating.md#erasure); false keeps them for audit", Worker},
 }
 
 // Config is the parsed environment.
@@ -134,6 +135,9 @@ type Config struct {
 	WorkflowPollers int
 	// ClerkAPIRPS paces the worker's Clerk API requests; 0 lifts the limit.
 	ClerkAPIRPS float64
+	// EraseDeletedHistories deletes a deleted user's earlier closed runs
+	// from Temporal (ERASE_DELETED_HISTORIES).
+	EraseDeletedHistories bool
 }
 
 // Load reads the configuration from the process environment.
@@ -192,6 +196,9 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("CLERK_API_RPS=%q: want a number of requests per second, 0 for no limit", get("CLERK_API_RPS")))
 	}
 	c.ClerkAPIRPS = rps
+	if c.EraseDeletedHistories, err = strconv.ParseBool(get("ERASE_DELETED_HISTORIES")); err != nil {
+		errs = append(errs, fmt.Sprintf("ERASE_DELETED_HISTORIES=%q: want true or false", get("ERASE_DELETED_HISTORIES")))
+	}
 	if c.CodecUnauthenticated, err = strconv.ParseBool(get("CODEC_UNAUTHENTICATED")); err != nil {
 		errs = append(errs, fmt.Sprintf("CODEC_UNAUTHENTICATED=%q: want true or false", get("CODEC_UNAUTHENTICATED")))
 	}

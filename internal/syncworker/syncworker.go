@@ -47,6 +47,9 @@ type Options struct {
 	WorkflowPollers int
 	// Metrics count what the activities write; nil counts nothing.
 	Metrics *activities.Metrics
+	// KeepHistories keeps a deleted user's closed runs in Temporal
+	// (ERASE_DELETED_HISTORIES=false).
+	KeepHistories bool
 }
 
 // New returns a worker with every workflow and activity registered; start
@@ -67,7 +70,7 @@ func New(c client.Client, o Options) worker.Worker {
 	w.RegisterWorkflow(workflows.OrganizationWorkflow)
 	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
 	w.RegisterWorkflow(workflows.BackfillWorkflow)
-	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c}
+	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c, KeepHistories: o.KeepHistories}
 	if o.Clerk != nil {
 		a.Clerk = user.NewClient(o.Clerk)
 		a.ClerkBackend = clerk.NewBackend(&o.Clerk.BackendConfig)

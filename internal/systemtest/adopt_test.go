@@ -57,15 +57,7 @@ values ('app-' || $1::text, $1, 'before@example.com', 'Before', now())`, id)
 		require.NoError(t, err)
 	}
 
-	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8, 0)
-	require.NoError(t, err)
-	require.Zero(t, stats.Refused)
-	var last testenv.Divergence
-	require.Eventually(t, func() bool {
-		last, err = sc.CompareRows(ctx, s.db, prismaRows)
-		require.NoError(t, err)
-		return last.Zero()
-	}, 2*time.Minute, 250*time.Millisecond, "the app's table never converged: %v", &last)
+	s.deliverAndConverge(ctx, t, sc, prismaRows)
 
 	for _, id := range live[:10] {
 		require.Equal(t, 1, s.count(t, fmt.Sprintf(`select count(*) from "User" u join "Conversation" c on c."userId" = u.id
@@ -82,7 +74,7 @@ where s.plan = 'trial' and s.status = 'trialing' and s."trialEndsAt" > now() at 
 	org, err := clerkwebhook.OrganizationEvent("organization.created", clerkwebhook.OrganizationFields{ClerkID: "org_prisma", Name: "Acme",
 		CreatedAt: now, UpdatedAt: now})
 	require.NoError(t, err)
-	stats, err = testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, []testenv.Delivery{{MsgID: "msg_org_prisma", Body: org}}, 1, 0)
+	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, []testenv.Delivery{{MsgID: "msg_org_prisma", Body: org}}, 1, 0)
 	require.NoError(t, err)
 	require.Zero(t, stats.Refused)
 	_, err = s.temporal.DescribeWorkflowExecution(ctx, workflows.OrganizationWorkflowID("org_prisma"), "")
@@ -123,6 +115,21 @@ where s.plan = 'trial' and s.status = 'trialing' and s."trialEndsAt" > now() at 
 	require.Equal(t, 300, s.count(t, `select count(*) from "Subscription" s join "User" u on u.id = s."userId" where u."firstName" = 'Listed'`))
 }
 
+// deliverAndConverge sends the scenario's webhooks, signed, by 8 senders,
+// and waits until the rows rowsSQL reads match it.
+func (s *system) deliverAndConverge(ctx context.Context, t *testing.T, sc testenv.Scenario, rowsSQL string) {
+	t.Helper()
+	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8, 0)
+	require.NoError(t, err)
+	require.Zero(t, stats.Refused)
+	var last testenv.Divergence
+	require.Eventually(t, func() bool {
+		last, err = sc.CompareRows(ctx, s.db, rowsSQL)
+		require.NoError(t, err)
+		return last.Zero()
+	}, 2*time.Minute, 250*time.Millisecond, "the app's table never converged: %v", &last)
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -161,15 +168,7 @@ func TestAdopt_SnakeCaseAppSoftDeletes(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8, 0)
-	require.NoError(t, err)
-	require.Zero(t, stats.Refused)
-	var last testenv.Divergence
-	require.Eventually(t, func() bool {
-		last, err = sc.CompareRows(ctx, s.db, snakeRows)
-		require.NoError(t, err)
-		return last.Zero()
-	}, 2*time.Minute, 250*time.Millisecond, "the app's table never converged: %v", &last)
+	s.deliverAndConverge(ctx, t, sc, snakeRows)
 	require.Eventually(t, func() bool {
 		return s.count(t, `select count(*) from app_users u join notes n on n.user_id = u.id
 where u.deleted_at is not null and u.email_address is null and u.given_name is null`) == 5

@@ -244,7 +244,7 @@ func TestEndToEnd_ShuffledDuplicatedConcurrentWebhooksConverge(t *testing.T) {
 	defer cancel()
 	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.Deliveries, 8, 0)
 	require.NoError(t, err)
-	require.Zero(t, stats.Refused, "every delivery is acknowledged on its first attempt")
+	require.Zero(t, stats.Refused, "a delivery is acknowledged, or deferred (503) while Temporal is slow on a loaded machine, never refused")
 
 	var last testenv.Divergence
 	require.Eventually(t, func() bool {

@@ -127,7 +127,7 @@ func TestChaos_ConvergesThroughOutagesAndCrashes(t *testing.T) {
 	d := <-done
 	require.NoError(t, d.err)
 	lastDelivery := time.Since(lastFault)
-	t.Logf("all delivered: %d attempts, %d refused and retried", d.stats.Attempts, d.stats.Refused)
+	t.Logf("all delivered: %d attempts, %d deferred and %d refused, each retried", d.stats.Attempts, d.stats.Deferred, d.stats.Refused)
 
 	db, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)

@@ -75,14 +75,5 @@ func (e Example) Store(t testing.TB, tz string) (*store.Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, store.Layout{Mapping: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st, dbURL
+	return migratedStore(t, dbURL, store.Layout{Mapping: m}), dbURL
 }

@@ -143,8 +143,11 @@ func NewScenario(t testing.TB, o ScenarioOptions) Scenario {
 // DeliveryStats counts what sending took.
 type DeliveryStats struct {
 	Attempts int64
-	// Refused counts non-2xx answers and connection errors, each retried.
-	Refused int64
+	// Deferred counts the answers that ask Svix to retry later (503, as the
+	// starter gives when Temporal is slow to take an event, which a loaded
+	// machine makes happen) and connection errors; Refused counts every
+	// other non-2xx answer. Each is retried.
+	Deferred, Refused int64
 }
 
 // Deliver POSTs every delivery to url from senders goroutines, signing each
@@ -165,13 +168,21 @@ func Deliver(ctx context.Context, url, secret string, deliveries []Delivery, sen
 			for d := range queue {
 				for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 					atomic.AddInt64(&stats.Attempts, 1)
-					if ok, err := post(ctx, client, url, secret, d); ok {
-						break
-					} else if err != nil {
+					status, err := post(ctx, client, url, secret, d)
+					if err != nil {
 						errOnce.Do(func() { firstErr = err })
 						return
 					}
-					atomic.AddInt64(&stats.Refused, 1)
+					switch {
+					case status/100 == 2:
+					case status == 0 || status == http.StatusServiceUnavailable:
+						atomic.AddInt64(&stats.Deferred, 1)
+					default:
+						atomic.AddInt64(&stats.Refused, 1)
+					}
+					if status/100 == 2 {
+						break
+					}
 					select {
 					case <-ctx.Done():
 						errOnce.Do(func() { firstErr = fmt.Errorf("deliver %s: %w", d.MsgID, ctx.Err()) })
@@ -197,25 +208,26 @@ func Deliver(ctx context.Context, url, secret string, deliveries []Delivery, sen
 	return stats, firstErr
 }
 
-// post sends one attempt. It reports ok for a 2xx; a non-nil error only for
-// a failure retrying cannot fix (a bad secret).
-func post(ctx context.Context, client *http.Client, url, secret string, d Delivery) (bool, error) {
+// post sends one attempt and returns the answer's status, 0 for a
+// connection error; a non-nil error only for a failure retrying cannot fix
+// (a bad secret).
+func post(ctx context.Context, client *http.Client, url, secret string, d Delivery) (int, error) {
 	h, err := clerkwebhook.Sign(secret, d.MsgID, time.Now(), d.Body)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.Body))
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	req.Header = h
 	resp, err := client.Do(req)
 	if err != nil {
-		return false, nil
+		return 0, nil
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode/100 == 2, nil
+	return resp.StatusCode, nil
 }
 
 // Divergence counts how the table differs from a Scenario.

@@ -88,8 +88,15 @@ func Database(t testing.TB) string {
 func Store(t testing.TB) (*store.Store, string) {
 	t.Helper()
 	dbURL := Database(t)
+	return migratedStore(t, dbURL, store.Layout{}), dbURL
+}
+
+// migratedStore opens a store on dbURL with layout and migrates it, closed
+// at cleanup.
+func migratedStore(t testing.TB, dbURL string, layout store.Layout) *store.Store {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, store.Layout{})
+	st, err := store.Open(ctx, dbURL, layout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +104,7 @@ func Store(t testing.TB) (*store.Store, string) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return st, dbURL
+	return st
 }
 
 var (
