@@ -45,7 +45,7 @@ func (a *Activities) EraseHistory(ctx context.Context, in EraseHistoryInput) (Er
 	if strings.ContainsAny(in.WorkflowID, `'"\`) {
 		return EraseHistoryResult{}, invalid(fmt.Errorf("erase history: workflow ID %q", in.WorkflowID))
 	}
-	namespace := activity.GetInfo(ctx).WorkflowNamespace
+	namespace := activity.GetInfo(ctx).Namespace
 	var res EraseHistoryResult
 	var token []byte
 	for {
