@@ -339,9 +339,19 @@ func (s *Store) inUserTx(ctx context.Context, clerkID string, fn func(pgx.Tx) er
 // ForeignTableError is a table of one of the names clerksync creates that
 // clerksync did not create (the product's own users table, say): migrating
 // would fail on it for ever.
-type ForeignTableError struct{ Schema, Table string }
+type ForeignTableError struct {
+	Schema, Table string
+	// EarlierLayout: the tables are those of a clerksync from before its
+	// bookkeeping schema (its version table, clerksync_schema_version, is
+	// beside them).
+	EarlierLayout bool
+}
 
 func (e *ForeignTableError) Error() string {
+	if e.EarlierLayout {
+		return fmt.Sprintf("table %s.%s was created by an earlier clerksync, before its bookkeeping moved to a schema of its own; "+
+			"there is no upgrade path (no deployment existed): drop the database and start again (make reset, for make run's)", e.Schema, e.Table)
+	}
 	return fmt.Sprintf("table %s.%s already exists and clerksync did not create it: clerksync creates and owns %s; "+
 		"give it a database, or a schema of its own (search_path in DATABASE_URL), without them "+
 		"or map your own users table onto Clerk's users with CLERKSYNC_MAPPING (docs/adopting.md)", e.Schema, e.Table, strings.Join(ownedTables, ", "))
@@ -361,10 +371,14 @@ select current_schema(), coalesce((
 	if err != nil {
 		return fmt.Errorf("migrate: look for existing tables: %w", err)
 	}
-	if table != "" {
-		return &ForeignTableError{Schema: schema, Table: table}
+	if table == "" {
+		return nil
 	}
-	return nil
+	var earlier bool
+	if err := conn.QueryRow(ctx, `select to_regclass('clerksync_schema_version') is not null`).Scan(&earlier); err != nil {
+		return fmt.Errorf("migrate: look for an earlier layout: %w", err)
+	}
+	return &ForeignTableError{Schema: schema, Table: table, EarlierLayout: earlier}
 }
 
 // IsPermanentMigrationError reports whether a failed migration can never

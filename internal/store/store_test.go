@@ -420,3 +420,24 @@ func TestMigrate_RefusesATableItDidNotCreate(t *testing.T) {
 	require.True(t, store.IsPermanentMigrationError(err))
 	require.False(t, store.IsPermanentMigrationError(&pgconn.PgError{Code: "57P03"}), "a database starting up is waited for")
 }
+
+// TestMigrate_NamesADatabaseOfTheEarlierLayout: a database an earlier
+// clerksync migrated (its version table in the product's schema) is
+// refused with what to do, not taken for the product's own tables.
+func TestMigrate_NamesADatabaseOfTheEarlierLayout(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.Database(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	_, err = admin.Exec(ctx, `create table users (id uuid primary key); create table clerksync_schema_version (version int)`)
+	require.NoError(t, err)
+	st, err := store.Open(ctx, dbURL, store.Layout{})
+	require.NoError(t, err)
+	defer st.Close()
+	err = st.Migrate(ctx)
+	require.ErrorContains(t, err, "created by an earlier clerksync")
+	require.ErrorContains(t, err, "make reset")
+	require.True(t, store.IsPermanentMigrationError(err))
+}

@@ -171,8 +171,9 @@ func timeFrom(expr, dataType string) string {
 	return expr
 }
 
-// textTypes can hold a text source.
-var textTypes = []string{"text", "character varying", "character", "USER-DEFINED"}
+// textTypes can hold a text source (citext is an extension's type, which
+// information_schema calls by its name; see tableColumns).
+var textTypes = []string{"text", "character varying", "character", "citext"}
 
 // valueExpr is the expression a column is written with, from the source
 // relation's row src.
@@ -447,7 +448,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // that the table is not there.
 func tableColumns(ctx context.Context, q pgx.Tx, entity string, t mapping.Table) (map[string]columnInfo, error) {
 	rows, err := q.Query(ctx, `
-select column_name::text, data_type::text, is_nullable = 'YES',
+select column_name::text, case when data_type = 'USER-DEFINED' then udt_name::text else data_type::text end, is_nullable = 'YES',
        column_default is not null or is_identity = 'YES' or is_generated <> 'NEVER'
 from information_schema.columns where table_schema = $1 and table_name = $2`, t.Schema, t.Name)
 	if err != nil {

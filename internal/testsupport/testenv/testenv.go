@@ -181,6 +181,11 @@ func startDevServer() (*testsuite.DevServer, error) {
 	for _, k := range workflows.SearchAttributeKeys {
 		extra = append(extra, "--search-attribute", k.GetName()+"="+searchAttributeType(k.GetValueType()))
 	}
+	// A deleted closed execution (erasure) goes once the transfer queue's
+	// ack level has passed its close task, which the server updates every
+	// 30 s by default, and then on a backoff: each second here, so a
+	// deletion lands within seconds on a busy test server.
+	extra = append(extra, "--dynamic-config-value", `history.transferProcessorUpdateAckInterval="1s"`)
 	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  cli,
 		ClientOptions: &client.Options{Logger: quiet},
