@@ -94,7 +94,7 @@ var Vars = []Var{
 	{"TRIAL_PERIOD", shortDuration(DefaultTrialPeriod), "length of a new user's trial subscription, from Clerk's created_at (read by the worker)", Worker},
 	{"TRIAL_EXPIRY_INTERVAL", shortDuration(DefaultTrialExpiryInterval), "how often the trial-expiry Schedule expires the trials that have ended (set by the worker at start-up)", Worker},
 	{"WORKER_WORKFLOW_POLLERS", strconv.Itoa(DefaultWorkflowPollers), "workflow task polls the worker runs at once (the SDK's default is 2)", Worker},
-	{"ERASE_DELETED_HISTORIES", "true", "once a user's (or organization's) deletion has completed, delete its workflow's earlier closed runs from Temporal, so no email or name of a deleted user stays there (docs/operating.md#erasure); false keeps them for audit", Worker},
+	{"ERASE_DELETED_HISTORIES", "true", "once a user's (or organization's) deletion has completed, delete its workflow's earlier closed runs from Temporal, so no email or name of a deleted user stays there (docs/operating.md#erasure-of-deleted-users); false keeps them for audit", Worker},
 }
 
 // Config is the parsed environment.
