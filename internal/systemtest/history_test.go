@@ -14,7 +14,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
@@ -111,14 +110,24 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 // historyPrefix+name (orgHistoryPrefix+name for an organization).
 func (s *system) recordRun(t *testing.T, workflowID, name string, act func()) {
 	t.Helper()
-	before, err := s.completedRuns(workflowID)
-	require.NoError(t, err)
+	before := map[string]bool{}
+	for _, e := range s.runs(t, workflowID, " AND ExecutionStatus = 'Completed'") {
+		before[e.GetExecution().GetRunId()] = true
+	}
 	act()
+	// A new completed run, by ID: a deletion's run erases the earlier ones,
+	// so a count could go down.
+	var runID string
 	require.Eventually(t, func() bool {
-		n, err := s.completedRuns(workflowID)
-		return err == nil && n > before
+		for _, e := range s.runs(t, workflowID, " AND ExecutionStatus = 'Completed'") {
+			if !before[e.GetExecution().GetRunId()] {
+				runID = e.GetExecution().GetRunId()
+				return true
+			}
+		}
+		return false
 	}, time.Minute, 50*time.Millisecond, "%s: the run did not complete", name)
-	history := s.history(t, workflowID, "")
+	history := s.history(t, workflowID, runID)
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.UserWorkflow)
 	replayer.RegisterWorkflow(workflows.OrganizationWorkflow)
@@ -134,14 +143,6 @@ func (s *system) recordRun(t *testing.T, workflowID, name string, act func()) {
 		require.NoError(t, os.WriteFile(path, b, 0o644))
 		t.Logf("wrote %s (%d events)", path, len(history.Events))
 	}
-}
-
-// completedRuns counts the workflow's completed runs.
-func (s *system) completedRuns(workflowID string) (int64, error) {
-	n, err := s.temporal.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'Completed'", workflowID),
-	})
-	return n.GetCount(), err
 }
 
 // history fetches one run's whole history (runID "" is the newest run).
