@@ -28,6 +28,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/telemetry"
@@ -328,7 +329,7 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 	code, report := readyz(t, s.url)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, service.ReadinessReport{Webhooks: "ok", Ensure: "ok", Checks: map[string]string{
-		"postgres": "ok", "temporal": "ok", "search_attributes": "ok", "clerk": "ok",
+		"postgres": "ok", "mapping": "ok", "temporal": "ok", "search_attributes": "ok", "clerk": "ok",
 	}}, report)
 
 	verifier, err := service.NewSignatureVerifier(testSecret)
@@ -351,7 +352,23 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 		code, report := readyz(t, url)
 		require.Equal(t, http.StatusOK, code, "webhooks can still be taken")
 		require.Equal(t, "ok", report.Webhooks)
-		require.Equal(t, "not ready: postgres, clerk", report.Ensure)
+		require.Equal(t, "not ready: postgres, mapping, clerk", report.Ensure)
+	})
+
+	t.Run("a mapping the database cannot take", func(t *testing.T) {
+		doc, err := os.ReadFile(testenv.Prisma.MappingFile())
+		require.NoError(t, err)
+		m, err := mapping.Parse([]byte(strings.Replace(string(doc), "username: username", "handle: username", 1)))
+		require.NoError(t, err)
+		misfit, err := store.Open(context.Background(), testenv.Prisma.ProductDatabase(t, "UTC"), store.Layout{Mapping: m})
+		require.NoError(t, err)
+		t.Cleanup(misfit.Close)
+		url := serveWith(service.Connections{Store: misfit, Temporal: s.temporal, Namespace: "default"},
+			config.Config{TaskQueue: s.taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: time.Second})
+		code, report := readyz(t, url)
+		require.Equal(t, http.StatusOK, code, "webhooks can still be taken")
+		require.Equal(t, "not ready: mapping, clerk", report.Ensure)
+		require.Contains(t, report.Checks["mapping"], "users table public.User, column handle: no such column")
 	})
 
 	t.Run("namespace without search attributes", func(t *testing.T) {

@@ -29,8 +29,9 @@ const searchAttributesRecheck = time.Minute
 // not. It answers 200 when the webhook endpoint can serve, since taking
 // webhooks is the starter's first job and needs only Temporal (with
 // clerksync's search attributes, which every signal-with-start sets). Ensure
-// also needs PostgreSQL and CLERK_SECRET_KEY; its state is in the body, so a
-// PostgreSQL outage does not stop webhooks from being taken.
+// also needs PostgreSQL, a mapping that fits it (CLERKSYNC_MAPPING) and
+// CLERK_SECRET_KEY; its state is in the body, so a PostgreSQL outage does
+// not stop webhooks from being taken.
 type readiness struct {
 	store         *store.Store
 	temporal      client.Client
@@ -52,9 +53,14 @@ type ReadinessReport struct {
 func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
 	defer cancel()
-	checks := map[string]string{"postgres": "ok", "temporal": "ok", "search_attributes": "ok", "clerk": "ok"}
+	checks := map[string]string{"postgres": "ok", "mapping": "ok", "temporal": "ok", "search_attributes": "ok", "clerk": "ok"}
 	if err := rd.store.Ping(ctx); err != nil {
 		checks["postgres"] = err.Error()
+		checks["mapping"] = "unknown: PostgreSQL unreachable"
+	} else if err := rd.store.CheckMapping(ctx); err != nil {
+		// A mapping that stopped fitting the database (a product
+		// migration dropped a mapped column) fails every ensure.
+		checks["mapping"] = err.Error()
 	}
 	if _, err := rd.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		checks["temporal"] = err.Error()
@@ -67,7 +73,7 @@ func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	report := ReadinessReport{
 		Webhooks: failing(checks, "temporal", "search_attributes"),
-		Ensure:   failing(checks, "temporal", "search_attributes", "postgres", "clerk"),
+		Ensure:   failing(checks, "temporal", "search_attributes", "postgres", "mapping", "clerk"),
 		Checks:   checks,
 	}
 	code := http.StatusOK
