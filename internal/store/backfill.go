@@ -43,14 +43,14 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// The staging table's columns are sourceColumns: the source
 		// relation the user table's statements read.
-		if _, err := tx.Exec(ctx, stagingTableSQL()); err != nil {
+		if _, err := tx.Exec(ctx, stagingTableSQL); err != nil {
 			return fmt.Errorf("staging table: %w", err)
 		}
 		rows := make([][]any, len(users))
 		for i, u := range users {
 			rows[i] = sourceValues(s.Trim(u))
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"clerksync_page"}, sourceNames(), pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"clerksync_page"}, sourceNames, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy page: %w", err)
 		}
 		b := &pgx.Batch{}

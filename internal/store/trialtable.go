@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -95,7 +96,7 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 	for _, c := range []string{m.User, m.PlanColumn, m.StatusColumn, m.EndsAt, m.Key.Column} {
 		written[c] = true
 	}
-	for _, col := range slices.Sorted(mapKeys(cols)) {
+	for _, col := range slices.Sorted(maps.Keys(cols)) {
 		if ci := cols[col]; !ci.nullable && !ci.hasDefault && !written[col] {
 			problem(col, "NOT NULL without a default, and the mapping does not write it; map it (now) or give it a default")
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -44,23 +45,15 @@ func sourceValues(u clerkevent.User) []any {
 		jsonText(u.PublicMetadata), jsonText(u.PrivateMetadata), jsonText(u.UnsafeMetadata), optionalTime(u.LastSignInAt), u.Banned, u.Locked, jsonText(u.Object)}
 }
 
-// sourceNames are sourceColumns' names, in COPY order.
-func sourceNames() []string {
-	names := make([]string, len(sourceColumns))
+// sourceNames are sourceColumns' names, in COPY order, and stagingTableSQL
+// creates the staging table a page is copied into: both made once.
+var sourceNames, stagingTableSQL = func() ([]string, string) {
+	names, cols := make([]string, len(sourceColumns)), make([]string, len(sourceColumns))
 	for i, c := range sourceColumns {
-		names[i] = c.name
+		names[i], cols[i] = c.name, c.name+" "+c.typ
 	}
-	return names
-}
-
-// stagingTableSQL creates the staging table a page is copied into.
-func stagingTableSQL() string {
-	cols := make([]string, len(sourceColumns))
-	for i, c := range sourceColumns {
-		cols[i] = c.name + " " + c.typ
-	}
-	return `create temp table clerksync_page (` + strings.Join(cols, ", ") + `) on commit drop`
-}
+	return names, `create temp table clerksync_page (` + strings.Join(cols, ", ") + `) on commit drop`
+}()
 
 // column is a mapped column with its database type.
 type column struct {
@@ -313,7 +306,7 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
 			}
 		}
 	}
-	for _, name := range slices.Sorted(mapKeys(cols)) {
+	for _, name := range slices.Sorted(maps.Keys(cols)) {
 		if ci := cols[name]; !ci.nullable && !ci.hasDefault && !written[name] {
 			problem(name, "NOT NULL without a default, and the mapping does not write it; map it (a source, or now) or give it a default")
 		}
@@ -432,16 +425,6 @@ func kindName(source string) string {
 		return "JSON"
 	}
 	return "text"
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // tableColumns reads a table's columns from information_schema, or says
