@@ -18,6 +18,7 @@ import (
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/store/migrations"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/temporalclient"
@@ -81,7 +82,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	// A worker started while PostgreSQL or Temporal is still coming up (or
 	// briefly gone) waits for it rather than exiting: nothing is lost while
 	// it waits, since Temporal holds every event.
-	if err := retry(ctx, logger, "migrate the database", func() error { return st.Migrate(ctx) }, store.IsPermanentMigrationError); err != nil {
+	if err := retry(ctx, logger, "migrate the database", func() error { return migrations.Apply(ctx, st) }, migrations.IsPermanent); err != nil {
 		return err
 	}
 	logger.Info("Database migrated")

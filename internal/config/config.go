@@ -17,6 +17,8 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/ensure"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/store"
@@ -39,20 +41,21 @@ const (
 	Both    = "worker, starter"
 )
 
-// Defaults of the variables: the one place each is written. Packages that
-// need one refer to it here (the ensure library, the Temporal client, the
-// worker); Vars, --help and docs/configuration.md's table show them.
+// Defaults of the variables: the one place each is read from. Packages that
+// need one refer to it here (the Temporal client, the worker); the two the
+// ensure library needs are its own (it links no configuration), and Vars,
+// --help and docs/configuration.md's table show them all.
 const (
 	DefaultDatabaseURL         = "postgres://127.0.0.1:5432/clerksync"
 	DefaultTemporalAddress     = "127.0.0.1:7233"
-	DefaultTaskQueue           = "clerksync"
+	DefaultTaskQueue           = contract.DefaultTaskQueue
 	DefaultClerkAPIURL         = "https://api.clerk.com/v1"
 	DefaultHTTPAddr            = ":8080"
 	DefaultWorkerHTTPAddr      = ":8081"
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "json"
 	DefaultWebhookMaxBytes     = 1 << 20
-	DefaultEnsureTimeout       = 5 * time.Second
+	DefaultEnsureTimeout       = ensure.DefaultTimeout
 	DefaultTrialPeriod         = 14 * 24 * time.Hour
 	DefaultTrialExpiryInterval = time.Minute
 	DefaultWorkflowPollers     = 16

@@ -10,11 +10,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// ownedTables are the tables clerksync creates in the product's schema when
+// OwnedTables are the tables clerksync creates in the product's schema when
 // no mapping names the product's own (migrations/tables).
-var ownedTables = []string{"organization_memberships", "organizations", "subscriptions", "users"}
+var OwnedTables = []string{"organization_memberships", "organizations", "subscriptions", "users"}
 
-// ownTables are the tables clerksync's migrations create: ownedTables and
+// ownTables are the tables clerksync's migrations create: OwnedTables and
 // the bookkeeping schema's. A NOT NULL or CHECK violation there is
 // clerksync's data being refused; the same violation in a product's table
 // (through a trigger) is the product's to fix, and a retry lands once it

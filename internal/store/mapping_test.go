@@ -13,6 +13,7 @@ import (
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/store/migrations"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
@@ -249,11 +250,11 @@ func TestMapping_BadMappingsAreRefusedWithTheirOwnMessage(t *testing.T) {
 			st, err := store.Open(ctx, dbURL, store.Layout{Mapping: m})
 			require.NoError(t, err)
 			defer st.Close()
-			err = st.Migrate(ctx)
+			err = migrations.Apply(ctx, st)
 			var bad *store.MappingError
 			require.ErrorAs(t, err, &bad)
 			require.Contains(t, err.Error(), c.want)
-			require.True(t, store.IsPermanentMigrationError(err))
+			require.True(t, migrations.IsPermanent(err))
 		})
 	}
 }

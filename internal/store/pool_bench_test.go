@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/store/migrations"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
@@ -26,7 +27,7 @@ func BenchmarkUpsertUser_PoolSize(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			if err := st.Migrate(ctx); err != nil {
+			if err := migrations.Apply(ctx, st); err != nil {
 				b.Fatal(err)
 			}
 			var n atomic.Int64

@@ -9,10 +9,8 @@ package store
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,16 +18,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/mapping"
 )
-
-//go:embed migrations
-var migrations embed.FS
 
 // DefaultSchema is the schema of clerksync's bookkeeping (CLERKSYNC_SCHEMA's
 // default): the name its SQL is written with.
@@ -240,6 +233,13 @@ func (s *Store) sql(q string) string {
 	return r
 }
 
+// Schema returns the bookkeeping schema's name.
+func (s *Store) Schema() string { return s.schema }
+
+// Mapped reports whether a mapping names the product's own tables, which
+// clerksync then never creates or changes.
+func (s *Store) Mapped() bool { return s.mapping != nil }
+
 // Pool returns the underlying pool, for code that shares it (ensure).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
@@ -250,67 +250,6 @@ func (s *Store) Close() { s.pool.Close() }
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("ping postgres: %w", err)
-	}
-	return nil
-}
-
-// Migrate creates the bookkeeping schema and applies the embedded
-// migrations: the bookkeeping's (migrations/bookkeeping), then, without a
-// mapping, the tables clerksync owns (migrations/tables), each set with its
-// version table in the bookkeeping schema; with a mapping, it checks the
-// mapping against the product's tables instead (CheckMapping). tern holds a session advisory lock while it
-// works, so processes that start together apply each migration once.
-func (s *Store) Migrate(ctx context.Context) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: acquire connection: %w", err)
-	}
-	defer conn.Release()
-	// Processes that start together would race on creating the schema
-	// (create schema if not exists is not safe against a concurrent one).
-	if _, err := conn.Exec(ctx, `select pg_advisory_lock(hashtextextended('clerksync migrate ' || $1, 0))`, s.schema); err != nil {
-		return fmt.Errorf("migrate: lock: %w", err)
-	}
-	defer func() {
-		ctx := context.WithoutCancel(ctx)
-		if _, err := conn.Exec(ctx, `select pg_advisory_unlock(hashtextextended('clerksync migrate ' || $1, 0))`, s.schema); err != nil {
-			// The pool must not hand out a connection that holds the lock.
-			_ = conn.Conn().Close(ctx)
-		}
-	}()
-	if _, err := conn.Exec(ctx, `create schema if not exists `+s.schema); err != nil {
-		return fmt.Errorf("migrate: create schema %s: %w", s.schema, err)
-	}
-	if err := s.migrateSet(ctx, conn.Conn(), "bookkeeping", "schema_version"); err != nil {
-		return err
-	}
-	if s.mapping != nil {
-		// The product's tables are the product's: checked, never changed.
-		return s.CheckMapping(ctx)
-	}
-	if err := s.checkNoForeignTables(ctx, conn.Conn()); err != nil {
-		return err
-	}
-	return s.migrateSet(ctx, conn.Conn(), "tables", "tables_version")
-}
-
-// migrateSet applies the migrations of one folder, recording its version in
-// the bookkeeping schema's versionTable.
-func (s *Store) migrateSet(ctx context.Context, conn *pgx.Conn, folder, versionTable string) error {
-	m, err := migrate.NewMigrator(ctx, conn, s.schema+"."+versionTable)
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", folder, err)
-	}
-	m.Data["schema"] = s.schema
-	sub, err := fs.Sub(migrations, "migrations/"+folder)
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", folder, err)
-	}
-	if err := m.LoadMigrations(sub); err != nil {
-		return fmt.Errorf("migrate %s: load: %w", folder, err)
-	}
-	if err := m.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate %s: %w", folder, err)
 	}
 	return nil
 }
@@ -334,71 +273,4 @@ func (s *Store) inLockedTx(ctx context.Context, ids []string, fn func(pgx.Tx) er
 // inUserTx runs fn in a transaction that holds the advisory lock for clerkID.
 func (s *Store) inUserTx(ctx context.Context, clerkID string, fn func(pgx.Tx) error) error {
 	return s.inLockedTx(ctx, []string{clerkID}, fn)
-}
-
-// ForeignTableError is a table of one of the names clerksync creates that
-// clerksync did not create (the product's own users table, say): migrating
-// would fail on it for ever.
-type ForeignTableError struct {
-	Schema, Table string
-	// EarlierLayout: the tables are those of a clerksync from before its
-	// bookkeeping schema (its version table, clerksync_schema_version, is
-	// beside them).
-	EarlierLayout bool
-}
-
-func (e *ForeignTableError) Error() string {
-	if e.EarlierLayout {
-		return fmt.Sprintf("table %s.%s was created by an earlier clerksync, before its bookkeeping moved to a schema of its own; "+
-			"there is no upgrade path (no deployment existed): drop the database and start again (make reset, for make run's)", e.Schema, e.Table)
-	}
-	return fmt.Sprintf("table %s.%s already exists and clerksync did not create it: clerksync creates and owns %s; "+
-		"give it a database, or a schema of its own (search_path in DATABASE_URL), without them "+
-		"or map your own users table onto Clerk's users with CLERKSYNC_MAPPING (docs/adopting.md)", e.Schema, e.Table, strings.Join(ownedTables, ", "))
-}
-
-// checkNoForeignTables refuses a schema that holds a table of one of the
-// names clerksync creates before clerksync has created any (no version of
-// its tables recorded).
-func (s *Store) checkNoForeignTables(ctx context.Context, conn *pgx.Conn) error {
-	var schema, table string
-	err := conn.QueryRow(ctx, `
-select current_schema(), coalesce((
-    select t.table_name::text from information_schema.tables t
-    where t.table_schema = current_schema() and t.table_name = any($1)
-      and to_regclass($2) is null
-    order by t.table_name limit 1), '')`, ownedTables, s.schema+".tables_version").Scan(&schema, &table)
-	if err != nil {
-		return fmt.Errorf("migrate: look for existing tables: %w", err)
-	}
-	if table == "" {
-		return nil
-	}
-	var earlier bool
-	if err := conn.QueryRow(ctx, `select to_regclass('clerksync_schema_version') is not null`).Scan(&earlier); err != nil {
-		return fmt.Errorf("migrate: look for an earlier layout: %w", err)
-	}
-	return &ForeignTableError{Schema: schema, Table: table, EarlierLayout: earlier}
-}
-
-// IsPermanentMigrationError reports whether a failed migration can never
-// succeed as the database stands (a table clerksync did not create, a
-// statement PostgreSQL refuses, a missing privilege), as opposed to a
-// database that is unreachable or still starting, which is worth waiting
-// for.
-func IsPermanentMigrationError(err error) bool {
-	var foreign *ForeignTableError
-	var badMapping *MappingError
-	if errors.As(err, &foreign) || errors.As(err, &badMapping) {
-		return true
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code[:2] {
-	case "08", "53", "57": // connection exception, insufficient resources, operator intervention (starting up)
-		return false
-	}
-	return true
 }

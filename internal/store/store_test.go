@@ -16,6 +16,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/store/migrations"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
@@ -299,7 +300,7 @@ func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {
 				return
 			}
 			defer st.Close()
-			errs[i] = st.Migrate(ctx)
+			errs[i] = migrations.Apply(ctx, st)
 		}()
 	}
 	wg.Wait()
@@ -309,7 +310,7 @@ func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {
 	st, err := store.Open(ctx, dbURL, store.Layout{})
 	require.NoError(t, err)
 	defer st.Close()
-	require.NoError(t, st.Migrate(ctx), "migrating a migrated database is a no-op")
+	require.NoError(t, migrations.Apply(ctx, st), "migrating a migrated database is a no-op")
 	_, err = st.UpsertUser(ctx, user("user_m", 1, "M"), 0)
 	require.NoError(t, err)
 }
@@ -373,8 +374,8 @@ func TestMigrate_KeepsToTheSchemaOfSearchPath(t *testing.T) {
 	st, err := store.Open(ctx, dbURL+"?search_path=app", store.Layout{Schema: "app_sync"})
 	require.NoError(t, err)
 	defer st.Close()
-	require.NoError(t, st.Migrate(ctx))
-	require.NoError(t, st.Migrate(ctx), "a second run finds its own tables")
+	require.NoError(t, migrations.Apply(ctx, st))
+	require.NoError(t, migrations.Apply(ctx, st), "a second run finds its own tables")
 	tables := func(schema string) []string {
 		rows, err := admin.Query(ctx, `select table_name::text from information_schema.tables where table_schema = $1 order by 1`, schema)
 		require.NoError(t, err)
@@ -413,12 +414,12 @@ func TestMigrate_RefusesATableItDidNotCreate(t *testing.T) {
 	st, err := store.Open(ctx, dbURL, store.Layout{})
 	require.NoError(t, err)
 	defer st.Close()
-	err = st.Migrate(ctx)
-	var foreign *store.ForeignTableError
+	err = migrations.Apply(ctx, st)
+	var foreign *migrations.ForeignTableError
 	require.ErrorAs(t, err, &foreign)
 	require.Equal(t, "users", foreign.Table)
-	require.True(t, store.IsPermanentMigrationError(err))
-	require.False(t, store.IsPermanentMigrationError(&pgconn.PgError{Code: "57P03"}), "a database starting up is waited for")
+	require.True(t, migrations.IsPermanent(err))
+	require.False(t, migrations.IsPermanent(&pgconn.PgError{Code: "57P03"}), "a database starting up is waited for")
 }
 
 // TestMigrate_NamesADatabaseOfTheEarlierLayout: a database an earlier
@@ -436,8 +437,8 @@ func TestMigrate_NamesADatabaseOfTheEarlierLayout(t *testing.T) {
 	st, err := store.Open(ctx, dbURL, store.Layout{})
 	require.NoError(t, err)
 	defer st.Close()
-	err = st.Migrate(ctx)
+	err = migrations.Apply(ctx, st)
 	require.ErrorContains(t, err, "created by an earlier clerksync")
 	require.ErrorContains(t, err, "make reset")
-	require.True(t, store.IsPermanentMigrationError(err))
+	require.True(t, migrations.IsPermanent(err))
 }

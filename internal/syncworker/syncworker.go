@@ -13,9 +13,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"golang.org/x/time/rate"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/temporalclient"
@@ -66,8 +68,10 @@ func New(c client.Client, o Options) worker.Worker {
 		// No database message quoting a user's data reaches Temporal.
 		Interceptors: []interceptor.WorkerInterceptor{&activities.RedactingInterceptor{}},
 	})
-	w.RegisterWorkflow(workflows.UserWorkflow)
-	w.RegisterWorkflow(workflows.OrganizationWorkflow)
+	// The entity workflows are started by name (ensure/contract), from
+	// processes that do not link this package.
+	w.RegisterWorkflowWithOptions(workflows.UserWorkflow, workflow.RegisterOptions{Name: contract.UserWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.OrganizationWorkflow, workflow.RegisterOptions{Name: contract.OrganizationWorkflowType})
 	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
 	w.RegisterWorkflow(workflows.BackfillWorkflow)
 	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c, KeepHistories: o.KeepHistories}

@@ -21,13 +21,13 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/clerksync/clerksync/ensure"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
-	"github.com/clerksync/clerksync/starter/ensure"
 	"github.com/clerksync/clerksync/starter/service"
 	"github.com/clerksync/clerksync/workflows"
 )

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/clerksync/clerksync/starter/ensure"
+	"github.com/clerksync/clerksync/ensure"
 )
 
 // ensureHandler serves POST /v1/users/ensure for backends in other languages:

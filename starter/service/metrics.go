@@ -3,8 +3,8 @@ package service
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clerksync/clerksync/ensure/ensuremetrics"
 	"github.com/clerksync/clerksync/internal/telemetry"
-	"github.com/clerksync/clerksync/starter/ensure"
 )
 
 // metrics are the starter's own Prometheus series. None is labelled with a
@@ -15,7 +15,7 @@ type metrics struct {
 	signalDuration    prometheus.Histogram
 	signatureFailures prometheus.Counter
 	jwksFetches       *prometheus.CounterVec
-	ensure            *ensure.Metrics
+	ensure            *ensuremetrics.Metrics
 }
 
 // requestBuckets bound the webhook latencies, in seconds: a refusal takes
@@ -52,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err := telemetry.Register(reg, m.webhooks, m.webhookDuration, m.signalDuration, m.signatureFailures, m.jwksFetches); err != nil {
 		return nil, err
 	}
-	em, err := ensure.NewMetrics(reg)
+	em, err := ensuremetrics.New(reg)
 	if err != nil {
 		return nil, err
 	}

@@ -13,12 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/ensure"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
+	"github.com/clerksync/clerksync/internal/payloadcodec/oidcauth"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/temporalclient"
-	"github.com/clerksync/clerksync/starter/ensure"
 )
 
 // Connections are the starter's clients of PostgreSQL and Temporal.
@@ -110,7 +111,7 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	codecOpts := payloadcodec.ServerOptions{AuthToken: cfg.CodecAuthToken, CORSOrigins: cfg.CodecCORSOrigins}
 	if cfg.CodecOIDCIssuer != "" {
-		v, err := payloadcodec.NewOIDCVerifier(cfg.CodecOIDCIssuer, cfg.CodecOIDCAudience)
+		v, err := oidcauth.NewVerifier(cfg.CodecOIDCIssuer, cfg.CodecOIDCAudience)
 		if err != nil {
 			return nil, err
 		}

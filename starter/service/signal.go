@@ -6,8 +6,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // entityWorkflows signals the entity workflows, starting them when needed.
@@ -24,17 +24,17 @@ type entityWorkflows struct {
 func (e entityWorkflows) SignalEvent(ctx context.Context, ev clerkevent.Event) (string, error) {
 	var (
 		opts     client.StartWorkflowOptions
-		workflow any
+		workflow string
 		in       any
 	)
 	if ev.OrganizationID != "" {
-		opts = workflows.OrganizationWorkflowStartOptions(ev.OrganizationID, e.taskQueue)
-		workflow, in = workflows.OrganizationWorkflow, workflows.OrganizationWorkflowInput{ClerkID: ev.OrganizationID}
+		opts = contract.OrganizationWorkflowStartOptions(ev.OrganizationID, e.taskQueue)
+		workflow, in = contract.OrganizationWorkflowType, contract.OrganizationStart{ClerkID: ev.OrganizationID}
 	} else {
-		opts = workflows.UserWorkflowStartOptions(ev.ClerkID, e.taskQueue)
-		workflow, in = workflows.UserWorkflow, workflows.UserWorkflowInput{ClerkID: ev.ClerkID}
+		opts = contract.UserWorkflowStartOptions(ev.ClerkID, e.taskQueue)
+		workflow, in = contract.UserWorkflowType, contract.UserStart{ClerkID: ev.ClerkID}
 	}
-	if _, err := e.client.SignalWithStartWorkflow(ctx, opts.ID, workflows.ClerkEventSignal, ev, opts, workflow, in); err != nil {
+	if _, err := e.client.SignalWithStartWorkflow(ctx, opts.ID, contract.ClerkEventSignal, ev, opts, workflow, in); err != nil {
 		return "", fmt.Errorf("signal-with-start %s: %w", opts.ID, err)
 	}
 	return opts.ID, nil

@@ -27,6 +27,7 @@ import (
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/store/migrations"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
@@ -504,7 +505,7 @@ func poolRate(b *testing.B, conns int) float64 {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
+	if err := migrations.Apply(ctx, st); err != nil {
 		b.Fatal(err)
 	}
 	const writes, writers = 10_000, 64
@@ -621,7 +622,7 @@ func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server) backf
 		b.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
+	if err := migrations.Apply(ctx, st); err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()

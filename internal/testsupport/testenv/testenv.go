@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/store/migrations"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -101,7 +102,7 @@ func migratedStore(t testing.TB, dbURL string, layout store.Layout) *store.Store
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
+	if err := migrations.Apply(ctx, st); err != nil {
 		t.Fatal(err)
 	}
 	return st

@@ -1,10 +1,11 @@
-package payloadcodec
+package oidcauth
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,7 +18,10 @@ import (
 	"github.com/go-jose/go-jose/v3/jwt"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/clerksync/clerksync/internal/payloadcodec"
 )
 
 // fakeIssuer is an OpenID Connect issuer: discovery and its JWKS.
@@ -73,12 +77,15 @@ func (f *fakeIssuer) tokenWithKeyID(t *testing.T, key *rsa.PrivateKey, kid, aud 
 // wrong-audience ones; the static token keeps working beside it.
 func TestServer_AcceptsTheUIsForwardedAccessToken(t *testing.T) {
 	issuer := startIssuer(t)
-	ks := mustKeys(t, "a:"+newKey(t))
-	verifier, err := NewOIDCVerifier(issuer.srv.URL, "temporal-ui")
+	ks, err := payloadcodec.ParseKeys("a:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("k"), 32)))
 	require.NoError(t, err)
-	srv := httptest.NewServer(Handler(ks, ServerOptions{AuthToken: "static", AccessTokens: verifier}))
+	verifier, err := NewVerifier(issuer.srv.URL, "temporal-ui")
+	require.NoError(t, err)
+	srv := httptest.NewServer(payloadcodec.Handler(ks, payloadcodec.ServerOptions{AuthToken: "static", AccessTokens: verifier}))
 	defer srv.Close()
-	enc, err := ks.Codec().Encode([]*commonpb.Payload{payloadOf(t, "x")})
+	plain, err := converter.GetDefaultDataConverter().ToPayload("x")
+	require.NoError(t, err)
+	enc, err := ks.Codec().Encode([]*commonpb.Payload{plain})
 	require.NoError(t, err)
 	body, err := protojson.Marshal(&commonpb.Payloads{Payloads: enc})
 	require.NoError(t, err)
@@ -102,10 +109,10 @@ func TestServer_AcceptsTheUIsForwardedAccessToken(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, decode("garbage"))
 }
 
-// TestOIDCVerifier_AHungIssuerBlocksNoRequest: an issuer that accepts
+// TestVerifier_AHungIssuerBlocksNoRequest: an issuer that accepts
 // connections and never answers. Each request with a token gives up when
 // its own context ends; none waits behind another's discovery.
-func TestOIDCVerifier_AHungIssuerBlocksNoRequest(t *testing.T) {
+func TestVerifier_AHungIssuerBlocksNoRequest(t *testing.T) {
 	t.Parallel()
 	hung := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +123,7 @@ func TestOIDCVerifier_AHungIssuerBlocksNoRequest(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(hung)
-	v, err := NewOIDCVerifier(srv.URL, "temporal-ui")
+	v, err := NewVerifier(srv.URL, "temporal-ui")
 	require.NoError(t, err)
 	errs := make(chan error, 3)
 	began := time.Now()
@@ -137,14 +144,14 @@ func TestOIDCVerifier_AHungIssuerBlocksNoRequest(t *testing.T) {
 	}
 }
 
-// TestOIDCVerifier_UnknownKeysRefetchAtMostOnceAMinute: a flood of tokens
+// TestVerifier_UnknownKeysRefetchAtMostOnceAMinute: a flood of tokens
 // signed by keys the issuer does not publish are all refused, and fetch the
 // issuer's keys once (the first token) and again at most once, not once
 // each; a valid token still passes.
-func TestOIDCVerifier_UnknownKeysRefetchAtMostOnceAMinute(t *testing.T) {
+func TestVerifier_UnknownKeysRefetchAtMostOnceAMinute(t *testing.T) {
 	t.Parallel()
 	issuer := startIssuer(t)
-	v, err := NewOIDCVerifier(issuer.srv.URL, "temporal-ui")
+	v, err := NewVerifier(issuer.srv.URL, "temporal-ui")
 	require.NoError(t, err)
 	ctx := context.Background()
 	hour := time.Now().Add(time.Hour)
@@ -158,10 +165,10 @@ func TestOIDCVerifier_UnknownKeysRefetchAtMostOnceAMinute(t *testing.T) {
 	require.NoError(t, v.Verify(ctx, issuer.token(t, issuer.key, "temporal-ui", hour)))
 }
 
-// TestNewOIDCVerifier_RequiresAnAudience: without an audience, any token
+// TestNewVerifier_RequiresAnAudience: without an audience, any token
 // the issuer minted for any of its applications would pass.
-func TestNewOIDCVerifier_RequiresAnAudience(t *testing.T) {
+func TestNewVerifier_RequiresAnAudience(t *testing.T) {
 	t.Parallel()
-	_, err := NewOIDCVerifier("https://issuer.example.com", "")
+	_, err := NewVerifier("https://issuer.example.com", "")
 	require.ErrorContains(t, err, "CODEC_OIDC_AUDIENCE")
 }

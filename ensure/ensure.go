@@ -11,12 +11,17 @@
 // the full profile from Clerk behind it, and waits, bounded, for the row. A
 // minimal row it finds is returned at once, and the same signal, sent in the
 // background at most once a minute per user, has the workflow fill it (and
-// grant the trial) whichever path wrote it. Backends in other languages use the same path
-// over HTTP: POST /v1/users/ensure on the starter.
+// grant the trial) whichever path wrote it. Backends in other languages use
+// the same path over HTTP: POST /v1/users/ensure on the starter.
+//
+// The package links pgx, the Temporal SDK and clerksync's row code, and
+// nothing of the worker or the starter: no migrations, no OpenID Connect,
+// no OpenTelemetry, no Prometheus (ensure/ensuremetrics adds that).
 package ensure
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -25,18 +30,33 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/store"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // User is the user's row: clerksync's users table's, or the product's
 // mapped one. Its JSON is the row's, by the table's own column names, plus
 // clerk_id; Decode reads it into a struct of the columns the caller needs.
-type User = store.User
+type User struct {
+	// ID is the row's primary key, as text.
+	ID string
+	// ClerkID is the Clerk user ID, user_...
+	ClerkID string
+	// Row is the row as JSON: PostgreSQL's to_jsonb, times in RFC 3339.
+	Row json.RawMessage
+}
+
+// MarshalJSON writes the row, as ensure's HTTP endpoint answers it.
+func (u User) MarshalJSON() ([]byte, error) { return u.Row, nil }
+
+// Decode decodes the row's JSON into v, a struct of the columns the caller
+// reads.
+func (u User) Decode(v any) error { return json.Unmarshal(u.Row, v) }
+
+func userOf(r store.User) User { return User{ID: r.ID, ClerkID: r.ClerkID, Row: r.Row} }
 
 var (
 	// ErrDeleted: the user was deleted in Clerk and must not come back.
@@ -52,9 +72,49 @@ var (
 
 // Defaults of Options: those of ENSURE_TIMEOUT and TEMPORAL_TASK_QUEUE.
 const (
-	DefaultTimeout   = config.DefaultEnsureTimeout
-	DefaultTaskQueue = config.DefaultTaskQueue
+	DefaultTimeout   = 5 * time.Second
+	DefaultTaskQueue = contract.DefaultTaskQueue
 )
+
+// Paths an ensure takes, as an Observer is told.
+const (
+	// PathFast: the row was there (one indexed SELECT, no Temporal call).
+	PathFast = "fast"
+	// PathSlow: the row was missing, so the ensure went through Temporal.
+	PathSlow = "slow"
+)
+
+// Outcomes of an ensure, as an Observer is told.
+const (
+	OutcomeOK          = "ok"
+	OutcomeDeleted     = "deleted"
+	OutcomeTimeout     = "timeout"
+	OutcomeUnavailable = "unavailable"
+	OutcomeInvalid     = "invalid"
+)
+
+// Outcome names what an error returned by Ensure means.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrDeleted):
+		return OutcomeDeleted
+	case errors.Is(err, ErrTimeout):
+		return OutcomeTimeout
+	case errors.Is(err, ErrInvalidID):
+		return OutcomeInvalid
+	default:
+		return OutcomeUnavailable
+	}
+}
+
+// Observer is told of every Ensure call: its path, its outcome and how
+// long it took. ensuremetrics implements it with Prometheus series, in a
+// package of its own so that a product without Prometheus does not link it.
+type Observer interface {
+	ObserveEnsure(path, outcome string, took time.Duration)
+}
 
 // Waiting polls with backoff between these bounds: the first look comes
 // almost at once (the workflow writes the minimal row in milliseconds), later
@@ -80,8 +140,9 @@ type Options struct {
 	TaskQueue string
 	// Timeout bounds the whole call (ENSURE_TIMEOUT).
 	Timeout time.Duration
-	// Metrics, when set, count calls and their latency (see NewMetrics).
-	Metrics *Metrics
+	// Metrics, when set, is told of every call (ensuremetrics.New counts
+	// them in Prometheus).
+	Metrics Observer
 }
 
 // ClientOptions returns opts set up to read and write clerksync's
@@ -140,22 +201,24 @@ func New(o Options) (*Ensurer, error) {
 // error.
 func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (u User, err error) {
 	began, path := time.Now(), PathFast
-	defer func() { e.opts.Metrics.observe(path, err, time.Since(began)) }()
+	if e.opts.Metrics != nil {
+		defer func() { e.opts.Metrics.ObserveEnsure(path, Outcome(err), time.Since(began)) }()
+	}
 	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
 		return User{}, fmt.Errorf("%w: %v", ErrInvalidID, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
-	u, err = e.store.UserByClerkID(ctx, clerkID)
+	row, err := e.store.UserByClerkID(ctx, clerkID)
 	switch {
-	case err == nil && !u.Minimal():
-		return u, nil
+	case err == nil && !row.Minimal():
+		return userOf(row), nil
 	case err == nil:
 		// A minimal row (an earlier ensure's, or a membership's member):
 		// the user's workflow fills it from Clerk, with the trial a signup
 		// gets, while the product goes on with the row it has.
 		e.nudge(ctx, clerkID)
-		return u, nil
+		return userOf(row), nil
 	case errors.Is(err, store.ErrRowLeft):
 		// The deletion stands, but its row is still there: the nudge lets
 		// the user's workflow finish removing it (as does any later write
@@ -176,11 +239,11 @@ func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (u User, err error
 
 // lookup reads the user's row, telling a deleted user from an unknown one.
 func (e *Ensurer) lookup(ctx context.Context, clerkID string) (User, error) {
-	u, err := e.store.UserByClerkID(ctx, clerkID)
+	row, err := e.store.UserByClerkID(ctx, clerkID)
 	if errors.Is(err, store.ErrDeleted) {
 		return User{}, fmt.Errorf("ensure %s: %w", clerkID, ErrDeleted)
 	}
-	return u, err
+	return userOf(row), err
 }
 
 // nudgeEvery bounds how often one process signals a user's workflow for a
@@ -221,10 +284,10 @@ func (e *Ensurer) nudge(ctx context.Context, clerkID string) {
 const maxNudged = 10000
 
 func (e *Ensurer) signal(ctx context.Context, clerkID string) error {
-	opts := workflows.UserWorkflowStartOptions(clerkID, e.opts.TaskQueue)
-	in := workflows.UserWorkflowInput{ClerkID: clerkID}
-	req := workflows.EnsureRequest{RequestedAt: time.Now().UTC()}
-	if _, err := e.opts.Temporal.SignalWithStartWorkflow(ctx, opts.ID, workflows.EnsureSignal, req, opts, workflows.UserWorkflow, in); err != nil {
+	opts := contract.UserWorkflowStartOptions(clerkID, e.opts.TaskQueue)
+	in := contract.UserStart{ClerkID: clerkID}
+	req := contract.EnsureRequest{RequestedAt: time.Now().UTC()}
+	if _, err := e.opts.Temporal.SignalWithStartWorkflow(ctx, opts.ID, contract.EnsureSignal, req, opts, contract.UserWorkflowType, in); err != nil {
 		return fmt.Errorf("ensure %s: %w: %v", clerkID, ErrUnavailable, err)
 	}
 	return nil

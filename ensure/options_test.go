@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/ensure"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
-	"github.com/clerksync/clerksync/starter/ensure"
 )
 
 func TestClientOptions_EncryptsAsTheWorkerDoes(t *testing.T) {

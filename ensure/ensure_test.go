@@ -17,12 +17,12 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/clerksync/clerksync/ensure"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
-	"github.com/clerksync/clerksync/starter/ensure"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -103,7 +103,7 @@ func TestEnsure_RefusesInvalidID(t *testing.T) {
 
 // The benchmarks report what the README's ensure table shows:
 //
-//	go test -run XXX -bench . -benchtime 2000x ./starter/ensure
+//	go test -run XXX -bench . -benchtime 2000x ./ensure
 func BenchmarkEnsure_FastPath(b *testing.B) {
 	st, _ := testenv.Store(b)
 	seed(b, st, "user_bench")

@@ -1,4 +1,8 @@
-package payloadcodec
+// Package oidcauth verifies the access tokens an OpenID Connect issuer signs,
+// for the codec server behind a Temporal UI with SSO. It is a package of its
+// own so that what imports the payload codec alone (the ensure library) does
+// not link go-oidc.
+package oidcauth
 
 import (
 	"context"
@@ -24,12 +28,12 @@ const (
 	keyRefetchEvery = time.Minute
 )
 
-// OIDCVerifier accepts the access tokens an OpenID Connect issuer signs:
+// Verifier accepts the access tokens an OpenID Connect issuer signs:
 // what a Temporal UI behind SSO forwards to the codec server when it is
 // configured to pass the user's access token (TEMPORAL_CODEC_PASS_ACCESS_TOKEN).
 // The issuer's discovery document and keys are fetched on first use, and the
 // keys again, rate-limited, when a token names an unknown one.
-type OIDCVerifier struct {
+type Verifier struct {
 	issuer, audience string
 	client           *http.Client
 
@@ -41,19 +45,19 @@ type OIDCVerifier struct {
 	lastErr     error
 }
 
-// NewOIDCVerifier checks tokens against issuer (CODEC_OIDC_ISSUER) for
+// NewVerifier checks tokens against issuer (CODEC_OIDC_ISSUER) for
 // audience (CODEC_OIDC_AUDIENCE): without one, a token minted for any
 // application of the issuer would pass.
-func NewOIDCVerifier(issuer, audience string) (*OIDCVerifier, error) {
+func NewVerifier(issuer, audience string) (*Verifier, error) {
 	if audience == "" {
 		return nil, errors.New("CODEC_OIDC_AUDIENCE is required with CODEC_OIDC_ISSUER: without it, an access token the issuer " +
 			"minted for any of its applications would decrypt payloads; set the audience (client ID) the Temporal UI's tokens carry")
 	}
-	return &OIDCVerifier{issuer: issuer, audience: audience, client: &http.Client{Timeout: issuerTimeout}}, nil
+	return &Verifier{issuer: issuer, audience: audience, client: &http.Client{Timeout: issuerTimeout}}, nil
 }
 
 // Verify checks the token's signature, issuer, expiry and audience.
-func (v *OIDCVerifier) Verify(ctx context.Context, token string) error {
+func (v *Verifier) Verify(ctx context.Context, token string) error {
 	verifier, err := v.get(ctx)
 	if err != nil {
 		return err
@@ -68,7 +72,7 @@ func (v *OIDCVerifier) Verify(ctx context.Context, token string) error {
 // outside the lock, one at a time, bounded by the client's timeout; a
 // request waits for it only as long as its own context allows, and a failed
 // discovery is tried again by the next request.
-func (v *OIDCVerifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error) {
+func (v *Verifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	v.mu.Lock()
 	if v.verifier != nil {
 		defer v.mu.Unlock()
@@ -95,7 +99,7 @@ func (v *OIDCVerifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 
 // discover reads the issuer's discovery document and sets up its key set,
 // then closes done.
-func (v *OIDCVerifier) discover(done chan struct{}) {
+func (v *Verifier) discover(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(context.Background(), v.client), issuerTimeout)
 	defer cancel()
 	verifier, err := v.newVerifier(ctx)
@@ -105,7 +109,7 @@ func (v *OIDCVerifier) discover(done chan struct{}) {
 	close(done)
 }
 
-func (v *OIDCVerifier) newVerifier(ctx context.Context) (*oidc.IDTokenVerifier, error) {
+func (v *Verifier) newVerifier(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	provider, err := oidc.NewProvider(ctx, v.issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discover OIDC issuer %s: %w", v.issuer, err)

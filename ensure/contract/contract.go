@@ -1,0 +1,112 @@
+// Package contract is what a process that starts clerksync's workflows
+// shares with the worker that runs them: workflow types and IDs, signal and
+// query names, the payloads a starter sends and the search attributes a run
+// is found by. It depends on the Temporal SDK alone, so that a product's
+// backend can signal clerksync without linking the worker; the workflows
+// package declares its workflows under these names.
+package contract
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Workflow types, as the worker registers them.
+const (
+	UserWorkflowType         = "UserWorkflow"
+	OrganizationWorkflowType = "OrganizationWorkflow"
+)
+
+// Signal and query names: part of clerksync's interface with its starters
+// and operators, so they never change.
+const (
+	// ClerkEventSignal carries one Clerk event to a UserWorkflow or an
+	// OrganizationWorkflow.
+	ClerkEventSignal = "clerk-event"
+	// EnsureSignal carries an EnsureRequest: the product asked for the
+	// user's row before any webhook wrote it.
+	EnsureSignal = "ensure"
+	// StateQuery returns a UserWorkflow's state or an
+	// OrganizationWorkflow's.
+	StateQuery = "state"
+)
+
+// DefaultTaskQueue is the task queue clerksync's worker polls unless
+// TEMPORAL_TASK_QUEUE says otherwise.
+const DefaultTaskQueue = "clerksync"
+
+// EnsureRequest is the payload of EnsureSignal.
+type EnsureRequest struct {
+	// RequestedAt is when the product asked, for the workflow's history.
+	RequestedAt time.Time `json:"requested_at,omitzero"`
+}
+
+// UserStart is the input a starter gives a UserWorkflow it starts: the
+// first run's. (Later runs carry their state on by continue-as-new.)
+type UserStart struct {
+	ClerkID string `json:"clerk_id"`
+}
+
+// OrganizationStart is the input a starter gives an OrganizationWorkflow.
+type OrganizationStart struct {
+	ClerkID string `json:"clerk_id"`
+}
+
+// Search attributes (Keyword) that let an operator find any user's history
+// in the Temporal UI: ClerkUserId = "user_..." or ClerkSyncState = "failed".
+var (
+	ClerkUserIDKey         = temporal.NewSearchAttributeKeyKeyword("ClerkUserId")
+	ClerkOrganizationIDKey = temporal.NewSearchAttributeKeyKeyword("ClerkOrganizationId")
+	ClerkSyncStateKey      = temporal.NewSearchAttributeKeyKeyword("ClerkSyncState")
+)
+
+// SearchAttributeKeys lists every custom search attribute clerksync sets,
+// for the worker to register at start-up.
+var SearchAttributeKeys = []temporal.SearchAttributeKey{ClerkUserIDKey, ClerkSyncStateKey, ClerkOrganizationIDKey}
+
+// Values of ClerkSyncState: pending from a run's start, then what it ended
+// with (or failed while a deleted user's row removal is retrying).
+const (
+	SyncStatePending = "pending"
+	SyncStateSynced  = "synced"
+	SyncStateDeleted = "deleted"
+	SyncStateFailed  = "failed"
+)
+
+// UserWorkflowID is the workflow ID of the user's entity workflow. One
+// Clerk user has one ID, so signal-with-start always reaches the same
+// workflow.
+func UserWorkflowID(clerkID string) string { return "user/" + clerkID }
+
+// OrganizationWorkflowID is the workflow ID of an organization's entity
+// workflow, which applies the organization's events and its memberships'.
+func OrganizationWorkflowID(orgID string) string { return "org/" + orgID }
+
+// UserWorkflowStartOptions are the options every signal-with-start of a
+// UserWorkflow uses: its ID, and the search attributes an operator finds it
+// by from its first moment.
+func UserWorkflowStartOptions(clerkID, taskQueue string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        UserWorkflowID(clerkID),
+		TaskQueue: taskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			ClerkUserIDKey.ValueSet(clerkID),
+			ClerkSyncStateKey.ValueSet(SyncStatePending),
+		),
+	}
+}
+
+// OrganizationWorkflowStartOptions are the options every signal-with-start
+// of an OrganizationWorkflow uses, as UserWorkflowStartOptions for users.
+func OrganizationWorkflowStartOptions(orgID, taskQueue string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        OrganizationWorkflowID(orgID),
+		TaskQueue: taskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			ClerkOrganizationIDKey.ValueSet(orgID),
+			ClerkSyncStateKey.ValueSet(SyncStatePending),
+		),
+	}
+}
