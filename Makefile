@@ -10,6 +10,11 @@ CACHE_DIR ?= $(HOME)/.cache/clerksync
 TEMPORAL_CLI ?= $(CACHE_DIR)/temporal-$(TEMPORAL_CLI_VERSION)/temporal
 export TEMPORAL_CLI
 
+# The TypeScript ensure client, an npm package beside the Go library, and
+# the Next.js example that uses it.
+TS_CLIENT := ensure/typescript
+TS_EXAMPLE := docs/examples/nextjs
+
 # The server the tests create their databases on, and `make run` its own.
 ADMIN_DATABASE_URL ?= postgres://127.0.0.1:5432/postgres
 export TEST_DATABASE_URL ?= $(ADMIN_DATABASE_URL)
@@ -90,15 +95,21 @@ reset:
 	@echo "make reset: done; make run starts from nothing"
 
 ## test: unit, workflow and end-to-end tests (real PostgreSQL, a Temporal dev server per package), then a count of tests run, skipped and failed
-test: $(TEMPORAL_CLI) vet lint
+test: $(TEMPORAL_CLI) vet lint $(TS_CLIENT)/node_modules/.package-lock.json $(TS_EXAMPLE)/node_modules/.package-lock.json
 	go tool gotestsum --format pkgname-and-test-fails -- -race -count=1 ./...
 
 vet:
 	go vet ./...
 
+# The TypeScript client's and the example's npm packages, pinned by their
+# lockfiles (reinstalled when a lockfile changes); their tests run within go
+# test (internal/systemtest's TestTypeScriptClient), against real starters.
+%/node_modules/.package-lock.json: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund
+
 ## lint: gofmt, a tidy go.mod and staticcheck (pinned in go.mod's tools), as make test runs them first
 lint:
-	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "lint: not gofmt-formatted (run gofmt -w .):"; echo "$$files"; exit 1; fi
+	@files=$$(gofmt -l $$(go list -f '{{.Dir}}' ./...)); if [ -n "$$files" ]; then echo "lint: not gofmt-formatted (run gofmt -w .):"; echo "$$files"; exit 1; fi
 	@go mod tidy -diff > /dev/null || { echo "lint: go.mod or go.sum is not tidy (run go mod tidy)"; exit 1; }
 	go tool staticcheck ./...
 

@@ -86,6 +86,9 @@ type userTable struct {
 	// live is a predicate on the table's alias u: the row is not
 	// soft-deleted.
 	live string
+	// columns are every column of the table, which a row read by lookup
+	// holds.
+	columns map[string]columnInfo
 }
 
 // ownUsers is the mapping of clerksync's own users table, with its column
@@ -237,7 +240,7 @@ func keyExpr(k mapping.Key, dataType string) (string, bool) {
 // compileUsers builds a userTable from a mapping and the table's columns,
 // or says, one line per mistake, what in the mapping the table cannot take.
 func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, error) {
-	t := &userTable{m: m, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true"}
+	t := &userTable{m: m, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true", columns: cols}
 	var p []string
 	problem := func(col, format string, args ...any) {
 		p = append(p, fmt.Sprintf("users table %s, column %s: ", m.Table, col)+fmt.Sprintf(format, args...))
@@ -478,4 +481,32 @@ select exists (
 		return false, fmt.Errorf("look for a unique index on %s.%s: %w", t, col, err)
 	}
 	return ok, nil
+}
+
+// RowColumn is a column of the row ensure answers: its name and
+// PostgreSQL's type (information_schema's data_type; an extension's type by
+// its name).
+type RowColumn struct {
+	Name, DataType string
+	Nullable       bool
+}
+
+// UserColumns lists the columns of a user's row (User.Row), sorted by
+// name: every column of the users table, plus clerk_id, which the row
+// always carries. With a mapping it reads the table's columns on first use.
+func (s *Store) UserColumns(ctx context.Context) ([]RowColumn, error) {
+	users, _, err := s.tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cols := []RowColumn{{Name: "clerk_id", DataType: "text"}}
+	for _, name := range slices.Sorted(maps.Keys(users.columns)) {
+		if name == "clerk_id" {
+			continue
+		}
+		ci := users.columns[name]
+		cols = append(cols, RowColumn{Name: name, DataType: ci.dataType, Nullable: ci.nullable})
+	}
+	slices.SortFunc(cols, func(a, b RowColumn) int { return strings.Compare(a.Name, b.Name) })
+	return cols, nil
 }

@@ -101,6 +101,27 @@ where s.plan = 'trial' and s.status = 'trialing' and s."trialEndsAt" > now() at 
 		return s.count(t, `select count(*) from "User" where "clerkId" = 'user_prisma_ensure' and "firstName" = 'Ensured'`) == 1
 	}, 30*time.Second, 100*time.Millisecond, "the workflow fills the row from Clerk")
 
+	// The starter's OpenAPI document describes that row (and the contract
+	// check has held every answer above to it).
+	resp, err = http.Get(s.url + "/openapi.json")
+	require.NoError(t, err)
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				User struct {
+					Required   []string                  `json:"required"`
+					Properties map[string]map[string]any `json:"properties"`
+				} `json:"User"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	resp.Body.Close()
+	user := doc.Components.Schemas.User
+	require.Equal(t, []string{"clerkId", "clerk_id", "createdAt", "email", "firstName", "id", "lastName", "updatedAt", "username"}, user.Required)
+	require.Equal(t, []any{"string", "null"}, user.Properties["firstName"]["type"])
+	require.Equal(t, "string", user.Properties["email"]["type"], "NOT NULL")
+
 	// A backfill brings every Clerk user into the app's table.
 	var clerkUsers []clerkfake.User
 	for i := range 300 {

@@ -27,6 +27,7 @@ import (
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/openapitest"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/starter/service"
 	"github.com/clerksync/clerksync/workflows"
@@ -251,7 +252,7 @@ func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
 		}
 		mux, err := service.NewMux(cfg, verifier, service.Connections{Store: st, Temporal: tc.client, Namespace: "default"}, logger)
 		require.NoError(t, err)
-		srv := httptest.NewServer(mux)
+		srv := httptest.NewServer(openapitest.Check(t, mux))
 		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/users/ensure", nil)
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+fake.Token(t, clerkfake.TokenClaims{Subject: "user_unanswered"}))

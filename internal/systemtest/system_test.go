@@ -33,6 +33,7 @@ import (
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/openapitest"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/starter/service"
 	"github.com/clerksync/clerksync/workflows"
@@ -138,7 +139,7 @@ func startSystemOn(t *testing.T, example *testenv.Example, options ...func(*conf
 	require.NoError(t, err)
 	mux, err := service.NewMux(cfg, verifier, service.Connections{Store: st, Temporal: tc, Namespace: "default"}, logger)
 	require.NoError(t, err)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(openapitest.Check(t, mux))
 	t.Cleanup(srv.Close)
 
 	db, err := pgx.Connect(context.Background(), dbURL)
@@ -338,7 +339,7 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 	serveWith := func(conns service.Connections, cfg config.Config) string {
 		mux, err := service.NewMux(cfg, verifier, conns, logger)
 		require.NoError(t, err)
-		srv := httptest.NewServer(mux)
+		srv := httptest.NewServer(openapitest.Check(t, mux))
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}

@@ -109,6 +109,7 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 	})
 	mux.Handle("GET /readyz", &readiness{store: st, temporal: tc, namespace: conns.Namespace, ensureEnabled: eh.sessions != nil})
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
+	mux.Handle("GET /openapi.json", &openAPIHandler{store: st, logger: logger})
 	codecOpts := payloadcodec.ServerOptions{AuthToken: cfg.CodecAuthToken, CORSOrigins: cfg.CodecCORSOrigins}
 	if cfg.CodecOIDCIssuer != "" {
 		v, err := oidcauth.NewVerifier(cfg.CodecOIDCIssuer, cfg.CodecOIDCAudience)

@@ -1,0 +1,5 @@
+// An npm project, not Go: this file keeps its node_modules out of the Go
+// module's ./... (the go command skips a directory holding another module).
+module github.com/clerksync/clerksync/docs/examples/nextjs
+
+go 1.26.0
