@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/openapitest"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
@@ -65,7 +66,7 @@ func (b *binaries) start(t *testing.T, extra ...string) {
 	}
 	b.worker = testenv.StartProcess(t, b.logs, "worker"+suffix, env, filepath.Join(b.bin, "worker"))
 	b.starter = testenv.StartProcess(t, b.logs, "starter"+suffix, env, filepath.Join(b.bin, "starter"), "serve")
-	b.url, b.workerURL, b.starterEnv = "http://"+starterAddr, "http://"+workerAddr, env
+	b.url, b.workerURL, b.starterEnv = openapitest.Proxy(t, "http://"+starterAddr), "http://"+workerAddr, env
 	for _, u := range []string{b.workerURL, b.url} {
 		require.Eventually(t, func() bool { return status(t, u+"/readyz") == http.StatusOK },
 			time.Minute, 100*time.Millisecond, "%s never became ready", u)

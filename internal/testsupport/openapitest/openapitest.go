@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -38,19 +40,35 @@ type checker struct {
 	report Reporter
 	next   http.Handler
 
-	once   sync.Once
+	mu     sync.Mutex
 	router routers.Router
-	err    error
 }
 
-// Load reads and validates the document h serves.
-func Load(h http.Handler) (*openapi3.T, error) {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
-	if rec.Code != http.StatusOK {
-		return nil, fmt.Errorf("GET /openapi.json: %d %s", rec.Code, rec.Body)
+// upstreamDown marks a Proxy's own answer when the starter behind it does
+// not answer (not started yet, or stopped): not the starter's, so not
+// checked.
+const upstreamDown = "X-Openapitest-Upstream-Down"
+
+// Proxy serves a checking reverse proxy to the starter at target (a
+// process the test started) and returns its URL: the test talks to the
+// starter through it, and every exchange is checked as by Check.
+func Proxy(t interface {
+	Reporter
+	Cleanup(func())
+}, target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Errorf("openapi: proxy to %q: %v", target, err)
+		return target
 	}
-	return Parse(rec.Body.Bytes())
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+		w.Header().Set(upstreamDown, "1")
+		http.Error(w, err.Error(), http.StatusBadGateway)
+	}
+	srv := httptest.NewServer(Check(t, rp))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // Parse reads and validates a document.
@@ -68,13 +86,31 @@ func Parse(data []byte) (*openapi3.T, error) {
 	return doc, nil
 }
 
-func (c *checker) load() {
-	doc, err := Load(c.next)
-	if err != nil {
-		c.err = err
-		return
+// routes returns the document's router, loading it on first use. A
+// starter behind a Proxy that does not answer yet has no document: ok is
+// false, and the next request tries again.
+func (c *checker) routes() (r routers.Router, ok bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.router != nil {
+		return c.router, true, nil
 	}
-	c.router, c.err = legacy.NewRouter(doc)
+	rec := httptest.NewRecorder()
+	c.next.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
+	if rec.Header().Get(upstreamDown) != "" {
+		return nil, false, nil
+	}
+	if rec.Code != http.StatusOK {
+		return nil, false, fmt.Errorf("GET /openapi.json: %d %s", rec.Code, rec.Body)
+	}
+	doc, err := Parse(rec.Body.Bytes())
+	if err != nil {
+		return nil, false, err
+	}
+	if c.router, err = legacy.NewRouter(doc); err != nil {
+		return nil, false, err
+	}
+	return c.router, true, nil
 }
 
 func (c *checker) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -82,9 +118,11 @@ func (c *checker) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		c.next.ServeHTTP(w, req)
 		return
 	}
-	c.once.Do(c.load)
-	if c.err != nil {
-		c.report.Errorf("openapi: %v", c.err)
+	router, ok, err := c.routes()
+	if err != nil {
+		c.report.Errorf("openapi: %v", err)
+	}
+	if !ok {
 		c.next.ServeHTTP(w, req)
 		return
 	}
@@ -103,14 +141,12 @@ func (c *checker) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(rec.Body.Bytes())
-	if problem := c.validate(req, rec); problem != "" {
+	if rec.Header().Get(upstreamDown) != "" {
+		return
+	}
+	if problem := Validate(router, req, rec.Code, rec.Header(), rec.Body.Bytes()); problem != "" {
 		c.report.Errorf("openapi: %s %s -> %d: %s", req.Method, req.URL.Path, rec.Code, problem)
 	}
-}
-
-// validate says what in the exchange the document does not allow, or "".
-func (c *checker) validate(req *http.Request, rec *httptest.ResponseRecorder) string {
-	return Validate(c.router, req, rec.Code, rec.Header(), rec.Body.Bytes())
 }
 
 // Validate checks one exchange against the router's document: the request
