@@ -42,11 +42,12 @@ type workflowStatus struct {
 
 // organizationStatus is what `starter status org_...` prints.
 type organizationStatus struct {
-	ClerkID  string                 `json:"clerk_id"`
-	Row      *store.OrganizationRow `json:"row"`
-	Members  []store.Member         `json:"members"`
-	Deleted  bool                   `json:"deleted"`
-	Workflow *workflowStatus        `json:"organization_workflow"`
+	ClerkID string `json:"clerk_id"`
+	// Row is the organization's row, by its table's column names.
+	Row      json.RawMessage `json:"row"`
+	Members  []store.Member  `json:"members"`
+	Deleted  bool            `json:"deleted"`
+	Workflow *workflowStatus `json:"organization_workflow"`
 }
 
 // unknown reports that clerksync has nothing of the user.
@@ -134,7 +135,7 @@ func lookupOrganization(ctx context.Context, st *store.Store, tc client.Client, 
 	row, members, err := st.OrganizationByClerkID(ctx, orgID)
 	switch {
 	case err == nil:
-		o.Row, o.Members = &row, members
+		o.Row, o.Members = row, members
 	case errors.Is(err, store.ErrDeleted):
 		o.Deleted = true
 	case !errors.Is(err, store.ErrNotFound):

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -108,7 +109,13 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 		org, err = lookupOrganization(ctx, st, tc, orgID)
 		return err == nil && org.Row != nil && org.Workflow != nil && org.Workflow.Status == "Completed"
 	}, 30*time.Second, 100*time.Millisecond)
-	require.Equal(t, "Status Team", *org.Row.Name, "the membership's embedded organization is written")
+	var orgRow struct {
+		Name    string `json:"name"`
+		ClerkID string `json:"clerk_id"`
+	}
+	require.NoError(t, json.Unmarshal(org.Row, &orgRow))
+	require.Equal(t, "Status Team", orgRow.Name, "the membership's embedded organization is written")
+	require.Equal(t, orgID, orgRow.ClerkID)
 	require.Equal(t, []store.Member{{ClerkID: "orgmem_status", UserClerkID: "user_status_member", Role: "org:admin",
 		ClerkUpdatedAt: now.UTC()}}, normalizeMembers(org.Members))
 	orgState, ok := org.Workflow.State.(*workflows.OrganizationState)

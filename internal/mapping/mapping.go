@@ -32,6 +32,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -66,6 +67,12 @@ const (
 	SourceBanned          = "banned"           //
 	SourceLocked          = "locked"           //
 	SourceObject          = "object"           // the whole user object as JSON
+
+	// An organization's (with id, image_url, created_at, updated_at, now).
+	SourceName = "name"
+	SourceSlug = "slug"
+	// A membership's (with created_at, updated_at, now).
+	SourceRole = "role" // org:admin, org:member, ...
 )
 
 // Kind is what a source's values are, which decides the column types that
@@ -90,12 +97,29 @@ var userSources = map[string]Kind{
 	SourceLastSignInAt: Time, SourceBanned: Bool, SourceLocked: Bool, SourceObject: JSON,
 }
 
+// organizationSources are an organization column's sources, and
+// membershipSources a membership column's.
+var (
+	organizationSources = map[string]Kind{
+		SourceName: Text, SourceSlug: Text, SourceImageURL: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
+	}
+	membershipSources = map[string]Kind{SourceRole: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time}
+)
+
 // metadataSources may take a path into the object: a metadata object, or
 // the whole user object (object.last_active_at).
 var metadataSources = []string{SourcePublicMetadata, SourcePrivateMetadata, SourceUnsafeMetadata, SourceObject}
 
-// SourceKind returns the kind of a user column's source.
-func SourceKind(source string) Kind { return userSources[source] }
+// SourceKind returns the kind of a column's source, of any entity.
+func SourceKind(source string) Kind {
+	if k, ok := userSources[source]; ok {
+		return k
+	}
+	if k, ok := organizationSources[source]; ok {
+		return k
+	}
+	return membershipSources[source]
+}
 
 // Key generation, for a primary key column without a database default.
 const (
@@ -121,6 +145,48 @@ type Mapping struct {
 	Users *Users
 	// Trials is nil when the product has no trials ("trials: off").
 	Trials *Trials
+	// Organizations and Memberships are nil when the product keeps no
+	// organizations ("organizations: off"): clerksync then acknowledges
+	// their events and applies none.
+	Organizations *Organizations
+	Memberships   *Memberships
+}
+
+// Deletion is how an entity's row goes when Clerk deletes it.
+type Deletion struct {
+	// Delete is Delete or Soft; with Soft, DeletedAt is the column set to
+	// the deletion's time and Clear the columns cleared (to Missing, or
+	// NULL).
+	Delete    string
+	DeletedAt string
+	Clear     []string
+}
+
+// Organizations maps Clerk organizations onto the product's table.
+type Organizations struct {
+	Table Table
+	// ClerkID is the column holding the Clerk organization ID, org_...
+	// (unique).
+	ClerkID string
+	Key     Key
+	// Columns are sorted by name.
+	Columns []Column
+	Deletion
+}
+
+// Memberships maps Clerk organization memberships onto the product's
+// table: one row per organization and user.
+type Memberships struct {
+	Table Table
+	// ClerkID is the column holding the membership ID, orgmem_... (unique).
+	ClerkID string
+	Key     Key
+	// Organization and User are the columns referencing the organizations'
+	// and the users' keys.
+	Organization, User string
+	// Columns are sorted by name.
+	Columns []Column
+	Deletion
 }
 
 // Table is a schema-qualified table name.
@@ -184,9 +250,46 @@ type Trials struct {
 
 // file is the YAML document.
 type file struct {
-	Users         *usersFile  `yaml:"users"`
-	Trials        *trialsNode `yaml:"trials"`
-	Organizations string      `yaml:"organizations"`
+	Users         *usersFile       `yaml:"users"`
+	Trials        *trialsNode      `yaml:"trials"`
+	Organizations *orgsNode        `yaml:"organizations"`
+	Memberships   *membershipsFile `yaml:"memberships"`
+}
+
+// orgsNode is "off" or the organizations mapping.
+type orgsNode struct {
+	off  bool
+	orgs orgsFile
+}
+
+func (o *orgsNode) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var s string
+		if err := n.Decode(&s); err != nil || s != "off" {
+			return fmt.Errorf("line %d: organizations: want off, or the organizations mapping", n.Line)
+		}
+		o.off = true
+		return nil
+	}
+	return n.Decode(&o.orgs)
+}
+
+type orgsFile struct {
+	Table   string                `yaml:"table"`
+	ClerkID string                `yaml:"clerk_id"`
+	Key     keyFile               `yaml:"key"`
+	Columns map[string]columnFile `yaml:"columns"`
+	Delete  deleteFile            `yaml:"delete"`
+}
+
+type membershipsFile struct {
+	Table        string                `yaml:"table"`
+	ClerkID      string                `yaml:"clerk_id"`
+	Key          keyFile               `yaml:"key"`
+	Organization string                `yaml:"organization"`
+	User         string                `yaml:"user"`
+	Columns      map[string]columnFile `yaml:"columns"`
+	Delete       deleteFile            `yaml:"delete"`
 }
 
 type usersFile struct {
@@ -302,15 +405,23 @@ func Parse(data []byte) (*Mapping, error) {
 		p.add("users: missing: the mapping names the product's user table")
 		return nil, p.err()
 	}
-	switch f.Organizations {
-	case "off":
-	case "":
-		p.add("organizations: missing: mapping organizations is not built yet; write organizations: off " +
-			"(clerksync then ignores organization events and the backfill skips them)")
-	default:
-		p.add("organizations: want off: mapping organizations is not built yet")
-	}
 	m := &Mapping{Users: parseUsers(f.Users, &p)}
+	switch {
+	case f.Organizations == nil:
+		p.add("organizations: missing: map the organization table (and memberships), or write organizations: off " +
+			"(clerksync then ignores organization events and the backfill skips them)")
+	case f.Organizations.off:
+		if f.Memberships != nil {
+			p.add("memberships: organizations are off; map organizations too, or leave memberships out")
+		}
+	default:
+		m.Organizations = parseOrganizations(&f.Organizations.orgs, &p)
+		if f.Memberships == nil {
+			p.add("memberships: missing: with organizations mapped, map the membership table too")
+		} else {
+			m.Memberships = parseMemberships(f.Memberships, &p)
+		}
+	}
 	if f.Trials == nil {
 		p.add("trials: missing: map the trial subscription table, or write trials: off")
 	} else if !f.Trials.off {
@@ -328,33 +439,72 @@ func parseUsers(f *usersFile, p *problems) *Users {
 	if u.ClerkID == "" {
 		p.add("users.clerk_id: missing: name the column holding the Clerk user ID (it must be unique)")
 	}
-	u.Columns = parseColumns("users", f.Columns, p)
-	seen := map[string]string{u.ClerkID: "clerk_id", u.Key.Column: "key"}
-	for _, c := range u.Columns {
-		if role, ok := seen[c.Name]; ok && c.Name != "" {
-			p.add("users.columns.%s: the column is already the %s; map it once", c.Name, role)
-		}
-		if c.Source == SourceClerkID {
-			p.add("users.columns.%s: source id is the clerk_id column's; map the Clerk ID once, as clerk_id", c.Name)
+	u.Columns = parseColumns("users", userSources, f.Columns, p)
+	checkRoles("users", u.Columns, map[string]string{u.ClerkID: "clerk_id", u.Key.Column: "key"}, p)
+	checkDeletion("users", Deletion{u.Delete, u.DeletedAt, u.Clear}, u.Columns, p)
+	return u
+}
+
+func parseOrganizations(f *orgsFile, p *problems) *Organizations {
+	o := &Organizations{Table: parseTable("organizations", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("organizations", f.Key, p),
+		Deletion: Deletion{f.Delete.Mode, f.Delete.DeletedAt, f.Delete.Clear}}
+	if o.ClerkID == "" {
+		p.add("organizations.clerk_id: missing: name the column holding the Clerk organization ID (it must be unique)")
+	}
+	o.Columns = parseColumns("organizations", organizationSources, f.Columns, p)
+	checkRoles("organizations", o.Columns, map[string]string{o.ClerkID: "clerk_id", o.Key.Column: "key"}, p)
+	checkDeletion("organizations", o.Deletion, o.Columns, p)
+	return o
+}
+
+func parseMemberships(f *membershipsFile, p *problems) *Memberships {
+	m := &Memberships{Table: parseTable("memberships", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("memberships", f.Key, p),
+		Organization: f.Organization, User: f.User, Deletion: Deletion{f.Delete.Mode, f.Delete.DeletedAt, f.Delete.Clear}}
+	for name, v := range map[string]string{
+		"clerk_id": m.ClerkID, "organization": m.Organization, "user": m.User,
+	} {
+		if v == "" {
+			p.add("memberships.%s: missing: name the column (clerk_id holds the membership ID, orgmem_...; "+
+				"organization and user reference the organizations' and the users' keys)", name)
 		}
 	}
-	switch u.Delete {
+	m.Columns = parseColumns("memberships", membershipSources, f.Columns, p)
+	checkRoles("memberships", m.Columns, map[string]string{m.ClerkID: "clerk_id", m.Key.Column: "key",
+		m.Organization: "organization", m.User: "user"}, p)
+	checkDeletion("memberships", m.Deletion, m.Columns, p)
+	return m
+}
+
+// checkRoles refuses a column mapped twice: as a source and in one of the
+// entity's own roles (clerk_id, key, ...).
+func checkRoles(entity string, cols []Column, roles map[string]string, p *problems) {
+	for _, c := range cols {
+		if role, ok := roles[c.Name]; ok && c.Name != "" {
+			p.add("%s.columns.%s: the column is already the %s; map it once", entity, c.Name, role)
+		}
+		if c.Source == SourceClerkID {
+			p.add("%s.columns.%s: source id is the clerk_id column's; map the Clerk ID once, as clerk_id", entity, c.Name)
+		}
+	}
+}
+
+func checkDeletion(entity string, d Deletion, cols []Column, p *problems) {
+	switch d.Delete {
 	case "":
-		p.add("users.delete: missing: delete (the row goes, the product's foreign keys cascade) or soft: {deleted_at: <column>, clear: [<columns>]}")
+		p.add("%s.delete: missing: delete (the row goes, the product's foreign keys cascade) or soft: {deleted_at: <column>, clear: [<columns>]}", entity)
 	case Delete:
 	case Soft:
-		if u.DeletedAt == "" {
-			p.add("users.delete.soft.deleted_at: missing: name the column set to the deletion's time")
+		if d.DeletedAt == "" {
+			p.add("%s.delete.soft.deleted_at: missing: name the column set to the deletion's time", entity)
 		}
-		for _, c := range u.Clear {
-			if !slices.ContainsFunc(u.Columns, func(m Column) bool { return m.Name == c }) {
-				p.add("users.delete.soft.clear: %s is not a mapped column; clear only columns the mapping writes", c)
+		for _, c := range d.Clear {
+			if !slices.ContainsFunc(cols, func(m Column) bool { return m.Name == c }) {
+				p.add("%s.delete.soft.clear: %s is not a mapped column; clear only columns the mapping writes", entity, c)
 			}
 		}
 	default:
-		p.add("users.delete: %q: want delete or soft", u.Delete)
+		p.add("%s.delete: %q: want delete or soft", entity, d.Delete)
 	}
-	return u
 }
 
 func parseTrials(f *trialsFile, p *problems) *Trials {
@@ -367,7 +517,7 @@ func parseTrials(f *trialsFile, p *problems) *Trials {
 			p.add("trials.%s: missing", name)
 		}
 	}
-	t.Columns = parseColumns("trials", f.Columns, p)
+	t.Columns = parseColumns("trials", userSources, f.Columns, p)
 	for _, c := range t.Columns {
 		if c.Source != SourceNow {
 			p.add("trials.columns.%s: source %s: a trial's further columns take now (the time of the write)", c.Name, c.Source)
@@ -396,7 +546,7 @@ func parseKey(entity string, k keyFile, p *problems) Key {
 	return Key(k)
 }
 
-func parseColumns(entity string, cols map[string]columnFile, p *problems) []Column {
+func parseColumns(entity string, sources map[string]Kind, cols map[string]columnFile, p *problems) []Column {
 	var out []Column
 	for name, c := range cols {
 		source, rest, hasPath := strings.Cut(c.Source, ".")
@@ -407,8 +557,8 @@ func parseColumns(entity string, cols map[string]columnFile, p *problems) []Colu
 				p.add("%s.columns.%s: source %q: only a metadata object takes a path, such as public_metadata.role", entity, name, c.Source)
 			}
 		}
-		if _, ok := userSources[source]; !ok {
-			p.add("%s.columns.%s: source %q: want one of %s", entity, name, c.Source, strings.Join(SourceNames(), ", "))
+		if _, ok := sources[source]; !ok {
+			p.add("%s.columns.%s: source %q: want one of %s", entity, name, c.Source, strings.Join(slices.Sorted(maps.Keys(sources)), ", "))
 		}
 		if kind := SourceKind(source); c.Missing != nil && kind != Text && kind != JSON {
 			p.add("%s.columns.%s: missing: only a text or JSON source has a written-as-missing value", entity, name)
@@ -471,15 +621,6 @@ func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
 	return u
 }
 
-// SourceNames lists the user sources, sorted.
-func SourceNames() []string {
-	names := make([]string, 0, len(userSources))
-	for s := range userSources {
-		names = append(names, s)
-	}
-	slices.Sort(names)
-	return names
-}
 
 // problems collects a document's mistakes, sorted so the message is stable.
 type problems []string

@@ -37,7 +37,12 @@ func TestParse_MistakesAreNamed(t *testing.T) {
 	for _, c := range []struct{ from, to, want string }{
 		{"firstName: first_name", "firstName: given_name", `users.columns.firstName: source "given_name": want one of`},
 		{"table: public.User", "table: User", `users.table: "User": want schema.table`},
-		{"organizations: off", "", "organizations: missing: mapping organizations is not built yet; write organizations: off"},
+		{"organizations: off", "", "organizations: missing: map the organization table (and memberships), or write organizations: off"},
+		{"organizations: off", "organizations: off\nmemberships: {table: public.m}", "memberships: organizations are off"},
+		{"organizations: off", "organizations: {table: public.Team, clerk_id: clerkId, key: {column: id}, delete: delete}",
+			"memberships: missing: with organizations mapped, map the membership table too"},
+		{"organizations: off", "organizations: {table: public.Team, clerk_id: clerkId, key: {column: id}, columns: {title: username}, delete: delete}",
+			`organizations.columns.title: source "username": want one of created_at, image_url, name, now, slug, updated_at`},
 		{"delete: delete", "delete: erase", `users.delete: "erase": want delete or soft`},
 		{"key: {column: id, generate: uuid}\n  columns:\n    # NOT NULL", "key: {column: id, generate: cuid}\n  columns:\n    # NOT NULL",
 			`users.key.generate: "cuid": want uuid`},

@@ -173,11 +173,11 @@ on conflict do nothing`), run, ids); err != nil {
 // run started and that the run did not see in Clerk's listing: the
 // candidates reconciliation confirms with Clerk one by one.
 func (s *Store) UnseenOrganizations(ctx context.Context, run string, startedAt time.Time) ([]string, error) {
-	rows, err := s.pool.Query(ctx, s.sql(`
-select o.clerk_id from organizations o
-where o.created_at < $2
-  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = o.clerk_id)
-order by o.clerk_id`), run, startedAt)
+	orgs, _, err := s.orgTables(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
+	}
+	rows, err := s.pool.Query(ctx, s.sql(orgs.unseen), run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
 	}
@@ -198,15 +198,11 @@ type UnseenMembership struct {
 // started, of organizations the run did see, that were not in their
 // organization's listing, by organization.
 func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt time.Time) ([]UnseenMembership, error) {
-	rows, err := s.pool.Query(ctx, s.sql(`
-select m.clerk_id, o.clerk_id, u.clerk_id
-from organization_memberships m
-join organizations o on o.id = m.organization_id
-join users u on u.id = m.user_id
-where m.created_at < $2
-  and exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = o.clerk_id)
-  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = m.clerk_id)
-order by o.clerk_id, m.clerk_id`), run, startedAt)
+	_, memberships, err := s.orgTables(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
+	}
+	rows, err := s.pool.Query(ctx, s.sql(memberships.unseen), run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}

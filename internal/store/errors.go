@@ -22,7 +22,7 @@ var OwnedTables = []string{"organization_memberships", "organizations", "subscri
 var ownTables = map[string]bool{
 	"users": true, "subscriptions": true, "organizations": true, "organization_memberships": true,
 	"user_tombstones": true, "organization_tombstones": true, "organization_membership_tombstones": true,
-	"user_state": true, "backfill_seen": true, "clerk_instance": true,
+	"user_state": true, "backfill_seen": true, "clerk_instance": true, "organization_state": true, "membership_state": true,
 }
 
 // IsPermanent reports whether err is PostgreSQL refusing the data itself,

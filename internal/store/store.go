@@ -71,6 +71,9 @@ type Store struct {
 	mu     sync.Mutex
 	users  *userTable
 	trials *trialTable
+	// orgs and memberships are nil when organizations are off.
+	orgs        *orgTable
+	memberships *membershipTable
 }
 
 // Pool defaults, used when DATABASE_URL does not set pool_max_conns or
@@ -133,7 +136,15 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clerksync's subscriptions table: %w", err)
 		}
-		s.users, s.trials = users, trials
+		orgs, err := compileOrganizations(ownOrganizations, ownOrganizationsTypes)
+		if err != nil {
+			return nil, fmt.Errorf("clerksync's organizations table: %w", err)
+		}
+		memberships, err := compileMemberships(ownMemberships, ownMembershipsTypes, orgs, users)
+		if err != nil {
+			return nil, fmt.Errorf("clerksync's organization_memberships table: %w", err)
+		}
+		s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
 	}
 	return s, nil
 }
@@ -144,9 +155,9 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 // content hash covers what is stored.
 func (s *Store) Trim(u clerkevent.User) clerkevent.User { return s.mapping.Trim(u) }
 
-// OrganizationsOff reports whether organizations are not kept (a mapping
-// maps users; mapping organizations is not built yet).
-func (s *Store) OrganizationsOff() bool { return s.mapping != nil }
+// OrganizationsOff reports whether organizations are not kept: a mapping
+// that says organizations: off.
+func (s *Store) OrganizationsOff() bool { return s.mapping != nil && s.mapping.Organizations == nil }
 
 // MappingError is a mapping the live database cannot take: a missing table
 // or column, a type that cannot hold its source, an unwritten NOT NULL
@@ -175,8 +186,12 @@ func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
 	if s.users != nil {
 		return s.users, s.trials, nil
 	}
-	var users *userTable
-	var trials *trialTable
+	var (
+		users       *userTable
+		trials      *trialTable
+		orgs        *orgTable
+		memberships *membershipTable
+	)
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		m := s.mapping
 		cols, err := tableColumns(ctx, tx, "users", m.Users.Table)
@@ -186,25 +201,39 @@ func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
 		if users, err = compileUsers(m.Users, cols); err != nil {
 			return &MappingError{Problems: err.Error()}
 		}
-		unique, err := isUnique(ctx, tx, m.Users.Table, m.Users.ClerkID)
-		if err != nil {
+		if err := uniqueClerkID(ctx, tx, "users", m.Users.Table, m.Users.ClerkID, users.name, users.clerkID); err != nil {
 			return err
 		}
-		if !unique {
-			return &MappingError{Problems: fmt.Sprintf("users table %s, column %s: the Clerk ID column is not unique; add a unique index on it alone: create unique index on %s (%s)",
-				m.Users.Table, m.Users.ClerkID, users.name, users.clerkID)}
+		if m.Trials != nil {
+			tcols, err := tableColumns(ctx, tx, "trials", m.Trials.Table)
+			if err != nil {
+				return err
+			}
+			if trials, err = compileTrials(m.Trials, tcols, users, cols[m.Users.Key.Column].dataType); err != nil {
+				return &MappingError{Problems: err.Error()}
+			}
 		}
-		if m.Trials == nil {
+		if m.Organizations == nil {
 			return nil
 		}
-		tcols, err := tableColumns(ctx, tx, "trials", m.Trials.Table)
+		ocols, err := tableColumns(ctx, tx, "organizations", m.Organizations.Table)
 		if err != nil {
 			return err
 		}
-		if trials, err = compileTrials(m.Trials, tcols, users, cols[m.Users.Key.Column].dataType); err != nil {
+		if orgs, err = compileOrganizations(m.Organizations, ocols); err != nil {
 			return &MappingError{Problems: err.Error()}
 		}
-		return nil
+		if err := uniqueClerkID(ctx, tx, "organizations", m.Organizations.Table, m.Organizations.ClerkID, orgs.name, orgs.clerkID); err != nil {
+			return err
+		}
+		mcols, err := tableColumns(ctx, tx, "memberships", m.Memberships.Table)
+		if err != nil {
+			return err
+		}
+		if memberships, err = compileMemberships(m.Memberships, mcols, orgs, users); err != nil {
+			return &MappingError{Problems: err.Error()}
+		}
+		return uniqueClerkID(ctx, tx, "memberships", m.Memberships.Table, m.Memberships.ClerkID, memberships.name, memberships.clerkID)
 	})
 	if err != nil {
 		var noTable *noTableError
@@ -213,8 +242,39 @@ func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
 		}
 		return nil, nil, err
 	}
-	s.users, s.trials = users, trials
+	s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
 	return users, trials, nil
+}
+
+// orgTables returns the SQL of the organization and membership tables, or
+// ErrOrganizationsOff.
+func (s *Store) orgTables(ctx context.Context) (*orgTable, *membershipTable, error) {
+	if _, _, err := s.tables(ctx); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.orgs == nil {
+		return nil, nil, ErrOrganizationsOff
+	}
+	return s.orgs, s.memberships, nil
+}
+
+// ErrOrganizationsOff: the mapping keeps no organizations.
+var ErrOrganizationsOff = errors.New("organizations are not kept with this CLERKSYNC_MAPPING (organizations: off)")
+
+// uniqueClerkID refuses a Clerk ID column without a unique index of its
+// own, which ON CONFLICT needs.
+func uniqueClerkID(ctx context.Context, tx pgx.Tx, entity string, t mapping.Table, col, quotedTable, quotedCol string) error {
+	unique, err := isUnique(ctx, tx, t, col)
+	if err != nil {
+		return err
+	}
+	if !unique {
+		return &MappingError{Problems: fmt.Sprintf("%s table %s, column %s: the Clerk ID column is not unique; add a unique index on it alone: create unique index on %s (%s)",
+			entity, t, col, quotedTable, quotedCol)}
+	}
+	return nil
 }
 
 // sql returns q, written against DefaultSchema, for this store's

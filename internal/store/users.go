@@ -205,13 +205,13 @@ func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (refused s
 	return "", sp.Commit(ctx)
 }
 
-// entity names a kind of Clerk object's table and tombstone table.
-type entity struct{ name, table, tombstones string }
+// entity names a kind of Clerk object and its tombstone table.
+type entity struct{ name, tombstones string }
 
 var (
-	userEntity         = entity{"user", "users", "clerksync.user_tombstones"}
-	organizationEntity = entity{"organization", "organizations", "clerksync.organization_tombstones"}
-	membershipEntity   = entity{"membership", "organization_memberships", "clerksync.organization_membership_tombstones"}
+	userEntity         = entity{"user", "clerksync.user_tombstones"}
+	organizationEntity = entity{"organization", "clerksync.organization_tombstones"}
+	membershipEntity   = entity{"membership", "clerksync.organization_membership_tombstones"}
 )
 
 // tombstone records a deletion, in a transaction of its own holding the
@@ -227,12 +227,6 @@ func (s *Store) tombstone(ctx context.Context, e entity, clerkID string, locks [
 		return fmt.Errorf("tombstone %s %s: %w", e.name, clerkID, err)
 	}
 	return nil
-}
-
-// removeSQL deletes the row of a tombstoned object ($1) of e.
-func (e entity) removeSQL() string {
-	return `delete from ` + e.table + `
-where clerk_id = $1 and exists (select 1 from ` + e.tombstones + ` where clerk_id = $1)`
 }
 
 // removeRow runs remove, which removes a tombstoned object's row

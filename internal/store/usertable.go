@@ -241,81 +241,17 @@ func keyExpr(k mapping.Key, dataType string) (string, bool) {
 // or says, one line per mistake, what in the mapping the table cannot take.
 func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, error) {
 	t := &userTable{m: m, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true", columns: cols}
-	var p []string
-	problem := func(col, format string, args ...any) {
-		p = append(p, fmt.Sprintf("users table %s, column %s: ", m.Table, col)+fmt.Sprintf(format, args...))
-	}
-	info := func(name string) (columnInfo, bool) {
-		ci, ok := cols[name]
-		if !ok {
-			problem(name, "no such column; add it to the table, or take it out of the mapping")
-		}
-		return ci, ok
-	}
-	written := map[string]bool{m.ClerkID: true}
-	if ci, ok := info(m.ClerkID); ok && !slices.Contains(textTypes, ci.dataType) {
-		problem(m.ClerkID, "type %s cannot hold a Clerk ID; make it text", ci.dataType)
-	}
-	keyInfo, ok := info(m.Key.Column)
+	c := newTableCompiler("users", m.Table, cols)
+	c.clerkIDColumn(m.ClerkID, "a Clerk ID")
 	insertCols, insertVals := []string{t.clerkID}, []string{"src.clerk_id"}
-	if ok {
-		gen, ok := keyExpr(m.Key, keyInfo.dataType)
-		switch {
-		case !ok:
-			problem(m.Key.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", keyInfo.dataType)
-		case gen == "" && !keyInfo.hasDefault:
-			problem(m.Key.Column, "the primary key has no database default; say how a new row's key is made: key: {column: %s, generate: uuid}", m.Key.Column)
-		case gen != "":
-			insertCols, insertVals = append(insertCols, t.key), append(insertVals, gen)
-		}
-		written[m.Key.Column] = true
+	if col, val := c.keyColumn(m.Key); col != "" {
+		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
 	}
-	var sets []string
-	var typed []column
-	for _, c := range m.Columns {
-		ci, ok := info(c.Name)
-		if !ok {
-			continue
-		}
-		col := column{Column: c, quoted: quote(c.Name), dataType: ci.dataType}
-		expr, ok := valueExpr(col)
-		if !ok {
-			problem(c.Name, "type %s cannot hold source %s (%s); change the column's type or the source", ci.dataType, c.Source, kindName(c.Source))
-			continue
-		}
-		if !ci.nullable && c.Missing == nil && nullableSource(c.Source) {
-			problem(c.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: \"\"}", c.Source, c.Source)
-		}
-		written[c.Name] = true
-		typed = append(typed, col)
-		insertCols, insertVals = append(insertCols, col.quoted), append(insertVals, expr)
-		switch {
-		case c.InsertOnly:
-		case c.Source == mapping.SourceCreatedAt:
-			// Clerk's created_at never changes; a write without it keeps it.
-			sets = append(sets, fmt.Sprintf("%s = coalesce(excluded.%s, u.%s)", col.quoted, col.quoted, col.quoted))
-		default:
-			sets = append(sets, fmt.Sprintf("%s = excluded.%s", col.quoted, col.quoted))
-		}
-	}
-	if m.Delete == mapping.Soft {
-		ci, ok := info(m.DeletedAt)
-		if ok {
-			if _, ok := timeInto("now()", ci.dataType); !ok {
-				problem(m.DeletedAt, "type %s cannot hold the deletion's time; make it timestamptz, timestamp or bigint", ci.dataType)
-			}
-			if !ci.nullable {
-				problem(m.DeletedAt, "NOT NULL: a live user's row has no deletion time; make the column nullable")
-			}
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(cols)) {
-		if ci := cols[name]; !ci.nullable && !ci.hasDefault && !written[name] {
-			problem(name, "NOT NULL without a default, and the mapping does not write it; map it (a source, or now) or give it a default")
-		}
-	}
-	if len(p) > 0 {
-		return nil, errors.New(strings.Join(p, "\n"))
+	typed, cols2, vals, sets := c.columns(m.Columns)
+	insertCols, insertVals = append(insertCols, cols2...), append(insertVals, vals...)
+	c.deletion(mapping.Deletion{Delete: m.Delete, DeletedAt: m.DeletedAt, Clear: m.Clear}, "a live user's row")
+	if err := c.err(); err != nil {
+		return nil, err
 	}
 	if len(sets) == 0 {
 		// An update that sets nothing is not valid SQL; the row is there.
@@ -323,6 +259,160 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
 	}
 	t.build(insertCols, insertVals, sets, typed, cols)
 	return t, nil
+}
+
+// tableCompiler checks a mapped table's columns against its mapping and
+// collects every mistake, one line each, naming the table and the column.
+type tableCompiler struct {
+	label    string
+	cols     map[string]columnInfo
+	written  map[string]bool
+	problems []string
+}
+
+func newTableCompiler(entity string, t mapping.Table, cols map[string]columnInfo) *tableCompiler {
+	return &tableCompiler{label: fmt.Sprintf("%s table %s", entity, t), cols: cols, written: map[string]bool{}}
+}
+
+func (c *tableCompiler) problem(col, format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf("%s, column %s: ", c.label, col)+fmt.Sprintf(format, args...))
+}
+
+// info returns a column's type, or records that it is not there.
+func (c *tableCompiler) info(name string) (columnInfo, bool) {
+	ci, ok := c.cols[name]
+	if !ok {
+		c.problem(name, "no such column; add it to the table, or take it out of the mapping")
+	}
+	return ci, ok
+}
+
+// clerkIDColumn checks the column holding a Clerk ID (what names it).
+func (c *tableCompiler) clerkIDColumn(name, what string) {
+	c.written[name] = true
+	if ci, ok := c.info(name); ok && !slices.Contains(textTypes, ci.dataType) {
+		c.problem(name, "type %s cannot hold %s; make it text", ci.dataType, what)
+	}
+}
+
+// referenceColumn checks a column that references another table's key of
+// keyType.
+func (c *tableCompiler) referenceColumn(name, keyType, what string) {
+	c.written[name] = true
+	if ci, ok := c.info(name); ok && ci.dataType != keyType {
+		c.problem(name, "type %s does not match %s's key (%s)", ci.dataType, what, keyType)
+	}
+}
+
+// keyColumn checks the primary key and returns the column and expression a
+// new row's key is written with, or "" when the database makes it.
+func (c *tableCompiler) keyColumn(k mapping.Key) (col, val string) {
+	c.written[k.Column] = true
+	ci, ok := c.info(k.Column)
+	if !ok {
+		return "", ""
+	}
+	gen, ok := keyExpr(k, ci.dataType)
+	switch {
+	case !ok:
+		c.problem(k.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", ci.dataType)
+	case gen == "" && !ci.hasDefault:
+		c.problem(k.Column, "the primary key has no database default; say how a new row's key is made: key: {column: %s, generate: uuid}", k.Column)
+	case gen != "":
+		return quote(k.Column), gen
+	}
+	return "", ""
+}
+
+// columns checks the mapped columns and returns them typed, with the
+// insert's columns and values and the update's assignments.
+func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCols, insertVals, sets []string) {
+	for _, m := range cols {
+		ci, ok := c.info(m.Name)
+		if !ok {
+			continue
+		}
+		col := column{Column: m, quoted: quote(m.Name), dataType: ci.dataType}
+		expr, ok := valueExpr(col)
+		if !ok {
+			c.problem(m.Name, "type %s cannot hold source %s (%s); change the column's type or the source", ci.dataType, m.Source, kindName(m.Source))
+			continue
+		}
+		if !ci.nullable && m.Missing == nil && nullableSource(m.Source) {
+			c.problem(m.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: \"\"}", m.Source, m.Source)
+		}
+		c.written[m.Name] = true
+		typed = append(typed, col)
+		insertCols, insertVals = append(insertCols, col.quoted), append(insertVals, expr)
+		switch {
+		case m.InsertOnly:
+		case m.Source == mapping.SourceCreatedAt:
+			// Clerk's created_at never changes; a write without it keeps it.
+			sets = append(sets, fmt.Sprintf("%s = coalesce(excluded.%s, u.%s)", col.quoted, col.quoted, col.quoted))
+		default:
+			sets = append(sets, fmt.Sprintf("%s = excluded.%s", col.quoted, col.quoted))
+		}
+	}
+	return typed, insertCols, insertVals, sets
+}
+
+// deletion checks a soft deletion's deleted-at column (live says whose row
+// has none).
+func (c *tableCompiler) deletion(d mapping.Deletion, live string) {
+	if d.Delete != mapping.Soft {
+		return
+	}
+	ci, ok := c.info(d.DeletedAt)
+	if !ok {
+		return
+	}
+	if _, ok := timeInto("now()", ci.dataType); !ok {
+		c.problem(d.DeletedAt, "type %s cannot hold the deletion's time; make it timestamptz, timestamp or bigint", ci.dataType)
+	}
+	if !ci.nullable {
+		c.problem(d.DeletedAt, "NOT NULL: %s has no deletion time; make the column nullable", live)
+	}
+}
+
+// err reports every NOT NULL column the mapping leaves unwritten, and
+// every mistake found before, or nil.
+func (c *tableCompiler) err() error {
+	for _, name := range slices.Sorted(maps.Keys(c.cols)) {
+		if ci := c.cols[name]; !ci.nullable && !ci.hasDefault && !c.written[name] {
+			c.problem(name, "NOT NULL without a default, and the mapping does not write it; map it (a source, or now) or give it a default")
+		}
+	}
+	if len(c.problems) > 0 {
+		return errors.New(strings.Join(c.problems, "\n"))
+	}
+	return nil
+}
+
+// softRemove is the update that soft-deletes a tombstoned row ($1) of
+// table alias u: the deleted-at column set, the cleared columns emptied;
+// and live, the predicate of a row not soft-deleted.
+func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols map[string]columnInfo, tombstones string) (remove, live string) {
+	deleted := quote(d.DeletedAt)
+	now, _ := timeInto("now()", cols[d.DeletedAt].dataType)
+	set := []string{deleted + " = " + now}
+	for _, name := range d.Clear {
+		i := slices.IndexFunc(typed, func(c column) bool { return c.Name == name })
+		value := "null"
+		if typed[i].Missing != nil {
+			value = literal(*typed[i].Missing)
+		}
+		set = append(set, quote(name)+" = "+value)
+	}
+	live = "u." + deleted + " is null"
+	return `update ` + name + ` u set ` + strings.Join(set, ", ") + `
+where u.` + clerkID + ` = $1 and ` + live + `
+  and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`, live
+}
+
+// hardRemove is the delete of a tombstoned row ($1).
+func hardRemove(name, clerkID, tombstones string) string {
+	return `delete from ` + name + ` u
+where u.` + clerkID + ` = $1 and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`
 }
 
 // build writes the statements of t.
@@ -380,24 +470,10 @@ select
     (select count(*) from clerksync_page p where exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id))
 from written`
 	if t.m.Delete == mapping.Soft {
-		deleted := quote(t.m.DeletedAt)
-		now, _ := timeInto("now()", cols[t.m.DeletedAt].dataType)
-		set := []string{deleted + " = " + now}
-		for _, name := range t.m.Clear {
-			i := slices.IndexFunc(typed, func(c column) bool { return c.Name == name })
-			value := "null"
-			if typed[i].Missing != nil {
-				value = literal(*typed[i].Missing)
-			}
-			set = append(set, quote(name)+" = "+value)
-		}
-		t.live = "u." + deleted + " is null"
-		t.remove = `update ` + t.name + ` u set ` + strings.Join(set, ", ") + `
-where u.` + t.clerkID + ` = $1 and ` + t.live + `
-  and exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`
+		t.remove, t.live = softRemove(t.name, t.clerkID, mapping.Deletion{Delete: t.m.Delete, DeletedAt: t.m.DeletedAt, Clear: t.m.Clear},
+			typed, cols, "clerksync.user_tombstones")
 	} else {
-		t.remove = `delete from ` + t.name + ` u
-where u.` + t.clerkID + ` = $1 and exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`
+		t.remove = hardRemove(t.name, t.clerkID, "clerksync.user_tombstones")
 	}
 	t.rowLeft = `select exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + t.live + `)`
 	t.lookup = `
@@ -412,7 +488,7 @@ from ` + t.name + ` u where u.` + t.clerkID + ` = $1`
 // nullableSource reports whether a source can have no value.
 func nullableSource(source string) bool {
 	switch source {
-	case mapping.SourceUpdatedAt, mapping.SourceNow, mapping.SourceBanned, mapping.SourceLocked:
+	case mapping.SourceUpdatedAt, mapping.SourceNow, mapping.SourceBanned, mapping.SourceLocked, mapping.SourceRole:
 		return false
 	}
 	return true

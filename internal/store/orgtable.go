@@ -1,0 +1,268 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/clerksync/clerksync/internal/mapping"
+)
+
+// orgTable is the SQL for the table organizations are written to:
+// clerksync's own organizations table, or a product's, mapped. Like
+// userTable it is built once, and every write of an organization's row (its
+// own event, a membership's embedded organization, a backfill) goes
+// through it; versions are kept in clerksync.organization_state.
+type orgTable struct {
+	// name, clerkID and key are quoted: the table, its Clerk ID column and
+	// its primary key; live is the predicate of a row (alias u) not
+	// soft-deleted.
+	name, clerkID, key, live string
+	// upsert writes one organization ($1..$7: orgSourceColumns) and says
+	// whether it inserted, whether the organization is tombstoned and
+	// whether its row is still there then.
+	upsert string
+	// remove deletes (or soft-deletes) a tombstoned organization's row
+	// ($1); rowLeft tells whether it is still there.
+	remove, rowLeft string
+	// lookup reads the row of $1 as JSON.
+	lookup string
+	// unseen lists the live organizations a run ($1, started at $2) did
+	// not see, that clerksync had written before it started (or never).
+	unseen string
+	keyType string
+}
+
+// orgSourceColumns are the source relation of an organization write, in
+// the order of UpsertOrganization's parameters.
+var orgSourceColumns = []struct{ name, typ string }{
+	{"clerk_id", "text"}, {"name", "text"}, {"slug", "text"}, {"image_url", "text"},
+	{"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"content_hash", `text collate "C"`},
+}
+
+// ownOrganizations is the mapping of clerksync's own organizations table
+// (migrations/tables), with its column types.
+var ownOrganizations = &mapping.Organizations{
+	Table: mapping.Table{Name: "organizations"}, ClerkID: "clerk_id", Key: mapping.Key{Column: "id"},
+	Deletion: mapping.Deletion{Delete: mapping.Delete},
+	Columns: []mapping.Column{
+		{Name: "clerk_created_at", Source: mapping.SourceCreatedAt},
+		{Name: "clerk_updated_at", Source: mapping.SourceUpdatedAt},
+		{Name: "image_url", Source: mapping.SourceImageURL},
+		{Name: "name", Source: mapping.SourceName},
+		{Name: "slug", Source: mapping.SourceSlug},
+		{Name: "updated_at", Source: mapping.SourceNow},
+	},
+}
+
+var ownOrganizationsTypes = map[string]columnInfo{
+	"id": {dataType: "uuid", hasDefault: true}, "clerk_id": {dataType: "text"},
+	"name": {dataType: "text", nullable: true}, "slug": {dataType: "text", nullable: true},
+	"image_url":        {dataType: "text", nullable: true},
+	"clerk_created_at": {dataType: "timestamp with time zone", nullable: true},
+	"clerk_updated_at": {dataType: "timestamp with time zone"},
+	"created_at":       {dataType: "timestamp with time zone", hasDefault: true},
+	"updated_at":       {dataType: "timestamp with time zone", hasDefault: true},
+}
+
+// compileOrganizations builds an orgTable from a mapping and the table's
+// columns, or says, one line per mistake, what the table cannot take.
+func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo) (*orgTable, error) {
+	t := &orgTable{name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true",
+		keyType: cols[m.Key.Column].dataType}
+	c := newTableCompiler("organizations", m.Table, cols)
+	c.clerkIDColumn(m.ClerkID, "a Clerk organization ID")
+	insertCols, insertVals := []string{t.clerkID}, []string{"src.clerk_id"}
+	if col, val := c.keyColumn(m.Key); col != "" {
+		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
+	}
+	typed, cs, vs, sets := c.columns(m.Columns)
+	insertCols, insertVals = append(insertCols, cs...), append(insertVals, vs...)
+	c.deletion(m.Deletion, "a live organization's row")
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	if len(sets) == 0 {
+		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
+	}
+	const tombstones = "clerksync.organization_tombstones"
+	if m.Delete == mapping.Soft {
+		t.remove, t.live = softRemove(t.name, t.clerkID, m.Deletion, typed, cols, tombstones)
+	} else {
+		t.remove = hardRemove(t.name, t.clerkID, tombstones)
+	}
+	row := `u.` + t.clerkID + ` = $1 and ` + t.live
+	t.rowLeft = `exists (select 1 from ` + t.name + ` u where ` + row + `)`
+	t.upsert = `
+with tombstone as (
+    select 1 from ` + tombstones + ` where clerk_id = $1
+), src as (
+    select ` + params(orgSourceColumns) + `
+    where not exists (select 1 from tombstone)
+), apply as materialized (
+    select src.* from src
+    where not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
+       or not exists (
+           select 1 from clerksync.organization_state st
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash))
+), state as (
+    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash)
+    select clerk_id, updated_at, content_hash from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash
+), written as (
+    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
+    select ` + strings.Join(insertVals, ", ") + ` from apply src
+    on conflict (` + t.clerkID + `) do update set
+        ` + strings.Join(sets, ",\n        ") + `
+    returning xmax = 0 as inserted
+)
+select (select inserted from written), exists (select 1 from tombstone),
+       exists (select 1 from tombstone) and ` + t.rowLeft
+	t.lookup = `select u.` + t.key + `::text, to_jsonb(u) || jsonb_build_object('clerk_id', u.` + t.clerkID + `)
+from ` + t.name + ` u where ` + row
+	t.unseen = `
+select u.` + t.clerkID + `::text from ` + t.name + ` u
+where ` + t.live + `
+  and not exists (select 1 from clerksync.organization_state st where st.clerk_id = u.` + t.clerkID + ` and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u.` + t.clerkID + `)
+  and not exists (select 1 from ` + tombstones + ` t where t.clerk_id = u.` + t.clerkID + `)
+order by 1`
+	return t, nil
+}
+
+// params is a source relation's columns as bound parameters, $1 first.
+func params(cols []struct{ name, typ string }) string {
+	ps := make([]string, len(cols))
+	for i, c := range cols {
+		ps[i] = fmt.Sprintf("$%d::%s as %s", i+1, c.typ, c.name)
+	}
+	return strings.Join(ps, ", ")
+}
+
+// membershipTable is the SQL for the table memberships are written to,
+// clerksync's own organization_memberships or a product's, mapped: one row
+// per organization and user, referencing both tables' keys. Versions, and
+// which organization and user each membership is of, are kept in
+// clerksync.membership_state.
+type membershipTable struct {
+	name, clerkID string
+	// upsert writes one membership ($1..$6: membershipSourceColumns) of an
+	// organization and a user whose rows exist, under last-writer-wins,
+	// and nothing while a newer membership under another ID holds the pair.
+	upsert string
+	// dropOlder removes the row of the pair's ($2, $3) older membership
+	// under another ID than $1, older than $4: the user left and rejoined.
+	dropOlder string
+	// remove deletes a tombstoned membership's row ($1); rowLeft tells
+	// whether it is still there.
+	remove, rowLeft string
+	// members lists an organization's ($1, Clerk ID) memberships.
+	members string
+	// unseen lists the memberships, of organizations a run ($1, started
+	// at $2) saw, that the run did not see.
+	unseen string
+}
+
+var membershipSourceColumns = []struct{ name, typ string }{
+	{"clerk_id", "text"}, {"organization_id", "text"}, {"user_id", "text"}, {"role", `text collate "C"`},
+	{"created_at", "timestamptz"}, {"updated_at", "timestamptz"},
+}
+
+// ownMemberships is the mapping of clerksync's own organization_memberships
+// table, with its column types.
+var ownMemberships = &mapping.Memberships{
+	Table: mapping.Table{Name: "organization_memberships"}, ClerkID: "clerk_id", Key: mapping.Key{Column: "id"},
+	Organization: "organization_id", User: "user_id", Deletion: mapping.Deletion{Delete: mapping.Delete},
+	Columns: []mapping.Column{
+		{Name: "clerk_created_at", Source: mapping.SourceCreatedAt},
+		{Name: "clerk_updated_at", Source: mapping.SourceUpdatedAt},
+		{Name: "role", Source: mapping.SourceRole},
+		{Name: "updated_at", Source: mapping.SourceNow},
+	},
+}
+
+var ownMembershipsTypes = map[string]columnInfo{
+	"id": {dataType: "uuid", hasDefault: true}, "clerk_id": {dataType: "text"},
+	"organization_id": {dataType: "uuid"}, "user_id": {dataType: "uuid"}, "role": {dataType: "text"},
+	"clerk_created_at": {dataType: "timestamp with time zone", nullable: true},
+	"clerk_updated_at": {dataType: "timestamp with time zone"},
+	"created_at":       {dataType: "timestamp with time zone", hasDefault: true},
+	"updated_at":       {dataType: "timestamp with time zone", hasDefault: true},
+}
+
+// compileMemberships builds a membershipTable referencing orgs and users,
+// or says, one line per mistake, what the table cannot take.
+func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs *orgTable, users *userTable) (*membershipTable, error) {
+	t := &membershipTable{name: quoteTable(m.Table), clerkID: quote(m.ClerkID)}
+	c := newTableCompiler("memberships", m.Table, cols)
+	c.clerkIDColumn(m.ClerkID, "a Clerk membership ID")
+	c.referenceColumn(m.Organization, orgs.keyType, "the organizations table")
+	c.referenceColumn(m.User, users.columns[users.m.Key.Column].dataType, "the users table")
+	insertCols := []string{t.clerkID, quote(m.Organization), quote(m.User)}
+	insertVals := []string{"src.clerk_id", "src.org_key", "src.user_key"}
+	if col, val := c.keyColumn(m.Key); col != "" {
+		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
+	}
+	_, cs, vs, sets := c.columns(m.Columns)
+	insertCols, insertVals = append(insertCols, cs...), append(insertVals, vs...)
+	if m.Delete == mapping.Soft {
+		c.problem(m.ClerkID, "memberships are deleted, not soft-deleted: a user who rejoins gets a new membership, "+
+			"whose row the older one's would hold; write delete: delete")
+	}
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
+	const tombstones = "clerksync.organization_membership_tombstones"
+	t.remove = hardRemove(t.name, t.clerkID, tombstones)
+	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1)`
+	// held: a newer membership of the same pair under another ID has a row.
+	held := `
+    select 1 from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+    where st.organization_id = src.organization_id and st.user_id = src.user_id and st.clerk_id <> src.clerk_id
+      and (st.clerk_updated_at, st.clerk_id collate "C") > (src.updated_at, src.clerk_id collate "C")`
+	t.upsert = `
+with src as (
+    select ` + params(membershipSourceColumns) + `
+), apply as materialized (
+    select src.*, o.` + orgs.key + ` as org_key, mu.` + users.key + ` as user_key
+    from src
+    join ` + orgs.name + ` o on o.` + orgs.clerkID + ` = src.organization_id
+    join ` + users.name + ` mu on mu.` + users.clerkID + ` = src.user_id
+    where not exists (` + held + `)
+      and (not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
+           or not exists (
+               select 1 from clerksync.membership_state st
+               where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)))
+), state as (
+    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role)
+    select clerk_id, organization_id, user_id, updated_at, role from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        role             = excluded.role
+), written as (
+    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
+    select ` + strings.Join(insertVals, ", ") + ` from apply src
+    on conflict (` + t.clerkID + `) do update set
+        ` + strings.Join(sets, ",\n        ") + `
+    returning xmax = 0 as inserted
+)
+select (select inserted from written)`
+	t.dropOlder = `
+delete from ` + t.name + ` u using clerksync.membership_state st
+where st.clerk_id = u.` + t.clerkID + ` and st.organization_id = $2 and st.user_id = $3 and st.clerk_id <> $1
+  and (st.clerk_updated_at, st.clerk_id collate "C") < ($4::timestamptz, $1::text collate "C")`
+	t.members = `
+select st.clerk_id, st.user_id, st.role::text, st.clerk_updated_at
+from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+where st.organization_id = $1 order by st.user_id`
+	t.unseen = `
+select st.clerk_id, st.organization_id, st.user_id
+from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+where st.first_written_at < $2
+  and exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = st.organization_id)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = st.clerk_id)
+order by st.organization_id, st.clerk_id`
+	return t, nil
+}
