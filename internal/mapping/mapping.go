@@ -621,7 +621,6 @@ func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
 	return u
 }
 
-
 // problems collects a document's mistakes, sorted so the message is stable.
 type problems []string
 

@@ -28,7 +28,7 @@ type orgTable struct {
 	lookup string
 	// unseen lists the live organizations a run ($1, started at $2) did
 	// not see, that clerksync had written before it started (or never).
-	unseen string
+	unseen  string
 	keyType string
 }
 
