@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/store"
 )
 
@@ -49,11 +50,24 @@ func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.
 	if m.Trials != nil {
 		trials = m.Trials.Table.String()
 	}
-	cols := make([]string, len(m.Users.Columns))
-	for i, c := range m.Users.Columns {
-		cols[i] = c.Name + " <- " + c.Source
+	orgs := "organizations off"
+	if o, ms := m.Organizations, m.Memberships; o != nil {
+		orgs = fmt.Sprintf("organizations -> %s (%s <- id, %s), deletion %s; memberships -> %s (%s <- id, %s -> organizations, %s -> users, %s)",
+			o.Table, o.ClerkID, sources(o.Columns), o.Delete, ms.Table, ms.ClerkID, ms.Organization, ms.User, sources(ms.Columns))
 	}
-	fmt.Fprintf(stdout, "%s fits the database: users -> %s (%s <- id, %s), deletion %s; trials -> %s; organizations off\n",
-		cfg.MappingFile, m.Users.Table, m.Users.ClerkID, strings.Join(cols, ", "), m.Users.Delete, trials)
+	fmt.Fprintf(stdout, "%s fits the database: users -> %s (%s <- id, %s), deletion %s; trials -> %s; %s\n",
+		cfg.MappingFile, m.Users.Table, m.Users.ClerkID, sources(m.Users.Columns), m.Users.Delete, trials, orgs)
 	return nil
+}
+
+// sources lists mapped columns as "column <- source".
+func sources(cols []mapping.Column) string {
+	s := make([]string, len(cols))
+	for i, c := range cols {
+		s[i] = c.Name + " <- " + c.Source
+		if len(c.Path) > 0 {
+			s[i] += "." + strings.Join(c.Path, ".")
+		}
+	}
+	return strings.Join(s, ", ")
 }

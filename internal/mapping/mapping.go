@@ -1,6 +1,6 @@
 // Package mapping reads CLERKSYNC_MAPPING: the YAML file that maps Clerk's
-// users and their trial subscriptions onto a product's own tables, each
-// column given its source. It checks the file on its own terms (known
+// users, their trial subscriptions, organizations and memberships onto a
+// product's own tables, each column given its source. It checks the file on its own terms (known
 // sources, one role per column); the store checks it against the live
 // database and builds its SQL from it (store.Layout).
 //
@@ -22,7 +22,8 @@
 //	  ends_at: trialEndsAt
 //	  columns:
 //	    updatedAt: now
-//	organizations: off
+//	organizations: off   # or organizations: {table, clerk_id, key, columns, delete}
+//	                     # and memberships: {table, clerk_id, key, organization, user, columns, delete}
 //
 // Names are the database's own, case and all (Prisma's "User", "clerkId"):
 // clerksync quotes every identifier it writes.

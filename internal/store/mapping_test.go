@@ -204,10 +204,15 @@ from app_users where id = 1`).Scan(&email, &first, &deleted, &settings, &phoneCl
 // MappingError no retry can fix, naming the table, the column and the fix.
 func TestMapping_BadMappingsAreRefusedWithTheirOwnMessage(t *testing.T) {
 	t.Parallel()
-	good, err := readExample(testenv.Prisma)
+	prisma, err := readExample(testenv.Prisma)
+	require.NoError(t, err)
+	snake, err := readExample(testenv.SnakeCase)
 	require.NoError(t, err)
 	for _, c := range []struct {
 		name, schema, from, to, want string
+		// snake: the mistake is made in the snake_case example (its
+		// organizations), not the Prisma one.
+		snake bool
 	}{
 		{name: "missing table", from: "table: public.User", to: "table: public.Users",
 			want: `users table public.Users: no such table`},
@@ -228,17 +233,33 @@ func TestMapping_BadMappingsAreRefusedWithTheirOwnMessage(t *testing.T) {
 			want: `users table public.User, column id: the primary key has no database default`},
 		{name: "trial column missing", from: "ends_at: trialEndsAt", to: "ends_at: endsAt",
 			want: `trials table public.Subscription, column endsAt: no such column`},
+		{name: "organization table missing", snake: true, from: "table: public.teams", to: "table: public.groups",
+			want: `organizations table public.groups: no such table`},
+		{name: "organization column missing", snake: true, from: "logo_url: image_url", to: "logo: image_url",
+			want: `organizations table public.teams, column logo: no such column`},
+		{name: "organization Clerk ID column that is not unique", snake: true,
+			schema: `alter table teams drop constraint teams_clerk_org_id_key`,
+			want:   `organizations table public.teams, column clerk_org_id: the Clerk ID column is not unique`},
+		{name: "membership reference of another type than the key", snake: true,
+			schema: `alter table team_members drop constraint team_members_team_id_fkey; alter table team_members alter column team_id type text`,
+			want:   `memberships table public.team_members, column team_id: type text does not match the organizations table's key (bigint)`},
+		{name: "membership soft-deleted", snake: true, from: "    joined_at: {source: created_at, on: insert}\n  delete: delete",
+			to:   "    joined_at: {source: created_at, on: insert}\n  delete: {soft: {deleted_at: joined_at}}",
+			want: `memberships table public.team_members, column clerk_membership_id: memberships are deleted, not soft-deleted`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			doc := good
+			doc, example := prisma, testenv.Prisma
+			if c.snake {
+				doc, example = snake, testenv.SnakeCase
+			}
 			if c.from != "" {
 				require.Contains(t, doc, c.from)
 				doc = strings.Replace(doc, c.from, c.to, 1)
 			}
 			m, err := mapping.Parse([]byte(doc))
 			require.NoError(t, err)
-			dbURL := testenv.Prisma.ProductDatabase(t, "UTC")
+			dbURL := example.ProductDatabase(t, "UTC")
 			ctx := context.Background()
 			if c.schema != "" {
 				db, err := pgx.Connect(ctx, dbURL)

@@ -209,3 +209,90 @@ where u.deleted_at is not null and u.email_address is null and u.given_name is n
 	}, 30*time.Second, 100*time.Millisecond, "the trial never expired")
 	require.Equal(t, 1, s.count(t, `select count(*) from trials`), "the corpus's users signed up before the 3 s period: no trials")
 }
+
+// snakeCaseOrgQueries read the snake_case example's teams, users and team
+// members as the organization scenario compares them.
+var snakeCaseOrgQueries = orgQueries{
+	orgs:  `select clerk_org_id, title from teams`,
+	users: `select clerk_user_id, coalesce(given_name, '') from app_users where clerk_user_id like 'user_org%' and deleted_at is null`,
+	members: `
+select t.clerk_org_id || ' ' || u.clerk_user_id, m.clerk_membership_id || ' ' || m.role
+from team_members m join teams t on t.id = m.team_id join app_users u on u.id = m.user_id`,
+}
+
+// TestAdopt_OrganizationsConvergeInTheAppsTeams: the snake_case app maps
+// Clerk's organizations onto its teams and memberships onto its team
+// members. The organization corpus (memberships created, promoted,
+// removed, rejoined under a new ID, organizations renamed and deleted,
+// shuffled, a fifth sent twice, often before the organization or the user
+// they name) ends exact in the app's tables; a deleted team's projects go
+// with it through the app's cascade; a team the app had before is updated
+// in place; a backfill brings Clerk's organizations and memberships in.
+func TestAdopt_OrganizationsConvergeInTheAppsTeams(t *testing.T) {
+	t.Parallel()
+	s := startSystemOn(t, &testenv.SnakeCase)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	seed := uint64(time.Now().UnixNano())
+	sc := newOrgScenario(t, 20, 100, seed, true)
+	t.Logf("seed %d: %d deliveries, %d live organizations, %d memberships", seed, len(sc.deliveries), len(sc.orgs), len(sc.members))
+	s.names = append(s.names, "Member ", "Team ")
+
+	// The app's own rows from before: a team it already had (and keeps
+	// under its key), and a project of every team to come.
+	var teamID int64
+	require.NoError(t, s.db.QueryRow(ctx, `insert into teams (clerk_org_id, title, synced_at) values ('org_scn001', 'Before', now()) returning id`).Scan(&teamID))
+	_, err := s.db.Exec(ctx, `insert into projects (team_id, name) values ($1, 'from before')`, teamID)
+	require.NoError(t, err)
+
+	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.deliveries, 8, 0)
+	require.NoError(t, err)
+	require.Zero(t, stats.Refused)
+	var diff lastDiff
+	require.Eventually(t, func() bool {
+		d, err := sc.compare(ctx, s.db, snakeCaseOrgQueries)
+		require.NoError(t, err)
+		diff.set(d)
+		return d == ""
+	}, 2*time.Minute, 250*time.Millisecond, "tables never converged (seed %d): %s", seed, &diff)
+	require.Equal(t, 1, s.count(t, fmt.Sprintf(`select count(*) from teams t join projects p on p.team_id = t.id
+where t.clerk_org_id = 'org_scn001' and t.id = %d and t.title = 'Team 1.1'`, teamID)), "updated in place, its key and project kept")
+
+	// A deleted team's project goes with it.
+	_, err = s.db.Exec(ctx, `insert into projects (team_id, name) select id, 'doomed' from teams where clerk_org_id = 'org_scn002'`)
+	require.NoError(t, err)
+	body, err := clerkwebhook.OrganizationDeletedEvent("org_scn002", "team-2", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_scn002_gone", body))
+	require.Eventually(t, func() bool {
+		return s.count(t, `select count(*) from teams where clerk_org_id = 'org_scn002'`)+
+			s.count(t, `select count(*) from projects where name = 'doomed'`) == 0
+	}, 30*time.Second, 100*time.Millisecond)
+
+	// A backfill brings Clerk's organizations and their members in.
+	created := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var (
+		orgs    []clerkfake.Organization
+		members []clerkfake.Membership
+		users   []clerkfake.User
+	)
+	for i := range 40 {
+		org := clerkfake.Organization{ID: fmt.Sprintf("org_snakebf%02d", i), Name: fmt.Sprintf("Listed %d", i), CreatedAt: created, UpdatedAt: created}
+		orgs = append(orgs, org)
+		for k := range 2 {
+			userID := fmt.Sprintf("user_snakebf%02d_%d", i, k)
+			users = append(users, clerkfake.User{ID: userID, FirstName: "Listed", CreatedAt: created, UpdatedAt: created})
+			members = append(members, clerkfake.Membership{ID: fmt.Sprintf("orgmem_snakebf%02d_%d", i, k), OrganizationID: org.ID,
+				UserID: userID, Role: "org:member", CreatedAt: created, UpdatedAt: created})
+		}
+	}
+	s.clerk.PutUsers(users...)
+	s.clerk.PutOrganizations(orgs...)
+	s.clerk.PutMemberships(members...)
+	p := s.runBackfill(t, "snake-orgs", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Empty(t, p.OrganizationsSkipped)
+	require.Equal(t, 40, s.count(t, `select count(*) from teams where title like 'Listed %' and created_ms is not null`))
+	require.Equal(t, 80, s.count(t, `select count(*) from team_members m join teams t on t.id = m.team_id join app_users u on u.id = m.user_id
+where t.clerk_org_id like 'org_snakebf%' and u.given_name = 'Listed' and m.joined_at is not null`))
+}

@@ -72,7 +72,7 @@ func (h *webhookHandler) handle(w http.ResponseWriter, r *http.Request) (outcome
 	case h.organizationsOff && ev.OrganizationID != "":
 		h.metrics.webhooks.WithLabelValues(string(ev.Type), "unhandled").Inc()
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "type": string(ev.Type),
-			"reason": "organizations are not kept with CLERKSYNC_MAPPING (mapping organizations is not built yet)"})
+			"reason": "organizations are not kept with this CLERKSYNC_MAPPING (organizations: off)"})
 		return "unhandled"
 	}
 	if ev.User != nil && h.trim != nil {

@@ -47,3 +47,32 @@ create table notes (
     user_id bigint not null references app_users(id),
     body    text not null
 );
+
+-- Teams are Clerk's organizations; a team's members its memberships. A
+-- deleted team goes, and its members and projects with it.
+create table teams (
+    id           bigint generated always as identity primary key,
+    clerk_org_id text not null unique,
+    title        text not null,
+    slug         text,
+    logo_url     text,
+    -- Clerk's created_at, as Unix milliseconds.
+    created_ms   bigint,
+    synced_at    timestamptz not null
+);
+
+create table team_members (
+    id                  bigint generated always as identity primary key,
+    clerk_membership_id text not null unique,
+    team_id             bigint not null references teams(id) on delete cascade,
+    user_id             bigint not null references app_users(id) on delete cascade,
+    role                text not null,
+    joined_at           timestamptz,
+    unique (team_id, user_id)
+);
+
+create table projects (
+    id      bigint generated always as identity primary key,
+    team_id bigint not null references teams(id) on delete cascade,
+    name    text not null
+);
