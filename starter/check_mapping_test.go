@@ -39,7 +39,7 @@ func TestCheckMapping_SaysWhetherTheMappingFits(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"check-mapping"}, &out, nil))
 	require.Contains(t, out.String(), "role <- public_metadata.role")
 	require.Contains(t, out.String(), "; organizations -> public.teams (clerk_org_id <- id, created_ms <- created_at, logo_url <- image_url")
-	require.Contains(t, out.String(), "memberships -> public.team_members (clerk_membership_id <- id, team_id -> organizations, user_id -> users, joined_at <- created_at, role <- role)")
+	require.Contains(t, out.String(), "memberships -> public.team_members (clerk_membership_id <- id, team_id -> organizations, user_id -> users, joined_at <- created_at, permissions <- permissions, role <- role)")
 
 	t.Setenv("CLERKSYNC_MAPPING", "")
 	require.ErrorContains(t, run(context.Background(), []string{"check-mapping"}, &out, nil), "CLERKSYNC_MAPPING is not set")

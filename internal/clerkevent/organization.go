@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,12 +34,31 @@ type Organization struct {
 	// an organization's versions, as a user's.
 	ClerkCreatedAt time.Time `json:"clerk_created_at,omitzero"`
 	ClerkUpdatedAt time.Time `json:"clerk_updated_at"`
+	// PublicMetadata and PrivateMetadata are Clerk's objects, compact, nil
+	// for none; kept only where a mapping writes them (see
+	// mapping.Mapping.TrimOrganization).
+	PublicMetadata  json.RawMessage `json:"public_metadata,omitempty"`
+	PrivateMetadata json.RawMessage `json:"private_metadata,omitempty"`
 }
 
 // ContentHash breaks ties between two versions with the same
-// ClerkUpdatedAt, as User.ContentHash does.
+// ClerkUpdatedAt, as User.ContentHash does. Metadata counts only where it
+// is set, so an organization without it hashes as before it was kept.
 func (o Organization) ContentHash() string {
-	return contentHash([]*string{o.Name, o.Slug, o.ImageURL}, o.ClerkCreatedAt)
+	fields := []*string{o.Name, o.Slug, o.ImageURL}
+	if len(o.PublicMetadata) > 0 || len(o.PrivateMetadata) > 0 {
+		fields = append(fields, rawText(o.PublicMetadata), rawText(o.PrivateMetadata))
+	}
+	return contentHash(fields, o.ClerkCreatedAt)
+}
+
+// rawText is raw JSON as text, nil for none.
+func rawText(raw json.RawMessage) *string {
+	if len(raw) == 0 {
+		return nil
+	}
+	s := string(raw)
+	return &s
 }
 
 // Membership is one user's membership of one organization: Clerk's
@@ -55,6 +75,11 @@ type Membership struct {
 	Organization   Organization `json:"organization"`
 	ClerkCreatedAt time.Time    `json:"clerk_created_at,omitzero"`
 	ClerkUpdatedAt time.Time    `json:"clerk_updated_at"`
+	// Permissions (org:sys_memberships:read, ...) and PublicMetadata are
+	// Clerk's, kept only where a mapping writes them. Role alone breaks
+	// ties between equal versions: Clerk derives permissions from it.
+	Permissions    []string        `json:"permissions,omitempty"`
+	PublicMetadata json.RawMessage `json:"public_metadata,omitempty"`
 }
 
 // NormalizeOrganization maps a clerk.Organization (from a webhook or the
@@ -75,6 +100,13 @@ func NormalizeOrganization(co *clerk.Organization) (Organization, error) {
 	}
 	if co.CreatedAt > 0 {
 		o.ClerkCreatedAt = time.UnixMilli(co.CreatedAt).UTC()
+	}
+	var err error
+	if o.PublicMetadata, err = compactObject(co.PublicMetadata); err != nil {
+		return Organization{}, fmt.Errorf("public_metadata: %w", err)
+	}
+	if o.PrivateMetadata, err = compactObject(co.PrivateMetadata); err != nil {
+		return Organization{}, fmt.Errorf("private_metadata: %w", err)
 	}
 	return o, nil
 }
@@ -113,6 +145,12 @@ func NormalizeMembership(cm *clerk.OrganizationMembership) (Membership, error) {
 	}
 	if cm.CreatedAt > 0 {
 		m.ClerkCreatedAt = time.UnixMilli(cm.CreatedAt).UTC()
+	}
+	if len(cm.Permissions) > 0 {
+		m.Permissions = slices.Clone(cm.Permissions)
+	}
+	if m.PublicMetadata, err = compactObject(cm.PublicMetadata); err != nil {
+		return Membership{}, fmt.Errorf("public_metadata: %w", err)
 	}
 	return m, nil
 }

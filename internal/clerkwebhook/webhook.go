@@ -108,12 +108,18 @@ type OrganizationFields struct {
 	Slug      string
 	CreatedAt time.Time
 	UpdatedAt time.Time // the version
+	// PublicMetadata is the organization's public_metadata; {} when empty.
+	PublicMetadata json.RawMessage
 }
 
 func (f OrganizationFields) organization() *clerk.Organization {
+	public := f.PublicMetadata
+	if len(public) == 0 {
+		public = json.RawMessage(`{}`)
+	}
 	return &clerk.Organization{
 		Object: "organization", ID: f.ClerkID, Name: f.Name, Slug: f.Slug,
-		PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
+		PublicMetadata: public, PrivateMetadata: json.RawMessage(`{}`),
 		CreatedAt: f.CreatedAt.UnixMilli(), UpdatedAt: f.UpdatedAt.UnixMilli(),
 	}
 }
@@ -139,6 +145,8 @@ type MembershipFields struct {
 	Organization OrganizationFields
 	CreatedAt    time.Time
 	UpdatedAt    time.Time // the version
+	// Permissions are the role's; none when empty.
+	Permissions []string
 }
 
 // MembershipEvent returns the body of an organizationMembership.created,
@@ -147,7 +155,7 @@ type MembershipFields struct {
 func MembershipEvent(eventType string, f MembershipFields) ([]byte, error) {
 	m := &clerk.OrganizationMembership{
 		Object: "organization_membership", ID: f.ClerkID, Role: f.Role, RoleName: f.Role,
-		Permissions: []string{}, PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
+		Permissions: append([]string{}, f.Permissions...), PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
 		Organization:   f.Organization.organization(),
 		PublicUserData: &clerk.OrganizationMembershipPublicUserData{UserID: f.UserID, Identifier: f.UserID},
 		CreatedAt:      f.CreatedAt.UnixMilli(), UpdatedAt: f.UpdatedAt.UnixMilli(),

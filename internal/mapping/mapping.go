@@ -72,8 +72,9 @@ const (
 	// An organization's (with id, image_url, created_at, updated_at, now).
 	SourceName = "name"
 	SourceSlug = "slug"
-	// A membership's (with created_at, updated_at, now).
-	SourceRole = "role" // org:admin, org:member, ...
+	// A membership's (with created_at, updated_at, public_metadata, now).
+	SourceRole        = "role"        // org:admin, org:member, ...
+	SourcePermissions = "permissions" // the role's permissions, a JSON array
 )
 
 // Kind is what a source's values are, which decides the column types that
@@ -103,15 +104,18 @@ var userSources = map[string]Kind{
 var (
 	organizationSources = map[string]Kind{
 		SourceName: Text, SourceSlug: Text, SourceImageURL: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
+		SourcePublicMetadata: JSON, SourcePrivateMetadata: JSON,
 	}
-	membershipSources = map[string]Kind{SourceRole: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time}
+	membershipSources = map[string]Kind{SourceRole: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
+		SourcePermissions: JSON, SourcePublicMetadata: JSON}
 )
 
 // metadataSources may take a path into the object: a metadata object, or
 // the whole user object (object.last_active_at).
 var metadataSources = []string{SourcePublicMetadata, SourcePrivateMetadata, SourceUnsafeMetadata, SourceObject}
 
-// SourceKind returns the kind of a column's source, of any entity.
+// SourceKind returns the kind of a column's source, of any entity (a name
+// is one kind whatever the entity).
 func SourceKind(source string) Kind {
 	if k, ok := userSources[source]; ok {
 		return k
@@ -578,6 +582,37 @@ func parseColumns(entity string, sources map[string]Kind, cols map[string]column
 // Uses reports whether the mapping writes a source.
 func (m *Mapping) Uses(source string) bool {
 	return m != nil && slices.ContainsFunc(m.Users.Columns, func(c Column) bool { return c.Source == source })
+}
+
+// TrimOrganization returns o with only the metadata m writes: none for
+// clerksync's own tables (a nil m) or with organizations off.
+func (m *Mapping) TrimOrganization(o clerkevent.Organization) clerkevent.Organization {
+	uses := func(source string) bool {
+		return m != nil && m.Organizations != nil && slices.ContainsFunc(m.Organizations.Columns, func(c Column) bool { return c.Source == source })
+	}
+	if !uses(SourcePublicMetadata) {
+		o.PublicMetadata = nil
+	}
+	if !uses(SourcePrivateMetadata) {
+		o.PrivateMetadata = nil
+	}
+	return o
+}
+
+// TrimMembership returns ms with only the fields m writes, its
+// organization trimmed too.
+func (m *Mapping) TrimMembership(ms clerkevent.Membership) clerkevent.Membership {
+	uses := func(source string) bool {
+		return m != nil && m.Memberships != nil && slices.ContainsFunc(m.Memberships.Columns, func(c Column) bool { return c.Source == source })
+	}
+	if !uses(SourcePermissions) {
+		ms.Permissions = nil
+	}
+	if !uses(SourcePublicMetadata) {
+		ms.PublicMetadata = nil
+	}
+	ms.Organization = m.TrimOrganization(ms.Organization)
+	return ms
 }
 
 // Trim returns u with only the fields of Clerk's user object that m writes

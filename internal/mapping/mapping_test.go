@@ -1,11 +1,14 @@
 package mapping
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
 // TestLoad_TheExamplesParse: both examples of docs/examples are valid
@@ -42,7 +45,7 @@ func TestParse_MistakesAreNamed(t *testing.T) {
 		{"organizations: off", "organizations: {table: public.Team, clerk_id: clerkId, key: {column: id}, delete: delete}",
 			"memberships: missing: with organizations mapped, map the membership table too"},
 		{"organizations: off", "organizations: {table: public.Team, clerk_id: clerkId, key: {column: id}, columns: {title: username}, delete: delete}",
-			`organizations.columns.title: source "username": want one of created_at, image_url, name, now, slug, updated_at`},
+			`organizations.columns.title: source "username": want one of created_at, image_url, name, now, private_metadata, public_metadata, slug, updated_at`},
 		{"delete: delete", "delete: erase", `users.delete: "erase": want delete or soft`},
 		{"key: {column: id, generate: uuid}\n  columns:\n    # NOT NULL", "key: {column: id, generate: cuid}\n  columns:\n    # NOT NULL",
 			`users.key.generate: "cuid": want uuid`},
@@ -56,4 +59,28 @@ func TestParse_MistakesAreNamed(t *testing.T) {
 	}
 	_, err = Parse([]byte("organizations: off\n"))
 	require.ErrorContains(t, err, "users: missing")
+}
+
+// TestTrim_KeepsWhatTheMappingWrites: organization metadata and membership
+// permissions reach Temporal only where a mapping writes them.
+func TestTrim_KeepsWhatTheMappingWrites(t *testing.T) {
+	t.Parallel()
+	ms := clerkevent.Membership{ClerkID: "orgmem_1", Role: "org:admin", Permissions: []string{"org:sys_memberships:manage"},
+		PublicMetadata: json.RawMessage(`{"a":1}`),
+		Organization:   clerkevent.Organization{ClerkID: "org_1", PublicMetadata: json.RawMessage(`{"plan":"pro"}`), PrivateMetadata: json.RawMessage(`{"secret":1}`)}}
+	var own *Mapping
+	trimmed := own.TrimMembership(ms)
+	require.Nil(t, trimmed.Permissions, "clerksync's own tables keep none")
+	require.Nil(t, trimmed.PublicMetadata)
+	require.Nil(t, trimmed.Organization.PublicMetadata)
+	require.Nil(t, trimmed.Organization.PrivateMetadata)
+
+	m, err := Load("../../docs/examples/snake_case/clerksync.yaml")
+	require.NoError(t, err)
+	trimmed = m.TrimMembership(ms)
+	require.Equal(t, ms.Permissions, trimmed.Permissions, "mapped")
+	require.Nil(t, trimmed.PublicMetadata, "not mapped")
+	require.JSONEq(t, `{"plan":"pro"}`, string(trimmed.Organization.PublicMetadata), "mapped by path")
+	require.Nil(t, trimmed.Organization.PrivateMetadata, "private metadata stays out of Temporal")
+	require.Equal(t, "org:admin", trimmed.Role)
 }

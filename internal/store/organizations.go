@@ -27,6 +27,7 @@ type OrganizationResult struct {
 // UpsertOrganization writes the organization's row if o is newer than what
 // it holds and the organization was never deleted.
 func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organization) (OrganizationResult, error) {
+	o = s.mapping.TrimOrganization(o)
 	orgs, _, err := s.orgTables(ctx)
 	if err != nil {
 		return OrganizationResult{}, fmt.Errorf("upsert organization %s: %w", o.ClerkID, err)
@@ -59,7 +60,7 @@ func (s *Store) upsertOrganization(ctx context.Context, tx pgx.Tx, orgs *orgTabl
 		tombstoned bool
 	)
 	if err := tx.QueryRow(ctx, s.sql(orgs.upsert), o.ClerkID, o.Name, o.Slug, o.ImageURL, optionalTime(o.ClerkCreatedAt),
-		o.ClerkUpdatedAt, o.ContentHash()).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
+		o.ClerkUpdatedAt, o.ContentHash(), jsonText(o.PublicMetadata), jsonText(o.PrivateMetadata)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
 		return "", false, err
 	}
 	switch {
@@ -108,6 +109,7 @@ select case
 // for a membership whose own, organization's or user's deletion is
 // recorded, whatever order the events came in.
 func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (OrganizationResult, error) {
+	m = s.mapping.TrimMembership(m)
 	orgs, memberships, err := s.orgTables(ctx)
 	if err != nil {
 		return OrganizationResult{}, fmt.Errorf("upsert membership %s: %w", m.ClerkID, err)
@@ -142,8 +144,12 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 			return nil
 		}
 		var inserted *bool
+		var permissions []byte
+		if len(m.Permissions) > 0 {
+			permissions, _ = json.Marshal(m.Permissions) // a []string always marshals
+		}
 		if err := tx.QueryRow(ctx, s.sql(memberships.upsert), m.ClerkID, m.Organization.ClerkID, m.UserID, m.Role,
-			optionalTime(m.ClerkCreatedAt), m.ClerkUpdatedAt).Scan(&inserted); err != nil {
+			optionalTime(m.ClerkCreatedAt), m.ClerkUpdatedAt, jsonText(permissions), jsonText(m.PublicMetadata)).Scan(&inserted); err != nil {
 			return err
 		}
 		switch {

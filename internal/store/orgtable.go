@@ -17,7 +17,7 @@ type orgTable struct {
 	// its primary key; live is the predicate of a row (alias u) not
 	// soft-deleted.
 	name, clerkID, key, live string
-	// upsert writes one organization ($1..$7: orgSourceColumns) and says
+	// upsert writes one organization ($1..$9: orgSourceColumns) and says
 	// whether it inserted, whether the organization is tombstoned and
 	// whether its row is still there then.
 	upsert string
@@ -37,6 +37,7 @@ type orgTable struct {
 var orgSourceColumns = []struct{ name, typ string }{
 	{"clerk_id", "text"}, {"name", "text"}, {"slug", "text"}, {"image_url", "text"},
 	{"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"content_hash", `text collate "C"`},
+	{"public_metadata", "jsonb"}, {"private_metadata", "jsonb"},
 }
 
 // ownOrganizations is the mapping of clerksync's own organizations table
@@ -147,7 +148,7 @@ func params(cols []struct{ name, typ string }) string {
 // clerksync.membership_state.
 type membershipTable struct {
 	name, clerkID string
-	// upsert writes one membership ($1..$6: membershipSourceColumns) of an
+	// upsert writes one membership ($1..$8: membershipSourceColumns) of an
 	// organization and a user whose rows exist, under last-writer-wins,
 	// and nothing while a newer membership under another ID holds the pair.
 	upsert string
@@ -166,7 +167,7 @@ type membershipTable struct {
 
 var membershipSourceColumns = []struct{ name, typ string }{
 	{"clerk_id", "text"}, {"organization_id", "text"}, {"user_id", "text"}, {"role", `text collate "C"`},
-	{"created_at", "timestamptz"}, {"updated_at", "timestamptz"},
+	{"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"permissions", "jsonb"}, {"public_metadata", "jsonb"},
 }
 
 // ownMemberships is the mapping of clerksync's own organization_memberships

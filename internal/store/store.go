@@ -155,6 +155,25 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 // content hash covers what is stored.
 func (s *Store) Trim(u clerkevent.User) clerkevent.User { return s.mapping.Trim(u) }
 
+// TrimEvent trims an event's user, organization or membership as Trim
+// does a user, for the starter to hand Temporal no field the tables do not
+// store.
+func (s *Store) TrimEvent(ev clerkevent.Event) clerkevent.Event {
+	if ev.User != nil {
+		u := s.mapping.Trim(*ev.User)
+		ev.User = &u
+	}
+	if ev.Organization != nil {
+		o := s.mapping.TrimOrganization(*ev.Organization)
+		ev.Organization = &o
+	}
+	if ev.Membership != nil {
+		m := s.mapping.TrimMembership(*ev.Membership)
+		ev.Membership = &m
+	}
+	return ev
+}
+
 // OrganizationsOff reports whether organizations are not kept: a mapping
 // that says organizations: off.
 func (s *Store) OrganizationsOff() bool { return s.mapping != nil && s.mapping.Organizations == nil }

@@ -27,15 +27,18 @@ var sourceColumns = []struct{ name, typ string }{
 	{"last_sign_in_at", "timestamptz"}, {"banned", "boolean"}, {"locked", "boolean"}, {"object", "jsonb"},
 }
 
+// jsonText is raw JSON as a text parameter (cast to jsonb in the SQL), nil
+// for none.
+func jsonText(raw []byte) *string {
+	if len(raw) == 0 {
+		return nil
+	}
+	s := string(raw)
+	return &s
+}
+
 // sourceValues is u as a row of the source relation.
 func sourceValues(u clerkevent.User) []any {
-	jsonText := func(raw []byte) *string {
-		if len(raw) == 0 {
-			return nil
-		}
-		s := string(raw)
-		return &s
-	}
 	var addresses []byte
 	if len(u.EmailAddresses) > 0 {
 		addresses, _ = json.Marshal(u.EmailAddresses) // a []string always marshals

@@ -258,10 +258,24 @@ func TestAdopt_OrganizationsConvergeInTheAppsTeams(t *testing.T) {
 	require.Equal(t, 1, s.count(t, fmt.Sprintf(`select count(*) from teams t join projects p on p.team_id = t.id
 where t.clerk_org_id = 'org_scn001' and t.id = %d and t.title = 'Team 1.1'`, teamID)), "updated in place, its key and project kept")
 
+	// Metadata and permissions reach the columns that map them.
+	now := time.Now().Truncate(time.Millisecond)
+	body, err := clerkwebhook.MembershipEvent("organizationMembership.updated", clerkwebhook.MembershipFields{
+		ClerkID: "orgmem_snake_meta", UserID: "user_org0001", Role: "org:admin", Permissions: []string{"org:sys_memberships:manage"},
+		Organization: clerkwebhook.OrganizationFields{ClerkID: "org_snake_meta", Name: "Metadata", CreatedAt: now, UpdatedAt: now,
+			PublicMetadata: json.RawMessage(`{"plan": "pro", "seats": 5}`)},
+		CreatedAt: now, UpdatedAt: now})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_snake_meta", body))
+	require.Eventually(t, func() bool {
+		return s.count(t, `select count(*) from team_members m join teams t on t.id = m.team_id
+where t.clerk_org_id = 'org_snake_meta' and t.plan = 'pro' and m.permissions = '["org:sys_memberships:manage"]'`) == 1
+	}, 30*time.Second, 100*time.Millisecond)
+
 	// A deleted team's project goes with it.
 	_, err = s.db.Exec(ctx, `insert into projects (team_id, name) select id, 'doomed' from teams where clerk_org_id = 'org_scn002'`)
 	require.NoError(t, err)
-	body, err := clerkwebhook.OrganizationDeletedEvent("org_scn002", "team-2", time.Now())
+	body, err = clerkwebhook.OrganizationDeletedEvent("org_scn002", "team-2", time.Now())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_scn002_gone", body))
 	require.Eventually(t, func() bool {

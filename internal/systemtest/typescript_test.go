@@ -82,8 +82,11 @@ func TestTypeScriptClient(t *testing.T) {
 	verifier, err := service.NewSignatureVerifier(testSecret)
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// ENSURE_TIMEOUT is long enough that a loaded machine's signal-with-start
+	// fits in it (a timeout is the row's, not Temporal's; see
+	// TestEnsure_NoWorkerTimesOut), short enough for a quick 504.
 	serve := func(tc client.Client, taskQueue string) string {
-		cfg := config.Config{TaskQueue: taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: 300 * time.Millisecond,
+		cfg := config.Config{TaskQueue: taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: 2 * time.Second,
 			ClerkAPIURL: s.clerk.URL(), ClerkSecretKey: clerkfake.SecretKey, AuthorizedParties: []string{authorizedParty}}
 		mux, err := service.NewMux(cfg, verifier, service.Connections{Store: s.store, Temporal: tc, Namespace: "default"}, logger)
 		require.NoError(t, err)

@@ -88,7 +88,7 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 		// Without organization tables (a mapping), organization events
 		// are acknowledged and not applied.
 		organizationsOff: st.OrganizationsOff(),
-		trim:             st.Trim,
+		trim:             st.TrimEvent,
 	})
 	ensurer, err := ensure.New(ensure.Options{
 		Temporal: tc, Pool: st.Pool(), Schema: cfg.Schema, MappingFile: cfg.MappingFile, TaskQueue: cfg.TaskQueue,

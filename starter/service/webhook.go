@@ -33,9 +33,9 @@ type webhookHandler struct {
 	// organizationsOff acknowledges organization and membership events
 	// without applying them.
 	organizationsOff bool
-	// trim keeps of a user what the tables store (store.Store.Trim), so
-	// the rest never reaches Temporal.
-	trim func(clerkevent.User) clerkevent.User
+	// trim keeps of an event what the tables store (store.Store.TrimEvent),
+	// so the rest never reaches Temporal.
+	trim func(clerkevent.Event) clerkevent.Event
 }
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -75,9 +75,8 @@ func (h *webhookHandler) handle(w http.ResponseWriter, r *http.Request) (outcome
 			"reason": "organizations are not kept with this CLERKSYNC_MAPPING (organizations: off)"})
 		return "unhandled"
 	}
-	if ev.User != nil && h.trim != nil {
-		u := h.trim(*ev.User)
-		ev.User = &u
+	if h.trim != nil {
+		ev = h.trim(ev)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
 	defer cancel()

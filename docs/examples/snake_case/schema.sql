@@ -58,6 +58,8 @@ create table teams (
     logo_url     text,
     -- Clerk's created_at, as Unix milliseconds.
     created_ms   bigint,
+    -- public_metadata.plan, as the app's billing sets it.
+    plan         text,
     synced_at    timestamptz not null
 );
 
@@ -67,6 +69,8 @@ create table team_members (
     team_id             bigint not null references teams(id) on delete cascade,
     user_id             bigint not null references app_users(id) on delete cascade,
     role                text not null,
+    -- The role's permissions, a JSON array.
+    permissions         jsonb not null default '[]',
     joined_at           timestamptz,
     unique (team_id, user_id)
 );
