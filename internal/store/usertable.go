@@ -444,15 +444,11 @@ apply as materialized (
         ` + strings.Join(sets, ",\n        ") + `
     returning u.` + t.clerkID + ` as clerk_id, u.` + t.key + `::text as id, xmax = 0 as inserted
 )`
-	params := make([]string, len(sourceColumns))
-	for i, c := range sourceColumns {
-		params[i] = fmt.Sprintf("$%d::%s as %s", i+1, c.typ, c.name)
-	}
 	t.upsert = `
 with tombstone as (
     select 1 from clerksync.user_tombstones where clerk_id = $1
 ), src as (
-    select ` + strings.Join(params, ", ") + `
+    select ` + params(sourceColumns) + `
     where not exists (select 1 from tombstone)
 ),` + body + `
 select
