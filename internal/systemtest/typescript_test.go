@@ -99,14 +99,19 @@ func TestTypeScriptClient(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(dead.Close)
 
+	// Tokens outlive both npm runs (tsc against next takes a while on a
+	// loaded machine); the fake's default is a minute.
+	token := func(id string) string {
+		return s.clerk.Token(t, clerkfake.TokenClaims{Subject: id, AuthorizedParty: authorizedParty, Expiry: time.Now().Add(15 * time.Minute)})
+	}
 	targets, err := json.Marshal(tsTargets{
 		Starter:     s.url,
 		Unavailable: serve(dead, s.taskQueue),
 		Slow:        serve(testenv.Temporal(t), "nobody-polls-ts"),
 		Nowhere:     "http://" + nowhere,
 		Tokens: map[string]string{
-			"existing": s.token(t, existing), "fresh": s.token(t, fresh), "deleted": s.token(t, deleted),
-			"slow": s.token(t, slow), "forged": "eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl",
+			"existing": token(existing), "fresh": token(fresh), "deleted": token(deleted),
+			"slow": token(slow), "forged": "eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl",
 		},
 		ExistingEmail: "ts@example.com",
 	})
