@@ -102,9 +102,12 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	defer c.Close()
 	ready.temporal.Store(&c)
 	if err := temporalclient.EnsureSearchAttributes(ctx, c, opts.Namespace, workflows.SearchAttributeKeys); err != nil {
-		// Not fatal: on Temporal Cloud they are created in the Cloud UI, and
-		// the starter's signal-with-start says clearly if one is missing.
-		logger.Warn("Could not register search attributes; create ClerkUserId, ClerkSyncState and ClerkOrganizationId (Keyword) yourself", "error", err)
+		// Not fatal: on Temporal Cloud they are created with tcld or in the
+		// Cloud UI, and the starter's signal-with-start says clearly if one
+		// is missing.
+		cli, cloud := temporalclient.SearchAttributeCommands(opts.Namespace, workflows.SearchAttributeKeys)
+		logger.Warn("Could not register the search attributes clerksync needs; create them once with the command for your Temporal",
+			"error", err, "self_hosted", cli, "temporal_cloud", cloud)
 	}
 
 	if cfg.ClerkClient() == nil {

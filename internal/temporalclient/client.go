@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -56,6 +57,22 @@ func Lazy(opts client.Options) (client.Client, error) {
 		return nil, fmt.Errorf("temporal client for %s: %w", opts.HostPort, err)
 	}
 	return c, nil
+}
+
+// SearchAttributeCommands are the commands that create keys in namespace
+// by hand, for where EnsureSearchAttributes may not: the Temporal CLI's
+// (a self-hosted cluster, as an operator with the admin role) and tcld's
+// (Temporal Cloud, whose data plane refuses the operator API).
+func SearchAttributeCommands(namespace string, keys []temporal.SearchAttributeKey) (cli, cloud string) {
+	cli = "temporal operator search-attribute create --namespace " + namespace
+	cloud = "tcld namespace search-attributes add --namespace " + namespace
+	for _, k := range keys {
+		typ := strings.TrimPrefix(k.GetValueType().String(), "INDEXED_VALUE_TYPE_")
+		typ = strings.ToUpper(typ[:1]) + strings.ToLower(typ[1:])
+		cli += fmt.Sprintf(" --name %s --type %s", k.GetName(), typ)
+		cloud += fmt.Sprintf(" --search-attribute %s=%s", k.GetName(), typ)
+	}
+	return cli, cloud
 }
 
 // EnsureSearchAttributes registers the search attributes that are

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +28,10 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+const (
+	secret      = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	trialPeriod = 20 * time.Second
+)
 
 // TestCluster_TwoWorkersTwoStartersThroughCrashesAndARestart: the shuffled,
 // duplicated webhook corpus of the system tests, sent through two starters
@@ -34,8 +39,10 @@ const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 // on PostgreSQL over mutual TLS only. Mid-stream one worker is SIGKILLed,
 // then one starter stopped (the rest goes through the other, as a load
 // balancer would send it) and the history service restarted. The table
-// ends exact; an ensure works there; a deleted user's earlier runs are
-// erased.
+// ends exact. Then everything an operator runs works there: ensure, the
+// trial-expiry Schedule, backfill, reconcile and starter status; and a
+// deleted user's earlier runs are erased while the tombstone still refuses
+// a late event.
 func TestCluster_TwoWorkersTwoStartersThroughCrashesAndARestart(t *testing.T) {
 	c := cluster.Start(t)
 	bin := testenv.Build(t)
@@ -43,7 +50,11 @@ func TestCluster_TwoWorkersTwoStartersThroughCrashesAndARestart(t *testing.T) {
 	fake := clerkfake.Start(t)
 	logs := t.TempDir()
 	env := append(c.Env(), "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"), "DATABASE_URL="+dbURL,
-		"CLERK_WEBHOOK_SECRET="+secret, "CLERK_SECRET_KEY="+clerkfake.SecretKey, "CLERK_API_URL="+fake.URL())
+		"CLERK_WEBHOOK_SECRET="+secret, "CLERK_SECRET_KEY="+clerkfake.SecretKey, "CLERK_API_URL="+fake.URL(),
+		// The corpus's users signed up an hour ago: with a short trial they
+		// get none, and the one user who signs up now sees the Schedule
+		// expire theirs.
+		"TRIAL_PERIOD="+trialPeriod.String(), "TRIAL_EXPIRY_INTERVAL=1s")
 	var workers []*testenv.Process
 	var starters []*testenv.Process
 	var urls []string
@@ -111,8 +122,10 @@ func TestCluster_TwoWorkersTwoStartersThroughCrashesAndARestart(t *testing.T) {
 		return last.Zero()
 	}, 4*time.Minute, 500*time.Millisecond, "the table never converged (seed %d): %v", seed, &last)
 
-	// Ensure works on the cluster.
-	fake.PutUser(clerkfake.User{ID: "user_cluster_ensure", Email: "ensure@example.com", CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	// Ensure works on the cluster, and the trial it grants is expired by
+	// the trial-expiry Schedule.
+	signup := time.Now().Truncate(time.Millisecond)
+	fake.PutUser(clerkfake.User{ID: "user_cluster_ensure", Email: "ensure@example.com", CreatedAt: signup, UpdatedAt: signup})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, urls[0]+"/v1/users/ensure", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+fake.Token(t, clerkfake.TokenClaims{Subject: "user_cluster_ensure"}))
@@ -120,6 +133,63 @@ func TestCluster_TwoWorkersTwoStartersThroughCrashesAndARestart(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	trial := func() string {
+		var st string
+		err := db.QueryRow(ctx, `select s.status from subscriptions s join users u on u.id = s.user_id where u.clerk_id = 'user_cluster_ensure'`).Scan(&st)
+		if err != nil {
+			return err.Error()
+		}
+		return st
+	}
+	require.Eventually(t, func() bool { return trial() == "trialing" }, trialPeriod*3/4, 100*time.Millisecond,
+		"the ensured user got no trial: %s", trial())
+	require.Eventually(t, func() bool { return trial() == "expired" }, time.Minute, 500*time.Millisecond,
+		"the trial-expiry Schedule never expired the trial")
+	require.Zero(t, count(t, ctx, db, `select count(*) from subscriptions where status = 'trialing'`), "the corpus's old users got no trial")
+
+	// Backfill and reconcile: Clerk holds every live user of the corpus as
+	// the table has it, and 600 users clerksync never heard of (more than
+	// a page); then loses 7 of those without a webhook.
+	starter := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "starter"), args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "starter %s:\n%s", strings.Join(args, " "), out)
+		return string(out)
+	}
+	for id, row := range sc.Live {
+		fake.PutUser(clerkfake.User{ID: id, Email: deref(row.Email), FirstName: deref(row.FirstName), LastName: deref(row.LastName),
+			CreatedAt: row.Version.Add(-time.Hour), UpdatedAt: row.Version})
+	}
+	old := signup.Add(-24 * time.Hour)
+	var backfilled []string
+	for i := range 600 {
+		id := fmt.Sprintf("user_cluster_bf%04d", i)
+		backfilled = append(backfilled, id)
+		fake.PutUser(clerkfake.User{ID: id, Email: fmt.Sprintf("bf%d@example.com", i), CreatedAt: old, UpdatedAt: old})
+	}
+	out := starter("backfill")
+	require.Contains(t, out, "backfill/backfill done")
+	require.Contains(t, out, "600 created")
+	local := len(sc.Live) + 1 + 600
+	require.Equal(t, local, count(t, ctx, db, `select count(*) from users`))
+	for _, id := range backfilled[:7] {
+		fake.DeleteUser(id)
+	}
+	out = starter("reconcile")
+	require.Contains(t, out, "backfill/reconcile done", out)
+	require.Equal(t, local-7, count(t, ctx, db, `select count(*) from users`))
+	require.Zero(t, count(t, ctx, db, `select count(*) from users where clerk_id = $1`, backfilled[0]))
+	out = starter("status", backfilled[10])
+	require.Contains(t, out, `"email": "bf10@example.com"`)
+	require.Contains(t, out, `"user_workflow": null`, "a backfilled user has no workflow until an event of theirs")
+	for id, row := range sc.Live {
+		out = starter("status", id)
+		require.Contains(t, out, `"first_name": "`+deref(row.FirstName)+`"`)
+		require.Contains(t, out, `"sync_state": "synced"`)
+		break // one of them, any
+	}
 
 	// A deleted user's earlier runs are erased; only the deleting one
 	// stays listed. (The user's events are sent apart, so each makes a run
@@ -169,7 +239,33 @@ func TestCluster_TwoWorkersTwoStartersThroughCrashesAndARestart(t *testing.T) {
 		}
 		t.FailNow()
 	}
-	var left int
-	require.NoError(t, db.QueryRow(ctx, `select count(*) from users where clerk_id = $1`, erased).Scan(&left))
-	require.Zero(t, left)
+	require.Zero(t, count(t, ctx, db, `select count(*) from users where clerk_id = $1`, erased))
+
+	// A late event for the erased user is still refused by the tombstone.
+	body, err := clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: erased, Email: "erased@example.com",
+		CreatedAt: at, UpdatedAt: at.Add(time.Hour)})
+	require.NoError(t, err)
+	stats, err := testenv.Deliver(ctx, urls[0]+"/webhooks/clerk", secret, []testenv.Delivery{{MsgID: "msg_erased_late", Body: body}}, 1, 0)
+	require.NoError(t, err)
+	require.Zero(t, stats.Refused)
+	require.NoError(t, tc.GetWorkflow(ctx, "user/"+erased, "").Get(ctx, nil), "the late event's run")
+	require.Zero(t, count(t, ctx, db, `select count(*) from users where clerk_id = $1`, erased))
+	out = starter("status", erased)
+	require.Contains(t, out, `"deleted": true`)
+	require.Contains(t, out, `"row": null`)
+}
+
+// count runs a count(*) query.
+func count(t *testing.T, ctx context.Context, db *pgx.Conn, query string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.QueryRow(ctx, query, args...).Scan(&n), query)
+	return n
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
