@@ -129,9 +129,9 @@ CHAOS_ROUNDS ?= 3
 chaos: $(TEMPORAL_CLI)
 	CHAOS_FULL=1 CI=true go test -count=$(CHAOS_ROUNDS) -timeout 90m -run TestChaos -v ./internal/systemtest/chaos/
 
-## bench: clerksync beside a trivial entity workflow on the same dev server, in one run; writes docs/benchmarks.md
-bench: $(TEMPORAL_CLI)
-	CI=true go test -count=1 -run XXX -bench Report -benchtime 1x -timeout 30m ./internal/systemtest/bench/
+## bench: clerksync beside a trivial entity workflow on the same dev server, then on the production-shaped cluster, in one run; writes docs/benchmarks.md
+bench: $(TEMPORAL_CLI) $(TEMPORAL_SERVER_DIR)/server
+	CI=true go test -count=1 -run XXX -bench Report -benchtime 1x -timeout 45m ./internal/systemtest/bench/
 
 ## temporal-server: build the pinned temporal-server and temporal-sql-tool into the cache (about 4 minutes on two cores, once)
 temporal-server: $(TEMPORAL_SERVER_DIR)/server

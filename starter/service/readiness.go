@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/internal/store"
@@ -21,9 +21,19 @@ import (
 const readinessTimeout = 2 * time.Second
 
 // searchAttributesRecheck is how long a successful search attribute check
-// is trusted: they are not removed in normal operation, and listing them on
-// every probe would cost the server a call per probe.
+// is trusted: they are not removed in normal operation, and querying by
+// them on every probe would cost the server a call per probe.
 const searchAttributesRecheck = time.Minute
+
+// readinessQuery names every search attribute clerksync sets, each with a
+// value no workflow has.
+var readinessQuery = func() string {
+	var terms []string
+	for _, k := range workflows.SearchAttributeKeys {
+		terms = append(terms, k.GetName()+" = 'clerksync-readyz'")
+	}
+	return strings.Join(terms, " AND ")
+}()
 
 // readiness serves GET /readyz: whether each endpoint can serve, and why
 // not. It answers 200 when the webhook endpoint can serve, since taking
@@ -97,10 +107,14 @@ func failing(checks map[string]string, names ...string) string {
 	return "not ready: " + strings.Join(failed, ", ")
 }
 
-// searchAttributes checks that the namespace has every search attribute
-// clerksync sets: without them every signal-with-start fails. Where the
-// operator API is not allowed (Temporal Cloud with a namespace API key), it
-// cannot tell, and does not fail readiness for it.
+// searchAttributes checks that the namespace takes every search attribute
+// clerksync sets: without them every signal-with-start fails. It asks with a
+// visibility query naming each one (readinessQuery), which the frontend
+// validates against the same cached namespace mapping as a
+// signal-with-start: a listing of the namespace's attributes is fresh, and
+// on a self-hosted server answers them registered some seconds before the
+// frontends take them. The query also works on Temporal Cloud, where the
+// operator API that lists them is refused.
 func (rd *readiness) searchAttributes(ctx context.Context) error {
 	rd.mu.Lock()
 	found := rd.attributesFound
@@ -108,25 +122,15 @@ func (rd *readiness) searchAttributes(ctx context.Context) error {
 	if !found.IsZero() && time.Since(found) < searchAttributesRecheck {
 		return nil
 	}
-	resp, err := rd.temporal.OperatorService().ListSearchAttributes(ctx,
-		&operatorservice.ListSearchAttributesRequest{Namespace: rd.namespace})
-	var denied *serviceerror.PermissionDenied
-	var unimplemented *serviceerror.Unimplemented
+	_, err := rd.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+		Namespace: rd.namespace, Query: readinessQuery})
+	var invalid *serviceerror.InvalidArgument
 	switch {
-	case errors.As(err, &denied), errors.As(err, &unimplemented):
-		return nil
+	case errors.As(err, &invalid):
+		return fmt.Errorf("namespace %s does not take clerksync's search attributes yet (%s): the worker registers them at start-up, "+
+			"or create them yourself (docs/temporal.md)", rd.namespace, invalid.Message)
 	case err != nil:
-		return fmt.Errorf("list search attributes: %w", err)
-	}
-	var missing []string
-	for _, k := range workflows.SearchAttributeKeys {
-		if _, ok := resp.GetCustomAttributes()[k.GetName()]; !ok {
-			missing = append(missing, k.GetName())
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("namespace %s lacks search attributes %s: the worker registers them at start-up, or create them yourself (docs/operating.md)",
-			rd.namespace, strings.Join(missing, ", "))
+		return fmt.Errorf("query by search attributes: %w", err)
 	}
 	rd.mu.Lock()
 	rd.attributesFound = time.Now()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/testsupport/cluster"
 )
 
 // markdown renders the report as docs/benchmarks.md.
@@ -128,6 +129,30 @@ func (r report) markdown() string {
 	p("")
 	p("The backfill is %.1fx the loop.", bfRate/loopRate)
 	p("")
+	if cr := r.cluster; len(cr.rounds) > 0 {
+		rawRate := cr.raw.rate(n)
+		p("## On a production-shaped Temporal")
+		p("")
+		p("The cluster of `make test-cluster` (`internal/testsupport/cluster`): temporal-server %s,", cluster.ServerVersion)
+		p("each of its four services a process, on PostgreSQL with SQL visibility, %d history shards,", cr.shards)
+		p("every client over mutual TLS. The same raw baseline and the same %d signups per round,", n)
+		p("through one starter, applied by one worker or two, alternating; the machine's two")
+		p("cores now also run four server processes in place of one:")
+		p("")
+		p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p99 | server CPU s / 1,000 | workers' CPU s / 1,000 |")
+		p("| --- | --- | --- | --- | --- | --- | --- | --- |")
+		p("| raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | %s | (in the benchmark process) |",
+			rawRate, cr.raw.ingestRate(n), ms(cr.raw.ack.pct(99)), per(serverCPU(cr.raw)))
+		for i, wr := range cr.rounds {
+			p("| round %d: clerksync, %d worker%s | %.0f/s | %.2fx | %.0f/s | %.2fx | %s | %s | %s |", i/2+1, wr.workers, plural(wr.workers),
+				wr.phase.rate(n), wr.phase.rate(n)/rawRate, wr.phase.ingestRate(n), wr.phase.ingestRate(n)/cr.raw.ingestRate(n),
+				ms(wr.phase.ack.pct(99)), per(serverCPU(wr.phase)), per(workerCPU(wr.phase)))
+		}
+		p("")
+		p("Beside the dev server in this run: raw signal-with-start %.2fx, clerksync signup %.2fx (one worker, both rounds).",
+			rawRate/r.raw.rate(n), oneWorkerRate(cr, n)/r.clerk.rate(n))
+		p("")
+	}
 	p("## Ensure over HTTP (session token verified)")
 	p("")
 	p("| path | p50 | p99 | calls |")
@@ -150,6 +175,26 @@ func (r report) markdown() string {
 	p("and 32 connections without the rest of the system running: on 2 cores, 16 drained")
 	p("35-45%% faster than 4 there, and 32 no faster than 16.")
 	return w.String()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// oneWorkerRate is the cluster's mean end-to-end rate over its one-worker
+// rounds.
+func oneWorkerRate(cr clusterRun, n int) float64 {
+	var sum float64
+	var k int
+	for _, wr := range cr.rounds {
+		if wr.workers == 1 {
+			sum, k = sum+wr.phase.rate(n), k+1
+		}
+	}
+	return sum / float64(max(k, 1))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

@@ -86,6 +86,7 @@ type report struct {
 	updateEvents                           int
 	ensureFast, ensureSlow                 latencies
 	pool                                   map[int]float64 // connections -> writes/s
+	cluster                                clusterRun
 }
 
 // backfillRun is a backfill of backfillUsers users beside the naive loop.
@@ -372,6 +373,13 @@ func run(b *testing.B) report {
 	for _, conns := range []int{4, 16} {
 		r.pool[conns] = poolRate(b, conns)
 	}
+
+	// The dev server's side stops, so that the cluster's rounds have the
+	// machine to themselves.
+	for _, p := range []process{current, starter, mappedWorker, mappedStarter, server} {
+		p.stop()
+	}
+	r.cluster = clusterBench(b, bin, fake)
 	return r
 }
 
@@ -403,7 +411,7 @@ func measure(b *testing.B, pids map[string]int, send func(i int) error, finished
 				t0 := time.Now()
 				if err := send(i); err != nil {
 					b.Error(err)
-					return
+					continue // the rest are still drained, for the failure below
 				}
 				mu.Lock()
 				p.ack = append(p.ack, time.Since(t0))
@@ -416,6 +424,9 @@ func measure(b *testing.B, pids map[string]int, send func(i int) error, finished
 	}
 	close(next)
 	wg.Wait()
+	if b.Failed() {
+		b.FailNow() // a send failed: what was sent will never all finish
+	}
 	p.acked = time.Since(start)
 	waitFor(b, "every entity", func() bool { return finished() >= n })
 	p.done = time.Since(start)
@@ -580,7 +591,13 @@ func startProcess(b *testing.B, name string, env []string, bin string, args ...s
 			logFile.Close()
 		})
 	}
-	b.Cleanup(stop)
+	b.Cleanup(func() {
+		stop()
+		if b.Failed() {
+			raw, _ := os.ReadFile(logFile.Name())
+			b.Logf("%s log (last 2 KiB):\n%s", name, raw[max(0, len(raw)-2048):])
+		}
+	})
 	return process{pid: cmd.Process.Pid, stop: stop}
 }
 

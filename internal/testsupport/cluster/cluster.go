@@ -38,6 +38,9 @@ import (
 // embeds, has CVE-2025-14986).
 const ServerVersion = "v1.29.7"
 
+// HistoryShards is the cluster's persistence.numHistoryShards.
+const HistoryShards = 4
+
 // Services are the server's services, each run as its own process.
 var Services = []string{"history", "matching", "frontend", "worker"}
 
@@ -48,7 +51,7 @@ type Cluster struct {
 	// CA, ClientCert and ClientKey are the files a client connects with.
 	CA, ClientCert, ClientKey string
 
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	root  string
 	logs  string
@@ -57,7 +60,7 @@ type Cluster struct {
 
 // binaries returns the directory holding temporal-server's server and sql
 // binaries: TEMPORAL_SERVER_DIR, or make temporal-server's cache.
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	dir := os.Getenv("TEMPORAL_SERVER_DIR")
 	if dir == "" {
 		home, _ := os.UserHomeDir()
@@ -76,7 +79,7 @@ func binaries(t *testing.T) string {
 }
 
 // Start runs a cluster for the test, stopped at cleanup.
-func Start(t *testing.T) *Cluster {
+func Start(t testing.TB) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, bin: binaries(t), root: t.TempDir(), logs: t.TempDir(), procs: map[string]*testenv.Process{}}
 	certs := filepath.Join(c.root, "certs")
@@ -101,7 +104,7 @@ func Start(t *testing.T) *Cluster {
 			}
 		}
 	}
-	cfg := configData{Main: main, Visibility: visibility, Root: c.root, Certs: certs, Ports: map[string]int{}}
+	cfg := configData{Main: main, Visibility: visibility, Root: c.root, Certs: certs, Ports: map[string]int{}, Shards: HistoryShards}
 	for _, name := range []string{"frontend", "frontendHTTP", "frontendMembership", "history", "historyMembership",
 		"matching", "matchingMembership", "worker", "workerMembership"} {
 		cfg.Ports[name] = port()
@@ -171,6 +174,16 @@ func (c *Cluster) Restart(service string) {
 	c.start(service)
 }
 
+// PIDs are the services' process IDs, by service, for reading their CPU
+// time.
+func (c *Cluster) PIDs() map[string]int {
+	pids := map[string]int{}
+	for s, p := range c.procs {
+		pids[s] = p.PID()
+	}
+	return pids
+}
+
 // TLS is the client's TLS configuration.
 func (c *Cluster) TLS() *tls.Config {
 	c.t.Helper()
@@ -238,6 +251,7 @@ type configData struct {
 	Main, Visibility dbInfo
 	Root, Certs      string
 	Ports            map[string]int
+	Shards           int
 }
 
 var configTemplate = template.Must(template.New("config").Parse(`log:
@@ -246,7 +260,7 @@ var configTemplate = template.Must(template.New("config").Parse(`log:
 persistence:
   defaultStore: default
   visibilityStore: visibility
-  numHistoryShards: 4
+  numHistoryShards: {{.Shards}}
   datastores:
     default:
       sql:

@@ -50,6 +50,9 @@ func (p *Process) Stop() error {
 	return p.cmd.Wait()
 }
 
+// PID is the process's ID, for reading its CPU time.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Kill ends the process at once (SIGKILL), as a crash would.
 func (p *Process) Kill(t testing.TB) {
 	t.Helper()

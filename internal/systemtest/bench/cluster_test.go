@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/syncworker"
+	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/cluster"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+)
+
+// clusterRun is the throughput of the production-shaped Temporal of make
+// test-cluster (internal/testsupport/cluster), measured in the same run as
+// the dev server's figures.
+type clusterRun struct {
+	shards int
+	raw    phase
+	// rounds are clerksync's signups with one worker and with two,
+	// alternating.
+	rounds []workersRound
+}
+
+// workersRound is one run of signups applied by so many workers.
+type workersRound struct {
+	workers int
+	phase   phase
+}
+
+// clusterBench starts the cluster, measures the trivial entity workflow on
+// it as on the dev server, then clerksync's signups through one starter
+// with one worker and with two, alternating (the second worker started
+// for its rounds and stopped after them).
+func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
+	ctx := context.Background()
+	c := cluster.Start(b)
+	tc := c.Client()
+	r := clusterRun{shards: cluster.HistoryShards}
+	server := func() map[string]int {
+		pids := map[string]int{}
+		for s, pid := range c.PIDs() {
+			pids["temporal-"+s] = pid
+		}
+		return pids
+	}
+
+	rawWorker := worker.New(tc, "raw", worker.Options{MaxConcurrentWorkflowTaskPollers: syncworker.DefaultWorkflowPollers})
+	rawWorker.RegisterWorkflowWithOptions(trivialEntity, workflow.RegisterOptions{Name: "TrivialEntity"})
+	if err := rawWorker.Start(); err != nil {
+		b.Fatal(err)
+	}
+	r.raw = measure(b, server(), func(i int) error {
+		id := fmt.Sprintf("raw/%d", i)
+		_, err := tc.SignalWithStartWorkflow(ctx, id, "event", i, client.StartWorkflowOptions{ID: id, TaskQueue: "raw"}, "TrivialEntity")
+		return err
+	}, func() int { return completed(b, tc, "TaskQueue = 'raw'") })
+	rawWorker.Stop()
+
+	dbURL := testenv.Database(b)
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close(ctx)
+	httpAddr := testenv.FreeAddr(b)
+	env := append(c.Env(), "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"),
+		"DATABASE_URL="+dbURL, "CLERK_WEBHOOK_SECRET="+secret, "HTTP_ADDR="+httpAddr,
+		"CLERK_SECRET_KEY="+clerkfake.SecretKey, "CLERK_API_URL="+fake.URL(), "CLERK_API_RPS=0")
+	workerEnv := func() []string { return append(slices.Clone(env), "WORKER_HTTP_ADDR="+testenv.FreeAddr(b)) }
+	first := startProcess(b, "cluster-worker-0", workerEnv(), filepath.Join(bin, "worker"))
+	starter := startProcess(b, "cluster-starter", workerEnv(), filepath.Join(bin, "starter"), "serve")
+	waitFor(b, "the cluster's starter", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
+	created := time.Now().Truncate(time.Millisecond)
+	for round := range 2 {
+		for _, workers := range []int{1, 2} {
+			pids := server()
+			pids["worker"], pids["starter"] = first.pid, starter.pid
+			var second process
+			if workers == 2 {
+				second = startProcess(b, fmt.Sprintf("cluster-worker-1-%d", round), workerEnv(), filepath.Join(bin, "worker"))
+				pids["worker-2"] = second.pid
+			}
+			prefix := fmt.Sprintf("cluster%d_%d", workers, round)
+			var before int
+			if err := db.QueryRow(ctx, `select count(*) from subscriptions`).Scan(&before); err != nil {
+				b.Fatal(err)
+			}
+			ph := measure(b, pids, func(i int) error {
+				id := fmt.Sprintf("user_%s_%05d", prefix, i)
+				body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created})
+				if err != nil {
+					return err
+				}
+				return post(ctx, webhookURL, "msg_"+id, body)
+			}, func() int {
+				var n int
+				if err := db.QueryRow(ctx, `select count(*) from subscriptions`).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+				return n - before
+			})
+			if workers == 2 {
+				second.stop()
+			}
+			r.rounds = append(r.rounds, workersRound{workers: workers, phase: ph})
+		}
+	}
+	return r
+}
+
+// serverCPU sums the CPU time of the Temporal server's processes
+// (temporal-<service>) in a phase.
+func serverCPU(p phase) time.Duration {
+	var d time.Duration
+	for name, cpu := range p.cpu {
+		if strings.HasPrefix(name, "temporal-") {
+			d += cpu
+		}
+	}
+	return d
+}
+
+// workerCPU sums the CPU time of clerksync's workers in a phase.
+func workerCPU(p phase) time.Duration { return p.cpu["worker"] + p.cpu["worker-2"] }
