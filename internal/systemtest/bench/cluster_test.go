@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,14 +81,7 @@ func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 	workerEnv := func() []string { return append(slices.Clone(env), "WORKER_HTTP_ADDR="+testenv.FreeAddr(b)) }
 	first := startProcess(b, "cluster-worker-0", workerEnv(), filepath.Join(bin, "worker"))
 	starter := startProcess(b, "cluster-starter", workerEnv(), filepath.Join(bin, "starter"), "serve")
-	waitFor(b, "the cluster's starter", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitReady(b, "the cluster's starter", httpAddr)
 	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
 	created := time.Now().Truncate(time.Millisecond)
 	for round := range 2 {

@@ -208,16 +208,7 @@ func run(b *testing.B) report {
 	workerPID := workerProc.pid
 	starterProc := startProcess(b, "starter", env, filepath.Join(bin, "starter"), "serve")
 	starterPID := starterProc.pid
-	starterReady := func() {
-		waitFor(b, "the starter", func() bool {
-			resp, err := http.Get("http://" + httpAddr + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
-	}
+	starterReady := func() { waitReady(b, "the starter", httpAddr) }
 	starterReady()
 	waitFor(b, "the worker's migrations", func() bool {
 		var ok bool
@@ -330,14 +321,7 @@ func run(b *testing.B) report {
 		"TEMPORAL_TASK_QUEUE="+mappedTaskQueue, "HTTP_ADDR="+mappedHTTP, "WORKER_HTTP_ADDR="+testenv.FreeAddr(b))
 	mappedWorker := startProcess(b, "worker-mapped", mappedEnv, filepath.Join(bin, "worker"))
 	mappedStarter := startProcess(b, "starter-mapped", mappedEnv, filepath.Join(bin, "starter"), "serve")
-	waitFor(b, "the mapped starter", func() bool {
-		resp, err := http.Get("http://" + mappedHTTP + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitReady(b, "the mapped starter", mappedHTTP)
 	mappedURLWebhook := "http://" + mappedHTTP + "/webhooks/clerk"
 	for round := range 2 {
 		for _, mapped := range []bool{false, true} {
@@ -622,6 +606,18 @@ func startProcess(b *testing.B, name string, env []string, bin string, args ...s
 		}
 	})
 	return process{pid: cmd.Process.Pid, stop: stop}
+}
+
+// waitReady waits until the starter serving on addr answers /readyz 200.
+func waitReady(b *testing.B, what, addr string) {
+	waitFor(b, what, func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 func waitFor(b *testing.B, what string, ok func() bool) {
