@@ -113,9 +113,14 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if cfg.ClerkClient() == nil {
 		logger.Warn("CLERK_SECRET_KEY is not set: ensured users keep their minimal row until it is")
 	}
-	if err := syncworker.EnsureTrialExpirySchedule(ctx, c, cfg.TaskQueue, cfg.TrialExpiryInterval); err != nil {
-		return err
-	}
+	// The Schedule is set up beside polling, retried until it is: the
+	// server's Schedules (its worker service) can be down while user
+	// workflows run, and users' syncs need not wait for trial expiry.
+	go func() {
+		_ = retry(ctx, logger, "set up the trial-expiry Schedule", func() error {
+			return syncworker.EnsureTrialExpirySchedule(ctx, c, cfg.TaskQueue, cfg.TrialExpiryInterval)
+		}, nil)
+	}()
 	w := syncworker.New(c, syncworker.Options{
 		TaskQueue: cfg.TaskQueue, Store: st, Clerk: cfg.ClerkClient(), ClerkRPS: cfg.ClerkAPIRPS,
 		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers, Metrics: metrics,

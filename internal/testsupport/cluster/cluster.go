@@ -124,8 +124,15 @@ func Start(t testing.TB) *Cluster {
 		t.Fatal(err)
 	}
 	c.Address = fmt.Sprintf("127.0.0.1:%d", cfg.Ports["frontend"])
-	for _, s := range Services {
+	// History starts alone and the others once it listens: on an empty
+	// database every service writes the cluster's metadata at start-up,
+	// and one that loses that race exits ("failed to initialize current
+	// cluster metadata"), as the worker service once did here.
+	for i, s := range Services {
 		c.start(s)
+		if i == 0 {
+			c.waitListening(s, fmt.Sprintf("127.0.0.1:%d", cfg.Ports[s]))
+		}
 	}
 	c.registerNamespace()
 	return c
@@ -162,6 +169,23 @@ func (c *Cluster) database(dbURL, schema string) dbInfo {
 func (c *Cluster) start(service string) {
 	c.procs[service] = testenv.StartProcess(c.t, c.logs, "temporal-"+service, os.Environ(), filepath.Join(c.bin, "server"),
 		"--root", c.root, "--config", "config", "--env", "production", "--allow-no-auth", "start", "--service", service)
+}
+
+// waitListening waits until service accepts connections at addr.
+func (c *Cluster) waitListening(service, addr string) {
+	c.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("temporal %s never listened on %s: %v", service, addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Restart stops a service's process (SIGTERM, as a rolling deploy does)
