@@ -15,7 +15,6 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/cluster"
@@ -93,25 +92,7 @@ func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 				second = startProcess(b, fmt.Sprintf("cluster-worker-1-%d", round), workerEnv(), filepath.Join(bin, "worker"))
 				pids["worker-2"] = second.pid
 			}
-			prefix := fmt.Sprintf("cluster%d_%d", workers, round)
-			var before int
-			if err := db.QueryRow(ctx, `select count(*) from subscriptions`).Scan(&before); err != nil {
-				b.Fatal(err)
-			}
-			ph := measure(b, pids, func(i int) error {
-				id := fmt.Sprintf("user_%s_%05d", prefix, i)
-				body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created})
-				if err != nil {
-					return err
-				}
-				return post(ctx, webhookURL, "msg_"+id, body)
-			}, func() int {
-				var n int
-				if err := db.QueryRow(ctx, `select count(*) from subscriptions`).Scan(&n); err != nil {
-					b.Fatal(err)
-				}
-				return n - before
-			})
+			ph := signupPhase(b, webhookURL, db, `select count(*) from subscriptions`, fmt.Sprintf("cluster%d_%d_", workers, round), created, pids)
 			if workers == 2 {
 				second.stop()
 			}

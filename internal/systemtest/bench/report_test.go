@@ -216,27 +216,8 @@ func run(b *testing.B) report {
 	})
 	created := time.Now().Truncate(time.Millisecond)
 	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
-	// signupsOn sends n signups to a starter and waits until trials, counted
-	// in sdb by trials, show every one done.
 	signupsOn := func(url string, sdb *pgx.Conn, trials, prefix string, pids map[string]int) phase {
-		var before int
-		if err := sdb.QueryRow(ctx, trials).Scan(&before); err != nil {
-			b.Fatal(err)
-		}
-		return measure(b, pids, func(i int) error {
-			id := fmt.Sprintf("user_%s%05d", prefix, i)
-			body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created})
-			if err != nil {
-				return err
-			}
-			return post(ctx, url, "msg_"+id, body)
-		}, func() int {
-			var n int
-			if err := sdb.QueryRow(ctx, trials).Scan(&n); err != nil {
-				b.Fatal(err)
-			}
-			return n - before
-		})
+		return signupPhase(b, url, sdb, trials, prefix, created, pids)
 	}
 	signups := func(prefix string, pids map[string]int) phase {
 		return signupsOn(webhookURL, db, `select count(*) from subscriptions`, prefix, pids)
@@ -422,6 +403,29 @@ func measure(b *testing.B, pids map[string]int, send func(i int) error, finished
 		p.cpu[name] = cpuTime(b, pid) - before[name]
 	}
 	return p
+}
+
+// signupPhase sends users() signups (user.created, created at created) to
+// the starter's webhook URL and waits until the trials query, run on db,
+// counts every one done.
+func signupPhase(b *testing.B, url string, db *pgx.Conn, trials, prefix string, created time.Time, pids map[string]int) phase {
+	ctx := context.Background()
+	count := func() int {
+		var n int
+		if err := db.QueryRow(ctx, trials).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	return measure(b, pids, func(i int) error {
+		id := fmt.Sprintf("user_%s%05d", prefix, i)
+		body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created})
+		if err != nil {
+			return err
+		}
+		return post(ctx, url, "msg_"+id, body)
+	}, func() int { return count() - before })
 }
 
 // retried counts the deliveries post sent again after a 503, as Svix
