@@ -5,75 +5,168 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
+
+	"github.com/clerksync/clerksync/ensure/contract"
+	"github.com/clerksync/clerksync/internal/store"
 )
 
-// EraseHistoryInput names a deleted user's or organization's entity
-// workflow and the run that asks for the erasure, which stays: Temporal
-// cannot delete a run while it runs.
-type EraseHistoryInput struct {
-	// Entity is "user" or "organization", for the metric.
-	Entity     string `json:"entity"`
-	WorkflowID string `json:"workflow_id"`
-	KeepRunID  string `json:"keep_run_id"`
+const (
+	// erasureSettle is how long an erasure request waits before its
+	// entity's runs are listed: Temporal's visibility shows a run a moment
+	// after it starts or closes (about a second on SQL visibility and
+	// Elasticsearch), and a run it does not show yet would be missed.
+	erasureSettle = 5 * time.Second
+	// erasurePage is how many pending erasures one query reads.
+	erasurePage = 100
+)
+
+// The entities whose histories are erased, as RequestErasureInput names
+// them.
+const (
+	EraseUser         = store.ErasureUser
+	EraseOrganization = store.ErasureOrganization
+)
+
+// RequestErasureInput names a deleted user or organization whose run is
+// ending: its history is to be erased with the earlier ones.
+type RequestErasureInput struct {
+	// Entity is EraseUser or EraseOrganization.
+	Entity  string `json:"entity"`
+	ClerkID string `json:"clerk_id"`
 }
 
-// EraseHistoryResult says how many closed runs were deleted.
-type EraseHistoryResult struct {
+// RequestErasure records that a run of a deleted user's or organization's
+// workflow is ending, so the erasure sweep (EraseDeletedHistories) deletes
+// it once it has closed, with every other run of the entity. A no-op when
+// the worker keeps histories (ERASE_DELETED_HISTORIES=false).
+func (a *Activities) RequestErasure(ctx context.Context, in RequestErasureInput) error {
+	if a.KeepHistories {
+		return nil
+	}
+	return classify(a.Store.RequestErasure(ctx, in.Entity, in.ClerkID))
+}
+
+// ErasureResult says what one erasure sweep did.
+type ErasureResult struct {
+	// Erased counts the deleted users and organizations none of whose runs
+	// is left in Temporal; Runs the runs the sweep deleted.
 	Erased int `json:"erased,omitempty"`
+	Runs   int `json:"runs,omitempty"`
+	// Waiting counts those with a run still running: the next sweep
+	// erases them once it has closed.
+	Waiting int `json:"waiting,omitempty"`
 	// Off: the worker keeps histories (ERASE_DELETED_HISTORIES=false).
 	Off bool `json:"off,omitempty"`
 }
 
-// EraseHistory deletes from Temporal every closed run of a deleted user's
-// (or organization's) workflow but the asking one, so no email or name of
-// the deleted user stays in Temporal beyond the run that recorded the
-// deletion. The runs are found by workflow ID alone (never by a query that
-// carries personal data); a run already gone counts as erased. Any other
-// failure is retried by the workflow's policy.
-func (a *Activities) EraseHistory(ctx context.Context, in EraseHistoryInput) (EraseHistoryResult, error) {
+// EraseDeletedHistories deletes from Temporal every closed run of each
+// deleted user's and organization's workflow whose deletion (or a later
+// run) asked for it, so no email or name of a deleted user stays in
+// Temporal. The runs are found by workflow ID alone, never by a query that
+// carries personal data. An entity with a run still running waits for the
+// next sweep, as does one whose erasure failed: the failures are returned
+// together, after every other entity was tried, and the activity is
+// retried.
+func (a *Activities) EraseDeletedHistories(ctx context.Context) (ErasureResult, error) {
 	if a.KeepHistories {
-		return EraseHistoryResult{Off: true}, nil
+		return ErasureResult{Off: true}, nil
 	}
 	if a.Temporal == nil {
-		return EraseHistoryResult{}, errors.New("erase history: no Temporal client")
+		return ErasureResult{}, errors.New("erase deleted histories: no Temporal client")
 	}
-	if strings.ContainsAny(in.WorkflowID, `'"\`) {
-		return EraseHistoryResult{}, invalid(fmt.Errorf("erase history: workflow ID %q", in.WorkflowID))
+	var (
+		res  ErasureResult
+		errs []error
+	)
+	for _, entity := range []string{store.ErasureUser, store.ErasureOrganization} {
+		var after store.Erasure
+		for {
+			page, err := a.Store.PendingErasures(ctx, entity, erasureSettle, after, erasurePage)
+			if err != nil {
+				return res, errors.Join(append(errs, classify(err))...)
+			}
+			for _, er := range page.Erasures {
+				if err := a.erase(ctx, er, page.AsOf, &res); err != nil {
+					a.Metrics.erasureFailed(er.Entity)
+					errs = append(errs, err)
+				}
+				activity.RecordHeartbeat(ctx, res)
+			}
+			if len(page.Erasures) < erasurePage {
+				break
+			}
+			after = page.Erasures[len(page.Erasures)-1]
+		}
 	}
+	return res, errors.Join(errs...)
+}
+
+// erase deletes every closed run of er's workflow and, when none is left
+// running, marks er done as of asOf.
+func (a *Activities) erase(ctx context.Context, er store.Erasure, asOf time.Time, res *ErasureResult) error {
+	workflowID := contract.UserWorkflowID(er.ClerkID)
+	if er.Entity == store.ErasureOrganization {
+		workflowID = contract.OrganizationWorkflowID(er.ClerkID)
+	}
+	if strings.ContainsAny(workflowID, `'"\`) {
+		// Not a Clerk ID: nothing clerksync started can carry it.
+		return a.Store.MarkErased(ctx, er, asOf)
+	}
+	deleted, running, err := a.deleteClosedRuns(ctx, workflowID)
+	res.Runs += deleted
+	a.Metrics.erased(er.Entity, deleted)
+	if err != nil {
+		return fmt.Errorf("erase history of %s: %w", workflowID, err)
+	}
+	if running {
+		res.Waiting++
+		return nil
+	}
+	if err := a.Store.MarkErased(ctx, er, asOf); err != nil {
+		return err
+	}
+	res.Erased++
+	return nil
+}
+
+// deleteClosedRuns deletes every closed run of workflowID and reports how
+// many it deleted and whether a run is still running. A run already gone
+// counts as deleted.
+func (a *Activities) deleteClosedRuns(ctx context.Context, workflowID string) (deleted int, running bool, err error) {
 	namespace := activity.GetInfo(ctx).Namespace
-	var res EraseHistoryResult
 	var token []byte
 	for {
 		page, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: namespace, NextPageToken: token,
-			Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus != 'Running'", in.WorkflowID),
+			Namespace: namespace, NextPageToken: token, Query: fmt.Sprintf("WorkflowId = '%s'", workflowID),
 		})
 		if err != nil {
-			return res, fmt.Errorf("erase history of %s: list runs: %w", in.WorkflowID, err)
+			return deleted, running, fmt.Errorf("list runs: %w", err)
 		}
 		for _, e := range page.GetExecutions() {
-			run := e.GetExecution()
-			if run.GetRunId() == in.KeepRunID {
+			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				running = true
 				continue
 			}
+			run := e.GetExecution()
 			_, err := a.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
 				Namespace:         namespace,
 				WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: run.GetWorkflowId(), RunId: run.GetRunId()},
 			})
 			var gone *serviceerror.NotFound
 			if err != nil && !errors.As(err, &gone) {
-				return res, fmt.Errorf("erase history of %s: delete run %s: %w", in.WorkflowID, run.GetRunId(), err)
+				return deleted, running, fmt.Errorf("delete run %s: %w", run.GetRunId(), err)
 			}
-			res.Erased++
-			a.Metrics.erased(in.Entity, 1)
+			deleted++
 		}
 		if token = page.GetNextPageToken(); len(token) == 0 {
-			return res, nil
+			return deleted, running, nil
 		}
 	}
 }

@@ -21,6 +21,7 @@ type Metrics struct {
 	backfillPages prometheus.Counter
 	backfillUsers *prometheus.CounterVec
 	erasedRuns    *prometheus.CounterVec
+	erasureFails  *prometheus.CounterVec
 }
 
 // NewMetrics registers the worker's series on reg.
@@ -56,11 +57,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"outcome"}),
 		erasedRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clerksync_erased_runs_total",
-			Help: "Closed workflow runs of deleted users and organizations deleted from Temporal (ERASE_DELETED_HISTORIES), by entity (user, organization).",
+			Help: "Closed workflow runs of deleted users and organizations deleted from Temporal by the erasure sweep (ERASE_DELETED_HISTORIES), by entity (user, organization).",
+		}, []string{"entity"}),
+		erasureFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clerksync_erasure_failures_total",
+			Help: "Erasures of a deleted user's or organization's runs that failed (Temporal refused a listing or a deletion); each is tried again by the sweep's retry and the next sweep, by entity (user, organization).",
 		}, []string{"entity"}),
 	}
 	if err := telemetry.Register(reg, m.userWrites, m.deletions, m.eventsFailed, m.trialsCreated, m.trialsExpired, m.backfillPages,
-		m.backfillUsers, m.erasedRuns); err != nil {
+		m.backfillUsers, m.erasedRuns, m.erasureFails); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -125,5 +130,11 @@ func (m *Metrics) backfilled(s BackfillStats) {
 func (m *Metrics) erased(entity string, runs int) {
 	if m != nil {
 		m.erasedRuns.WithLabelValues(entity).Add(float64(runs))
+	}
+}
+
+func (m *Metrics) erasureFailed(entity string) {
+	if m != nil {
+		m.erasureFails.WithLabelValues(entity).Inc()
 	}
 }

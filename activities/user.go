@@ -47,7 +47,7 @@ type Activities struct {
 	Metrics *Metrics
 	// Temporal tells a backfill run which other runs are still running
 	// (nil keeps every other run's seen set), and deletes a deleted
-	// user's closed runs (EraseHistory).
+	// user's closed runs (EraseDeletedHistories).
 	Temporal client.Client
 	// KeepHistories keeps a deleted user's or organization's closed runs
 	// in Temporal (ERASE_DELETED_HISTORIES=false), for teams that keep

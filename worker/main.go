@@ -113,7 +113,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if cfg.ClerkClient() == nil {
 		logger.Warn("CLERK_SECRET_KEY is not set: ensured users keep their minimal row until it is")
 	}
-	// The Schedule is set up beside polling, retried until it is: the
+	// The Schedules are set up beside polling, retried until they are: the
 	// server's Schedules (its worker service) can be down while user
 	// workflows run, and users' syncs need not wait for trial expiry.
 	go func() {
@@ -121,6 +121,13 @@ func run(ctx context.Context, logger *slog.Logger) error {
 			return syncworker.EnsureTrialExpirySchedule(ctx, c, cfg.TaskQueue, cfg.TrialExpiryInterval)
 		}, nil)
 	}()
+	if cfg.EraseDeletedHistories {
+		go func() {
+			_ = retry(ctx, logger, "set up the erasure Schedule", func() error {
+				return syncworker.EnsureErasureSchedule(ctx, c, cfg.TaskQueue, cfg.ErasureInterval)
+			}, nil)
+		}()
+	}
 	w := syncworker.New(c, syncworker.Options{
 		TaskQueue: cfg.TaskQueue, Store: st, Clerk: cfg.ClerkClient(), ClerkRPS: cfg.ClerkAPIRPS,
 		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers, Metrics: metrics,

@@ -103,24 +103,14 @@ func (e *entitySync) end(ctx workflow.Context, final string, maxEvents int, cont
 	return nil
 }
 
-// eraseHistory, in a run that ends with its entity deleted (and, for a
-// run that did not fail, the entity's rows gone), deletes every earlier
-// closed run of the entity's workflow from Temporal: the runs that hold a
-// deleted user's email and name. The run itself stays (Temporal cannot
-// delete a running execution); it holds the deletion and whatever events
-// came with it. It reports how many runs it erased. (No GetVersion guards
-// it: with no deployment yet, the recorded deletion histories were
-// recorded again, which spares every deletion a marker and a search
-// attribute upsert.)
-func (e *entitySync) eraseHistory(ctx workflow.Context, entity, workflowID string) (int, error) {
-	if e.failed {
-		return 0, nil // the next run of the deleted entity erases
-	}
+// requestErasure, in a run that ends with its entity deleted, asks the
+// erasure sweep (ErasureWorkflow) to delete this run once it has closed,
+// with every earlier one: the runs that hold a deleted user's email and
+// name. A run cannot delete itself, and a late event refused by the
+// tombstone still leaves a run, so every such run asks. (No GetVersion
+// guards it: with no deployment yet, the recorded deletion histories were
+// recorded again.)
+func (e *entitySync) requestErasure(ctx workflow.Context, entity, clerkID string) error {
 	var a *activities.Activities
-	var res activities.EraseHistoryResult
-	in := activities.EraseHistoryInput{Entity: entity, WorkflowID: workflowID, KeepRunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}
-	if err := workflow.ExecuteLocalActivity(ctx, a.EraseHistory, in).Get(ctx, &res); err != nil {
-		return 0, err
-	}
-	return res.Erased, nil
+	return workflow.ExecuteLocalActivity(ctx, a.RequestErasure, activities.RequestErasureInput{Entity: entity, ClerkID: clerkID}).Get(ctx, nil)
 }

@@ -31,9 +31,6 @@ type OrganizationState struct {
 	RecentEventIDs []string `json:"recent_event_ids,omitempty"`
 	// Failed lists the latest events that could never apply, oldest first.
 	Failed []FailedEvent `json:"failed,omitempty"`
-	// ErasedRuns counts the earlier runs of this deleted organization's
-	// workflow this run deleted from Temporal.
-	ErasedRuns int `json:"erased_runs,omitempty"`
 }
 
 // OrganizationWorkflow is the entity workflow of one Clerk organization, ID
@@ -90,11 +87,9 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 			continue
 		}
 		if o.state.Deleted {
-			erased, err := o.eraseHistory(ctx, "organization", OrganizationWorkflowID(o.clerkID))
-			if err != nil {
+			if err := o.requestErasure(ctx, activities.EraseOrganization, o.clerkID); err != nil {
 				return err
 			}
-			o.state.ErasedRuns += erased
 		}
 		return o.end(ctx, o.finalState(), in.MaxEventsPerRun, func() error {
 			next := in

@@ -25,10 +25,10 @@ func setupOrg(t *testing.T, upsertMembershipErr error) *orgBundle {
 	t.Helper()
 	b := &orgBundle{bundle: &bundle{env: newEnv()}}
 	b.env.RegisterActivity(a)
-	b.env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.EraseHistoryInput) (activities.EraseHistoryResult, error) {
+	b.env.OnActivity(a.RequestErasure, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestErasureInput) error {
 			b.erased = append(b.erased, in)
-			return activities.EraseHistoryResult{Erased: 2}, nil
+			return nil
 		}).Maybe()
 	b.env.OnActivity(a.UpsertOrganization, mock.Anything, mock.Anything).Return(
 		func(context.Context, clerkevent.Organization) (activities.OrganizationWriteResult, error) {
@@ -94,9 +94,8 @@ func TestOrganizationWorkflow_AppliesEachEventOnceAndOnlyMembershipDeletionsAfte
 	require.True(t, s.Deleted)
 	require.Equal(t, SyncStateDeleted, s.SyncState)
 	require.Equal(t, []string{"msg_m1", "msg_o1", "msg_od", "msg_m2", "msg_m1d"}, s.RecentEventIDs)
-	require.Equal(t, []activities.EraseHistoryInput{{Entity: "organization", WorkflowID: OrganizationWorkflowID(testOrgID), KeepRunID: "default-test-run-id"}},
-		b.erased, "the deleted organization's earlier runs are erased")
-	require.Equal(t, 2, s.ErasedRuns)
+	require.Equal(t, []activities.RequestErasureInput{{Entity: activities.EraseOrganization, ClerkID: testOrgID}},
+		b.erased, "the deleted organization's runs are to be erased")
 }
 
 // TestOrganizationWorkflow_RecordsARefusedEventAndForgetsItsID: data

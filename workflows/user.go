@@ -97,9 +97,6 @@ type UserState struct {
 	// 404, a missing or refused key); the minimal row stays as it is until a
 	// webhook brings the user's data, and ensure does not fetch again.
 	ProfileUnavailable bool `json:"profile_unavailable,omitempty"`
-	// ErasedRuns counts the earlier runs of this deleted user's workflow
-	// this run deleted from Temporal (see eraseHistory).
-	ErasedRuns int `json:"erased_runs,omitempty"`
 }
 
 // FailedEvent is an event whose write PostgreSQL refused for good.
@@ -153,8 +150,10 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 			u.await(actx)
 			continue
 		}
-		if err := u.eraseHistory(actx); err != nil {
-			return err
+		if u.state.Deleted {
+			if err := u.requestErasure(actx, activities.EraseUser, u.clerkID); err != nil {
+				return err
+			}
 		}
 		return u.end(actx, u.finalState(), in.MaxEventsPerRun, func() error {
 			next := in
@@ -162,20 +161,6 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 			return workflow.NewContinueAsNewError(ctx, UserWorkflow, next)
 		})
 	}
-}
-
-// eraseHistory, in a run that ends with the user deleted and its row gone,
-// deletes the user's earlier closed runs (see entitySync.eraseHistory).
-func (u *userSync) eraseHistory(ctx workflow.Context) error {
-	if !u.state.Deleted {
-		return nil
-	}
-	erased, err := u.entitySync.eraseHistory(ctx, "user", UserWorkflowID(u.clerkID))
-	if err != nil {
-		return u.recordFailure(userEvent("erase", u.clerkID), err)
-	}
-	u.state.ErasedRuns += erased
-	return nil
 }
 
 // userSync is one run's working state.

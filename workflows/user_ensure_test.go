@@ -46,7 +46,7 @@ func setupEnsure(t *testing.T, fetch func(attempt int) (activities.FetchClerkUse
 			b.fetches++
 			return fetch(b.fetches)
 		}).After(fetchTime).Maybe()
-	b.env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
+	b.env.OnActivity(a.RequestErasure, mock.Anything, mock.Anything).Return(nil).Maybe()
 	return b
 }
 

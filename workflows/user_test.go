@@ -36,7 +36,7 @@ var (
 // wrote, in order.
 type bundle struct {
 	// erased are the erasures a run asked for.
-	erased   []activities.EraseHistoryInput
+	erased   []activities.RequestErasureInput
 	env      *testsuite.TestWorkflowEnvironment
 	upserted []time.Time // versions passed to UpsertUser
 	deleted  int
@@ -72,10 +72,10 @@ func setupWith(t *testing.T, deleted activities.RemovalResult) *bundle {
 			b.deleted++
 			return deleted, nil
 		}).After(writeTime).Maybe()
-	b.env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.EraseHistoryInput) (activities.EraseHistoryResult, error) {
+	b.env.OnActivity(a.RequestErasure, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestErasureInput) error {
 			b.erased = append(b.erased, in)
-			return activities.EraseHistoryResult{Erased: 1}, nil
+			return nil
 		}).Maybe()
 	return b
 }
@@ -175,9 +175,8 @@ func TestUserWorkflow_DeleteIsFinal(t *testing.T) {
 	s := b.state(t)
 	require.True(t, s.Deleted)
 	require.Equal(t, SyncStateDeleted, s.SyncState)
-	require.Len(t, b.erased, 1, "the run that deleted the user erases the user's earlier runs")
-	require.Equal(t, activities.EraseHistoryInput{Entity: "user", WorkflowID: UserWorkflowID(testClerkID), KeepRunID: "default-test-run-id"}, b.erased[0])
-	require.Equal(t, 1, s.ErasedRuns)
+	require.Equal(t, []activities.RequestErasureInput{{Entity: activities.EraseUser, ClerkID: testClerkID}}, b.erased,
+		"the run that deleted the user asks, once, for its runs to be erased")
 }
 
 func TestUserWorkflow_DeleteWinsOverUpdatesArrivingTogether(t *testing.T) {
@@ -196,7 +195,7 @@ func TestUserWorkflow_TombstonedUpsertMarksUserDeleted(t *testing.T) {
 	t.Parallel()
 	env := newEnv()
 	env.RegisterActivity(a)
-	env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
+	env.OnActivity(a.RequestErasure, mock.Anything, mock.Anything).Return(nil).Maybe()
 	calls := 0
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ clerkevent.User) (activities.UpsertUserResult, error) {
@@ -258,7 +257,7 @@ func TestUserWorkflow_PermanentFailureDoesNotBlockLaterEvents(t *testing.T) {
 	t.Parallel()
 	env := newEnv()
 	env.RegisterActivity(a)
-	env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
+	env.OnActivity(a.RequestErasure, mock.Anything, mock.Anything).Return(nil).Maybe()
 	var written []time.Time
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
@@ -301,7 +300,7 @@ func TestUserWorkflow_ResentFailedEventApplies(t *testing.T) {
 	t.Parallel()
 	env := newEnv()
 	env.RegisterActivity(a)
-	env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
+	env.OnActivity(a.RequestErasure, mock.Anything, mock.Anything).Return(nil).Maybe()
 	var written []time.Time
 	calls := 0
 	env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
@@ -339,7 +338,7 @@ func TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder(t *testing.T) 
 	for _, order := range [][2]clerkevent.Event{{x, y}, {y, x}} {
 		env := newEnv()
 		env.RegisterActivity(a)
-		env.OnActivity(a.EraseHistory, mock.Anything, mock.Anything).Return(activities.EraseHistoryResult{}, nil).Maybe()
+		env.OnActivity(a.RequestErasure, mock.Anything, mock.Anything).Return(nil).Maybe()
 		var last string
 		env.OnActivity(a.UpsertUser, mock.Anything, mock.Anything).Return(
 			func(_ context.Context, u clerkevent.User) (activities.UpsertUserResult, error) {
@@ -358,7 +357,7 @@ func TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder(t *testing.T) 
 // refuses to remove a deleted user's row (a product foreign key without ON
 // DELETE CASCADE). The deletion still takes effect (later events are
 // dropped), the user shows failed with the database's message, and the
-// removal retries until it lands.
+// removal retries until it lands; then the run asks for its erasure.
 func TestUserWorkflow_RefusedRowRemovalShowsFailedAndRetries(t *testing.T) {
 	t.Parallel()
 	const refusal = `ERROR: update or delete on table "users" violates foreign key constraint "orders_user_id_fkey" (SQLSTATE 23503)`
@@ -380,7 +379,7 @@ func TestUserWorkflow_RefusedRowRemovalShowsFailedAndRetries(t *testing.T) {
 	b.run(t, UserWorkflowInput{})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(1)}, b.upserted, "no write after the deletion")
-	require.Empty(t, b.erased, "a run that showed failed erases nothing: the next run of the deleted user does")
+	require.Len(t, b.erased, 1, "once the removal has landed, the run asks for its erasure, the failure it showed with it")
 	require.True(t, during.Deleted)
 	require.Equal(t, SyncStateFailed, during.SyncState)
 	require.Contains(t, during.Failed[0].Error, "SQLSTATE 23503")

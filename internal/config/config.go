@@ -58,6 +58,7 @@ const (
 	DefaultEnsureTimeout       = ensure.DefaultTimeout
 	DefaultTrialPeriod         = 14 * 24 * time.Hour
 	DefaultTrialExpiryInterval = time.Minute
+	DefaultErasureInterval     = time.Minute
 	DefaultWorkflowPollers     = 16
 	// DefaultClerkAPIRPS stays under a development instance's limit of 100
 	// requests per 10 s; a production instance allows 1,000.
@@ -97,7 +98,8 @@ var Vars = []Var{
 	{"TRIAL_PERIOD", shortDuration(DefaultTrialPeriod), "length of a new user's trial subscription, from Clerk's created_at (read by the worker)", Worker},
 	{"TRIAL_EXPIRY_INTERVAL", shortDuration(DefaultTrialExpiryInterval), "how often the trial-expiry Schedule expires the trials that have ended (set by the worker at start-up)", Worker},
 	{"WORKER_WORKFLOW_POLLERS", strconv.Itoa(DefaultWorkflowPollers), "workflow task polls the worker runs at once (the SDK's default is 2)", Worker},
-	{"ERASE_DELETED_HISTORIES", "true", "once a user's (or organization's) deletion has completed, delete its workflow's earlier closed runs from Temporal, so no email or name of a deleted user stays there (docs/operating.md#erasure-of-deleted-users); false keeps them for audit", Worker},
+	{"ERASE_DELETED_HISTORIES", "true", "once a user's (or organization's) deletion has completed, delete every run of its workflow from Temporal, so no email or name of a deleted user stays there (docs/operating.md#erasure-of-deleted-users); false keeps them for audit", Worker},
+	{"ERASURE_INTERVAL", shortDuration(DefaultErasureInterval), "how often the erasure Schedule deletes the closed runs of deleted users and organizations (set by the worker at start-up, with ERASE_DELETED_HISTORIES)", Worker},
 }
 
 // Config is the parsed environment.
@@ -138,9 +140,11 @@ type Config struct {
 	WorkflowPollers int
 	// ClerkAPIRPS paces the worker's Clerk API requests; 0 lifts the limit.
 	ClerkAPIRPS float64
-	// EraseDeletedHistories deletes a deleted user's earlier closed runs
-	// from Temporal (ERASE_DELETED_HISTORIES).
+	// EraseDeletedHistories deletes a deleted user's runs from Temporal
+	// (ERASE_DELETED_HISTORIES).
 	EraseDeletedHistories bool
+	// ErasureInterval is how often the erasure Schedule runs.
+	ErasureInterval time.Duration
 }
 
 // Load reads the configuration from the process environment.
@@ -175,6 +179,7 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		EnsureTimeout:       duration("ENSURE_TIMEOUT"),
 		TrialPeriod:         duration("TRIAL_PERIOD"),
 		TrialExpiryInterval: duration("TRIAL_EXPIRY_INTERVAL"),
+		ErasureInterval:     duration("ERASURE_INTERVAL"),
 	}
 	n, err := strconv.ParseInt(get("WEBHOOK_MAX_BYTES"), 10, 64)
 	if err != nil || n <= 0 {

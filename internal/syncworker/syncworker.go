@@ -1,5 +1,5 @@
 // Package syncworker registers clerksync's workflows and activities on a
-// Temporal worker and sets up the trial-expiry Schedule: the one list of
+// Temporal worker and sets up the trial-expiry and erasure Schedules: the one list of
 // what a clerksync worker runs, shared by the worker binary and the
 // end-to-end tests.
 package syncworker
@@ -49,7 +49,7 @@ type Options struct {
 	WorkflowPollers int
 	// Metrics count what the activities write; nil counts nothing.
 	Metrics *activities.Metrics
-	// KeepHistories keeps a deleted user's closed runs in Temporal
+	// KeepHistories keeps a deleted user's runs in Temporal
 	// (ERASE_DELETED_HISTORIES=false).
 	KeepHistories bool
 }
@@ -73,6 +73,7 @@ func New(c client.Client, o Options) worker.Worker {
 	w.RegisterWorkflowWithOptions(workflows.UserWorkflow, workflow.RegisterOptions{Name: contract.UserWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.OrganizationWorkflow, workflow.RegisterOptions{Name: contract.OrganizationWorkflowType})
 	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
+	w.RegisterWorkflow(workflows.ErasureWorkflow)
 	w.RegisterWorkflow(workflows.BackfillWorkflow)
 	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c, KeepHistories: o.KeepHistories}
 	if o.Clerk != nil {
@@ -96,6 +97,18 @@ func EnsureTrialExpirySchedule(ctx context.Context, c client.Client, taskQueue s
 	return temporalclient.EnsureSchedule(ctx, c, id, every, &client.ScheduleWorkflowAction{
 		ID:        id,
 		Workflow:  workflows.TrialExpiryWorkflow,
+		TaskQueue: taskQueue,
+	})
+}
+
+// EnsureErasureSchedule creates the Schedule that runs ErasureWorkflow on
+// taskQueue every interval, or updates its interval if it exists, as
+// EnsureTrialExpirySchedule does.
+func EnsureErasureSchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
+	id := workflows.ErasureScheduleID(taskQueue)
+	return temporalclient.EnsureSchedule(ctx, c, id, every, &client.ScheduleWorkflowAction{
+		ID:        id,
+		Workflow:  workflows.ErasureWorkflow,
 		TaskQueue: taskQueue,
 	})
 }

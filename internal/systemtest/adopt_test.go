@@ -248,13 +248,7 @@ func TestAdopt_OrganizationsConvergeInTheAppsTeams(t *testing.T) {
 	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.deliveries, 8, 0)
 	require.NoError(t, err)
 	require.Zero(t, stats.Refused)
-	var diff lastDiff
-	require.Eventually(t, func() bool {
-		d, err := sc.compare(ctx, s.db, snakeCaseOrgQueries)
-		require.NoError(t, err)
-		diff.set(d)
-		return d == ""
-	}, 2*time.Minute, 250*time.Millisecond, "tables never converged (seed %d): %s", seed, &diff)
+	s.convergeOrganizations(ctx, t, sc, snakeCaseOrgQueries, seed)
 	require.Equal(t, 1, s.count(t, fmt.Sprintf(`select count(*) from teams t join projects p on p.team_id = t.id
 where t.clerk_org_id = 'org_scn001' and t.id = %d and t.title = 'Team 1.1'`, teamID)), "updated in place, its key and project kept")
 

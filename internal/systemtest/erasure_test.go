@@ -10,21 +10,21 @@ import (
 	"github.com/stretchr/testify/require"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/workflows"
 )
 
-// TestErasure_ADeletedUsersEarlierRunsLeaveTemporal: once a user's
-// deletion has completed, no run of the user's workflow that carried the
-// user's email or name is left in Temporal: the deleting run erased the
-// signup's and the update's, found by workflow ID. A late update for the
-// deleted user is still refused by the tombstone, and its run erases the
-// deleting one in turn.
-func TestErasure_ADeletedUsersEarlierRunsLeaveTemporal(t *testing.T) {
+// TestErasure_NoRunOfADeletedUserIsLeftInTemporal: once a user's
+// deletion has completed, the erasure sweep deletes every run of the
+// user's workflow, the deleting one too, found by workflow ID. A late
+// update for the deleted user is still refused by the tombstone, and the
+// run it started is erased in turn. A deleted organization's runs go the
+// same way.
+func TestErasure_NoRunOfADeletedUserIsLeftInTemporal(t *testing.T) {
 	t.Parallel()
-	s := startSystem(t)
+	s := startSystem(t, func(c *config.Config) { c.EraseDeletedHistories, c.ErasureInterval = true, time.Second })
 	const id = "user_erased"
 	const email = "erasable.person@example.com"
 	workflowID := workflows.UserWorkflowID(id)
@@ -40,36 +40,43 @@ func TestErasure_ADeletedUsersEarlierRunsLeaveTemporal(t *testing.T) {
 	deleted, err := clerkwebhook.DeletedEvent(id, time.Now())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_erase_del", deleted))
-	left := func() []string {
-		var runIDs []string
-		for _, e := range s.runs(t, workflowID, "") {
-			runIDs = append(runIDs, e.GetExecution().GetRunId())
-		}
-		return runIDs
-	}
-	var runIDs []string
-	require.Eventually(t, func() bool {
-		runIDs = left()
-		return len(runIDs) == 1 && len(s.runs(t, workflowID, " AND ExecutionStatus = 'Running'")) == 0
-	}, erasureWait, 250*time.Millisecond, "the signup's and the update's runs are still in Temporal: %v", &runIDs)
-	history, err := protojson.Marshal(s.history(t, workflowID, runIDs[0]))
-	require.NoError(t, err)
-	require.NotContains(t, string(history), email, "the run left holds the deletion, not the user's data")
-	deletion := runIDs[0]
+	s.requireNoRunLeft(t, workflowID, "the signup's, the update's and the deletion's")
 
 	late, err := clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: id, Email: email, CreatedAt: created, UpdatedAt: created.Add(time.Hour)})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_erase_late", late))
-	require.Eventually(t, func() bool {
-		runIDs = left()
-		return len(runIDs) == 1 && runIDs[0] != deletion && len(s.runs(t, workflowID, " AND ExecutionStatus = 'Running'")) == 0
-	}, erasureWait, 250*time.Millisecond, "the late update's run never erased the deleting run: %v", &runIDs)
+	require.Eventually(t, func() bool { return len(s.runs(t, workflowID, "")) > 0 }, 30*time.Second, 50*time.Millisecond,
+		"the late update started no run")
+	s.requireNoRunLeft(t, workflowID, "the late update's")
 	require.Zero(t, s.count(t, "select count(*) from users where clerk_id = '"+id+"'"), "the tombstone refused the late update")
-	v, err := s.temporal.QueryWorkflow(context.Background(), workflowID, runIDs[0], workflows.StateQuery)
+	require.Equal(t, 1, s.count(t, "select count(*) from clerksync.user_tombstones where clerk_id = '"+id+"' and erased_at >= erase_requested_at"))
+
+	// An organization's runs, its deletion's too.
+	const orgID = "org_erased"
+	org, err := clerkwebhook.OrganizationEvent("organization.created", clerkwebhook.OrganizationFields{ClerkID: orgID, Name: "Erasable Team",
+		CreatedAt: created, UpdatedAt: created})
 	require.NoError(t, err)
-	var state workflows.UserState
-	require.NoError(t, v.Get(&state))
-	require.Equal(t, 1, state.ErasedRuns, "the late run erased the deleting one")
+	require.Equal(t, http.StatusOK, s.post(t, "msg_erase_org", org))
+	require.Eventually(t, func() bool { return s.count(t, "select count(*) from organizations where clerk_id = '"+orgID+"'") == 1 },
+		30*time.Second, 50*time.Millisecond)
+	orgDeleted, err := clerkwebhook.OrganizationDeletedEvent(orgID, "", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, s.post(t, "msg_erase_org_del", orgDeleted))
+	s.requireNoRunLeft(t, workflows.OrganizationWorkflowID(orgID), "the organization's")
+}
+
+// requireNoRunLeft waits until Temporal lists no run of workflowID (whose
+// runs what names).
+func (s *system) requireNoRunLeft(t *testing.T, workflowID, what string) {
+	t.Helper()
+	var left []string
+	require.Eventually(t, func() bool {
+		left = left[:0]
+		for _, e := range s.runs(t, workflowID, "") {
+			left = append(left, e.GetExecution().GetRunId()+" "+e.GetStatus().String())
+		}
+		return len(left) == 0
+	}, erasureWait, 250*time.Millisecond, "%s runs of %s are still in Temporal: %v", what, workflowID, &left)
 }
 
 // erasureWait bounds how long a deleted run may still be listed: Temporal

@@ -1,6 +1,7 @@
 package systemtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
@@ -259,13 +261,48 @@ func TestOrganizations_ShuffledDuplicatedEventsConverge(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, stats.Refused, "a delivery is acknowledged, or deferred (503) while Temporal is slow on a loaded machine, never refused")
 
+	s.convergeOrganizations(ctx, t, sc, ownOrgQueries, seed)
+}
+
+// convergeOrganizations waits until the tables q reads hold what sc
+// implies. If they never do, it shows, for each live organization whose
+// row is missing, what Temporal and the worker's log say of its workflow,
+// then fails the test.
+func (s *system) convergeOrganizations(ctx context.Context, t *testing.T, sc orgScenario, q orgQueries, seed uint64) {
+	t.Helper()
 	var diff lastDiff
-	require.Eventually(t, func() bool {
-		d, err := sc.compare(ctx, s.db, ownOrgQueries)
-		require.NoError(t, err)
+	if assert.Eventually(t, func() bool {
+		d, err := sc.compare(ctx, s.db, q)
+		if err != nil {
+			d = err.Error()
+		}
 		diff.set(d)
 		return d == ""
-	}, 2*time.Minute, 250*time.Millisecond, "tables never converged (seed %d): %s", seed, &diff)
+	}, 2*time.Minute, 250*time.Millisecond) {
+		return
+	}
+	// The condition may still run on s.db: the pool is another connection.
+	for _, orgID := range slices.Sorted(maps.Keys(sc.orgs)) {
+		var n int
+		if err := s.store.Pool().QueryRow(ctx, `select count(*) from (`+q.orgs+`) o(k, v) where k = $1`, orgID).Scan(&n); err != nil || n > 0 {
+			continue
+		}
+		workflowID := workflows.OrganizationWorkflowID(orgID)
+		d, err := s.temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+		t.Logf("%s: describe: %v; status %v, history length %d, pending activities %v", workflowID, err,
+			d.GetWorkflowExecutionInfo().GetStatus(), d.GetWorkflowExecutionInfo().GetHistoryLength(), d.GetPendingActivities())
+		if v, err := s.temporal.QueryWorkflow(ctx, workflowID, "", workflows.StateQuery); err == nil {
+			var state workflows.OrganizationState
+			_ = v.Get(&state)
+			t.Logf("%s: state %+v", workflowID, state)
+		}
+		for _, line := range bytes.Split(s.logs.Bytes(), []byte("\n")) {
+			if bytes.Contains(line, []byte(orgID)) && !bytes.Contains(line, []byte(`"level":"DEBUG"`)) {
+				t.Logf("%s: log: %.600s", workflowID, line)
+			}
+		}
+	}
+	t.Fatalf("tables never converged (seed %d): %s", seed, &diff)
 }
 
 // TestOrganizations_DeletionHeldByAProductForeignKey: a product table that

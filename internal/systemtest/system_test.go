@@ -123,8 +123,15 @@ func startSystemOn(t *testing.T, example *testenv.Example, options ...func(*conf
 	t.Cleanup(func() {
 		_ = tc.ScheduleClient().GetHandle(context.Background(), workflows.TrialExpiryScheduleID(taskQueue)).Delete(context.Background())
 	})
+	if cfg.EraseDeletedHistories {
+		require.NoError(t, syncworker.EnsureErasureSchedule(context.Background(), tc, taskQueue, cfg.ErasureInterval))
+		t.Cleanup(func() {
+			_ = tc.ScheduleClient().GetHandle(context.Background(), workflows.ErasureScheduleID(taskQueue)).Delete(context.Background())
+		})
+	}
 	workerOptions := syncworker.Options{
 		TaskQueue: taskQueue, Store: st, Clerk: cfg.ClerkClient(), TrialPeriod: cfg.TrialPeriod,
+		KeepHistories: !cfg.EraseDeletedHistories,
 	}
 	var w worker.Worker
 	startWorker := func() {

@@ -24,6 +24,7 @@ func StartProcess(t testing.TB, logDir, name string, env []string, bin string, a
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The entities whose workflow histories are erased once they are deleted:
+// the values of Erasure.Entity.
+const (
+	ErasureUser         = "user"
+	ErasureOrganization = "organization"
+)
+
+// Erasure is a deleted user or organization whose workflow runs are still
+// to be deleted from Temporal.
+type Erasure struct {
+	// Entity is ErasureUser or ErasureOrganization.
+	Entity  string
+	ClerkID string
+	// RequestedAt is when a deletion or a later run asked for it.
+	RequestedAt time.Time
+}
+
+// ErasurePage is one page of pending erasures, in the order
+// (RequestedAt, ClerkID) of one entity.
+type ErasurePage struct {
+	Erasures []Erasure
+	// AsOf is the database's time when the page was read: no run that
+	// asked for an erasure later is accounted for by it (MarkErased).
+	AsOf time.Time
+}
+
+// erasureEntity returns the tombstones of the entity an Erasure names.
+func erasureEntity(name string) (entity, error) {
+	switch name {
+	case ErasureUser:
+		return userEntity, nil
+	case ErasureOrganization:
+		return organizationEntity, nil
+	}
+	return entity{}, fmt.Errorf("erasure of %q: not a user or an organization", name)
+}
+
+// RequestErasure records that a run of a deleted user's or organization's
+// workflow has held events since its last erasure: a late event refused by
+// the tombstone still leaves a run whose history holds it. A deletion's
+// tombstone requests one by itself.
+func (s *Store) RequestErasure(ctx context.Context, entityName, clerkID string) error {
+	e, err := erasureEntity(entityName)
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, s.sql(`update `+e.tombstones+` set erase_requested_at = now() where clerk_id = $1`), clerkID); err != nil {
+		return fmt.Errorf("request erasure of %s %s: %w", e.name, clerkID, err)
+	}
+	return nil
+}
+
+// PendingErasures returns up to limit of the entity's erasures that were
+// requested at least settle ago and not done since, after the one after
+// names (the zero Erasure: from the first). settle leaves the runs that
+// asked time to show in Temporal's visibility, which lags behind the run.
+func (s *Store) PendingErasures(ctx context.Context, entityName string, settle time.Duration, after Erasure, limit int) (ErasurePage, error) {
+	e, err := erasureEntity(entityName)
+	if err != nil {
+		return ErasurePage{}, err
+	}
+	rows, err := s.pool.Query(ctx, s.sql(`
+select clerk_id, erase_requested_at, now() from `+e.tombstones+`
+where (erased_at is null or erased_at < erase_requested_at)
+  and erase_requested_at < now() - $1 * interval '1 second'
+  and (erase_requested_at, clerk_id) > ($2, $3)
+order by erase_requested_at, clerk_id
+limit $4`), settle.Seconds(), after.RequestedAt, after.ClerkID, limit)
+	if err != nil {
+		return ErasurePage{}, fmt.Errorf("pending erasures of %ss: %w", e.name, err)
+	}
+	page := ErasurePage{AsOf: time.Now()}
+	_, err = pgx.ForEachRow(rows, []any{&after.ClerkID, &after.RequestedAt, &page.AsOf}, func() error {
+		page.Erasures = append(page.Erasures, Erasure{Entity: e.name, ClerkID: after.ClerkID, RequestedAt: after.RequestedAt})
+		return nil
+	})
+	if err != nil {
+		return ErasurePage{}, fmt.Errorf("pending erasures of %ss: %w", e.name, err)
+	}
+	return page, nil
+}
+
+// MarkErased records that every run of the erasure's entity that asked for
+// it by asOf (an ErasurePage's) is deleted from Temporal. A run that asked
+// later keeps the entity pending.
+func (s *Store) MarkErased(ctx context.Context, er Erasure, asOf time.Time) error {
+	e, err := erasureEntity(er.Entity)
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, s.sql(`update `+e.tombstones+` set erased_at = greatest(erased_at, $2) where clerk_id = $1`),
+		er.ClerkID, asOf); err != nil {
+		return fmt.Errorf("mark %s %s erased: %w", e.name, er.ClerkID, err)
+	}
+	return nil
+}
