@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,7 +86,8 @@ select count(pg_advisory_xact_lock(h)) from (
 			return err
 		}
 		res.Unchanged = len(users) - res.Inserted - res.Updated - res.Tombstoned
-		if trialPeriod <= 0 || len(written) == 0 || trials == nil {
+		written = mayGetTrial(users, written, trialPeriod)
+		if len(written) == 0 || trials == nil {
 			return nil
 		}
 		tag, err := tx.Exec(ctx, s.sql(trials.grantPage), written, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))
@@ -99,6 +101,30 @@ select count(pg_advisory_xact_lock(h)) from (
 		return PageResult{}, fmt.Errorf("write page of %d users: %w", len(users), err)
 	}
 	return res, nil
+}
+
+// trialSkew is how far the worker's clock may be ahead of the database's
+// before mayGetTrial leaves out a user whose trial has not ended by the
+// database's clock.
+const trialSkew = time.Hour
+
+// mayGetTrial returns the written IDs of users whose trial would not have
+// ended yet: a backfill of an old user base grants none, and its pages
+// skip the statement that would find that out row by row. The statement
+// decides by the database's clock; this only leaves out what is past by a
+// margin.
+func mayGetTrial(users []clerkevent.User, written []string, trialPeriod time.Duration) []string {
+	if trialPeriod <= 0 {
+		return nil
+	}
+	recent := make(map[string]bool, len(written))
+	since := time.Now().Add(-trialPeriod - trialSkew)
+	for _, u := range users {
+		if u.ClerkCreatedAt.After(since) {
+			recent[u.ClerkID] = true
+		}
+	}
+	return slices.DeleteFunc(written, func(id string) bool { return !recent[id] })
 }
 
 // CountUsers counts the live users.
