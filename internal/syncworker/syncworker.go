@@ -93,22 +93,18 @@ func New(c client.Client, o Options) worker.Worker {
 // not overlap; a run missed while no worker polled is made up when one
 // does.
 func EnsureTrialExpirySchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
-	id := workflows.TrialExpiryScheduleID(taskQueue)
-	return temporalclient.EnsureSchedule(ctx, c, id, every, &client.ScheduleWorkflowAction{
-		ID:        id,
-		Workflow:  workflows.TrialExpiryWorkflow,
-		TaskQueue: taskQueue,
-	})
+	return ensureSchedule(ctx, c, workflows.TrialExpiryScheduleID(taskQueue), workflows.TrialExpiryWorkflow, taskQueue, every)
 }
 
 // EnsureErasureSchedule creates the Schedule that runs ErasureWorkflow on
 // taskQueue every interval, or updates its interval if it exists, as
 // EnsureTrialExpirySchedule does.
 func EnsureErasureSchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
-	id := workflows.ErasureScheduleID(taskQueue)
-	return temporalclient.EnsureSchedule(ctx, c, id, every, &client.ScheduleWorkflowAction{
-		ID:        id,
-		Workflow:  workflows.ErasureWorkflow,
-		TaskQueue: taskQueue,
-	})
+	return ensureSchedule(ctx, c, workflows.ErasureScheduleID(taskQueue), workflows.ErasureWorkflow, taskQueue, every)
+}
+
+// ensureSchedule makes Schedule id run wf on taskQueue every interval, the
+// workflow ID the Schedule's own.
+func ensureSchedule(ctx context.Context, c client.Client, id string, wf any, taskQueue string, every time.Duration) error {
+	return temporalclient.EnsureSchedule(ctx, c, id, every, &client.ScheduleWorkflowAction{ID: id, Workflow: wf, TaskQueue: taskQueue})
 }
