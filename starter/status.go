@@ -23,9 +23,12 @@ import (
 // userStatus is what `starter status` prints: the row, and the user's
 // workflows as Temporal knows them.
 type userStatus struct {
-	ClerkID string              `json:"clerk_id"`
-	Row     *store.User         `json:"row"`
-	Deleted bool                `json:"deleted"`
+	ClerkID string      `json:"clerk_id"`
+	Row     *store.User `json:"row"`
+	Deleted bool        `json:"deleted"`
+	// Erasure says, for a deleted user, whether its runs are erased from
+	// Temporal yet.
+	Erasure *store.ErasureState `json:"erasure,omitempty"`
 	User    *workflowStatus     `json:"user_workflow"`
 	Trial   *store.Subscription `json:"trial"`
 }
@@ -44,10 +47,11 @@ type workflowStatus struct {
 type organizationStatus struct {
 	ClerkID string `json:"clerk_id"`
 	// Row is the organization's row, by its table's column names.
-	Row      json.RawMessage `json:"row"`
-	Members  []store.Member  `json:"members"`
-	Deleted  bool            `json:"deleted"`
-	Workflow *workflowStatus `json:"organization_workflow"`
+	Row      json.RawMessage     `json:"row"`
+	Members  []store.Member      `json:"members"`
+	Deleted  bool                `json:"deleted"`
+	Erasure  *store.ErasureState `json:"erasure,omitempty"`
+	Workflow *workflowStatus     `json:"organization_workflow"`
 }
 
 // unknown reports that clerksync has nothing of the user.
@@ -63,7 +67,7 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id | org_id>\n\nPrints the user's row, whether it is tombstoned, its newest user workflow run\n(with its state) and its trial subscription as JSON; for an organization, its\nrow, its members and its workflow. Exits non-zero when clerksync knows\nnothing of it.\n")
+		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id | org_id>\n\nPrints the user's row, whether it is tombstoned (and whether its runs are\nerased from Temporal yet), its newest user workflow run (with its state) and\nits trial subscription as JSON; for an organization, its\nrow, its members and its workflow. Exits non-zero when clerksync knows\nnothing of it.\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -111,6 +115,9 @@ func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, clerkI
 		s.Row = &row
 	case errors.Is(err, store.ErrDeleted):
 		s.Deleted = true
+		if s.Erasure, err = st.ErasureOf(ctx, store.ErasureUser, clerkID); err != nil {
+			return s, err
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		return s, err
 	}
@@ -138,6 +145,9 @@ func lookupOrganization(ctx context.Context, st *store.Store, tc client.Client, 
 		o.Row, o.Members = row, members
 	case errors.Is(err, store.ErrDeleted):
 		o.Deleted = true
+		if o.Erasure, err = st.ErasureOf(ctx, store.ErasureOrganization, orgID); err != nil {
+			return o, err
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		return o, err
 	}

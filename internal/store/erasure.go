@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,4 +104,36 @@ func (s *Store) MarkErased(ctx context.Context, er Erasure, asOf time.Time) erro
 		return fmt.Errorf("mark %s %s erased: %w", e.name, er.ClerkID, err)
 	}
 	return nil
+}
+
+// ErasureState is where the erasure of a deleted user's or organization's
+// runs stands, for operators (`starter status`).
+type ErasureState struct {
+	// RequestedAt is when the deletion or the latest run asked for it.
+	RequestedAt time.Time `json:"requested_at"`
+	// ErasedAt is when the sweep last found none of the runs running and
+	// deleted the closed ones; nil before the first time.
+	ErasedAt *time.Time `json:"erased_at"`
+	// Pending: a run asked after that; the next sweep erases it.
+	Pending bool `json:"pending"`
+}
+
+// ErasureOf returns the erasure state of a deleted user or organization,
+// nil for one that has no tombstone.
+func (s *Store) ErasureOf(ctx context.Context, entityName, clerkID string) (*ErasureState, error) {
+	e, err := erasureEntity(entityName)
+	if err != nil {
+		return nil, err
+	}
+	var st ErasureState
+	err = s.pool.QueryRow(ctx, s.sql(`
+select erase_requested_at, erased_at, erased_at is null or erased_at < erase_requested_at
+from `+e.tombstones+` where clerk_id = $1`), clerkID).Scan(&st.RequestedAt, &st.ErasedAt, &st.Pending)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("erasure of %s %s: %w", e.name, clerkID, err)
+	}
+	return &st, nil
 }

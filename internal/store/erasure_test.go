@@ -45,13 +45,25 @@ func TestErasures_PendingUntilMarkedAndAgainOnALaterRequest(t *testing.T) {
 	require.Equal(t, []string{"user_e3"}, ids(pending(store.ErasureUser, first.Erasures[1], 2)))
 	require.Equal(t, []string{"org_e1"}, ids(pending(store.ErasureOrganization, store.Erasure{}, 10)))
 
+	state := func(id string) *store.ErasureState {
+		t.Helper()
+		st, err := b.st.ErasureOf(ctx, store.ErasureUser, id)
+		require.NoError(t, err)
+		return st
+	}
+	require.True(t, state("user_e1").Pending)
+	require.Nil(t, state("user_e1").ErasedAt)
 	page := pending(store.ErasureUser, store.Erasure{}, 10)
 	require.NoError(t, b.st.MarkErased(ctx, page.Erasures[0], page.AsOf))
 	require.Equal(t, []string{"user_e2", "user_e3"}, ids(pending(store.ErasureUser, store.Erasure{}, 10)))
+	require.False(t, state("user_e1").Pending)
+	require.WithinDuration(t, page.AsOf, *state("user_e1").ErasedAt, 0)
+	require.Nil(t, state("user_live"), "a user never deleted has no erasure")
 
 	// A late event's run for user_e1 asks again.
 	require.NoError(t, b.st.RequestErasure(ctx, store.ErasureUser, "user_e1"))
 	require.Equal(t, []string{"user_e2", "user_e3", "user_e1"}, ids(pending(store.ErasureUser, store.Erasure{}, 10)))
+	require.True(t, state("user_e1").Pending)
 	// A mark as of a listing older than the request leaves it pending.
 	require.NoError(t, b.st.MarkErased(ctx, page.Erasures[0], page.AsOf))
 	require.Equal(t, []string{"user_e2", "user_e3", "user_e1"}, ids(pending(store.ErasureUser, store.Erasure{}, 10)))

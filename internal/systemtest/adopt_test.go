@@ -231,7 +231,7 @@ from team_members m join teams t on t.id = m.team_id join app_users u on u.id = 
 func TestAdopt_OrganizationsConvergeInTheAppsTeams(t *testing.T) {
 	t.Parallel()
 	s := startSystemOn(t, &testenv.SnakeCase)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	seed := uint64(time.Now().UnixNano())
 	sc := newOrgScenario(t, 20, 100, seed, true)
@@ -248,7 +248,7 @@ func TestAdopt_OrganizationsConvergeInTheAppsTeams(t *testing.T) {
 	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, sc.deliveries, 8, 0)
 	require.NoError(t, err)
 	require.Zero(t, stats.Refused)
-	s.convergeOrganizations(ctx, t, sc, snakeCaseOrgQueries, seed)
+	s.convergeOrganizations(t, sc, snakeCaseOrgQueries, seed)
 	require.Equal(t, 1, s.count(t, fmt.Sprintf(`select count(*) from teams t join projects p on p.team_id = t.id
 where t.clerk_org_id = 'org_scn001' and t.id = %d and t.title = 'Team 1.1'`, teamID)), "updated in place, its key and project kept")
 

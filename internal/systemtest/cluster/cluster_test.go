@@ -238,6 +238,7 @@ func TestCluster_TwoWorkersTwoStartersThroughCrashesAndARestart(t *testing.T) {
 	require.Contains(t, out, `"deleted": true`)
 	require.Contains(t, out, `"row": null`)
 	requireNoRunListed(t, ctx, c, "user/"+erased) // the late event's run goes too
+	require.Contains(t, starter("status", erased), `"pending": false`, "status shows the erasure done")
 }
 
 // requireNoRunListed waits until `temporal workflow list` on the cluster
