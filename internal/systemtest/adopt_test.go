@@ -214,7 +214,7 @@ where u.deleted_at is not null and u.email_address is null and u.given_name is n
 // members as the organization scenario compares them.
 var snakeCaseOrgQueries = orgQueries{
 	orgs:  `select clerk_org_id, title from teams`,
-	users: `select clerk_user_id, coalesce(given_name, '') from app_users where clerk_user_id like 'user_org%' and deleted_at is null`,
+	users: `select clerk_user_id, coalesce(given_name, '') from app_users where clerk_user_id like 'user_snk%' and deleted_at is null`,
 	members: `
 select t.clerk_org_id || ' ' || u.clerk_user_id, m.clerk_membership_id || ' ' || m.role
 from team_members m join teams t on t.id = m.team_id join app_users u on u.id = m.user_id`,
@@ -234,14 +234,14 @@ func TestAdopt_OrganizationsConvergeInTheAppsTeams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	seed := uint64(time.Now().UnixNano())
-	sc := newOrgScenario(t, 20, 100, seed, true)
+	sc := newOrgScenario(t, "snk", 20, 100, seed, true)
 	t.Logf("seed %d: %d deliveries, %d live organizations, %d memberships", seed, len(sc.deliveries), len(sc.orgs), len(sc.members))
 	s.names = append(s.names, "Member ", "Team ")
 
 	// The app's own rows from before: a team it already had (and keeps
 	// under its key), and a project of every team to come.
 	var teamID int64
-	require.NoError(t, s.db.QueryRow(ctx, `insert into teams (clerk_org_id, title, synced_at) values ('org_scn001', 'Before', now()) returning id`).Scan(&teamID))
+	require.NoError(t, s.db.QueryRow(ctx, `insert into teams (clerk_org_id, title, synced_at) values ('org_snk001', 'Before', now()) returning id`).Scan(&teamID))
 	_, err := s.db.Exec(ctx, `insert into projects (team_id, name) values ($1, 'from before')`, teamID)
 	require.NoError(t, err)
 
@@ -250,12 +250,12 @@ func TestAdopt_OrganizationsConvergeInTheAppsTeams(t *testing.T) {
 	require.Zero(t, stats.Refused)
 	s.convergeOrganizations(t, sc, snakeCaseOrgQueries, seed)
 	require.Equal(t, 1, s.count(t, fmt.Sprintf(`select count(*) from teams t join projects p on p.team_id = t.id
-where t.clerk_org_id = 'org_scn001' and t.id = %d and t.title = 'Team 1.1'`, teamID)), "updated in place, its key and project kept")
+where t.clerk_org_id = 'org_snk001' and t.id = %d and t.title = 'Team 1.1'`, teamID)), "updated in place, its key and project kept")
 
 	// Metadata and permissions reach the columns that map them.
 	now := time.Now().Truncate(time.Millisecond)
 	body, err := clerkwebhook.MembershipEvent("organizationMembership.updated", clerkwebhook.MembershipFields{
-		ClerkID: "orgmem_snake_meta", UserID: "user_org0001", Role: "org:admin", Permissions: []string{"org:sys_memberships:manage"},
+		ClerkID: "orgmem_snake_meta", UserID: "user_snk0001", Role: "org:admin", Permissions: []string{"org:sys_memberships:manage"},
 		Organization: clerkwebhook.OrganizationFields{ClerkID: "org_snake_meta", Name: "Metadata", CreatedAt: now, UpdatedAt: now,
 			PublicMetadata: json.RawMessage(`{"plan": "pro", "seats": 5}`)},
 		CreatedAt: now, UpdatedAt: now})
@@ -267,13 +267,13 @@ where t.clerk_org_id = 'org_snake_meta' and t.plan = 'pro' and m.permissions = '
 	}, 30*time.Second, 100*time.Millisecond)
 
 	// A deleted team's project goes with it.
-	_, err = s.db.Exec(ctx, `insert into projects (team_id, name) select id, 'doomed' from teams where clerk_org_id = 'org_scn002'`)
+	_, err = s.db.Exec(ctx, `insert into projects (team_id, name) select id, 'doomed' from teams where clerk_org_id = 'org_snk002'`)
 	require.NoError(t, err)
-	body, err = clerkwebhook.OrganizationDeletedEvent("org_scn002", "team-2", time.Now())
+	body, err = clerkwebhook.OrganizationDeletedEvent("org_snk002", "team-2", time.Now())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_scn002_gone", body))
 	require.Eventually(t, func() bool {
-		return s.count(t, `select count(*) from teams where clerk_org_id = 'org_scn002'`)+
+		return s.count(t, `select count(*) from teams where clerk_org_id = 'org_snk002'`)+
 			s.count(t, `select count(*) from projects where name = 'doomed'`) == 0
 	}, 30*time.Second, 100*time.Millisecond)
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,9 +42,15 @@ type orgScenario struct {
 // shuffled with the rest, a fifth sent twice, so memberships often come
 // before their organization's or their user's creation.
 //
+// Every Clerk ID holds prefix (user_<prefix>0001, org_<prefix>001,
+// orgmem_<prefix>001_0001_a): tests run at once on one Temporal server,
+// where a workflow ID such as user/user_x0001 is one workflow whichever
+// test signals it, so two tests sharing an ID apply each other's events
+// in their own databases.
+//
 // With keepUsers, no user is deleted (an app that soft-deletes its users
 // keeps their rows, and what a cascade would remove with them).
-func newOrgScenario(t *testing.T, nOrgs, nUsers int, seed uint64, keepUsers bool) orgScenario {
+func newOrgScenario(t *testing.T, prefix string, nOrgs, nUsers int, seed uint64, keepUsers bool) orgScenario {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
@@ -57,7 +64,7 @@ func newOrgScenario(t *testing.T, nOrgs, nUsers int, seed uint64, keepUsers bool
 
 	deletedUser := map[string]bool{}
 	for i := range nUsers {
-		id := fmt.Sprintf("user_org%04d", i)
+		id := fmt.Sprintf("user_%s%04d", prefix, i)
 		for v, name := range []string{fmt.Sprintf("Member %d.0", i), fmt.Sprintf("Member %d.1", i)} {
 			typ := "user.created"
 			if v == 1 {
@@ -77,7 +84,7 @@ func newOrgScenario(t *testing.T, nOrgs, nUsers int, seed uint64, keepUsers bool
 	}
 
 	for o := range nOrgs {
-		orgID := fmt.Sprintf("org_scn%03d", o)
+		orgID := fmt.Sprintf("org_%s%03d", prefix, o)
 		versions := []clerkwebhook.OrganizationFields{
 			{ClerkID: orgID, Name: fmt.Sprintf("Team %d.0", o), Slug: fmt.Sprintf("team-%d", o), CreatedAt: at(0), UpdatedAt: at(1)},
 			{ClerkID: orgID, Name: fmt.Sprintf("Team %d.1", o), Slug: fmt.Sprintf("team-%d", o), CreatedAt: at(0), UpdatedAt: at(5)},
@@ -100,8 +107,8 @@ func newOrgScenario(t *testing.T, nOrgs, nUsers int, seed uint64, keepUsers bool
 		}
 
 		for k, u := range rng.Perm(nUsers)[:8] {
-			userID := fmt.Sprintf("user_org%04d", u)
-			memID := fmt.Sprintf("orgmem_%03d_%04d_a", o, u)
+			userID := fmt.Sprintf("user_%s%04d", prefix, u)
+			memID := fmt.Sprintf("orgmem_%s%03d_%04d_a", prefix, o, u)
 			// Each membership event embeds one of the organization's real
 			// versions, the one current when it happened.
 			m := clerkwebhook.MembershipFields{ClerkID: memID, UserID: userID, Role: "org:member",
@@ -122,7 +129,7 @@ func newOrgScenario(t *testing.T, nOrgs, nUsers int, seed uint64, keepUsers bool
 				final = ""
 				if k == 1 { // rejoined under a new ID
 					rejoin := m
-					rejoin.ClerkID, rejoin.Role, rejoin.CreatedAt, rejoin.UpdatedAt = fmt.Sprintf("orgmem_%03d_%04d_b", o, u), "org:member", at(40), at(40)
+					rejoin.ClerkID, rejoin.Role, rejoin.CreatedAt, rejoin.UpdatedAt = fmt.Sprintf("orgmem_%s%03d_%04d_b", prefix, o, u), "org:member", at(40), at(40)
 					body, err := clerkwebhook.MembershipEvent("organizationMembership.created", rejoin)
 					add(fmt.Sprintf("msg_%s_c", rejoin.ClerkID), body, err)
 					final = rejoin.ClerkID + " org:member"
@@ -151,7 +158,7 @@ type orgQueries struct{ orgs, users, members string }
 // ownOrgQueries read clerksync's own tables.
 var ownOrgQueries = orgQueries{
 	orgs:  `select clerk_id, coalesce(name, '') from organizations`,
-	users: `select clerk_id, coalesce(first_name, '') from users where clerk_id like 'user_org%'`,
+	users: `select clerk_id, coalesce(first_name, '') from users where clerk_id like 'user_own%'`,
 	members: `
 select o.clerk_id || ' ' || u.clerk_id, m.clerk_id || ' ' || m.role
 from organization_memberships m join organizations o on o.id = m.organization_id join users u on u.id = m.user_id`,
@@ -187,12 +194,16 @@ func (sc orgScenario) compare(ctx context.Context, db *pgx.Conn, q orgQueries) (
 	if err != nil {
 		return "", err
 	}
+	var diffs []string
 	for name, c := range []struct {
 		got, want map[string]string
 	}{{orgs, sc.orgs}, {users, sc.users}, {members, sc.members}} {
 		if !maps.Equal(c.got, c.want) {
-			return fmt.Sprintf("%s: %s", []string{"organizations", "users", "memberships"}[name], mapDiff(c.got, c.want)), nil
+			diffs = append(diffs, fmt.Sprintf("%s: %s", []string{"organizations", "users", "memberships"}[name], mapDiff(c.got, c.want)))
 		}
+	}
+	if len(diffs) > 0 {
+		return strings.Join(diffs, "; "), nil
 	}
 	for table, ids := range map[string][]string{
 		"clerksync.organization_tombstones": sc.deletedOrgs, "clerksync.user_tombstones": sc.deletedUsers,
@@ -251,7 +262,7 @@ func TestOrganizations_ShuffledDuplicatedEventsConverge(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
 	seed := uint64(time.Now().UnixNano())
-	sc := newOrgScenario(t, 30, 150, seed, false)
+	sc := newOrgScenario(t, "own", 30, 150, seed, false)
 	t.Logf("seed %d: %d deliveries, %d live organizations, %d memberships", seed, len(sc.deliveries), len(sc.orgs), len(sc.members))
 	s.names = append(s.names, "Member ", "Team ") // the scenario's names, which no log may hold
 
@@ -318,6 +329,21 @@ func (s *system) convergeOrganizations(t *testing.T, sc orgScenario, q orgQuerie
 				t.Logf("%s: log: %.600s", workflowID, line)
 			}
 		}
+	}
+	explained = 0
+	for _, userID := range slices.Sorted(maps.Keys(sc.users)) {
+		var name string
+		err := s.db.QueryRow(ctx, `select v from (`+q.users+`) u(k, v) where k = $1`, userID).Scan(&name)
+		if (err == nil && name == sc.users[userID]) || explained == 3 {
+			continue
+		}
+		explained++
+		workflowID := workflows.UserWorkflowID(userID)
+		t.Logf("%s: row %q (%v), want %q", workflowID, name, err, sc.users[userID])
+		d, err := s.temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+		t.Logf("%s: describe: %v; status %v, history length %d, pending workflow task %v, pending activities %v", workflowID, err,
+			d.GetWorkflowExecutionInfo().GetStatus(), d.GetWorkflowExecutionInfo().GetHistoryLength(), d.GetPendingWorkflowTask(),
+			d.GetPendingActivities())
 	}
 	warnings := map[string]int{}
 	for _, line := range bytes.Split(s.logs.Bytes(), []byte("\n")) {
