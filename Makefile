@@ -101,8 +101,11 @@ reset:
 	@echo "make reset: done; make run starts from nothing"
 
 ## test: unit, workflow and end-to-end tests (real PostgreSQL, a Temporal dev server per package), then a count of tests run, skipped and failed
+# -timeout 20m: internal/systemtest alone takes 5 to 7 minutes on two cores,
+# and a test that stalls must fail with its own diagnosis, not go test's
+# 10-minute panic.
 test: $(TEMPORAL_CLI) vet lint $(TS_CLIENT)/node_modules/.package-lock.json $(TS_EXAMPLE)/node_modules/.package-lock.json
-	go tool gotestsum --format pkgname-and-test-fails -- -race -count=1 ./...
+	go tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 20m ./...
 
 # -tags cluster: the cluster tests are vetted and linted with the rest.
 vet:
