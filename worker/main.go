@@ -121,13 +121,17 @@ func run(ctx context.Context, logger *slog.Logger) error {
 			return syncworker.EnsureTrialExpirySchedule(ctx, c, cfg.TaskQueue, cfg.TrialExpiryInterval)
 		}, nil)
 	}()
-	if cfg.EraseDeletedHistories {
-		go func() {
+	go func() {
+		if cfg.EraseDeletedHistories {
 			_ = retry(ctx, logger, "set up the erasure Schedule", func() error {
 				return syncworker.EnsureErasureSchedule(ctx, c, cfg.TaskQueue, cfg.ErasureInterval)
 			}, nil)
-		}()
-	}
+			return
+		}
+		_ = retry(ctx, logger, "remove the erasure Schedule (ERASE_DELETED_HISTORIES=false)", func() error {
+			return syncworker.RemoveErasureSchedule(ctx, c, cfg.TaskQueue)
+		}, nil)
+	}()
 	w := syncworker.New(c, syncworker.Options{
 		TaskQueue: cfg.TaskQueue, Store: st, Clerk: cfg.ClerkClient(), ClerkRPS: cfg.ClerkAPIRPS,
 		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers, Metrics: metrics,

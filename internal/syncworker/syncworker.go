@@ -6,10 +6,13 @@ package syncworker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/user"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
@@ -101,6 +104,19 @@ func EnsureTrialExpirySchedule(ctx context.Context, c client.Client, taskQueue s
 // EnsureTrialExpirySchedule does.
 func EnsureErasureSchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
 	return ensureSchedule(ctx, c, workflows.ErasureScheduleID(taskQueue), workflows.ErasureWorkflow, taskQueue, every)
+}
+
+// RemoveErasureSchedule deletes the erasure Schedule of taskQueue, if
+// there is one: a worker that keeps histories (ERASE_DELETED_HISTORIES=false)
+// removes the one a worker set up while erasure was on.
+func RemoveErasureSchedule(ctx context.Context, c client.Client, taskQueue string) error {
+	id := workflows.ErasureScheduleID(taskQueue)
+	err := c.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
+	var notFound *serviceerror.NotFound
+	if err != nil && !errors.As(err, &notFound) {
+		return fmt.Errorf("remove schedule %s: %w", id, err)
+	}
+	return nil
 }
 
 // ensureSchedule makes Schedule id run wf on taskQueue every interval, the

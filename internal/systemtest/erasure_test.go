@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/syncworker"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -66,6 +69,26 @@ func TestErasure_NoRunOfADeletedUserIsLeftInTemporal(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_erase_org_del", orgDeleted))
 	s.requireNoRunLeft(t, workflows.OrganizationWorkflowID(orgID), "the organization's")
+}
+
+// TestErasure_KeepingHistoriesRemovesTheSchedule: a worker that keeps
+// histories removes the erasure Schedule a worker set up while erasure was
+// on, and finds nothing to remove the next time.
+func TestErasure_KeepingHistoriesRemovesTheSchedule(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tc := testenv.Temporal(t)
+	const taskQueue = "erasure-off"
+	require.NoError(t, syncworker.EnsureErasureSchedule(ctx, tc, taskQueue, time.Hour))
+	handle := tc.ScheduleClient().GetHandle(ctx, workflows.ErasureScheduleID(taskQueue))
+	_, err := handle.Describe(ctx)
+	require.NoError(t, err)
+
+	require.NoError(t, syncworker.RemoveErasureSchedule(ctx, tc, taskQueue))
+	_, err = handle.Describe(ctx)
+	var notFound *serviceerror.NotFound
+	require.ErrorAs(t, err, &notFound)
+	require.NoError(t, syncworker.RemoveErasureSchedule(ctx, tc, taskQueue), "nothing to remove")
 }
 
 // requireNoRunLeft waits until Temporal lists no run of workflowID (whose
