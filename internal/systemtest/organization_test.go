@@ -280,8 +280,8 @@ func TestOrganizations_ShuffledDuplicatedEventsConverge(t *testing.T) {
 // every package at once) applies the corpus slowly, and only a stall says
 // something is wrong. If they stop changing for stallLimit before they
 // converge, or never converge within convergeLimit, it shows, for the
-// first live organizations whose row is missing or not the newest, what
-// Temporal and the worker's log say of their workflows, and every warning
+// first live organizations and users whose row is missing or not the
+// newest, what Temporal and the worker's log say of their workflows, and every warning
 // and error the log holds, then fails the test.
 func (s *system) convergeOrganizations(t *testing.T, sc orgScenario, q orgQueries, seed uint64) {
 	t.Helper()
@@ -305,45 +305,22 @@ func (s *system) convergeOrganizations(t *testing.T, sc orgScenario, q orgQuerie
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	explained := 0
-	for _, orgID := range slices.Sorted(maps.Keys(sc.orgs)) {
-		var name string
-		err := s.db.QueryRow(ctx, `select v from (`+q.orgs+`) o(k, v) where k = $1`, orgID).Scan(&name)
-		if (err == nil && name == sc.orgs[orgID]) || explained == 3 {
-			continue
-		}
-		explained++
-		workflowID := workflows.OrganizationWorkflowID(orgID)
-		t.Logf("%s: row %q (%v), want %q", workflowID, name, err, sc.orgs[orgID])
-		d, err := s.temporal.DescribeWorkflowExecution(ctx, workflowID, "")
-		t.Logf("%s: describe: %v; status %v, history length %d, pending workflow task %v, pending activities %v", workflowID, err,
-			d.GetWorkflowExecutionInfo().GetStatus(), d.GetWorkflowExecutionInfo().GetHistoryLength(), d.GetPendingWorkflowTask(),
-			d.GetPendingActivities())
-		if v, err := s.temporal.QueryWorkflow(ctx, workflowID, "", workflows.StateQuery); err == nil {
-			var state workflows.OrganizationState
-			_ = v.Get(&state)
-			t.Logf("%s: state %+v", workflowID, state)
-		}
-		for _, line := range bytes.Split(s.logs.Bytes(), []byte("\n")) {
-			if bytes.Contains(line, []byte(orgID)) && !bytes.Contains(line, []byte(`"level":"DEBUG"`)) {
-				t.Logf("%s: log: %.600s", workflowID, line)
+	for _, kind := range []struct {
+		rows       string
+		want       map[string]string
+		workflowID func(string) string
+	}{{q.orgs, sc.orgs, workflows.OrganizationWorkflowID}, {q.users, sc.users, workflows.UserWorkflowID}} {
+		explained := 0
+		for _, id := range slices.Sorted(maps.Keys(kind.want)) {
+			var got string
+			err := s.db.QueryRow(ctx, `select v from (`+kind.rows+`) r(k, v) where k = $1`, id).Scan(&got)
+			if (err == nil && got == kind.want[id]) || explained == 3 {
+				continue
 			}
+			explained++
+			s.explainWorkflow(ctx, t, kind.workflowID(id), id)
+			t.Logf("%s: row %q (%v), want %q", id, got, err, kind.want[id])
 		}
-	}
-	explained = 0
-	for _, userID := range slices.Sorted(maps.Keys(sc.users)) {
-		var name string
-		err := s.db.QueryRow(ctx, `select v from (`+q.users+`) u(k, v) where k = $1`, userID).Scan(&name)
-		if (err == nil && name == sc.users[userID]) || explained == 3 {
-			continue
-		}
-		explained++
-		workflowID := workflows.UserWorkflowID(userID)
-		t.Logf("%s: row %q (%v), want %q", workflowID, name, err, sc.users[userID])
-		d, err := s.temporal.DescribeWorkflowExecution(ctx, workflowID, "")
-		t.Logf("%s: describe: %v; status %v, history length %d, pending workflow task %v, pending activities %v", workflowID, err,
-			d.GetWorkflowExecutionInfo().GetStatus(), d.GetWorkflowExecutionInfo().GetHistoryLength(), d.GetPendingWorkflowTask(),
-			d.GetPendingActivities())
 	}
 	warnings := map[string]int{}
 	for _, line := range bytes.Split(s.logs.Bytes(), []byte("\n")) {
@@ -356,6 +333,27 @@ func (s *system) convergeOrganizations(t *testing.T, sc orgScenario, q orgQuerie
 		t.Logf("log, %d times: %s", warnings[w], w)
 	}
 	t.Fatalf("tables stopped changing before they converged (seed %d, after %s): %s", seed, time.Since(start).Round(time.Second), last)
+}
+
+// explainWorkflow logs what Temporal says of workflowID (its pending
+// workflow task and activities, its state) and the log lines, but debug
+// ones, that name id.
+func (s *system) explainWorkflow(ctx context.Context, t *testing.T, workflowID, id string) {
+	t.Helper()
+	d, err := s.temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+	t.Logf("%s: describe: %v; status %v, history length %d, pending workflow task %v, pending activities %v", workflowID, err,
+		d.GetWorkflowExecutionInfo().GetStatus(), d.GetWorkflowExecutionInfo().GetHistoryLength(), d.GetPendingWorkflowTask(),
+		d.GetPendingActivities())
+	if v, err := s.temporal.QueryWorkflow(ctx, workflowID, "", workflows.StateQuery); err == nil {
+		var state any
+		_ = v.Get(&state)
+		t.Logf("%s: state %v", workflowID, state)
+	}
+	for _, line := range bytes.Split(s.logs.Bytes(), []byte("\n")) {
+		if bytes.Contains(line, []byte(id)) && !bytes.Contains(line, []byte(`"level":"DEBUG"`)) {
+			t.Logf("%s: log: %.600s", workflowID, line)
+		}
+	}
 }
 
 // TestOrganizations_DeletionHeldByAProductForeignKey: a product table that
