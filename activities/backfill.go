@@ -186,7 +186,7 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 			defer writers.Done()
 			for p := range pages {
 				var err error
-				if p.result, p.refused, err = a.writePage(gctx, run, normalize(gctx, p.users)); err != nil {
+				if p.result, p.refused, err = a.writePage(gctx, run, a.normalize(gctx, p.users)); err != nil {
 					return err
 				}
 				select {
@@ -262,10 +262,10 @@ func (a *Activities) writePage(ctx context.Context, run string, users []clerkeve
 
 // normalize maps a page of Clerk users to what the store writes, skipping
 // (and logging) a user without the fields clerksync needs.
-func normalize(ctx context.Context, page []*clerk.User) []clerkevent.User {
+func (a *Activities) normalize(ctx context.Context, page []*clerk.User) []clerkevent.User {
 	users := make([]clerkevent.User, 0, len(page))
 	for _, cu := range page {
-		u, err := clerkevent.NormalizeUser(cu)
+		u, err := a.Store.NormalizeUser(cu)
 		if err != nil {
 			activity.GetLogger(ctx).Warn("Skipped a user Clerk listed without the fields clerksync needs", "clerk_id", cu.ID, "error", err)
 			continue

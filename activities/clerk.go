@@ -63,12 +63,13 @@ func (a *Activities) fetchClerkUser(ctx context.Context, clerkID string) (FetchC
 		// Retry-After when Clerk rate-limits.
 		return FetchClerkUserResult{}, clerkFailure(fmt.Sprintf("fetch clerk user %s", clerkID), err)
 	}
-	u, err := clerkevent.NormalizeUser(cu)
+	normalize := clerkevent.NormalizeUser
+	if a.Store != nil { // what the tables do not store stays out of the history
+		normalize = a.Store.NormalizeUser
+	}
+	u, err := normalize(cu)
 	if err != nil {
 		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user %s: %w", clerkID, err))
-	}
-	if a.Store != nil { // what the tables do not store stays out of the history
-		u = a.Store.Trim(u)
 	}
 	return FetchClerkUserResult{User: &u}, nil
 }

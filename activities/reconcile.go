@@ -7,7 +7,6 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/activity"
 
-	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
 )
 
@@ -93,7 +92,7 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 		case err != nil:
 			return res, err
 		default:
-			u, err := clerkevent.NormalizeUser(cu)
+			u, err := a.Store.NormalizeUser(cu)
 			if err != nil {
 				activity.GetLogger(ctx).Warn("Skipped a user Clerk returned without the fields clerksync needs", "clerk_id", id, "error", err)
 				break

@@ -225,6 +225,20 @@ func Parse(body []byte, svixID string) (Event, error) {
 // NormalizeUser maps a clerk.User (from a webhook or the Backend API) to the
 // stored shape. It is the one place that decides what a column holds.
 func NormalizeUser(cu *clerk.User) (User, error) {
+	u, err := NormalizeUserFields(cu)
+	if err != nil {
+		return User{}, err
+	}
+	if u.Object, err = json.Marshal(cu); err != nil {
+		return User{}, fmt.Errorf("data: %w", err)
+	}
+	return u, nil
+}
+
+// NormalizeUserFields is NormalizeUser without Object, for a layout that
+// does not store the whole object (its writes trim it anyway): marshalling
+// it is about a tenth of what a backfill costs the worker.
+func NormalizeUserFields(cu *clerk.User) (User, error) {
 	if err := ValidateClerkID(cu.ID); err != nil {
 		return User{}, err
 	}
@@ -278,9 +292,6 @@ func NormalizeUser(cu *clerk.User) (User, error) {
 		u.LastSignInAt = time.UnixMilli(*cu.LastSignInAt).UTC()
 	}
 	u.Banned, u.Locked = cu.Banned, cu.Locked
-	if u.Object, err = json.Marshal(cu); err != nil {
-		return User{}, fmt.Errorf("data: %w", err)
-	}
 	return u, nil
 }
 

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,7 +24,7 @@ func (r PageResult) Add(o PageResult) PageResult {
 }
 
 // WriteUserPage writes a page of users from Clerk's listing in one
-// transaction: COPY into a staging table, then one set-based upsert under the
+// transaction: one set-based upsert of the page's arrays under the
 // same rules as UpsertUser (last-writer-wins on updated_at, ties by content
 // hash, tombstoned IDs refused, a new user's trial granted once), holding the
 // per-user advisory locks of the whole page so it serializes with webhook
@@ -41,31 +40,25 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	if err != nil {
 		return res, fmt.Errorf("write page of %d users: %w", len(users), err)
 	}
+	rows := make([][]any, len(users))
+	ids := make([]string, len(users))
+	for i, u := range users {
+		rows[i], ids[i] = sourceValues(s.Trim(u)), u.ClerkID
+	}
+	page := pageArrays(rows, table.pageCols)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// The staging table's columns are sourceColumns: the source
-		// relation the user table's statements read.
-		if _, err := tx.Exec(ctx, stagingTableSQL); err != nil {
-			return fmt.Errorf("staging table: %w", err)
-		}
-		rows := make([][]any, len(users))
-		for i, u := range users {
-			rows[i] = sourceValues(s.Trim(u))
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"clerksync_page"}, sourceNames, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("copy page: %w", err)
-		}
 		b := &pgx.Batch{}
 		// The same locks as inUserTx, taken in one order by every page
 		// writer so that two pages never wait on each other in a cycle; a
 		// webhook write holds one lock at a time.
 		b.Queue(`
 select count(pg_advisory_xact_lock(h)) from (
-    select distinct hashtextextended(clerk_id, 0) as h from clerksync_page order by 1
-) locks`)
+    select distinct hashtextextended(id, 0) as h from unnest($1::text[]) id order by 1
+) locks`, ids)
 		if run != "" {
-			b.Queue(s.sql(`insert into clerksync.backfill_seen (run, clerk_id) select $1, clerk_id from clerksync_page on conflict do nothing`), run)
+			b.Queue(s.sql(markSeenSQL), run, ids)
 		}
-		b.Queue(s.sql(table.upsertPage))
+		b.Queue(s.sql(table.upsertPage), page...)
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
 			br.Close()
@@ -86,11 +79,14 @@ select count(pg_advisory_xact_lock(h)) from (
 			return err
 		}
 		res.Unchanged = len(users) - res.Inserted - res.Updated - res.Tombstoned
-		written = mayGetTrial(users, written, trialPeriod)
-		if len(written) == 0 || trials == nil {
+		if trials == nil {
 			return nil
 		}
-		tag, err := tx.Exec(ctx, s.sql(trials.grantPage), written, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))
+		granted, createdAt := mayGetTrial(users, written, trialPeriod)
+		if len(granted) == 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, s.sql(trials.grantPage), granted, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()), createdAt)
 		if err != nil {
 			return fmt.Errorf("grant trials: %w", err)
 		}
@@ -109,22 +105,27 @@ select count(pg_advisory_xact_lock(h)) from (
 const trialSkew = time.Hour
 
 // mayGetTrial returns the written IDs of users whose trial would not have
-// ended yet: a backfill of an old user base grants none, and its pages
-// skip the statement that would find that out row by row. The statement
-// decides by the database's clock; this only leaves out what is past by a
-// margin.
-func mayGetTrial(users []clerkevent.User, written []string, trialPeriod time.Duration) []string {
+// ended yet, with their Clerk created_at: a backfill of an old user base
+// grants none, and its pages skip the statement that would find that out
+// row by row. The statement decides by the database's clock; this only
+// leaves out what is past by a margin.
+func mayGetTrial(users []clerkevent.User, written []string, trialPeriod time.Duration) (ids []string, createdAt []time.Time) {
 	if trialPeriod <= 0 {
-		return nil
+		return nil, nil
 	}
-	recent := make(map[string]bool, len(written))
+	recent := make(map[string]time.Time, len(written))
 	since := time.Now().Add(-trialPeriod - trialSkew)
 	for _, u := range users {
 		if u.ClerkCreatedAt.After(since) {
-			recent[u.ClerkID] = true
+			recent[u.ClerkID] = u.ClerkCreatedAt // Clerk's created_at never changes
 		}
 	}
-	return slices.DeleteFunc(written, func(id string) bool { return !recent[id] })
+	for _, id := range written {
+		if at, ok := recent[id]; ok {
+			ids, createdAt = append(ids, id), append(createdAt, at)
+		}
+	}
+	return ids, createdAt
 }
 
 // CountUsers counts the live users.
@@ -184,12 +185,15 @@ func (s *Store) ForgetRun(ctx context.Context, run string) error {
 	return nil
 }
 
+// markSeenSQL records $2 (Clerk IDs) as seen by run $1.
+const markSeenSQL = `
+insert into clerksync.backfill_seen (run, clerk_id) select $1, unnest($2::text[])
+on conflict do nothing`
+
 // MarkSeen records ids (organizations, memberships) as seen in Clerk's
 // listing by the run, for reconciliation.
 func (s *Store) MarkSeen(ctx context.Context, run string, ids []string) error {
-	if _, err := s.pool.Exec(ctx, s.sql(`
-insert into clerksync.backfill_seen (run, clerk_id) select $1, unnest($2::text[])
-on conflict do nothing`), run, ids); err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql(markSeenSQL), run, ids); err != nil {
 		return fmt.Errorf("mark seen by %s: %w", run, err)
 	}
 	return nil

@@ -120,6 +120,47 @@ where "userId" = (select id from "User" where "clerkId" = 'user_paged')`)
 	require.Equal(t, store.Tombstoned, res.Outcome, "no resurrection")
 }
 
+// TestMapping_PageWritesWhatOneWriteWrites: on the snake_case example,
+// which maps every kind of source (text, times into timestamp and bigint,
+// booleans, metadata whole and by path, the addresses, the whole object),
+// a user written in a backfill's page holds exactly what the same user
+// written alone holds, trial included.
+func TestMapping_PageWritesWhatOneWriteWrites(t *testing.T) {
+	t.Parallel()
+	st, dbURL := testenv.SnakeCase.Store(t, "Asia/Tokyo")
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	created := time.Now().UTC().Truncate(time.Millisecond)
+	verified := false
+	user := func(id string) clerkevent.User {
+		return clerkevent.User{ClerkID: id, Email: str("p@example.com"), FirstName: str("Pat"), LastName: str("Lee"), Username: str("pat"),
+			ImageURL: str("https://img.example/p.png"), ClerkCreatedAt: created, ClerkUpdatedAt: created.Add(time.Second),
+			EmailVerified: &verified, EmailAddresses: []string{"p@example.com", "q@example.com"}, Phone: str("+15550000000"),
+			ExternalID: str("crm-9"), PublicMetadata: []byte(`{"role":"owner"}`), UnsafeMetadata: []byte(`{"theme":"dark"}`),
+			LastSignInAt: created.Add(time.Minute), Locked: true, Object: []byte(`{"object":"user"}`)}
+	}
+	_, err = st.UpsertUser(ctx, user("user_alone"), time.Hour)
+	require.NoError(t, err)
+	page, err := st.WriteUserPage(ctx, "", []clerkevent.User{user("user_paged")}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, store.PageResult{Inserted: 1, Trials: 1}, page)
+
+	row := func(id string) map[string]any {
+		var r map[string]any
+		require.NoError(t, db.QueryRow(ctx, `
+select to_jsonb(u) - 'id' - 'clerk_user_id' - 'updated_at'
+       || jsonb_build_object('trial', (select jsonb_build_object('state', state, 'ends', ends_at) from trials where user_id = u.id))
+from app_users u where clerk_user_id = $1`, id).Scan(&r))
+		return r
+	}
+	alone, paged := row("user_alone"), row("user_paged")
+	require.Equal(t, "owner", alone["role"], "the row read is the whole row")
+	require.NotNil(t, alone["trial"])
+	require.Equal(t, alone, paged)
+}
+
 // TestMapping_SnakeCaseSoftDeletesAndConvertsTimes: on the snake_case
 // example, integer identity keys come from the database, Clerk's times go
 // into timestamp (UTC) and bigint (milliseconds) columns, and a soft

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -154,6 +155,21 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 // what they hand to Temporal, and every write trims what it stores, so the
 // content hash covers what is stored.
 func (s *Store) Trim(u clerkevent.User) clerkevent.User { return s.mapping.Trim(u) }
+
+// NormalizeUser maps a user from Clerk's API to what the layout writes:
+// clerkevent.NormalizeUser, trimmed as Trim does, the whole object
+// marshalled only when the layout stores it.
+func (s *Store) NormalizeUser(cu *clerk.User) (clerkevent.User, error) {
+	normalize := clerkevent.NormalizeUserFields
+	if s.mapping.Uses(mapping.SourceObject) {
+		normalize = clerkevent.NormalizeUser
+	}
+	u, err := normalize(cu)
+	if err != nil {
+		return clerkevent.User{}, err
+	}
+	return s.Trim(u), nil
+}
 
 // TrimEvent trims an event's user, organization or membership as Trim
 // does a user, for the starter to hand Temporal no field the tables do not

@@ -15,8 +15,8 @@ import (
 // built once.
 type trialTable struct {
 	// grant gives one user ($1, Clerk ID) its trial ending at $2; grantPage
-	// gives the users of the staging table ($1, Clerk IDs written) theirs,
-	// ending at Clerk's created_at + $2 (an interval).
+	// gives a page's written users ($1, Clerk IDs) theirs, ending at Clerk's
+	// created_at ($3, by user) + $2 (an interval).
 	grant, grantPage string
 	// expire expires at most $1 due trials.
 	expire string
@@ -125,8 +125,7 @@ returning ` + timeFrom(quote(m.EndsAt), endsInfo.dataType)
 	t.grantPage = `
 with granted as (
     update clerksync.user_state st set trial_granted_at = now()
-    from (select distinct on (clerk_id) clerk_id, created_at from clerksync_page
-          where clerk_id = any($1) order by clerk_id, updated_at desc) p
+    from unnest($1::text[], $3::timestamptz[]) as p(clerk_id, created_at)
     where st.clerk_id = p.clerk_id and st.trial_granted_at is null
       and p.created_at is not null and p.created_at + $2::interval > now()
     returning st.clerk_id, p.created_at + $2::interval as ends

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,8 +18,8 @@ import (
 
 // sourceColumns are the columns of a source relation: one user's data as
 // the write statements read it, from bound parameters (UpsertUser) or from
-// the staging table (WriteUserPage), named by mapping source, in the order
-// of sourceValues.
+// arrays of a page's (WriteUserPage, pageRelation), named by mapping
+// source, in the order of sourceValues.
 var sourceColumns = []struct{ name, typ string }{
 	{"clerk_id", "text"}, {"email", "text"}, {"first_name", "text"}, {"last_name", "text"}, {"username", "text"},
 	{"image_url", "text"}, {"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"content_hash", `text collate "C"`},
@@ -48,18 +49,104 @@ func sourceValues(u clerkevent.User) []any {
 		jsonText(u.PublicMetadata), jsonText(u.PrivateMetadata), jsonText(u.UnsafeMetadata), optionalTime(u.LastSignInAt), u.Banned, u.Locked, jsonText(u.Object)}
 }
 
-// sourceNames are sourceColumns' names, in COPY order, and stagingTableSQL
-// creates the staging table a page is copied into: both made once. The
-// table is made once per connection and emptied at each commit: a table
-// created and dropped with every page cost each page a file created and
-// unlinked and some thirty catalog rows written and deleted.
-var sourceNames, stagingTableSQL = func() ([]string, string) {
-	names, cols := make([]string, len(sourceColumns)), make([]string, len(sourceColumns))
-	for i, c := range sourceColumns {
-		names[i], cols[i] = c.name, c.name+" "+c.typ
+// pageSources are the source columns every page statement reads: the
+// identity, the version, and created_at for the trial.
+var pageSources = []string{"clerk_id", "created_at", "updated_at", "content_hash"}
+
+// pageColumns are the source columns a page passes, as positions in
+// sourceColumns (and sourceValues): pageSources and the mapped columns'
+// sources. The rest are null in the page's relation, so a column no
+// mapping writes (the whole object as JSON, say) costs nothing to send.
+func pageColumns(typed []column) []int {
+	read := slices.Clone(pageSources)
+	for _, c := range typed {
+		read = append(read, c.Source)
 	}
-	return names, `create temp table if not exists clerksync_page (` + strings.Join(cols, ", ") + `) on commit delete rows`
-}()
+	var cols []int
+	for i, c := range sourceColumns {
+		if slices.Contains(read, c.name) {
+			cols = append(cols, i)
+		}
+	}
+	return cols
+}
+
+// arrayType is the array a source column of type typ is passed in: its
+// own for times and booleans, text for the rest (JSON is cast from text,
+// as the single-row statement's parameters are).
+func arrayType(typ string) string {
+	switch typ {
+	case "timestamptz", "boolean":
+		return typ + "[]"
+	}
+	return "text[]"
+}
+
+// pageRelation is the source relation of a page: each of cols an array
+// parameter ($1, $2, ...) unnested into one row per user, every other
+// source column null. One statement reads it, with no staging table: a
+// temporary table cost each page its own statement, a COPY and its
+// description, and its truncation at commit.
+func pageRelation(cols []int) string {
+	arrays, names, selected := make([]string, len(cols)), make([]string, len(cols)), make([]string, len(sourceColumns))
+	for i, at := range cols {
+		c := sourceColumns[at]
+		arrays[i], names[i] = fmt.Sprintf("$%d::%s", i+1, arrayType(c.typ)), c.name
+	}
+	for i, c := range sourceColumns {
+		if slices.Contains(cols, i) {
+			selected[i] = "p." + c.name + "::" + c.typ + " as " + c.name
+		} else {
+			selected[i] = "null::" + c.typ + " as " + c.name
+		}
+	}
+	return `select ` + strings.Join(selected, ", ") + `
+    from unnest(` + strings.Join(arrays, ", ") + `) as p(` + strings.Join(names, ", ") + `)`
+}
+
+// pageArrays turns a page's rows of sourceValues into pageRelation's
+// array parameters.
+func pageArrays(rows [][]any, cols []int) []any {
+	arrays := make([]any, len(cols))
+	for i, at := range cols {
+		switch arrayType(sourceColumns[at].typ) {
+		case "timestamptz[]":
+			a := make([]*time.Time, len(rows))
+			for r, row := range rows {
+				switch v := row[at].(type) {
+				case time.Time:
+					a[r] = &v
+				case *time.Time:
+					a[r] = v
+				}
+			}
+			arrays[i] = a
+		case "boolean[]":
+			a := make([]*bool, len(rows))
+			for r, row := range rows {
+				switch v := row[at].(type) {
+				case bool:
+					a[r] = &v
+				case *bool:
+					a[r] = v
+				}
+			}
+			arrays[i] = a
+		default:
+			a := make([]*string, len(rows))
+			for r, row := range rows {
+				switch v := row[at].(type) {
+				case string:
+					a[r] = &v
+				case *string:
+					a[r] = v
+				}
+			}
+			arrays[i] = a
+		}
+	}
+	return arrays
+}
 
 // column is a mapped column with its database type.
 type column struct {
@@ -81,8 +168,9 @@ type userTable struct {
 	name, clerkID, key string
 	// upsert writes one user: $1..$9 are sourceColumns.
 	upsert string
-	// upsertPage writes the staging table clerksync_page.
+	// upsertPage writes a page: pageRelation of pageCols.
 	upsertPage string
+	pageCols   []int
 	// lookup reads one row by Clerk ID ($1).
 	lookup string
 	// remove deletes (or soft-deletes) the row of a tombstoned Clerk ID
@@ -263,6 +351,7 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
 		// An update that sets nothing is not valid SQL; the row is there.
 		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
 	}
+	t.pageCols = pageColumns(typed)
 	t.build(insertCols, insertVals, sets, typed, cols)
 	return t, nil
 }
@@ -459,9 +548,11 @@ select
     (select inserted from written),
     exists (select 1 from tombstone)`
 	t.upsertPage = `
-with src as materialized (
+with page as (
+    ` + pageRelation(t.pageCols) + `
+), src as materialized (
     select distinct on (p.clerk_id) p.*
-    from clerksync_page p
+    from page p
     where not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id)
     order by p.clerk_id, p.updated_at desc, p.content_hash desc
 ),` + body + `
@@ -469,7 +560,7 @@ select
     count(*) filter (where inserted),
     count(*) filter (where not inserted),
     coalesce(array_agg(clerk_id), '{}'),
-    (select count(*) from clerksync_page p where exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id))
+    (select count(*) from page p where exists (select 1 from clerksync.user_tombstones t where t.clerk_id = p.clerk_id))
 from written`
 	if t.m.Delete == mapping.Soft {
 		t.remove, t.live = softRemove(t.name, t.clerkID, mapping.Deletion{Delete: t.m.Delete, DeletedAt: t.m.DeletedAt, Clear: t.m.Clear},
