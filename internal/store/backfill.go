@@ -48,6 +48,10 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	page := pageArrays(rows, table.pageCols)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		// Each page is planned for the tables as they are now: a plan cached
+		// while a table was empty (a first backfill) would go on scanning it
+		// as it fills, one scan per page.
+		b.Queue(`set local plan_cache_mode = force_custom_plan`)
 		// The same locks as inUserTx, taken in one order by every page
 		// writer so that two pages never wait on each other in a cycle; a
 		// webhook write holds one lock at a time.
@@ -60,6 +64,10 @@ select count(pg_advisory_xact_lock(h)) from (
 		}
 		b.Queue(s.sql(table.upsertPage), page...)
 		br := tx.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("plan page: %w", err)
+		}
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return fmt.Errorf("lock page: %w", err)

@@ -357,6 +357,45 @@ func TestWriteUserPage_RacingWebhooksNeverResurrectsNorRegresses(t *testing.T) {
 	require.Equal(t, users/2, b.count(t, "select count(*) from clerksync.user_tombstones"))
 }
 
+// TestWriteUserPage_ProbesTheTablesItDoesNotScan: a backfill into a small
+// table looks each page's users up by index, so a page costs the same
+// however full the table is. Planned as NOT EXISTS, PostgreSQL hashed the
+// whole users table for every page, and went on doing so with a plan made
+// while the table was small: sequential reads grew with the square of the
+// backfill.
+func TestWriteUserPage_ProbesTheTablesItDoesNotScan(t *testing.T) {
+	t.Parallel()
+	st, dbURL := testenv.Store(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	const pages, perPage = 24, 500
+	for p := range pages {
+		page := make([]clerkevent.User, perPage)
+		for i := range page {
+			page[i] = user(fmt.Sprintf("user_scan_%02d_%03d", p, i), 1, "Page")
+		}
+		_, err := st.WriteUserPage(ctx, "", page, 0)
+		require.NoError(t, err)
+		if p == 0 {
+			// As autovacuum does once a new table has rows: the statistics
+			// of a small table.
+			_, err := db.Exec(ctx, `analyze users; analyze clerksync.user_state; analyze clerksync.user_tombstones`)
+			require.NoError(t, err)
+		}
+	}
+	st.Close() // each connection's statistics are sent as it closes
+	var probes, scanned int64
+	require.Eventually(t, func() bool {
+		require.NoError(t, db.QueryRow(ctx, `
+select coalesce(sum(idx_scan), 0), coalesce(sum(seq_tup_read), 0) from pg_stat_user_tables
+where relname in ('users', 'user_state', 'user_tombstones')`).Scan(&probes, &scanned))
+		return probes >= pages*perPage
+	}, 10*time.Second, 50*time.Millisecond, "every page's statistics reported (index scans: %d)", probes)
+	require.Less(t, scanned, int64(pages*perPage), "rows read by sequential scans: less than one table's worth over the whole backfill")
+}
+
 // TestMigrate_KeepsToTheSchemaOfSearchPath: with search_path in
 // DATABASE_URL, the tables clerksync owns go to that schema, its
 // bookkeeping (the migration versions included) to the bookkeeping schema,

@@ -126,7 +126,7 @@ returning ` + timeFrom(quote(m.EndsAt), endsInfo.dataType)
 with granted as (
     update clerksync.user_state st set trial_granted_at = now()
     from unnest($1::text[], $3::timestamptz[]) as p(clerk_id, created_at)
-    where st.clerk_id = p.clerk_id and st.trial_granted_at is null
+    where st.clerk_id = any($1::text[]) and st.clerk_id = p.clerk_id and st.trial_granted_at is null
       and p.created_at is not null and p.created_at + $2::interval > now()
     returning st.clerk_id, p.created_at + $2::interval as ends
 )
