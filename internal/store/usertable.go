@@ -111,41 +111,29 @@ func pageArrays(rows [][]any, cols []int) []any {
 	for i, at := range cols {
 		switch arrayType(sourceColumns[at].typ) {
 		case "timestamptz[]":
-			a := make([]*time.Time, len(rows))
-			for r, row := range rows {
-				switch v := row[at].(type) {
-				case time.Time:
-					a[r] = &v
-				case *time.Time:
-					a[r] = v
-				}
-			}
-			arrays[i] = a
+			arrays[i] = arrayOf[time.Time](rows, at)
 		case "boolean[]":
-			a := make([]*bool, len(rows))
-			for r, row := range rows {
-				switch v := row[at].(type) {
-				case bool:
-					a[r] = &v
-				case *bool:
-					a[r] = v
-				}
-			}
-			arrays[i] = a
+			arrays[i] = arrayOf[bool](rows, at)
 		default:
-			a := make([]*string, len(rows))
-			for r, row := range rows {
-				switch v := row[at].(type) {
-				case string:
-					a[r] = &v
-				case *string:
-					a[r] = v
-				}
-			}
-			arrays[i] = a
+			arrays[i] = arrayOf[string](rows, at)
 		}
 	}
 	return arrays
+}
+
+// arrayOf is the values at position at of rows, each a T or a *T, as one
+// array (nil for none).
+func arrayOf[T any](rows [][]any, at int) []*T {
+	a := make([]*T, len(rows))
+	for r, row := range rows {
+		switch v := row[at].(type) {
+		case T:
+			a[r] = &v
+		case *T:
+			a[r] = v
+		}
+	}
+	return a
 }
 
 // column is a mapped column with its database type.
