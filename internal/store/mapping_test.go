@@ -19,6 +19,16 @@ import (
 
 func str(s string) *string { return &s }
 
+// openExample opens a store on a new database holding example's tables in
+// time zone tz, and a connection to read them with.
+func openExample(t *testing.T, example testenv.Example, tz string) (*store.Store, *pgx.Conn) {
+	st, dbURL := example.Store(t, tz)
+	db, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close(context.Background()) })
+	return st, db
+}
+
 // productUser is what a test reads of the Prisma example's "User" row.
 type productUser struct {
 	ID        string  `json:"id"`
@@ -37,17 +47,14 @@ type productUser struct {
 // a deletion removes the row and, by the app's cascade, its conversation.
 func TestMapping_PrismaAdoptsExistingRowsAndWritesTheAppsTables(t *testing.T) {
 	t.Parallel()
-	st, dbURL := testenv.Prisma.Store(t, "America/New_York")
+	st, db := openExample(t, testenv.Prisma, "America/New_York")
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
 	count := func(sql string, args ...any) int {
 		var n int
 		require.NoError(t, db.QueryRow(ctx, sql, args...).Scan(&n))
 		return n
 	}
-	_, err = db.Exec(ctx, `
+	_, err := db.Exec(ctx, `
 insert into "User" (id, "clerkId", email, "firstName", "updatedAt") values ('app-key-1', 'user_existing', 'old@example.com', 'Old', now());
 insert into "Conversation" (id, "userId", title) values ('conv-1', 'app-key-1', 'kept');`)
 	require.NoError(t, err)
@@ -127,11 +134,8 @@ where "userId" = (select id from "User" where "clerkId" = 'user_paged')`)
 // written alone holds, trial included.
 func TestMapping_PageWritesWhatOneWriteWrites(t *testing.T) {
 	t.Parallel()
-	st, dbURL := testenv.SnakeCase.Store(t, "Asia/Tokyo")
+	st, db := openExample(t, testenv.SnakeCase, "Asia/Tokyo")
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
 	created := time.Now().UTC().Truncate(time.Millisecond)
 	verified := false
 	user := func(id string) clerkevent.User {
@@ -141,7 +145,7 @@ func TestMapping_PageWritesWhatOneWriteWrites(t *testing.T) {
 			ExternalID: str("crm-9"), PublicMetadata: []byte(`{"role":"owner"}`), UnsafeMetadata: []byte(`{"theme":"dark"}`),
 			LastSignInAt: created.Add(time.Minute), Locked: true, Object: []byte(`{"object":"user"}`)}
 	}
-	_, err = st.UpsertUser(ctx, user("user_alone"), time.Hour)
+	_, err := st.UpsertUser(ctx, user("user_alone"), time.Hour)
 	require.NoError(t, err)
 	page, err := st.WriteUserPage(ctx, "", []clerkevent.User{user("user_paged")}, time.Hour)
 	require.NoError(t, err)
@@ -168,11 +172,8 @@ from app_users u where clerk_user_id = $1`, id).Scan(&r))
 // personal columns cleared and the tombstone refusing later writes.
 func TestMapping_SnakeCaseSoftDeletesAndConvertsTimes(t *testing.T) {
 	t.Parallel()
-	st, dbURL := testenv.SnakeCase.Store(t, "Asia/Tokyo")
+	st, db := openExample(t, testenv.SnakeCase, "Asia/Tokyo")
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
 	created := time.Now().UTC().Truncate(time.Millisecond)
 	verified := true
 	res, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_snake", Email: str("s@example.com"), FirstName: str("Sam"),
