@@ -118,7 +118,7 @@ const pageWriters = 2
 // far (every earlier page included), so a retry after a crash resumes there;
 // a page written twice changes nothing.
 func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (BackfillPagesResult, error) {
-	if a.ClerkBackend == nil {
+	if a.ClerkAPI == nil {
 		return BackfillPagesResult{}, noClerkKey("backfill")
 	}
 	res := BackfillPagesResult{Cursor: in.Cursor}
@@ -306,10 +306,10 @@ func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()
 	if c.CreatedAt > 0 {
 		params["created_at_after"] = strconv.FormatInt(c.CreatedAt-1, 10) // Clerk's bound is exclusive
 	}
-	var page userPage
-	err := a.callClerk(ctx, &stats, beat, func() error {
-		page = nil
-		return a.ClerkBackend.Call(ctx, newListRequest("/users", params), &page)
+	var page []*clerk.User
+	err := a.callClerk(ctx, &stats, beat, func() (err error) {
+		page, err = a.ClerkAPI.listUsers(ctx, params)
+		return err
 	})
 	return page, stats, listed("/users", err)
 }
@@ -323,7 +323,7 @@ type ClerkCount struct {
 // CountClerkUsers asks Clerk how many users it has, once per run, for the
 // progress display.
 func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
-	if a.ClerkBackend == nil {
+	if a.ClerkAPI == nil {
 		return ClerkCount{}, noClerkKey("count clerk users")
 	}
 	var total struct {
@@ -332,7 +332,7 @@ func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
 	}
 	var res ClerkCount
 	if err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) }, func() error {
-		return a.ClerkBackend.Call(ctx, newListRequest("/users/count", nil), &total)
+		return a.ClerkAPI.Call(ctx, newListRequest("/users/count", nil), &total)
 	}); err != nil {
 		// Unwrapped: Temporal reads a non-retryable error only at the top.
 		return res, listed("/users/count", err)

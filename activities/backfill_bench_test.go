@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clerksync/clerksync/activities"
@@ -46,7 +45,7 @@ func BenchmarkBackfillPages(b *testing.B) {
 			b.StopTimer()
 			for range b.N {
 				// Each round writes every user anew, into a database of its own.
-				a := &activities.Activities{Store: layout.open(b), TrialPeriod: time.Hour, ClerkBackend: clerk.NewBackend(&cfg.ClerkClient().BackendConfig)}
+				a := &activities.Activities{Store: layout.open(b), TrialPeriod: time.Hour, ClerkAPI: activities.NewClerkAPI(cfg.ClerkClient())}
 				var s testsuite.WorkflowTestSuite
 				env := s.NewTestActivityEnvironment()
 				env.RegisterActivity(a)

@@ -49,7 +49,7 @@ type BackfillOrganizationsResult struct {
 // there. Organizations are few beside users, so each is written on its own
 // rather than by page.
 func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrganizationsInput) (BackfillOrganizationsResult, error) {
-	if a.ClerkBackend == nil {
+	if a.ClerkAPI == nil {
 		return BackfillOrganizationsResult{}, noClerkKey("backfill organizations")
 	}
 	res := BackfillOrganizationsResult{Offset: in.Offset}
@@ -70,7 +70,7 @@ func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrgan
 		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(res.Offset), "order_by": "+created_at"}
 		err := a.callClerk(ctx, &res.Stats, beat, func() error {
 			page = clerk.OrganizationList{}
-			return a.ClerkBackend.Call(ctx, newListRequest("/organizations", params), &page)
+			return a.ClerkAPI.Call(ctx, newListRequest("/organizations", params), &page)
 		})
 		if errors.Is(err, errOrganizationsDisabled) {
 			res.Done, res.Disabled = true, true
@@ -146,7 +146,7 @@ func (a *Activities) listMemberships(ctx context.Context, co *clerk.Organization
 		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(offset)}
 		err := a.callClerk(ctx, stats, beat, func() error {
 			page = clerk.OrganizationMembershipList{}
-			return a.ClerkBackend.Call(ctx, newListRequest("/organizations/"+co.ID+"/memberships", params), &page)
+			return a.ClerkAPI.Call(ctx, newListRequest("/organizations/"+co.ID+"/memberships", params), &page)
 		})
 		if notFound(err) {
 			return nil, nil, errOrganizationGone
@@ -213,7 +213,7 @@ type ReconcileOrganizationsResult struct {
 // organization's listing with a second listing of that organization: one
 // missing from both is deleted.
 func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput) (ReconcileOrganizationsResult, error) {
-	if a.ClerkBackend == nil {
+	if a.ClerkAPI == nil {
 		return ReconcileOrganizationsResult{}, noClerkKey("reconcile organizations")
 	}
 	var res ReconcileOrganizationsResult
@@ -226,7 +226,7 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 		var co clerk.Organization
 		err := a.callClerk(ctx, &res.Stats, beat, func() error {
 			co = clerk.Organization{}
-			return a.ClerkBackend.Call(ctx, newListRequest("/organizations/"+id, nil), &co)
+			return a.ClerkAPI.Call(ctx, newListRequest("/organizations/"+id, nil), &co)
 		})
 		switch {
 		case notFound(err):

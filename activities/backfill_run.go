@@ -42,7 +42,7 @@ type StartBackfillResult struct {
 // database's instance if none is recorded yet, and drops the seen sets that
 // runs no longer running left behind.
 func (a *Activities) StartBackfill(ctx context.Context, in StartBackfillInput) (StartBackfillResult, error) {
-	if a.ClerkBackend == nil {
+	if a.ClerkAPI == nil {
 		return StartBackfillResult{}, noClerkKey("backfill")
 	}
 	var res StartBackfillResult
@@ -51,7 +51,7 @@ func (a *Activities) StartBackfill(ctx context.Context, in StartBackfillInput) (
 		ID string `json:"id"`
 	}
 	if err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) }, func() error {
-		return a.ClerkBackend.Call(ctx, newListRequest("/instance", nil), &instance)
+		return a.ClerkAPI.Call(ctx, newListRequest("/instance", nil), &instance)
 	}); err != nil {
 		// Unwrapped: Temporal reads a non-retryable error only at the top.
 		return res, listed("/instance", err)

@@ -108,14 +108,6 @@ func retryAfter(apiErr *clerk.APIErrorResponse, wait time.Duration) time.Duratio
 	return wait
 }
 
-// userPage decodes GET /v1/users, a bare JSON array. clerk-sdk-go's own
-// user.List also calls /users/count for every page, doubling the requests a
-// run makes against Clerk's rate limit.
-type userPage []*clerk.User
-
-// Read implements clerk.ResponseReader.
-func (*userPage) Read(*clerk.APIResponse) {}
-
 // listQuery is a query string for clerk.APIRequest (clerk.Params).
 type listQuery map[string]string
 

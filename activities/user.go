@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/time/rate"
@@ -33,9 +32,11 @@ type Activities struct {
 	// Clerk reads users from the Clerk Backend API (ensure); nil when no
 	// CLERK_SECRET_KEY is configured.
 	Clerk ClerkUsers
-	// ClerkBackend makes the Backend API calls clerk-sdk-go has no fitting
-	// method for (the listing without a count per page); nil with Clerk.
-	ClerkBackend clerk.Backend
+	// ClerkAPI makes the Backend API calls of backfill and reconciliation,
+	// which clerk-sdk-go has no fitting method for (its user.List also
+	// asks /users/count for every page, doubling the requests a run makes
+	// against Clerk's rate limit); nil with Clerk.
+	ClerkAPI *ClerkAPI
 	// ClerkLimiter paces every Clerk API request of this worker
 	// (CLERK_API_RPS); nil lifts the limit.
 	ClerkLimiter *rate.Limiter

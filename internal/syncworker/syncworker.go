@@ -81,7 +81,7 @@ func New(c client.Client, o Options) worker.Worker {
 	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c, KeepHistories: o.KeepHistories}
 	if o.Clerk != nil {
 		a.Clerk = user.NewClient(o.Clerk)
-		a.ClerkBackend = clerk.NewBackend(&o.Clerk.BackendConfig)
+		a.ClerkAPI = activities.NewClerkAPI(o.Clerk)
 	}
 	if o.ClerkRPS > 0 {
 		a.ClerkLimiter = rate.NewLimiter(rate.Limit(o.ClerkRPS), 1)

@@ -68,6 +68,8 @@ type Server struct {
 	jwksFail  int
 	jwksDelay time.Duration
 	calls     map[string]int
+	// headers are the headers of the last request for each path.
+	headers map[string]http.Header
 	// sorted is users by created_at, then ID; nil when users changed.
 	sorted []User
 	// listFailures answer the next list requests with their status.
@@ -111,7 +113,7 @@ func New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{key: key, kid: "ins_fake_" + rand.Text()[:8], users: map[string]User{}, calls: map[string]int{}, encoded: map[string][]byte{}}
+	s := &Server{key: key, kid: "ins_fake_" + rand.Text()[:8], users: map[string]User{}, calls: map[string]int{}, headers: map[string]http.Header{}, encoded: map[string][]byte{}}
 	s.instance = s.kid // Clerk's JWKS key IDs are its instance IDs
 	if err := json.Unmarshal(userTemplate, &s.template); err != nil {
 		return nil, err
@@ -251,6 +253,14 @@ func (s *Server) Calls(path string) int {
 	return s.calls[path]
 }
 
+// Header is the headers of the last request for a path such as
+// "/v1/users", or nil.
+func (s *Server) Header(path string) http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.headers[path]
+}
+
 // TokenClaims shape a session token; zero fields get valid defaults.
 type TokenClaims struct {
 	Subject         string
@@ -306,6 +316,7 @@ func (s *Server) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.calls[r.URL.Path]++
+		s.headers[r.URL.Path] = r.Header.Clone()
 		failWith := s.failWith
 		s.mu.Unlock()
 		if r.Header.Get("Authorization") != "Bearer "+SecretKey {
