@@ -35,14 +35,14 @@ func (c *ClerkAPI) Call(ctx context.Context, req *clerk.APIRequest, into clerk.R
 
 // clerkAPIVersion is the Clerk-API-Version clerk-sdk-go sends, so that a
 // listed user has the shape the SDK's own calls get
-// (TestListingSpeaksAsTheSDK holds the two together).
+// (TestListUsers_SpeaksAsTheSDK holds the two together).
 const clerkAPIVersion = "2025-11-10"
 
 // listUsers reads one page of GET /v1/users, with the SDK's HTTP client,
 // URL and key. It does not go through Backend.Call because Call decodes
 // with encoding/json, which scans a body once to validate it and again to
-// decode it: for a page of 500 users (about a megabyte) that was most of a
-// backfill worker's CPU, on a machine whose PostgreSQL needs it. The page is
+// decode it: for pages of 500 users (half a megabyte or more each) that
+// was most of a backfill worker's CPU, which PostgreSQL could use. The page is
 // decoded by go-json-experiment/json's v1 API: encoding/json's behaviour on
 // the implementation Go 1.27 adopts as encoding/json/v2, in one pass and
 // about twice as fast (docs/operating.md). A refusal becomes the
@@ -82,11 +82,9 @@ func (c *ClerkAPI) listUsers(ctx context.Context, params map[string]string) ([]*
 	return page, nil
 }
 
-// pageBuffers hold the listing pages being read. A page is about a
-// megabyte, mostly sent without a length: read into a new buffer, grown as
-// it arrives, each page cost the worker more in copying and garbage
-// collection than writing its users did. Nothing decoded from a page
-// refers to its buffer.
+// pageBuffers hold the listing pages being read: each read into a new
+// buffer, grown as it arrives, a backfill worker spent a fifth more CPU
+// (docs/operating.md). Nothing decoded from a page refers to its buffer.
 var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // apiError is the error clerk-sdk-go's Backend.Call returns for an answer
