@@ -26,7 +26,8 @@ func (r PageResult) Add(o PageResult) PageResult {
 // WriteUserPage writes a page of users from Clerk's listing in one
 // transaction: one set-based upsert of the page's arrays under the
 // same rules as UpsertUser (last-writer-wins on updated_at, ties by content
-// hash, tombstoned IDs refused, a new user's trial granted once), holding the
+// hash, tombstoned IDs refused, a new user's trial granted once, in the same
+// statement, so no user's state is looked up twice), holding the
 // per-user advisory locks of the whole page so it serializes with webhook
 // writes and deletions of the same users. With run set, the page's IDs are
 // recorded as seen by that run (for reconciliation). Writing a page twice
@@ -62,7 +63,11 @@ select count(pg_advisory_xact_lock(h)) from (
 		if run != "" {
 			b.Queue(s.sql(markSeenSQL), run, ids)
 		}
-		b.Queue(s.sql(table.upsertPage), page...)
+		if trials != nil && trialPeriod > 0 {
+			b.Queue(s.sql(trials.page), append(page, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))...)
+		} else {
+			b.Queue(s.sql(table.upsertPage), page...)
+		}
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
 			br.Close()
@@ -78,62 +83,17 @@ select count(pg_advisory_xact_lock(h)) from (
 				return fmt.Errorf("record seen: %w", err)
 			}
 		}
-		var written []string
-		if err := br.QueryRow().Scan(&res.Inserted, &res.Updated, &written, &res.Tombstoned); err != nil {
+		if err := br.QueryRow().Scan(&res.Inserted, &res.Updated, &res.Tombstoned, &res.Trials); err != nil {
 			br.Close()
 			return fmt.Errorf("upsert page: %w", err)
 		}
-		if err := br.Close(); err != nil {
-			return err
-		}
-		res.Unchanged = len(users) - res.Inserted - res.Updated - res.Tombstoned
-		if trials == nil {
-			return nil
-		}
-		granted, createdAt := mayGetTrial(users, written, trialPeriod)
-		if len(granted) == 0 {
-			return nil
-		}
-		tag, err := tx.Exec(ctx, s.sql(trials.grantPage), granted, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()), createdAt)
-		if err != nil {
-			return fmt.Errorf("grant trials: %w", err)
-		}
-		res.Trials = int(tag.RowsAffected())
-		return nil
+		return br.Close()
 	})
 	if err != nil {
 		return PageResult{}, fmt.Errorf("write page of %d users: %w", len(users), err)
 	}
+	res.Unchanged = len(users) - res.Inserted - res.Updated - res.Tombstoned
 	return res, nil
-}
-
-// trialSkew is how far the worker's clock may be ahead of the database's
-// before mayGetTrial leaves out a user whose trial has not ended by the
-// database's clock.
-const trialSkew = time.Hour
-
-// mayGetTrial returns the written IDs of users whose trial would not have
-// ended yet, with their Clerk created_at: a backfill of an old user base
-// grants none, and its pages skip the statement that would find that out
-// row by row. The statement decides by the database's clock; this only
-// leaves out what is past by a margin.
-func mayGetTrial(users []clerkevent.User, written []string, trialPeriod time.Duration) (ids []string, createdAt []time.Time) {
-	if trialPeriod <= 0 {
-		return nil, nil
-	}
-	recent := make(map[string]time.Time, len(written))
-	since := time.Now().Add(-trialPeriod - trialSkew)
-	for _, u := range users {
-		if u.ClerkCreatedAt.After(since) {
-			recent[u.ClerkID] = u.ClerkCreatedAt // Clerk's created_at never changes
-		}
-	}
-	for _, id := range written {
-		if at, ok := recent[id]; ok {
-			ids, createdAt = append(ids, id), append(createdAt, at)
-		}
-	}
-	return ids, createdAt
 }
 
 // CountUsers counts the live users.

@@ -357,12 +357,14 @@ func TestWriteUserPage_RacingWebhooksNeverResurrectsNorRegresses(t *testing.T) {
 	require.Equal(t, users/2, b.count(t, "select count(*) from clerksync.user_tombstones"))
 }
 
-// TestWriteUserPage_ProbesTheTablesItDoesNotScan: a backfill into a small
-// table looks each page's users up by index, so a page costs the same
-// however full the table is. Planned as NOT EXISTS, PostgreSQL hashed the
-// whole users table for every page, and went on doing so with a plan made
-// while the table was small: sequential reads grew with the square of the
-// backfill.
+// TestWriteUserPage_ProbesTheTablesItDoesNotScan: a backfill of recent
+// users into a small table looks each page's users up by index, and gives
+// their trials by index, so a page costs the same however full the table
+// is. Planned as NOT EXISTS, PostgreSQL hashed the whole users table for
+// every page, and went on doing so with a plan made while the table was
+// small; the trials, given by a second statement that matched the page's
+// IDs against user_state, scanned user_state for every page: sequential
+// reads grew with the square of the backfill.
 func TestWriteUserPage_ProbesTheTablesItDoesNotScan(t *testing.T) {
 	t.Parallel()
 	st, dbURL := testenv.Store(t)
@@ -371,26 +373,29 @@ func TestWriteUserPage_ProbesTheTablesItDoesNotScan(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close(ctx)
 	const pages, perPage = 24, 500
+	created := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for p := range pages {
 		page := make([]clerkevent.User, perPage)
 		for i := range page {
 			page[i] = user(fmt.Sprintf("user_scan_%02d_%03d", p, i), 1, "Page")
+			page[i].ClerkCreatedAt, page[i].ClerkUpdatedAt = created, created
 		}
-		_, err := st.WriteUserPage(ctx, "", page, 0)
+		res, err := st.WriteUserPage(ctx, "", page, 14*24*time.Hour)
 		require.NoError(t, err)
+		require.Equal(t, perPage, res.Trials)
 		if p == 0 {
 			// As autovacuum does once a new table has rows: the statistics
 			// of a small table.
-			_, err := db.Exec(ctx, `analyze users; analyze clerksync.user_state; analyze clerksync.user_tombstones`)
+			_, err := db.Exec(ctx, `analyze users; analyze subscriptions; analyze clerksync.user_state; analyze clerksync.user_tombstones`)
 			require.NoError(t, err)
 		}
 	}
 	st.Close() // each connection's statistics are sent as it closes
-	// Index scans and rows read by sequential scans, over the three tables.
+	// Index scans and rows read by sequential scans, over the four tables.
 	reads := func() (probes, scanned int64, err error) {
 		err = db.QueryRow(ctx, `
 select coalesce(sum(idx_scan), 0), coalesce(sum(seq_tup_read), 0) from pg_stat_user_tables
-where relname in ('users', 'user_state', 'user_tombstones')`).Scan(&probes, &scanned)
+where relname in ('users', 'subscriptions', 'user_state', 'user_tombstones')`).Scan(&probes, &scanned)
 		return probes, scanned, err
 	}
 	require.Eventually(t, func() bool {

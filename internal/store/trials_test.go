@@ -6,11 +6,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
 )
+
+// recentUsers makes users (named first) that Clerk created an hour ago,
+// whose trial has not ended: their created_at, and a user at a version.
+func recentUsers(first string) (time.Time, func(id string, version int) clerkevent.User) {
+	created := time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
+	return created, func(id string, version int) clerkevent.User {
+		u := user(id, version, first)
+		u.ClerkCreatedAt = created
+		u.ClerkUpdatedAt = created.Add(time.Duration(version) * time.Millisecond)
+		return u
+	}
+}
 
 // TestUpsertUser_GrantsTheTrialOnceEver: the write that first brings a
 // user's Clerk created_at gives the trial, in the same transaction; no later
@@ -21,13 +34,7 @@ func TestUpsertUser_GrantsTheTrialOnceEver(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	const period = 14 * 24 * time.Hour
-	created := time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
-	recent := func(id string, version int) clerkevent.User {
-		u := user(id, version, "T")
-		u.ClerkCreatedAt = created
-		u.ClerkUpdatedAt = u.ClerkCreatedAt.Add(time.Duration(version) * time.Millisecond)
-		return u
-	}
+	created, recent := recentUsers("T")
 
 	res, err := b.st.UpsertUser(ctx, recent("user_t", 1), period)
 	require.NoError(t, err)
@@ -62,6 +69,53 @@ func TestUpsertUser_GrantsTheTrialOnceEver(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, res.TrialEndsAt)
 	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions"), "only user_t_ensured's")
+}
+
+// TestWriteUserPage_GrantsTheTrialOnceEver: a backfill page gives the
+// trial, in the statement that writes the rows, to the users it writes for
+// the first time with a Clerk created_at whose trial has not ended; never a
+// second one (a later page, a user listed twice in one page, a user a
+// webhook already gave one, a product that deleted the row), and none to
+// a user whose trial would have ended.
+func TestWriteUserPage_GrantsTheTrialOnceEver(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const period = 14 * 24 * time.Hour
+	created, recent := recentUsers("P")
+	_, err := b.st.UpsertUser(ctx, recent("user_p_webhook", 1), period)
+	require.NoError(t, err)
+	_, err = b.st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_p_ensured", ClerkUpdatedAt: time.UnixMilli(0).UTC()}, period)
+	require.NoError(t, err)
+
+	res, err := b.st.WriteUserPage(ctx, "", []clerkevent.User{
+		recent("user_p_new", 1), recent("user_p_twice", 1), recent("user_p_twice", 2),
+		recent("user_p_webhook", 2), recent("user_p_ensured", 1), user("user_p_old", 1, "Old"),
+	}, period)
+	require.NoError(t, err)
+	require.Equal(t, store.PageResult{Inserted: 3, Updated: 2, Unchanged: 1, Trials: 3}, res,
+		"user_p_new, user_p_twice once, user_p_ensured; not user_p_webhook (had one) nor user_p_old (ended)")
+	rows, err := b.conn.Query(ctx, `
+select s.trial_ends_at from subscriptions s join users u on u.id = s.user_id
+where u.clerk_id in ('user_p_new', 'user_p_twice', 'user_p_ensured', 'user_p_webhook') and s.status = 'trialing'`)
+	require.NoError(t, err)
+	ends, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	require.NoError(t, err)
+	require.Len(t, ends, 4, "the three the page gave and the webhook's")
+	for _, e := range ends {
+		require.True(t, created.Add(period).Equal(e), "ends at Clerk's created_at + the period: %s", e)
+	}
+	require.Equal(t, 4, b.count(t, "select count(*) from subscriptions"))
+
+	res, err = b.st.WriteUserPage(ctx, "", []clerkevent.User{recent("user_p_new", 3), recent("user_p_twice", 3)}, period)
+	require.NoError(t, err)
+	require.Equal(t, store.PageResult{Updated: 2}, res, "no second trial")
+	_, err = b.conn.Exec(ctx, `delete from subscriptions`) // the product cleans up
+	require.NoError(t, err)
+	res, err = b.st.WriteUserPage(ctx, "", []clerkevent.User{recent("user_p_new", 4), recent("user_p_webhook", 4)}, period)
+	require.NoError(t, err)
+	require.Equal(t, store.PageResult{Updated: 2}, res, "a user who ever had a trial gets none")
+	require.Zero(t, b.count(t, "select count(*) from subscriptions"))
 }
 
 // TestExpireDueTrials_OnlyDueAndStillTrialing: expiry takes trials that

@@ -14,10 +14,14 @@ import (
 // own subscriptions table, or a product's, mapped. Like userTable, it is
 // built once.
 type trialTable struct {
-	// grant gives one user ($1, Clerk ID) its trial ending at $2; grantPage
-	// gives a page's written users ($1, Clerk IDs) theirs, ending at Clerk's
-	// created_at ($3, by user) + $2 (an interval).
-	grant, grantPage string
+	// grant gives one user ($1, Clerk ID) its trial ending at $2.
+	grant string
+	// page writes a page of users (userTable.pageStatement) and gives those
+	// it writes their trials, ending at Clerk's created_at plus the trial
+	// period (an interval, the statement's last parameter), in the same
+	// statement: the users' keys come from the rows it writes, and the
+	// trial is recorded as given in the same user_state row as the version.
+	page string
 	// expire expires at most $1 due trials.
 	expire string
 	// lookup reads a user's ($1) trial: status, end, the row as JSON.
@@ -105,8 +109,8 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 		return nil, errors.New(strings.Join(p, "\n"))
 	}
 	insertCols = append(append(insertCols, keyCols...), nowCols...)
-	values := func(ends string) string {
-		return strings.Join(append(append([]string{"u." + users.key, literal(m.PlanValue), literal(m.Trialing), endsAt(ends)}, keyVals...), nowVals...), ", ")
+	values := func(userKey, ends string) string {
+		return strings.Join(append(append([]string{userKey, literal(m.PlanValue), literal(m.Trialing), endsAt(ends)}, keyVals...), nowVals...), ", ")
 	}
 	insert := `insert into ` + name + ` (` + strings.Join(insertCols, ", ") + `)`
 	// A second trial row is impossible where the product has a unique index
@@ -119,20 +123,16 @@ with granted as (
     returning clerk_id
 )
 ` + insert + `
-select ` + values("$2::timestamptz") + ` from granted g join ` + users.name + ` u on u.` + users.clerkID + ` = g.clerk_id
+select ` + values("u."+users.key, "$2::timestamptz") + ` from granted g join ` + users.name + ` u on u.` + users.clerkID + ` = g.clerk_id
 on conflict do nothing
 returning ` + timeFrom(quote(m.EndsAt), endsInfo.dataType)
-	t.grantPage = `
-with granted as (
-    update clerksync.user_state st set trial_granted_at = now()
-    from unnest($1::text[], $3::timestamptz[]) as p(clerk_id, created_at)
-    where st.clerk_id = any($1::text[]) and st.clerk_id = p.clerk_id and st.trial_granted_at is null
-      and p.created_at is not null and p.created_at + $2::interval > now()
-    returning st.clerk_id, p.created_at + $2::interval as ends
-)
-` + insert + `
-select ` + values("g.ends") + ` from granted g join ` + users.name + ` u on u.` + users.clerkID + ` = g.clerk_id
-on conflict do nothing`
+	t.page = users.pageStatement(`
+    ` + insert + `
+    select ` + values("w.user_key", "a.trial_ends") + `
+    from apply a join written w on w.clerk_id = a.clerk_id
+    where a.grant_trial
+    on conflict do nothing
+    returning 1`)
 	set := []string{quote(m.StatusColumn) + " = " + literal(m.Expired)}
 	for i, c := range nowCols {
 		set = append(set, c+" = "+nowVals[i])

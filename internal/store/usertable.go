@@ -156,9 +156,13 @@ type userTable struct {
 	name, clerkID, key string
 	// upsert writes one user: $1..$9 are sourceColumns.
 	upsert string
-	// upsertPage writes a page: pageRelation of pageCols.
+	// upsertPage writes a page (pageStatement) without trials.
 	upsertPage string
 	pageCols   []int
+	// write is the insert of the written CTE: apply's rows as src into the
+	// table, returning each row's clerk_id, its key as text (id) and as it
+	// is (user_key), and whether it was inserted.
+	write string
 	// lookup reads one row by Clerk ID ($1).
 	lookup string
 	// remove deletes (or soft-deletes) the row of a tombstoned Clerk ID
@@ -500,56 +504,25 @@ where u.` + clerkID + ` = $1 and exists (select 1 from ` + tombstones + ` where 
 
 // build writes the statements of t.
 func (t *userTable) build(insertCols, insertVals, sets []string, typed []column, cols map[string]columnInfo) {
-	// body takes a source relation src (one row per user, tombstoned users
-	// left out) to the written rows: apply decides which rows win, state
-	// records their versions, written writes them.
-	body := `
-apply as materialized (
-    select src.* from src
-    where ` + absent(t.name, t.clerkID, "src.clerk_id") + `
-       or (src.updated_at > 'epoch' and not exists (
-           select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
-), state as (
-    insert into clerksync.user_state (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
-    on conflict (clerk_id) do update set
-        clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
-), written as (
+	t.write = `
     insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
     select ` + strings.Join(insertVals, ", ") + ` from apply src
     order by src.clerk_id
     on conflict (` + t.clerkID + `) do update set
         ` + strings.Join(sets, ",\n        ") + `
-    returning u.` + t.clerkID + ` as clerk_id, u.` + t.key + `::text as id, xmax = 0 as inserted
-)`
+    returning u.` + t.clerkID + ` as clerk_id, u.` + t.key + `::text as id, u.` + t.key + ` as user_key, xmax = 0 as inserted`
 	t.upsert = `
 with tombstone as (
     select 1 from clerksync.user_tombstones where clerk_id = $1
 ), src as (
     select ` + params(sourceColumns) + `
     where not exists (select 1 from tombstone)
-),` + body + `
+),` + t.body(false) + `
 select
     coalesce((select id from written), (select ` + t.key + `::text from ` + t.name + ` where ` + t.clerkID + ` = $1)),
     (select inserted from written),
     exists (select 1 from tombstone)`
-	t.upsertPage = `
-with page as (
-    ` + pageRelation(t.pageCols) + `
-), src as materialized (
-    select distinct on (p.clerk_id) p.*
-    from page p
-    where ` + absent("clerksync.user_tombstones", "clerk_id", "p.clerk_id") + `
-    order by p.clerk_id, p.updated_at desc, p.content_hash desc
-),` + body + `
-select
-    count(*) filter (where inserted),
-    count(*) filter (where not inserted),
-    coalesce(array_agg(clerk_id), '{}'),
-    (select count(*) from page p where not ` + absent("clerksync.user_tombstones", "clerk_id", "p.clerk_id") + `)
-from written`
+	t.upsertPage = t.pageStatement("")
 	if t.m.Delete == mapping.Soft {
 		t.remove, t.live = softRemove(t.name, t.clerkID, mapping.Deletion{Delete: t.m.Delete, DeletedAt: t.m.DeletedAt, Clear: t.m.Clear},
 			typed, cols, "clerksync.user_tombstones")
@@ -564,6 +537,75 @@ select u.` + t.key + `::text, u.` + t.clerkID + `,
        exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + t.clerkID + `),
        ` + t.live + `
 from ` + t.name + ` u where u.` + t.clerkID + ` = $1`
+}
+
+// body takes a source relation src (one row per user, tombstoned users
+// left out) to the written rows: apply decides which rows win, state
+// records their versions, written writes them. With trial, apply also
+// says which of its users this write gives their trial (grant_trial: a
+// user never given one whose trial_ends, Clerk's created_at plus the
+// page's trial period, is still ahead), and state records it as given.
+func (t *userTable) body(trial bool) string {
+	var grant, stateCol, stateVal, stateSet string
+	if trial {
+		trialEnds := fmt.Sprintf("src.created_at + $%d::interval", len(t.pageCols)+1)
+		grant = `,
+           ` + trialEnds + ` as trial_ends,
+           ` + trialEnds + ` > now()
+               and (select st.trial_granted_at from clerksync.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial`
+		stateCol, stateVal = ", trial_granted_at", ", case when grant_trial then now() end"
+		stateSet = `,
+        trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)`
+	}
+	return `
+apply as materialized (
+    select src.*` + grant + `
+    from src
+    where ` + absent(t.name, t.clerkID, "src.clerk_id") + `
+       or (src.updated_at > 'epoch' and not exists (
+           select 1 from clerksync.user_state st
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+), state as (
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash` + stateCol + `)
+    select clerk_id, updated_at, content_hash` + stateVal + ` from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash` + stateSet + `
+), written as (` + t.write + `
+)`
+}
+
+// pageStatement writes a page: pageRelation of pageCols, and with
+// trialInsert (an insert of the trials of apply's rows a with grant_trial,
+// joined to their written rows w, returning a row per trial written), the
+// trial period as one more parameter. It answers the users inserted, the
+// users updated, the page's users refused as tombstoned, and the trials
+// given. Each user is looked up once in the tombstones (checked): a
+// second anti-join for the count cost the page a second probe per user.
+func (t *userTable) pageStatement(trialInsert string) string {
+	trial, trials := "", "0"
+	if trialInsert != "" {
+		trial, trials = `, trial as (`+trialInsert+`
+)`, "(select count(*) from trial)"
+	}
+	return `
+with page as (
+    ` + pageRelation(t.pageCols) + `
+), checked as materialized (
+    select p.*, ` + absent("clerksync.user_tombstones", "clerk_id", "p.clerk_id") + ` as live
+    from page p
+), src as materialized (
+    select distinct on (p.clerk_id) p.*
+    from checked p
+    where p.live
+    order by p.clerk_id, p.updated_at desc, p.content_hash desc
+),` + t.body(trialInsert != "") + trial + `
+select
+    count(*) filter (where inserted),
+    count(*) filter (where not inserted),
+    (select count(*) from checked where not live),
+    ` + trials + `
+from written`
 }
 
 // absent tests that no row of table has the unique column equal to value,
