@@ -517,7 +517,7 @@ with tombstone as (
 ), src as (
     select ` + params(sourceColumns) + `
     where not exists (select 1 from tombstone)
-),` + t.body(false) + `
+),` + t.body("") + `
 select
     coalesce((select id from written), (select ` + t.key + `::text from ` + t.name + ` where ` + t.clerkID + ` = $1)),
     (select inserted from written),
@@ -543,12 +543,13 @@ from ` + t.name + ` u where u.` + t.clerkID + ` = $1`
 // left out) to the written rows: apply decides which rows win, state
 // records their versions, written writes them. With trial, apply also
 // says which of its users this write gives their trial (grant_trial: a
-// user never given one whose trial_ends, Clerk's created_at plus the
-// page's trial period, is still ahead), and state records it as given.
-func (t *userTable) body(trial bool) string {
+// user never given one whose trial_ends, Clerk's created_at plus
+// trialPeriod, an interval parameter, is still ahead), and state records it
+// as given. Without trialPeriod it gives none.
+func (t *userTable) body(trialPeriod string) string {
 	var grant, stateCol, stateVal, stateSet string
-	if trial {
-		trialEnds := fmt.Sprintf("src.created_at + $%d::interval", len(t.pageCols)+1)
+	if trialPeriod != "" {
+		trialEnds := "src.created_at + " + trialPeriod + "::interval"
 		grant = `,
            ` + trialEnds + ` as trial_ends,
            ` + trialEnds + ` > now()
@@ -583,10 +584,11 @@ apply as materialized (
 // given. Each user is looked up once in the tombstones (checked): a
 // second anti-join for the count cost the page a second probe per user.
 func (t *userTable) pageStatement(trialInsert string) string {
-	trial, trials := "", "0"
+	trial, trials, trialPeriod := "", "0", ""
 	if trialInsert != "" {
 		trial, trials = `, trial as (`+trialInsert+`
 )`, "(select count(*) from trial)"
+		trialPeriod = fmt.Sprintf("$%d", len(t.pageCols)+1) // after the page's arrays
 	}
 	return `
 with page as (
@@ -599,7 +601,7 @@ with page as (
     from checked p
     where p.live
     order by p.clerk_id, p.updated_at desc, p.content_hash desc
-),` + t.body(trialInsert != "") + trial + `
+),` + t.body(trialPeriod) + trial + `
 select
     count(*) filter (where inserted),
     count(*) filter (where not inserted),
