@@ -32,11 +32,14 @@ LOCAL_WEBHOOK_SECRET := whsec_Y2xlcmtzeW5jLWxvY2FsLWRldi1vbmx5LXNlY3JldA==
 # encryption looks like and decodes it through the starter's /codec.
 LOCAL_PAYLOAD_KEYS := local:Y2xlcmtzeW5jIGxvY2FsIGRldmVsb3BtZW50IG9ubHk=
 
-.PHONY: help run reset test vet lint chaos bench temporal-cli temporal-server test-cluster database
+.PHONY: help run reset test vet lint chaos bench temporal-cli temporal-server test-cluster test-upgrade database
 
 ## help: list these targets
 help:
 	@grep -E '^## [a-z-]+:' $(MAKEFILE_LIST) | sed 's/^## //' | awk -F': ' '{ t = $$1; sub(/^[^:]*: /, ""); printf "  %-13s %s\n", t, $$0 }'
+
+# The commit the binaries say they are (--version, clerksync_build_info).
+BUILD_LDFLAGS := -X github.com/clerksync/clerksync/internal/buildinfo.Commit=$(shell git rev-parse HEAD 2>/dev/null)
 
 # Where make run listens (all on 127.0.0.1) and keeps its state. The defaults
 # are the README's; the make-run test moves them out of a developer's way.
@@ -57,7 +60,7 @@ run: $(TEMPORAL_CLI) database
 	  fi; \
 	done
 	@mkdir -p $(RUN_DIR)
-	@go build -o $(RUN_DIR)/worker ./worker && go build -o $(RUN_DIR)/starter ./starter && go build -o $(RUN_DIR)/devclerk ./internal/devclerk
+	@go build -ldflags "$(BUILD_LDFLAGS)" -o $(RUN_DIR)/worker ./worker && go build -ldflags "$(BUILD_LDFLAGS)" -o $(RUN_DIR)/starter ./starter && go build -o $(RUN_DIR)/devclerk ./internal/devclerk
 	@set -m; \
 	  export DATABASE_URL="$${DATABASE_URL:-postgres://127.0.0.1:5432/$(RUN_DATABASE)}"; \
 	  export TEMPORAL_ADDRESS="127.0.0.1:$(TEMPORAL_PORT)"; \
@@ -107,9 +110,12 @@ reset:
 test: $(TEMPORAL_CLI) vet lint $(TS_CLIENT)/node_modules/.package-lock.json $(TS_EXAMPLE)/node_modules/.package-lock.json
 	go tool gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 20m ./...
 
-# -tags cluster: the cluster tests are vetted and linted with the rest.
+# -tags cluster,upgrade: the cluster and upgrade tests are vetted and
+# linted with the rest.
+TEST_TAGS := cluster,upgrade
+
 vet:
-	go vet -tags cluster ./...
+	go vet -tags $(TEST_TAGS) ./...
 
 # The TypeScript client's and the example's npm packages, pinned by their
 # lockfiles (reinstalled when a lockfile changes); their tests run within go
@@ -119,9 +125,9 @@ vet:
 
 ## lint: gofmt, a tidy go.mod and staticcheck (pinned in go.mod's tools), as make test runs them first
 lint:
-	@files=$$(gofmt -l $$(go list -tags cluster -f '{{.Dir}}' ./...)); if [ -n "$$files" ]; then echo "lint: not gofmt-formatted (run gofmt -w .):"; echo "$$files"; exit 1; fi
+	@files=$$(gofmt -l $$(go list -tags $(TEST_TAGS) -f '{{.Dir}}' ./...)); if [ -n "$$files" ]; then echo "lint: not gofmt-formatted (run gofmt -w .):"; echo "$$files"; exit 1; fi
 	@go mod tidy -diff > /dev/null || { echo "lint: go.mod or go.sum is not tidy (run go mod tidy)"; exit 1; }
-	go tool staticcheck -tags cluster ./...
+	go tool staticcheck -tags $(TEST_TAGS) ./...
 
 # CHAOS_ROUNDS: how many times make chaos runs its scenario, each with a new
 # seed; its rarer interleavings (a worker killed between a deletion's
@@ -146,6 +152,11 @@ $(TEMPORAL_SERVER_DIR)/server:
 ## test-cluster: clerksync on a production-shaped Temporal (4-shard temporal-server on PostgreSQL, mutual TLS, two workers, two starters, crashes and a history restart)
 test-cluster: $(TEMPORAL_CLI) $(TEMPORAL_SERVER_DIR)/server
 	CI=true go tool gotestsum --format pkgname-and-test-fails -- -tags cluster -count=1 -timeout 20m ./internal/systemtest/cluster/
+
+## test-upgrade: roll each deployed release (built from this repository's history, cached) forward to this checkout and back, under live webhooks (docs/upgrading.md)
+test-upgrade: $(TEMPORAL_CLI)
+	@mkdir -p $(CACHE_DIR)/releases
+	RELEASE_CACHE=$(CACHE_DIR)/releases CI=true go tool gotestsum --format pkgname-and-test-fails -- -tags upgrade -count=1 -timeout 20m ./internal/systemtest/upgrade/
 
 ## temporal-cli: build the pinned Temporal CLI into the cache and print its path
 temporal-cli: $(TEMPORAL_CLI)

@@ -16,6 +16,7 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
 )
 
@@ -79,6 +80,10 @@ func withPayloadKeysHint(err error, payloadKeys string) error {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdout, buildinfo.String("starter"))
+		return nil
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stdout)
 		if len(args) == 0 {
@@ -119,6 +124,7 @@ func printUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(tw, "  --version\tprint the release and commit this starter was built from\n")
 	_ = tw.Flush() // w is a terminal or a buffer
 	fmt.Fprint(w, "\nRun \"starter <command> --help\" for a command's flags.\n\nEnvironment:\n")
 	config.PrintVars(w, config.Starter)

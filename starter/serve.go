@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/temporalclient"
@@ -68,7 +69,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	logger.Info("Starter serving", "addr", cfg.HTTPAddr, "task_queue", cfg.TaskQueue)
+	logger.Info("Starter serving", "addr", cfg.HTTPAddr, "task_queue", cfg.TaskQueue,
+		"version", buildinfo.Version, "commit", buildinfo.CommitOrUnknown())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/store/migrations"
@@ -29,16 +30,24 @@ func main() {
 	// --help is asked for: it goes to stdout, like the starter's.
 	flag.CommandLine.SetOutput(os.Stdout)
 	flag.Usage = func() {
-		fmt.Fprint(flag.CommandLine.Output(), `Usage: worker
+		fmt.Fprint(flag.CommandLine.Output(), `Usage: worker [--version]
 
 Applies clerksync's database migrations, then runs the Temporal worker that
 executes the user workflows and writes PostgreSQL, until SIGINT or SIGTERM.
+
+Flags:
+  --version  print the release and commit this worker was built from, and exit
 
 Environment:
 `)
 		config.PrintVars(flag.CommandLine.Output(), config.Worker)
 	}
+	version := flag.Bool("version", false, "print the release and commit this worker was built from, and exit")
 	flag.Parse()
+	if *version {
+		fmt.Println(buildinfo.String("worker"))
+		return
+	}
 	logger, err := config.NewLogger(os.Stderr, "worker")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker: configuration:", err)
@@ -137,7 +146,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers, Metrics: metrics,
 		KeepHistories: !cfg.EraseDeletedHistories,
 	})
-	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "namespace", opts.Namespace)
+	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "namespace", opts.Namespace,
+		"version", buildinfo.Version, "commit", buildinfo.CommitOrUnknown())
 	// Run returns on ctx's end (SIGINT, SIGTERM) after finishing running
 	// activities, or on an error the worker cannot recover from (the
 	// namespace does not exist, the server refuses this client): then the

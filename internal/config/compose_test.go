@@ -12,6 +12,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/workflows"
 )
@@ -91,10 +92,12 @@ func TestDockerCompose_MatchesTheCode(t *testing.T) {
 		require.NotNil(t, svc.HealthCheck, "%s has no health check", name)
 		require.NotEmpty(t, svc.HealthCheck.Test, "%s has no health check", name)
 	}
-	// Pinned images: a version tag, never latest; clerksync's own is built.
+	// Pinned images: a version tag, never latest; clerksync's own is built
+	// and tagged with the release this checkout is.
 	version := regexp.MustCompile(`^\d+(\.\d+)+`)
 	for name, svc := range project.Services {
 		if svc.Build != nil {
+			require.Equal(t, "clerksync:"+buildinfo.Version, svc.Image, "%s's image is not tagged with internal/buildinfo.Version", name)
 			continue
 		}
 		_, tag, ok := strings.Cut(svc.Image, ":")

@@ -492,3 +492,29 @@ func TestMigrate_NamesADatabaseOfTheEarlierLayout(t *testing.T) {
 	require.ErrorContains(t, err, "make reset")
 	require.True(t, migrations.IsPermanent(err))
 }
+
+// TestMigrate_RefusesASchemaALaterReleaseMigrated: a worker of this
+// release started on a database a later release migrated (a rollback)
+// refuses at start, naming the versions and where to read what to do,
+// and the worker takes the refusal as final instead of waiting for ever;
+// the database is left as it was.
+func TestMigrate_RefusesASchemaALaterReleaseMigrated(t *testing.T) {
+	t.Parallel()
+	st, dbURL := testenv.Store(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	var known int32
+	require.NoError(t, admin.QueryRow(ctx, `update clerksync.schema_version set version = version + 1 returning version - 1`).Scan(&known))
+
+	err = migrations.Apply(ctx, st)
+	var newer *migrations.NewerSchemaError
+	require.ErrorAs(t, err, &newer)
+	require.Equal(t, migrations.NewerSchemaError{Set: "bookkeeping", Table: "clerksync.schema_version", Current: known + 1, Known: known}, *newer)
+	require.ErrorContains(t, err, "docs/upgrading.md#rolling-back")
+	require.True(t, migrations.IsPermanent(err))
+	var after int32
+	require.NoError(t, admin.QueryRow(ctx, `select version from clerksync.schema_version`).Scan(&after))
+	require.Equal(t, known+1, after, "the refusal changed the schema's version")
+}

@@ -71,13 +71,7 @@ func New(c client.Client, o Options) worker.Worker {
 		// No database message quoting a user's data reaches Temporal.
 		Interceptors: []interceptor.WorkerInterceptor{&activities.RedactingInterceptor{}},
 	})
-	// The entity workflows are started by name (ensure/contract), from
-	// processes that do not link this package.
-	w.RegisterWorkflowWithOptions(workflows.UserWorkflow, workflow.RegisterOptions{Name: contract.UserWorkflowType})
-	w.RegisterWorkflowWithOptions(workflows.OrganizationWorkflow, workflow.RegisterOptions{Name: contract.OrganizationWorkflowType})
-	w.RegisterWorkflow(workflows.TrialExpiryWorkflow)
-	w.RegisterWorkflow(workflows.ErasureWorkflow)
-	w.RegisterWorkflow(workflows.BackfillWorkflow)
+	RegisterWorkflows(w)
 	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c, KeepHistories: o.KeepHistories}
 	if o.Clerk != nil {
 		a.Clerk = user.NewClient(o.Clerk)
@@ -88,6 +82,26 @@ func New(c client.Client, o Options) worker.Worker {
 	}
 	w.RegisterActivity(a)
 	return w
+}
+
+// WorkflowRegistry is where workflows are registered: a worker.Worker, or a
+// worker.WorkflowReplayer that replays their histories.
+type WorkflowRegistry interface {
+	RegisterWorkflow(w any)
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// RegisterWorkflows registers every clerksync workflow on r under the type
+// name its runs are started with, so a replayer replays exactly what a
+// worker runs.
+func RegisterWorkflows(r WorkflowRegistry) {
+	// The entity workflows are started by name (ensure/contract), from
+	// processes that do not link this package.
+	r.RegisterWorkflowWithOptions(workflows.UserWorkflow, workflow.RegisterOptions{Name: contract.UserWorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.OrganizationWorkflow, workflow.RegisterOptions{Name: contract.OrganizationWorkflowType})
+	r.RegisterWorkflow(workflows.TrialExpiryWorkflow)
+	r.RegisterWorkflow(workflows.ErasureWorkflow)
+	r.RegisterWorkflow(workflows.BackfillWorkflow)
 }
 
 // EnsureTrialExpirySchedule creates the Schedule that runs

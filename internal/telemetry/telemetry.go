@@ -18,6 +18,8 @@ import (
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	tlog "go.temporal.io/sdk/log"
+
+	"github.com/clerksync/clerksync/internal/buildinfo"
 )
 
 // Log formats LOG_FORMAT accepts.
@@ -91,8 +93,21 @@ func stopping(keyvals []any) bool {
 // owners.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	return reg
+}
+
+// buildInfo is clerksync_build_info, 1 with the release and commit as
+// labels: during a rolling upgrade it tells which processes run which code
+// (count by (version) (clerksync_build_info)).
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "clerksync_build_info",
+		Help:        "1, labelled with the clerksync release and commit this process runs.",
+		ConstLabels: prometheus.Labels{"version": buildinfo.Version, "commit": buildinfo.CommitOrUnknown()},
+	})
+	g.Set(1)
+	return g
 }
 
 // Register registers every collector on reg, stopping at the first

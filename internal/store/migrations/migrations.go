@@ -78,10 +78,34 @@ func migrateSet(ctx context.Context, conn *pgx.Conn, schema, folder, versionTabl
 	if err := m.LoadMigrations(sub); err != nil {
 		return fmt.Errorf("migrate %s: load: %w", folder, err)
 	}
+	// A schema migrated by a later release: tern would refuse it with a bare
+	// version error and the worker would wait on it for ever; an operator
+	// rolling back needs to know which release to run instead.
+	current, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: read version: %w", folder, err)
+	}
+	if known := int32(len(m.Migrations)); current > known {
+		return &NewerSchemaError{Set: folder, Table: schema + "." + versionTable, Current: current, Known: known}
+	}
 	if err := m.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate %s: %w", folder, err)
 	}
 	return nil
+}
+
+// NewerSchemaError is a database migrated by a later clerksync release than
+// this one: this release does not know the schema it would write, so it
+// refuses to start rather than guess (docs/upgrading.md#rolling-back).
+type NewerSchemaError struct {
+	Set, Table     string // the migration set (bookkeeping, tables) and its version table
+	Current, Known int32  // the database's version, and the newest this release has
+}
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("the database's %s schema is at version %d (%s), newer than this release of clerksync knows (%d): "+
+		"a later release migrated it; run that release, or see docs/upgrading.md#rolling-back for what a rollback needs",
+		e.Set, e.Current, e.Table, e.Known)
 }
 
 // ForeignTableError is a table of one of the names clerksync creates that
@@ -137,7 +161,8 @@ select current_schema(), coalesce((
 func IsPermanent(err error) bool {
 	var foreign *ForeignTableError
 	var badMapping *store.MappingError
-	if errors.As(err, &foreign) || errors.As(err, &badMapping) {
+	var newer *NewerSchemaError
+	if errors.As(err, &foreign) || errors.As(err, &badMapping) || errors.As(err, &newer) {
 		return true
 	}
 	var pgErr *pgconn.PgError
