@@ -63,6 +63,9 @@ const (
 	// DefaultClerkAPIRPS stays under a development instance's limit of 100
 	// requests per 10 s; a production instance allows 1,000.
 	DefaultClerkAPIRPS = 9
+	// MinEnsureAPIKeyLength is the shortest ENSURE_API_KEYS secret taken:
+	// 128 bits as hex, so no key is short enough to guess.
+	MinEnsureAPIKeyLength = 32
 )
 
 // Vars lists every variable clerksync reads. TEMPORAL_* are read by the
@@ -83,6 +86,7 @@ var Vars = []Var{
 	{"CLERK_API_URL", DefaultClerkAPIURL, "Clerk Backend API base URL", Both},
 	{"CLERK_API_RPS", strconv.Itoa(DefaultClerkAPIRPS), "Clerk Backend API requests per second the worker makes at most (ensure's profile fetch, backfill, reconcile); 0 lifts the limit; a production instance allows 100", Worker},
 	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any", Starter},
+	{"ENSURE_API_KEYS", "", "comma-separated secrets (each at least 32 characters: openssl rand -hex 32) the product's backend sends in ensure's Clerksync-Key header, several during rotation; empty: a session token alone is enough, as in v0.1.0 (warned at start: a signed-in user could call ensure from the browser)", Starter},
 	{"HTTP_ADDR", DefaultHTTPAddr, "address the starter's HTTP service listens on", Starter},
 	{"WORKER_HTTP_ADDR", DefaultWorkerHTTPAddr, "address the worker serves /metrics, /healthz and /readyz on", Worker},
 	{"LOG_LEVEL", DefaultLogLevel, "least severe log lines written: debug, info, warn or error", Both},
@@ -117,7 +121,10 @@ type Config struct {
 	ClerkAPIURL    string
 	// AuthorizedParties are the accepted azp origins; empty accepts any.
 	AuthorizedParties []string
-	HTTPAddr          string
+	// EnsureAPIKeys are the secrets of the product's backend, one of which
+	// an ensure must carry; empty requires none (ENSURE_API_KEYS).
+	EnsureAPIKeys []string
+	HTTPAddr      string
 	// WorkerHTTPAddr is where the worker serves metrics and health.
 	WorkerHTTPAddr string
 	// PayloadKeys encrypt Temporal payloads; nil when PAYLOAD_KEYS is unset.
@@ -176,6 +183,7 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		CodecOIDCAudience:   get("CODEC_OIDC_AUDIENCE"),
 		CodecCORSOrigins:    list(get("CODEC_CORS_ORIGINS")),
 		AuthorizedParties:   list(get("CLERK_AUTHORIZED_PARTIES")),
+		EnsureAPIKeys:       list(get("ENSURE_API_KEYS")),
 		EnsureTimeout:       duration("ENSURE_TIMEOUT"),
 		TrialPeriod:         duration("TRIAL_PERIOD"),
 		TrialExpiryInterval: duration("TRIAL_EXPIRY_INTERVAL"),
@@ -213,6 +221,11 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 	if c.CodecOIDCIssuer != "" && c.CodecOIDCAudience == "" {
 		errs = append(errs, "CODEC_OIDC_AUDIENCE is required with CODEC_OIDC_ISSUER: without it, an access token the issuer minted for any "+
 			"of its applications would decrypt payloads; set the audience (client ID) of the Temporal UI's tokens")
+	}
+	for i, k := range c.EnsureAPIKeys {
+		if len(k) < MinEnsureAPIKeyLength {
+			errs = append(errs, fmt.Sprintf("ENSURE_API_KEYS: key %d has %d characters: want at least %d (openssl rand -hex 32 makes one)", i+1, len(k), MinEnsureAPIKeyLength))
+		}
 	}
 	if c.PayloadKeys, err = payloadcodec.ParseKeys(get("PAYLOAD_KEYS")); err != nil {
 		errs = append(errs, err.Error())

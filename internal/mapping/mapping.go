@@ -219,6 +219,9 @@ type Column struct {
 	// InsertOnly columns are written when the row is created, never after
 	// ("on: insert": a createdAt of the write's time).
 	InsertOnly bool
+	// Exposed columns are in the row ensure answers (and in the OpenAPI
+	// document's User); see Exposed.
+	Exposed bool
 }
 
 // Users maps Clerk users onto the product's user table.
@@ -311,11 +314,12 @@ type keyFile struct {
 }
 
 // columnFile is a column's source: a bare source name, or {source,
-// missing, on}.
+// missing, on, expose}.
 type columnFile struct {
 	Source  string  `yaml:"source"`
 	Missing *string `yaml:"missing"`
 	On      string  `yaml:"on"`
+	Expose  *bool   `yaml:"expose"`
 }
 
 func (c *columnFile) UnmarshalYAML(n *yaml.Node) error {
@@ -573,7 +577,11 @@ func parseColumns(entity string, sources map[string]Kind, cols map[string]column
 		default:
 			p.add("%s.columns.%s: on: %q: want insert (written when the row is created, never after), or leave it out", entity, name, c.On)
 		}
-		out = append(out, Column{Name: name, Source: source, Path: path, Missing: c.Missing, InsertOnly: c.On == "insert"})
+		exposed := !private(source, path)
+		if c.Expose != nil {
+			exposed = *c.Expose
+		}
+		out = append(out, Column{Name: name, Source: source, Path: path, Missing: c.Missing, InsertOnly: c.On == "insert", Exposed: exposed})
 	}
 	slices.SortFunc(out, func(a, b Column) int { return strings.Compare(a.Name, b.Name) })
 	return out

@@ -19,7 +19,7 @@ func TestLoad_TheExamplesParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Table{Schema: "public", Name: "User"}, m.Users.Table)
 	require.Equal(t, Key{Column: "id", Generate: GenerateUUID}, m.Users.Key)
-	require.Equal(t, Column{Name: "createdAt", Source: SourceNow, InsertOnly: true}, m.Users.Columns[0])
+	require.Equal(t, Column{Name: "createdAt", Source: SourceNow, InsertOnly: true, Exposed: true}, m.Users.Columns[0])
 	require.Equal(t, "", *m.Users.Columns[1].Missing, "email: {source: email, missing: \"\"}")
 	require.Equal(t, "trialEndsAt", m.Trials.EndsAt)
 
@@ -28,7 +28,8 @@ func TestLoad_TheExamplesParse(t *testing.T) {
 	require.Equal(t, Soft, m.Users.Delete)
 	require.Equal(t, "deleted_at", m.Users.DeletedAt)
 	require.Len(t, m.Users.Clear, 10)
-	require.Contains(t, m.Users.Columns, Column{Name: "role", Source: SourcePublicMetadata, Path: []string{"role"}})
+	require.Contains(t, m.Users.Columns, Column{Name: "role", Source: SourcePublicMetadata, Path: []string{"role"}, Exposed: true})
+	require.Contains(t, m.Users.Columns, Column{Name: "profile", Source: SourceObject}, "the whole object is private by default")
 }
 
 // TestParse_MistakesAreNamed: each mistake a mapping can make on its own

@@ -172,9 +172,12 @@ type userTable struct {
 	// live is a predicate on the table's alias u: the row is not
 	// soft-deleted.
 	live string
-	// columns are every column of the table, which a row read by lookup
-	// holds.
+	// columns are every column of the table.
 	columns map[string]columnInfo
+	// exposed are the columns of the row lookup reads, which ensure
+	// answers: the key, the Clerk ID and the mapped columns the mapping
+	// exposes, sorted; never a column the mapping does not name.
+	exposed []string
 }
 
 // ownUsers is the mapping of clerksync's own users table, with its column
@@ -344,8 +347,43 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
 		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
 	}
 	t.pageCols = pageColumns(typed)
+	t.exposed = exposedColumns(m, cols)
 	t.build(insertCols, insertVals, sets, typed, cols)
 	return t, nil
+}
+
+// exposedColumns are the columns of m's table that a user's row, as
+// ensure answers it, holds: every column of clerksync's own table (their
+// names and meaning are the public contract, and clerksync created them
+// all), or the key, the Clerk ID and the exposed mapped columns of a
+// product's own table, whatever else that table holds.
+func exposedColumns(m *mapping.Users, cols map[string]columnInfo) []string {
+	if m == ownUsers {
+		return slices.Sorted(maps.Keys(cols))
+	}
+	exposed := []string{m.Key.Column, m.ClerkID}
+	for _, c := range m.Columns {
+		if c.Exposed {
+			exposed = append(exposed, c.Name)
+		}
+	}
+	slices.Sort(exposed)
+	return slices.Compact(exposed)
+}
+
+// rowObject is the JSON object of the named columns of the row alias,
+// keyed by column name, values as to_jsonb writes them.
+func rowObject(alias string, names []string) string {
+	// jsonb_build_object takes at most 100 arguments: 50 columns a call.
+	var parts []string
+	for chunk := range slices.Chunk(names, 50) {
+		var args []string
+		for _, n := range chunk {
+			args = append(args, literal(n), alias+"."+quote(n))
+		}
+		parts = append(parts, "jsonb_build_object("+strings.Join(args, ", ")+")")
+	}
+	return strings.Join(parts, " || ")
 }
 
 // tableCompiler checks a mapped table's columns against its mapping and
@@ -532,7 +570,7 @@ select
 	t.rowLeft = `select exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + t.live + `)`
 	t.lookup = `
 select u.` + t.key + `::text, u.` + t.clerkID + `,
-       to_jsonb(u) || jsonb_build_object('clerk_id', u.` + t.clerkID + `),
+       ` + rowObject("u", t.exposed) + ` || jsonb_build_object('clerk_id', u.` + t.clerkID + `),
        coalesce((select st.clerk_updated_at <= 'epoch' from clerksync.user_state st where st.clerk_id = u.` + t.clerkID + `), false),
        exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + t.clerkID + `),
        ` + t.live + `
@@ -704,7 +742,7 @@ type RowColumn struct {
 }
 
 // UserColumns lists the columns of a user's row (User.Row), sorted by
-// name: every column of the users table, plus clerk_id, which the row
+// name: the columns the mapping exposes, plus clerk_id, which the row
 // always carries. With a mapping it reads the table's columns on first use.
 func (s *Store) UserColumns(ctx context.Context) ([]RowColumn, error) {
 	users, _, err := s.tables(ctx)
@@ -712,7 +750,7 @@ func (s *Store) UserColumns(ctx context.Context) ([]RowColumn, error) {
 		return nil, err
 	}
 	cols := []RowColumn{{Name: "clerk_id", DataType: "text"}}
-	for _, name := range slices.Sorted(maps.Keys(users.columns)) {
+	for _, name := range users.exposed {
 		if name == "clerk_id" {
 			continue
 		}

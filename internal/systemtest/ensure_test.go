@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -336,4 +337,46 @@ func TestEnsure_FillsAMembershipsMinimalRow(t *testing.T) {
 	require.Equal(t, u.ID, again.ID, "the same row the membership references")
 	require.NotNil(t, again.Email)
 	require.Equal(t, 1, s.count(t, "select count(*) from organization_memberships m join users u on u.id = m.user_id where u.clerk_id = 'user_member_first'"))
+}
+
+// TestEnsure_OnlyTheProductsBackend: with ENSURE_API_KEYS set, an ensure
+// carrying a valid session token but not one of the keys (as a signed-in
+// user's browser would send it) is refused with 403 and starts nothing;
+// one with a wrong key likewise; the backend's key, the old or the new one
+// during a rotation, gets the row.
+func TestEnsure_OnlyTheProductsBackend(t *testing.T) {
+	t.Parallel()
+	const oldKey = "rotated-out-soon-0123456789abcdef0123"
+	s := startSystem(t, func(c *config.Config) { c.EnsureAPIKeys = []string{backendKey, oldKey} })
+	const id = "user_ensure_backend"
+	now := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	s.clerk.PutUser(clerkfake.User{ID: id, Email: "backend@example.com", CreatedAt: now, UpdatedAt: now})
+	call := func(key string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, s.url+"/v1/users/ensure", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+s.token(t, id))
+		if key != "" {
+			req.Header.Set(service.APIKeyHeader, key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, key := range []string{"", "guessed-" + backendKey} {
+		code, body := call(key)
+		require.Equal(t, http.StatusForbidden, code, body)
+		require.Contains(t, body, service.APIKeyHeader)
+	}
+	_, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.UserWorkflowID(id), "")
+	var notFound *serviceerror.NotFound
+	require.ErrorAs(t, err, &notFound, "a refused ensure started the user's workflow")
+	require.Zero(t, s.count(t, "select count(*) from users where clerk_id = '"+id+"'"))
+
+	for _, key := range []string{backendKey, oldKey} {
+		code, body := call(key)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, id)
+	}
 }

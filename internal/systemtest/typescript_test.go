@@ -32,6 +32,8 @@ type tsTargets struct {
 	Unavailable   string            `json:"unavailable"`
 	Slow          string            `json:"slow"`
 	Nowhere       string            `json:"nowhere"`
+	Keyed         string            `json:"keyed"`
+	APIKey        string            `json:"apiKey"`
 	Tokens        map[string]string `json:"tokens"`
 	ExistingEmail string            `json:"existingEmail"`
 }
@@ -85,9 +87,10 @@ func TestTypeScriptClient(t *testing.T) {
 	// ENSURE_TIMEOUT is long enough that a loaded machine's signal-with-start
 	// fits in it (a timeout is the row's, not Temporal's; see
 	// TestEnsure_NoWorkerTimesOut), short enough for a quick 504.
-	serve := func(tc client.Client, taskQueue string) string {
+	serve := func(tc client.Client, taskQueue string, apiKeys ...string) string {
 		cfg := config.Config{TaskQueue: taskQueue, WebhookMaxBytes: 1 << 20, EnsureTimeout: 2 * time.Second,
-			ClerkAPIURL: s.clerk.URL(), ClerkSecretKey: clerkfake.SecretKey, AuthorizedParties: []string{authorizedParty}}
+			ClerkAPIURL: s.clerk.URL(), ClerkSecretKey: clerkfake.SecretKey, AuthorizedParties: []string{authorizedParty},
+			EnsureAPIKeys: apiKeys}
 		mux, err := service.NewMux(cfg, verifier, service.Connections{Store: s.store, Temporal: tc, Namespace: "default"}, logger)
 		require.NoError(t, err)
 		srv := httptest.NewServer(openapitest.Check(t, mux))
@@ -109,6 +112,8 @@ func TestTypeScriptClient(t *testing.T) {
 		Unavailable: serve(dead, s.taskQueue),
 		Slow:        serve(testenv.Temporal(t), "nobody-polls-ts"),
 		Nowhere:     "http://" + nowhere,
+		Keyed:       serve(testenv.Temporal(t), s.taskQueue, backendKey),
+		APIKey:      backendKey,
 		Tokens: map[string]string{
 			"existing": token(existing), "fresh": token(fresh), "deleted": token(deleted),
 			"slow": token(slow), "forged": "eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl",
@@ -126,6 +131,9 @@ func TestTypeScriptClient(t *testing.T) {
 		t.Logf("npm test in %s:\n%s", dir, out)
 	}
 }
+
+// backendKey is the ENSURE_API_KEYS secret of the tests' keyed starters.
+const backendKey = "backend-key-0123456789abcdef0123456789abcdef"
 
 // deadAddress is a loopback address nothing listens on.
 func deadAddress(t *testing.T) string {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -8,16 +9,30 @@ import (
 	"github.com/clerksync/clerksync/ensure"
 )
 
+// APIKeyHeader carries the product backend's secret (ENSURE_API_KEYS) on
+// an ensure: what a session token alone cannot prove, since the user's
+// browser holds it too.
+const APIKeyHeader = "Clerksync-Key"
+
+// errNotTheBackend is an ensure without one of ENSURE_API_KEYS.
+var errNotTheBackend = errors.New("ensure is for the product's backend: send one of the starter's ENSURE_API_KEYS in the " + APIKeyHeader + " header")
+
 // ensureHandler serves POST /v1/users/ensure for backends in other languages:
 // the Clerk user ID comes from the verified session token's sub, never from
 // the body.
 type ensureHandler struct {
 	sessions *sessionVerifier // nil when CLERK_SECRET_KEY is not set
-	ensurer  *ensure.Ensurer
-	logger   *slog.Logger
+	// apiKeys, when any, are the secrets one of which a caller must send.
+	apiKeys [][]byte
+	ensurer *ensure.Ensurer
+	logger  *slog.Logger
 }
 
 func (h *ensureHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.fromBackend(r) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": errNotTheBackend.Error()})
+		return
+	}
 	if h.sessions == nil {
 		w.Header().Set("Retry-After", "60")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": errEnsureNotEnabled.Error()})
@@ -51,4 +66,19 @@ func (h *ensureHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily unavailable, retry later"})
 	}
+}
+
+// fromBackend reports whether r carries one of the backend's keys, or no
+// key is required. Every key is compared, in constant time, so the answer's
+// timing tells nothing of which one came close.
+func (h *ensureHandler) fromBackend(r *http.Request) bool {
+	if len(h.apiKeys) == 0 {
+		return true
+	}
+	got := []byte(r.Header.Get(APIKeyHeader))
+	match := 0
+	for _, k := range h.apiKeys {
+		match |= subtle.ConstantTimeCompare(got, k)
+	}
+	return match == 1
 }

@@ -103,8 +103,8 @@ var anyUserSchema = map[string]any{
 	"properties": map[string]any{"clerk_id": map[string]any{"type": "string", "pattern": "^user_"}},
 }
 
-// userSchema is the JSON Schema of a mapped table's row: each column as
-// to_jsonb writes its type.
+// userSchema is the JSON Schema of a mapped table's row as ensure answers
+// it: each column it holds (store.UserColumns) as to_jsonb writes its type.
 func userSchema(cols []store.RowColumn) map[string]any {
 	props := map[string]any{}
 	var required []string
@@ -120,7 +120,7 @@ func userSchema(cols []store.RowColumn) map[string]any {
 	props["clerk_id"] = map[string]any{"type": "string", "pattern": "^user_", "description": "The Clerk user ID."}
 	slices.Sort(required)
 	return map[string]any{
-		"description": "A row of the product's users table (CLERKSYNC_MAPPING), by its column names, as PostgreSQL's to_jsonb writes it, plus clerk_id.",
+		"description": "A row of the product's users table (CLERKSYNC_MAPPING): its key, its Clerk ID and the columns the mapping exposes, by their names, as PostgreSQL's to_jsonb writes them, plus clerk_id.",
 		"type":        "object", "required": required, "properties": props,
 	}
 }

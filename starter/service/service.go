@@ -98,8 +98,16 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 		return nil, err
 	}
 	eh := &ensureHandler{ensurer: ensurer, logger: logger}
+	for _, k := range cfg.EnsureAPIKeys {
+		eh.apiKeys = append(eh.apiKeys, []byte(k))
+	}
 	if cc := cfg.ClerkClient(); cc != nil {
 		eh.sessions = newSessionVerifier(cc, cfg.AuthorizedParties, m.jwksFetches)
+		if len(eh.apiKeys) == 0 {
+			logger.Warn("ENSURE_API_KEYS is not set: ensure takes a user's session token alone, which the user's browser holds too, " +
+				"so a signed-in user can call it from outside the product's backend; set ENSURE_API_KEYS and send one from the backend " +
+				"in the " + APIKeyHeader + " header (docs/integrating.md)")
+		}
 	} else {
 		logger.Warn("Ensure answers 503 until CLERK_SECRET_KEY is set: it verifies session tokens with Clerk's keys")
 	}

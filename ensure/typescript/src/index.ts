@@ -14,13 +14,19 @@ export type User = components["schemas"]["User"];
 /**
  * Why ensure gave no row. `unauthorized` and `deleted` are final for this
  * token and user; `unavailable` and `timeout` were retried (see
- * ClientOptions.retries) and may pass later.
+ * ClientOptions.retries) and may pass later. `rejected` is a refusal of
+ * this client's configuration (a missing or wrong apiKey is 403, a wrong
+ * baseUrl 404 or 405), and `failed` any other answer (a 500 from the
+ * starter, a 502 from a proxy before it): neither is retried, and neither
+ * says anything about the user.
  */
 export type EnsureError =
   | { kind: "unauthorized"; status: 401; message: string }
   | { kind: "deleted"; status: 410; message: string }
   | { kind: "unavailable"; status: 503 | 0; message: string; retryAfterSeconds: number }
-  | { kind: "timeout"; status: 504; message: string };
+  | { kind: "timeout"; status: 504; message: string }
+  | { kind: "rejected"; status: number; message: string }
+  | { kind: "failed"; status: number; message: string };
 
 /** The row, or why there is none. */
 export type EnsureResult<Row> = { ok: true; user: Row } | { ok: false; error: EnsureError };
@@ -28,6 +34,12 @@ export type EnsureResult<Row> = { ok: true; user: Row } | { ok: false; error: En
 export interface ClientOptions {
   /** The starter's address, such as http://clerksync-starter:8080. */
   baseUrl: string;
+  /**
+   * One of the starter's ENSURE_API_KEYS, sent as Clerksync-Key: it shows
+   * the starter that the call comes from your backend. Keep it in your
+   * server's environment, never in code a browser loads.
+   */
+  apiKey?: string;
   /**
    * How many times an unavailable (503, or no answer) or timed-out (504)
    * ensure is tried again before its error is returned. Default 2.
@@ -61,10 +73,9 @@ export function createEnsureClient(options: ClientOptions): EnsureClient {
   async function once<Row>(sessionToken: string, signal?: AbortSignal): Promise<EnsureResult<Row>> {
     let answer;
     try {
-      answer = await api.POST("/v1/users/ensure", {
-        headers: { Authorization: `Bearer ${sessionToken}` },
-        signal,
-      });
+      const headers: Record<string, string> = { Authorization: `Bearer ${sessionToken}` };
+      if (options.apiKey !== undefined) headers["Clerksync-Key"] = options.apiKey;
+      answer = await api.POST("/v1/users/ensure", { headers, signal });
     } catch (err) {
       if (signal?.aborted) throw err;
       // No answer at all: the starter is down or unreachable.
@@ -72,20 +83,26 @@ export function createEnsureClient(options: ClientOptions): EnsureClient {
     }
     const { data, error, response } = answer;
     if (data !== undefined) return { ok: true, user: data as Row };
-    const message = error?.error ?? response.statusText;
+    // A body that is not the starter's {error} (a proxy's page) leaves the
+    // status text.
+    const message = typeof error?.error === "string" ? error.error : response.statusText;
     switch (response.status) {
       case 401:
         return { ok: false, error: { kind: "unauthorized", status: 401, message } };
       case 410:
         return { ok: false, error: { kind: "deleted", status: 410, message } };
-      case 504:
-        return { ok: false, error: { kind: "timeout", status: 504, message } };
-      default: {
+      case 503: {
         const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
         return {
           ok: false,
           error: { kind: "unavailable", status: 503, message, retryAfterSeconds: Number.isNaN(retryAfter) ? 1 : retryAfter },
         };
+      }
+      case 504:
+        return { ok: false, error: { kind: "timeout", status: 504, message } };
+      default: {
+        const kind = response.status >= 400 && response.status < 500 ? "rejected" : "failed";
+        return { ok: false, error: { kind, status: response.status, message } };
       }
     }
   }

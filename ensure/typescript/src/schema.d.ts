@@ -19,6 +19,12 @@ export interface paths {
          *     body's. The row is there at once when Clerk's webhook landed; otherwise
          *     the user's workflow writes a minimal row (the Clerk ID alone), answered
          *     within `ENSURE_TIMEOUT`, and fills it from Clerk behind it.
+         *
+         *     Ensure is a call from the product's backend, never from a browser:
+         *     with `ENSURE_API_KEYS` set, the backend also sends one of those
+         *     keys in `Clerksync-Key` (the user's browser holds the session token,
+         *     not the key). The row holds the table's key, the Clerk ID and the
+         *     columns the mapping exposes, never a column it does not name.
          */
         post: operations["ensureUser"];
         delete?: never;
@@ -310,6 +316,15 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `ENSURE_API_KEYS` is set and the request carries none of them in `Clerksync-Key`: the caller is not the product's backend. Not retried. */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -3,6 +3,8 @@
 // session tokens with the fake Clerk and runs these with their addresses in
 // CLERKSYNC_TS_TARGETS.
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 
 import { createEnsureClient, type User } from "../src/index.js";
@@ -16,6 +18,9 @@ interface Targets {
   slow: string;
   /** An address nothing listens on. */
   nowhere: string;
+  /** A starter with a worker behind it that wants apiKey (ENSURE_API_KEYS). */
+  keyed: string;
+  apiKey: string;
   /** Session tokens; slow's user has no row, and none appears. */
   tokens: { existing: string; fresh: string; deleted: string; forged: string; slow: string };
   existingEmail: string;
@@ -98,4 +103,44 @@ test("an aborted call rejects with the abort, and does not retry", async () => {
   setTimeout(() => abort.abort(new Error("gave up")), 200);
   await assert.rejects(pending, /gave up/);
   assert.equal(c.calls, 1);
+});
+
+test("403: a starter that wants the backend's key refuses a call without it or with another, and is not retried", async () => {
+  for (const apiKey of [undefined, "not-the-key-".repeat(4)]) {
+    const c = counting();
+    const result = await createEnsureClient({ baseUrl: targets.keyed, apiKey, fetch: c.fetch }).ensureUser(targets.tokens.existing);
+    assert.ok(!result.ok);
+    assert.equal(result.error.kind, "rejected");
+    assert.equal(result.error.status, 403);
+    assert.match(result.error.message, /Clerksync-Key/);
+    assert.equal(c.calls, 1);
+  }
+});
+
+test("200: with the backend's key, the keyed starter answers the row", async () => {
+  const result = await createEnsureClient({ baseUrl: targets.keyed, apiKey: targets.apiKey }).ensureUser(targets.tokens.existing);
+  assert.ok(result.ok, JSON.stringify(result));
+  assert.equal((result.user as User).email, targets.existingEmail);
+});
+
+test("an answer ensure never gives is no outage: 4xx is rejected, 5xx but 503 and 504 failed, neither retried", async () => {
+  // What a wrong baseUrl, a proxy or a broken starter answers.
+  let status = 0;
+  const server = createServer((_req, res) => {
+    res.writeHead(status, { "Content-Type": "text/html" }).end("<html>not the starter</html>");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    for (const [code, kind] of [[400, "rejected"], [404, "rejected"], [413, "rejected"], [429, "rejected"], [500, "failed"], [502, "failed"]] as const) {
+      status = code;
+      const c = counting();
+      const result = await createEnsureClient({ baseUrl, fetch: c.fetch, retries: 3 }).ensureUser(targets.tokens.existing);
+      assert.ok(!result.ok);
+      assert.deepEqual([result.error.kind, result.error.status], [kind, code]);
+      assert.equal(c.calls, 1, `${code} is not retried`);
+    }
+  } finally {
+    server.close();
+  }
 });

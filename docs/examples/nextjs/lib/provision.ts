@@ -17,6 +17,10 @@ export function refusal(error: EnsureError): Response {
       );
     case "timeout":
       return Response.json({ error: "try again shortly" }, { status: 503, headers: { "Retry-After": "1" } });
+    case "rejected": // this app's clerksync settings (its key, the starter's address): an operator's to fix
+    case "failed":
+      console.error(`clerksync ensure: ${error.kind} (${error.status}): ${error.message}`);
+      return Response.json({ error: "something went wrong on our side" }, { status: 500 });
   }
 }
 
