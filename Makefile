@@ -31,6 +31,8 @@ LOCAL_WEBHOOK_SECRET := whsec_Y2xlcmtzeW5jLWxvY2FsLWRldi1vbmx5LXNlY3JldA==
 # Likewise a payload key for local runs only, so the UI shows what
 # encryption looks like and decodes it through the starter's /codec.
 LOCAL_PAYLOAD_KEYS := local:Y2xlcmtzeW5jIGxvY2FsIGRldmVsb3BtZW50IG9ubHk=
+# And the key the local product backend (the README's curl) sends to ensure.
+LOCAL_ENSURE_API_KEY := clerksync-local-development-only-ensure-key
 
 .PHONY: help run reset test vet lint chaos bench temporal-cli temporal-server test-cluster test-upgrade database
 
@@ -69,6 +71,7 @@ run: $(TEMPORAL_CLI) database
 	  export WORKER_HTTP_ADDR="$${WORKER_HTTP_ADDR:-127.0.0.1:$(WORKER_PORT)}"; \
 	  export LOG_FORMAT="$${LOG_FORMAT:-text}"; \
 	  export PAYLOAD_KEYS="$${PAYLOAD_KEYS:-$(LOCAL_PAYLOAD_KEYS)}"; \
+	  export ENSURE_API_KEYS="$${ENSURE_API_KEYS:-$(LOCAL_ENSURE_API_KEY)}"; \
 	  export CODEC_CORS_ORIGINS="$${CODEC_CORS_ORIGINS:-http://127.0.0.1:$(TEMPORAL_UI_PORT),http://localhost:$(TEMPORAL_UI_PORT)}"; \
 	  pids=""; \
 	  stop() { [ -n "$$pids" ] && kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; kill $$server 2>/dev/null; wait $$server 2>/dev/null; }; \

@@ -111,15 +111,20 @@ func (a *Activities) EraseDeletedHistories(ctx context.Context) (ErasureResult, 
 // erase deletes every closed run of er's workflow and, when none is left
 // running, marks er done as of asOf.
 func (a *Activities) erase(ctx context.Context, er store.Erasure, asOf time.Time, res *ErasureResult) error {
-	workflowID := contract.UserWorkflowID(er.ClerkID)
+	taskQueue := activity.GetInfo(ctx).TaskQueue
+	workflowID, legacyID := contract.UserWorkflowID(taskQueue, er.ClerkID), contract.UserWorkflowID("", er.ClerkID)
 	if er.Entity == store.ErasureOrganization {
-		workflowID = contract.OrganizationWorkflowID(er.ClerkID)
+		workflowID, legacyID = contract.OrganizationWorkflowID(taskQueue, er.ClerkID), contract.OrganizationWorkflowID("", er.ClerkID)
 	}
 	if strings.ContainsAny(workflowID, `'"\`) {
 		// Not a Clerk ID: nothing clerksync started can carry it.
 		return a.Store.MarkErased(ctx, er, asOf)
 	}
-	deleted, running, err := a.deleteClosedRuns(ctx, workflowID)
+	// Only this deployment's runs: its task queue's, under its IDs and,
+	// on a task queue that v0.1.0 ran with the IDs it gave every
+	// deployment, under those.
+	query := fmt.Sprintf("WorkflowId IN ('%s', '%s') AND TaskQueue = '%s'", workflowID, legacyID, strings.ReplaceAll(taskQueue, "'", ""))
+	deleted, running, err := a.deleteClosedRuns(ctx, query)
 	res.Runs += deleted
 	a.Metrics.erased(er.Entity, deleted)
 	if err != nil {
@@ -136,15 +141,15 @@ func (a *Activities) erase(ctx context.Context, er store.Erasure, asOf time.Time
 	return nil
 }
 
-// deleteClosedRuns deletes every closed run of workflowID and reports how
-// many it deleted and whether a run is still running. A run already gone
-// counts as deleted.
-func (a *Activities) deleteClosedRuns(ctx context.Context, workflowID string) (deleted int, running bool, err error) {
+// deleteClosedRuns deletes every closed run that query lists and reports
+// how many it deleted and whether a run is still running. A run already
+// gone counts as deleted.
+func (a *Activities) deleteClosedRuns(ctx context.Context, query string) (deleted int, running bool, err error) {
 	namespace := activity.GetInfo(ctx).Namespace
 	var token []byte
 	for {
 		page, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: namespace, NextPageToken: token, Query: fmt.Sprintf("WorkflowId = '%s'", workflowID),
+			Namespace: namespace, NextPageToken: token, Query: query,
 		})
 		if err != nil {
 			return deleted, running, fmt.Errorf("list runs: %w", err)

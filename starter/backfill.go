@@ -61,7 +61,7 @@ func backfill(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		return err
 	}
 	defer tc.Close()
-	id := workflows.BackfillWorkflowID(*name)
+	id := workflows.BackfillWorkflowID(cfg.TaskQueue, *name)
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: cfg.TaskQueue,
 		// A running run of this name is followed; a finished one runs again.

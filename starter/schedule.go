@@ -57,7 +57,7 @@ func schedule(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		if err := ensureReconcileSchedule(ctx, tc, id, cfg.TaskQueue, *every, *maxDelete); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: reconciliation every %s (workflow %s)\n", id, *every, workflows.BackfillWorkflowID("scheduled-reconcile"))
+		fmt.Fprintf(stdout, "%s: reconciliation every %s (workflow %s)\n", id, *every, workflows.BackfillWorkflowID(cfg.TaskQueue, "scheduled-reconcile"))
 		return nil
 	case "list":
 		tc, err := dialTemporal(ctx, cfg, logger)
@@ -108,7 +108,7 @@ func schedule(ctx context.Context, args []string, stdout io.Writer, logger *slog
 // run options if it exists.
 func ensureReconcileSchedule(ctx context.Context, tc client.Client, id, taskQueue string, every time.Duration, maxDelete int) error {
 	return temporalclient.EnsureSchedule(ctx, tc, id, every, &client.ScheduleWorkflowAction{
-		ID:        workflows.BackfillWorkflowID("scheduled-reconcile"),
+		ID:        workflows.BackfillWorkflowID(taskQueue, "scheduled-reconcile"),
 		Workflow:  workflows.BackfillWorkflow,
 		Args:      []any{workflows.BackfillInput{Reconcile: true, MaxDelete: maxDelete}},
 		TaskQueue: taskQueue,

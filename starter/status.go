@@ -88,7 +88,7 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if strings.HasPrefix(fs.Arg(0), "org_") {
-		o, err := lookupOrganization(ctx, conns.Store, conns.Temporal, fs.Arg(0))
+		o, err := lookupOrganization(ctx, conns.Store, conns.Temporal, cfg.TaskQueue, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 		}
 		return enc.Encode(o)
 	}
-	s, err := lookupStatus(ctx, conns.Store, conns.Temporal, fs.Arg(0))
+	s, err := lookupStatus(ctx, conns.Store, conns.Temporal, cfg.TaskQueue, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	return enc.Encode(s)
 }
 
-func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, clerkID string) (userStatus, error) {
+func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, taskQueue, clerkID string) (userStatus, error) {
 	s := userStatus{ClerkID: clerkID}
 	row, err := st.UserByClerkID(ctx, clerkID)
 	switch {
@@ -121,7 +121,7 @@ func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, clerkI
 	case !errors.Is(err, store.ErrNotFound):
 		return s, err
 	}
-	if s.User, err = describe(ctx, tc, workflows.UserWorkflowID(clerkID)); err != nil {
+	if s.User, err = describe(ctx, tc, workflows.UserWorkflowID(taskQueue, clerkID)); err != nil {
 		return s, err
 	}
 	if s.User != nil {
@@ -137,7 +137,7 @@ func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, clerkI
 	return s, nil
 }
 
-func lookupOrganization(ctx context.Context, st *store.Store, tc client.Client, orgID string) (organizationStatus, error) {
+func lookupOrganization(ctx context.Context, st *store.Store, tc client.Client, taskQueue, orgID string) (organizationStatus, error) {
 	o := organizationStatus{ClerkID: orgID}
 	row, members, err := st.OrganizationByClerkID(ctx, orgID)
 	switch {
@@ -151,7 +151,7 @@ func lookupOrganization(ctx context.Context, st *store.Store, tc client.Client, 
 	case !errors.Is(err, store.ErrNotFound):
 		return o, err
 	}
-	if o.Workflow, err = describe(ctx, tc, workflows.OrganizationWorkflowID(orgID)); err != nil {
+	if o.Workflow, err = describe(ctx, tc, workflows.OrganizationWorkflowID(taskQueue, orgID)); err != nil {
 		return o, err
 	}
 	if o.Workflow != nil {

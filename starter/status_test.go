@@ -59,7 +59,7 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	}
 	const id = "user_status"
 
-	got, err := lookupStatus(ctx, st, tc, id)
+	got, err := lookupStatus(ctx, st, tc, taskQueue, id)
 	require.NoError(t, err)
 	require.Equal(t, userStatus{ClerkID: id}, got, "an unknown user has nothing")
 	require.True(t, got.unknown(), "starter status says so and exits non-zero")
@@ -69,7 +69,7 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	require.NoError(t, err)
 	post("msg_status", body)
 	require.Eventually(t, func() bool {
-		got, err = lookupStatus(ctx, st, tc, id)
+		got, err = lookupStatus(ctx, st, tc, taskQueue, id)
 		return err == nil && got.Row != nil && got.User != nil && got.User.Status == "Completed"
 	}, 30*time.Second, 100*time.Millisecond)
 	var row struct{ Email string }
@@ -89,7 +89,7 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	require.NoError(t, err)
 	post("msg_status_del", deleted)
 	require.Eventually(t, func() bool {
-		got, err = lookupStatus(ctx, st, tc, id)
+		got, err = lookupStatus(ctx, st, tc, taskQueue, id)
 		return err == nil && got.Deleted
 	}, 30*time.Second, 100*time.Millisecond)
 	require.Nil(t, got.Row)
@@ -97,7 +97,7 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 
 	// An organization: its row, its members and its workflow's state.
 	const orgID = "org_status"
-	org, err := lookupOrganization(ctx, st, tc, orgID)
+	org, err := lookupOrganization(ctx, st, tc, taskQueue, orgID)
 	require.NoError(t, err)
 	require.Equal(t, organizationStatus{ClerkID: orgID}, org, "an unknown organization has nothing")
 	orgFields := clerkwebhook.OrganizationFields{ClerkID: orgID, Name: "Status Team", Slug: "status-team", CreatedAt: now, UpdatedAt: now}
@@ -106,7 +106,7 @@ func TestStatus_ShowsRowWorkflowStateAndTrial(t *testing.T) {
 	require.NoError(t, err)
 	post("msg_status_member", body)
 	require.Eventually(t, func() bool {
-		org, err = lookupOrganization(ctx, st, tc, orgID)
+		org, err = lookupOrganization(ctx, st, tc, taskQueue, orgID)
 		return err == nil && org.Row != nil && org.Workflow != nil && org.Workflow.Status == "Completed"
 	}, 30*time.Second, 100*time.Millisecond)
 	var orgRow struct {

@@ -7,13 +7,17 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 )
 
 // ProgressQuery returns a BackfillWorkflow's BackfillProgress.
 const ProgressQuery = "progress"
 
-// BackfillWorkflowID is the workflow ID of a backfill or reconciliation run.
-func BackfillWorkflowID(name string) string { return "backfill/" + name }
+// BackfillWorkflowID is the workflow ID of a backfill or reconciliation
+// run of the deployment on taskQueue (contract.IDPrefix).
+func BackfillWorkflowID(taskQueue, name string) string {
+	return contract.IDPrefix(taskQueue) + "backfill/" + name
+}
 
 // Phases of a run.
 const (

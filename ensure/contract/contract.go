@@ -75,21 +75,38 @@ const (
 	SyncStateFailed  = "failed"
 )
 
-// UserWorkflowID is the workflow ID of the user's entity workflow. One
-// Clerk user has one ID, so signal-with-start always reaches the same
-// workflow.
-func UserWorkflowID(clerkID string) string { return "user/" + clerkID }
+// IDPrefix is what the workflow IDs of the deployment on taskQueue start
+// with. A deployment is its task queue: two deployments sharing a Temporal
+// namespace (staging beside production) each poll their own, so with the
+// task queue in their IDs neither signals, erases nor reads the other's
+// workflows. The default task queue has no prefix, so a deployment on it
+// keeps v0.1.0's IDs (user/<clerk_id>); any other is the task queue and a
+// slash (staging/user/<clerk_id>).
+func IDPrefix(taskQueue string) string {
+	if taskQueue == "" || taskQueue == DefaultTaskQueue {
+		return ""
+	}
+	return taskQueue + "/"
+}
+
+// UserWorkflowID is the workflow ID of the user's entity workflow in the
+// deployment on taskQueue. One Clerk user has one ID there, so
+// signal-with-start always reaches the same workflow.
+func UserWorkflowID(taskQueue, clerkID string) string { return IDPrefix(taskQueue) + "user/" + clerkID }
 
 // OrganizationWorkflowID is the workflow ID of an organization's entity
-// workflow, which applies the organization's events and its memberships'.
-func OrganizationWorkflowID(orgID string) string { return "org/" + orgID }
+// workflow in the deployment on taskQueue, which applies the
+// organization's events and its memberships'.
+func OrganizationWorkflowID(taskQueue, orgID string) string {
+	return IDPrefix(taskQueue) + "org/" + orgID
+}
 
 // UserWorkflowStartOptions are the options every signal-with-start of a
 // UserWorkflow uses: its ID, and the search attributes an operator finds it
 // by from its first moment.
 func UserWorkflowStartOptions(clerkID, taskQueue string) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
-		ID:        UserWorkflowID(clerkID),
+		ID:        UserWorkflowID(taskQueue, clerkID),
 		TaskQueue: taskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			ClerkUserIDKey.ValueSet(clerkID),
@@ -102,7 +119,7 @@ func UserWorkflowStartOptions(clerkID, taskQueue string) client.StartWorkflowOpt
 // of an OrganizationWorkflow uses, as UserWorkflowStartOptions for users.
 func OrganizationWorkflowStartOptions(orgID, taskQueue string) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
-		ID:        OrganizationWorkflowID(orgID),
+		ID:        OrganizationWorkflowID(taskQueue, orgID),
 		TaskQueue: taskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			ClerkOrganizationIDKey.ValueSet(orgID),

@@ -22,7 +22,7 @@ func (s *system) runBackfill(t *testing.T, name string, in workflows.BackfillInp
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.BackfillWorkflowID(name), TaskQueue: s.taskQueue,
+		ID: workflows.BackfillWorkflowID(s.taskQueue, name), TaskQueue: s.taskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	}, workflows.BackfillWorkflow, in)
 	require.NoError(t, err)

@@ -131,7 +131,7 @@ insert into seats_held (membership_id) select id from organization_memberships w
 	send("msg_held_rejoin", "organizationMembership.created", rejoin)
 	var state workflows.OrganizationState
 	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(org.ClerkID), "", workflows.StateQuery)
+		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(s.taskQueue, org.ClerkID), "", workflows.StateQuery)
 		if err != nil || v.Get(&state) != nil || state.SyncState != workflows.SyncStateFailed {
 			return false
 		}
@@ -156,7 +156,7 @@ insert into seats_held (membership_id) select id from organization_memberships w
 			s.count(t, "select count(*) from organization_memberships where clerk_id = 'orgmem_rejoin'") == 1
 	}, time.Minute, 100*time.Millisecond, "the old row goes and the rejoin lands")
 	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(org.ClerkID), "", workflows.StateQuery)
+		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(s.taskQueue, org.ClerkID), "", workflows.StateQuery)
 		return err == nil && v.Get(&state) == nil && state.SyncState == workflows.SyncStateSynced
 	}, time.Minute, 100*time.Millisecond, "the organization ends synced")
 }

@@ -369,7 +369,7 @@ func TestEnsure_OnlyTheProductsBackend(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, code, body)
 		require.Contains(t, body, service.APIKeyHeader)
 	}
-	_, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.UserWorkflowID(id), "")
+	_, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.UserWorkflowID(s.taskQueue, id), "")
 	var notFound *serviceerror.NotFound
 	require.ErrorAs(t, err, &notFound, "a refused ensure started the user's workflow")
 	require.Zero(t, s.count(t, "select count(*) from users where clerk_id = '"+id+"'"))

@@ -31,7 +31,7 @@ func TestErasure_NoRunOfADeletedUserIsLeftInTemporal(t *testing.T) {
 	s := startSystem(t, func(c *config.Config) { c.EraseDeletedHistories, c.ErasureInterval = true, time.Second })
 	const id = "user_erased"
 	const email = "erasable.person@example.com"
-	workflowID := workflows.UserWorkflowID(id)
+	workflowID := workflows.UserWorkflowID(s.taskQueue, id)
 	created := time.Now().Truncate(time.Millisecond)
 	for i, typ := range []string{"user.created", "user.updated"} {
 		body, err := clerkwebhook.UserEvent(typ, clerkwebhook.UserFields{ClerkID: id, Email: email, FirstName: "Erasable",
@@ -68,7 +68,7 @@ func TestErasure_NoRunOfADeletedUserIsLeftInTemporal(t *testing.T) {
 	orgDeleted, err := clerkwebhook.OrganizationDeletedEvent(orgID, "", time.Now())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_erase_org_del", orgDeleted))
-	s.requireNoRunLeft(t, workflows.OrganizationWorkflowID(orgID), "the organization's")
+	s.requireNoRunLeft(t, workflows.OrganizationWorkflowID(s.taskQueue, orgID), "the organization's")
 }
 
 // TestErasure_KeepingHistoriesRemovesTheSchedule: a worker that keeps

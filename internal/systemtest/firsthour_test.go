@@ -37,6 +37,7 @@ type tryItLine struct {
 var tryIt = []tryItLine{
 	{command: "export CLERK_WEBHOOK_SECRET="},
 	{command: "export PAYLOAD_KEYS="},
+	{command: "export CLERKSYNC_ENSURE_KEY="},
 	{command: "send --id user_demo --email ada@example.com --first-name Ada", want: []string{"200 OK user_demo", `"status":"accepted"`}},
 	{command: "--type user.updated", want: []string{"200 OK user_demo"}},
 	{command: "psql", want: []string{"user_demo", "ada@example.com", "Grace", "(1 row)"}, eventually: true},

@@ -58,16 +58,16 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	require.NoError(t, err)
 
 	// Each step's run completes before the next, so each is one history.
-	s.recordRun(t, workflows.UserWorkflowID(id), "signup", func() {
+	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, id), "signup", func() {
 		require.Equal(t, 200, s.post(t, "msg_h1", event("user.created", 1)))
 		require.Equal(t, 200, s.post(t, "msg_h1", event("user.created", 1)))
 	})
-	s.recordRun(t, workflows.UserWorkflowID(id), "update", func() { require.Equal(t, 200, s.post(t, "msg_h2", event("user.updated", 2))) })
-	s.recordRun(t, workflows.UserWorkflowID(id), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hdel", deleted)) })
+	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, id), "update", func() { require.Equal(t, 200, s.post(t, "msg_h2", event("user.updated", 2))) })
+	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, id), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hdel", deleted)) })
 
 	const ensured = "user_history_ensured"
 	s.clerk.PutUser(clerkfake.User{ID: ensured, Email: "e@example.com", FirstName: "Ensured", CreatedAt: base, UpdatedAt: base})
-	s.recordRun(t, workflows.UserWorkflowID(ensured), "ensure", func() {
+	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, ensured), "ensure", func() {
 		code, _ := s.ensureCall(t, s.token(t, ensured))
 		require.Equal(t, 200, code)
 	})
@@ -81,18 +81,18 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	require.NoError(t, err)
 	orgDeleted, err := clerkwebhook.OrganizationDeletedEvent(orgID, "history", base.Add(time.Minute))
 	require.NoError(t, err)
-	s.recordRun(t, workflows.OrganizationWorkflowID(orgID), "membership", func() {
+	s.recordRun(t, workflows.OrganizationWorkflowID(s.taskQueue, orgID), "membership", func() {
 		require.Equal(t, 200, s.post(t, "msg_hm", member))
 		require.Equal(t, 200, s.post(t, "msg_hm", member))
 	})
-	s.recordRun(t, workflows.OrganizationWorkflowID(orgID), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hodel", orgDeleted)) })
+	s.recordRun(t, workflows.OrganizationWorkflowID(s.taskQueue, orgID), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hodel", orgDeleted)) })
 
 	// A reconciliation: a page from Clerk, a user Clerk no longer has and the
 	// member it never had (both local users: past the safety stop of a table
 	// this small, so the run is told they really are gone).
 	s.clerk.DeleteUser(ensured)
 	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "history", workflows.BackfillInput{Reconcile: true, MaxDelete: 2}).Phase)
-	history := s.history(t, workflows.BackfillWorkflowID("history"), "")
+	history := s.history(t, workflows.BackfillWorkflowID(s.taskQueue, "history"), "")
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.BackfillWorkflow)
 	require.NoError(t, replayer.ReplayWorkflowHistory(nil, history))
@@ -136,7 +136,7 @@ func (s *system) recordRun(t *testing.T, workflowID, name string, act func()) {
 		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
 		require.NoError(t, err)
 		prefix := historyPrefix
-		if strings.HasPrefix(workflowID, "org/") {
+		if strings.Contains(workflowID, "org/") {
 			prefix = orgHistoryPrefix
 		}
 		path := filepath.Join("..", "..", "workflows", "testdata", prefix+name+".json")

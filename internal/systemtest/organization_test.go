@@ -308,7 +308,7 @@ func (s *system) convergeOrganizations(t *testing.T, sc orgScenario, q orgQuerie
 	for _, kind := range []struct {
 		rows       string
 		want       map[string]string
-		workflowID func(string) string
+		workflowID func(taskQueue, clerkID string) string
 	}{{q.orgs, sc.orgs, workflows.OrganizationWorkflowID}, {q.users, sc.users, workflows.UserWorkflowID}} {
 		explained := 0
 		for _, id := range slices.Sorted(maps.Keys(kind.want)) {
@@ -318,7 +318,7 @@ func (s *system) convergeOrganizations(t *testing.T, sc orgScenario, q orgQuerie
 				continue
 			}
 			explained++
-			s.explainWorkflow(ctx, t, kind.workflowID(id), id)
+			s.explainWorkflow(ctx, t, kind.workflowID(s.taskQueue, id), id)
 			t.Logf("%s: row %q (%v), want %q", id, got, err, kind.want[id])
 		}
 	}
@@ -400,7 +400,7 @@ insert into seats (membership_id) select id from organization_memberships`)
 	require.Equal(t, 200, s.post(t, "msg_pin_delete", body))
 	var state workflows.OrganizationState
 	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(org.ClerkID), "", workflows.StateQuery)
+		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(s.taskQueue, org.ClerkID), "", workflows.StateQuery)
 		return err == nil && v.Get(&state) == nil && state.SyncState == workflows.SyncStateFailed
 	}, time.Minute, 100*time.Millisecond)
 	last := state.Failed[len(state.Failed)-1] // the seat's may be listed before it, in the same run

@@ -117,7 +117,7 @@ func TestBackfill_AListingThatAnswers404IsAConfigurationError(t *testing.T) {
 	s.clerk.PutUsers(clerkUsers("user_nov1", 3)...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID("nov1"), TaskQueue: s.taskQueue},
+	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(s.taskQueue, "nov1"), TaskQueue: s.taskQueue},
 		workflows.BackfillWorkflow, workflows.BackfillInput{})
 	require.NoError(t, err)
 	err = run.Get(ctx, nil)
@@ -142,7 +142,7 @@ func TestReconcile_ATerminatedRunHidesNoDeletions(t *testing.T) {
 	// The organization phase hangs on a failing Clerk, after the users'.
 	s.clerk.FailOrganizationsWith(http.StatusInternalServerError)
 	ctx := context.Background()
-	id := workflows.BackfillWorkflowID("terminated-reconcile")
+	id := workflows.BackfillWorkflowID(s.taskQueue, "terminated-reconcile")
 	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE}, workflows.BackfillWorkflow, workflows.BackfillInput{Reconcile: true})
 	require.NoError(t, err)

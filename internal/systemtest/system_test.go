@@ -119,6 +119,7 @@ func startSystemOn(t *testing.T, example *testenv.Example, options ...func(*conf
 	for _, o := range options {
 		o(&cfg)
 	}
+	taskQueue = cfg.TaskQueue // an option may put the system on a task queue of its own
 	require.NoError(t, syncworker.EnsureTrialExpirySchedule(context.Background(), tc, taskQueue, cfg.TrialExpiryInterval))
 	t.Cleanup(func() {
 		_ = tc.ScheduleClient().GetHandle(context.Background(), workflows.TrialExpiryScheduleID(taskQueue)).Delete(context.Background())
@@ -311,7 +312,7 @@ func TestEndToEnd_BadInputStartsNoWorkflow(t *testing.T) {
 			"wrong secret": 401, "stale timestamp": 401, "malformed JSON": 400, "too large": 413, "unhandled type": 200,
 		}[tc.name]
 		require.Equal(t, want, tc.status, tc.name)
-		_, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.UserWorkflowID(tc.clerkID), "")
+		_, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.UserWorkflowID(s.taskQueue, tc.clerkID), "")
 		var notFound *serviceerror.NotFound
 		require.True(t, errors.As(err, &notFound), "%s: workflow exists (err %v)", tc.name, err)
 	}
@@ -411,7 +412,7 @@ func readyz(t *testing.T, url string) (int, service.ReadinessReport) {
 // userState queries the user's workflow for its UserState.
 func (s *system) userState(clerkID string) (workflows.UserState, error) {
 	var st workflows.UserState
-	v, err := s.temporal.QueryWorkflow(context.Background(), workflows.UserWorkflowID(clerkID), "", workflows.StateQuery)
+	v, err := s.temporal.QueryWorkflow(context.Background(), workflows.UserWorkflowID(s.taskQueue, clerkID), "", workflows.StateQuery)
 	if err != nil {
 		return st, err
 	}

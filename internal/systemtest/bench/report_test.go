@@ -708,7 +708,7 @@ const mappedTaskQueue = "clerksync-mapped"
 func timeBackfill(b *testing.B, tc client.Client, name, taskQueue string) backfillRun {
 	ctx := context.Background()
 	start := time.Now()
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(name), TaskQueue: taskQueue},
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(taskQueue, name), TaskQueue: taskQueue},
 		workflows.BackfillWorkflow, workflows.BackfillInput{})
 	if err != nil {
 		b.Fatal(err)
@@ -718,7 +718,7 @@ func timeBackfill(b *testing.B, tc client.Client, name, taskQueue string) backfi
 		b.Fatal(err)
 	}
 	res := backfillRun{users: p.Stats.Seen, elapsed: time.Since(start), requests: p.Stats.Requests, pages: p.Stats.Pages}
-	resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", workflows.BackfillWorkflowID(name))})
+	resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", workflows.BackfillWorkflowID(taskQueue, name))})
 	if err != nil {
 		b.Fatal(err)
 	}

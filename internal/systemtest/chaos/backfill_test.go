@@ -66,7 +66,7 @@ insert into clerksync.user_tombstones (clerk_id) select 'user_bk' || lpad(i::tex
 	require.NoError(t, err)
 	fake.FailListsWith(3, 429, 1)
 
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID("killed"), TaskQueue: "backfill-chaos"},
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID("backfill-chaos", "killed"), TaskQueue: "backfill-chaos"},
 		workflows.BackfillWorkflow, workflows.BackfillInput{})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {

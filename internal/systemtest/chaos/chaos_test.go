@@ -306,7 +306,7 @@ func waitForMigrations(t *testing.T, db *pgx.Conn) {
 
 func (p *productRows) state(ctx context.Context, clerkID string) (workflows.UserState, error) {
 	var st workflows.UserState
-	v, err := p.temporal.QueryWorkflow(ctx, workflows.UserWorkflowID(clerkID), "", workflows.StateQuery)
+	v, err := p.temporal.QueryWorkflow(ctx, workflows.UserWorkflowID("chaos", clerkID), "", workflows.StateQuery)
 	if err != nil {
 		return st, err
 	}
