@@ -222,7 +222,7 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 		beat()
 	}
 	if err := g.Wait(); err != nil {
-		return res, classify(err)
+		return res, a.classify(ctx, err)
 	}
 	return res, nil
 }
@@ -234,15 +234,18 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 // reconciliation (Clerk has it).
 func (a *Activities) writePage(ctx context.Context, run string, users []clerkevent.User) (store.PageResult, []RefusedUser, error) {
 	res, err := a.Store.WriteUserPage(ctx, run, users, a.TrialPeriod)
-	if !store.IsPermanent(err) {
+	if a.Store.Classify(err) == store.Transient {
 		return res, nil, err
 	}
 	res = store.PageResult{}
 	var refused []RefusedUser
 	for _, u := range users {
 		r, err := a.Store.WriteUserPage(ctx, run, []clerkevent.User{u}, a.TrialPeriod)
+		// A conflict (a legacy row, or another Clerk user, holding this
+		// user's email under a unique index) is refused here rather than
+		// retried: retrying the page would stall the whole run on one user.
 		switch {
-		case store.IsPermanent(err):
+		case err != nil && a.Store.Classify(err) != store.Transient:
 			refused = append(refused, RefusedUser{ClerkID: u.ClerkID, Reason: store.Redact(err).Error()})
 			activity.GetLogger(ctx).Warn("PostgreSQL refused a user from Clerk's listing; the rest of the page is written",
 				"clerk_id", u.ClerkID, "error", store.Redact(err))

@@ -105,7 +105,7 @@ func (a *Activities) backfillOrganization(ctx context.Context, in BackfillOrgani
 	}
 	written, err := a.Store.UpsertOrganization(ctx, o)
 	if err != nil {
-		return classify(err)
+		return a.classify(ctx, err)
 	}
 	stats.Organizations++
 	if written.Outcome == store.Tombstoned {
@@ -121,7 +121,7 @@ func (a *Activities) backfillOrganization(ctx context.Context, in BackfillOrgani
 	seen := []string{o.ClerkID}
 	for _, m := range members {
 		if _, err := a.Store.UpsertMembership(ctx, m); err != nil {
-			return classify(err)
+			return a.classify(ctx, err)
 		}
 		stats.Memberships++
 		seen = append(seen, m.ClerkID)
@@ -244,7 +244,7 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 				continue
 			}
 			if _, err := a.Store.UpsertOrganization(ctx, o); err != nil {
-				return res, classify(err)
+				return res, a.classify(ctx, err)
 			}
 			res.Restored++
 		}
@@ -275,7 +275,7 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 		if now.ids[u.ClerkID] {
 			if m, ok := now.members[u.ClerkID]; ok {
 				if _, err := a.Store.UpsertMembership(ctx, m); err != nil {
-					return res, classify(err)
+					return res, a.classify(ctx, err)
 				}
 			}
 			res.Restored++
@@ -285,7 +285,7 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 		r, err := rowRemoval(a.Store.DeleteMembership(ctx, gone, time.Now()))
 		switch {
 		case err != nil:
-			return res, classify(err)
+			return res, a.classify(ctx, err)
 		case r.RowKept != "":
 			res.RowsKept++
 		default:

@@ -50,7 +50,7 @@ func (a *Activities) RequestErasure(ctx context.Context, in RequestErasureInput)
 	if a.KeepHistories {
 		return nil
 	}
-	return classify(a.Store.RequestErasure(ctx, in.Entity, in.ClerkID))
+	return a.classify(ctx, a.Store.RequestErasure(ctx, in.Entity, in.ClerkID))
 }
 
 // ErasureResult says what one erasure sweep did.
@@ -90,7 +90,7 @@ func (a *Activities) EraseDeletedHistories(ctx context.Context) (ErasureResult, 
 		for {
 			page, err := a.Store.PendingErasures(ctx, entity, erasureSettle, after, erasurePage)
 			if err != nil {
-				return res, errors.Join(append(errs, classify(err))...)
+				return res, errors.Join(append(errs, a.classify(ctx, err))...)
 			}
 			for _, er := range page.Erasures {
 				if err := a.erase(ctx, er, page.AsOf, &res); err != nil {

@@ -43,7 +43,7 @@ func (a *Activities) UpsertOrganization(ctx context.Context, o clerkevent.Organi
 	}
 	res, err := a.Store.UpsertOrganization(ctx, o)
 	if err != nil {
-		return OrganizationWriteResult{}, a.Metrics.failed("upsert_organization", classify(err))
+		return OrganizationWriteResult{}, a.Metrics.failed("upsert_organization", a.classify(ctx, err))
 	}
 	return OrganizationWriteResult{Outcome: WriteOutcome(res.Outcome), RowKept: res.RowKept, Kept: res.Kept}, nil
 }
@@ -54,7 +54,7 @@ func (a *Activities) UpsertOrganization(ctx context.Context, o clerkevent.Organi
 // RemoveDeletedOrganization retries it.
 func (a *Activities) DeleteOrganization(ctx context.Context, in DeleteOrganizationInput) (RemovalResult, error) {
 	if err := a.Store.TombstoneOrganization(ctx, in.ClerkID, in.DeletedAt); err != nil {
-		return RemovalResult{}, a.Metrics.failed("delete_organization", classify(err))
+		return RemovalResult{}, a.Metrics.failed("delete_organization", a.classify(ctx, err))
 	}
 	return rowRemoval(a.Store.RemoveOrganizationRow(ctx, in.ClerkID))
 }
@@ -79,7 +79,7 @@ func (a *Activities) UpsertMembership(ctx context.Context, m clerkevent.Membersh
 	}
 	res, err := a.Store.UpsertMembership(ctx, m)
 	if err != nil {
-		return OrganizationWriteResult{}, a.Metrics.failed("upsert_membership", classify(err))
+		return OrganizationWriteResult{}, a.Metrics.failed("upsert_membership", a.classify(ctx, err))
 	}
 	return OrganizationWriteResult{Outcome: WriteOutcome(res.Outcome), Refused: res.Refused, RowKept: res.RowKept, Kept: res.Kept}, nil
 }
@@ -90,7 +90,7 @@ func (a *Activities) UpsertMembership(ctx context.Context, m clerkevent.Membersh
 func (a *Activities) DeleteMembership(ctx context.Context, in DeleteMembershipInput) (RemovalResult, error) {
 	res, err := rowRemoval(a.Store.DeleteMembership(ctx, in.Membership, in.DeletedAt))
 	if err != nil {
-		return res, a.Metrics.failed("delete_membership", classify(err))
+		return res, a.Metrics.failed("delete_membership", a.classify(ctx, err))
 	}
 	return res, nil
 }

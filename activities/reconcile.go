@@ -98,14 +98,14 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 				break
 			}
 			up, err := a.Store.UpsertUser(ctx, u, a.TrialPeriod)
-			if store.IsPermanent(err) {
+			if err != nil && a.Store.Classify(err) != store.Transient {
 				// Still in Clerk, so not removed; PostgreSQL refuses its data,
 				// as its listing page already found.
 				res.Stats.Refused++
 				break
 			}
 			if err != nil {
-				return res, classify(err)
+				return res, a.classify(ctx, err)
 			}
 			if up.Outcome == store.Inserted || up.Outcome == store.Updated {
 				res.Updated++
@@ -122,7 +122,7 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 // removed, or as kept when a product's foreign key holds it.
 func deleteConfirmed(tombstone func() error, remove func() (bool, error), removed, kept *int) error {
 	if err := tombstone(); err != nil {
-		return classify(err)
+		return err // the bookkeeping's: retried (Store.Classify)
 	}
 	r, err := rowRemoval(remove())
 	switch {

@@ -43,8 +43,12 @@ func redact(err error) error {
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return temporal.NewApplicationErrorWithOptions(store.RedactText(appErr.Message(), pgErr), appErr.Type(),
-			temporal.ApplicationErrorOptions{NonRetryable: appErr.NonRetryable()})
+		opts := temporal.ApplicationErrorOptions{NonRetryable: appErr.NonRetryable()}
+		var r Refusal
+		if appErr.HasDetails() && appErr.Details(&r) == nil {
+			opts.Details = []any{r} // names only: nothing to redact
+		}
+		return temporal.NewApplicationErrorWithOptions(store.RedactText(appErr.Message(), pgErr), appErr.Type(), opts)
 	}
 	return store.Redact(err)
 }

@@ -16,7 +16,7 @@ func (a *Activities) ExpireDueTrials(ctx context.Context) (int, error) {
 	for {
 		n, err := a.Store.ExpireDueTrials(ctx, expiryBatch)
 		if err != nil {
-			return total, classify(err)
+			return total, a.classify(ctx, err)
 		}
 		total += n
 		a.Metrics.trialsExpiredBy(n)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/time/rate"
@@ -98,7 +99,7 @@ func (a *Activities) UpsertUser(ctx context.Context, u clerkevent.User) (UpsertU
 	}
 	res, err := a.Store.UpsertUser(ctx, u, a.TrialPeriod)
 	if err != nil {
-		return UpsertUserResult{}, a.Metrics.failed("upsert_user", classify(err))
+		return UpsertUserResult{}, a.Metrics.failed("upsert_user", a.classify(ctx, err))
 	}
 	out := UpsertUserResult{UserID: res.UserID, Outcome: WriteOutcome(res.Outcome), TrialEndsAt: res.TrialEndsAt, RowKept: res.RowKept}
 	a.Metrics.userWritten(out)
@@ -124,7 +125,7 @@ func (a *Activities) deleteUser(ctx context.Context, in DeleteUserInput) (Remova
 		return RemovalResult{}, invalid(fmt.Errorf("delete user: %w", err))
 	}
 	if err := a.Store.TombstoneUser(ctx, in.ClerkID, in.DeletedAt); err != nil {
-		return RemovalResult{}, classify(err)
+		return RemovalResult{}, a.classify(ctx, err)
 	}
 	return rowRemoval(a.Store.RemoveUserRow(ctx, in.ClerkID))
 }
@@ -167,13 +168,45 @@ func validUser(u clerkevent.User) error {
 	return nil
 }
 
-// classify marks errors that no retry can fix as non-retryable; everything
-// else (a database that is down, a timeout) is retried until it succeeds.
-func classify(err error) error {
-	if store.IsPermanent(err) {
-		return invalid(err)
+// conflictAttempts bounds how often a scheduled write retries a
+// conflict (store.Conflict: a unique value another row holds) before its
+// event fails, on top of the local activity's budget: about 30 seconds in
+// all, time for the other user's event that frees the value to land.
+// The user's next event tries again.
+const conflictAttempts = 5
+
+// classify marks errors that no retry can fix as non-retryable, with what
+// refused them (a store.Refusal, as the error's details); everything else
+// is retried. A conflict is retried by the local activity and by the first
+// conflictAttempts attempts of a scheduled one, then failed the same way.
+func (a *Activities) classify(ctx context.Context, err error) error {
+	switch a.Store.Classify(err) {
+	case store.Refused:
+		return dataRefused(err)
+	case store.Conflict:
+		if info := activity.GetInfo(ctx); !info.IsLocalActivity && info.Attempt >= conflictAttempts {
+			return dataRefused(err)
+		}
 	}
 	return err
+}
+
+// Refusal names what refused an event's write, as a failed write's
+// ApplicationError carries it (its details) for the workflow to show:
+// PostgreSQL's SQLSTATE and the constraint, table and column it named. It
+// holds no value of the row.
+type Refusal struct {
+	SQLState   string `json:"sqlstate"`
+	Constraint string `json:"constraint,omitempty"`
+	Table      string `json:"table,omitempty"`
+	Column     string `json:"column,omitempty"`
+}
+
+// dataRefused is err as the non-retryable error of an event PostgreSQL
+// refused, carrying its Refusal.
+func dataRefused(err error) error {
+	r, _ := store.RefusalOf(err)
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidUserData, err, Refusal(r))
 }
 
 func invalid(err error) error {

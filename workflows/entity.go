@@ -1,9 +1,11 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/activities"
@@ -67,7 +69,8 @@ func (e *entitySync) note(f FailedEvent) {
 // noteOnly keeps f for operators without making the run end failed: a
 // write that will still land (a removal a product's foreign key holds).
 func (e *entitySync) noteOnly(f FailedEvent) {
-	e.logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type, "error", f.Error)
+	e.logger.Error("Event could not be applied", "svix_id", f.EventID, "type", f.Type,
+		"sqlstate", f.SQLState, "constraint", f.Constraint, "table", f.Table, "error", f.Error)
 	failed := append(*e.failedEvents, f)
 	if n := len(failed); n > maxFailedEvents {
 		failed = append([]FailedEvent(nil), failed[n-maxFailedEvents:]...)
@@ -113,4 +116,47 @@ func (e *entitySync) end(ctx workflow.Context, final string, maxEvents int, cont
 func (e *entitySync) requestErasure(ctx workflow.Context, entity, clerkID string) error {
 	var a *activities.Activities
 	return workflow.ExecuteLocalActivity(ctx, a.RequestErasure, activities.RequestErasureInput{Entity: entity, ClerkID: clerkID}).Get(ctx, nil)
+}
+
+// writeFallback is the change (workflow.GetVersion) that moved a write
+// still failing after writeBudget from its local activity to a scheduled
+// one. Runs of v0.1.0 never recorded a write failing that way (their local
+// activities retried until they landed), so they replay as they ran.
+const writeFallback = "write-scheduled-after-budget"
+
+// write runs a database write (an Activities method, its argument, where
+// its result goes): as a local activity, within writeBudget, and when it
+// still fails for a reason a retry may fix (PostgreSQL down or busy, a
+// unique value another user still holds), as a scheduled activity that
+// retries until it lands or PostgreSQL refuses the data for good. The run
+// then waits without a workflow task open: it answers queries, and a day's
+// outage costs its history a few events, not thousands.
+func write(ctx workflow.Context, fn, arg, result any) error {
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, writeOptions), fn, arg).Get(ctx, result)
+	if err == nil || final(err) {
+		return err
+	}
+	if workflow.GetVersion(ctx, writeFallback, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return err // unreachable: see writeFallback
+	}
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions), fn, arg).Get(ctx, result)
+}
+
+// final reports whether a write's error ends its retries: data PostgreSQL
+// refuses for good, or the run's cancellation.
+func final(err error) bool {
+	var appErr *temporal.ApplicationError
+	return temporal.IsCanceledError(err) || (errors.As(err, &appErr) && appErr.NonRetryable())
+}
+
+// failedEvent is the FailedEvent of ev, whose write failed with err: the
+// error and, when PostgreSQL refused it, what refused it.
+func failedEvent(ev clerkevent.Event, err error) FailedEvent {
+	f := FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()}
+	var appErr *temporal.ApplicationError
+	var r activities.Refusal
+	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&r) == nil {
+		f.SQLState, f.Constraint, f.Table = r.SQLState, r.Constraint, r.Table
+	}
+	return f
 }

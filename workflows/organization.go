@@ -169,7 +169,7 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 			in.DeletedAt = workflow.Now(ctx)
 		}
 		var res activities.RemovalResult
-		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteOrganization, in).Get(ctx, &res); err == nil {
+		if err = write(ctx, a.DeleteOrganization, in, &res); err == nil {
 			o.state.Deleted = true
 			if res.RowKept != "" {
 				return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedOrganization, o.clerkID)
@@ -177,12 +177,12 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 		}
 	case clerkevent.OrganizationCreated, clerkevent.OrganizationUpdated:
 		var res activities.OrganizationWriteResult
-		if err = workflow.ExecuteLocalActivity(ctx, a.UpsertOrganization, *ev.Organization).Get(ctx, &res); err == nil {
+		if err = write(ctx, a.UpsertOrganization, *ev.Organization, &res); err == nil {
 			return o.written(ctx, ev, res)
 		}
 	case clerkevent.MembershipCreated, clerkevent.MembershipUpdated:
 		var res activities.OrganizationWriteResult
-		if err = workflow.ExecuteLocalActivity(ctx, a.UpsertMembership, *ev.Membership).Get(ctx, &res); err == nil {
+		if err = write(ctx, a.UpsertMembership, *ev.Membership, &res); err == nil {
 			return o.written(ctx, ev, res)
 		}
 	case clerkevent.MembershipDeleted:
@@ -191,7 +191,7 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 			in.DeletedAt = workflow.Now(ctx)
 		}
 		var res activities.RemovalResult
-		if err = workflow.ExecuteLocalActivity(ctx, a.DeleteMembership, in).Get(ctx, &res); err == nil && res.RowKept != "" {
+		if err = write(ctx, a.DeleteMembership, in, &res); err == nil && res.RowKept != "" {
 			return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedMembership, in)
 		}
 	default:
@@ -204,9 +204,9 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 	if temporal.IsCanceledError(err) {
 		return err
 	}
-	// Writes retry everything else forever: this is data PostgreSQL
-	// refuses.
-	o.refused(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()})
+	// Writes retry everything else until it lands: this is data
+	// PostgreSQL refuses.
+	o.refused(failedEvent(ev, err))
 	return nil
 }
 

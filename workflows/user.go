@@ -12,22 +12,28 @@ import (
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
-// writeOptions run every database write as a local activity: inside the
-// workflow task that received the event, so a sync costs Temporal one
+// writeOptions run every database write as a local activity first: inside
+// the workflow task that received the event, so a sync costs Temporal one
 // workflow task and one marker instead of a scheduled activity's round
-// trips. A write retries until it lands. A finite budget (MaximumAttempts,
-// or a ScheduleToCloseTimeout, which for a local activity defaults to its
-// StartToCloseTimeout) would turn a database outage longer than the budget
-// into users who silently never get a row; only data PostgreSQL refuses (a
-// non-retryable ApplicationError) ends the retries. StartToCloseTimeout
-// bounds one attempt; a healthy write takes milliseconds. The backoff stays
-// at or under 10 s (the workflow task timeout, so retries stay local) and
-// users converge soon after PostgreSQL returns.
+// trips. Its budget is short: a local activity that keeps retrying keeps
+// its workflow task open, heartbeating it into the history (three events
+// every eight seconds), and the run answers no query meanwhile. A write
+// still failing after it goes on as a scheduled activity (write), whose
+// retries cost the history nothing. Only data PostgreSQL refuses (a
+// non-retryable ApplicationError) ends a write without it landing: a
+// finite budget there would turn a database outage into users who
+// silently never get a row.
 var writeOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    10 * time.Second,
-	ScheduleToCloseTimeout: unboundedRetries,
+	ScheduleToCloseTimeout: writeBudget,
 	RetryPolicy:            retryForever,
 }
+
+// writeBudget is how long a write retries as a local activity before it
+// goes on as a scheduled one: long enough for a blip (a failover, a lock
+// held for a moment), short enough that the run heartbeats its task at
+// most twice.
+const writeBudget = 15 * time.Second
 
 // activityOptions run the calls that may take long as scheduled
 // activities: the Clerk API (down for an hour, the user's webhooks keep
@@ -45,10 +51,6 @@ var retryForever = &temporal.RetryPolicy{
 	MaximumInterval:    10 * time.Second,
 	MaximumAttempts:    0, // unlimited
 }
-
-// unboundedRetries is the ScheduleToCloseTimeout of writes that must retry
-// until the database takes them: a century.
-const unboundedRetries = 100 * 365 * 24 * time.Hour
 
 const (
 	// defaultMaxEventsPerRun bounds one run's history even on a server that
@@ -105,6 +107,11 @@ type FailedEvent struct {
 	Type    string    `json:"type"`
 	Version time.Time `json:"version,omitzero"`
 	Error   string    `json:"error"`
+	// SQLState and Constraint name what refused the write, when PostgreSQL
+	// did (23514 and the product's CHECK, 23505 and its unique index).
+	SQLState   string `json:"sqlstate,omitempty"`
+	Constraint string `json:"constraint,omitempty"`
+	Table      string `json:"table,omitempty"`
 }
 
 // UserWorkflow is the entity workflow of one Clerk user, ID user/<clerk_id>,
@@ -274,7 +281,7 @@ func (u *userSync) applyPending(ctx workflow.Context) error {
 func (u *userSync) upsertUser(ctx workflow.Context, ev clerkevent.Event) error {
 	var a *activities.Activities
 	var res activities.UpsertUserResult
-	if err := workflow.ExecuteLocalActivity(ctx, a.UpsertUser, *ev.User).Get(ctx, &res); err != nil {
+	if err := write(ctx, a.UpsertUser, *ev.User, &res); err != nil {
 		return u.recordFailure(ev, err)
 	}
 	switch res.Outcome {
@@ -308,7 +315,7 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 	}
 	var a *activities.Activities
 	var res activities.RemovalResult
-	if err := workflow.ExecuteLocalActivity(ctx, a.DeleteUser, in).Get(ctx, &res); err != nil {
+	if err := write(ctx, a.DeleteUser, in, &res); err != nil {
 		return u.recordFailure(ev, err)
 	}
 	u.markDeleted()
@@ -351,7 +358,7 @@ func (u *userSync) recordFailure(ev clerkevent.Event, err error) error {
 	if temporal.IsCanceledError(err) {
 		return err
 	}
-	f := FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: err.Error()}
+	f := failedEvent(ev, err)
 	if ev.User != nil {
 		f.Version = ev.User.ClerkUpdatedAt
 	}

@@ -29,7 +29,7 @@ func (u *userSync) ensure(ctx workflow.Context) error {
 		var a *activities.Activities
 		var res activities.UpsertUserResult
 		minimal := clerkevent.User{ClerkID: u.clerkID, ClerkUpdatedAt: lowestVersion}
-		if err := workflow.ExecuteLocalActivity(ctx, a.UpsertUser, minimal).Get(ctx, &res); err != nil {
+		if err := write(ctx, a.UpsertUser, minimal, &res); err != nil {
 			return u.recordFailure(userEvent("ensure", u.clerkID), err)
 		}
 		if res.Outcome == activities.Tombstoned {

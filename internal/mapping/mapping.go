@@ -37,11 +37,8 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
 // Sources of a user column: fields of Clerk's user object, and clerksync's
@@ -279,7 +276,7 @@ func (o *orgsNode) UnmarshalYAML(n *yaml.Node) error {
 		o.off = true
 		return nil
 	}
-	return n.Decode(&o.orgs)
+	return decodeKnown(n, &o.orgs)
 }
 
 type orgsFile struct {
@@ -313,6 +310,11 @@ type keyFile struct {
 	Generate string `yaml:"generate"`
 }
 
+func (k *keyFile) UnmarshalYAML(n *yaml.Node) error {
+	type plain keyFile
+	return decodeKnown(n, (*plain)(k))
+}
+
 // columnFile is a column's source: a bare source name, or {source,
 // missing, on, expose}.
 type columnFile struct {
@@ -327,7 +329,7 @@ func (c *columnFile) UnmarshalYAML(n *yaml.Node) error {
 		return n.Decode(&c.Source)
 	}
 	type plain columnFile
-	return n.Decode((*plain)(c))
+	return decodeKnown(n, (*plain)(c))
 }
 
 // deleteFile is "delete", or {soft: {deleted_at, clear}}.
@@ -342,12 +344,9 @@ func (d *deleteFile) UnmarshalYAML(n *yaml.Node) error {
 		return n.Decode(&d.Mode)
 	}
 	var soft struct {
-		Soft *struct {
-			DeletedAt string   `yaml:"deleted_at"`
-			Clear     []string `yaml:"clear"`
-		} `yaml:"soft"`
+		Soft *softFile `yaml:"soft"`
 	}
-	if err := n.Decode(&soft); err != nil {
+	if err := decodeKnown(n, &soft); err != nil {
 		return err
 	}
 	if soft.Soft == nil {
@@ -355,6 +354,17 @@ func (d *deleteFile) UnmarshalYAML(n *yaml.Node) error {
 	}
 	d.Mode, d.DeletedAt, d.Clear = Soft, soft.Soft.DeletedAt, soft.Soft.Clear
 	return nil
+}
+
+// softFile is a soft deletion's settings.
+type softFile struct {
+	DeletedAt string   `yaml:"deleted_at"`
+	Clear     []string `yaml:"clear"`
+}
+
+func (f *softFile) UnmarshalYAML(n *yaml.Node) error {
+	type plain softFile
+	return decodeKnown(n, (*plain)(f))
 }
 
 // trialsNode is "off" or the trials mapping.
@@ -372,19 +382,34 @@ func (t *trialsNode) UnmarshalYAML(n *yaml.Node) error {
 		t.off = true
 		return nil
 	}
-	return n.Decode(&t.trials)
+	return decodeKnown(n, &t.trials)
 }
 
 type trialsFile struct {
-	Table  string                         `yaml:"table"`
-	User   string                         `yaml:"user"`
-	Key    keyFile                        `yaml:"key"`
-	Plan   struct{ Column, Value string } `yaml:"plan"`
-	Status struct {
-		Column, Trialing, Expired string
-	} `yaml:"status"`
+	Table   string                `yaml:"table"`
+	User    string                `yaml:"user"`
+	Key     keyFile               `yaml:"key"`
+	Plan    planFile              `yaml:"plan"`
+	Status  statusFile            `yaml:"status"`
 	EndsAt  string                `yaml:"ends_at"`
 	Columns map[string]columnFile `yaml:"columns"`
+}
+
+// planFile is the trial's plan column and value; statusFile its status
+// column and values.
+type (
+	planFile   struct{ Column, Value string }
+	statusFile struct{ Column, Trialing, Expired string }
+)
+
+func (p *planFile) UnmarshalYAML(n *yaml.Node) error {
+	type plain planFile
+	return decodeKnown(n, (*plain)(p))
+}
+
+func (s *statusFile) UnmarshalYAML(n *yaml.Node) error {
+	type plain statusFile
+	return decodeKnown(n, (*plain)(s))
 }
 
 // Load reads and checks the mapping file at path.
@@ -590,79 +615,6 @@ func parseColumns(entity string, sources map[string]Kind, cols map[string]column
 // Uses reports whether the mapping writes a source.
 func (m *Mapping) Uses(source string) bool {
 	return m != nil && slices.ContainsFunc(m.Users.Columns, func(c Column) bool { return c.Source == source })
-}
-
-// TrimOrganization returns o with only the metadata m writes: none for
-// clerksync's own tables (a nil m) or with organizations off.
-func (m *Mapping) TrimOrganization(o clerkevent.Organization) clerkevent.Organization {
-	uses := func(source string) bool {
-		return m != nil && m.Organizations != nil && slices.ContainsFunc(m.Organizations.Columns, func(c Column) bool { return c.Source == source })
-	}
-	if !uses(SourcePublicMetadata) {
-		o.PublicMetadata = nil
-	}
-	if !uses(SourcePrivateMetadata) {
-		o.PrivateMetadata = nil
-	}
-	return o
-}
-
-// TrimMembership returns ms with only the fields m writes, its
-// organization trimmed too.
-func (m *Mapping) TrimMembership(ms clerkevent.Membership) clerkevent.Membership {
-	uses := func(source string) bool {
-		return m != nil && m.Memberships != nil && slices.ContainsFunc(m.Memberships.Columns, func(c Column) bool { return c.Source == source })
-	}
-	if !uses(SourcePermissions) {
-		ms.Permissions = nil
-	}
-	if !uses(SourcePublicMetadata) {
-		ms.PublicMetadata = nil
-	}
-	ms.Organization = m.TrimOrganization(ms.Organization)
-	return ms
-}
-
-// Trim returns u with only the fields of Clerk's user object that m writes
-// beyond clerksync's own (email, names, username, image, times): what a
-// product does not store does not travel through Temporal's histories. A
-// nil m (clerksync's own tables) keeps none of them.
-func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
-	keep := func(source string) bool { return m.Uses(source) }
-	if !keep(SourceEmailVerified) {
-		u.EmailVerified = nil
-	}
-	if !keep(SourceEmailAddresses) {
-		u.EmailAddresses = nil
-	}
-	if !keep(SourcePhone) {
-		u.Phone = nil
-	}
-	if !keep(SourceExternalID) {
-		u.ExternalID = nil
-	}
-	if !keep(SourcePublicMetadata) {
-		u.PublicMetadata = nil
-	}
-	if !keep(SourcePrivateMetadata) {
-		u.PrivateMetadata = nil
-	}
-	if !keep(SourceUnsafeMetadata) {
-		u.UnsafeMetadata = nil
-	}
-	if !keep(SourceLastSignInAt) {
-		u.LastSignInAt = time.Time{}
-	}
-	if !keep(SourceBanned) {
-		u.Banned = false
-	}
-	if !keep(SourceLocked) {
-		u.Locked = false
-	}
-	if !keep(SourceObject) {
-		u.Object = nil
-	}
-	return u
 }
 
 // problems collects a document's mistakes, sorted so the message is stable.

@@ -52,6 +52,16 @@ func TestParse_MistakesAreNamed(t *testing.T) {
 			`users.key.generate: "cuid": want uuid`},
 		{"updatedAt: now             #", "updatedAt: {source: now, on: update} #", `users.columns.updatedAt: on: "update": want insert`},
 		{"clerk_id: clerkId ", "clerk_ids: clerkId ", "field clerk_ids not found"},
+		// Misspelt keys inside what a mapping's own decoding reads.
+		{"createdAt: {source: now, on: insert}", "createdAt: {source: now, onn: insert}", `unknown key "onn": want source, missing, on, expose`},
+		{"key: {column: id, generate: uuid}\n  columns:\n    # NOT NULL", "key: {column: id, generate: uuid, genrate: uuid}\n  columns:\n    # NOT NULL",
+			`unknown key "genrate"`},
+		{"plan: {column: plan, value: trial}", "plan: {column: plan, valu: trial}", `unknown key "valu": want column, value`},
+		{"status: {column: status, trialing: trialing, expired: expired}", "status: {column: status, trialing: trialing, expird: expired}",
+			`unknown key "expird"`},
+		{"  columns:\n    createdAt: now\n    updatedAt: now", "  colums:\n    createdAt: now\n    updatedAt: now", `unknown key "colums"`},
+		{"delete: delete", "delete: {soft: {deleted_at: x, clera: [email]}}", `unknown key "clera": want deleted_at, clear`},
+		{"delete: delete", "delete: {sfot: {deleted_at: x}}", `unknown key "sfot": want soft`},
 		{"lastName: last_name", "lastName: last_name\n    clerkId: id", "users.columns.clerkId: the column is already the clerk_id"},
 	} {
 		require.Contains(t, string(good), c.from)
@@ -84,4 +94,40 @@ func TestTrim_KeepsWhatTheMappingWrites(t *testing.T) {
 	require.JSONEq(t, `{"plan":"pro"}`, string(trimmed.Organization.PublicMetadata), "mapped by path")
 	require.Nil(t, trimmed.Organization.PrivateMetadata, "private metadata stays out of Temporal")
 	require.Equal(t, "org:admin", trimmed.Role)
+}
+
+// TestTrim_OnlyTheMappedPathsTravel: with a metadata source mapped by path,
+// the event that goes to Temporal holds only the mapped paths of it (no
+// other key of the user's metadata, no private metadata through the whole
+// object); a source mapped whole travels whole, and one not mapped not at
+// all.
+func TestTrim_OnlyTheMappedPathsTravel(t *testing.T) {
+	t.Parallel()
+	m, err := Parse([]byte(`
+users:
+  table: public.u
+  clerk_id: clerk
+  key: {column: id}
+  columns:
+    role: public_metadata.role
+    seats: public_metadata.plan.seats
+    active: object.last_active_at
+    settings: unsafe_metadata
+  delete: delete
+trials: off
+organizations: off
+`))
+	require.NoError(t, err)
+	u := m.Trim(clerkevent.User{ClerkID: "user_1",
+		PublicMetadata:  json.RawMessage(`{"role":"admin","plan":{"seats":3,"card":"4242"},"notes":"private-ish"}`),
+		PrivateMetadata: json.RawMessage(`{"stripe":"cus_1"}`),
+		UnsafeMetadata:  json.RawMessage(`{"theme":"dark"}`),
+		Object:          json.RawMessage(`{"id":"user_1","last_active_at":1765000000000,"private_metadata":{"stripe":"cus_1"}}`),
+	})
+	require.JSONEq(t, `{"role":"admin","plan":{"seats":3}}`, string(u.PublicMetadata))
+	require.JSONEq(t, `{"last_active_at":1765000000000}`, string(u.Object), "the number as Clerk wrote it")
+	require.JSONEq(t, `{"theme":"dark"}`, string(u.UnsafeMetadata), "mapped whole, it travels whole")
+	require.Nil(t, u.PrivateMetadata, "not mapped: not sent")
+	require.Nil(t, m.Trim(clerkevent.User{PublicMetadata: json.RawMessage(`{"plan":"basic"}`)}).PublicMetadata,
+		"no mapped path is there: nothing travels")
 }

@@ -15,33 +15,83 @@ import (
 var OwnedTables = []string{"organization_memberships", "organizations", "subscriptions", "users"}
 
 // ownTables are the tables clerksync's migrations create: OwnedTables and
-// the bookkeeping schema's. A NOT NULL or CHECK violation there is
-// clerksync's data being refused; the same violation in a product's table
-// (through a trigger) is the product's to fix, and a retry lands once it
-// has.
+// the bookkeeping schema's. Their names are never user data, so Redact
+// keeps them.
 var ownTables = map[string]bool{
 	"users": true, "subscriptions": true, "organizations": true, "organization_memberships": true,
 	"user_tombstones": true, "organization_tombstones": true, "organization_membership_tombstones": true,
 	"user_state": true, "backfill_seen": true, "clerk_instance": true, "organization_state": true, "membership_state": true,
 }
 
-// IsPermanent reports whether err is PostgreSQL refusing the data itself,
-// which no retry can change: a data exception (SQLSTATE class 22, such as a
-// NUL byte in text), or a NOT NULL or CHECK violation on one of clerksync's
-// own tables. A foreign key or unique violation is not permanent: a
-// product's constraint may be fixed, or the conflicting row may change.
-func IsPermanent(err error) bool {
+// ErrorKind is what a failed write's error means for the event it wrote.
+type ErrorKind int
+
+// Kinds of write errors (Store.Classify).
+const (
+	// Transient: retry until the write lands (PostgreSQL down or busy, a
+	// lock, a serialization failure, or clerksync's own bookkeeping refusing
+	// a row, which is clerksync's bug and not the user's data).
+	Transient ErrorKind = iota
+	// Refused: the table the write fills refuses this data for good (a
+	// data exception, SQLSTATE class 22: a NUL byte, a value too long, bad
+	// JSON; or a NOT NULL or CHECK violation). The event fails; the user's
+	// later events still apply.
+	Refused
+	// Conflict: a unique, exclusion or foreign key constraint of the table
+	// the write fills, which another row's change may clear (an email
+	// handed from one user to another lands once the first user's update
+	// has): retried within a bound, then failed like Refused.
+	Conflict
+)
+
+// Classify says what err, from a write of a user's, organization's or
+// membership's row, means for its event. The rule is the SQLSTATE's class
+// and which table the statement wrote: a constraint of clerksync's
+// bookkeeping schema is never the data's fault; any other table's (the
+// product's, or clerksync's own users table) judges the data.
+func (s *Store) Classify(err error) ErrorKind {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
-		return false
+		return Transient
 	}
 	switch {
 	case pgerrcode.IsDataException(pgErr.Code):
-		return true
+		return Refused
+	case pgErr.SchemaName == s.schema:
+		return Transient
 	case pgErr.Code == pgerrcode.NotNullViolation, pgErr.Code == pgerrcode.CheckViolation:
-		return ownTables[pgErr.TableName]
+		return Refused
+	case pgErr.Code == pgerrcode.UniqueViolation, pgErr.Code == pgerrcode.ExclusionViolation, pgErr.Code == pgerrcode.ForeignKeyViolation:
+		return Conflict
 	}
-	return false
+	return Transient
+}
+
+// IsPermanent reports whether err is the data refused for good (Refused),
+// as Classify says.
+func (s *Store) IsPermanent(err error) bool { return s.Classify(err) == Refused }
+
+// Refusal names what refused a write, for operators: PostgreSQL's SQLSTATE
+// and the constraint, table and column it names (any may be empty). It
+// carries no value of the row, so it may go to logs and Temporal.
+type Refusal struct {
+	SQLState   string `json:"sqlstate"`
+	Constraint string `json:"constraint,omitempty"`
+	Table      string `json:"table,omitempty"`
+	Column     string `json:"column,omitempty"`
+}
+
+// RefusalOf returns the Refusal of a PostgreSQL error in err, if any.
+func RefusalOf(err error) (Refusal, bool) {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return Refusal{}, false
+	}
+	table := pgErr.TableName
+	if table != "" && pgErr.SchemaName != "" {
+		table = pgErr.SchemaName + "." + table
+	}
+	return Refusal{SQLState: pgErr.Code, Constraint: pgErr.ConstraintName, Table: table, Column: pgErr.ColumnName}, true
 }
 
 // IsRefusal reports whether err is an integrity constraint the database

@@ -326,3 +326,35 @@ func readExample(e testenv.Example) (string, error) {
 	b, err := os.ReadFile(e.MappingFile())
 	return string(b), err
 }
+
+// TestMapping_SoftDeletionClearsARowTheAppDeactivated: a row the app had
+// soft-deleted itself (deleted_at set, its personal columns still there)
+// loses them when Clerk deletes the user, and keeps the app's deletion
+// time; deleting again changes nothing. It used to keep them for good.
+func TestMapping_SoftDeletionClearsARowTheAppDeactivated(t *testing.T) {
+	t.Parallel()
+	st, db := openExample(t, testenv.SnakeCase, "UTC")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	_, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_deactivated", Email: str("kept@example.com"), FirstName: str("Kept"),
+		Phone: str("+15550000000"), ClerkCreatedAt: now, ClerkUpdatedAt: now}, 0)
+	require.NoError(t, err)
+	appDeleted := now.Add(-24 * time.Hour)
+	_, err = db.Exec(ctx, `update app_users set deleted_at = $1`, appDeleted)
+	require.NoError(t, err)
+
+	require.NoError(t, st.TombstoneUser(ctx, "user_deactivated", now))
+	removed, err := st.RemoveUserRow(ctx, "user_deactivated")
+	require.NoError(t, err)
+	require.True(t, removed, "the personal columns were cleared")
+	var email, first, phone *string
+	var deletedAt time.Time
+	require.NoError(t, db.QueryRow(ctx, `select email_address, given_name, phone, deleted_at from app_users`).Scan(&email, &first, &phone, &deletedAt))
+	require.Nil(t, email)
+	require.Nil(t, first)
+	require.Nil(t, phone)
+	require.True(t, appDeleted.Equal(deletedAt), "the app's own deletion time is kept: %s", deletedAt)
+	removed, err = st.RemoveUserRow(ctx, "user_deactivated")
+	require.NoError(t, err)
+	require.False(t, removed, "deleting again changes nothing")
+}

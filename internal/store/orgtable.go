@@ -86,13 +86,14 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo) 
 		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
 	}
 	const tombstones = "clerksync.organization_tombstones"
+	pending := "true"
 	if m.Delete == mapping.Soft {
-		t.remove, t.live = softRemove(t.name, t.clerkID, m.Deletion, typed, cols, tombstones)
+		t.remove, t.live, pending = softRemove(t.name, t.clerkID, m.Deletion, typed, cols, tombstones)
 	} else {
 		t.remove = hardRemove(t.name, t.clerkID, tombstones)
 	}
 	row := `u.` + t.clerkID + ` = $1 and ` + t.live
-	t.rowLeft = `exists (select 1 from ` + t.name + ` u where ` + row + `)`
+	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + pending + `)`
 	t.upsert = `
 with tombstone as (
     select 1 from ` + tombstones + ` where clerk_id = $1

@@ -165,7 +165,7 @@ func TestDeleteUser_ProductForeignKeyWithoutCascade(t *testing.T) {
 	_, err = b.st.RemoveUserRow(ctx, "user_fk")
 	require.Error(t, err)
 	require.True(t, store.IsRefusal(err), "got %v", err)
-	require.False(t, store.IsPermanent(err), "a product's foreign key is fixed by the product; the removal must retry")
+	require.False(t, b.st.IsPermanent(err), "a product's foreign key is fixed by the product; the removal must retry")
 	require.ErrorContains(t, err, "23503")
 
 	up, err := b.st.UpsertUser(ctx, user("user_fk", 5, "After delete"), 0)
@@ -200,7 +200,10 @@ func TestUpsertUser_ProductUniqueIndexIsRetryable(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.st.UpsertUser(ctx, withName("user_new", 1, "grace"), 0)
 	require.Error(t, err)
-	require.False(t, store.IsPermanent(err), "got %v", err)
+	require.Equal(t, store.Conflict, b.st.Classify(err), "got %v", err)
+	refusal, ok := store.RefusalOf(err)
+	require.True(t, ok)
+	require.Equal(t, store.Refusal{SQLState: "23505", Constraint: "users_username_key", Table: "public.users"}, refusal)
 
 	_, err = b.st.UpsertUser(ctx, withName("user_old", 2, "grace_old"), 0)
 	require.NoError(t, err)
@@ -269,19 +272,49 @@ func TestUpsertUser_RefusedDataIsPermanent(t *testing.T) {
 	u := user("user_nul", 1, "bad\x00name") // PostgreSQL text cannot hold NUL
 	_, err := b.st.UpsertUser(context.Background(), u, 0)
 	require.Error(t, err)
-	require.True(t, store.IsPermanent(err), "got %v", err)
+	require.True(t, b.st.IsPermanent(err), "got %v", err)
 
 	empty := ""
 	u = user("user_empty_email", 1, "x")
 	u.Email = &empty // our own CHECK: NULL, never ''
 	_, err = b.st.UpsertUser(context.Background(), u, 0)
 	require.Error(t, err)
-	require.True(t, store.IsPermanent(err), "got %v", err)
+	require.True(t, b.st.IsPermanent(err), "got %v", err)
 
-	require.False(t, store.IsPermanent(errors.New("connection refused")))
-	require.False(t, store.IsPermanent(&pgconn.PgError{}), "an error without a code is not permanent (and does not panic)")
-	require.False(t, store.IsPermanent(&pgconn.PgError{Code: "23514", TableName: "orders"}),
-		"a CHECK of the product's own table is the product's to fix")
+	require.False(t, b.st.IsPermanent(errors.New("connection refused")))
+	require.False(t, b.st.IsPermanent(&pgconn.PgError{}), "an error without a code is not permanent (and does not panic)")
+}
+
+// TestClassify_BySQLStateAndWhichTableItIs: what a write's error means is
+// decided by its SQLSTATE's class and whether the table is clerksync's
+// bookkeeping, never by the table's name: a CHECK of a product table
+// called users refuses the data, as one called orders does; the same
+// violation in the bookkeeping schema is clerksync's own (retried).
+func TestClassify_BySQLStateAndWhichTableItIs(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Store(t)
+	pg := func(code, schema, table string) error {
+		return fmt.Errorf("upsert user: %w", &pgconn.PgError{Code: code, SchemaName: schema, TableName: table})
+	}
+	for _, c := range []struct {
+		err  error
+		want store.ErrorKind
+	}{
+		{pg("23514", "app", "users"), store.Refused},
+		{pg("23514", "app", "orders"), store.Refused},
+		{pg("23502", "public", "User"), store.Refused},
+		{pg("22001", "", ""), store.Refused}, // value too long, whatever the table
+		{pg("22P02", "", ""), store.Refused}, // invalid text representation (bad JSON)
+		{pg("23505", "app", "users"), store.Conflict},
+		{pg("23503", "app", "team_members"), store.Conflict},
+		{pg("23514", "clerksync", "user_state"), store.Transient},
+		{pg("23505", "clerksync", "user_tombstones"), store.Transient},
+		{pg("40001", "", ""), store.Transient}, // serialization failure
+		{pg("57P01", "", ""), store.Transient}, // admin shutdown
+		{errors.New("connection refused"), store.Transient},
+	} {
+		require.Equal(t, c.want, st.Classify(c.err), "%v", c.err)
+	}
 }
 
 func TestMigrate_ConcurrentStartsApplyOnce(t *testing.T) {

@@ -513,13 +513,18 @@ func (c *tableCompiler) err() error {
 	return nil
 }
 
-// softRemove is the update that soft-deletes a tombstoned row ($1) of
-// table alias u: the deleted-at column set, the cleared columns emptied;
-// and live, the predicate of a row not soft-deleted.
-func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols map[string]columnInfo, tombstones string) (remove, live string) {
+// softRemove is the soft deletion of a tombstoned row ($1), on the table
+// alias u: the deleted-at column set (kept when the app had set it
+// already), the cleared columns emptied, whatever the row's state, so a
+// row the app deactivated itself loses its personal data too. live is a
+// predicate on u: the row is not soft-deleted; pending, that its removal
+// is not done (not soft-deleted, or a cleared column still holds a value).
+func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols map[string]columnInfo, tombstones string) (remove, live, pending string) {
 	deleted := quote(d.DeletedAt)
 	now, _ := timeInto("now()", cols[d.DeletedAt].dataType)
-	set := []string{deleted + " = " + now}
+	set := []string{deleted + " = coalesce(u." + deleted + ", " + now + ")"}
+	live = "u." + deleted + " is null"
+	uncleared := []string{live}
 	for _, name := range d.Clear {
 		i := slices.IndexFunc(typed, func(c column) bool { return c.Name == name })
 		value := "null"
@@ -527,11 +532,12 @@ func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols m
 			value = literal(*typed[i].Missing)
 		}
 		set = append(set, quote(name)+" = "+value)
+		uncleared = append(uncleared, "u."+quote(name)+" is distinct from "+value)
 	}
-	live = "u." + deleted + " is null"
+	pending = "(" + strings.Join(uncleared, " or ") + ")"
 	return `update ` + name + ` u set ` + strings.Join(set, ", ") + `
-where u.` + clerkID + ` = $1 and ` + live + `
-  and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`, live
+where u.` + clerkID + ` = $1 and ` + pending + `
+  and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`, live, pending
 }
 
 // hardRemove is the delete of a tombstoned row ($1).
@@ -561,19 +567,20 @@ select
     (select inserted from written),
     exists (select 1 from tombstone)`
 	t.upsertPage = t.pageStatement("")
+	pending := "true"
 	if t.m.Delete == mapping.Soft {
-		t.remove, t.live = softRemove(t.name, t.clerkID, mapping.Deletion{Delete: t.m.Delete, DeletedAt: t.m.DeletedAt, Clear: t.m.Clear},
+		t.remove, t.live, pending = softRemove(t.name, t.clerkID, mapping.Deletion{Delete: t.m.Delete, DeletedAt: t.m.DeletedAt, Clear: t.m.Clear},
 			typed, cols, "clerksync.user_tombstones")
 	} else {
 		t.remove = hardRemove(t.name, t.clerkID, "clerksync.user_tombstones")
 	}
-	t.rowLeft = `select exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + t.live + `)`
+	t.rowLeft = `select exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + pending + `)`
 	t.lookup = `
 select u.` + t.key + `::text, u.` + t.clerkID + `,
        ` + rowObject("u", t.exposed) + ` || jsonb_build_object('clerk_id', u.` + t.clerkID + `),
        coalesce((select st.clerk_updated_at <= 'epoch' from clerksync.user_state st where st.clerk_id = u.` + t.clerkID + `), false),
        exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + t.clerkID + `),
-       ` + t.live + `
+       ` + pending + `
 from ` + t.name + ` u where u.` + t.clerkID + ` = $1`
 }
 

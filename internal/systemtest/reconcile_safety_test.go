@@ -187,3 +187,28 @@ func TestBackfill_AUserPostgreSQLRefusesIsRecordedAndTheRestWritten(t *testing.T
 	require.Zero(t, p.Removed)
 	require.Zero(t, s.count(t, "select count(*) from clerksync.user_tombstones"))
 }
+
+// TestBackfill_AUserTheAppsUniqueIndexRefusesStallsNothing: the app's
+// unique index on email holds one Clerk user's address for another (an
+// email handed from one user to another, or a legacy row holding it).
+// The page's statement fails with 23505 on every retry, so the run used
+// to stall for ever with nothing written; now every other user is
+// written, the refused one is listed with the index, and the run
+// completes.
+func TestBackfill_AUserTheAppsUniqueIndexRefusesStallsNothing(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	_, err := s.db.Exec(context.Background(), `create unique index users_email_key on users (email)`)
+	require.NoError(t, err)
+	users := clerkUsers("user_uniq", 700)
+	users[120].Email, users[121].Email = "handed.over@example.com", "handed.over@example.com"
+	s.clerk.PutUsers(users...)
+	p := s.runBackfill(t, "unique-fill", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Equal(t, 699, p.Stats.Inserted)
+	require.Equal(t, 1, p.Stats.Refused)
+	require.Len(t, p.Refused, 1)
+	require.Equal(t, users[121].ID, p.Refused[0].ClerkID)
+	require.Contains(t, p.Refused[0].Reason, "users_email_key")
+	require.Equal(t, 699, s.count(t, "select count(*) from users"))
+}

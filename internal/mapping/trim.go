@@ -1,0 +1,146 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+)
+
+// Trim returns u with only what of Clerk's user object m writes beyond
+// clerksync's own fields (email, names, username, image, times): what a
+// product does not store does not travel through Temporal's histories. A
+// JSON source every column of which takes a path (public_metadata.role)
+// keeps only those paths. A nil m (clerksync's own tables) keeps none of
+// them.
+func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
+	var cols []Column
+	if m != nil {
+		cols = m.Users.Columns
+	}
+	uses := func(source string) bool {
+		return slices.ContainsFunc(cols, func(c Column) bool { return c.Source == source })
+	}
+	if !uses(SourceEmailVerified) {
+		u.EmailVerified = nil
+	}
+	if !uses(SourceEmailAddresses) {
+		u.EmailAddresses = nil
+	}
+	if !uses(SourcePhone) {
+		u.Phone = nil
+	}
+	if !uses(SourceExternalID) {
+		u.ExternalID = nil
+	}
+	if !uses(SourceLastSignInAt) {
+		u.LastSignInAt = time.Time{}
+	}
+	if !uses(SourceBanned) {
+		u.Banned = false
+	}
+	if !uses(SourceLocked) {
+		u.Locked = false
+	}
+	u.PublicMetadata = kept(u.PublicMetadata, cols, SourcePublicMetadata)
+	u.PrivateMetadata = kept(u.PrivateMetadata, cols, SourcePrivateMetadata)
+	u.UnsafeMetadata = kept(u.UnsafeMetadata, cols, SourceUnsafeMetadata)
+	u.Object = kept(u.Object, cols, SourceObject)
+	return u
+}
+
+// TrimOrganization returns o with only the metadata m writes: none for
+// clerksync's own tables (a nil m) or with organizations off.
+func (m *Mapping) TrimOrganization(o clerkevent.Organization) clerkevent.Organization {
+	var cols []Column
+	if m != nil && m.Organizations != nil {
+		cols = m.Organizations.Columns
+	}
+	o.PublicMetadata = kept(o.PublicMetadata, cols, SourcePublicMetadata)
+	o.PrivateMetadata = kept(o.PrivateMetadata, cols, SourcePrivateMetadata)
+	return o
+}
+
+// TrimMembership returns ms with only the fields m writes, its
+// organization trimmed too.
+func (m *Mapping) TrimMembership(ms clerkevent.Membership) clerkevent.Membership {
+	var cols []Column
+	if m != nil && m.Memberships != nil {
+		cols = m.Memberships.Columns
+	}
+	if !slices.ContainsFunc(cols, func(c Column) bool { return c.Source == SourcePermissions }) {
+		ms.Permissions = nil
+	}
+	ms.PublicMetadata = kept(ms.PublicMetadata, cols, SourcePublicMetadata)
+	ms.Organization = m.TrimOrganization(ms.Organization)
+	return ms
+}
+
+// kept is what of raw, a JSON source's value, the columns cols read: all
+// of it when a column takes it whole, only the paths they take when each
+// takes a path, nil when none takes it.
+func kept(raw json.RawMessage, cols []Column, source string) json.RawMessage {
+	var paths [][]string
+	for _, c := range cols {
+		if c.Source != source {
+			continue
+		}
+		if len(c.Path) == 0 {
+			return raw
+		}
+		paths = append(paths, c.Path)
+	}
+	if paths == nil || len(raw) == 0 {
+		return nil
+	}
+	return project(raw, paths)
+}
+
+// project returns the object raw with only the values at paths (a key,
+// and the keys below it), nil when none of them is there: a path that
+// leads nowhere reads as no value in the SQL, as it did on the whole.
+func project(raw json.RawMessage, paths [][]string) json.RawMessage {
+	var whole map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // numbers as Clerk wrote them
+	if dec.Decode(&whole) != nil {
+		return nil // not an object: no path leads into it
+	}
+	out := map[string]any{}
+	for _, p := range paths {
+		copyPath(whole, out, p)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil // unreachable: decoded JSON encodes
+	}
+	return b
+}
+
+// copyPath copies the value at path from one object to another, making
+// the objects on the way.
+func copyPath(from, to map[string]any, path []string) {
+	v, ok := from[path[0]]
+	if !ok {
+		return
+	}
+	if len(path) == 1 {
+		to[path[0]] = v
+		return
+	}
+	below, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	into, _ := to[path[0]].(map[string]any)
+	if into == nil {
+		into = map[string]any{}
+		to[path[0]] = into
+	}
+	copyPath(below, into, path[1:])
+}
