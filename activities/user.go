@@ -180,6 +180,10 @@ const conflictAttempts = 5
 // is retried. A conflict is retried by the local activity and by the first
 // conflictAttempts attempts of a scheduled one, then failed the same way.
 func (a *Activities) classify(ctx context.Context, err error) error {
+	// A table changed under its SQL (a product migration): the next
+	// attempt builds the SQL from the table as it is, or fails naming what
+	// no longer fits.
+	a.Store.ForgetIfStale(err)
 	switch a.Store.Classify(err) {
 	case store.Refused:
 		return dataRefused(err)

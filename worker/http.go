@@ -21,9 +21,12 @@ import (
 // readinessTimeout bounds each dependency check of /readyz.
 const readinessTimeout = 2 * time.Second
 
-// readiness answers /readyz: 200 once the worker polls its task queue and
-// both PostgreSQL and Temporal answer; 503 with the reasons otherwise (while
-// it migrates or waits for a dependency at start-up, during an outage).
+// readiness answers /readyz: 200 once the worker polls its task queue,
+// both PostgreSQL and Temporal answer and the mapping (CLERKSYNC_MAPPING)
+// still fits the product's tables, checked against the catalog on every
+// probe; 503 with the reasons otherwise (while it migrates or waits for a
+// dependency at start-up, during an outage, after a product migration
+// dropped a mapped column).
 type readiness struct {
 	store    *store.Store
 	temporal atomic.Pointer[client.Client] // set once connected
@@ -33,9 +36,12 @@ type readiness struct {
 func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
 	defer cancel()
-	checks := map[string]string{"postgres": "ok", "temporal": "ok", "polling": "ok"}
+	checks := map[string]string{"postgres": "ok", "mapping": "ok", "temporal": "ok", "polling": "ok"}
 	if err := rd.store.Ping(ctx); err != nil {
 		checks["postgres"] = err.Error()
+		checks["mapping"] = "unknown: PostgreSQL unreachable"
+	} else if err := rd.store.RecheckMapping(ctx); err != nil {
+		checks["mapping"] = err.Error()
 	}
 	if c := rd.temporal.Load(); c == nil {
 		checks["temporal"] = "not connected yet"

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
@@ -212,6 +214,51 @@ func (s *Store) CheckMapping(ctx context.Context) error {
 	return err
 }
 
+// RecheckMapping checks the mapping against the tables as they are now
+// and builds its SQL anew, so SQL built before a product migration changed
+// a mapped column's type is replaced; a mapping that no longer fits drops
+// the SQL built from it (writes then fail with the MappingError, and are
+// retried, until the mapping or the table is fixed) and is returned.
+// Readiness calls it on every probe. Without a mapping it does nothing.
+func (s *Store) RecheckMapping(ctx context.Context) error {
+	if s.mapping == nil {
+		return nil
+	}
+	users, trials, orgs, memberships, err := s.compileMapped(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var bad *MappingError
+	switch {
+	case errors.As(err, &bad):
+		s.users, s.trials, s.orgs, s.memberships = nil, nil, nil, nil
+		return err
+	case err != nil:
+		return err // the database could not be read: nothing is known to be wrong
+	}
+	s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
+	return nil
+}
+
+// ForgetIfStale drops the SQL built from the mapped tables when err says a
+// statement met a table that changed under it (a column dropped or
+// retyped, a table renamed), so the next write builds it from the tables
+// as they are, and says so.
+func (s *Store) ForgetIfStale(err error) bool {
+	var pgErr *pgconn.PgError
+	if s.mapping == nil || !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case pgerrcode.UndefinedColumn, pgerrcode.UndefinedTable, pgerrcode.DatatypeMismatch, pgerrcode.UndefinedFunction:
+	default:
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users, s.trials, s.orgs, s.memberships = nil, nil, nil, nil
+	return true
+}
+
 // tables returns the SQL of the user and trial tables, building it from
 // the mapped tables' columns on first use (a failed build is tried again
 // on the next use: the database may be starting, or being fixed).
@@ -221,13 +268,17 @@ func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
 	if s.users != nil {
 		return s.users, s.trials, nil
 	}
-	var (
-		users       *userTable
-		trials      *trialTable
-		orgs        *orgTable
-		memberships *membershipTable
-	)
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	users, trials, orgs, memberships, err := s.compileMapped(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
+	return users, trials, nil
+}
+
+// compileMapped reads the mapped tables' columns and builds their SQL.
+func (s *Store) compileMapped(ctx context.Context) (users *userTable, trials *trialTable, orgs *orgTable, memberships *membershipTable, err error) {
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		m := s.mapping
 		cols, err := tableColumns(ctx, tx, "users", m.Users.Table)
 		if err != nil {
@@ -270,15 +321,11 @@ func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
 		}
 		return uniqueClerkID(ctx, tx, "memberships", m.Memberships.Table, m.Memberships.ClerkID, memberships.name, memberships.clerkID)
 	})
-	if err != nil {
-		var noTable *noTableError
-		if errors.As(err, &noTable) {
-			return nil, nil, &MappingError{Problems: noTable.Error()}
-		}
-		return nil, nil, err
+	var noTable *noTableError
+	if errors.As(err, &noTable) {
+		err = &MappingError{Problems: noTable.Error()}
 	}
-	s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
-	return users, trials, nil
+	return users, trials, orgs, memberships, err
 }
 
 // orgTables returns the SQL of the organization and membership tables, or

@@ -130,3 +130,47 @@ create trigger app_users_maintenance before insert or update on app_users
 		s.findsBySyncState(t, id, workflows.SyncStateSynced)
 	})
 }
+
+// TestRefusal_AMigrationUnderTheMappingIsWaitedOutAndItsSQLRebuilt: a
+// product migration changes the tables under running workers. A column
+// retyped (Clerk's created_at, kept as a timestamp, becomes Unix
+// milliseconds): the SQL built from the old type fails, is dropped and
+// rebuilt from the table as it is, and the write lands, with no restart. A
+// mapped column dropped: the write is not failed (the schema is being
+// changed, not the data refused) and lands once the column is back.
+func TestRefusal_AMigrationUnderTheMappingIsWaitedOutAndItsSQLRebuilt(t *testing.T) {
+	t.Parallel()
+	s := startSystemOn(t, &testenv.SnakeCase)
+	ctx := context.Background()
+	created := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	send := func(id string) {
+		body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: id + "@example.com",
+			FirstName: "Migrated", CreatedAt: created, UpdatedAt: created})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, s.post(t, "msg_"+id, body))
+	}
+	// The store has built its SQL from the tables as they were.
+	_, err := s.store.UserColumns(ctx)
+	require.NoError(t, err)
+
+	_, err = s.db.Exec(ctx, `alter table app_users alter column signed_up_at type bigint using (extract(epoch from signed_up_at) * 1000)::bigint`)
+	require.NoError(t, err)
+	send("user_retyped_under")
+	require.Eventually(t, func() bool {
+		return s.count(t, fmt.Sprintf("select count(*) from app_users where signed_up_at = %d", created.UnixMilli())) == 1
+	}, 30*time.Second, 100*time.Millisecond, "the write never landed with SQL built for the retyped column")
+
+	_, err = s.db.Exec(ctx, `alter table app_users drop column given_name`)
+	require.NoError(t, err)
+	send("user_dropped_under")
+	time.Sleep(3 * time.Second)
+	require.Zero(t, s.count(t, "select count(*) from app_users where clerk_user_id = 'user_dropped_under'"), "written without the column")
+	st, err := s.userState("user_dropped_under")
+	require.NoError(t, err)
+	require.Empty(t, st.Failed, "a changing schema failed the event")
+	_, err = s.db.Exec(ctx, `alter table app_users add column given_name text`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return s.count(t, "select count(*) from app_users where given_name = 'Migrated' and clerk_user_id = 'user_dropped_under'") == 1
+	}, 30*time.Second, 100*time.Millisecond, "the write never landed once the column was back")
+}

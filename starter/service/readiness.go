@@ -67,9 +67,10 @@ func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := rd.store.Ping(ctx); err != nil {
 		checks["postgres"] = err.Error()
 		checks["mapping"] = "unknown: PostgreSQL unreachable"
-	} else if err := rd.store.CheckMapping(ctx); err != nil {
+	} else if err := rd.store.RecheckMapping(ctx); err != nil {
 		// A mapping that stopped fitting the database (a product
-		// migration dropped a mapped column) fails every ensure.
+		// migration dropped a mapped column) fails every ensure; it is
+		// checked against the catalog on every probe, not only at start.
 		checks["mapping"] = err.Error()
 	}
 	if _, err := rd.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
