@@ -174,3 +174,64 @@ func TestRefusal_AMigrationUnderTheMappingIsWaitedOutAndItsSQLRebuilt(t *testing
 		return s.count(t, "select count(*) from app_users where given_name = 'Migrated' and clerk_user_id = 'user_dropped_under'") == 1
 	}, 30*time.Second, 100*time.Millisecond, "the write never landed once the column was back")
 }
+
+// TestRefusal_AnAppsOwnMembershipRowStallsNoOrganization: the app already
+// had a team_members row for the same team and user (its own, under an ID
+// that is no Clerk membership's). Clerk's membership for that pair meets
+// the app's unique (team_id, user_id); it used to retry for ever inside the
+// organization's workflow, and the organization's later events (a rename)
+// never applied. Now the membership fails visibly, with the constraint,
+// and the rename applies.
+func TestRefusal_AnAppsOwnMembershipRowStallsNoOrganization(t *testing.T) {
+	t.Parallel()
+	s := startSystemOn(t, &testenv.SnakeCase)
+	ctx := context.Background()
+	const orgID, userID = "org_app_member", "user_app_member"
+	created := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	org := clerkwebhook.OrganizationFields{ClerkID: orgID, Name: "Accounts", Slug: "accounts", CreatedAt: created, UpdatedAt: created}
+	post := func(msgID string, body []byte, err error) {
+		t.Helper()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, s.post(t, msgID, body))
+	}
+	body, err := clerkwebhook.OrganizationEvent("organization.created", org)
+	post("msg_app_member_org", body, err)
+	body, err = clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: userID, Email: "member@example.com",
+		CreatedAt: created, UpdatedAt: created})
+	post("msg_app_member_user", body, err)
+	require.Eventually(t, func() bool {
+		return s.count(t, "select count(*) from teams where clerk_org_id = '"+orgID+"'")+
+			s.count(t, "select count(*) from app_users where clerk_user_id = '"+userID+"'") == 2
+	}, 30*time.Second, 100*time.Millisecond)
+	_, err = s.db.Exec(ctx, `insert into team_members (clerk_membership_id, team_id, user_id, role)
+select 'app-invite-7', t.id, u.id, 'owner' from teams t, app_users u where t.clerk_org_id = $1 and u.clerk_user_id = $2`, orgID, userID)
+	require.NoError(t, err)
+
+	body, err = clerkwebhook.MembershipEvent("organizationMembership.created", clerkwebhook.MembershipFields{
+		ClerkID: "orgmem_app_member", UserID: userID, Role: "org:member", Organization: org, CreatedAt: created, UpdatedAt: created})
+	post("msg_app_member_mem", body, err)
+	renamed := org
+	renamed.Name, renamed.UpdatedAt = "Accounts Payable", created.Add(time.Second)
+	body, err = clerkwebhook.OrganizationEvent("organization.updated", renamed)
+	post("msg_app_member_rename", body, err)
+	require.Eventually(t, func() bool {
+		return s.count(t, "select count(*) from teams where title = 'Accounts Payable'") == 1
+	}, 2*time.Minute, 200*time.Millisecond, "the organization's rename never applied")
+	var failed []workflows.FailedEvent
+	require.Eventually(t, func() bool {
+		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(s.taskQueue, orgID), "", workflows.StateQuery)
+		if err != nil {
+			return false
+		}
+		var st workflows.OrganizationState
+		if v.Get(&st) != nil {
+			return false
+		}
+		failed = st.Failed
+		return slices.ContainsFunc(failed, func(f workflows.FailedEvent) bool {
+			return f.SQLState == "23505" && f.Constraint == "team_members_team_id_user_id_key"
+		})
+	}, time.Minute, 200*time.Millisecond, "the membership never showed failed with the app's constraint: %+v", &failed)
+	require.Equal(t, 1, s.count(t, "select count(*) from team_members where clerk_membership_id = 'app-invite-7' and role = 'owner'"),
+		"the app's own row is untouched")
+}
