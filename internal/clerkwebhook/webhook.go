@@ -26,6 +26,8 @@ type UserFields struct {
 	ImageURL  string
 	CreatedAt time.Time
 	UpdatedAt time.Time // the version
+	// PublicMetadata is the user's public_metadata; {} when empty.
+	PublicMetadata json.RawMessage
 }
 
 // UserEvent returns the body of a user.created or user.updated webhook.
@@ -46,6 +48,9 @@ func UserEvent(eventType string, f UserFields) ([]byte, error) {
 		UnsafeMetadata:   json.RawMessage(`{}`),
 		CreatedAt:        f.CreatedAt.UnixMilli(),
 		UpdatedAt:        f.UpdatedAt.UnixMilli(),
+	}
+	if len(f.PublicMetadata) > 0 {
+		u.PublicMetadata = f.PublicMetadata
 	}
 	if f.Email != "" {
 		emailID := "idn_" + strings.TrimPrefix(f.ClerkID, "user_")

@@ -26,6 +26,10 @@ type Example struct {
 var (
 	Prisma    = Example{Dir: "prisma", Schema: "migration.sql"}
 	SnakeCase = Example{Dir: "snake_case", Schema: "schema.sql"}
+	// Invoicing is the invoicing app of the adoption-safety work: the
+	// app's own constraints (a role CHECK, a citext unique email), legacy
+	// rows without a Clerk ID, soft deletion, paid plans.
+	Invoicing = Example{Dir: "invoicing", Schema: "schema.sql"}
 )
 
 // Path is the path of a file of the example.
