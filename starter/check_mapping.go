@@ -23,8 +23,12 @@ func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: starter check-mapping\n\nChecks the mapping file CLERKSYNC_MAPPING names against the database at DATABASE_URL:\n"+
 			"every mapped table and column exists, each column's type holds its source, every NOT NULL\n"+
-			"column without a default is written, the Clerk ID column is unique. Exits 0 when it fits,\n"+
-			"1 with one line per mistake. It changes nothing.\n\nEnvironment:\n")
+			"column without a default is written, the Clerk ID column is unique. Then it proves the mapping\n"+
+			"by writing: a signup with its trial, an update, two minimal rows, the trial's expiry, the\n"+
+			"organization and membership writes and the deletions, on representative values, in a\n"+
+			"transaction it rolls back, so a CHECK, a length, a JSON value or a unique index the mapping's\n"+
+			"own values break is found now. Exits 0 when it fits, 1 with what refused it and the fix.\n"+
+			"It changes nothing (the tables' identity sequences advance).\n\nEnvironment:\n")
 		config.PrintVars(stdout, config.Both)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -42,7 +46,11 @@ func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.
 		return err
 	}
 	defer st.Close()
-	if err := st.CheckMapping(ctx); err != nil {
+	proved := "and its statements write it"
+	switch err := st.ProveMapping(ctx); {
+	case errors.Is(err, store.ErrNoBookkeeping):
+		proved = "by its catalog (" + err.Error() + ")"
+	case err != nil:
 		return err
 	}
 	m := cfg.Mapping
@@ -55,8 +63,8 @@ func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.
 		orgs = fmt.Sprintf("organizations -> %s (%s <- id, %s), deletion %s; memberships -> %s (%s <- id, %s -> organizations, %s -> users, %s)",
 			o.Table, o.ClerkID, sources(o.Columns), o.Delete, ms.Table, ms.ClerkID, ms.Organization, ms.User, sources(ms.Columns))
 	}
-	fmt.Fprintf(stdout, "%s fits the database: users -> %s (%s <- id, %s), deletion %s; trials -> %s; %s\n",
-		cfg.MappingFile, m.Users.Table, m.Users.ClerkID, sources(m.Users.Columns), m.Users.Delete, trials, orgs)
+	fmt.Fprintf(stdout, "%s fits the database, %s: users -> %s (%s <- id, %s), deletion %s; trials -> %s; %s\n",
+		cfg.MappingFile, proved, m.Users.Table, m.Users.ClerkID, sources(m.Users.Columns), m.Users.Delete, trials, orgs)
 	return nil
 }
 

@@ -23,7 +23,7 @@ func TestCheckMapping_SaysWhetherTheMappingFits(t *testing.T) {
 	t.Setenv("CLERKSYNC_MAPPING", testenv.Prisma.MappingFile())
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"check-mapping"}, &out, nil))
-	require.Contains(t, out.String(), "fits the database: users -> public.User (clerkId <- id, createdAt <- now, email <- email")
+	require.Contains(t, out.String(), "fits the database, by its catalog (clerksync's bookkeeping schema is not there yet: the worker creates it at its first start and proves the mapping by writing then): users -> public.User (clerkId <- id, createdAt <- now, email <- email")
 
 	doc, err := os.ReadFile(testenv.Prisma.MappingFile())
 	require.NoError(t, err)
@@ -43,4 +43,27 @@ func TestCheckMapping_SaysWhetherTheMappingFits(t *testing.T) {
 
 	t.Setenv("CLERKSYNC_MAPPING", "")
 	require.ErrorContains(t, run(context.Background(), []string{"check-mapping"}, &out, nil), "CLERKSYNC_MAPPING is not set")
+}
+
+// TestCheckMapping_ProvesTheMappingByWriting: once the worker has made
+// clerksync's schema, check-mapping writes the mapping's statements in a
+// transaction it rolls back: a trial status the table's CHECK refuses
+// fails it, naming the step, the table, the constraint and the fix, where
+// the catalog check alone passed it.
+func TestCheckMapping_ProvesTheMappingByWriting(t *testing.T) {
+	st, dbURL := testenv.Invoicing.Store(t, "UTC") // migrated: the bookkeeping is there
+	st.Close()
+	doc, err := os.ReadFile(testenv.Invoicing.MappingFile())
+	require.NoError(t, err)
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("CLERKSYNC_MAPPING", testenv.Invoicing.MappingFile())
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"check-mapping"}, &out, nil))
+	require.Contains(t, out.String(), "fits the database, and its statements write it: users -> app.users")
+
+	bad := filepath.Join(t.TempDir(), "clerksync.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Replace(string(doc), "expired: expired", "expired: lapsed", 1)), 0o600))
+	t.Setenv("CLERKSYNC_MAPPING", bad)
+	err = run(context.Background(), []string{"check-mapping"}, &out, nil)
+	require.ErrorContains(t, err, "the trial's expiry: table app.subscriptions refuses it by CHECK subscriptions_status_check")
 }

@@ -47,7 +47,7 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 		rows[i], ids[i] = sourceValues(s.Trim(u)), u.ClerkID
 	}
 	page := pageArrays(rows, table.pageCols)
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		// Each page is planned for the tables as they are now: a plan cached
 		// while a table was empty (a first backfill) would go on scanning it
@@ -103,7 +103,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, `select count(*) from `+users.name+` u where `+users.live).Scan(&n); err != nil {
+	if err := s.db.QueryRow(ctx, `select count(*) from `+users.name+` u where `+users.live).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
@@ -128,12 +128,12 @@ where ` + users.live + `
   and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u.` + users.clerkID + `)
   and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + users.clerkID + `)`
 	if limit == 0 {
-		if err := s.pool.QueryRow(ctx, s.sql(`select count(*) `+unseen), run, startedAt).Scan(&count); err != nil {
+		if err := s.db.QueryRow(ctx, s.sql(`select count(*) `+unseen), run, startedAt).Scan(&count); err != nil {
 			return 0, nil, fmt.Errorf("count unseen users of %s: %w", run, err)
 		}
 		return count, nil, nil
 	}
-	rows, err := s.pool.Query(ctx, s.sql(`select u.`+users.clerkID+`::text `+unseen+` and u.`+users.clerkID+` > $3 order by u.`+users.clerkID+` limit $4`),
+	rows, err := s.db.Query(ctx, s.sql(`select u.`+users.clerkID+`::text `+unseen+` and u.`+users.clerkID+` > $3 order by u.`+users.clerkID+` limit $4`),
 		run, startedAt, after, limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list unseen users of %s: %w", run, err)
@@ -147,7 +147,7 @@ where ` + users.live + `
 
 // ForgetRun drops what a run recorded as seen.
 func (s *Store) ForgetRun(ctx context.Context, run string) error {
-	if _, err := s.pool.Exec(ctx, s.sql(`delete from clerksync.backfill_seen where run = $1`), run); err != nil {
+	if _, err := s.db.Exec(ctx, s.sql(`delete from clerksync.backfill_seen where run = $1`), run); err != nil {
 		return fmt.Errorf("forget run %s: %w", run, err)
 	}
 	return nil
@@ -161,7 +161,7 @@ on conflict do nothing`
 // MarkSeen records ids (organizations, memberships) as seen in Clerk's
 // listing by the run, for reconciliation.
 func (s *Store) MarkSeen(ctx context.Context, run string, ids []string) error {
-	if _, err := s.pool.Exec(ctx, s.sql(markSeenSQL), run, ids); err != nil {
+	if _, err := s.db.Exec(ctx, s.sql(markSeenSQL), run, ids); err != nil {
 		return fmt.Errorf("mark seen by %s: %w", run, err)
 	}
 	return nil
@@ -175,7 +175,7 @@ func (s *Store) UnseenOrganizations(ctx context.Context, run string, startedAt t
 	if err != nil {
 		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
 	}
-	rows, err := s.pool.Query(ctx, s.sql(orgs.unseen), run, startedAt)
+	rows, err := s.db.Query(ctx, s.sql(orgs.unseen), run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
 	}
@@ -200,7 +200,7 @@ func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt tim
 	if err != nil {
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}
-	rows, err := s.pool.Query(ctx, s.sql(memberships.unseen), run, startedAt)
+	rows, err := s.db.Query(ctx, s.sql(memberships.unseen), run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}
@@ -216,7 +216,7 @@ func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt tim
 // recorded one: id itself, or the instance an earlier run recorded.
 func (s *Store) RecordClerkInstance(ctx context.Context, id string) (string, error) {
 	var recorded string
-	err := s.pool.QueryRow(ctx, s.sql(`
+	err := s.db.QueryRow(ctx, s.sql(`
 with inserted as (
     insert into clerksync.clerk_instance (instance_id) values ($1) on conflict (singleton) do nothing returning instance_id
 )
@@ -229,7 +229,7 @@ select instance_id from inserted union all select instance_id from clerksync.cle
 
 // SeenRuns lists the runs that have IDs recorded as seen.
 func (s *Store) SeenRuns(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, s.sql(`select distinct run from clerksync.backfill_seen order by run`))
+	rows, err := s.db.Query(ctx, s.sql(`select distinct run from clerksync.backfill_seen order by run`))
 	if err != nil {
 		return nil, fmt.Errorf("list runs with seen IDs: %w", err)
 	}

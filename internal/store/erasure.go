@@ -55,7 +55,7 @@ func (s *Store) RequestErasure(ctx context.Context, entityName, clerkID string) 
 	if err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, s.sql(`update `+e.tombstones+` set erase_requested_at = now() where clerk_id = $1`), clerkID); err != nil {
+	if _, err := s.db.Exec(ctx, s.sql(`update `+e.tombstones+` set erase_requested_at = now() where clerk_id = $1`), clerkID); err != nil {
 		return fmt.Errorf("request erasure of %s %s: %w", e.name, clerkID, err)
 	}
 	return nil
@@ -70,7 +70,7 @@ func (s *Store) PendingErasures(ctx context.Context, entityName string, settle t
 	if err != nil {
 		return ErasurePage{}, err
 	}
-	rows, err := s.pool.Query(ctx, s.sql(`
+	rows, err := s.db.Query(ctx, s.sql(`
 select clerk_id, erase_requested_at, now() from `+e.tombstones+`
 where (erased_at is null or erased_at < erase_requested_at)
   and erase_requested_at < now() - $1 * interval '1 second'
@@ -99,7 +99,7 @@ func (s *Store) MarkErased(ctx context.Context, er Erasure, asOf time.Time) erro
 	if err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, s.sql(`update `+e.tombstones+` set erased_at = greatest(erased_at, $2) where clerk_id = $1`),
+	if _, err := s.db.Exec(ctx, s.sql(`update `+e.tombstones+` set erased_at = greatest(erased_at, $2) where clerk_id = $1`),
 		er.ClerkID, asOf); err != nil {
 		return fmt.Errorf("mark %s %s erased: %w", e.name, er.ClerkID, err)
 	}
@@ -126,7 +126,7 @@ func (s *Store) ErasureOf(ctx context.Context, entityName, clerkID string) (*Era
 		return nil, err
 	}
 	var st ErasureState
-	err = s.pool.QueryRow(ctx, s.sql(`
+	err = s.db.QueryRow(ctx, s.sql(`
 select erase_requested_at, erased_at, erased_at is null or erased_at < erase_requested_at
 from `+e.tombstones+` where clerk_id = $1`), clerkID).Scan(&st.RequestedAt, &st.ErasedAt, &st.Pending)
 	switch {

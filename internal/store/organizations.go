@@ -247,7 +247,7 @@ func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (json
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
 	var deleted bool
-	if err := s.pool.QueryRow(ctx, s.sql(`select exists (select 1 from clerksync.organization_tombstones where clerk_id = $1)`), clerkID).Scan(&deleted); err != nil {
+	if err := s.db.QueryRow(ctx, s.sql(`select exists (select 1 from clerksync.organization_tombstones where clerk_id = $1)`), clerkID).Scan(&deleted); err != nil {
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
 	if deleted {
@@ -257,14 +257,14 @@ func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (json
 		id  string
 		row json.RawMessage
 	)
-	err = s.pool.QueryRow(ctx, s.sql(orgs.lookup), clerkID).Scan(&id, &row)
+	err = s.db.QueryRow(ctx, s.sql(orgs.lookup), clerkID).Scan(&id, &row)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil, ErrNotFound
 	case err != nil:
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
-	rows, err := s.pool.Query(ctx, s.sql(memberships.members), clerkID)
+	rows, err := s.db.Query(ctx, s.sql(memberships.members), clerkID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("members of organization %s: %w", clerkID, err)
 	}

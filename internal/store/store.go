@@ -62,6 +62,9 @@ type Layout struct {
 // Store holds the connection pool. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	// db runs the statements: the pool, or the transaction a proof of the
+	// mapping writes in and rolls back (ProveMapping).
+	db db
 	// schema is the bookkeeping schema; rewritten caches clerksync's SQL
 	// with it in place of DefaultSchema (see sql).
 	schema    string
@@ -77,6 +80,15 @@ type Store struct {
 	// orgs and memberships are nil when organizations are off.
 	orgs        *orgTable
 	memberships *membershipTable
+}
+
+// db is what runs a store's statements: a pool, or a transaction (whose
+// Begin is a savepoint).
+type db interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // Pool defaults, used when DATABASE_URL does not set pool_max_conns or
@@ -129,7 +141,7 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 	if err := ValidateSchema(layout.Schema); err != nil {
 		return nil, fmt.Errorf("bookkeeping schema: %w", err)
 	}
-	s := &Store{pool: pool, schema: layout.Schema, mapping: layout.Mapping}
+	s := &Store{pool: pool, db: pool, schema: layout.Schema, mapping: layout.Mapping}
 	if layout.Mapping == nil {
 		users, err := compileUsers(ownUsers, ownUsersTypes)
 		if err != nil {
@@ -402,7 +414,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) inLockedTx(ctx context.Context, ids []string, fn func(pgx.Tx) error) error {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		for _, id := range slices.Compact(ids) {
 			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
 				return fmt.Errorf("lock: %w", err)

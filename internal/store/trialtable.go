@@ -26,6 +26,9 @@ type trialTable struct {
 	expire string
 	// lookup reads a user's ($1) trial: status, end, the row as JSON.
 	lookup string
+	// due ends a user's ($1) trial a minute ago, so that expire takes it:
+	// ProveMapping's, in the transaction it rolls back.
+	due string
 }
 
 // ownTrials is the mapping of clerksync's own subscriptions table.
@@ -147,6 +150,10 @@ where ` + key + ` in (
     limit $1
     for update skip locked
 )`
+	t.due = `
+update ` + name + ` s set ` + ends + ` = ` + endsAt("(now() - interval '1 minute')") + `
+from ` + users.name + ` u
+where u.` + users.key + ` = s.` + quote(m.User) + ` and u.` + users.clerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
 	t.lookup = `
 select s.` + status + `::text, ` + timeFrom("s."+ends, endsInfo.dataType) + `, to_jsonb(s)
 from ` + name + ` s join ` + users.name + ` u on u.` + users.key + ` = s.` + quote(m.User) + `

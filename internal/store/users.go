@@ -259,10 +259,10 @@ func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error)
 		u                User
 		deleted, rowLive bool
 	)
-	err = s.pool.QueryRow(ctx, s.sql(users.lookup), clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &deleted, &rowLive)
+	err = s.db.QueryRow(ctx, s.sql(users.lookup), clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &deleted, &rowLive)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if err := s.pool.QueryRow(ctx,
+		if err := s.db.QueryRow(ctx,
 			s.sql(`select exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`), clerkID).Scan(&deleted); err != nil {
 			return User{}, fmt.Errorf("look up tombstone %s: %w", clerkID, err)
 		}

@@ -260,6 +260,21 @@ func timeFrom(expr, dataType string) string {
 // information_schema calls by its name; see tableColumns).
 var textTypes = []string{"text", "character varying", "character", "citext"}
 
+// ClerkIDPlaceholder in a missing value is replaced by the row's Clerk ID,
+// so a NOT NULL unique column (an app's required, unique email) can take a
+// value of each user's own when Clerk has none: missing:
+// "{clerk_id}@no-email.invalid".
+const ClerkIDPlaceholder = "{clerk_id}"
+
+// missingExpr is the expression of a missing value, with
+// ClerkIDPlaceholder replaced by clerkID (an expression).
+func missingExpr(missing, clerkID string) string {
+	if !strings.Contains(missing, ClerkIDPlaceholder) {
+		return literal(missing)
+	}
+	return "replace(" + literal(missing) + ", " + literal(ClerkIDPlaceholder) + ", " + clerkID + ")"
+}
+
 // valueExpr is the expression a column is written with, from the source
 // relation's row src.
 func valueExpr(c column) (string, bool) {
@@ -267,7 +282,7 @@ func valueExpr(c column) (string, bool) {
 		if c.Missing == nil {
 			return expr
 		}
-		return "coalesce(" + expr + ", " + literal(*c.Missing) + ")"
+		return "coalesce(" + expr + ", " + missingExpr(*c.Missing, "src.clerk_id") + ")"
 	}
 	switch mapping.SourceKind(c.Source) {
 	case mapping.Time:
@@ -282,7 +297,7 @@ func valueExpr(c column) (string, bool) {
 		src := "src." + quote(c.Source)
 		path := ""
 		if len(c.Path) > 0 {
-			path = " " + literal("{"+strings.Join(c.Path, ",")+"}")
+			path = " " + pathLiteral(c.Path)
 		}
 		switch {
 		case c.dataType == "jsonb" && path != "":
@@ -303,6 +318,17 @@ func valueExpr(c column) (string, bool) {
 		}
 		return withMissing("src." + quote(c.Source)), true
 	}
+}
+
+// pathLiteral is a metadata path as a text[] literal for #> and #>>,
+// every key quoted: a key with a comma, a quote or a brace is the one key
+// it says, not several or none.
+func pathLiteral(path []string) string {
+	keys := make([]string, len(path))
+	for i, k := range path {
+		keys[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(k) + `"`
+	}
+	return literal("{" + strings.Join(keys, ",") + "}")
 }
 
 // cmpPath is path, or the empty path '{}' (the whole value).
@@ -529,7 +555,7 @@ func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols m
 		i := slices.IndexFunc(typed, func(c column) bool { return c.Name == name })
 		value := "null"
 		if typed[i].Missing != nil {
-			value = literal(*typed[i].Missing)
+			value = missingExpr(*typed[i].Missing, "u."+clerkID)
 		}
 		set = append(set, quote(name)+" = "+value)
 		uncleared = append(uncleared, "u."+quote(name)+" is distinct from "+value)

@@ -54,8 +54,9 @@ func Apply(ctx context.Context, s *store.Store) error {
 		return err
 	}
 	if s.Mapped() {
-		// The product's tables are the product's: checked, never changed.
-		return s.CheckMapping(ctx)
+		// The product's tables are the product's: checked, and proved by
+		// writing in a transaction rolled back, never changed.
+		return s.ProveMapping(ctx)
 	}
 	if err := checkNoForeignTables(ctx, conn.Conn(), s.Schema()); err != nil {
 		return err
