@@ -105,6 +105,10 @@ func (a *Activities) backfillOrganization(ctx context.Context, in BackfillOrgani
 	}
 	written, err := a.Store.UpsertOrganization(ctx, o)
 	if err != nil {
+		if a.refusedInListing(ctx, err, "organization_id", o.ClerkID, stats) {
+			// Still in Clerk: a reconciliation does not take it for gone.
+			return a.markSeen(ctx, in, o.ClerkID)
+		}
 		return a.classify(ctx, err)
 	}
 	stats.Organizations++
@@ -120,16 +124,16 @@ func (a *Activities) backfillOrganization(ctx context.Context, in BackfillOrgani
 	}
 	seen := []string{o.ClerkID}
 	for _, m := range members {
+		seen = append(seen, m.ClerkID)
 		if _, err := a.Store.UpsertMembership(ctx, m); err != nil {
+			if a.refusedInListing(ctx, err, "membership_id", m.ClerkID, stats) {
+				continue
+			}
 			return a.classify(ctx, err)
 		}
 		stats.Memberships++
-		seen = append(seen, m.ClerkID)
 	}
-	if in.Reconcile {
-		return a.Store.MarkSeen(ctx, in.Run, seen)
-	}
-	return nil
+	return a.markSeen(ctx, in, seen...)
 }
 
 var errOrganizationGone = errors.New("organization not found in Clerk")
@@ -294,4 +298,28 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 		beat()
 	}
 	return res, nil
+}
+
+// refusedInListing reports whether err is the product's schema refusing
+// one organization or membership of Clerk's listing (store.Classify: a
+// CHECK, a unique index an app's own row holds): it is counted in
+// stats.Refused and logged by ID and constraint, and the backfill writes
+// the rest, rather than retrying the one row for ever.
+func (a *Activities) refusedInListing(ctx context.Context, err error, idKey, id string, stats *BackfillStats) bool {
+	if a.Store.Classify(err) == store.Transient {
+		return false
+	}
+	stats.Refused++
+	r, _ := store.RefusalOf(err)
+	activity.GetLogger(ctx).Warn("PostgreSQL refused a row from Clerk's listing; the rest is written",
+		idKey, id, "sqlstate", r.SQLState, "constraint", r.Constraint, "table", r.Table)
+	return true
+}
+
+// markSeen records ids as seen by a reconciling run.
+func (a *Activities) markSeen(ctx context.Context, in BackfillOrganizationsInput, ids ...string) error {
+	if !in.Reconcile {
+		return nil
+	}
+	return a.Store.MarkSeen(ctx, in.Run, ids)
 }

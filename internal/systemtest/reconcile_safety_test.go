@@ -14,6 +14,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
 )
 
@@ -211,4 +212,53 @@ func TestBackfill_AUserTheAppsUniqueIndexRefusesStallsNothing(t *testing.T) {
 	require.Equal(t, users[121].ID, p.Refused[0].ClerkID)
 	require.Contains(t, p.Refused[0].Reason, "users_email_key")
 	require.Equal(t, 699, s.count(t, "select count(*) from users"))
+}
+
+// TestBackfill_OrganizationsTheAppRefusesStallNothing: on the snake_case
+// example, the app's CHECK refuses one of Clerk's organizations (its
+// name), and its unique (team_id, user_id) refuses one membership (a row
+// the app already had for that team and user). The organization backfill
+// used to retry the page for ever; now every other organization and
+// membership is written, the two refused are counted, and the run
+// completes.
+func TestBackfill_OrganizationsTheAppRefusesStallNothing(t *testing.T) {
+	t.Parallel()
+	s := startSystemOn(t, &testenv.SnakeCase)
+	ctx := context.Background()
+	_, err := s.db.Exec(ctx, `alter table teams add constraint teams_title_check check (title <> 'Forbidden')`)
+	require.NoError(t, err)
+	created := time.Now().Add(-24 * time.Hour).Truncate(time.Millisecond)
+	users := clerkUsers("user_orgref", 3)
+	s.clerk.PutUsers(users...)
+	var orgs []clerkfake.Organization
+	var members []clerkfake.Membership
+	for i, name := range []string{"Alpha", "Forbidden", "Gamma"} {
+		o := clerkfake.Organization{ID: fmt.Sprintf("org_ref%d", i), Name: name, Slug: fmt.Sprintf("ref-%d", i),
+			CreatedAt: created.Add(time.Duration(i) * time.Second), UpdatedAt: created}
+		orgs = append(orgs, o)
+		for k, u := range users {
+			members = append(members, clerkfake.Membership{ID: fmt.Sprintf("orgmem_ref%d_%d", i, k), OrganizationID: o.ID, UserID: u.ID,
+				Role: "org:member", CreatedAt: created, UpdatedAt: created})
+		}
+	}
+	s.clerk.PutOrganizations(orgs...)
+	s.clerk.PutMemberships(members...)
+	// The app's own membership row for Gamma's team and the first user,
+	// made after a first look at the users and teams.
+	p := s.runBackfill(t, "orgref-users", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	_, err = s.db.Exec(ctx, `delete from team_members where clerk_membership_id = 'orgmem_ref2_0'`)
+	require.NoError(t, err)
+	_, err = s.db.Exec(ctx, `insert into team_members (clerk_membership_id, team_id, user_id, role)
+select 'app-own-row', t.id, u.id, 'owner' from teams t, app_users u where t.clerk_org_id = 'org_ref2' and u.clerk_user_id = $1`, users[0].ID)
+	require.NoError(t, err)
+	_, err = s.db.Exec(ctx, `delete from clerksync.membership_state where clerk_id = 'orgmem_ref2_0'`)
+	require.NoError(t, err)
+
+	p = s.runBackfill(t, "orgref", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Equal(t, 2, s.count(t, "select count(*) from teams"), "Alpha and Gamma")
+	require.Equal(t, 3+2, s.count(t, "select count(*) from team_members where clerk_membership_id like 'orgmem_ref%'"),
+		"every membership but the Forbidden team's and the one the app's own row holds")
+	require.GreaterOrEqual(t, p.Stats.Refused, 2, "%+v", p.Stats)
 }
