@@ -174,6 +174,9 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		p.Cursor, p.Stats, p.UpdatedAt = res.Cursor, p.Stats.Add(res.Stats), workflow.Now(ctx)
 		p.Refused = activities.KeepRefused(p.Refused, res.Refused)
 		if res.Cursor.Done {
+			if err := retryRefused(ctx, &p); err != nil {
+				return p, err
+			}
 			p.Phase = PhaseOrganizations
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
@@ -287,6 +290,36 @@ func unseenPhrase(p BackfillProgress) string {
 		phrase = parts[0] + ", " + parts[1] + " and " + parts[2]
 	}
 	return phrase + " are"
+}
+
+// retryRefusedAtEnd is the change (workflow.GetVersion) that writes the
+// users a run's listing refused once more when the listing ends. A run
+// of v0.1.0 that ends its listing with refused users moved on at once, and
+// still does on replay.
+const retryRefusedAtEnd = "backfill-retry-refused-at-end"
+
+// retryRefused writes the users p's listing refused once more, from
+// Clerk's data as it is now: a value one user held for another in listing
+// order is often free by the end. Those written leave p's lists and
+// counts.
+func retryRefused(ctx workflow.Context, p *BackfillProgress) error {
+	if len(p.Refused) == 0 || workflow.GetVersion(ctx, retryRefusedAtEnd, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	in := activities.RetryRefusedInput{}
+	for _, r := range p.Refused {
+		in.ClerkIDs = append(in.ClerkIDs, r.ClerkID)
+	}
+	var a *activities.Activities
+	var res activities.RetryRefusedResult
+	if err := workflow.ExecuteActivity(ctx, a.RetryRefused, in).Get(ctx, &res); err != nil {
+		return err
+	}
+	p.Refused = res.StillRefused
+	p.Stats.Refused -= res.Inserted + res.Updated
+	p.Stats.Inserted += res.Inserted
+	p.Stats.Updated += res.Updated
+	return nil
 }
 
 // ReconcileScheduleID names the Schedule that runs reconciliation on a task

@@ -262,3 +262,32 @@ select 'app-own-row', t.id, u.id, 'owner' from teams t, app_users u where t.cler
 		"every membership but the Forbidden team's and the one the app's own row holds")
 	require.GreaterOrEqual(t, p.Stats.Refused, 2, "%+v", p.Stats)
 }
+
+// TestBackfill_AnEmailHandedOverLandsAtTheRunsEnd: Clerk moved an email
+// from one user to another; the table still has it on the first. The
+// listing reaches the new holder before the old one, whose row the app's
+// unique index still gives the email: refused in its page. Once the old
+// holder's new email is written, the run writes the refused user once
+// more at its end, and it lands: nothing is left refused.
+func TestBackfill_AnEmailHandedOverLandsAtTheRunsEnd(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	_, err := s.db.Exec(context.Background(), `create unique index users_email_key on users (email)`)
+	require.NoError(t, err)
+	users := clerkUsers("user_handed", 30)
+	s.clerk.PutUsers(users...)
+	p := s.runBackfill(t, "handed-before", workflows.BackfillInput{})
+	require.Equal(t, 30, p.Stats.Inserted)
+
+	oldHolder, newHolder := users[20], users[5]
+	newHolder.Email, newHolder.UpdatedAt = oldHolder.Email, newHolder.UpdatedAt.Add(time.Hour)
+	oldHolder.Email, oldHolder.UpdatedAt = "moved.on@example.com", oldHolder.UpdatedAt.Add(time.Hour)
+	s.clerk.PutUsers(newHolder, oldHolder)
+	p = s.runBackfill(t, "handed-after", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Zero(t, p.Stats.Refused, "%+v", p.Refused)
+	require.Empty(t, p.Refused)
+	require.Equal(t, 2, p.Stats.Updated)
+	require.Equal(t, newHolder.Email, s.queryString(t, `select email from users where clerk_id = $1`, newHolder.ID))
+	require.Equal(t, "moved.on@example.com", s.queryString(t, `select email from users where clerk_id = $1`, oldHolder.ID))
+}
