@@ -21,16 +21,17 @@ func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.
 	fs := flag.NewFlagSet("check-mapping", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: starter check-mapping\n\nChecks the mapping file CLERKSYNC_MAPPING names against the database at DATABASE_URL:\n"+
+		fmt.Fprint(stdout, "Usage: starter check-mapping [--sql]\n\nChecks the mapping file CLERKSYNC_MAPPING names against the database at DATABASE_URL:\n"+
 			"every mapped table and column exists, each column's type holds its source, every NOT NULL\n"+
 			"column without a default is written, the Clerk ID column is unique. Then it proves the mapping\n"+
 			"by writing: a signup with its trial, an update, two minimal rows, the trial's expiry, the\n"+
 			"organization and membership writes and the deletions, on representative values, in a\n"+
 			"transaction it rolls back, so a CHECK, a length, a JSON value or a unique index the mapping's\n"+
 			"own values break is found now. Exits 0 when it fits, 1 with what refused it and the fix.\n"+
-			"It changes nothing (the tables' identity sequences advance).\n\nEnvironment:\n")
+			"It changes nothing (the tables' identity sequences advance). --sql also prints every statement.\n\nEnvironment:\n")
 		config.PrintVars(stdout, config.Both)
 	}
+	showSQL := fs.Bool("sql", false, "also print every SQL statement the mapping builds, as clerksync will run it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +66,16 @@ func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.
 	}
 	fmt.Fprintf(stdout, "%s fits the database, %s: users -> %s (%s <- id, %s), deletion %s; trials -> %s; %s\n",
 		cfg.MappingFile, proved, m.Users.Table, m.Users.ClerkID, sources(m.Users.Columns), m.Users.Delete, trials, orgs)
+	if !*showSQL {
+		return nil
+	}
+	statements, err := st.Statements(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range statements {
+		fmt.Fprintf(stdout, "\n-- %s: %s\n%s;\n", s.Entity, s.Name, s.SQL)
+	}
 	return nil
 }
 

@@ -60,6 +60,10 @@ func TestCheckMapping_ProvesTheMappingByWriting(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"check-mapping"}, &out, nil))
 	require.Contains(t, out.String(), "fits the database, and its statements write it: users -> app.users")
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"check-mapping", "--sql"}, &out, nil))
+	require.Contains(t, out.String(), "-- users: upsert\nwith tombstone as (")
+	require.Contains(t, out.String(), `insert into "app"."users" as u`)
 
 	bad := filepath.Join(t.TempDir(), "clerksync.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte(strings.Replace(string(doc), "expired: expired", "expired: lapsed", 1)), 0o600))

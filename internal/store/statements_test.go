@@ -1,0 +1,58 @@
+package store_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+)
+
+var updateSQL = flag.Bool("update-sql", false, "rewrite testdata/sql/*.sql with the statements the mappings build now")
+
+// TestStatements_MatchTheGoldenSQL: the SQL the store builds for
+// clerksync's own tables and for every example's mapping is the SQL
+// checked in under testdata/sql, so a change to the SQL compiler shows as
+// a diff of whole statements a reviewer can read (go test
+// ./internal/store -run TestStatements -update-sql rewrites them).
+func TestStatements_MatchTheGoldenSQL(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		example *testenv.Example
+	}{
+		{"own", nil}, {"prisma", &testenv.Prisma}, {"snake_case", &testenv.SnakeCase}, {"invoicing", &testenv.Invoicing},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var st *store.Store
+			if c.example == nil {
+				st, _ = testenv.Store(t)
+			} else {
+				st, _ = c.example.Store(t, "UTC")
+			}
+			statements, err := st.Statements(context.Background())
+			require.NoError(t, err)
+			var b strings.Builder
+			fmt.Fprintf(&b, "-- The statements clerksync builds for %s (TestStatements_MatchTheGoldenSQL; -update-sql rewrites this file).\n", c.name)
+			for _, s := range statements {
+				fmt.Fprintf(&b, "\n-- %s: %s\n%s;\n", s.Entity, s.Name, s.SQL)
+			}
+			path := filepath.Join("testdata", "sql", c.name+".sql")
+			if *updateSQL {
+				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+				require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "no golden SQL: go test ./internal/store -run TestStatements -update-sql")
+			require.Equal(t, string(want), b.String(), "the SQL changed: review the diff, then -update-sql")
+		})
+	}
+}

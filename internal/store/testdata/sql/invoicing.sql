@@ -1,0 +1,183 @@
+-- The statements clerksync builds for invoicing (TestStatements_MatchTheGoldenSQL; -update-sql rewrites this file).
+
+-- users: upsert
+with tombstone as (
+    select 1 from clerksync.user_tombstones where clerk_id = $1
+), src as (
+    select $1::text as clerk_id, $2::text as email, $3::text as first_name, $4::text as last_name, $5::text as username, $6::text as image_url, $7::timestamptz as created_at, $8::timestamptz as updated_at, $9::text collate "C" as content_hash, $10::boolean as email_verified, $11::jsonb as email_addresses, $12::text as phone, $13::text as external_id, $14::jsonb as public_metadata, $15::jsonb as private_metadata, $16::jsonb as unsafe_metadata, $17::timestamptz as last_sign_in_at, $18::boolean as banned, $19::boolean as locked, $20::jsonb as object
+    where not exists (select 1 from tombstone)
+),
+apply as materialized (
+    select src.*
+    from src
+    where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
+       or (src.updated_at > 'epoch' and not exists (
+           select 1 from clerksync.user_state st
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+), state as (
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
+    select clerk_id, updated_at, content_hash from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash
+), written as (
+    insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
+    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), src."first_name", coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    order by src.clerk_id
+    on conflict ("clerk_user_id") do update set
+        "email" = excluded."email",
+        "full_name" = excluded."full_name",
+        "role" = excluded."role",
+        "updated_at" = excluded."updated_at"
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+)
+select
+    coalesce((select id from written), (select "id"::text from "app"."users" where "clerk_user_id" = $1)),
+    (select inserted from written),
+    exists (select 1 from tombstone);
+
+-- users: page
+with page as (
+    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, null::text as last_name, null::text as username, null::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, p.public_metadata::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object
+    from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[]) as p(clerk_id, email, first_name, created_at, updated_at, content_hash, public_metadata)
+), checked as materialized (
+    select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
+    from page p
+), src as materialized (
+    select distinct on (p.clerk_id) p.*
+    from checked p
+    where p.live
+    order by p.clerk_id, p.updated_at desc, p.content_hash desc
+),
+apply as materialized (
+    select src.*
+    from src
+    where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
+       or (src.updated_at > 'epoch' and not exists (
+           select 1 from clerksync.user_state st
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+), state as (
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
+    select clerk_id, updated_at, content_hash from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash
+), written as (
+    insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
+    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), src."first_name", coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    order by src.clerk_id
+    on conflict ("clerk_user_id") do update set
+        "email" = excluded."email",
+        "full_name" = excluded."full_name",
+        "role" = excluded."role",
+        "updated_at" = excluded."updated_at"
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+)
+select
+    count(*) filter (where inserted),
+    count(*) filter (where not inserted),
+    (select count(*) from checked where not live),
+    0
+from written;
+
+-- users: lookup
+select u."id"::text, u."clerk_user_id",
+       jsonb_build_object('clerk_user_id', u."clerk_user_id", 'email', u."email", 'full_name', u."full_name", 'id', u."id", 'role', u."role", 'updated_at', u."updated_at") || jsonb_build_object('clerk_id', u."clerk_user_id"),
+       coalesce((select st.clerk_updated_at <= 'epoch' from clerksync.user_state st where st.clerk_id = u."clerk_user_id"), false),
+       exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerk_user_id"),
+       (u."deleted_at" is null or u."full_name" is distinct from null)
+from "app"."users" u where u."clerk_user_id" = $1;
+
+-- users: remove
+update "app"."users" u set "deleted_at" = coalesce(u."deleted_at", now()), "full_name" = null
+where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."full_name" is distinct from null)
+  and exists (select 1 from clerksync.user_tombstones where clerk_id = $1);
+
+-- users: row left
+select exists (select 1 from "app"."users" u where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."full_name" is distinct from null));
+
+-- trials: grant
+with granted as (
+    update clerksync.user_state set trial_granted_at = now()
+    where clerk_id = $1 and trial_granted_at is null and $2::timestamptz > now()
+    returning clerk_id
+)
+insert into "app"."subscriptions" ("user_id", "plan", "status", "ends_at", "updated_at")
+select u."id", 'trial', 'trialing', $2::timestamptz, now() from granted g join "app"."users" u on u."clerk_user_id" = g.clerk_id
+on conflict do nothing
+returning "ends_at";
+
+-- trials: page
+with page as (
+    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, null::text as last_name, null::text as username, null::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, p.public_metadata::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object
+    from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[]) as p(clerk_id, email, first_name, created_at, updated_at, content_hash, public_metadata)
+), checked as materialized (
+    select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
+    from page p
+), src as materialized (
+    select distinct on (p.clerk_id) p.*
+    from checked p
+    where p.live
+    order by p.clerk_id, p.updated_at desc, p.content_hash desc
+),
+apply as materialized (
+    select src.*,
+           src.created_at + $8::interval as trial_ends,
+           src.created_at + $8::interval > now()
+               and (select st.trial_granted_at from clerksync.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial
+    from src
+    where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
+       or (src.updated_at > 'epoch' and not exists (
+           select 1 from clerksync.user_state st
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+), state as (
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, trial_granted_at)
+    select clerk_id, updated_at, content_hash, case when grant_trial then now() end from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash,
+        trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
+), written as (
+    insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
+    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), src."first_name", coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    order by src.clerk_id
+    on conflict ("clerk_user_id") do update set
+        "email" = excluded."email",
+        "full_name" = excluded."full_name",
+        "role" = excluded."role",
+        "updated_at" = excluded."updated_at"
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), trial as (
+    insert into "app"."subscriptions" ("user_id", "plan", "status", "ends_at", "updated_at")
+    select w.user_key, 'trial', 'trialing', a.trial_ends, now()
+    from apply a join written w on w.clerk_id = a.clerk_id
+    where a.grant_trial
+    on conflict do nothing
+    returning 1
+)
+select
+    count(*) filter (where inserted),
+    count(*) filter (where not inserted),
+    (select count(*) from checked where not live),
+    (select count(*) from trial)
+from written;
+
+-- trials: expire
+update "app"."subscriptions" set "status" = 'expired', "updated_at" = now()
+where "id" in (
+    select "id" from "app"."subscriptions"
+    where "status" = 'trialing' and "plan" = 'trial' and "ends_at" <= now()
+    order by "ends_at"
+    limit $1
+    for update skip locked
+);
+
+-- trials: lookup
+select s."status"::text, s."ends_at", to_jsonb(s)
+from "app"."subscriptions" s join "app"."users" u on u."id" = s."user_id"
+where u."clerk_user_id" = $1 and s."plan" = 'trial';
+
+-- trials: due (the mapping's proof)
+update "app"."subscriptions" s set "ends_at" = (now() - interval '1 minute')
+from "app"."users" u
+where u."id" = s."user_id" and u."clerk_user_id" = $1 and s."plan" = 'trial';
