@@ -157,3 +157,67 @@ func (s *system) history(t *testing.T, workflowID, runID string) *historypb.Hist
 	}
 	return history
 }
+
+// TestWorkflowHistory_NewBranchesReplay records the runs that take the
+// branches added under workflow.GetVersion since v0.1.0, and replays them:
+// a user's write still failing after its local budget, which goes on as a
+// scheduled activity (write-scheduled-after-budget), and a backfill that
+// writes its refused users once more at the end of its listing
+// (backfill-retry-refused-at-end). With -update-histories they are saved
+// beside the others, so the replay test guards these branches too.
+func TestWorkflowHistory_NewBranchesReplay(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	ctx := context.Background()
+	const id = "user_history_fallback"
+	_, err := s.db.Exec(ctx, `
+create function refuse_for_a_while() returns trigger language plpgsql as $$
+begin
+    if new.clerk_id = 'user_history_fallback' then
+        raise exception 'users is being migrated' using errcode = '55P03';
+    end if;
+    return new;
+end $$;
+create trigger users_refuse before insert or update on users for each row execute function refuse_for_a_while()`)
+	require.NoError(t, err)
+	created := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: "fallback@example.com",
+		CreatedAt: created, UpdatedAt: created})
+	require.NoError(t, err)
+	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, id), "write_fallback", func() {
+		require.Equal(t, 200, s.post(t, "msg_hfallback", body))
+		require.Eventually(t, func() bool {
+			for _, e := range s.history(t, workflows.UserWorkflowID(s.taskQueue, id), "").GetEvents() {
+				if e.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
+					return true
+				}
+			}
+			return false
+		}, time.Minute, 250*time.Millisecond, "the write never went on as a scheduled activity")
+		_, err := s.db.Exec(ctx, `drop trigger users_refuse on users`)
+		require.NoError(t, err)
+	})
+
+	_, err = s.db.Exec(ctx, `create unique index users_email_key on users (email)`)
+	require.NoError(t, err)
+	users := clerkUsers("user_hretry", 3)
+	s.clerk.PutUsers(users...)
+	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "history-before", workflows.BackfillInput{}).Phase)
+	users[0].Email, users[2].Email = users[2].Email, "moved@example.com"
+	users[0].UpdatedAt, users[2].UpdatedAt = users[0].UpdatedAt.Add(time.Hour), users[2].UpdatedAt.Add(time.Hour)
+	s.clerk.PutUsers(users...)
+	p := s.runBackfill(t, "history-retry", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Zero(t, p.Stats.Refused)
+	history := s.history(t, workflows.BackfillWorkflowID(s.taskQueue, "history-retry"), "")
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.BackfillWorkflow)
+	require.NoError(t, replayer.ReplayWorkflowHistory(nil, history))
+	if *updateHistories {
+		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
+		require.NoError(t, err)
+		path := filepath.Join("..", "..", "workflows", "testdata", "backfill_workflow_v3_retry_refused.json")
+		require.NoError(t, os.WriteFile(path, b, 0o644))
+		t.Logf("wrote %s (%d events)", path, len(history.Events))
+	}
+}
