@@ -11,6 +11,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
 // recentUsers makes users (named first) that Clerk created an hour ago,
@@ -152,4 +153,36 @@ func TestExpireDueTrials_OnlyDueAndStillTrialing(t *testing.T) {
 	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions where status = 'trialing'"))
 	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions where status = 'active'"))
 	require.Equal(t, 1, b.count(t, "select count(*) from subscriptions where status = 'canceled'"))
+}
+
+// TestTrials_ForNewCustomersOnly: on the invoicing example, whose billing
+// table allows several rows per user, a user who already pays (a pro plan
+// the app wrote before adopting clerksync) gets no signup trial beside it,
+// from a webhook or a backfill page alike; a user with no row gets one.
+func TestTrials_ForNewCustomersOnly(t *testing.T) {
+	t.Parallel()
+	doc, err := readExample(testenv.Invoicing)
+	require.NoError(t, err)
+	st, db := openMapped(t, testenv.Invoicing, doc, `alter table app.subscriptions drop constraint subscriptions_user_id_key`)
+	ctx := context.Background()
+	_, err = db.Exec(ctx, `insert into app.users (clerk_user_id, email) values ('user_pays', 'pays@example.com'), ('user_pays_too', 'too@example.com');
+insert into app.subscriptions (user_id, plan, status) select id, 'pro', 'active' from app.users`)
+	require.NoError(t, err)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	recent := func(id, email string) clerkevent.User {
+		return clerkevent.User{ClerkID: id, Email: &email, ClerkCreatedAt: now.Add(-time.Hour), ClerkUpdatedAt: now}
+	}
+	_, err = st.UpsertUser(ctx, recent("user_pays", "pays@example.com"), 14*24*time.Hour)
+	require.NoError(t, err)
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{recent("user_pays_too", "too@example.com"), recent("user_new", "new@example.com")}, 14*24*time.Hour)
+	require.NoError(t, err)
+	plans := func(id string) string {
+		var p string
+		require.NoError(t, db.QueryRow(ctx, `select string_agg(s.plan || ':' || s.status, ',' order by s.plan) from app.subscriptions s
+join app.users u on u.id = s.user_id where u.clerk_user_id = $1`, id).Scan(&p))
+		return p
+	}
+	require.Equal(t, "pro:active", plans("user_pays"), "a paying customer got a trial from the webhook")
+	require.Equal(t, "pro:active", plans("user_pays_too"), "a paying customer got a trial from the backfill")
+	require.Equal(t, "trial:trialing", plans("user_new"))
 }

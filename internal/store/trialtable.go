@@ -116,8 +116,13 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 		return strings.Join(append(append([]string{userKey, literal(m.PlanValue), literal(m.Trialing), endsAt(ends)}, keyVals...), nowVals...), ", ")
 	}
 	insert := `insert into ` + name + ` (` + strings.Join(insertCols, ", ") + `)`
-	// A second trial row is impossible where the product has a unique index
-	// on the user (or the user and plan): the insert then does nothing.
+	// The signup trial is for new customers: a user who already has a row
+	// in the table (a paid plan, an earlier trial, any status) gets none,
+	// whether the table allows several rows per user or not; where it
+	// does not (a unique index on the user), the insert also does nothing.
+	noRowYet := func(userKey string) string {
+		return `not exists (select 1 from ` + name + ` x where x.` + quote(m.User) + ` = ` + userKey + `)`
+	}
 	t := &trialTable{}
 	t.grant = `
 with granted as (
@@ -127,13 +132,14 @@ with granted as (
 )
 ` + insert + `
 select ` + values("u."+users.key, "$2::timestamptz") + ` from granted g join ` + users.name + ` u on u.` + users.clerkID + ` = g.clerk_id
+where ` + noRowYet("u."+users.key) + `
 on conflict do nothing
 returning ` + timeFrom(quote(m.EndsAt), endsInfo.dataType)
 	t.page = users.pageStatement(`
     ` + insert + `
     select ` + values("w.user_key", "a.trial_ends") + `
     from apply a join written w on w.clerk_id = a.clerk_id
-    where a.grant_trial
+    where a.grant_trial and ` + noRowYet("w.user_key") + `
     on conflict do nothing
     returning 1`)
 	set := []string{quote(m.StatusColumn) + " = " + literal(m.Expired)}

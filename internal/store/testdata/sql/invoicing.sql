@@ -104,6 +104,7 @@ with granted as (
 )
 insert into "app"."subscriptions" ("user_id", "plan", "status", "ends_at", "updated_at")
 select u."id", 'trial', 'trialing', $2::timestamptz, now() from granted g join "app"."users" u on u."clerk_user_id" = g.clerk_id
+where not exists (select 1 from "app"."subscriptions" x where x."user_id" = u."id")
 on conflict do nothing
 returning "ends_at";
 
@@ -151,7 +152,7 @@ apply as materialized (
     insert into "app"."subscriptions" ("user_id", "plan", "status", "ends_at", "updated_at")
     select w.user_key, 'trial', 'trialing', a.trial_ends, now()
     from apply a join written w on w.clerk_id = a.clerk_id
-    where a.grant_trial
+    where a.grant_trial and not exists (select 1 from "app"."subscriptions" x where x."user_id" = w.user_key)
     on conflict do nothing
     returning 1
 )

@@ -111,6 +111,7 @@ with granted as (
 )
 insert into "subscriptions" ("user_id", "plan", "status", "trial_ends_at", "updated_at")
 select u."id", 'trial', 'trialing', $2::timestamptz, now() from granted g join "users" u on u."clerk_id" = g.clerk_id
+where not exists (select 1 from "subscriptions" x where x."user_id" = u."id")
 on conflict do nothing
 returning "trial_ends_at";
 
@@ -162,7 +163,7 @@ apply as materialized (
     insert into "subscriptions" ("user_id", "plan", "status", "trial_ends_at", "updated_at")
     select w.user_key, 'trial', 'trialing', a.trial_ends, now()
     from apply a join written w on w.clerk_id = a.clerk_id
-    where a.grant_trial
+    where a.grant_trial and not exists (select 1 from "subscriptions" x where x."user_id" = w.user_key)
     on conflict do nothing
     returning 1
 )

@@ -105,6 +105,7 @@ with granted as (
 )
 insert into "public"."Subscription" ("userId", "plan", "status", "trialEndsAt", "id", "createdAt", "updatedAt")
 select u."id", 'trial', 'trialing', ($2::timestamptz at time zone 'UTC'), gen_random_uuid()::text, (now() at time zone 'UTC'), (now() at time zone 'UTC') from granted g join "public"."User" u on u."clerkId" = g.clerk_id
+where not exists (select 1 from "public"."Subscription" x where x."userId" = u."id")
 on conflict do nothing
 returning ("trialEndsAt" at time zone 'UTC');
 
@@ -153,7 +154,7 @@ apply as materialized (
     insert into "public"."Subscription" ("userId", "plan", "status", "trialEndsAt", "id", "createdAt", "updatedAt")
     select w.user_key, 'trial', 'trialing', (a.trial_ends at time zone 'UTC'), gen_random_uuid()::text, (now() at time zone 'UTC'), (now() at time zone 'UTC')
     from apply a join written w on w.clerk_id = a.clerk_id
-    where a.grant_trial
+    where a.grant_trial and not exists (select 1 from "public"."Subscription" x where x."userId" = w.user_key)
     on conflict do nothing
     returning 1
 )

@@ -130,6 +130,7 @@ with granted as (
 )
 insert into "public"."trials" ("user_id", "plan", "state", "ends_at", "touched")
 select u."id", 'trial', 'trialing', $2::timestamptz, now() from granted g join "public"."app_users" u on u."clerk_user_id" = g.clerk_id
+where not exists (select 1 from "public"."trials" x where x."user_id" = u."id")
 on conflict do nothing
 returning "ends_at";
 
@@ -190,7 +191,7 @@ apply as materialized (
     insert into "public"."trials" ("user_id", "plan", "state", "ends_at", "touched")
     select w.user_key, 'trial', 'trialing', a.trial_ends, now()
     from apply a join written w on w.clerk_id = a.clerk_id
-    where a.grant_trial
+    where a.grant_trial and not exists (select 1 from "public"."trials" x where x."user_id" = w.user_key)
     on conflict do nothing
     returning 1
 )
