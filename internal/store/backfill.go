@@ -96,14 +96,16 @@ select count(pg_advisory_xact_lock(h)) from (
 	return res, nil
 }
 
-// CountUsers counts the live users.
+// CountUsers counts the live users with a Clerk ID: an app's rows from
+// before Clerk (no Clerk ID) are not Clerk's users, and reconciliation's
+// safety stop is about Clerk's.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	users, _, err := s.tables(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var n int
-	if err := s.db.QueryRow(ctx, `select count(*) from `+users.name+` u where `+users.live).Scan(&n); err != nil {
+	if err := s.db.QueryRow(ctx, `select count(*) from `+users.name+` u where `+users.live+` and u.`+users.clerkID+` is not null`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
@@ -120,10 +122,11 @@ func (s *Store) UnseenUsers(ctx context.Context, run string, startedAt time.Time
 	}
 	// A row clerksync first wrote after the run began may be missing from
 	// its listing; a row it never wrote (the product's own) is as old as
-	// any.
+	// any. A row without a Clerk ID (the app's, from before Clerk) is no
+	// Clerk user to confirm: never counted, never removed.
 	unseen := `
 from ` + users.name + ` u
-where ` + users.live + `
+where ` + users.live + ` and u.` + users.clerkID + ` is not null
   and not exists (select 1 from clerksync.user_state st where st.clerk_id = u.` + users.clerkID + ` and st.first_written_at >= $2)
   and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u.` + users.clerkID + `)
   and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + users.clerkID + `)`

@@ -291,3 +291,25 @@ func TestBackfill_AnEmailHandedOverLandsAtTheRunsEnd(t *testing.T) {
 	require.Equal(t, newHolder.Email, s.queryString(t, `select email from users where clerk_id = $1`, newHolder.ID))
 	require.Equal(t, "moved.on@example.com", s.queryString(t, `select email from users where clerk_id = $1`, oldHolder.ID))
 }
+
+// TestReconcile_CountsOnlyClerksUsers: the invoicing app's 50 rows from
+// before Clerk (no Clerk ID) are not Clerk users gone missing: a
+// reconciliation after 2 of 10 Clerk users were deleted counts 2, so an
+// exact safety stop of 2 lets it remove them, and the legacy rows stay. It
+// used to count 52, and refuse.
+func TestReconcile_CountsOnlyClerksUsers(t *testing.T) {
+	t.Parallel()
+	s := startSystemOn(t, &testenv.Invoicing)
+	_, err := s.db.Exec(context.Background(), `insert into app.users (email) select 'legacy' || i || '@example.com' from generate_series(1, 50) i`)
+	require.NoError(t, err)
+	users := clerkUsers("user_recleg", 10)
+	s.clerk.PutUsers(users...)
+	require.Equal(t, workflows.PhaseDone, s.runBackfill(t, "recleg-fill", workflows.BackfillInput{}).Phase)
+	s.clerk.DeleteUser(users[3].ID)
+	s.clerk.DeleteUser(users[7].ID)
+	p := s.runBackfill(t, "recleg-reconcile", workflows.BackfillInput{Reconcile: true, MaxDelete: 2})
+	require.Equal(t, workflows.PhaseDone, p.Phase, "stopped: %s", p.SafetyStop)
+	require.Equal(t, 2, p.Unseen)
+	require.Equal(t, 2, p.Removed)
+	require.Equal(t, 50, s.count(t, `select count(*) from app.users where clerk_user_id is null and deleted_at is null`), "the legacy rows stay")
+}
