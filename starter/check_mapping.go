@@ -79,13 +79,21 @@ func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.
 	return nil
 }
 
-// sources lists mapped columns as "column <- source".
+// sources lists mapped columns as "column <- source", with when the
+// writes touch them: "(insert)" for one written when the row is created
+// only, "(kept)" for one whose row's value stays when Clerk has none.
 func sources(cols []mapping.Column) string {
 	s := make([]string, len(cols))
 	for i, c := range cols {
 		s[i] = c.Name + " <- " + c.Source
 		if len(c.Path) > 0 {
 			s[i] += "." + strings.Join(c.Path, ".")
+		}
+		switch {
+		case c.InsertOnly:
+			s[i] += " (insert)"
+		case c.Keep:
+			s[i] += " (kept)"
 		}
 	}
 	return strings.Join(s, ", ")

@@ -23,7 +23,7 @@ func TestCheckMapping_SaysWhetherTheMappingFits(t *testing.T) {
 	t.Setenv("CLERKSYNC_MAPPING", testenv.Prisma.MappingFile())
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"check-mapping"}, &out, nil))
-	require.Contains(t, out.String(), "fits the database, by its catalog (clerksync's bookkeeping schema is not there yet: the worker creates it at its first start and proves the mapping by writing then): users -> public.User (clerkId <- id, createdAt <- now, email <- email")
+	require.Contains(t, out.String(), "fits the database, by its catalog (clerksync's bookkeeping schema is not there yet: the worker creates it at its first start and proves the mapping by writing then): users -> public.User (clerkId <- id, createdAt <- now (insert), email <- email")
 
 	doc, err := os.ReadFile(testenv.Prisma.MappingFile())
 	require.NoError(t, err)
@@ -39,7 +39,7 @@ func TestCheckMapping_SaysWhetherTheMappingFits(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"check-mapping"}, &out, nil))
 	require.Contains(t, out.String(), "role <- public_metadata.role")
 	require.Contains(t, out.String(), "; organizations -> public.teams (clerk_org_id <- id, created_ms <- created_at, logo_url <- image_url")
-	require.Contains(t, out.String(), "memberships -> public.team_members (clerk_membership_id <- id, team_id -> organizations, user_id -> users, joined_at <- created_at, permissions <- permissions, role <- role)")
+	require.Contains(t, out.String(), "memberships -> public.team_members (clerk_membership_id <- id, team_id -> organizations, user_id -> users, joined_at <- created_at (insert), permissions <- permissions, role <- role)")
 
 	t.Setenv("CLERKSYNC_MAPPING", "")
 	require.ErrorContains(t, run(context.Background(), []string{"check-mapping"}, &out, nil), "CLERKSYNC_MAPPING is not set")

@@ -219,6 +219,11 @@ type Column struct {
 	// Exposed columns are in the row ensure answers (and in the OpenAPI
 	// document's User); see Exposed.
 	Exposed bool
+	// Keep: when Clerk has no value for the source, an update keeps the
+	// row's value (the app's) instead of writing NULL or Missing over it;
+	// a new row still gets Missing ("keep: true": a role the app set
+	// before Clerk knew roles).
+	Keep bool
 }
 
 // Users maps Clerk users onto the product's user table.
@@ -322,6 +327,7 @@ type columnFile struct {
 	Missing *string `yaml:"missing"`
 	On      string  `yaml:"on"`
 	Expose  *bool   `yaml:"expose"`
+	Keep    bool    `yaml:"keep"`
 }
 
 func (c *columnFile) UnmarshalYAML(n *yaml.Node) error {
@@ -602,11 +608,17 @@ func parseColumns(entity string, sources map[string]Kind, cols map[string]column
 		default:
 			p.add("%s.columns.%s: on: %q: want insert (written when the row is created, never after), or leave it out", entity, name, c.On)
 		}
+		if c.Keep && c.On == "insert" {
+			p.add("%s.columns.%s: keep and on: insert both say when the row's value stays; write one", entity, name)
+		}
+		if c.Keep && (source == SourceNow || source == SourceUpdatedAt) {
+			p.add("%s.columns.%s: keep: source %s always has a value, so there is never a row's value to keep", entity, name, source)
+		}
 		exposed := !private(source, path)
 		if c.Expose != nil {
 			exposed = *c.Expose
 		}
-		out = append(out, Column{Name: name, Source: source, Path: path, Missing: c.Missing, InsertOnly: c.On == "insert", Exposed: exposed})
+		out = append(out, Column{Name: name, Source: source, Path: path, Missing: c.Missing, InsertOnly: c.On == "insert", Exposed: exposed, Keep: c.Keep})
 	}
 	slices.SortFunc(out, func(a, b Column) int { return strings.Compare(a.Name, b.Name) })
 	return out

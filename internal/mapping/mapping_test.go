@@ -53,7 +53,7 @@ func TestParse_MistakesAreNamed(t *testing.T) {
 		{"updatedAt: now             #", "updatedAt: {source: now, on: update} #", `users.columns.updatedAt: on: "update": want insert`},
 		{"clerk_id: clerkId ", "clerk_ids: clerkId ", "field clerk_ids not found"},
 		// Misspelt keys inside what a mapping's own decoding reads.
-		{"createdAt: {source: now, on: insert}", "createdAt: {source: now, onn: insert}", `unknown key "onn": want source, missing, on, expose`},
+		{"createdAt: {source: now, on: insert}", "createdAt: {source: now, onn: insert}", `unknown key "onn": want source, missing, on, expose, keep`},
 		{"key: {column: id, generate: uuid}\n  columns:\n    # NOT NULL", "key: {column: id, generate: uuid, genrate: uuid}\n  columns:\n    # NOT NULL",
 			`unknown key "genrate"`},
 		{"plan: {column: plan, value: trial}", "plan: {column: plan, valu: trial}", `unknown key "valu": want column, value`},

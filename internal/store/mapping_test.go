@@ -381,3 +381,43 @@ func TestMapping_APathKeyIsTheKeyItSays(t *testing.T) {
 	require.Equal(t, "comma", *role)
 	require.Equal(t, "quoted", *ref)
 }
+
+// TestMapping_KeepLeavesTheAppsValueWhenClerkHasNone: with keep: true, a
+// role the app set before Clerk knew roles stays when Clerk's user has no
+// role (a webhook, a backfill page, a minimal row alike), Clerk's role wins
+// when it has one, and a new row gets the missing value. Without keep the
+// backfill demoted the owner to member.
+func TestMapping_KeepLeavesTheAppsValueWhenClerkHasNone(t *testing.T) {
+	t.Parallel()
+	doc, err := readExample(testenv.Invoicing)
+	require.NoError(t, err)
+	doc = strings.Replace(doc, "role: {source: public_metadata.role, missing: member}", "role: {source: public_metadata.role, missing: member, keep: true}", 1)
+	st, db := openMapped(t, testenv.Invoicing, doc, `select 1`)
+	ctx := context.Background()
+	_, err = db.Exec(ctx, `insert into app.users (clerk_user_id, email, role) values
+('user_owner', 'owner@example.com', 'owner'), ('user_promoted', 'promoted@example.com', 'member'), ('user_paged', 'paged@example.com', 'admin')`)
+	require.NoError(t, err)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	user := func(id, email, metadata string) clerkevent.User {
+		return clerkevent.User{ClerkID: id, Email: &email, ClerkCreatedAt: now, ClerkUpdatedAt: now, PublicMetadata: []byte(metadata)}
+	}
+	for _, u := range []clerkevent.User{user("user_owner", "owner@example.com", `{}`), user("user_promoted", "promoted@example.com", `{"role":"admin"}`),
+		user("user_fresh", "fresh@example.com", `{}`)} {
+		_, err := st.UpsertUser(ctx, st.Trim(u), 0)
+		require.NoError(t, err)
+	}
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{st.Trim(user("user_paged", "paged@example.com", `{}`))}, 0)
+	require.NoError(t, err)
+	_, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_owner", ClerkUpdatedAt: store.MinimalVersion}, 0)
+	require.NoError(t, err)
+	roles := map[string]string{}
+	rows, err := db.Query(ctx, `select clerk_user_id, role from app.users`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id, role string
+		require.NoError(t, rows.Scan(&id, &role))
+		roles[id] = role
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]string{"user_owner": "owner", "user_promoted": "admin", "user_fresh": "member", "user_paged": "admin"}, roles)
+}

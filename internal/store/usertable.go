@@ -419,6 +419,8 @@ type tableCompiler struct {
 	cols     map[string]columnInfo
 	written  map[string]bool
 	problems []string
+	// clerkID is the table's Clerk ID column, quoted, once checked.
+	clerkID string
 }
 
 func newTableCompiler(entity string, t mapping.Table, cols map[string]columnInfo) *tableCompiler {
@@ -441,6 +443,7 @@ func (c *tableCompiler) info(name string) (columnInfo, bool) {
 // clerkIDColumn checks the column holding a Clerk ID (what names it).
 func (c *tableCompiler) clerkIDColumn(name, what string) {
 	c.written[name] = true
+	c.clerkID = quote(name)
 	if ci, ok := c.info(name); ok && !slices.Contains(textTypes, ci.dataType) {
 		c.problem(name, "type %s cannot hold %s; make it text", ci.dataType, what)
 	}
@@ -497,6 +500,15 @@ func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCo
 		insertCols, insertVals = append(insertCols, col.quoted), append(insertVals, expr)
 		switch {
 		case m.InsertOnly:
+		case m.Keep:
+			// The source as it is, without the missing value: none keeps
+			// the row's own. ON CONFLICT's SET sees only the proposed row,
+			// so the source is read back from the write's apply relation.
+			raw := col
+			raw.Missing = nil
+			rawExpr, _ := valueExpr(raw)
+			sets = append(sets, fmt.Sprintf("%s = coalesce((select %s from apply src where src.clerk_id = excluded.%s), u.%s)",
+				col.quoted, rawExpr, c.clerkID, col.quoted))
 		case m.Source == mapping.SourceCreatedAt:
 			// Clerk's created_at never changes; a write without it keeps it.
 			sets = append(sets, fmt.Sprintf("%s = coalesce(excluded.%s, u.%s)", col.quoted, col.quoted, col.quoted))
