@@ -421,3 +421,24 @@ func TestMapping_KeepLeavesTheAppsValueWhenClerkHasNone(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Equal(t, map[string]string{"user_owner": "owner", "user_promoted": "admin", "user_fresh": "member", "user_paged": "admin"}, roles)
 }
+
+// TestMapping_SoftDeletionStampsTheRowsTime: a soft deletion sets the
+// columns every write stamps with its time (the snake_case app's
+// updated_at), so the app sees when its row last changed.
+func TestMapping_SoftDeletionStampsTheRowsTime(t *testing.T) {
+	t.Parallel()
+	st, db := openExample(t, testenv.SnakeCase, "UTC")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	_, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_stamped", Email: str("s@example.com"), ClerkCreatedAt: now, ClerkUpdatedAt: now}, 0)
+	require.NoError(t, err)
+	old := now.Add(-48 * time.Hour)
+	_, err = db.Exec(ctx, `update app_users set updated_at = $1`, old)
+	require.NoError(t, err)
+	require.NoError(t, st.TombstoneUser(ctx, "user_stamped", now))
+	_, err = st.RemoveUserRow(ctx, "user_stamped")
+	require.NoError(t, err)
+	var updated time.Time
+	require.NoError(t, db.QueryRow(ctx, `select updated_at from app_users`).Scan(&updated))
+	require.True(t, updated.After(old.Add(time.Hour)), "updated_at still %s after the deletion", updated)
+}

@@ -52,7 +52,30 @@ func TestStatements_MatchTheGoldenSQL(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			require.NoError(t, err, "no golden SQL: go test ./internal/store -run TestStatements -update-sql")
-			require.Equal(t, string(want), b.String(), "the SQL changed: review the diff, then -update-sql")
+			if got := b.String(); got != string(want) {
+				t.Errorf("the SQL for %s changed from %s (review it, then -update-sql):\n%s", c.name, path, firstDifference(string(want), got))
+			}
 		})
 	}
+}
+
+// firstDifference shows the first line where got differs from want, with
+// the lines around it: a statement is long, and the whole file is longer.
+func firstDifference(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	i := 0
+	for i < len(w) && i < len(g) && w[i] == g[i] {
+		i++
+	}
+	var b strings.Builder
+	for k := max(0, i-3); k < i; k++ {
+		fmt.Fprintf(&b, "  %s\n", w[k])
+	}
+	for k := i; k < min(len(w), i+3); k++ {
+		fmt.Fprintf(&b, "- %s\n", w[k])
+	}
+	for k := i; k < min(len(g), i+3); k++ {
+		fmt.Fprintf(&b, "+ %s\n", g[k])
+	}
+	return b.String()
 }

@@ -572,6 +572,14 @@ func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols m
 		set = append(set, quote(name)+" = "+value)
 		uncleared = append(uncleared, "u."+quote(name)+" is distinct from "+value)
 	}
+	// The columns every write stamps with its time (an app's updated_at)
+	// say when the row last changed: a deletion changes it.
+	for _, c := range typed {
+		if c.Source == mapping.SourceNow && !c.InsertOnly && !slices.Contains(d.Clear, c.Name) && c.Name != d.DeletedAt {
+			stamp, _ := timeInto("now()", c.dataType)
+			set = append(set, c.quoted+" = "+stamp)
+		}
+	}
 	pending = "(" + strings.Join(uncleared, " or ") + ")"
 	return `update ` + name + ` u set ` + strings.Join(set, ", ") + `
 where u.` + clerkID + ` = $1 and ` + pending + `

@@ -89,7 +89,7 @@ select u."id"::text, u."clerk_user_id",
 from "app"."users" u where u."clerk_user_id" = $1;
 
 -- users: remove
-update "app"."users" u set "deleted_at" = coalesce(u."deleted_at", now()), "full_name" = null
+update "app"."users" u set "deleted_at" = coalesce(u."deleted_at", now()), "full_name" = null, "updated_at" = now()
 where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."full_name" is distinct from null)
   and exists (select 1 from clerksync.user_tombstones where clerk_id = $1);
 

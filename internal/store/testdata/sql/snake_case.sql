@@ -115,7 +115,7 @@ select u."id"::text, u."clerk_user_id",
 from "public"."app_users" u where u."clerk_user_id" = $1;
 
 -- users: remove
-update "public"."app_users" u set "deleted_at" = coalesce(u."deleted_at", now()), "email_address" = null, "given_name" = null, "family_name" = null, "handle" = null, "avatar_url" = null, "phone" = null, "all_emails" = null, "external_ref" = null, "settings" = '{}', "profile" = null
+update "public"."app_users" u set "deleted_at" = coalesce(u."deleted_at", now()), "email_address" = null, "given_name" = null, "family_name" = null, "handle" = null, "avatar_url" = null, "phone" = null, "all_emails" = null, "external_ref" = null, "settings" = '{}', "profile" = null, "updated_at" = now()
 where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."email_address" is distinct from null or u."given_name" is distinct from null or u."family_name" is distinct from null or u."handle" is distinct from null or u."avatar_url" is distinct from null or u."phone" is distinct from null or u."all_emails" is distinct from null or u."external_ref" is distinct from null or u."settings" is distinct from '{}' or u."profile" is distinct from null)
   and exists (select 1 from clerksync.user_tombstones where clerk_id = $1);
 
