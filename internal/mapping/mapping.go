@@ -65,6 +65,7 @@ const (
 	SourceBanned          = "banned"           //
 	SourceLocked          = "locked"           //
 	SourceObject          = "object"           // the whole user object as JSON
+	SourceFullName        = "full_name"        // first and last name, as Clerk's fullName joins them
 
 	// An organization's (with id, image_url, created_at, updated_at, now).
 	SourceName = "name"
@@ -93,7 +94,7 @@ var userSources = map[string]Kind{
 	SourceImageURL: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
 	SourceEmailVerified: Bool, SourceEmailAddresses: JSON, SourcePhone: Text, SourceExternalID: Text,
 	SourcePublicMetadata: JSON, SourcePrivateMetadata: JSON, SourceUnsafeMetadata: JSON,
-	SourceLastSignInAt: Time, SourceBanned: Bool, SourceLocked: Bool, SourceObject: JSON,
+	SourceLastSignInAt: Time, SourceBanned: Bool, SourceLocked: Bool, SourceObject: JSON, SourceFullName: Text,
 }
 
 // organizationSources are an organization column's sources, and

@@ -442,3 +442,37 @@ func TestMapping_SoftDeletionStampsTheRowsTime(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, `select updated_at from app_users`).Scan(&updated))
 	require.True(t, updated.After(old.Add(time.Hour)), "updated_at still %s after the deletion", updated)
 }
+
+// TestMapping_FullNameJoinsFirstAndLast: a display name mapped from
+// full_name holds both names, as Clerk's own fullName joins them (either
+// alone when the other is missing, NULL when both are), on the single
+// write and a backfill page alike. There was no way to keep the surname.
+func TestMapping_FullNameJoinsFirstAndLast(t *testing.T) {
+	t.Parallel()
+	doc, err := readExample(testenv.Invoicing)
+	require.NoError(t, err)
+	doc = strings.Replace(doc, "    full_name: first_name\n", "    full_name: full_name\n", 1)
+	st, db := openMapped(t, testenv.Invoicing, doc, `select 1`)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	user := func(id string, first, last *string) clerkevent.User {
+		return clerkevent.User{ClerkID: id, FirstName: first, LastName: last, ClerkCreatedAt: now, ClerkUpdatedAt: now}
+	}
+	_, err = st.UpsertUser(ctx, user("user_both", str("Ada"), str("Lovelace")), 0)
+	require.NoError(t, err)
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{user("user_first", str("Grace"), nil), user("user_last", nil, str("Hopper")),
+		user("user_none", nil, nil), user("user_paged", str("Alan"), str("Turing"))}, 0)
+	require.NoError(t, err)
+	names := map[string]*string{}
+	rows, err := db.Query(ctx, `select clerk_user_id, full_name from app.users`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		var name *string
+		require.NoError(t, rows.Scan(&id, &name))
+		names[id] = name
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]*string{"user_both": str("Ada Lovelace"), "user_first": str("Grace"), "user_last": str("Hopper"),
+		"user_none": nil, "user_paged": str("Alan Turing")}, names)
+}

@@ -53,6 +53,17 @@ func sourceValues(u clerkevent.User) []any {
 // identity, the version, and created_at for the trial.
 var pageSources = []string{"clerk_id", "created_at", "updated_at", "content_hash"}
 
+// derivedSources are the mapping sources that are no column of the source
+// relation but an expression of some (reads), on its alias src.
+var derivedSources = map[string]struct {
+	expr  string
+	reads []string
+}{
+	// Clerk's fullName: the first and last name joined by a space, either
+	// alone when the other is missing, none when both are.
+	mapping.SourceFullName: {`nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), '')`, []string{"first_name", "last_name"}},
+}
+
 // pageColumns are the source columns a page passes, as positions in
 // sourceColumns (and sourceValues): pageSources and the mapped columns'
 // sources. The rest are null in the page's relation, so a column no
@@ -61,6 +72,7 @@ func pageColumns(typed []column) []int {
 	read := slices.Clone(pageSources)
 	for _, c := range typed {
 		read = append(read, c.Source)
+		read = append(read, derivedSources[c.Source].reads...)
 	}
 	var cols []int
 	for i, c := range sourceColumns {
@@ -315,6 +327,9 @@ func valueExpr(c column) (string, bool) {
 	default:
 		if !slices.Contains(textTypes, c.dataType) {
 			return "", false
+		}
+		if d, ok := derivedSources[c.Source]; ok {
+			return withMissing(d.expr), true
 		}
 		return withMissing("src." + quote(c.Source)), true
 	}

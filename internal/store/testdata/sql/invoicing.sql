@@ -22,7 +22,7 @@ apply as materialized (
         content_hash     = excluded.content_hash
 ), written as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
-    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), src."first_name", coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''), coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
@@ -38,8 +38,8 @@ select
 
 -- users: page
 with page as (
-    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, null::text as last_name, null::text as username, null::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, p.public_metadata::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object
-    from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[]) as p(clerk_id, email, first_name, created_at, updated_at, content_hash, public_metadata)
+    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, null::text as username, null::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, p.public_metadata::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object
+    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[]) as p(clerk_id, email, first_name, last_name, created_at, updated_at, content_hash, public_metadata)
 ), checked as materialized (
     select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
     from page p
@@ -64,7 +64,7 @@ apply as materialized (
         content_hash     = excluded.content_hash
 ), written as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
-    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), src."first_name", coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''), coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
@@ -110,8 +110,8 @@ returning "ends_at";
 
 -- trials: page
 with page as (
-    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, null::text as last_name, null::text as username, null::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, p.public_metadata::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object
-    from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[]) as p(clerk_id, email, first_name, created_at, updated_at, content_hash, public_metadata)
+    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, null::text as username, null::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, p.public_metadata::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object
+    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[]) as p(clerk_id, email, first_name, last_name, created_at, updated_at, content_hash, public_metadata)
 ), checked as materialized (
     select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
     from page p
@@ -123,8 +123,8 @@ with page as (
 ),
 apply as materialized (
     select src.*,
-           src.created_at + $8::interval as trial_ends,
-           src.created_at + $8::interval > now()
+           src.created_at + $9::interval as trial_ends,
+           src.created_at + $9::interval > now()
                and (select st.trial_granted_at from clerksync.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial
     from src
     where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
@@ -140,7 +140,7 @@ apply as materialized (
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
 ), written as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
-    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), src."first_name", coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''), coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
