@@ -476,3 +476,63 @@ func TestMapping_FullNameJoinsFirstAndLast(t *testing.T) {
 	require.Equal(t, map[string]*string{"user_both": str("Ada Lovelace"), "user_first": str("Grace"), "user_last": str("Hopper"),
 		"user_none": nil, "user_paged": str("Alan Turing")}, names)
 }
+
+// TestMapping_EnumColumns: an app whose role and trial status are
+// PostgreSQL enums (Drizzle's pgEnum, Prisma's enum) is adopted: text is
+// written as the enum, a missing value or a trial status that is no label
+// of it is refused naming the labels, and a value from Clerk the enum
+// lacks fails that one user's write as refused data. They were refused
+// outright.
+func TestMapping_EnumColumns(t *testing.T) {
+	t.Parallel()
+	doc, err := readExample(testenv.Invoicing)
+	require.NoError(t, err)
+	const enums = `
+create type app.role_kind as enum ('member', 'admin', 'owner');
+create type app.sub_status as enum ('trialing', 'active', 'canceled', 'expired');
+alter table app.users drop constraint users_role_check;
+alter table app.users alter column role drop default;
+alter table app.users alter column role type app.role_kind using role::app.role_kind;
+alter table app.subscriptions drop constraint subscriptions_status_check;
+alter table app.subscriptions alter column status type app.sub_status using status::app.sub_status`
+	st, db := openMapped(t, testenv.Invoicing, doc, enums)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	user := func(id, metadata string) clerkevent.User {
+		return clerkevent.User{ClerkID: id, ClerkCreatedAt: now, ClerkUpdatedAt: now, PublicMetadata: []byte(metadata)}
+	}
+	_, err = st.UpsertUser(ctx, st.Trim(user("user_enum_admin", `{"role":"admin"}`)), 14*24*time.Hour)
+	require.NoError(t, err)
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{st.Trim(user("user_enum_member", `{}`))}, 14*24*time.Hour)
+	require.NoError(t, err)
+	var roles, statuses string
+	require.NoError(t, db.QueryRow(ctx, `select string_agg(role::text, ',' order by clerk_user_id) from app.users`).Scan(&roles))
+	require.Equal(t, "admin,member", roles)
+	require.NoError(t, db.QueryRow(ctx, `select string_agg(status::text, ',') from app.subscriptions`).Scan(&statuses))
+	require.Equal(t, "trialing,trialing", statuses)
+	_, err = st.UpsertUser(ctx, st.Trim(user("user_enum_super", `{"role":"superuser"}`)), 0)
+	require.Error(t, err)
+	require.Equal(t, store.Refused, st.Classify(err), "a label the enum lacks is that user's data refused: %v", err)
+
+	for _, c := range []struct{ from, to, want string }{
+		{"missing: member", "missing: guest", `missing "guest" is not a label of enum role_kind (member, admin, owner)`},
+		{"expired: expired", "expired: lapsed", `"lapsed" is not a label of enum sub_status (trialing, active, canceled, expired)`},
+	} {
+		bad := strings.Replace(doc, c.from, c.to, 1)
+		m, err := mapping.Parse([]byte(bad))
+		require.NoError(t, err)
+		dbURL := testenv.Invoicing.ProductDatabase(t, "UTC")
+		conn, err := pgx.Connect(ctx, dbURL)
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, enums)
+		conn.Close(ctx)
+		require.NoError(t, err)
+		st, err := store.Open(ctx, dbURL, store.Layout{Mapping: m})
+		require.NoError(t, err)
+		err = migrations.Apply(ctx, st)
+		st.Close()
+		var bad2 *store.MappingError
+		require.ErrorAs(t, err, &bad2)
+		require.ErrorContains(t, err, c.want)
+	}
+}

@@ -65,8 +65,21 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 	if ci, ok := info(m.User); ok && ci.dataType != userKeyType {
 		problem(m.User, "type %s does not match the users key's (%s)", ci.dataType, userKeyType)
 	}
-	for _, c := range []string{m.PlanColumn, m.StatusColumn} {
-		if ci, ok := info(c); ok && !slices.Contains(textTypes, ci.dataType) {
+	for _, cv := range []struct {
+		column string
+		values []string
+	}{{m.PlanColumn, []string{m.PlanValue}}, {m.StatusColumn, []string{m.Trialing, m.Expired}}} {
+		c, values := cv.column, cv.values
+		ci, ok := info(c)
+		switch {
+		case !ok:
+		case len(ci.enumLabels) > 0:
+			for _, v := range values {
+				if !slices.Contains(ci.enumLabels, v) {
+					problem(c, "%q is not a label of enum %s (%s); write one of its labels", v, ci.dataType, strings.Join(ci.enumLabels, ", "))
+				}
+			}
+		case !slices.Contains(textTypes, ci.dataType):
 			problem(c, "type %s cannot hold text; make it text", ci.dataType)
 		}
 	}

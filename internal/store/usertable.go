@@ -154,6 +154,8 @@ type column struct {
 	quoted string
 	// dataType is information_schema.columns.data_type.
 	dataType string
+	// enumType is an enum column's type, quoted: text is cast to it.
+	enumType string
 }
 
 // userTable is the SQL for the table users are written to: clerksync's own
@@ -224,6 +226,10 @@ type columnInfo struct {
 	dataType   string
 	nullable   bool
 	hasDefault bool
+	// enumType and enumLabels are an enum column's type, quoted, and its
+	// labels in order (Drizzle's pgEnum, Prisma's enum); empty otherwise.
+	enumType   string
+	enumLabels []string
 }
 
 // quoteTable quotes a mapped table's name; an empty schema (clerksync's own
@@ -290,6 +296,15 @@ func missingExpr(missing, clerkID string) string {
 // valueExpr is the expression a column is written with, from the source
 // relation's row src.
 func valueExpr(c column) (string, bool) {
+	if c.enumType != "" {
+		// Text written as the enum: a label the enum lacks is a data
+		// exception, and the event fails for that user alone
+		// (Store.Classify).
+		text := c
+		text.dataType, text.enumType = "text", ""
+		expr, ok := valueExpr(text)
+		return "(" + expr + ")::" + c.enumType, ok && mapping.SourceKind(c.Source) != mapping.Time && mapping.SourceKind(c.Source) != mapping.Bool
+	}
 	withMissing := func(expr string) string {
 		if c.Missing == nil {
 			return expr
@@ -501,7 +516,10 @@ func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCo
 		if !ok {
 			continue
 		}
-		col := column{Column: m, quoted: quote(m.Name), dataType: ci.dataType}
+		col := column{Column: m, quoted: quote(m.Name), dataType: ci.dataType, enumType: ci.enumType}
+		if col.enumType != "" && m.Missing != nil && !slices.Contains(ci.enumLabels, *m.Missing) {
+			c.problem(m.Name, "missing %q is not a label of enum %s (%s); write one of its labels", *m.Missing, ci.dataType, strings.Join(ci.enumLabels, ", "))
+		}
 		expr, ok := valueExpr(col)
 		if !ok {
 			c.problem(m.Name, "type %s cannot hold source %s (%s); change the column's type or the source", ci.dataType, m.Source, kindName(m.Source))
@@ -753,17 +771,24 @@ func kindName(source string) string {
 func tableColumns(ctx context.Context, q pgx.Tx, entity string, t mapping.Table) (map[string]columnInfo, error) {
 	rows, err := q.Query(ctx, `
 select column_name::text, case when data_type = 'USER-DEFINED' then udt_name::text else data_type::text end, is_nullable = 'YES',
-       column_default is not null or is_identity = 'YES' or is_generated <> 'NEVER'
-from information_schema.columns where table_schema = $1 and table_name = $2`, t.Schema, t.Name)
+       column_default is not null or is_identity = 'YES' or is_generated <> 'NEVER',
+       case when data_type = 'USER-DEFINED' then udt_schema::text else '' end,
+       coalesce((select array_agg(e.enumlabel::text order by e.enumsortorder)
+                 from pg_type ty join pg_namespace n on n.oid = ty.typnamespace join pg_enum e on e.enumtypid = ty.oid
+                 where ty.typname = c.udt_name and n.nspname = c.udt_schema), '{}')
+from information_schema.columns c where table_schema = $1 and table_name = $2`, t.Schema, t.Name)
 	if err != nil {
 		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
 	}
 	cols := map[string]columnInfo{}
 	for rows.Next() {
-		var name string
+		var name, typeSchema string
 		var ci columnInfo
-		if err := rows.Scan(&name, &ci.dataType, &ci.nullable, &ci.hasDefault); err != nil {
+		if err := rows.Scan(&name, &ci.dataType, &ci.nullable, &ci.hasDefault, &typeSchema, &ci.enumLabels); err != nil {
 			return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+		}
+		if len(ci.enumLabels) > 0 {
+			ci.enumType = pgx.Identifier{typeSchema, ci.dataType}.Sanitize()
 		}
 		cols[name] = ci
 	}
