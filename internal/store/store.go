@@ -9,7 +9,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -207,169 +205,6 @@ func (s *Store) TrimEvent(ev clerkevent.Event) clerkevent.Event {
 // OrganizationsOff reports whether organizations are not kept: a mapping
 // that says organizations: off.
 func (s *Store) OrganizationsOff() bool { return s.mapping != nil && s.mapping.Organizations == nil }
-
-// MappingError is a mapping the live database cannot take: a missing table
-// or column, a type that cannot hold its source, an unwritten NOT NULL
-// column, a Clerk ID column that is not unique. Its text is one line per
-// mistake, each naming the table, the column and the fix.
-type MappingError struct{ Problems string }
-
-func (e *MappingError) Error() string {
-	return "CLERKSYNC_MAPPING does not fit the database:\n" + e.Problems
-}
-
-// CheckMapping checks the mapping against the live database and builds its
-// SQL: nil for clerksync's own tables, a *MappingError for a mapping the
-// database cannot take, another error when the database cannot be read.
-func (s *Store) CheckMapping(ctx context.Context) error {
-	_, _, err := s.tables(ctx)
-	return err
-}
-
-// RecheckMapping checks the mapping against the tables as they are now
-// and builds its SQL anew, so SQL built before a product migration changed
-// a mapped column's type is replaced; a mapping that no longer fits drops
-// the SQL built from it (writes then fail with the MappingError, and are
-// retried, until the mapping or the table is fixed) and is returned.
-// Readiness calls it on every probe. Without a mapping it does nothing.
-func (s *Store) RecheckMapping(ctx context.Context) error {
-	if s.mapping == nil {
-		return nil
-	}
-	users, trials, orgs, memberships, err := s.compileMapped(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var bad *MappingError
-	switch {
-	case errors.As(err, &bad):
-		s.users, s.trials, s.orgs, s.memberships = nil, nil, nil, nil
-		return err
-	case err != nil:
-		return err // the database could not be read: nothing is known to be wrong
-	}
-	s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
-	return nil
-}
-
-// ForgetIfStale drops the SQL built from the mapped tables when err says a
-// statement met a table that changed under it (a column dropped or
-// retyped, a table renamed), so the next write builds it from the tables
-// as they are, and says so.
-func (s *Store) ForgetIfStale(err error) bool {
-	var pgErr *pgconn.PgError
-	if s.mapping == nil || !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code {
-	case pgerrcode.UndefinedColumn, pgerrcode.UndefinedTable, pgerrcode.DatatypeMismatch, pgerrcode.UndefinedFunction:
-	default:
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.users, s.trials, s.orgs, s.memberships = nil, nil, nil, nil
-	return true
-}
-
-// tables returns the SQL of the user and trial tables, building it from
-// the mapped tables' columns on first use (a failed build is tried again
-// on the next use: the database may be starting, or being fixed).
-func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.users != nil {
-		return s.users, s.trials, nil
-	}
-	users, trials, orgs, memberships, err := s.compileMapped(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
-	return users, trials, nil
-}
-
-// compileMapped reads the mapped tables' columns and builds their SQL.
-func (s *Store) compileMapped(ctx context.Context) (users *userTable, trials *trialTable, orgs *orgTable, memberships *membershipTable, err error) {
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		m := s.mapping
-		cols, err := tableColumns(ctx, tx, "users", m.Users.Table)
-		if err != nil {
-			return err
-		}
-		if users, err = compileUsers(m.Users, cols); err != nil {
-			return &MappingError{Problems: err.Error()}
-		}
-		if err := uniqueClerkID(ctx, tx, "users", m.Users.Table, m.Users.ClerkID, users.name, users.clerkID); err != nil {
-			return err
-		}
-		if m.Trials != nil {
-			tcols, err := tableColumns(ctx, tx, "trials", m.Trials.Table)
-			if err != nil {
-				return err
-			}
-			if trials, err = compileTrials(m.Trials, tcols, users, cols[m.Users.Key.Column].dataType); err != nil {
-				return &MappingError{Problems: err.Error()}
-			}
-		}
-		if m.Organizations == nil {
-			return nil
-		}
-		ocols, err := tableColumns(ctx, tx, "organizations", m.Organizations.Table)
-		if err != nil {
-			return err
-		}
-		if orgs, err = compileOrganizations(m.Organizations, ocols); err != nil {
-			return &MappingError{Problems: err.Error()}
-		}
-		if err := uniqueClerkID(ctx, tx, "organizations", m.Organizations.Table, m.Organizations.ClerkID, orgs.name, orgs.clerkID); err != nil {
-			return err
-		}
-		mcols, err := tableColumns(ctx, tx, "memberships", m.Memberships.Table)
-		if err != nil {
-			return err
-		}
-		if memberships, err = compileMemberships(m.Memberships, mcols, orgs, users); err != nil {
-			return &MappingError{Problems: err.Error()}
-		}
-		return uniqueClerkID(ctx, tx, "memberships", m.Memberships.Table, m.Memberships.ClerkID, memberships.name, memberships.clerkID)
-	})
-	var noTable *noTableError
-	if errors.As(err, &noTable) {
-		err = &MappingError{Problems: noTable.Error()}
-	}
-	return users, trials, orgs, memberships, err
-}
-
-// orgTables returns the SQL of the organization and membership tables, or
-// ErrOrganizationsOff.
-func (s *Store) orgTables(ctx context.Context) (*orgTable, *membershipTable, error) {
-	if _, _, err := s.tables(ctx); err != nil {
-		return nil, nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.orgs == nil {
-		return nil, nil, ErrOrganizationsOff
-	}
-	return s.orgs, s.memberships, nil
-}
-
-// ErrOrganizationsOff: the mapping keeps no organizations.
-var ErrOrganizationsOff = errors.New("organizations are not kept with this CLERKSYNC_MAPPING (organizations: off)")
-
-// uniqueClerkID refuses a Clerk ID column without a unique index of its
-// own, which ON CONFLICT needs.
-func uniqueClerkID(ctx context.Context, tx pgx.Tx, entity string, t mapping.Table, col, quotedTable, quotedCol string) error {
-	unique, err := isUnique(ctx, tx, t, col)
-	if err != nil {
-		return err
-	}
-	if !unique {
-		return &MappingError{Problems: fmt.Sprintf("%s table %s, column %s: the Clerk ID column is not unique; add a unique index on it alone: create unique index on %s (%s)",
-			entity, t, col, quotedTable, quotedCol)}
-	}
-	return nil
-}
 
 // sql returns q, written against DefaultSchema, for this store's
 // bookkeeping schema. Every statement names bookkeeping tables as

@@ -1,0 +1,176 @@
+package mapping
+
+// Parse's checks of a mapping on its own terms, one line per mistake,
+// each naming the entity, the column and the fix.
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+func parseUsers(f *usersFile, p *problems) *Users {
+	u := &Users{Table: parseTable("users", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("users", f.Key, p),
+		Delete: f.Delete.Mode, DeletedAt: f.Delete.DeletedAt, Clear: f.Delete.Clear}
+	if u.ClerkID == "" {
+		p.add("users.clerk_id: missing: name the column holding the Clerk user ID (it must be unique)")
+	}
+	u.Columns = parseColumns("users", userSources, f.Columns, p)
+	checkRoles("users", u.Columns, map[string]string{u.ClerkID: "clerk_id", u.Key.Column: "key"}, p)
+	checkDeletion("users", Deletion{u.Delete, u.DeletedAt, u.Clear}, u.Columns, p)
+	return u
+}
+
+func parseOrganizations(f *orgsFile, p *problems) *Organizations {
+	o := &Organizations{Table: parseTable("organizations", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("organizations", f.Key, p),
+		Deletion: Deletion{f.Delete.Mode, f.Delete.DeletedAt, f.Delete.Clear}}
+	if o.ClerkID == "" {
+		p.add("organizations.clerk_id: missing: name the column holding the Clerk organization ID (it must be unique)")
+	}
+	o.Columns = parseColumns("organizations", organizationSources, f.Columns, p)
+	checkRoles("organizations", o.Columns, map[string]string{o.ClerkID: "clerk_id", o.Key.Column: "key"}, p)
+	checkDeletion("organizations", o.Deletion, o.Columns, p)
+	return o
+}
+
+func parseMemberships(f *membershipsFile, p *problems) *Memberships {
+	m := &Memberships{Table: parseTable("memberships", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("memberships", f.Key, p),
+		Organization: f.Organization, User: f.User, Deletion: Deletion{f.Delete.Mode, f.Delete.DeletedAt, f.Delete.Clear}}
+	for name, v := range map[string]string{
+		"clerk_id": m.ClerkID, "organization": m.Organization, "user": m.User,
+	} {
+		if v == "" {
+			p.add("memberships.%s: missing: name the column (clerk_id holds the membership ID, orgmem_...; "+
+				"organization and user reference the organizations' and the users' keys)", name)
+		}
+	}
+	m.Columns = parseColumns("memberships", membershipSources, f.Columns, p)
+	checkRoles("memberships", m.Columns, map[string]string{m.ClerkID: "clerk_id", m.Key.Column: "key",
+		m.Organization: "organization", m.User: "user"}, p)
+	checkDeletion("memberships", m.Deletion, m.Columns, p)
+	return m
+}
+
+// checkRoles refuses a column mapped twice: as a source and in one of the
+// entity's own roles (clerk_id, key, ...).
+func checkRoles(entity string, cols []Column, roles map[string]string, p *problems) {
+	for _, c := range cols {
+		if role, ok := roles[c.Name]; ok && c.Name != "" {
+			p.add("%s.columns.%s: the column is already the %s; map it once", entity, c.Name, role)
+		}
+		if c.Source == SourceClerkID {
+			p.add("%s.columns.%s: source id is the clerk_id column's; map the Clerk ID once, as clerk_id", entity, c.Name)
+		}
+	}
+}
+
+func checkDeletion(entity string, d Deletion, cols []Column, p *problems) {
+	switch d.Delete {
+	case "":
+		p.add("%s.delete: missing: delete (the row goes, the product's foreign keys cascade) or soft: {deleted_at: <column>, clear: [<columns>]}", entity)
+	case Delete:
+	case Soft:
+		if d.DeletedAt == "" {
+			p.add("%s.delete.soft.deleted_at: missing: name the column set to the deletion's time", entity)
+		}
+		for _, c := range d.Clear {
+			if !slices.ContainsFunc(cols, func(m Column) bool { return m.Name == c }) {
+				p.add("%s.delete.soft.clear: %s is not a mapped column; clear only columns the mapping writes", entity, c)
+			}
+		}
+	default:
+		p.add("%s.delete: %q: want delete or soft", entity, d.Delete)
+	}
+}
+
+func parseTrials(f *trialsFile, p *problems) *Trials {
+	t := &Trials{Table: parseTable("trials", f.Table, p), User: f.User, Key: parseKey("trials", f.Key, p),
+		PlanColumn: f.Plan.Column, PlanValue: f.Plan.Value,
+		StatusColumn: f.Status.Column, Trialing: f.Status.Trialing, Expired: f.Status.Expired, EndsAt: f.EndsAt}
+	for name, v := range map[string]string{"user": t.User, "plan.column": t.PlanColumn, "plan.value": t.PlanValue,
+		"status.column": t.StatusColumn, "status.trialing": t.Trialing, "status.expired": t.Expired, "ends_at": t.EndsAt} {
+		if v == "" {
+			p.add("trials.%s: missing", name)
+		}
+	}
+	t.Columns = parseColumns("trials", userSources, f.Columns, p)
+	for _, c := range t.Columns {
+		if c.Source != SourceNow {
+			p.add("trials.columns.%s: source %s: a trial's further columns take now (the time of the write)", c.Name, c.Source)
+		}
+	}
+	return t
+}
+
+func parseTable(entity, name string, p *problems) Table {
+	schema, table, ok := strings.Cut(name, ".")
+	if !ok || schema == "" || table == "" || strings.Contains(table, ".") {
+		p.add("%s.table: %q: want schema.table, such as public.User (names as the database spells them)", entity, name)
+	}
+	return Table{Schema: schema, Name: table}
+}
+
+func parseKey(entity string, k keyFile, p *problems) Key {
+	if k.Column == "" {
+		p.add("%s.key.column: missing: name the primary key column", entity)
+	}
+	switch k.Generate {
+	case GenerateDefault, GenerateUUID:
+	default:
+		p.add("%s.key.generate: %q: want uuid, or leave it out for the column's own default", entity, k.Generate)
+	}
+	return Key(k)
+}
+
+func parseColumns(entity string, sources map[string]Kind, cols map[string]columnFile, p *problems) []Column {
+	var out []Column
+	for name, c := range cols {
+		source, rest, hasPath := strings.Cut(c.Source, ".")
+		var path []string
+		if hasPath {
+			path = strings.Split(rest, ".")
+			if !slices.Contains(metadataSources, source) || slices.Contains(path, "") {
+				p.add("%s.columns.%s: source %q: only a metadata object takes a path, such as public_metadata.role", entity, name, c.Source)
+			}
+		}
+		if _, ok := sources[source]; !ok {
+			p.add("%s.columns.%s: source %q: want one of %s", entity, name, c.Source, strings.Join(slices.Sorted(maps.Keys(sources)), ", "))
+		}
+		if kind := SourceKind(source); c.Missing != nil && kind != Text && kind != JSON {
+			p.add("%s.columns.%s: missing: only a text or JSON source has a written-as-missing value", entity, name)
+		}
+		switch c.On {
+		case "", "write", "insert":
+		default:
+			p.add("%s.columns.%s: on: %q: want insert (written when the row is created, never after), or leave it out", entity, name, c.On)
+		}
+		if c.Keep && c.On == "insert" {
+			p.add("%s.columns.%s: keep and on: insert both say when the row's value stays; write one", entity, name)
+		}
+		if c.Keep && (source == SourceNow || source == SourceUpdatedAt) {
+			p.add("%s.columns.%s: keep: source %s always has a value, so there is never a row's value to keep", entity, name, source)
+		}
+		exposed := !private(source, path)
+		if c.Expose != nil {
+			exposed = *c.Expose
+		}
+		out = append(out, Column{Name: name, Source: source, Path: path, Missing: c.Missing, InsertOnly: c.On == "insert", Exposed: exposed, Keep: c.Keep})
+	}
+	slices.SortFunc(out, func(a, b Column) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// problems collects a document's mistakes, sorted so the message is stable.
+type problems []string
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	slices.Sort(p)
+	return errors.New(strings.Join(p, "\n"))
+}

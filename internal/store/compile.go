@@ -1,0 +1,218 @@
+package store
+
+// The checks every mapped table goes through (tableCompiler) and the
+// statements every entity shares: soft and hard removal.
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/clerksync/clerksync/internal/mapping"
+)
+
+// column is a mapped column with its database type.
+type column struct {
+	mapping.Column
+	quoted string
+	// dataType is information_schema.columns.data_type.
+	dataType string
+	// enumType is an enum column's type, quoted: text is cast to it.
+	enumType string
+}
+
+// columnInfo is what information_schema says of a column.
+type columnInfo struct {
+	dataType   string
+	nullable   bool
+	hasDefault bool
+	// enumType and enumLabels are an enum column's type, quoted, and its
+	// labels in order (Drizzle's pgEnum, Prisma's enum); empty otherwise.
+	enumType   string
+	enumLabels []string
+}
+
+// tableCompiler checks a mapped table's columns against its mapping and
+// collects every mistake, one line each, naming the table and the column.
+type tableCompiler struct {
+	label    string
+	cols     map[string]columnInfo
+	written  map[string]bool
+	problems []string
+	// clerkID is the table's Clerk ID column, quoted, once checked.
+	clerkID string
+}
+
+func newTableCompiler(entity string, t mapping.Table, cols map[string]columnInfo) *tableCompiler {
+	return &tableCompiler{label: fmt.Sprintf("%s table %s", entity, t), cols: cols, written: map[string]bool{}}
+}
+
+func (c *tableCompiler) problem(col, format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf("%s, column %s: ", c.label, col)+fmt.Sprintf(format, args...))
+}
+
+// info returns a column's type, or records that it is not there.
+func (c *tableCompiler) info(name string) (columnInfo, bool) {
+	ci, ok := c.cols[name]
+	if !ok {
+		c.problem(name, "no such column; add it to the table, or take it out of the mapping")
+	}
+	return ci, ok
+}
+
+// clerkIDColumn checks the column holding a Clerk ID (what names it).
+func (c *tableCompiler) clerkIDColumn(name, what string) {
+	c.written[name] = true
+	c.clerkID = quote(name)
+	if ci, ok := c.info(name); ok && !slices.Contains(textTypes, ci.dataType) {
+		c.problem(name, "type %s cannot hold %s; make it text", ci.dataType, what)
+	}
+}
+
+// referenceColumn checks a column that references another table's key of
+// keyType.
+func (c *tableCompiler) referenceColumn(name, keyType, what string) {
+	c.written[name] = true
+	if ci, ok := c.info(name); ok && ci.dataType != keyType {
+		c.problem(name, "type %s does not match %s's key (%s)", ci.dataType, what, keyType)
+	}
+}
+
+// keyColumn checks the primary key and returns the column and expression a
+// new row's key is written with, or "" when the database makes it.
+func (c *tableCompiler) keyColumn(k mapping.Key) (col, val string) {
+	c.written[k.Column] = true
+	ci, ok := c.info(k.Column)
+	if !ok {
+		return "", ""
+	}
+	gen, ok := keyExpr(k, ci.dataType)
+	switch {
+	case !ok:
+		c.problem(k.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", ci.dataType)
+	case gen == "" && !ci.hasDefault:
+		c.problem(k.Column, "the primary key has no database default; say how a new row's key is made: key: {column: %s, generate: uuid}", k.Column)
+	case gen != "":
+		return quote(k.Column), gen
+	}
+	return "", ""
+}
+
+// columns checks the mapped columns and returns them typed, with the
+// insert's columns and values and the update's assignments.
+func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCols, insertVals, sets []string) {
+	for _, m := range cols {
+		ci, ok := c.info(m.Name)
+		if !ok {
+			continue
+		}
+		col := column{Column: m, quoted: quote(m.Name), dataType: ci.dataType, enumType: ci.enumType}
+		if col.enumType != "" && m.Missing != nil && !slices.Contains(ci.enumLabels, *m.Missing) {
+			c.problem(m.Name, "missing %q is not a label of enum %s (%s); write one of its labels", *m.Missing, ci.dataType, strings.Join(ci.enumLabels, ", "))
+		}
+		expr, ok := valueExpr(col)
+		if !ok {
+			c.problem(m.Name, "type %s cannot hold source %s (%s); change the column's type or the source", ci.dataType, m.Source, kindName(m.Source))
+			continue
+		}
+		if !ci.nullable && m.Missing == nil && nullableSource(m.Source) {
+			c.problem(m.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: \"\"}", m.Source, m.Source)
+		}
+		c.written[m.Name] = true
+		typed = append(typed, col)
+		insertCols, insertVals = append(insertCols, col.quoted), append(insertVals, expr)
+		switch {
+		case m.InsertOnly:
+		case m.Keep:
+			// The source as it is, without the missing value: none keeps
+			// the row's own. ON CONFLICT's SET sees only the proposed row,
+			// so the source is read back from the write's apply relation.
+			raw := col
+			raw.Missing = nil
+			rawExpr, _ := valueExpr(raw)
+			sets = append(sets, fmt.Sprintf("%s = coalesce((select %s from apply src where src.clerk_id = excluded.%s), u.%s)",
+				col.quoted, rawExpr, c.clerkID, col.quoted))
+		case m.Source == mapping.SourceCreatedAt:
+			// Clerk's created_at never changes; a write without it keeps it.
+			sets = append(sets, fmt.Sprintf("%s = coalesce(excluded.%s, u.%s)", col.quoted, col.quoted, col.quoted))
+		default:
+			sets = append(sets, fmt.Sprintf("%s = excluded.%s", col.quoted, col.quoted))
+		}
+	}
+	return typed, insertCols, insertVals, sets
+}
+
+// deletion checks a soft deletion's deleted-at column (live says whose row
+// has none).
+func (c *tableCompiler) deletion(d mapping.Deletion, live string) {
+	if d.Delete != mapping.Soft {
+		return
+	}
+	ci, ok := c.info(d.DeletedAt)
+	if !ok {
+		return
+	}
+	if _, ok := timeInto("now()", ci.dataType); !ok {
+		c.problem(d.DeletedAt, "type %s cannot hold the deletion's time; make it timestamptz, timestamp or bigint", ci.dataType)
+	}
+	if !ci.nullable {
+		c.problem(d.DeletedAt, "NOT NULL: %s has no deletion time; make the column nullable", live)
+	}
+}
+
+// err reports every NOT NULL column the mapping leaves unwritten, and
+// every mistake found before, or nil.
+func (c *tableCompiler) err() error {
+	for _, name := range slices.Sorted(maps.Keys(c.cols)) {
+		if ci := c.cols[name]; !ci.nullable && !ci.hasDefault && !c.written[name] {
+			c.problem(name, "NOT NULL without a default, and the mapping does not write it; map it (a source, or now) or give it a default")
+		}
+	}
+	if len(c.problems) > 0 {
+		return errors.New(strings.Join(c.problems, "\n"))
+	}
+	return nil
+}
+
+// softRemove is the soft deletion of a tombstoned row ($1), on the table
+// alias u: the deleted-at column set (kept when the app had set it
+// already), the cleared columns emptied, whatever the row's state, so a
+// row the app deactivated itself loses its personal data too. live is a
+// predicate on u: the row is not soft-deleted; pending, that its removal
+// is not done (not soft-deleted, or a cleared column still holds a value).
+func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols map[string]columnInfo, tombstones string) (remove, live, pending string) {
+	deleted := quote(d.DeletedAt)
+	now, _ := timeInto("now()", cols[d.DeletedAt].dataType)
+	set := []string{deleted + " = coalesce(u." + deleted + ", " + now + ")"}
+	live = "u." + deleted + " is null"
+	uncleared := []string{live}
+	for _, name := range d.Clear {
+		i := slices.IndexFunc(typed, func(c column) bool { return c.Name == name })
+		value := "null"
+		if typed[i].Missing != nil {
+			value = missingExpr(*typed[i].Missing, "u."+clerkID)
+		}
+		set = append(set, quote(name)+" = "+value)
+		uncleared = append(uncleared, "u."+quote(name)+" is distinct from "+value)
+	}
+	// The columns every write stamps with its time (an app's updated_at)
+	// say when the row last changed: a deletion changes it.
+	for _, c := range typed {
+		if c.Source == mapping.SourceNow && !c.InsertOnly && !slices.Contains(d.Clear, c.Name) && c.Name != d.DeletedAt {
+			stamp, _ := timeInto("now()", c.dataType)
+			set = append(set, c.quoted+" = "+stamp)
+		}
+	}
+	pending = "(" + strings.Join(uncleared, " or ") + ")"
+	return `update ` + name + ` u set ` + strings.Join(set, ", ") + `
+where u.` + clerkID + ` = $1 and ` + pending + `
+  and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`, live, pending
+}
+
+// hardRemove is the delete of a tombstoned row ($1).
+func hardRemove(name, clerkID, tombstones string) string {
+	return `delete from ` + name + ` u
+where u.` + clerkID + ` = $1 and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`
+}

@@ -1,0 +1,103 @@
+package store
+
+// What the compiler reads of the product's tables: their columns, types,
+// enums and unique indexes.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clerksync/clerksync/internal/mapping"
+)
+
+// tableColumns reads a table's columns from information_schema, or says
+// that the table is not there.
+func tableColumns(ctx context.Context, q pgx.Tx, entity string, t mapping.Table) (map[string]columnInfo, error) {
+	rows, err := q.Query(ctx, `
+select column_name::text, case when data_type = 'USER-DEFINED' then udt_name::text else data_type::text end, is_nullable = 'YES',
+       column_default is not null or is_identity = 'YES' or is_generated <> 'NEVER',
+       case when data_type = 'USER-DEFINED' then udt_schema::text else '' end,
+       coalesce((select array_agg(e.enumlabel::text order by e.enumsortorder)
+                 from pg_type ty join pg_namespace n on n.oid = ty.typnamespace join pg_enum e on e.enumtypid = ty.oid
+                 where ty.typname = c.udt_name and n.nspname = c.udt_schema), '{}')
+from information_schema.columns c where table_schema = $1 and table_name = $2`, t.Schema, t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+	}
+	cols := map[string]columnInfo{}
+	for rows.Next() {
+		var name, typeSchema string
+		var ci columnInfo
+		if err := rows.Scan(&name, &ci.dataType, &ci.nullable, &ci.hasDefault, &typeSchema, &ci.enumLabels); err != nil {
+			return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+		}
+		if len(ci.enumLabels) > 0 {
+			ci.enumType = pgx.Identifier{typeSchema, ci.dataType}.Sanitize()
+		}
+		cols[name] = ci
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+	}
+	if len(cols) == 0 {
+		return nil, &noTableError{entity: entity, table: t}
+	}
+	return cols, nil
+}
+
+// noTableError is a mapped table the database does not have.
+type noTableError struct {
+	entity string
+	table  mapping.Table
+}
+
+func (e *noTableError) Error() string {
+	return fmt.Sprintf("%s table %s: no such table (or no privilege to see it); create it, or correct the mapping's %s.table", e.entity, e.table, e.entity)
+}
+
+// isUnique reports whether a unique index (or constraint) of table holds
+// column alone, so that ON CONFLICT on it can work.
+func isUnique(ctx context.Context, q pgx.Tx, t mapping.Table, col string) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `
+select exists (
+    select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+    where i.indrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass
+      and i.indisunique and i.indnkeyatts = 1 and i.indpred is null and a.attname = $3)`, t.Schema, t.Name, col).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look for a unique index on %s.%s: %w", t, col, err)
+	}
+	return ok, nil
+}
+
+// RowColumn is a column of the row ensure answers: its name and
+// PostgreSQL's type (information_schema's data_type; an extension's type by
+// its name).
+type RowColumn struct {
+	Name, DataType string
+	Nullable       bool
+}
+
+// UserColumns lists the columns of a user's row (User.Row), sorted by
+// name: the columns the mapping exposes, plus clerk_id, which the row
+// always carries. With a mapping it reads the table's columns on first use.
+func (s *Store) UserColumns(ctx context.Context) ([]RowColumn, error) {
+	users, _, err := s.tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cols := []RowColumn{{Name: "clerk_id", DataType: "text"}}
+	for _, name := range users.exposed {
+		if name == "clerk_id" {
+			continue
+		}
+		ci := users.columns[name]
+		cols = append(cols, RowColumn{Name: name, DataType: ci.dataType, Nullable: ci.nullable})
+	}
+	slices.SortFunc(cols, func(a, b RowColumn) int { return strings.Compare(a.Name, b.Name) })
+	return cols, nil
+}
