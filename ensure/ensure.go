@@ -7,8 +7,10 @@
 //
 // The fast path is one indexed SELECT and no Temporal call, for a row with
 // the user's data from Clerk. On a miss it signals-with-start the user's
-// workflow (user/<clerk_id>), which writes a minimal row at once and fetches
-// the full profile from Clerk behind it, and waits, bounded, for the row. A
+// workflow (user/<clerk_id>, with the task queue in front on any but the
+// default: contract.UserWorkflowID), which writes a minimal row at once and
+// fetches the full profile from Clerk behind it, and waits, bounded, for
+// the row. A
 // minimal row it finds is returned at once, and the same signal, sent in the
 // background at most once a minute per user, has the workflow fill it (and
 // grant the trial) whichever path wrote it. Backends in other languages use
