@@ -10,11 +10,11 @@
 // workflow (user/<clerk_id>, with the task queue in front on any but the
 // default: contract.UserWorkflowID), which writes a minimal row at once and
 // fetches the full profile from Clerk behind it, and waits, bounded, for
-// the row. A
-// minimal row it finds is returned at once, and the same signal, sent in the
-// background at most once a minute per user, has the workflow fill it (and
-// grant the trial) whichever path wrote it. Backends in other languages use
-// the same path over HTTP: POST /v1/users/ensure on the starter.
+// the row. A minimal row it finds is returned at once, and the same signal,
+// sent in the background at most once a minute per user, has the workflow
+// fill it (and grant the trial) whichever path wrote it. Backends in other
+// languages use the same path over HTTP: POST /v1/users/ensure on the
+// starter.
 //
 // The package links pgx, the Temporal SDK and clerksync's row code, and
 // nothing of the worker or the starter: no migrations, no OpenID Connect,
