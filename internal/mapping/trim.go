@@ -10,7 +10,8 @@ import (
 )
 
 // Trim returns u with only what of Clerk's user object m writes beyond
-// clerksync's own fields (email, names, username, image, times): what a
+// clerksync's own fields (email, names, username, image, times), and the
+// external_id a mapping links the app's rows from before Clerk by: what a
 // product does not store does not travel through Temporal's histories. A
 // JSON source every column of which takes a path (public_metadata.role)
 // keeps only those paths. A nil m (clerksync's own tables) keeps none of
@@ -32,7 +33,7 @@ func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
 	if !uses(SourcePhone) {
 		u.Phone = nil
 	}
-	if !uses(SourceExternalID) {
+	if m == nil { // a mapping links the app's rows from before Clerk by it
 		u.ExternalID = nil
 	}
 	if !uses(SourceLastSignInAt) {

@@ -47,6 +47,15 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 		rows[i], ids[i] = sourceValues(s.Trim(u)), u.ClerkID
 	}
 	page := pageArrays(rows, table.pageCols)
+	// The app's rows from before Clerk that the page's users' external_id
+	// names are linked first (linkLegacyRows).
+	var linkIDs, linkExternals []string
+	for _, u := range users {
+		if u.ExternalID != nil && *u.ExternalID != "" {
+			linkIDs, linkExternals = append(linkIDs, u.ClerkID), append(linkExternals, *u.ExternalID)
+		}
+	}
+	linking := table.link != "" && len(linkIDs) > 0
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		// Each page is planned for the tables as they are now: a plan cached
@@ -60,6 +69,9 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 select count(pg_advisory_xact_lock(h)) from (
     select distinct hashtextextended(id, 0) as h from unnest($1::text[]) id order by 1
 ) locks`, ids)
+		if linking {
+			b.Queue(s.sql(table.link), linkIDs, linkExternals)
+		}
 		if run != "" {
 			b.Queue(s.sql(markSeenSQL), run, ids)
 		}
@@ -76,6 +88,12 @@ select count(pg_advisory_xact_lock(h)) from (
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return fmt.Errorf("lock page: %w", err)
+		}
+		if linking {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("link rows from before Clerk by external_id: %w", err)
+			}
 		}
 		if run != "" {
 			if _, err := br.Exec(); err != nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -535,4 +536,49 @@ alter table app.subscriptions alter column status type app.sub_status using stat
 		require.ErrorAs(t, err, &bad2)
 		require.ErrorContains(t, err, c.want)
 	}
+}
+
+// TestMapping_LegacyRowsLinkedByExternalID: the invoicing app's rows from
+// before Clerk (no Clerk ID) are linked to the Clerk user whose
+// external_id names their key, as Clerk's migration path sets it, from a
+// webhook or a backfill page: the row the app's invoices hang from takes
+// the Clerk user, rather than a second row its unique email refuses. A row
+// some user already holds is never taken from it.
+func TestMapping_LegacyRowsLinkedByExternalID(t *testing.T) {
+	t.Parallel()
+	st, db := openExample(t, testenv.Invoicing, "UTC")
+	ctx := context.Background()
+	var first, second, third int
+	require.NoError(t, db.QueryRow(ctx, `insert into app.users (email, full_name) values ('first@example.com', 'First Legacy') returning id`).Scan(&first))
+	require.NoError(t, db.QueryRow(ctx, `insert into app.users (email, full_name) values ('second@example.com', 'Second Legacy') returning id`).Scan(&second))
+	require.NoError(t, db.QueryRow(ctx, `insert into app.users (clerk_user_id, email) values ('user_holder', 'third@example.com') returning id`).Scan(&third))
+	_, err := db.Exec(ctx, `insert into app.invoices (user_id, total) values ($1, 10), ($2, 20)`, first, second)
+	require.NoError(t, err)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	user := func(id, email string, external int) clerkevent.User {
+		ext := fmt.Sprint(external)
+		return clerkevent.User{ClerkID: id, Email: &email, FirstName: str("Linked"), ExternalID: &ext, ClerkCreatedAt: now, ClerkUpdatedAt: now}
+	}
+	res, err := st.UpsertUser(ctx, st.Trim(user("user_first", "first@example.com", first)), 0)
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprint(first), res.UserID, "the legacy row took the user")
+	require.Equal(t, store.Updated, res.Outcome)
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{user("user_second", "second@example.com", second),
+		user("user_thief", "thief@example.com", third)}, 0)
+	require.NoError(t, err)
+	var linked []string
+	rows, err := db.Query(ctx, `select id || ':' || coalesce(clerk_user_id, '') || ':' || email from app.users order by id`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		linked = append(linked, s)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{
+		fmt.Sprintf("%d:user_first:first@example.com", first),
+		fmt.Sprintf("%d:user_second:second@example.com", second),
+		fmt.Sprintf("%d:user_holder:third@example.com", third),
+	}, linked[:3])
+	require.Len(t, linked, 4, "user_thief gets a row of its own, not user_holder's")
 }

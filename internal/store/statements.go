@@ -30,6 +30,9 @@ func (s *Store) Statements(ctx context.Context) ([]Statement, error) {
 		{"users", "remove", users.remove},
 		{"users", "row left", users.rowLeft},
 	}
+	if users.link != "" {
+		out = append(out, Statement{"users", "link a row from before Clerk", users.link})
+	}
 	if trials != nil {
 		out = append(out,
 			Statement{"trials", "grant", trials.grant},

@@ -111,6 +111,9 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 	}
 	u = s.Trim(u)
 	createdAt := optionalTime(u.ClerkCreatedAt)
+	if err := s.linkLegacyRows(ctx, tx, users, []clerkevent.User{u}); err != nil {
+		return res, err
+	}
 	err = tx.QueryRow(ctx, s.sql(users.upsert), sourceValues(u)...).Scan(&id, &inserted, &tombstoned)
 	if err != nil {
 		return res, err
@@ -283,3 +286,26 @@ func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error)
 // Minimal reports whether u is a minimal row, with no data from Clerk yet
 // (see MinimalVersion).
 func (u User) Minimal() bool { return u.minimal }
+
+// linkLegacyRows gives each of the app's rows from before Clerk (no Clerk
+// ID) whose key is one of users' external_id that user's Clerk ID, so the
+// write that follows updates the row the app's data already hangs from,
+// instead of inserting a second row that its unique email refuses.
+func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable, us []clerkevent.User) error {
+	if users.link == "" {
+		return nil
+	}
+	var ids, externals []string
+	for _, u := range us {
+		if u.ExternalID != nil && *u.ExternalID != "" {
+			ids, externals = append(ids, u.ClerkID), append(externals, *u.ExternalID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, s.sql(users.link), ids, externals); err != nil {
+		return fmt.Errorf("link rows from before Clerk by external_id: %w", err)
+	}
+	return nil
+}

@@ -148,6 +148,12 @@ type userTable struct {
 	// upsertPage writes a page (pageStatement) without trials.
 	upsertPage string
 	pageCols   []int
+	// link gives a row of the app's own from before Clerk (no Clerk ID)
+	// the Clerk ID of the users ($1, Clerk IDs) whose external_id ($2) is
+	// that row's key, as Clerk's migration path sets it; "" when the Clerk
+	// ID column is NOT NULL (no such rows can exist) or the table is
+	// clerksync's own.
+	link string
 	// write is the insert of the written CTE: apply's rows as src into the
 	// table, returning each row's clerk_id, its key as text (id) and as it
 	// is (user_key), and whether it was inserted.
@@ -218,6 +224,14 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
 	}
 	t.pageCols = pageColumns(typed)
 	t.exposed = exposedColumns(m, cols)
+	if m != ownUsers && cols[m.ClerkID].nullable {
+		t.link = `
+update ` + t.name + ` u set ` + t.clerkID + ` = p.clerk_id
+from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
+where u.` + t.clerkID + ` is null and u.` + t.key + `::text = p.external_id
+  and ` + absent(t.name, t.clerkID, "p.clerk_id") + `
+  and (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null`
+	}
 	t.build(insertCols, insertVals, sets, typed, cols)
 	return t, nil
 }

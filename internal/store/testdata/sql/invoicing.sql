@@ -96,6 +96,13 @@ where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."full_name" is dis
 -- users: row left
 select exists (select 1 from "app"."users" u where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."full_name" is distinct from null));
 
+-- users: link a row from before Clerk
+update "app"."users" u set "clerk_user_id" = p.clerk_id
+from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
+where u."clerk_user_id" is null and u."id"::text = p.external_id
+  and (select true from "app"."users" x where x."clerk_user_id" = p.clerk_id) is null
+  and (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null;
+
 -- trials: grant
 with granted as (
     update clerksync.user_state set trial_granted_at = now()
