@@ -94,12 +94,19 @@ func Start(t testing.TB) *Cluster {
 	main, visibility := c.database(testenv.Database(t), "temporal"), c.database(testenv.Database(t), "visibility")
 	// Membership ports are stored as smallint, so every port is taken
 	// below the kernel's ephemeral range.
+	// Each port once: two services given the same one fail the cluster's
+	// start (seen: the frontend's HTTP port taken by another service).
+	taken := map[int]bool{}
 	port := func() int {
 		for {
 			n := 20000 + int(randInt(12000))
+			if taken[n] {
+				continue
+			}
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", n))
 			if err == nil {
 				ln.Close()
+				taken[n] = true
 				return n
 			}
 		}
