@@ -49,12 +49,7 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	page := pageArrays(rows, table.pageCols)
 	// The app's rows from before Clerk that the page's users' external_id
 	// names are linked first (linkLegacyRows).
-	var linkIDs, linkExternals []string
-	for _, u := range users {
-		if u.ExternalID != nil && *u.ExternalID != "" {
-			linkIDs, linkExternals = append(linkIDs, u.ClerkID), append(linkExternals, *u.ExternalID)
-		}
-	}
+	linkIDs, linkExternals := externalIDs(users)
 	linking := table.link != "" && len(linkIDs) > 0
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}

@@ -295,12 +295,7 @@ func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable,
 	if users.link == "" {
 		return nil
 	}
-	var ids, externals []string
-	for _, u := range us {
-		if u.ExternalID != nil && *u.ExternalID != "" {
-			ids, externals = append(ids, u.ClerkID), append(externals, *u.ExternalID)
-		}
-	}
+	ids, externals := externalIDs(us)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -308,4 +303,16 @@ func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable,
 		return fmt.Errorf("link rows from before Clerk by external_id: %w", err)
 	}
 	return nil
+}
+
+// externalIDs are the Clerk IDs of the users of us that carry an
+// external_id, and those external_ids, in step: what linkLegacyRows and a
+// page's link statement take.
+func externalIDs(us []clerkevent.User) (ids, externals []string) {
+	for _, u := range us {
+		if u.ExternalID != nil && *u.ExternalID != "" {
+			ids, externals = append(ids, u.ClerkID), append(externals, *u.ExternalID)
+		}
+	}
+	return ids, externals
 }
