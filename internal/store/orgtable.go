@@ -94,6 +94,13 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo) 
 	}
 	row := `u.` + t.clerkID + ` = $1 and ` + t.live
 	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + pending + `)`
+	write := `
+    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
+    select ` + strings.Join(insertVals, ", ") + ` from apply src
+    on conflict (` + t.clerkID + `) do update set
+        ` + strings.Join(sets, ",\n        ") + `
+    returning xmax = 0 as inserted`
+	projection := projectionOf(write)
 	t.upsert = `
 with tombstone as (
     select 1 from ` + tombstones + ` where clerk_id = $1
@@ -105,19 +112,15 @@ with tombstone as (
     where not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
        or not exists (
            select 1 from clerksync.organization_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash))
+           where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", projection) + `)
 ), state as (
-    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, ` + projection + ` from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
-), written as (
-    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
-    select ` + strings.Join(insertVals, ", ") + ` from apply src
-    on conflict (` + t.clerkID + `) do update set
-        ` + strings.Join(sets, ",\n        ") + `
-    returning xmax = 0 as inserted
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
+), written as (` + write + `
 )
 select (select inserted from written), exists (select 1 from tombstone),
        exists (select 1 from tombstone) and ` + t.rowLeft
@@ -220,6 +223,13 @@ func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs
 	t.remove = hardRemove(t.name, t.clerkID, tombstones)
 	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1)`
 	// held: a newer membership of the same pair under another ID has a row.
+	write := `
+    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
+    select ` + strings.Join(insertVals, ", ") + ` from apply src
+    on conflict (` + t.clerkID + `) do update set
+        ` + strings.Join(sets, ",\n        ") + `
+    returning xmax = 0 as inserted`
+	projection := projectionOf(write)
 	held := `
     select 1 from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
     where st.organization_id = src.organization_id and st.user_id = src.user_id and st.clerk_id <> src.clerk_id
@@ -236,19 +246,15 @@ with src as (
       and (not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
            or not exists (
                select 1 from clerksync.membership_state st
-               where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)))
+               where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.role) >= (src.updated_at, src.role)", projection) + `))
 ), state as (
-    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role)
-    select clerk_id, organization_id, user_id, updated_at, role from apply
+    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
+    select clerk_id, organization_id, user_id, updated_at, role, ` + projection + ` from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        role             = excluded.role
-), written as (
-    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
-    select ` + strings.Join(insertVals, ", ") + ` from apply src
-    on conflict (` + t.clerkID + `) do update set
-        ` + strings.Join(sets, ",\n        ") + `
-    returning xmax = 0 as inserted
+        role             = excluded.role,
+        projection       = excluded.projection
+), written as (` + write + `
 )
 select (select inserted from written)`
 	t.dropOlder = `

@@ -467,7 +467,7 @@ func TestMigrate_KeepsToTheSchemaOfSearchPath(t *testing.T) {
 		return names
 	}
 	require.Equal(t, []string{"organization_memberships", "organizations", "subscriptions", "users"}, tables("app"))
-	require.Equal(t, []string{"backfill_seen", "clerk_instance", "membership_state", "organization_membership_tombstones", "organization_state",
+	require.Equal(t, []string{"additions_version", "backfill_seen", "clerk_instance", "membership_state", "organization_membership_tombstones", "organization_state",
 		"organization_tombstones", "schema_version", "tables_version", "user_state", "user_tombstones"}, tables("app_sync"))
 	require.Empty(t, tables("public"))
 	require.Empty(t, tables("clerksync"))

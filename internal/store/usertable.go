@@ -158,6 +158,8 @@ type userTable struct {
 	// table, returning each row's clerk_id, its key as text (id) and as it
 	// is (user_key), and whether it was inserted.
 	write string
+	// projection is write's projectionOf, an SQL literal.
+	projection string
 	// lookup reads one row by Clerk ID ($1).
 	lookup string
 	// remove deletes (or soft-deletes) the row of a tombstoned Clerk ID
@@ -279,6 +281,7 @@ func (t *userTable) build(insertCols, insertVals, sets []string, typed []column,
     on conflict (` + t.clerkID + `) do update set
         ` + strings.Join(sets, ",\n        ") + `
     returning u.` + t.clerkID + ` as clerk_id, u.` + t.key + `::text as id, u.` + t.key + ` as user_key, xmax = 0 as inserted`
+	t.projection = projectionOf(t.write)
 	t.upsert = `
 with tombstone as (
     select 1 from clerksync.user_tombstones where clerk_id = $1
@@ -334,13 +337,14 @@ apply as materialized (
     where ` + absent(t.name, t.clerkID, "src.clerk_id") + `
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", t.projection) + `))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash` + stateCol + `)
-    select clerk_id, updated_at, content_hash` + stateVal + ` from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection` + stateCol + `)
+    select clerk_id, updated_at, content_hash, ` + t.projection + stateVal + ` from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash` + stateSet + `
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection` + stateSet + `
 ), written as (` + t.write + `
 )`
 }

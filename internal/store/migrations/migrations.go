@@ -1,6 +1,6 @@
 // Package migrations holds clerksync's schema migrations (tern templates:
-// bookkeeping/ for its own schema, tables/ for the tables it owns without a
-// mapping) and applies them. It is apart from the store so that what only
+// bookkeeping/ and additions/ for its own schema, tables/ for the tables it
+// owns without a mapping) and applies them. It is apart from the store so that what only
 // reads and writes rows (the ensure library a product links) does not link
 // tern and its template functions.
 package migrations
@@ -20,11 +20,11 @@ import (
 	"github.com/clerksync/clerksync/internal/store"
 )
 
-//go:embed bookkeeping/*.sql tables/*.sql
+//go:embed bookkeeping/*.sql additions/*.sql tables/*.sql
 var files embed.FS
 
 // Apply creates the bookkeeping schema and applies the embedded
-// migrations: the bookkeeping's (bookkeeping/), then, without a
+// migrations: the bookkeeping's (bookkeeping/, then additions/), then, without a
 // mapping, the tables clerksync owns (tables/), each set with its
 // version table in the bookkeeping schema; with a mapping, it checks the
 // mapping against the product's tables instead (CheckMapping). tern holds a session advisory lock while it
@@ -51,6 +51,13 @@ func Apply(ctx context.Context, s *store.Store) error {
 		return fmt.Errorf("migrate: create schema %s: %w", s.Schema(), err)
 	}
 	if err := migrateSet(ctx, conn.Conn(), s.Schema(), "bookkeeping", "schema_version"); err != nil {
+		return err
+	}
+	// v0.1.0 refuses (and waits on for ever) a bookkeeping version newer
+	// than its own, so what later releases add to the bookkeeping, only
+	// what v0.1.0 ignores (nullable columns, indexes), is a set of its own
+	// that v0.1.0 never reads: a rollback onto it still starts.
+	if err := migrateSet(ctx, conn.Conn(), s.Schema(), "additions", "additions_version"); err != nil {
 		return err
 	}
 	if s.Mapped() {

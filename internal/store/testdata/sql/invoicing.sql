@@ -13,13 +13,15 @@ apply as materialized (
     where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:ddb96db29a946043' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:ddb96db29a946043' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
     select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''), coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
@@ -55,13 +57,15 @@ apply as materialized (
     where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:ddb96db29a946043' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:ddb96db29a946043' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
     select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''), coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
@@ -137,13 +141,15 @@ apply as materialized (
     where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:ddb96db29a946043' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, trial_granted_at)
-    select clerk_id, updated_at, content_hash, case when grant_trial then now() end from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
+    select clerk_id, updated_at, content_hash, 'p1:ddb96db29a946043', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
+        projection       = excluded.projection,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
 ), written as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")

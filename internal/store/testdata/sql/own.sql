@@ -13,13 +13,15 @@ apply as materialized (
     where (select true from "users" x where x."clerk_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:b41f63c89d6442a0' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:b41f63c89d6442a0' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "users" as u ("clerk_id", "clerk_created_at", "clerk_updated_at", "email", "first_name", "image_url", "last_name", "updated_at", "username")
     select src.clerk_id, src."created_at", src."updated_at", src."email", src."first_name", src."image_url", src."last_name", now(), src."username" from apply src
@@ -59,13 +61,15 @@ apply as materialized (
     where (select true from "users" x where x."clerk_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:b41f63c89d6442a0' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:b41f63c89d6442a0' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "users" as u ("clerk_id", "clerk_created_at", "clerk_updated_at", "email", "first_name", "image_url", "last_name", "updated_at", "username")
     select src.clerk_id, src."created_at", src."updated_at", src."email", src."first_name", src."image_url", src."last_name", now(), src."username" from apply src
@@ -137,13 +141,15 @@ apply as materialized (
     where (select true from "users" x where x."clerk_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:b41f63c89d6442a0' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, trial_granted_at)
-    select clerk_id, updated_at, content_hash, case when grant_trial then now() end from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
+    select clerk_id, updated_at, content_hash, 'p1:b41f63c89d6442a0', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
+        projection       = excluded.projection,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
 ), written as (
     insert into "users" as u ("clerk_id", "clerk_created_at", "clerk_updated_at", "email", "first_name", "image_url", "last_name", "updated_at", "username")
@@ -205,13 +211,15 @@ with tombstone as (
     where not exists (select 1 from "organizations" u where u."clerk_id" = src.clerk_id)
        or not exists (
            select 1 from clerksync.organization_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:cf6a565ce5d72fff' or st.clerk_updated_at > src.updated_at))
 ), state as (
-    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:cf6a565ce5d72fff' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "organizations" as u ("clerk_id", "clerk_created_at", "clerk_updated_at", "image_url", "name", "slug", "updated_at")
     select src.clerk_id, src."created_at", src."updated_at", src."image_url", src."name", src."slug", now() from apply src
@@ -261,13 +269,15 @@ with src as (
       and (not exists (select 1 from "organization_memberships" u where u."clerk_id" = src.clerk_id)
            or not exists (
                select 1 from clerksync.membership_state st
-               where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)))
+               where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)
+             and (st.projection = 'p1:bdac76b978694c3a' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role)
-    select clerk_id, organization_id, user_id, updated_at, role from apply
+    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
+    select clerk_id, organization_id, user_id, updated_at, role, 'p1:bdac76b978694c3a' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        role             = excluded.role
+        role             = excluded.role,
+        projection       = excluded.projection
 ), written as (
     insert into "organization_memberships" as u ("clerk_id", "organization_id", "user_id", "clerk_created_at", "clerk_updated_at", "role", "updated_at")
     select src.clerk_id, src.org_key, src.user_key, src."created_at", src."updated_at", src."role", now() from apply src

@@ -13,13 +13,15 @@ apply as materialized (
     where (select true from "public"."User" x where x."clerkId" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:2a2a511814c15f11' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:2a2a511814c15f11' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "public"."User" as u ("clerkId", "id", "createdAt", "email", "firstName", "lastName", "updatedAt", "username")
     select src.clerk_id, gen_random_uuid()::text, (now() at time zone 'UTC'), coalesce(src."email", ''), src."first_name", src."last_name", (now() at time zone 'UTC'), src."username" from apply src
@@ -56,13 +58,15 @@ apply as materialized (
     where (select true from "public"."User" x where x."clerkId" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:2a2a511814c15f11' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:2a2a511814c15f11' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "public"."User" as u ("clerkId", "id", "createdAt", "email", "firstName", "lastName", "updatedAt", "username")
     select src.clerk_id, gen_random_uuid()::text, (now() at time zone 'UTC'), coalesce(src."email", ''), src."first_name", src."last_name", (now() at time zone 'UTC'), src."username" from apply src
@@ -131,13 +135,15 @@ apply as materialized (
     where (select true from "public"."User" x where x."clerkId" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:2a2a511814c15f11' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, trial_granted_at)
-    select clerk_id, updated_at, content_hash, case when grant_trial then now() end from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
+    select clerk_id, updated_at, content_hash, 'p1:2a2a511814c15f11', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
+        projection       = excluded.projection,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
 ), written as (
     insert into "public"."User" as u ("clerkId", "id", "createdAt", "email", "firstName", "lastName", "updatedAt", "username")

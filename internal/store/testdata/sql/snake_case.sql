@@ -13,13 +13,15 @@ apply as materialized (
     where (select true from "public"."app_users" x where x."clerk_user_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:2ca00df50db840a2' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:2ca00df50db840a2' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "public"."app_users" as u ("clerk_user_id", "all_emails", "avatar_url", "banned", "clerk_updated_ms", "email_address", "email_verified", "external_ref", "family_name", "given_name", "handle", "last_seen_at", "phone", "profile", "role", "settings", "signed_up_at", "updated_at")
     select src.clerk_id, src."email_addresses", src."image_url", src."banned", (extract(epoch from src."updated_at") * 1000)::bigint, src."email", src."email_verified", src."external_id", src."last_name", src."first_name", src."username", src."last_sign_in_at", src."phone", src."object", (src."public_metadata" #>> '{"role"}'), coalesce(src."unsafe_metadata", '{}'), (src."created_at" at time zone 'UTC'), now() from apply src
@@ -68,13 +70,15 @@ apply as materialized (
     where (select true from "public"."app_users" x where x."clerk_user_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:2ca00df50db840a2' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:2ca00df50db840a2' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "public"."app_users" as u ("clerk_user_id", "all_emails", "avatar_url", "banned", "clerk_updated_ms", "email_address", "email_verified", "external_ref", "family_name", "given_name", "handle", "last_seen_at", "phone", "profile", "role", "settings", "signed_up_at", "updated_at")
     select src.clerk_id, src."email_addresses", src."image_url", src."banned", (extract(epoch from src."updated_at") * 1000)::bigint, src."email", src."email_verified", src."external_id", src."last_name", src."first_name", src."username", src."last_sign_in_at", src."phone", src."object", (src."public_metadata" #>> '{"role"}'), coalesce(src."unsafe_metadata", '{}'), (src."created_at" at time zone 'UTC'), now() from apply src
@@ -156,13 +160,15 @@ apply as materialized (
     where (select true from "public"."app_users" x where x."clerk_user_id" = src.clerk_id) is null
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:2ca00df50db840a2' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, trial_granted_at)
-    select clerk_id, updated_at, content_hash, case when grant_trial then now() end from apply
+    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
+    select clerk_id, updated_at, content_hash, 'p1:2ca00df50db840a2', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
+        projection       = excluded.projection,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
 ), written as (
     insert into "public"."app_users" as u ("clerk_user_id", "all_emails", "avatar_url", "banned", "clerk_updated_ms", "email_address", "email_verified", "external_ref", "family_name", "given_name", "handle", "last_seen_at", "phone", "profile", "role", "settings", "signed_up_at", "updated_at")
@@ -233,13 +239,15 @@ with tombstone as (
     where not exists (select 1 from "public"."teams" u where u."clerk_org_id" = src.clerk_id)
        or not exists (
            select 1 from clerksync.organization_state st
-           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash))
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:3e48c3d51d5e435b' or st.clerk_updated_at > src.updated_at))
 ), state as (
-    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash)
-    select clerk_id, updated_at, content_hash from apply
+    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:3e48c3d51d5e435b' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
 ), written as (
     insert into "public"."teams" as u ("clerk_org_id", "created_ms", "logo_url", "plan", "slug", "synced_at", "title")
     select src.clerk_id, (extract(epoch from src."created_at") * 1000)::bigint, src."image_url", (src."public_metadata" #>> '{"plan"}'), src."slug", now(), coalesce(src."name", '') from apply src
@@ -289,13 +297,15 @@ with src as (
       and (not exists (select 1 from "public"."team_members" u where u."clerk_membership_id" = src.clerk_id)
            or not exists (
                select 1 from clerksync.membership_state st
-               where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)))
+               where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)
+             and (st.projection = 'p1:373e3aa2f5d5fd25' or st.clerk_updated_at > src.updated_at)))
 ), state as (
-    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role)
-    select clerk_id, organization_id, user_id, updated_at, role from apply
+    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
+    select clerk_id, organization_id, user_id, updated_at, role, 'p1:373e3aa2f5d5fd25' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
-        role             = excluded.role
+        role             = excluded.role,
+        projection       = excluded.projection
 ), written as (
     insert into "public"."team_members" as u ("clerk_membership_id", "team_id", "user_id", "joined_at", "permissions", "role")
     select src.clerk_id, src.org_key, src.user_key, src."created_at", coalesce(src."permissions", '[]'), src."role" from apply src
