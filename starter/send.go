@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,8 +35,14 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 		email     = fs.String("email", "", "primary email address (default: none)")
 		firstName = fs.String("first-name", "", "first name (default: none)")
 		lastName  = fs.String("last-name", "", "last name (default: none)")
+		username  = fs.String("username", "", "username (default: none)")
+		external  = fs.String("external-id", "", "external_id: your own row's key, for a row from before Clerk (default: none)")
+		metadata  [3]string // public, private, unsafe: JSON objects
 		file      = fs.String("file", "", "send this JSON body instead of building one")
 	)
+	fs.StringVar(&metadata[0], "public-metadata", "", `public_metadata, a JSON object: '{"role":"admin"}' (default: {})`)
+	fs.StringVar(&metadata[1], "private-metadata", "", "private_metadata, a JSON object (default: {})")
+	fs.StringVar(&metadata[2], "unsafe-metadata", "", "unsafe_metadata, a JSON object (default: {})")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: starter send [flags]\n\nSigns a Clerk user webhook with CLERK_WEBHOOK_SECRET and POSTs it.\nThe version (data.updated_at) is now, so a later send wins. Each send is a\nfull snapshot of the user built from these flags, as Clerk sends one: a\nfield left out is sent empty (a user.updated without --email clears the\nemail), and Clerk's created_at is the time of the send.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -50,6 +57,17 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 	secret := strings.Fields(cfg.WebhookSecret)
 	if len(secret) == 0 {
 		return errors.New("CLERK_WEBHOOK_SECRET is not set: send signs with it")
+	}
+	var objects [3]json.RawMessage
+	for i, name := range []string{"public", "private", "unsafe"} {
+		if metadata[i] == "" {
+			continue
+		}
+		var object map[string]any
+		if err := json.Unmarshal([]byte(metadata[i]), &object); err != nil || object == nil {
+			return fmt.Errorf("--%s-metadata %s: want a JSON object, as Clerk's metadata is ({\"role\":\"admin\"})", name, metadata[i])
+		}
+		objects[i] = json.RawMessage(metadata[i])
 	}
 	if *clerkID == "" {
 		*clerkID = "user_" + rand.Text()
@@ -77,7 +95,8 @@ func send(ctx context.Context, args []string, stdout io.Writer) error {
 		body, err = clerkwebhook.DeletedEvent(*clerkID, now)
 	case *eventType == "user.created" || *eventType == "user.updated":
 		body, err = clerkwebhook.UserEvent(*eventType, clerkwebhook.UserFields{
-			ClerkID: *clerkID, Email: *email, FirstName: *firstName, LastName: *lastName,
+			ClerkID: *clerkID, Email: *email, FirstName: *firstName, LastName: *lastName, Username: *username,
+			ExternalID: *external, PublicMetadata: objects[0], PrivateMetadata: objects[1], UnsafeMetadata: objects[2],
 			CreatedAt: now, UpdatedAt: now,
 		})
 	case *eventType == "organization.created" || *eventType == "organization.updated":

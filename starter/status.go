@@ -23,9 +23,12 @@ import (
 // userStatus is what `starter status` prints: the row, and the user's
 // workflows as Temporal knows them.
 type userStatus struct {
-	ClerkID string      `json:"clerk_id"`
-	Row     *store.User `json:"row"`
-	Deleted bool        `json:"deleted"`
+	ClerkID string `json:"clerk_id"`
+	// Row is the user's row: live, or for a deleted user the row a soft
+	// deletion keeps (RowSoftDeleted) or one waiting for its removal.
+	Row            *store.User `json:"row"`
+	RowSoftDeleted bool        `json:"row_soft_deleted,omitempty"`
+	Deleted        bool        `json:"deleted"`
 	// Erasure says, for a deleted user, whether its runs are erased from
 	// Temporal yet.
 	Erasure *store.ErasureState `json:"erasure,omitempty"`
@@ -67,7 +70,7 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id | org_id>\n\nPrints the user's row, whether it is tombstoned (and whether its runs are\nerased from Temporal yet), its newest user workflow run (with its state) and\nits trial subscription as JSON; for an organization, its\nrow, its members and its workflow. Exits non-zero when clerksync knows\nnothing of it.\n")
+		fmt.Fprint(stdout, "Usage: starter status <clerk_user_id | org_id>\n\nPrints the user's row (a deleted user's too, while the table keeps it:\nsoft-deleted, or waiting for its removal), whether it is tombstoned (and whether its runs are\nerased from Temporal yet), its newest user workflow run (with its state) and\nits trial subscription as JSON; for an organization, its\nrow, its members and its workflow. Exits non-zero when clerksync knows\nnothing of it.\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,17 +112,15 @@ func status(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 
 func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, taskQueue, clerkID string) (userStatus, error) {
 	s := userStatus{ClerkID: clerkID}
-	row, err := st.UserByClerkID(ctx, clerkID)
-	switch {
-	case err == nil:
-		s.Row = &row
-	case errors.Is(err, store.ErrDeleted):
-		s.Deleted = true
+	rec, err := st.UserRecord(ctx, clerkID)
+	if err != nil {
+		return s, err
+	}
+	s.Row, s.RowSoftDeleted, s.Deleted = rec.Row, rec.SoftDeleted, rec.Tombstoned
+	if s.Deleted {
 		if s.Erasure, err = st.ErasureOf(ctx, store.ErasureUser, clerkID); err != nil {
 			return s, err
 		}
-	case !errors.Is(err, store.ErrNotFound):
-		return s, err
 	}
 	if s.User, err = describe(ctx, tc, workflows.UserWorkflowID(taskQueue, clerkID)); err != nil {
 		return s, err

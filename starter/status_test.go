@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
@@ -137,4 +138,38 @@ func countRows(t *testing.T, pool interface {
 	var n int
 	require.NoError(t, pool.QueryRow(context.Background(), "select count(*) from "+table).Scan(&n))
 	return n
+}
+
+// TestStatus_ShowsASoftDeletedRow: for a deleted user of an app whose
+// mapping soft-deletes (the invoicing example), status shows the row the
+// app keeps, marked soft-deleted, beside the tombstone: it printed
+// "row": null for a row still in the table.
+func TestStatus_ShowsASoftDeletedRow(t *testing.T) {
+	t.Parallel()
+	st, _ := testenv.Invoicing.Store(t, "UTC")
+	tc := testenv.Temporal(t)
+	ctx := context.Background()
+	const id = "user_soft"
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	email, first := "soft@example.com", "Soft"
+	_, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: id, Email: &email, FirstName: &first, ClerkCreatedAt: now, ClerkUpdatedAt: now}, 0)
+	require.NoError(t, err)
+	require.NoError(t, st.TombstoneUser(ctx, id, now))
+	removed, err := st.RemoveUserRow(ctx, id)
+	require.NoError(t, err)
+	require.True(t, removed)
+
+	got, err := lookupStatus(ctx, st, tc, "status-soft", id)
+	require.NoError(t, err)
+	require.True(t, got.Deleted)
+	require.True(t, got.RowSoftDeleted)
+	require.NotNil(t, got.Row, "the row the app keeps")
+	var row struct {
+		Email    string  `json:"email"`
+		FullName *string `json:"full_name"`
+	}
+	require.NoError(t, got.Row.Decode(&row))
+	require.Equal(t, email, row.Email, "the soft-deleted row, as ensure's columns show it")
+	require.Nil(t, row.FullName, "its cleared column")
+	require.False(t, got.unknown())
 }

@@ -26,8 +26,10 @@ type UserFields struct {
 	ImageURL  string
 	CreatedAt time.Time
 	UpdatedAt time.Time // the version
-	// PublicMetadata is the user's public_metadata; {} when empty.
-	PublicMetadata json.RawMessage
+	// PublicMetadata, PrivateMetadata and UnsafeMetadata are the user's
+	// metadata objects; {} when empty.
+	PublicMetadata, PrivateMetadata, UnsafeMetadata json.RawMessage
+	ExternalID                                      string // "" sends null
 }
 
 // UserEvent returns the body of a user.created or user.updated webhook.
@@ -52,6 +54,13 @@ func UserEvent(eventType string, f UserFields) ([]byte, error) {
 	if len(f.PublicMetadata) > 0 {
 		u.PublicMetadata = f.PublicMetadata
 	}
+	if len(f.PrivateMetadata) > 0 {
+		u.PrivateMetadata = f.PrivateMetadata
+	}
+	if len(f.UnsafeMetadata) > 0 {
+		u.UnsafeMetadata = f.UnsafeMetadata
+	}
+	u.ExternalID = optional(f.ExternalID)
 	if f.Email != "" {
 		emailID := "idn_" + strings.TrimPrefix(f.ClerkID, "user_")
 		u.EmailAddresses = []*clerk.EmailAddress{{ID: emailID, Object: "email_address", EmailAddress: f.Email}}

@@ -254,33 +254,62 @@ func (s *Store) removeRow(ctx context.Context, e entity, remove, clerkID string,
 // waits for its removal) and ErrNotFound when there is neither a row nor a
 // tombstone.
 func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
+	r, err := s.UserRecord(ctx, clerkID)
+	switch {
+	case err != nil:
+		return User{}, err
+	case r.Tombstoned && r.Row != nil && !r.SoftDeleted:
+		return User{}, fmt.Errorf("user %s: %w; %w", clerkID, ErrDeleted, ErrRowLeft)
+	case r.Tombstoned:
+		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
+	case r.Row == nil:
+		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrNotFound)
+	}
+	return *r.Row, nil
+}
+
+// UserRecord is what clerksync holds of a user, deleted or not: what an
+// operator looks at (starter status).
+type UserRecord struct {
+	// Row is the user's row in the users table, or nil for none: for a
+	// deleted user, the row a soft deletion keeps, or one waiting for its
+	// removal.
+	Row *User
+	// Tombstoned: the user is deleted in Clerk.
+	Tombstoned bool
+	// SoftDeleted: Row is kept soft-deleted (the mapping's delete: soft),
+	// its deletion done.
+	SoftDeleted bool
+}
+
+// UserRecord returns what clerksync holds of a Clerk ID: its row, live,
+// soft-deleted or waiting for its removal, and its tombstone.
+func (s *Store) UserRecord(ctx context.Context, clerkID string) (UserRecord, error) {
 	users, _, err := s.tables(ctx)
 	if err != nil {
-		return User{}, err
+		return UserRecord{}, err
 	}
 	var (
-		u                User
-		deleted, rowLive bool
+		r       UserRecord
+		u       User
+		pending bool
 	)
-	err = s.db.QueryRow(ctx, s.sql(users.lookup), clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &deleted, &rowLive)
+	err = s.db.QueryRow(ctx, s.sql(users.lookup), clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &r.Tombstoned, &pending)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if err := s.db.QueryRow(ctx,
-			s.sql(`select exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`), clerkID).Scan(&deleted); err != nil {
-			return User{}, fmt.Errorf("look up tombstone %s: %w", clerkID, err)
+			s.sql(`select exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`), clerkID).Scan(&r.Tombstoned); err != nil {
+			return UserRecord{}, fmt.Errorf("look up tombstone %s: %w", clerkID, err)
 		}
-		if deleted {
-			return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
-		}
-		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrNotFound)
+		return r, nil
 	case err != nil:
-		return User{}, fmt.Errorf("look up user %s: %w", clerkID, err)
-	case deleted && rowLive:
-		return User{}, fmt.Errorf("user %s: %w; %w", clerkID, ErrDeleted, ErrRowLeft)
-	case deleted:
-		return User{}, fmt.Errorf("user %s: %w", clerkID, ErrDeleted)
+		return UserRecord{}, fmt.Errorf("look up user %s: %w", clerkID, err)
 	}
-	return u, nil
+	r.Row = &u
+	// A row the lookup finds that waits for no removal is a live one, or,
+	// tombstoned, one a soft deletion keeps.
+	r.SoftDeleted = r.Tombstoned && !pending
+	return r, nil
 }
 
 // Minimal reports whether u is a minimal row, with no data from Clerk yet
