@@ -64,8 +64,12 @@ func checkMapping(ctx context.Context, args []string, stdout io.Writer, _ *slog.
 		orgs = fmt.Sprintf("organizations -> %s (%s <- id, %s), deletion %s; memberships -> %s (%s <- id, %s -> organizations, %s -> users, %s)",
 			o.Table, o.ClerkID, sources(o.Columns), o.Delete, ms.Table, ms.ClerkID, ms.Organization, ms.User, sources(ms.Columns))
 	}
-	fmt.Fprintf(stdout, "%s fits the database, %s: users -> %s (%s <- id, %s), deletion %s; trials -> %s; %s\n",
-		cfg.MappingFile, proved, m.Users.Table, m.Users.ClerkID, sources(m.Users.Columns), m.Users.Delete, trials, orgs)
+	link := "none"
+	if len(m.Users.Link) > 0 {
+		link = strings.Join(m.Users.Link, ", ")
+	}
+	fmt.Fprintf(stdout, "%s fits the database, %s: users -> %s (%s <- id, %s), deletion %s, rows without a Clerk ID linked by %s; trials -> %s; %s\n",
+		cfg.MappingFile, proved, m.Users.Table, m.Users.ClerkID, sources(m.Users.Columns), m.Users.Delete, link, trials, orgs)
 	if !*showSQL {
 		return nil
 	}

@@ -60,6 +60,8 @@ type usersFile struct {
 	Key     keyFile               `yaml:"key"`
 	Columns map[string]columnFile `yaml:"columns"`
 	Delete  deleteFile            `yaml:"delete"`
+	// Link is nil when the document leaves it out (the default applies).
+	Link *[]string `yaml:"link"`
 }
 
 type keyFile struct {

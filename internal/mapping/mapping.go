@@ -238,7 +238,27 @@ type Users struct {
 	Delete    string
 	DeletedAt string
 	Clear     []string
+	// Link is how a row of the app's from before Clerk (no Clerk ID) is
+	// found for a Clerk user and given its Clerk ID, in this order:
+	// LinkExternalID, LinkEmail. The default is LinkExternalID alone.
+	Link []string
+	// EmailColumn is the column mapped from the email source, which
+	// LinkEmail compares; "" for none.
+	EmailColumn string
 }
+
+// How a row from before Clerk is linked to its Clerk user (Users.Link).
+const (
+	// LinkExternalID links the row whose key is the user's external_id,
+	// as Clerk's migration path (createUser with externalId) sets it.
+	LinkExternalID = "external_id"
+	// LinkEmail links the row whose email column holds the user's
+	// primary email address, once Clerk has verified it.
+	LinkEmail = "email"
+)
+
+// Links reports whether u links rows from before Clerk by how.
+func (u *Users) Links(how string) bool { return slices.Contains(u.Link, how) }
 
 // Trials maps each user's trial onto the product's subscription table.
 type Trials struct {

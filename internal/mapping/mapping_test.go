@@ -22,6 +22,12 @@ func TestLoad_TheExamplesParse(t *testing.T) {
 	require.Equal(t, Column{Name: "createdAt", Source: SourceNow, InsertOnly: true, Exposed: true}, m.Users.Columns[0])
 	require.Equal(t, "", *m.Users.Columns[1].Missing, "email: {source: email, missing: \"\"}")
 	require.Equal(t, "trialEndsAt", m.Trials.EndsAt)
+	require.Equal(t, []string{LinkExternalID}, m.Users.Link, "the default: by external_id alone")
+
+	m, err = Load("../../docs/examples/invoicing/clerksync.yaml")
+	require.NoError(t, err)
+	require.Equal(t, []string{LinkExternalID, LinkEmail}, m.Users.Link)
+	require.Equal(t, "email", m.Users.EmailColumn)
 
 	m, err = Load("../../docs/examples/snake_case/clerksync.yaml")
 	require.NoError(t, err)
@@ -63,11 +69,16 @@ func TestParse_MistakesAreNamed(t *testing.T) {
 		{"delete: delete", "delete: {soft: {deleted_at: x, clera: [email]}}", `unknown key "clera": want deleted_at, clear`},
 		{"delete: delete", "delete: {sfot: {deleted_at: x}}", `unknown key "sfot": want soft`},
 		{"lastName: last_name", "lastName: last_name\n    clerkId: id", "users.columns.clerkId: the column is already the clerk_id"},
+		{"  delete: delete", "  link: [phone]\n  delete: delete", `users.link: "phone": want external_id`},
+		{"  delete: delete", "  link: [email, email]\n  delete: delete", "users.link: email is listed twice"},
 	} {
 		require.Contains(t, string(good), c.from)
 		_, err := Parse([]byte(strings.Replace(string(good), c.from, c.to, 1)))
 		require.ErrorContains(t, err, c.want, "from %q to %q", c.from, c.to)
 	}
+	_, err = Parse([]byte(strings.NewReplacer("email: {source: email,", "email: {source: username,",
+		"  delete: delete", "  link: [email]\n  delete: delete").Replace(string(good))))
+	require.ErrorContains(t, err, "users.link: email compares the column mapped from the email source, and no column is")
 	_, err = Parse([]byte("organizations: off\n"))
 	require.ErrorContains(t, err, "users: missing")
 }

@@ -20,7 +20,35 @@ func parseUsers(f *usersFile, p *problems) *Users {
 	u.Columns = parseColumns("users", userSources, f.Columns, p)
 	checkRoles("users", u.Columns, map[string]string{u.ClerkID: "clerk_id", u.Key.Column: "key"}, p)
 	checkDeletion("users", Deletion{u.Delete, u.DeletedAt, u.Clear}, u.Columns, p)
+	for _, c := range u.Columns {
+		if c.Source == SourceEmail && len(c.Path) == 0 {
+			u.EmailColumn = c.Name
+		}
+	}
+	u.Link = parseLink(f.Link, u.EmailColumn, p)
 	return u
+}
+
+// parseLink checks users.link: a list of external_id and email, each once,
+// email only where a column is mapped from the email source.
+func parseLink(link *[]string, emailColumn string, p *problems) []string {
+	if link == nil {
+		return []string{LinkExternalID}
+	}
+	out := []string{}
+	for _, how := range *link {
+		switch {
+		case how != LinkExternalID && how != LinkEmail:
+			p.add("users.link: %q: want external_id (the row whose key is the user's external_id) or email (the row whose email column holds the user's verified primary email)", how)
+		case slices.Contains(out, how):
+			p.add("users.link: %s is listed twice", how)
+		case how == LinkEmail && emailColumn == "":
+			p.add("users.link: email compares the column mapped from the email source, and no column is (map one: email_column: email)")
+		default:
+			out = append(out, how)
+		}
+	}
+	return out
 }
 
 func parseOrganizations(f *orgsFile, p *problems) *Organizations {

@@ -11,20 +11,24 @@ import (
 
 // Trim returns u with only what of Clerk's user object m writes beyond
 // clerksync's own fields (email, names, username, image, times), and the
-// external_id a mapping links the app's rows from before Clerk by: what a
+// external_id and email verification a mapping links the app's rows from
+// before Clerk by (Users.Link): what a
 // product does not store does not travel through Temporal's histories. A
 // JSON source every column of which takes a path (public_metadata.role)
 // keeps only those paths. A nil m (clerksync's own tables) keeps none of
 // them.
 func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
-	var cols []Column
+	var (
+		cols  []Column
+		links = func(string) bool { return false }
+	)
 	if m != nil {
-		cols = m.Users.Columns
+		cols, links = m.Users.Columns, m.Users.Links
 	}
 	uses := func(source string) bool {
 		return slices.ContainsFunc(cols, func(c Column) bool { return c.Source == source })
 	}
-	if !uses(SourceEmailVerified) {
+	if !uses(SourceEmailVerified) && !links(LinkEmail) {
 		u.EmailVerified = nil
 	}
 	if !uses(SourceEmailAddresses) {
@@ -33,7 +37,7 @@ func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
 	if !uses(SourcePhone) {
 		u.Phone = nil
 	}
-	if m == nil { // a mapping links the app's rows from before Clerk by it
+	if !uses(SourceExternalID) && !links(LinkExternalID) {
 		u.ExternalID = nil
 	}
 	if !uses(SourceLastSignInAt) {

@@ -47,10 +47,6 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 		rows[i], ids[i] = sourceValues(s.Trim(u)), u.ClerkID
 	}
 	page := pageArrays(rows, table.pageCols)
-	// The app's rows from before Clerk that the page's users' external_id
-	// names are linked first (linkLegacyRows).
-	linkIDs, linkExternals := externalIDs(users)
-	linking := table.link != "" && len(linkIDs) > 0
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		// Each page is planned for the tables as they are now: a plan cached
@@ -64,9 +60,11 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 select count(pg_advisory_xact_lock(h)) from (
     select distinct hashtextextended(id, 0) as h from unnest($1::text[]) id order by 1
 ) locks`, ids)
-		if linking {
-			b.Queue(s.sql(table.link), linkIDs, linkExternals)
-		}
+		// The app's rows from before Clerk that the page's users link to
+		// are linked first (linkLegacyRows).
+		before := b.Len()
+		s.queueLinks(b, table, users)
+		links := b.Len() - before
 		if run != "" {
 			b.Queue(s.sql(markSeenSQL), run, ids)
 		}
@@ -84,10 +82,10 @@ select count(pg_advisory_xact_lock(h)) from (
 			br.Close()
 			return fmt.Errorf("lock page: %w", err)
 		}
-		if linking {
+		for range links {
 			if _, err := br.Exec(); err != nil {
 				br.Close()
-				return fmt.Errorf("link rows from before Clerk by external_id: %w", err)
+				return fmt.Errorf("link rows from before Clerk: %w", err)
 			}
 		}
 		if run != "" {

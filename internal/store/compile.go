@@ -32,6 +32,9 @@ type columnInfo struct {
 	// labels in order (Drizzle's pgEnum, Prisma's enum); empty otherwise.
 	enumType   string
 	enumLabels []string
+	// userType is a user-defined type's name (citext, an enum), quoted with
+	// its schema; "" for a built-in type.
+	userType string
 }
 
 // tableCompiler checks a mapped table's columns against its mapping and

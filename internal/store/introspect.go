@@ -35,8 +35,11 @@ from information_schema.columns c where table_schema = $1 and table_name = $2`, 
 		if err := rows.Scan(&name, &ci.dataType, &ci.nullable, &ci.hasDefault, &typeSchema, &ci.enumLabels); err != nil {
 			return nil, fmt.Errorf("read the columns of %s: %w", t, err)
 		}
+		if typeSchema != "" {
+			ci.userType = pgx.Identifier{typeSchema, ci.dataType}.Sanitize()
+		}
 		if len(ci.enumLabels) > 0 {
-			ci.enumType = pgx.Identifier{typeSchema, ci.dataType}.Sanitize()
+			ci.enumType = ci.userType
 		}
 		cols[name] = ci
 	}

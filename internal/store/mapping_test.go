@@ -392,7 +392,7 @@ func TestMapping_KeepLeavesTheAppsValueWhenClerkHasNone(t *testing.T) {
 	t.Parallel()
 	doc, err := readExample(testenv.Invoicing)
 	require.NoError(t, err)
-	doc = strings.Replace(doc, "role: {source: public_metadata.role, missing: member}", "role: {source: public_metadata.role, missing: member, keep: true}", 1)
+	require.Contains(t, doc, "role: {source: public_metadata.role, missing: member, keep: true}", "the example keeps the app's roles")
 	st, db := openMapped(t, testenv.Invoicing, doc, `select 1`)
 	ctx := context.Background()
 	_, err = db.Exec(ctx, `insert into app.users (clerk_user_id, email, role) values
@@ -581,4 +581,52 @@ func TestMapping_LegacyRowsLinkedByExternalID(t *testing.T) {
 		fmt.Sprintf("%d:user_holder:third@example.com", third),
 	}, linked[:3])
 	require.Len(t, linked, 4, "user_thief gets a row of its own, not user_holder's")
+}
+
+// TestMapping_LegacyRowsLinkedByVerifiedEmail: with users.link: [..,
+// email] (the invoicing example), an invite row from before Clerk is
+// linked to the Clerk user whose verified primary email it holds, compared
+// as the column compares (citext: whatever the case), from a webhook and
+// from a backfill page; an unverified email links nothing, so that user
+// meets the row's unique email and is refused, visibly.
+func TestMapping_LegacyRowsLinkedByVerifiedEmail(t *testing.T) {
+	t.Parallel()
+	st, db := openExample(t, testenv.Invoicing, "UTC")
+	ctx := context.Background()
+	var invite, paged, unverified int
+	require.NoError(t, db.QueryRow(ctx, `insert into app.users (email, role) values ('Invite@Example.com', 'admin') returning id`).Scan(&invite))
+	require.NoError(t, db.QueryRow(ctx, `insert into app.users (email) values ('paged@example.com') returning id`).Scan(&paged))
+	require.NoError(t, db.QueryRow(ctx, `insert into app.users (email) values ('unverified@example.com') returning id`).Scan(&unverified))
+	_, err := db.Exec(ctx, `insert into app.invoices (user_id, total) values ($1, 10)`, invite)
+	require.NoError(t, err)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	user := func(id, email string, verified bool) clerkevent.User {
+		return clerkevent.User{ClerkID: id, Email: &email, EmailVerified: &verified, FirstName: str("Ada"), LastName: str("L"),
+			ClerkCreatedAt: now, ClerkUpdatedAt: now, PublicMetadata: []byte(`{}`)}
+	}
+	res, err := st.UpsertUser(ctx, user("user_invite", "invite@example.com", true), 0)
+	require.NoError(t, err)
+	require.Equal(t, store.UpsertResult{UserID: fmt.Sprint(invite), Outcome: store.Updated}, res, "the invite row took the user")
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{user("user_paged", "paged@example.com", true)}, 0)
+	require.NoError(t, err)
+	_, err = st.UpsertUser(ctx, user("user_unverified", "unverified@example.com", false), 0)
+	require.Equal(t, store.Conflict, st.Classify(err), "an unverified email links nothing: the row's unique email refuses the user (%v)", err)
+
+	rows, err := db.Query(ctx, `select id, coalesce(clerk_user_id, ''), role, coalesce(full_name, '') from app.users order by id`)
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var (
+			id                   int
+			clerkID, role, named string
+		)
+		require.NoError(t, rows.Scan(&id, &clerkID, &role, &named))
+		got = append(got, fmt.Sprintf("%d %s %s %s", id, clerkID, role, named))
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{
+		fmt.Sprintf("%d user_invite admin Ada L", invite), // the app's role kept: Clerk has none
+		fmt.Sprintf("%d user_paged member Ada L", paged),
+		fmt.Sprintf("%d  member ", unverified),
+	}, got)
 }

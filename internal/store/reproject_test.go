@@ -40,7 +40,7 @@ func TestReprojection_AColumnAddedToTheMappingReachesEveryRow(t *testing.T) {
 	t.Parallel()
 	full, err := readExample(testenv.Invoicing)
 	require.NoError(t, err)
-	const roleLine = "    role: {source: public_metadata.role, missing: member}\n"
+	const roleLine = "    role: {source: public_metadata.role, missing: member, keep: true}\n"
 	require.Contains(t, full, roleLine)
 	dbURL := testenv.Invoicing.ProductDatabase(t, "UTC")
 	ctx := context.Background()

@@ -33,6 +33,9 @@ func (s *Store) Statements(ctx context.Context) ([]Statement, error) {
 	if users.link != "" {
 		out = append(out, Statement{"users", "link a row from before Clerk", users.link})
 	}
+	if users.linkEmail != "" {
+		out = append(out, Statement{"users", "link a row from before Clerk by verified email", users.linkEmail})
+	}
 	if trials != nil {
 		out = append(out,
 			Statement{"trials", "grant", trials.grant},

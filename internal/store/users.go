@@ -317,26 +317,46 @@ func (s *Store) UserRecord(ctx context.Context, clerkID string) (UserRecord, err
 func (u User) Minimal() bool { return u.minimal }
 
 // linkLegacyRows gives each of the app's rows from before Clerk (no Clerk
-// ID) whose key is one of users' external_id that user's Clerk ID, so the
-// write that follows updates the row the app's data already hangs from,
-// instead of inserting a second row that its unique email refuses.
+// ID) that one of users links to (by external_id, then by verified email,
+// as the mapping's users.link says) that user's Clerk ID, so the write that
+// follows updates the row the app's data already hangs from, instead of
+// inserting a second row that its unique email refuses.
 func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable, us []clerkevent.User) error {
-	if users.link == "" {
+	b := &pgx.Batch{}
+	s.queueLinks(b, users, us)
+	if b.Len() == 0 {
 		return nil
 	}
-	ids, externals := externalIDs(us)
-	if len(ids) == 0 {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, s.sql(users.link), ids, externals); err != nil {
-		return fmt.Errorf("link rows from before Clerk by external_id: %w", err)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("link rows from before Clerk: %w", err)
 	}
 	return nil
 }
 
+// queueLinks queues linkLegacyRows's statements for us, none when the
+// mapping links no rows or no user carries what it links by.
+func (s *Store) queueLinks(b *pgx.Batch, users *userTable, us []clerkevent.User) {
+	if ids, externals := externalIDs(us); users.link != "" && len(ids) > 0 {
+		b.Queue(s.sql(users.link), ids, externals)
+	}
+	if ids, emails := verifiedEmails(us); users.linkEmail != "" && len(ids) > 0 {
+		b.Queue(s.sql(users.linkEmail), ids, emails)
+	}
+}
+
+// verifiedEmails are the Clerk IDs of the users of us whose primary email
+// Clerk has verified, and those emails, in step.
+func verifiedEmails(us []clerkevent.User) (ids, emails []string) {
+	for _, u := range us {
+		if u.Email != nil && *u.Email != "" && u.EmailVerified != nil && *u.EmailVerified {
+			ids, emails = append(ids, u.ClerkID), append(emails, *u.Email)
+		}
+	}
+	return ids, emails
+}
+
 // externalIDs are the Clerk IDs of the users of us that carry an
-// external_id, and those external_ids, in step: what linkLegacyRows and a
-// page's link statement take.
+// external_id, and those external_ids, in step.
 func externalIDs(us []clerkevent.User) (ids, externals []string) {
 	for _, u := range us {
 		if u.ExternalID != nil && *u.ExternalID != "" {

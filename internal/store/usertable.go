@@ -154,6 +154,10 @@ type userTable struct {
 	// ID column is NOT NULL (no such rows can exist) or the table is
 	// clerksync's own.
 	link string
+	// linkEmail does the same for the users ($1) whose verified primary
+	// email ($2) the row's email column holds, when the mapping links by
+	// email (users.link); "" otherwise.
+	linkEmail string
 	// write is the insert of the written CTE: apply's rows as src into the
 	// table, returning each row's clerk_id, its key as text (id) and as it
 	// is (user_key), and whether it was inserted.
@@ -227,12 +231,29 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
 	t.pageCols = pageColumns(typed)
 	t.exposed = exposedColumns(m, cols)
 	if m != ownUsers && cols[m.ClerkID].nullable {
-		t.link = `
-update ` + t.name + ` u set ` + t.clerkID + ` = p.clerk_id
-from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
-where u.` + t.clerkID + ` is null and u.` + t.key + `::text = p.external_id
+		// A row some user holds is never taken, nor one for a deleted user.
+		unheld := `
   and ` + absent(t.name, t.clerkID, "p.clerk_id") + `
   and (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null`
+		if m.Links(mapping.LinkExternalID) {
+			t.link = `
+update ` + t.name + ` u set ` + t.clerkID + ` = p.clerk_id
+from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
+where u.` + t.clerkID + ` is null and u.` + t.key + `::text = p.external_id` + unheld
+		}
+		if m.Links(mapping.LinkEmail) {
+			// Compared as the column compares (citext: whatever the case),
+			// so the column's own index finds the row: text compared with
+			// citext would compare as text.
+			email := "p.email"
+			if ut := cols[m.EmailColumn].userType; ut != "" {
+				email += "::" + ut
+			}
+			t.linkEmail = `
+update ` + t.name + ` u set ` + t.clerkID + ` = p.clerk_id
+from unnest($1::text[], $2::text[]) as p(clerk_id, email)
+where u.` + t.clerkID + ` is null and u.` + quote(m.EmailColumn) + ` = ` + email + unheld
+		}
 	}
 	t.build(insertCols, insertVals, sets, typed, cols)
 	return t, nil

@@ -14,10 +14,10 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:ddb96db29a946043' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:8ea007f37f31a583' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:ddb96db29a946043' from apply
+    select clerk_id, updated_at, content_hash, 'p1:8ea007f37f31a583' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
@@ -29,7 +29,7 @@ apply as materialized (
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
         "full_name" = excluded."full_name",
-        "role" = excluded."role",
+        "role" = coalesce((select (src."public_metadata" #>> '{"role"}') from apply src where src.clerk_id = excluded."clerk_user_id"), u."role"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
 )
@@ -58,10 +58,10 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:ddb96db29a946043' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:8ea007f37f31a583' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:ddb96db29a946043' from apply
+    select clerk_id, updated_at, content_hash, 'p1:8ea007f37f31a583' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
@@ -73,7 +73,7 @@ apply as materialized (
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
         "full_name" = excluded."full_name",
-        "role" = excluded."role",
+        "role" = coalesce((select (src."public_metadata" #>> '{"role"}') from apply src where src.clerk_id = excluded."clerk_user_id"), u."role"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
 )
@@ -104,6 +104,13 @@ select exists (select 1 from "app"."users" u where u."clerk_user_id" = $1 and (u
 update "app"."users" u set "clerk_user_id" = p.clerk_id
 from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
 where u."clerk_user_id" is null and u."id"::text = p.external_id
+  and (select true from "app"."users" x where x."clerk_user_id" = p.clerk_id) is null
+  and (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null;
+
+-- users: link a row from before Clerk by verified email
+update "app"."users" u set "clerk_user_id" = p.clerk_id
+from unnest($1::text[], $2::text[]) as p(clerk_id, email)
+where u."clerk_user_id" is null and u."email" = p.email::"public"."citext"
   and (select true from "app"."users" x where x."clerk_user_id" = p.clerk_id) is null
   and (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null;
 
@@ -142,10 +149,10 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:ddb96db29a946043' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:8ea007f37f31a583' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
-    select clerk_id, updated_at, content_hash, 'p1:ddb96db29a946043', case when grant_trial then now() end from apply
+    select clerk_id, updated_at, content_hash, 'p1:8ea007f37f31a583', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
@@ -158,7 +165,7 @@ apply as materialized (
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
         "full_name" = excluded."full_name",
-        "role" = excluded."role",
+        "role" = coalesce((select (src."public_metadata" #>> '{"role"}') from apply src where src.clerk_id = excluded."clerk_user_id"), u."role"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
 ), trial as (
