@@ -144,7 +144,7 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 
 	type page struct {
 		seq     int
-		users   []*clerk.User
+		users   []*clerkevent.ClerkUser
 		after   BackfillCursor // the cursor past this page
 		stats   BackfillStats  // what reading it cost
 		result  store.PageResult
@@ -265,7 +265,7 @@ func (a *Activities) writePage(ctx context.Context, run string, users []clerkeve
 
 // normalize maps a page of Clerk users to what the store writes, skipping
 // (and logging) a user without the fields clerksync needs.
-func (a *Activities) normalize(ctx context.Context, page []*clerk.User) []clerkevent.User {
+func (a *Activities) normalize(ctx context.Context, page []*clerkevent.ClerkUser) []clerkevent.User {
 	users := make([]clerkevent.User, 0, len(page))
 	for _, cu := range page {
 		u, err := a.Store.NormalizeUser(cu)
@@ -279,7 +279,7 @@ func (a *Activities) normalize(ctx context.Context, page []*clerk.User) []clerke
 }
 
 // advance moves the cursor past a page read from c.
-func advance(c BackfillCursor, page []*clerk.User) BackfillCursor {
+func advance(c BackfillCursor, page []*clerkevent.ClerkUser) BackfillCursor {
 	if len(page) < ClerkPageSize {
 		return BackfillCursor{CreatedAt: c.CreatedAt, Skip: c.Skip + len(page), Done: true}
 	}
@@ -301,7 +301,7 @@ func advance(c BackfillCursor, page []*clerk.User) BackfillCursor {
 // up to 30 s. Only ctx's end (the activity cancelled or timed out, then
 // retried by Temporal) stops it. Every request waits for the worker's Clerk
 // rate limit.
-func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()) ([]*clerk.User, BackfillStats, error) {
+func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()) ([]*clerkevent.ClerkUser, BackfillStats, error) {
 	var stats BackfillStats
 	params := map[string]string{
 		"limit": strconv.Itoa(ClerkPageSize), "order_by": "+created_at", "offset": strconv.Itoa(c.Skip),
@@ -309,9 +309,9 @@ func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()
 	if c.CreatedAt > 0 {
 		params["created_at_after"] = strconv.FormatInt(c.CreatedAt-1, 10) // Clerk's bound is exclusive
 	}
-	var page []*clerk.User
+	var page []*clerkevent.ClerkUser
 	err := a.callClerk(ctx, &stats, beat, func() (err error) {
-		page, err = a.ClerkAPI.listUsers(ctx, params)
+		page, err = a.ClerkAPI.listUsers(ctx, params, a.Store.StoresObject())
 		return err
 	})
 	return page, stats, listed("/users", err)

@@ -67,7 +67,11 @@ func (a *Activities) fetchClerkUser(ctx context.Context, clerkID string) (FetchC
 	if a.Store != nil { // what the tables do not store stays out of the history
 		normalize = a.Store.NormalizeUser
 	}
-	u, err := normalize(cu)
+	full, err := clerkevent.FromSDK(cu)
+	if err != nil {
+		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user %s: %w", clerkID, err))
+	}
+	u, err := normalize(full)
 	if err != nil {
 		return FetchClerkUserResult{}, invalid(fmt.Errorf("fetch clerk user %s: %w", clerkID, err))
 	}

@@ -3,6 +3,7 @@ package activities
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	jsonv1 "github.com/go-json-experiment/json/v1"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
 // ClerkAPI is the Clerk Backend API as the long-running activities
@@ -48,7 +51,7 @@ const clerkAPIVersion = "2025-11-10"
 // about twice as fast (docs/operating.md). A refusal becomes the
 // *clerk.APIErrorResponse Call would return, so callClerk treats both
 // alike.
-func (c *ClerkAPI) listUsers(ctx context.Context, params map[string]string) ([]*clerk.User, error) {
+func (c *ClerkAPI) listUsers(ctx context.Context, params map[string]string, keepRaw bool) ([]*clerkevent.ClerkUser, error) {
 	url, err := clerk.JoinPath(*c.config.URL, "/users")
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -75,9 +78,20 @@ func (c *ClerkAPI) listUsers(ctx context.Context, params map[string]string) ([]*
 	if resp.StatusCode >= 400 {
 		return nil, apiError(resp, body.Bytes())
 	}
-	var page []*clerk.User
+	var page []*clerkevent.ClerkUser
 	if err := jsonv1.Unmarshal(body.Bytes(), &page); err != nil {
 		return nil, fmt.Errorf("list users: decode the page: %w", err)
+	}
+	if keepRaw {
+		// Decoded a second time, only for a layout that stores the whole
+		// object: re-encoding it would lose what the SDK does not model.
+		var raws []json.RawMessage
+		if err := jsonv1.Unmarshal(body.Bytes(), &raws); err != nil || len(raws) != len(page) {
+			return nil, fmt.Errorf("list users: decode the page's objects: %v", err)
+		}
+		for i, raw := range raws {
+			page[i].Raw = raw
+		}
 	}
 	return page, nil
 }

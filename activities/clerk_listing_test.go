@@ -17,6 +17,7 @@ import (
 	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 )
@@ -26,6 +27,15 @@ import (
 type sdkUserPage []*clerk.User
 
 func (*sdkUserPage) Read(*clerk.APIResponse) {}
+
+// sdkUsers are the SDK's part of a listing's users.
+func sdkUsers(us []*clerkevent.ClerkUser) []*clerk.User {
+	out := make([]*clerk.User, len(us))
+	for i, u := range us {
+		out[i] = &u.User
+	}
+	return out
+}
 
 // TestListUsers_DecodesAsTheSDK: a page of Clerk's user objects (the
 // fake's and those of Clerk's webhook examples, and one with everything a
@@ -59,7 +69,7 @@ func TestListUsers_DecodesAsTheSDK(t *testing.T) {
 		"default_second_factor": false, "reserved": false, "linked_to": []any{}, "created_at": 1677691943000, "updated_at": 1677691949000,
 		"verification": map[string]any{"status": "verified", "strategy": "phone_code", "attempts": 1, "expire_at": 1677692549435},
 	}}
-	full["banned"], full["locked"] = true, true
+	full["banned"], full["locked"], full["deprovisioned"] = true, true, true
 	raw, err := json.Marshal(full)
 	require.NoError(t, err)
 	page = append(page, raw)
@@ -71,12 +81,19 @@ func TestListUsers_DecodesAsTheSDK(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	got, err := clerkAPI(srv.URL, "sk_test_any").listUsers(context.Background(), nil)
+	got, err := clerkAPI(srv.URL, "sk_test_any").listUsers(context.Background(), nil, true)
 	require.NoError(t, err)
 	var want []*clerk.User
 	require.NoError(t, json.Unmarshal(body, &want))
 	require.Len(t, got, len(page))
-	require.Equal(t, want, got)
+	require.Equal(t, want, sdkUsers(got))
+	for i, u := range got {
+		require.JSONEq(t, string(page[i]), string(u.Raw), "the object as Clerk sent it")
+	}
+	require.True(t, got[len(got)-1].Deprovisioned, "a field the SDK does not model")
+	withoutRaw, err := clerkAPI(srv.URL, "sk_test_any").listUsers(context.Background(), nil, false)
+	require.NoError(t, err)
+	require.Nil(t, withoutRaw[0].Raw, "kept only for a layout that stores the object")
 	last := got[len(got)-1]
 	require.Equal(t, "+15555550100", last.PhoneNumbers[0].PhoneNumber)
 	require.JSONEq(t, `{"role":"admin","plan":{"seats":3,"ratio":2.5,"tags":["a",null,true]}}`, string(last.PublicMetadata))
@@ -101,9 +118,9 @@ func TestListUsers_SpeaksAsTheSDK(t *testing.T) {
 	var want sdkUserPage
 	require.NoError(t, api.Call(ctx, newListRequest("/users", params), &want))
 	sdkHeader := fake.Header("/v1/users")
-	got, err := api.listUsers(ctx, params)
+	got, err := api.listUsers(ctx, params, false)
 	require.NoError(t, err)
-	require.Equal(t, []*clerk.User(want), got)
+	require.Equal(t, []*clerk.User(want), sdkUsers(got))
 	require.Equal(t, []string{"user_b", "user_c"}, []string{got[0].ID, got[1].ID})
 	require.Equal(t, sdkHeader.Get("Clerk-API-Version"), fake.Header("/v1/users").Get("Clerk-API-Version"),
 		"clerkAPIVersion is not the version clerk-sdk-go sends: set it to the SDK's")
@@ -116,12 +133,12 @@ func TestListUsers_SpeaksAsTheSDK(t *testing.T) {
 		fail()
 		sdkErr := api.Call(ctx, newListRequest("/users", params), &want)
 		fail()
-		_, err := api.listUsers(ctx, params)
+		_, err := api.listUsers(ctx, params, false)
 		requireSameRefusal(t, name, sdkErr, err)
 	}
 	badKey := clerkAPI(fake.URL(), "sk_test_wrong")
 	sdkErr := badKey.Call(ctx, newListRequest("/users", params), &want)
-	_, err = badKey.listUsers(ctx, params)
+	_, err = badKey.listUsers(ctx, params, false)
 	requireSameRefusal(t, "401", sdkErr, err)
 
 	// A JSON body that is not Clerk's error shape: the SDK's bare message.
@@ -133,7 +150,7 @@ func TestListUsers_SpeaksAsTheSDK(t *testing.T) {
 	t.Cleanup(odd.Close)
 	oddAPI := clerkAPI(odd.URL, "sk_test_any")
 	sdkErr = oddAPI.Call(ctx, newListRequest("/users", params), &want)
-	_, err = oddAPI.listUsers(ctx, params)
+	_, err = oddAPI.listUsers(ctx, params, false)
 	require.Error(t, err)
 	require.EqualError(t, err, sdkErr.Error())
 }

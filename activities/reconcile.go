@@ -7,6 +7,7 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
 )
 
@@ -92,7 +93,11 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 		case err != nil:
 			return res, err
 		default:
-			u, err := a.Store.NormalizeUser(cu)
+			var u clerkevent.User
+			full, err := clerkevent.FromSDK(cu)
+			if err == nil {
+				u, err = a.Store.NormalizeUser(full)
+			}
 			if err != nil {
 				activity.GetLogger(ctx).Warn("Skipped a user Clerk returned without the fields clerksync needs", "clerk_id", id, "error", err)
 				break

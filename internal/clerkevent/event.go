@@ -108,6 +108,43 @@ type User struct {
 	Locked          bool            `json:"locked,omitempty"`
 	// Object is the whole user object as Clerk sent it, compacted.
 	Object json.RawMessage `json:"object,omitempty"`
+	// LastActiveAt is Clerk's last_active_at; Deprovisioned is Clerk's
+	// deprovisioned (directory sync, SCIM: a deactivated user arrives as
+	// user.updated, not user.deleted).
+	LastActiveAt  time.Time `json:"last_active_at,omitzero"`
+	Deprovisioned bool      `json:"deprovisioned,omitempty"`
+}
+
+// ClerkUser is Clerk's user object as clerksync reads it: clerk-sdk-go's
+// User, the fields of Clerk's that it does not model, and the object as
+// Clerk sent it.
+type ClerkUser struct {
+	clerk.User
+	Deprovisioned bool `json:"deprovisioned"`
+	// Raw is the object's JSON as Clerk sent it; nil when the caller did
+	// not keep it (the object is then re-encoded from the fields above,
+	// losing what they do not model).
+	Raw json.RawMessage `json:"-"`
+}
+
+// DecodeClerkUser decodes a user object as Clerk sends it, keeping raw.
+func DecodeClerkUser(raw json.RawMessage) (*ClerkUser, error) {
+	cu := &ClerkUser{}
+	if err := unmarshalData(raw, cu); err != nil {
+		return nil, err
+	}
+	cu.Raw = raw
+	return cu, nil
+}
+
+// FromSDK is a ClerkUser for a clerk-sdk-go User, from the JSON of the
+// answer it was read from when the SDK kept it (user.Client.Get does), so
+// that what the SDK does not model is not lost.
+func FromSDK(u *clerk.User) (*ClerkUser, error) {
+	if u.Response != nil && len(u.Response.RawJSON) > 0 {
+		return DecodeClerkUser(u.Response.RawJSON)
+	}
+	return &ClerkUser{User: *u}, nil
 }
 
 // ContentHash is a digest of the stored fields (everything but the version).
@@ -150,6 +187,10 @@ func (u User) extraFields() []*string {
 	}
 	extra := []*string{verified, addresses, u.Phone, u.ExternalID, text(u.PublicMetadata), text(u.PrivateMetadata),
 		text(u.UnsafeMetadata), lastSignIn, flags, text(u.Object)}
+	// Fields added since: hashed only where set, as above.
+	if !u.LastActiveAt.IsZero() || u.Deprovisioned {
+		extra = append(extra, text(strconv.AppendInt(nil, u.LastActiveAt.UnixMilli(), 10)), text(strconv.AppendBool(nil, u.Deprovisioned)))
+	}
 	for _, f := range extra {
 		if f != nil {
 			return extra
@@ -222,14 +263,21 @@ func Parse(body []byte, svixID string) (Event, error) {
 	return ev, nil
 }
 
-// NormalizeUser maps a clerk.User (from a webhook or the Backend API) to the
-// stored shape. It is the one place that decides what a column holds.
-func NormalizeUser(cu *clerk.User) (User, error) {
+// NormalizeUser maps Clerk's user object (from a webhook or the Backend
+// API) to the stored shape. It is the one place that decides what a column
+// holds.
+func NormalizeUser(cu *ClerkUser) (User, error) {
 	u, err := NormalizeUserFields(cu)
 	if err != nil {
 		return User{}, err
 	}
-	if u.Object, err = json.Marshal(cu); err != nil {
+	if cu.Raw != nil {
+		var b bytes.Buffer
+		if err := json.Compact(&b, cu.Raw); err != nil {
+			return User{}, fmt.Errorf("data: %w", err)
+		}
+		u.Object = b.Bytes()
+	} else if u.Object, err = json.Marshal(cu); err != nil {
 		return User{}, fmt.Errorf("data: %w", err)
 	}
 	return u, nil
@@ -238,7 +286,7 @@ func NormalizeUser(cu *clerk.User) (User, error) {
 // NormalizeUserFields is NormalizeUser without Object, for a layout that
 // does not store the whole object (its writes trim it anyway): marshalling
 // it is about a tenth of what a backfill costs the worker.
-func NormalizeUserFields(cu *clerk.User) (User, error) {
+func NormalizeUserFields(cu *ClerkUser) (User, error) {
 	if err := ValidateClerkID(cu.ID); err != nil {
 		return User{}, err
 	}
@@ -247,7 +295,7 @@ func NormalizeUserFields(cu *clerk.User) (User, error) {
 	}
 	u := User{
 		ClerkID:        cu.ID,
-		Email:          primaryEmail(cu),
+		Email:          primaryEmail(&cu.User),
 		FirstName:      nonEmpty(cu.FirstName),
 		LastName:       nonEmpty(cu.LastName),
 		Username:       nonEmpty(cu.Username),
@@ -291,7 +339,10 @@ func NormalizeUserFields(cu *clerk.User) (User, error) {
 	if cu.LastSignInAt != nil && *cu.LastSignInAt > 0 {
 		u.LastSignInAt = time.UnixMilli(*cu.LastSignInAt).UTC()
 	}
-	u.Banned, u.Locked = cu.Banned, cu.Locked
+	u.Banned, u.Locked, u.Deprovisioned = cu.Banned, cu.Locked, cu.Deprovisioned
+	if cu.LastActiveAt != nil && *cu.LastActiveAt > 0 {
+		u.LastActiveAt = time.UnixMilli(*cu.LastActiveAt).UTC()
+	}
 	return u, nil
 }
 
@@ -335,11 +386,11 @@ func ValidateClerkID(id string) error {
 }
 
 func parseUser(data json.RawMessage) (User, error) {
-	var cu clerk.User
-	if err := unmarshalData(data, &cu); err != nil {
+	cu, err := DecodeClerkUser(data)
+	if err != nil {
 		return User{}, err
 	}
-	return NormalizeUser(&cu)
+	return NormalizeUser(cu)
 }
 
 func unmarshalData(data json.RawMessage, v any) error {

@@ -143,3 +143,31 @@ func TestParse_UnhandledTypeIsReportedWithItsType(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestParse_KeepsTheObjectAsClerkSentIt: the object source is Clerk's
+// JSON, compacted, not clerk-sdk-go's struct re-encoded: fields the SDK
+// does not model (deprovisioned, scim, bypass_client_trust) stay in it,
+// and deprovisioned and last_active_at are read as sources of their own.
+func TestParse_KeepsTheObjectAsClerkSentIt(t *testing.T) {
+	t.Parallel()
+	var event map[string]any
+	require.NoError(t, json.Unmarshal(load(t, "user.updated.catalog.json"), &event))
+	data := event["data"].(map[string]any)
+	data["deprovisioned"], data["bypass_client_trust"], data["last_active_at"] = true, true, 1765000000000
+	data["scim"] = map[string]any{"enterprise_connection_id": "entconn_1", "external_id": "okta-42"}
+	body, err := json.Marshal(event)
+	require.NoError(t, err)
+	ev, err := clerkevent.Parse(body, "msg_1")
+	require.NoError(t, err)
+	want, err := json.Marshal(data)
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(ev.User.Object))
+	require.NotContains(t, string(ev.User.Object), "\n", "compacted")
+	require.True(t, ev.User.Deprovisioned)
+	require.Equal(t, time.UnixMilli(1765000000000).UTC(), ev.User.LastActiveAt)
+
+	plain, err := clerkevent.Parse(load(t, "user.updated.catalog.json"), "msg_1")
+	require.NoError(t, err)
+	require.False(t, plain.User.Deprovisioned)
+	require.NotEqual(t, plain.User.ContentHash(), ev.User.ContentHash(), "the new fields are content")
+}

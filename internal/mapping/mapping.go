@@ -61,7 +61,9 @@ const (
 	SourceLastSignInAt    = "last_sign_in_at"  //
 	SourceBanned          = "banned"           //
 	SourceLocked          = "locked"           //
-	SourceObject          = "object"           // the whole user object as JSON
+	SourceLastActiveAt    = "last_active_at"   //
+	SourceDeprovisioned   = "deprovisioned"    // deactivated by directory sync (SCIM), still in Clerk
+	SourceObject          = "object"           // the whole user object as JSON, as Clerk sent it
 	SourceFullName        = "full_name"        // first and last name, as Clerk's fullName joins them
 
 	// An organization's (with id, image_url, created_at, updated_at, now).
@@ -92,6 +94,7 @@ var userSources = map[string]Kind{
 	SourceEmailVerified: Bool, SourceEmailAddresses: JSON, SourcePhone: Text, SourceExternalID: Text,
 	SourcePublicMetadata: JSON, SourcePrivateMetadata: JSON, SourceUnsafeMetadata: JSON,
 	SourceLastSignInAt: Time, SourceBanned: Bool, SourceLocked: Bool, SourceObject: JSON, SourceFullName: Text,
+	SourceLastActiveAt: Time, SourceDeprovisioned: Bool,
 }
 
 // organizationSources are an organization column's sources, and

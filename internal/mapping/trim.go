@@ -49,6 +49,12 @@ func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
 	if !uses(SourceLocked) {
 		u.Locked = false
 	}
+	if !uses(SourceLastActiveAt) {
+		u.LastActiveAt = time.Time{}
+	}
+	if !uses(SourceDeprovisioned) {
+		u.Deprovisioned = false
+	}
 	u.PublicMetadata = kept(u.PublicMetadata, cols, SourcePublicMetadata)
 	u.PrivateMetadata = kept(u.PrivateMetadata, cols, SourcePrivateMetadata)
 	u.UnsafeMetadata = kept(u.UnsafeMetadata, cols, SourceUnsafeMetadata)

@@ -189,7 +189,7 @@ func absent(table, column, value string) string {
 // nullableSource reports whether a source can have no value.
 func nullableSource(source string) bool {
 	switch source {
-	case mapping.SourceUpdatedAt, mapping.SourceNow, mapping.SourceBanned, mapping.SourceLocked, mapping.SourceRole:
+	case mapping.SourceUpdatedAt, mapping.SourceNow, mapping.SourceBanned, mapping.SourceLocked, mapping.SourceDeprovisioned, mapping.SourceRole:
 		return false
 	}
 	return true

@@ -630,3 +630,41 @@ func TestMapping_LegacyRowsLinkedByVerifiedEmail(t *testing.T) {
 		fmt.Sprintf("%d  member ", unverified),
 	}, got)
 }
+
+// TestMapping_DeprovisionedAndLastActiveAt: Clerk's deprovisioned (a user
+// directory sync deactivated arrives as user.updated) and last_active_at
+// are sources of their own, written by a webhook and a backfill page alike.
+func TestMapping_DeprovisionedAndLastActiveAt(t *testing.T) {
+	t.Parallel()
+	doc, err := readExample(testenv.Invoicing)
+	require.NoError(t, err)
+	doc = strings.Replace(doc, "    updated_at: now\n", "    updated_at: now\n    deactivated: deprovisioned\n    last_seen: last_active_at\n", 1)
+	st, db := openMapped(t, testenv.Invoicing, doc,
+		`alter table app.users add column deactivated boolean not null default false, add column last_seen timestamptz`)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	seen := now.Add(-time.Hour)
+	user := func(id string, deprovisioned bool) clerkevent.User {
+		email := id + "@example.com"
+		return clerkevent.User{ClerkID: id, Email: &email, ClerkCreatedAt: now, ClerkUpdatedAt: now, Deprovisioned: deprovisioned, LastActiveAt: seen}
+	}
+	_, err = st.UpsertUser(ctx, user("user_scim", true), 0)
+	require.NoError(t, err)
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{user("user_paged", true), user("user_active", false)}, 0)
+	require.NoError(t, err)
+	rows, err := db.Query(ctx, `select clerk_user_id, deactivated, last_seen from app.users order by clerk_user_id`)
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var (
+			id          string
+			deactivated bool
+			lastSeen    time.Time
+		)
+		require.NoError(t, rows.Scan(&id, &deactivated, &lastSeen))
+		require.True(t, seen.Equal(lastSeen), "%s: last_seen %s", id, lastSeen)
+		got = append(got, fmt.Sprintf("%s %t", id, deactivated))
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"user_active false", "user_paged true", "user_scim true"}, got)
+}

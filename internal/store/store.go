@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -162,6 +161,11 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 	return s, nil
 }
 
+// StoresObject reports whether the layout writes Clerk's whole user object
+// (the object source), which a Clerk listing must then keep as Clerk sent
+// it.
+func (s *Store) StoresObject() bool { return s.mapping.Uses(mapping.SourceObject) }
+
 // Trim returns u with only the fields of Clerk's user object the layout
 // writes (mapping.Mapping.Trim): the starter and the profile fetch trim
 // what they hand to Temporal, and every write trims what it stores, so the
@@ -170,8 +174,8 @@ func (s *Store) Trim(u clerkevent.User) clerkevent.User { return s.mapping.Trim(
 
 // NormalizeUser maps a user from Clerk's API to what the layout writes:
 // clerkevent.NormalizeUser, trimmed as Trim does, the whole object
-// marshalled only when the layout stores it.
-func (s *Store) NormalizeUser(cu *clerk.User) (clerkevent.User, error) {
+// encoded only when the layout stores it.
+func (s *Store) NormalizeUser(cu *clerkevent.ClerkUser) (clerkevent.User, error) {
 	normalize := clerkevent.NormalizeUserFields
 	if s.mapping.Uses(mapping.SourceObject) {
 		normalize = clerkevent.NormalizeUser

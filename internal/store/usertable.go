@@ -22,6 +22,7 @@ var sourceColumns = []struct{ name, typ string }{
 	{"email_verified", "boolean"}, {"email_addresses", "jsonb"}, {"phone", "text"}, {"external_id", "text"},
 	{"public_metadata", "jsonb"}, {"private_metadata", "jsonb"}, {"unsafe_metadata", "jsonb"},
 	{"last_sign_in_at", "timestamptz"}, {"banned", "boolean"}, {"locked", "boolean"}, {"object", "jsonb"},
+	{"last_active_at", "timestamptz"}, {"deprovisioned", "boolean"},
 }
 
 // jsonText is raw JSON as a text parameter (cast to jsonb in the SQL), nil
@@ -42,7 +43,8 @@ func sourceValues(u clerkevent.User) []any {
 	}
 	return []any{u.ClerkID, u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL, optionalTime(u.ClerkCreatedAt),
 		u.ClerkUpdatedAt, u.ContentHash(), u.EmailVerified, jsonText(addresses), u.Phone, u.ExternalID,
-		jsonText(u.PublicMetadata), jsonText(u.PrivateMetadata), jsonText(u.UnsafeMetadata), optionalTime(u.LastSignInAt), u.Banned, u.Locked, jsonText(u.Object)}
+		jsonText(u.PublicMetadata), jsonText(u.PrivateMetadata), jsonText(u.UnsafeMetadata), optionalTime(u.LastSignInAt), u.Banned, u.Locked, jsonText(u.Object),
+		optionalTime(u.LastActiveAt), u.Deprovisioned}
 }
 
 // pageSources are the source columns every page statement reads: the

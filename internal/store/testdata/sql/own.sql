@@ -4,7 +4,7 @@
 with tombstone as (
     select 1 from clerksync.user_tombstones where clerk_id = $1
 ), src as (
-    select $1::text as clerk_id, $2::text as email, $3::text as first_name, $4::text as last_name, $5::text as username, $6::text as image_url, $7::timestamptz as created_at, $8::timestamptz as updated_at, $9::text collate "C" as content_hash, $10::boolean as email_verified, $11::jsonb as email_addresses, $12::text as phone, $13::text as external_id, $14::jsonb as public_metadata, $15::jsonb as private_metadata, $16::jsonb as unsafe_metadata, $17::timestamptz as last_sign_in_at, $18::boolean as banned, $19::boolean as locked, $20::jsonb as object
+    select $1::text as clerk_id, $2::text as email, $3::text as first_name, $4::text as last_name, $5::text as username, $6::text as image_url, $7::timestamptz as created_at, $8::timestamptz as updated_at, $9::text collate "C" as content_hash, $10::boolean as email_verified, $11::jsonb as email_addresses, $12::text as phone, $13::text as external_id, $14::jsonb as public_metadata, $15::jsonb as private_metadata, $16::jsonb as unsafe_metadata, $17::timestamptz as last_sign_in_at, $18::boolean as banned, $19::boolean as locked, $20::jsonb as object, $21::timestamptz as last_active_at, $22::boolean as deprovisioned
     where not exists (select 1 from tombstone)
 ),
 apply as materialized (
@@ -44,7 +44,7 @@ select
 
 -- users: page
 with page as (
-    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, p.username::text as username, p.image_url::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, null::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object
+    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, p.username::text as username, p.image_url::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, null::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object, null::timestamptz as last_active_at, null::boolean as deprovisioned
     from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[]) as p(clerk_id, email, first_name, last_name, username, image_url, created_at, updated_at, content_hash)
 ), checked as materialized (
     select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
@@ -121,7 +121,7 @@ returning "trial_ends_at";
 
 -- trials: page
 with page as (
-    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, p.username::text as username, p.image_url::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, null::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object
+    select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, p.username::text as username, p.image_url::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, null::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object, null::timestamptz as last_active_at, null::boolean as deprovisioned
     from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[]) as p(clerk_id, email, first_name, last_name, username, image_url, created_at, updated_at, content_hash)
 ), checked as materialized (
     select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
