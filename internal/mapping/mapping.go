@@ -74,6 +74,11 @@ const (
 	SourcePermissions = "permissions" // the role's permissions, a JSON array
 )
 
+// MissingNow is a time source's missing value: the time of the write (a
+// NOT NULL created_at column, for a row written before Clerk's profile
+// arrives).
+const MissingNow = "now"
+
 // Kind is what a source's values are, which decides the column types that
 // can hold it.
 type Kind int

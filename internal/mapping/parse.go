@@ -166,8 +166,13 @@ func parseColumns(entity string, sources map[string]Kind, cols map[string]column
 		if _, ok := sources[source]; !ok {
 			p.add("%s.columns.%s: source %q: want one of %s", entity, name, c.Source, strings.Join(slices.Sorted(maps.Keys(sources)), ", "))
 		}
-		if kind := SourceKind(source); c.Missing != nil && kind != Text && kind != JSON {
-			p.add("%s.columns.%s: missing: only a text or JSON source has a written-as-missing value", entity, name)
+		if c.Missing != nil {
+			switch kind := SourceKind(source); {
+			case kind == Time && *c.Missing != MissingNow:
+				p.add("%s.columns.%s: missing: %q: a time's missing value is now (the time of the write)", entity, name, *c.Missing)
+			case kind == Bool && *c.Missing != "true" && *c.Missing != "false":
+				p.add("%s.columns.%s: missing: %q: a boolean's missing value is true or false", entity, name, *c.Missing)
+			}
 		}
 		switch c.On {
 		case "", "write", "insert":

@@ -121,7 +121,7 @@ func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCo
 			continue
 		}
 		if !ci.nullable && m.Missing == nil && nullableSource(m.Source) {
-			c.problem(m.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: \"\"}", m.Source, m.Source)
+			c.problem(m.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: %s}", m.Source, m.Source, missingExample(m.Source, ci.dataType))
 		}
 		c.written[m.Name] = true
 		typed = append(typed, col)
@@ -145,6 +145,26 @@ func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCo
 		}
 	}
 	return typed, insertCols, insertVals, sets
+}
+
+// missingExample is a missing value that a source's kind takes, for a
+// problem's suggested fix.
+func missingExample(source, dataType string) string {
+	switch mapping.SourceKind(source) {
+	case mapping.Time:
+		return mapping.MissingNow
+	case mapping.Bool:
+		return "false"
+	case mapping.JSON:
+		if slices.Contains(textTypes, dataType) {
+			return `""`
+		}
+		if source == mapping.SourceEmailAddresses {
+			return `"[]"`
+		}
+		return `"{}"`
+	}
+	return `""`
 }
 
 // deletion checks a soft deletion's deleted-at column (live says whose row

@@ -107,11 +107,17 @@ func valueExpr(c column) (string, bool) {
 	switch mapping.SourceKind(c.Source) {
 	case mapping.Time:
 		src := "src." + quote(c.Source)
-		if c.Source == mapping.SourceNow {
+		switch {
+		case c.Source == mapping.SourceNow:
 			src = "now()"
+		case c.Missing != nil: // mapping.MissingNow, the one a time takes
+			src = "coalesce(" + src + ", now())"
 		}
 		return timeInto(src, c.dataType)
 	case mapping.Bool:
+		if c.Missing != nil { // true or false, as the mapping checked
+			return "coalesce(src." + quote(c.Source) + ", " + *c.Missing + ")", c.dataType == "boolean"
+		}
 		return "src." + quote(c.Source), c.dataType == "boolean"
 	case mapping.JSON:
 		src := "src." + quote(c.Source)

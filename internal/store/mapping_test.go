@@ -270,6 +270,9 @@ func TestMapping_BadMappingsAreRefusedWithTheirOwnMessage(t *testing.T) {
 			want: `users table public.User, column updatedAt: NOT NULL without a default, and the mapping does not write it`},
 		{name: "NOT NULL column whose source can be missing", from: `email: {source: email, missing: ""}`, to: "email: email",
 			want: `users table public.User, column email: NOT NULL, and source email can be missing`},
+		{name: "NOT NULL time whose source can be missing", schema: `alter table "User" add column "joinedAt" timestamptz not null`,
+			from: "lastName: last_name", to: "lastName: last_name\n    joinedAt: created_at",
+			want: `users table public.User, column joinedAt: NOT NULL, and source created_at can be missing; say what is written then: {source: created_at, missing: now}`},
 		{name: "Clerk ID column that is not unique", schema: `drop index "User_clerkId_key"`,
 			want: `users table public.User, column clerkId: the Clerk ID column is not unique`},
 		{name: "key without a default", from: "key: {column: id, generate: uuid}\n  columns:\n    # NOT NULL", to: "key: {column: id}\n  columns:\n    # NOT NULL",
@@ -667,4 +670,38 @@ func TestMapping_DeprovisionedAndLastActiveAt(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, []string{"user_active false", "user_paged true", "user_scim true"}, got)
+}
+
+// TestMapping_AMissingTimeIsTheWritesTime: a NOT NULL time column mapped
+// from Clerk's created_at takes missing: now, as the check suggests (it
+// suggested missing: "", which the mapping then refused): a minimal row
+// (ensure before the profile) gets the time of the write, the profile
+// then Clerk's created_at.
+func TestMapping_AMissingTimeIsTheWritesTime(t *testing.T) {
+	t.Parallel()
+	doc, err := readExample(testenv.Invoicing)
+	require.NoError(t, err)
+	doc = strings.Replace(doc, "    updated_at: now\n", "    updated_at: now\n    signed_up_at: {source: created_at, missing: now}\n", 1)
+	st, db := openMapped(t, testenv.Invoicing, doc, `alter table app.users add column signed_up_at timestamptz not null`)
+	ctx := context.Background()
+	before := time.Now()
+	_, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_minimal", ClerkUpdatedAt: store.MinimalVersion}, 0)
+	require.NoError(t, err)
+	var signedUp time.Time
+	require.NoError(t, db.QueryRow(ctx, `select signed_up_at from app.users where clerk_user_id = 'user_minimal'`).Scan(&signedUp))
+	require.WithinDuration(t, before, signedUp, time.Minute, "the time of the write")
+
+	created := time.Now().Add(-30 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
+	email := "minimal@example.com"
+	_, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_minimal", Email: &email, ClerkCreatedAt: created, ClerkUpdatedAt: time.Now()}, 0)
+	require.NoError(t, err)
+	require.NoError(t, db.QueryRow(ctx, `select signed_up_at from app.users where clerk_user_id = 'user_minimal'`).Scan(&signedUp))
+	require.True(t, created.Equal(signedUp), "Clerk's created_at: %s", signedUp)
+
+	for _, bad := range []struct{ missing, want string }{
+		{`"1970-01-01"`, `signed_up_at: missing: "1970-01-01": a time's missing value is now`},
+	} {
+		_, err := mapping.Parse([]byte(strings.Replace(doc, "missing: now", "missing: "+bad.missing, 1)))
+		require.ErrorContains(t, err, bad.want)
+	}
 }
