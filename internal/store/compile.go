@@ -46,6 +46,11 @@ type tableCompiler struct {
 	problems []string
 	// clerkID is the table's Clerk ID column, quoted, once checked.
 	clerkID string
+	// updates are columns' assignments as an UPDATE ... FROM apply src
+	// writes them over the row u: the same values as the insert's and its
+	// ON CONFLICT's sets, without going through an insert (which draws a
+	// value of the key's sequence even when it ends in the update).
+	updates []string
 }
 
 func newTableCompiler(entity string, t mapping.Table, cols map[string]columnInfo) *tableCompiler {
@@ -137,11 +142,14 @@ func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCo
 			rawExpr, _ := valueExpr(raw)
 			sets = append(sets, fmt.Sprintf("%s = coalesce((select %s from apply src where src.clerk_id = excluded.%s), u.%s)",
 				col.quoted, rawExpr, c.clerkID, col.quoted))
+			c.updates = append(c.updates, fmt.Sprintf("%s = coalesce(%s, u.%s)", col.quoted, rawExpr, col.quoted))
 		case m.Source == mapping.SourceCreatedAt:
 			// Clerk's created_at never changes; a write without it keeps it.
 			sets = append(sets, fmt.Sprintf("%s = coalesce(excluded.%s, u.%s)", col.quoted, col.quoted, col.quoted))
+			c.updates = append(c.updates, fmt.Sprintf("%s = coalesce(%s, u.%s)", col.quoted, expr, col.quoted))
 		default:
 			sets = append(sets, fmt.Sprintf("%s = excluded.%s", col.quoted, col.quoted))
+			c.updates = append(c.updates, fmt.Sprintf("%s = %s", col.quoted, expr))
 		}
 	}
 	return typed, insertCols, insertVals, sets

@@ -705,3 +705,37 @@ func TestMapping_AMissingTimeIsTheWritesTime(t *testing.T) {
 		require.ErrorContains(t, err, bad.want)
 	}
 }
+
+// TestMapping_UpdatesDrawNoKeyFromTheSequence: the invoicing app's key is
+// an identity; updating its users, by webhook and by backfill page, draws
+// no value from its sequence (an insert that ended in ON CONFLICT's update
+// drew one per write), so the next new user's key follows the last.
+func TestMapping_UpdatesDrawNoKeyFromTheSequence(t *testing.T) {
+	t.Parallel()
+	st, _ := openExample(t, testenv.Invoicing, "UTC")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	user := func(id string, version int) clerkevent.User {
+		email := id + "@example.com"
+		return clerkevent.User{ClerkID: id, Email: &email, FirstName: str(fmt.Sprint("v", version)), ClerkCreatedAt: now,
+			ClerkUpdatedAt: now.Add(time.Duration(version) * time.Second)}
+	}
+	first, err := st.UpsertUser(ctx, user("user_first", 0), 0)
+	require.NoError(t, err)
+	for v := 1; v <= 5; v++ {
+		res, err := st.UpsertUser(ctx, user("user_first", 2*v), 0)
+		require.NoError(t, err)
+		require.Equal(t, store.Updated, res.Outcome)
+		page, err := st.WriteUserPage(ctx, "", []clerkevent.User{user("user_first", 2*v+1)}, 0)
+		require.NoError(t, err)
+		require.Equal(t, 1, page.Updated)
+	}
+	second, err := st.UpsertUser(ctx, user("user_second", 0), 0)
+	require.NoError(t, err)
+	var a, b int
+	_, err = fmt.Sscan(first.UserID, &a)
+	require.NoError(t, err)
+	_, err = fmt.Sscan(second.UserID, &b)
+	require.NoError(t, err)
+	require.Equal(t, a+1, b, "ten updates drew no key")
+}

@@ -160,9 +160,9 @@ type userTable struct {
 	// email ($2) the row's email column holds, when the mapping links by
 	// email (users.link); "" otherwise.
 	linkEmail string
-	// write is the insert of the written CTE: apply's rows as src into the
-	// table, returning each row's clerk_id, its key as text (id) and as it
-	// is (user_key), and whether it was inserted.
+	// write is the CTEs that write apply's rows (as src) into the table,
+	// the last of them, written, returning each row's clerk_id, its key as
+	// text (id) and as it is (user_key), and whether it was inserted.
 	write string
 	// projection is write's projectionOf, an SQL literal.
 	projection string
@@ -257,7 +257,7 @@ from unnest($1::text[], $2::text[]) as p(clerk_id, email)
 where u.` + t.clerkID + ` is null and u.` + quote(m.EmailColumn) + ` = ` + email + unheld
 		}
 	}
-	t.build(insertCols, insertVals, sets, typed, cols)
+	t.build(insertCols, insertVals, sets, c.updates, typed, cols)
 	return t, nil
 }
 
@@ -296,14 +296,37 @@ func rowObject(alias string, names []string) string {
 }
 
 // build writes the statements of t.
-func (t *userTable) build(insertCols, insertVals, sets []string, typed []column, cols map[string]columnInfo) {
+func (t *userTable) build(insertCols, insertVals, sets, updates []string, typed []column, cols map[string]columnInfo) {
+	if len(updates) == 0 {
+		updates = []string{t.clerkID + " = src.clerk_id"} // the row is there
+	}
+	returning := `
+    returning u.` + t.clerkID + ` as clerk_id, u.` + t.key + `::text as id, u.` + t.key + ` as user_key, `
+	// A row that is there is updated, and only the users without one reach
+	// the insert: an insert that ends in ON CONFLICT's update has drawn a
+	// value of the key's sequence all the same, one per write of every
+	// user. Both see the statement's snapshot, so no user is in both; the
+	// insert's ON CONFLICT is left for a row another transaction inserted
+	// since. The array of apply's Clerk IDs is there for the planner:
+	// joined to apply alone, the table was scanned whole for a page while
+	// it was small, and for every page after while its statistics lagged.
 	t.write = `
+updated as (
+    update ` + t.name + ` u set
+        ` + strings.Join(updates, ",\n        ") + `
+    from apply src
+    where u.` + t.clerkID + ` = src.clerk_id
+      and u.` + t.clerkID + ` = any (array(select clerk_id from apply))` + returning + `false as inserted
+), inserted as (
     insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
     select ` + strings.Join(insertVals, ", ") + ` from apply src
+    where ` + absent(t.name, t.clerkID, "src.clerk_id") + `
     order by src.clerk_id
     on conflict (` + t.clerkID + `) do update set
-        ` + strings.Join(sets, ",\n        ") + `
-    returning u.` + t.clerkID + ` as clerk_id, u.` + t.key + `::text as id, u.` + t.key + ` as user_key, xmax = 0 as inserted`
+        ` + strings.Join(sets, ",\n        ") + returning + `xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
+)`
 	t.projection = projectionOf(t.write)
 	t.upsert = `
 with tombstone as (
@@ -368,8 +391,7 @@ apply as materialized (
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection` + stateSet + `
-), written as (` + t.write + `
-)`
+),` + t.write
 }
 
 // pageStatement writes a page: pageRelation of pageCols, and with

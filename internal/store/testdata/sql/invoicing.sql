@@ -14,17 +14,29 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:8ea007f37f31a583' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:4f8ad664b79508e3' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:8ea007f37f31a583' from apply
+    select clerk_id, updated_at, content_hash, 'p1:4f8ad664b79508e3' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "app"."users" u set
+        "email" = coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)),
+        "full_name" = nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''),
+        "role" = coalesce((src."public_metadata" #>> '{"role"}'), u."role"),
+        "updated_at" = now()
+    from apply src
+    where u."clerk_user_id" = src.clerk_id
+      and u."clerk_user_id" = any (array(select clerk_id from apply))
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
     select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''), coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
@@ -32,6 +44,8 @@ apply as materialized (
         "role" = coalesce((select (src."public_metadata" #>> '{"role"}') from apply src where src.clerk_id = excluded."clerk_user_id"), u."role"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select
     coalesce((select id from written), (select "id"::text from "app"."users" where "clerk_user_id" = $1)),
@@ -58,17 +72,29 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:8ea007f37f31a583' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:4f8ad664b79508e3' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:8ea007f37f31a583' from apply
+    select clerk_id, updated_at, content_hash, 'p1:4f8ad664b79508e3' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "app"."users" u set
+        "email" = coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)),
+        "full_name" = nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''),
+        "role" = coalesce((src."public_metadata" #>> '{"role"}'), u."role"),
+        "updated_at" = now()
+    from apply src
+    where u."clerk_user_id" = src.clerk_id
+      and u."clerk_user_id" = any (array(select clerk_id from apply))
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
     select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''), coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
@@ -76,6 +102,8 @@ apply as materialized (
         "role" = coalesce((select (src."public_metadata" #>> '{"role"}') from apply src where src.clerk_id = excluded."clerk_user_id"), u."role"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select
     count(*) filter (where inserted),
@@ -149,18 +177,30 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:8ea007f37f31a583' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:4f8ad664b79508e3' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
-    select clerk_id, updated_at, content_hash, 'p1:8ea007f37f31a583', case when grant_trial then now() end from apply
+    select clerk_id, updated_at, content_hash, 'p1:4f8ad664b79508e3', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
-), written as (
+),
+updated as (
+    update "app"."users" u set
+        "email" = coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)),
+        "full_name" = nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''),
+        "role" = coalesce((src."public_metadata" #>> '{"role"}'), u."role"),
+        "updated_at" = now()
+    from apply src
+    where u."clerk_user_id" = src.clerk_id
+      and u."clerk_user_id" = any (array(select clerk_id from apply))
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "app"."users" as u ("clerk_user_id", "email", "full_name", "role", "updated_at")
     select src.clerk_id, coalesce(src."email", replace('{clerk_id}@no-email.invalid', '{clerk_id}', src.clerk_id)), nullif(btrim(concat_ws(' ', src.first_name, src.last_name)), ''), coalesce((src."public_metadata" #>> '{"role"}'), 'member'), now() from apply src
+    where (select true from "app"."users" x where x."clerk_user_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "email" = excluded."email",
@@ -168,6 +208,8 @@ apply as materialized (
         "role" = coalesce((select (src."public_metadata" #>> '{"role"}') from apply src where src.clerk_id = excluded."clerk_user_id"), u."role"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 ), trial as (
     insert into "app"."subscriptions" ("user_id", "plan", "status", "ends_at", "updated_at")
     select w.user_key, 'trial', 'trialing', a.trial_ends, now()

@@ -14,17 +14,33 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:b41f63c89d6442a0' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:d6d2a978c751066e' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:b41f63c89d6442a0' from apply
+    select clerk_id, updated_at, content_hash, 'p1:d6d2a978c751066e' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "users" u set
+        "clerk_created_at" = coalesce(src."created_at", u."clerk_created_at"),
+        "clerk_updated_at" = src."updated_at",
+        "email" = src."email",
+        "first_name" = src."first_name",
+        "image_url" = src."image_url",
+        "last_name" = src."last_name",
+        "updated_at" = now(),
+        "username" = src."username"
+    from apply src
+    where u."clerk_id" = src.clerk_id
+      and u."clerk_id" = any (array(select clerk_id from apply))
+    returning u."clerk_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "users" as u ("clerk_id", "clerk_created_at", "clerk_updated_at", "email", "first_name", "image_url", "last_name", "updated_at", "username")
     select src.clerk_id, src."created_at", src."updated_at", src."email", src."first_name", src."image_url", src."last_name", now(), src."username" from apply src
+    where (select true from "users" x where x."clerk_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_id") do update set
         "clerk_created_at" = coalesce(excluded."clerk_created_at", u."clerk_created_at"),
@@ -36,6 +52,8 @@ apply as materialized (
         "updated_at" = excluded."updated_at",
         "username" = excluded."username"
     returning u."clerk_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select
     coalesce((select id from written), (select "id"::text from "users" where "clerk_id" = $1)),
@@ -62,17 +80,33 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:b41f63c89d6442a0' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:d6d2a978c751066e' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:b41f63c89d6442a0' from apply
+    select clerk_id, updated_at, content_hash, 'p1:d6d2a978c751066e' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "users" u set
+        "clerk_created_at" = coalesce(src."created_at", u."clerk_created_at"),
+        "clerk_updated_at" = src."updated_at",
+        "email" = src."email",
+        "first_name" = src."first_name",
+        "image_url" = src."image_url",
+        "last_name" = src."last_name",
+        "updated_at" = now(),
+        "username" = src."username"
+    from apply src
+    where u."clerk_id" = src.clerk_id
+      and u."clerk_id" = any (array(select clerk_id from apply))
+    returning u."clerk_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "users" as u ("clerk_id", "clerk_created_at", "clerk_updated_at", "email", "first_name", "image_url", "last_name", "updated_at", "username")
     select src.clerk_id, src."created_at", src."updated_at", src."email", src."first_name", src."image_url", src."last_name", now(), src."username" from apply src
+    where (select true from "users" x where x."clerk_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_id") do update set
         "clerk_created_at" = coalesce(excluded."clerk_created_at", u."clerk_created_at"),
@@ -84,6 +118,8 @@ apply as materialized (
         "updated_at" = excluded."updated_at",
         "username" = excluded."username"
     returning u."clerk_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select
     count(*) filter (where inserted),
@@ -142,18 +178,34 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:b41f63c89d6442a0' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:d6d2a978c751066e' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
-    select clerk_id, updated_at, content_hash, 'p1:b41f63c89d6442a0', case when grant_trial then now() end from apply
+    select clerk_id, updated_at, content_hash, 'p1:d6d2a978c751066e', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
-), written as (
+),
+updated as (
+    update "users" u set
+        "clerk_created_at" = coalesce(src."created_at", u."clerk_created_at"),
+        "clerk_updated_at" = src."updated_at",
+        "email" = src."email",
+        "first_name" = src."first_name",
+        "image_url" = src."image_url",
+        "last_name" = src."last_name",
+        "updated_at" = now(),
+        "username" = src."username"
+    from apply src
+    where u."clerk_id" = src.clerk_id
+      and u."clerk_id" = any (array(select clerk_id from apply))
+    returning u."clerk_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "users" as u ("clerk_id", "clerk_created_at", "clerk_updated_at", "email", "first_name", "image_url", "last_name", "updated_at", "username")
     select src.clerk_id, src."created_at", src."updated_at", src."email", src."first_name", src."image_url", src."last_name", now(), src."username" from apply src
+    where (select true from "users" x where x."clerk_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_id") do update set
         "clerk_created_at" = coalesce(excluded."clerk_created_at", u."clerk_created_at"),
@@ -165,6 +217,8 @@ apply as materialized (
         "updated_at" = excluded."updated_at",
         "username" = excluded."username"
     returning u."clerk_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 ), trial as (
     insert into "subscriptions" ("user_id", "plan", "status", "trial_ends_at", "updated_at")
     select w.user_key, 'trial', 'trialing', a.trial_ends, now()

@@ -14,17 +14,30 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:2a2a511814c15f11' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:2d90a4ca04100b34' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:2a2a511814c15f11' from apply
+    select clerk_id, updated_at, content_hash, 'p1:2d90a4ca04100b34' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "public"."User" u set
+        "email" = coalesce(src."email", ''),
+        "firstName" = src."first_name",
+        "lastName" = src."last_name",
+        "updatedAt" = (now() at time zone 'UTC'),
+        "username" = src."username"
+    from apply src
+    where u."clerkId" = src.clerk_id
+      and u."clerkId" = any (array(select clerk_id from apply))
+    returning u."clerkId" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "public"."User" as u ("clerkId", "id", "createdAt", "email", "firstName", "lastName", "updatedAt", "username")
     select src.clerk_id, gen_random_uuid()::text, (now() at time zone 'UTC'), coalesce(src."email", ''), src."first_name", src."last_name", (now() at time zone 'UTC'), src."username" from apply src
+    where (select true from "public"."User" x where x."clerkId" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerkId") do update set
         "email" = excluded."email",
@@ -33,6 +46,8 @@ apply as materialized (
         "updatedAt" = excluded."updatedAt",
         "username" = excluded."username"
     returning u."clerkId" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select
     coalesce((select id from written), (select "id"::text from "public"."User" where "clerkId" = $1)),
@@ -59,17 +74,30 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:2a2a511814c15f11' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:2d90a4ca04100b34' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:2a2a511814c15f11' from apply
+    select clerk_id, updated_at, content_hash, 'p1:2d90a4ca04100b34' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "public"."User" u set
+        "email" = coalesce(src."email", ''),
+        "firstName" = src."first_name",
+        "lastName" = src."last_name",
+        "updatedAt" = (now() at time zone 'UTC'),
+        "username" = src."username"
+    from apply src
+    where u."clerkId" = src.clerk_id
+      and u."clerkId" = any (array(select clerk_id from apply))
+    returning u."clerkId" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "public"."User" as u ("clerkId", "id", "createdAt", "email", "firstName", "lastName", "updatedAt", "username")
     select src.clerk_id, gen_random_uuid()::text, (now() at time zone 'UTC'), coalesce(src."email", ''), src."first_name", src."last_name", (now() at time zone 'UTC'), src."username" from apply src
+    where (select true from "public"."User" x where x."clerkId" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerkId") do update set
         "email" = excluded."email",
@@ -78,6 +106,8 @@ apply as materialized (
         "updatedAt" = excluded."updatedAt",
         "username" = excluded."username"
     returning u."clerkId" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select
     count(*) filter (where inserted),
@@ -136,18 +166,31 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:2a2a511814c15f11' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:2d90a4ca04100b34' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
-    select clerk_id, updated_at, content_hash, 'p1:2a2a511814c15f11', case when grant_trial then now() end from apply
+    select clerk_id, updated_at, content_hash, 'p1:2d90a4ca04100b34', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
-), written as (
+),
+updated as (
+    update "public"."User" u set
+        "email" = coalesce(src."email", ''),
+        "firstName" = src."first_name",
+        "lastName" = src."last_name",
+        "updatedAt" = (now() at time zone 'UTC'),
+        "username" = src."username"
+    from apply src
+    where u."clerkId" = src.clerk_id
+      and u."clerkId" = any (array(select clerk_id from apply))
+    returning u."clerkId" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "public"."User" as u ("clerkId", "id", "createdAt", "email", "firstName", "lastName", "updatedAt", "username")
     select src.clerk_id, gen_random_uuid()::text, (now() at time zone 'UTC'), coalesce(src."email", ''), src."first_name", src."last_name", (now() at time zone 'UTC'), src."username" from apply src
+    where (select true from "public"."User" x where x."clerkId" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerkId") do update set
         "email" = excluded."email",
@@ -156,6 +199,8 @@ apply as materialized (
         "updatedAt" = excluded."updatedAt",
         "username" = excluded."username"
     returning u."clerkId" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 ), trial as (
     insert into "public"."Subscription" ("userId", "plan", "status", "trialEndsAt", "id", "createdAt", "updatedAt")
     select w.user_key, 'trial', 'trialing', (a.trial_ends at time zone 'UTC'), gen_random_uuid()::text, (now() at time zone 'UTC'), (now() at time zone 'UTC')

@@ -14,17 +14,42 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:2ca00df50db840a2' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:c917f3c7918a2759' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:2ca00df50db840a2' from apply
+    select clerk_id, updated_at, content_hash, 'p1:c917f3c7918a2759' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "public"."app_users" u set
+        "all_emails" = src."email_addresses",
+        "avatar_url" = src."image_url",
+        "banned" = src."banned",
+        "clerk_updated_ms" = (extract(epoch from src."updated_at") * 1000)::bigint,
+        "email_address" = src."email",
+        "email_verified" = src."email_verified",
+        "external_ref" = src."external_id",
+        "family_name" = src."last_name",
+        "given_name" = src."first_name",
+        "handle" = src."username",
+        "last_seen_at" = src."last_sign_in_at",
+        "phone" = src."phone",
+        "profile" = src."object",
+        "role" = (src."public_metadata" #>> '{"role"}'),
+        "settings" = coalesce(src."unsafe_metadata", '{}'),
+        "signed_up_at" = coalesce((src."created_at" at time zone 'UTC'), u."signed_up_at"),
+        "updated_at" = now()
+    from apply src
+    where u."clerk_user_id" = src.clerk_id
+      and u."clerk_user_id" = any (array(select clerk_id from apply))
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "public"."app_users" as u ("clerk_user_id", "all_emails", "avatar_url", "banned", "clerk_updated_ms", "email_address", "email_verified", "external_ref", "family_name", "given_name", "handle", "last_seen_at", "phone", "profile", "role", "settings", "signed_up_at", "updated_at")
     select src.clerk_id, src."email_addresses", src."image_url", src."banned", (extract(epoch from src."updated_at") * 1000)::bigint, src."email", src."email_verified", src."external_id", src."last_name", src."first_name", src."username", src."last_sign_in_at", src."phone", src."object", (src."public_metadata" #>> '{"role"}'), coalesce(src."unsafe_metadata", '{}'), (src."created_at" at time zone 'UTC'), now() from apply src
+    where (select true from "public"."app_users" x where x."clerk_user_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "all_emails" = excluded."all_emails",
@@ -45,6 +70,8 @@ apply as materialized (
         "signed_up_at" = coalesce(excluded."signed_up_at", u."signed_up_at"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select
     coalesce((select id from written), (select "id"::text from "public"."app_users" where "clerk_user_id" = $1)),
@@ -71,17 +98,42 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:2ca00df50db840a2' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:c917f3c7918a2759' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:2ca00df50db840a2' from apply
+    select clerk_id, updated_at, content_hash, 'p1:c917f3c7918a2759' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "public"."app_users" u set
+        "all_emails" = src."email_addresses",
+        "avatar_url" = src."image_url",
+        "banned" = src."banned",
+        "clerk_updated_ms" = (extract(epoch from src."updated_at") * 1000)::bigint,
+        "email_address" = src."email",
+        "email_verified" = src."email_verified",
+        "external_ref" = src."external_id",
+        "family_name" = src."last_name",
+        "given_name" = src."first_name",
+        "handle" = src."username",
+        "last_seen_at" = src."last_sign_in_at",
+        "phone" = src."phone",
+        "profile" = src."object",
+        "role" = (src."public_metadata" #>> '{"role"}'),
+        "settings" = coalesce(src."unsafe_metadata", '{}'),
+        "signed_up_at" = coalesce((src."created_at" at time zone 'UTC'), u."signed_up_at"),
+        "updated_at" = now()
+    from apply src
+    where u."clerk_user_id" = src.clerk_id
+      and u."clerk_user_id" = any (array(select clerk_id from apply))
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "public"."app_users" as u ("clerk_user_id", "all_emails", "avatar_url", "banned", "clerk_updated_ms", "email_address", "email_verified", "external_ref", "family_name", "given_name", "handle", "last_seen_at", "phone", "profile", "role", "settings", "signed_up_at", "updated_at")
     select src.clerk_id, src."email_addresses", src."image_url", src."banned", (extract(epoch from src."updated_at") * 1000)::bigint, src."email", src."email_verified", src."external_id", src."last_name", src."first_name", src."username", src."last_sign_in_at", src."phone", src."object", (src."public_metadata" #>> '{"role"}'), coalesce(src."unsafe_metadata", '{}'), (src."created_at" at time zone 'UTC'), now() from apply src
+    where (select true from "public"."app_users" x where x."clerk_user_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "all_emails" = excluded."all_emails",
@@ -102,6 +154,8 @@ apply as materialized (
         "signed_up_at" = coalesce(excluded."signed_up_at", u."signed_up_at"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select
     count(*) filter (where inserted),
@@ -161,18 +215,43 @@ apply as materialized (
        or (src.updated_at > 'epoch' and not exists (
            select 1 from clerksync.user_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:2ca00df50db840a2' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:c917f3c7918a2759' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection, trial_granted_at)
-    select clerk_id, updated_at, content_hash, 'p1:2ca00df50db840a2', case when grant_trial then now() end from apply
+    select clerk_id, updated_at, content_hash, 'p1:c917f3c7918a2759', case when grant_trial then now() end from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)
-), written as (
+),
+updated as (
+    update "public"."app_users" u set
+        "all_emails" = src."email_addresses",
+        "avatar_url" = src."image_url",
+        "banned" = src."banned",
+        "clerk_updated_ms" = (extract(epoch from src."updated_at") * 1000)::bigint,
+        "email_address" = src."email",
+        "email_verified" = src."email_verified",
+        "external_ref" = src."external_id",
+        "family_name" = src."last_name",
+        "given_name" = src."first_name",
+        "handle" = src."username",
+        "last_seen_at" = src."last_sign_in_at",
+        "phone" = src."phone",
+        "profile" = src."object",
+        "role" = (src."public_metadata" #>> '{"role"}'),
+        "settings" = coalesce(src."unsafe_metadata", '{}'),
+        "signed_up_at" = coalesce((src."created_at" at time zone 'UTC'), u."signed_up_at"),
+        "updated_at" = now()
+    from apply src
+    where u."clerk_user_id" = src.clerk_id
+      and u."clerk_user_id" = any (array(select clerk_id from apply))
+    returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, false as inserted
+), inserted as (
     insert into "public"."app_users" as u ("clerk_user_id", "all_emails", "avatar_url", "banned", "clerk_updated_ms", "email_address", "email_verified", "external_ref", "family_name", "given_name", "handle", "last_seen_at", "phone", "profile", "role", "settings", "signed_up_at", "updated_at")
     select src.clerk_id, src."email_addresses", src."image_url", src."banned", (extract(epoch from src."updated_at") * 1000)::bigint, src."email", src."email_verified", src."external_id", src."last_name", src."first_name", src."username", src."last_sign_in_at", src."phone", src."object", (src."public_metadata" #>> '{"role"}'), coalesce(src."unsafe_metadata", '{}'), (src."created_at" at time zone 'UTC'), now() from apply src
+    where (select true from "public"."app_users" x where x."clerk_user_id" = src.clerk_id) is null
     order by src.clerk_id
     on conflict ("clerk_user_id") do update set
         "all_emails" = excluded."all_emails",
@@ -193,6 +272,8 @@ apply as materialized (
         "signed_up_at" = coalesce(excluded."signed_up_at", u."signed_up_at"),
         "updated_at" = excluded."updated_at"
     returning u."clerk_user_id" as clerk_id, u."id"::text as id, u."id" as user_key, xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 ), trial as (
     insert into "public"."trials" ("user_id", "plan", "state", "ends_at", "touched")
     select w.user_key, 'trial', 'trialing', a.trial_ends, now()
