@@ -30,6 +30,7 @@ import (
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/store"
+	"github.com/clerksync/clerksync/internal/store/migrations"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
@@ -63,6 +64,9 @@ type system struct {
 	taskQueue   string
 	secret      string
 	trialPeriod time.Duration
+	dbURL       string
+	// remapWorker restarts the worker on another store (remap).
+	remapWorker func(*store.Store)
 	// logs holds every line the starter, the worker and the SDK wrote.
 	logs *testenv.LogBuffer
 
@@ -136,7 +140,7 @@ func startSystemOn(t *testing.T, example *testenv.Example, options ...func(*conf
 	}
 	var w worker.Worker
 	startWorker := func() {
-		w = syncworker.New(tc, workerOptions)
+		w = syncworker.New(tc, workerOptions) // its store as remap last set it
 		require.NoError(t, w.Start())
 	}
 	stopWorker := func() { w.Stop() }
@@ -156,9 +160,29 @@ func startSystemOn(t *testing.T, example *testenv.Example, options ...func(*conf
 	s = &system{
 		url: srv.URL, stopWorker: stopWorker, startWorker: startWorker,
 		clerk: fake, store: st, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret, trialPeriod: cfg.TrialPeriod,
-		logs: logs,
+		logs: logs, dbURL: dbURL,
+	}
+	s.remapWorker = func(st *store.Store) {
+		w.Stop()
+		workerOptions.Store = st
+		startWorker()
 	}
 	return s
+}
+
+// remap restarts the worker under another mapping of the same tables (an
+// operator's edited CLERKSYNC_MAPPING), its bookkeeping migrated and the
+// mapping proved as a worker's start does. The starter keeps its own.
+func (s *system) remap(t *testing.T, doc string) {
+	t.Helper()
+	m, err := mapping.Parse([]byte(doc))
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := store.Open(ctx, s.dbURL, store.Layout{Mapping: m})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	require.NoError(t, migrations.Apply(ctx, st))
+	s.remapWorker(st)
 }
 
 // checkLogs fails the test if a log line holds a secret, a session token,

@@ -51,6 +51,11 @@ type User struct {
 	FirstName, LastName string
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	// ExternalID is Clerk's external_id, "" for none; PublicMetadata is
+	// the public_metadata object as JSON, "" for {}.
+	ExternalID, PublicMetadata string
+	// EmailUnverified leaves the primary address unverified.
+	EmailUnverified bool
 }
 
 // Server is the running fake.
@@ -544,6 +549,15 @@ func (s *Server) userJSON(u User) ([]byte, error) {
 		addr["id"] = "idn_" + strings.TrimPrefix(u.ID, "user_")
 		addr["email_address"] = u.Email
 		obj["primary_email_address_id"] = addr["id"]
+		if u.EmailUnverified {
+			verification := maps.Clone(addr["verification"].(map[string]any))
+			verification["status"] = "unverified"
+			addr["verification"] = verification
+		}
+	}
+	obj["external_id"] = nullable(u.ExternalID)
+	if u.PublicMetadata != "" {
+		obj["public_metadata"] = json.RawMessage(u.PublicMetadata)
 	}
 	return json.Marshal(obj)
 }

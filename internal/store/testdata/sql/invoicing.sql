@@ -244,3 +244,113 @@ where u."clerk_user_id" = $1 and s."plan" = 'trial';
 update "app"."subscriptions" s set "ends_at" = (now() - interval '1 minute')
 from "app"."users" u
 where u."id" = s."user_id" and u."clerk_user_id" = $1 and s."plan" = 'trial';
+
+-- organizations: upsert
+with tombstone as (
+    select 1 from clerksync.organization_tombstones where clerk_id = $1
+), src as (
+    select $1::text as clerk_id, $2::text as name, $3::text as slug, $4::text as image_url, $5::timestamptz as created_at, $6::timestamptz as updated_at, $7::text collate "C" as content_hash, $8::jsonb as public_metadata, $9::jsonb as private_metadata
+    where not exists (select 1 from tombstone)
+), apply as materialized (
+    select src.* from src
+    where not exists (select 1 from "app"."workspaces" u where u."clerk_org_id" = src.clerk_id)
+       or not exists (
+           select 1 from clerksync.organization_state st
+           where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
+             and (st.projection = 'p1:64230f3918969c56' or st.clerk_updated_at > src.updated_at))
+), state as (
+    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
+    select clerk_id, updated_at, content_hash, 'p1:64230f3918969c56' from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        content_hash     = excluded.content_hash,
+        projection       = excluded.projection
+), written as (
+    insert into "app"."workspaces" as u ("clerk_org_id", "name", "updated_at")
+    select src.clerk_id, coalesce(src."name", ''), now() from apply src
+    on conflict ("clerk_org_id") do update set
+        "name" = excluded."name",
+        "updated_at" = excluded."updated_at"
+    returning xmax = 0 as inserted
+)
+select (select inserted from written), exists (select 1 from tombstone),
+       exists (select 1 from tombstone) and exists (select 1 from "app"."workspaces" u where u."clerk_org_id" = $1 and true);
+
+-- organizations: lookup
+select u."id"::text, to_jsonb(u) || jsonb_build_object('clerk_id', u."clerk_org_id")
+from "app"."workspaces" u where u."clerk_org_id" = $1 and true;
+
+-- organizations: remove
+delete from "app"."workspaces" u
+where u."clerk_org_id" = $1 and exists (select 1 from clerksync.organization_tombstones where clerk_id = $1);
+
+-- organizations: row left
+exists (select 1 from "app"."workspaces" u where u."clerk_org_id" = $1 and true);
+
+-- organizations: unseen
+select u."clerk_org_id"::text from "app"."workspaces" u
+where true
+  and not exists (select 1 from clerksync.organization_state st where st.clerk_id = u."clerk_org_id" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerk_org_id")
+  and not exists (select 1 from clerksync.organization_tombstones t where t.clerk_id = u."clerk_org_id")
+order by 1;
+
+-- memberships: upsert
+with src as (
+    select $1::text as clerk_id, $2::text as organization_id, $3::text as user_id, $4::text collate "C" as role, $5::timestamptz as created_at, $6::timestamptz as updated_at, $7::jsonb as permissions, $8::jsonb as public_metadata
+), apply as materialized (
+    select src.*, o."id" as org_key, mu."id" as user_key
+    from src
+    join "app"."workspaces" o on o."clerk_org_id" = src.organization_id
+    join "app"."users" mu on mu."clerk_user_id" = src.user_id
+    where not exists (
+    select 1 from clerksync.membership_state st join "app"."workspace_members" u on u."clerk_membership_id" = st.clerk_id
+    where st.organization_id = src.organization_id and st.user_id = src.user_id and st.clerk_id <> src.clerk_id
+      and (st.clerk_updated_at, st.clerk_id collate "C") > (src.updated_at, src.clerk_id collate "C"))
+      and (not exists (select 1 from "app"."workspace_members" u where u."clerk_membership_id" = src.clerk_id)
+           or not exists (
+               select 1 from clerksync.membership_state st
+               where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)
+             and (st.projection = 'p1:f2a270358821f3ef' or st.clerk_updated_at > src.updated_at)))
+), state as (
+    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
+    select clerk_id, organization_id, user_id, updated_at, role, 'p1:f2a270358821f3ef' from apply
+    on conflict (clerk_id) do update set
+        clerk_updated_at = excluded.clerk_updated_at,
+        role             = excluded.role,
+        projection       = excluded.projection
+), written as (
+    insert into "app"."workspace_members" as u ("clerk_membership_id", "workspace_id", "user_id", "joined_at", "role")
+    select src.clerk_id, src.org_key, src.user_key, src."created_at", (src."role")::"app"."workspace_role" from apply src
+    on conflict ("clerk_membership_id") do update set
+        "joined_at" = coalesce(excluded."joined_at", u."joined_at"),
+        "role" = excluded."role",
+        "clerk_membership_id" = excluded."clerk_membership_id"
+    returning xmax = 0 as inserted
+)
+select (select inserted from written);
+
+-- memberships: drop older
+delete from "app"."workspace_members" u using clerksync.membership_state st
+where st.clerk_id = u."clerk_membership_id" and st.organization_id = $2 and st.user_id = $3 and st.clerk_id <> $1
+  and (st.clerk_updated_at, st.clerk_id collate "C") < ($4::timestamptz, $1::text collate "C");
+
+-- memberships: remove
+delete from "app"."workspace_members" u
+where u."clerk_membership_id" = $1 and exists (select 1 from clerksync.organization_membership_tombstones where clerk_id = $1);
+
+-- memberships: row left
+exists (select 1 from "app"."workspace_members" u where u."clerk_membership_id" = $1);
+
+-- memberships: members
+select st.clerk_id, st.user_id, st.role::text, st.clerk_updated_at
+from clerksync.membership_state st join "app"."workspace_members" u on u."clerk_membership_id" = st.clerk_id
+where st.organization_id = $1 order by st.user_id;
+
+-- memberships: unseen
+select st.clerk_id, st.organization_id, st.user_id
+from clerksync.membership_state st join "app"."workspace_members" u on u."clerk_membership_id" = st.clerk_id
+where st.first_written_at < $2
+  and exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = st.organization_id)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = st.clerk_id)
+order by st.organization_id, st.clerk_id;
