@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
@@ -46,9 +46,9 @@ func startBinaries(t *testing.T, taskQueue string, extra ...string) *binaries {
 		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + testenv.TemporalAddress(t), "TEMPORAL_TASK_QUEUE=" + taskQueue,
 		"CLERK_WEBHOOK_SECRET=" + testSecret, "CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
 	}, extra...)
-	db, err := pgx.Connect(context.Background(), dbURL)
+	db, err := pgxpool.New(context.Background(), dbURL)
 	require.NoError(t, err)
-	t.Cleanup(func() { db.Close(context.Background()) })
+	t.Cleanup(db.Close)
 	b.system = &system{clerk: fake, db: db, secret: testSecret, taskQueue: taskQueue}
 	b.start(t)
 	return b

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
@@ -166,7 +165,7 @@ from organization_memberships m join organizations o on o.id = m.organization_id
 
 // compare returns what the tables hold that the scenario does not imply,
 // "" when they are equal.
-func (sc orgScenario) compare(ctx context.Context, db *pgx.Conn, q orgQueries) (string, error) {
+func (sc orgScenario) compare(ctx context.Context, db testenv.Querier, q orgQueries) (string, error) {
 	pairs := func(sql string) (map[string]string, error) {
 		rows, err := db.Query(ctx, sql)
 		if err != nil {

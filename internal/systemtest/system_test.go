@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
@@ -60,7 +60,7 @@ type system struct {
 	clerk       *clerkfake.Server
 	store       *store.Store
 	temporal    client.Client
-	db          *pgx.Conn
+	db          *pgxpool.Pool
 	taskQueue   string
 	secret      string
 	trialPeriod time.Duration
@@ -154,9 +154,11 @@ func startSystemOn(t *testing.T, example *testenv.Example, options ...func(*conf
 	srv := httptest.NewServer(openapitest.Check(t, mux))
 	t.Cleanup(srv.Close)
 
-	db, err := pgx.Connect(context.Background(), dbURL)
+	// A pool: a test's parallel subtests read the tables at once, which
+	// one connection does not allow.
+	db, err := pgxpool.New(context.Background(), dbURL)
 	require.NoError(t, err)
-	t.Cleanup(func() { db.Close(context.Background()) })
+	t.Cleanup(db.Close)
 	s = &system{
 		url: srv.URL, stopWorker: stopWorker, startWorker: startWorker,
 		clerk: fake, store: st, temporal: tc, db: db, taskQueue: taskQueue, secret: testSecret, trialPeriod: cfg.TrialPeriod,

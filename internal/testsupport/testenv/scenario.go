@@ -246,15 +246,22 @@ func (d Divergence) String() string {
 		d.Lost, d.Resurrected, d.Stale, d.Duplicate, d.Unexpected, d.Untombstoned, d.BesideTombstone)
 }
 
+// Querier is what a comparison reads the tables with: a *pgx.Conn, or a
+// *pgxpool.Pool for a test whose goroutines read at once.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // Compare reads clerksync's users table and clerksync.user_tombstones and
 // counts the divergence from s.
-func (s Scenario) Compare(ctx context.Context, db *pgx.Conn) (Divergence, error) {
+func (s Scenario) Compare(ctx context.Context, db Querier) (Divergence, error) {
 	return s.CompareRows(ctx, db, `select clerk_id, email, first_name, last_name, clerk_updated_at from users`)
 }
 
 // CompareRows is Compare for a mapped table: rowsSQL selects each live
 // user's Clerk ID, email, first and last name, and version.
-func (s Scenario) CompareRows(ctx context.Context, db *pgx.Conn, rowsSQL string) (Divergence, error) {
+func (s Scenario) CompareRows(ctx context.Context, db Querier, rowsSQL string) (Divergence, error) {
 	var d Divergence
 	rows, err := db.Query(ctx, rowsSQL)
 	if err != nil {
