@@ -147,7 +147,9 @@ func (a *Activities) listMemberships(ctx context.Context, co *clerk.Organization
 	listed := map[string]bool{}
 	for offset := 0; ; {
 		var page clerk.OrganizationMembershipList
-		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(offset)}
+		// Paged by offset, so in an order that holds still: Clerk's
+		// document states none for this listing without order_by.
+		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(offset), "order_by": "+created_at"}
 		err := a.callClerk(ctx, stats, beat, func() error {
 			page = clerk.OrganizationMembershipList{}
 			return a.ClerkAPI.Call(ctx, newListRequest("/organizations/"+co.ID+"/memberships", params), &page)

@@ -56,6 +56,10 @@ type User struct {
 	ExternalID, PublicMetadata string
 	// EmailUnverified leaves the primary address unverified.
 	EmailUnverified bool
+	// Phone is the primary phone number (verified), "" for none.
+	Phone string
+	// Deprovisioned: directory sync deactivated the user.
+	Deprovisioned bool
 }
 
 // Server is the running fake.
@@ -364,25 +368,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit, offset := 10, 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			writeBody(w, http.StatusUnprocessableEntity, []byte(`{"errors":[{"message":"limit must be between 1 and 500","code":"form_param_value_invalid"}]}`))
-			return
-		}
-		limit = n
+	l, err := parseListing(q, true)
+	if err != nil {
+		writeUnprocessable(w, err)
+		return
 	}
-	if v := q.Get("offset"); v != "" {
-		offset, _ = strconv.Atoi(v)
+	users, err := pageOf(l, s.filtered(q), func(u User) (string, int64) { return u.ID, u.UpdatedAt.UnixMilli() })
+	if err != nil {
+		writeUnprocessable(w, err)
+		return
 	}
-	users := s.filtered(q)
-	if q.Get("order_by") != "+created_at" { // Clerk's default is -created_at
-		users = slices.Clone(users)
-		slices.Reverse(users)
-	}
-	users = users[min(offset, len(users)):]
-	users = users[:min(limit, len(users))]
 	// The cached objects are joined as they are, into a reused buffer:
 	// re-encoding them, or a new megabyte of garbage per page, would make a
 	// long listing spend its time here rather than in clerksync.
@@ -556,6 +551,18 @@ func (s *Server) userJSON(u User) ([]byte, error) {
 		}
 	}
 	obj["external_id"] = nullable(u.ExternalID)
+	obj["deprovisioned"] = u.Deprovisioned
+	if u.Phone != "" {
+		id := "idn_phone_" + strings.TrimPrefix(u.ID, "user_")
+		obj["primary_phone_number_id"] = id
+		obj["phone_numbers"] = []any{map[string]any{
+			"id": id, "object": "phone_number", "phone_number": u.Phone, "reserved_for_second_factor": false,
+			"default_second_factor": false, "reserved": false, "linked_to": []any{},
+			"verification": map[string]any{"object": "verification_otp", "status": "verified", "strategy": "phone_code", "attempts": 1,
+				"expire_at": u.CreatedAt.Add(10 * time.Minute).UnixMilli()},
+			"created_at": u.CreatedAt.UnixMilli(), "updated_at": u.CreatedAt.UnixMilli(),
+		}}
+	}
 	if u.PublicMetadata != "" {
 		obj["public_metadata"] = json.RawMessage(u.PublicMetadata)
 	}

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -116,8 +115,8 @@ func (s *Server) orgsEnabled(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // listOrganizations answers GET /v1/organizations as Clerk does:
-// {"data": [...], "total_count": N}, newest first unless
-// order_by=+created_at, paginated by limit and offset.
+// {"data": [...], "total_count": N}, newest first unless order_by says
+// otherwise, paginated by limit and offset.
 func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 	if s.injectedFailure(w) {
 		return
@@ -128,10 +127,7 @@ func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(orgs, func(a, b Organization) int {
 		return cmp.Or(cmp.Compare(a.CreatedAt.UnixMilli(), b.CreatedAt.UnixMilli()), cmp.Compare(a.ID, b.ID))
 	})
-	if r.URL.Query().Get("order_by") != "+created_at" {
-		slices.Reverse(orgs)
-	}
-	page, ok := paginate(w, r, orgs)
+	page, ok := paginate(w, r, orgs, func(o Organization) (string, int64) { return o.ID, o.UpdatedAt.UnixMilli() })
 	if !ok {
 		return
 	}
@@ -159,7 +155,9 @@ func (s *Server) organization(w http.ResponseWriter, r *http.Request) {
 }
 
 // listMemberships answers GET /v1/organizations/{id}/memberships:
-// {"data": [...], "total_count": N}, oldest first.
+// {"data": [...], "total_count": N}, in order_by's order. Clerk's document
+// states no order without one; the fake then answers newest first, so a
+// caller that pages by offset must ask for an order.
 func (s *Server) listMemberships(w http.ResponseWriter, r *http.Request) {
 	if s.injectedFailure(w) {
 		return
@@ -181,7 +179,7 @@ func (s *Server) listMemberships(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(ms, func(a, b Membership) int {
 		return cmp.Or(cmp.Compare(a.CreatedAt.UnixMilli(), b.CreatedAt.UnixMilli()), cmp.Compare(a.ID, b.ID))
 	})
-	page, ok := paginate(w, r, ms)
+	page, ok := paginate(w, r, ms, func(m Membership) (string, int64) { return m.ID, m.UpdatedAt.UnixMilli() })
 	if !ok {
 		return
 	}
@@ -217,22 +215,19 @@ func cloneTemplate(b []byte) map[string]any {
 }
 
 // paginate applies limit (1-500, default 10) and offset.
-func paginate[T any](w http.ResponseWriter, r *http.Request, all []T) ([]T, bool) {
-	q := r.URL.Query()
-	limit, offset := 10, 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			writeBody(w, http.StatusUnprocessableEntity, []byte(`{"errors":[{"message":"limit must be between 1 and 500","code":"form_param_value_invalid"}]}`))
-			return nil, false
-		}
-		limit = n
+// paginate answers a listing of organizations or memberships (all, oldest
+// first) as parseListing and pageOf read its request, or answers 422 and
+// returns false.
+func paginate[T any](w http.ResponseWriter, r *http.Request, all []T, key func(T) (string, int64)) ([]T, bool) {
+	l, err := parseListing(r.URL.Query(), false)
+	if err == nil {
+		all, err = pageOf(l, all, key)
 	}
-	if v := q.Get("offset"); v != "" {
-		offset, _ = strconv.Atoi(v)
+	if err != nil {
+		writeUnprocessable(w, err)
+		return nil, false
 	}
-	all = all[min(offset, len(all)):]
-	return all[:min(limit, len(all))], true
+	return all, true
 }
 
 func writeList(w http.ResponseWriter, data []any, total int) {
