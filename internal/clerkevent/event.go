@@ -69,6 +69,10 @@ type Event struct {
 	Membership *Membership `json:"membership,omitempty"`
 	// OccurredAt is the envelope's `timestamp`; zero when Clerk left it out.
 	OccurredAt time.Time `json:"occurred_at,omitzero"`
+	// InstanceID is the envelope's `instance_id`, the Clerk instance that
+	// sent the event; "" when it is left out (payloads before 2024). The
+	// starter checks it and does not hand it on.
+	InstanceID string `json:"-"`
 }
 
 // User is the slice of a Clerk user that clerksync stores. Optional text is
@@ -211,9 +215,24 @@ func (u User) NewerThan(version time.Time, hash string) bool {
 
 // envelope is the part of Clerk's event wrapper clerksync reads.
 type envelope struct {
-	Type      Type            `json:"type"`
-	Data      json.RawMessage `json:"data"`
-	Timestamp int64           `json:"timestamp"`
+	Type       Type            `json:"type"`
+	Data       json.RawMessage `json:"data"`
+	Timestamp  int64           `json:"timestamp"`
+	InstanceID string          `json:"instance_id"`
+}
+
+// occurredAt reads the envelope's timestamp, which Clerk's webhook document
+// gives no unit: its examples are in seconds, Clerk's docs and its payloads
+// in milliseconds. No time in milliseconds since 2001 is below 10^12, and
+// none in seconds before the year 33658 reaches it.
+func occurredAt(ts int64) time.Time {
+	switch {
+	case ts <= 0:
+		return time.Time{}
+	case ts < 1e12:
+		return time.Unix(ts, 0).UTC()
+	}
+	return time.UnixMilli(ts).UTC()
 }
 
 // deletedUser is the whole of a user.deleted payload.
@@ -233,10 +252,7 @@ func Parse(body []byte, svixID string) (Event, error) {
 	if env.Type == "" {
 		return Event{}, fmt.Errorf("%w: no type", ErrMalformed)
 	}
-	ev := Event{ID: svixID, Type: env.Type}
-	if env.Timestamp > 0 {
-		ev.OccurredAt = time.UnixMilli(env.Timestamp).UTC()
-	}
+	ev := Event{ID: svixID, Type: env.Type, OccurredAt: occurredAt(env.Timestamp), InstanceID: env.InstanceID}
 	switch env.Type {
 	case UserCreated, UserUpdated:
 		u, err := parseUser(env.Data)

@@ -241,6 +241,16 @@ select instance_id from inserted union all select instance_id from clerksync.cle
 	return recorded, nil
 }
 
+// RecordedClerkInstance returns the Clerk instance recorded by
+// RecordClerkInstance, "" while none is.
+func (s *Store) RecordedClerkInstance(ctx context.Context) (string, error) {
+	var id string
+	if err := s.db.QueryRow(ctx, s.sql(`select coalesce((select instance_id from clerksync.clerk_instance), '')`)).Scan(&id); err != nil {
+		return "", fmt.Errorf("read the recorded clerk instance: %w", err)
+	}
+	return id, nil
+}
+
 // SeenRuns lists the runs that have IDs recorded as seen.
 func (s *Store) SeenRuns(ctx context.Context) ([]string, error) {
 	rows, err := s.db.Query(ctx, s.sql(`select distinct run from clerksync.backfill_seen order by run`))

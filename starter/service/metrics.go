@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clerksync_webhooks_total",
-			Help: "Clerk webhooks received, by event type and outcome (accepted, unhandled, bad_signature, malformed, too_large, unavailable).",
+			Help: "Clerk webhooks received, by event type and outcome (accepted, unhandled, bad_signature, malformed, wrong_instance, too_large, unavailable).",
 		}, []string{"type", "outcome"}),
 		webhookDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "clerksync_webhook_duration_seconds",

@@ -89,6 +89,7 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 		// are acknowledged and not applied.
 		organizationsOff: st.OrganizationsOff(),
 		trim:             st.TrimEvent,
+		instance:         &recordedInstance{read: st.RecordedClerkInstance},
 	})
 	ensurer, err := ensure.New(ensure.Options{
 		Temporal: tc, Pool: st.Pool(), Schema: cfg.Schema, MappingFile: cfg.MappingFile, TaskQueue: cfg.TaskQueue,

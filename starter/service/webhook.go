@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,9 @@ type webhookHandler struct {
 	// trim keeps of an event what the tables store (store.Store.TrimEvent),
 	// so the rest never reaches Temporal.
 	trim func(clerkevent.Event) clerkevent.Event
+	// instance is the Clerk instance the database is kept in step with;
+	// nil checks none.
+	instance *recordedInstance
 }
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +78,14 @@ func (h *webhookHandler) handle(w http.ResponseWriter, r *http.Request) (outcome
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "type": string(ev.Type),
 			"reason": "organizations are not kept with this CLERKSYNC_MAPPING (organizations: off)"})
 		return "unhandled"
+	}
+	if h.instance != nil && ev.InstanceID != "" {
+		if recorded := h.instance.get(r.Context()); recorded != "" && recorded != ev.InstanceID {
+			return h.refuse(w, r, http.StatusBadRequest, "wrong_instance", fmt.Sprintf(
+				"the event comes from Clerk instance %s, but this clerksync keeps the tables in step with Clerk instance %s "+
+					"(recorded by its first backfill): the webhook endpoint belongs to another instance's Dashboard, "+
+					"or CLERK_SECRET_KEY to another instance", ev.InstanceID, recorded))
+		}
 	}
 	if h.trim != nil {
 		ev = h.trim(ev)

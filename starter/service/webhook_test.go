@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -270,4 +271,43 @@ func TestWebhookHandler_TemporalUnavailableIs503(t *testing.T) {
 	w := serveOnce(h, signedRequest(t, testSecret, now, body))
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	require.NotEmpty(t, w.Header().Get("Retry-After"))
+}
+
+// TestWebhookHandler_AnotherInstancesEventIsRefused: an event whose
+// instance_id is not the Clerk instance the database was filled from is
+// refused with a message naming both, counted, and starts nothing; an
+// event of the recorded instance, or one without instance_id (older
+// payloads), is accepted; with no instance recorded yet, any is.
+func TestWebhookHandler_AnotherInstancesEventIsRefused(t *testing.T) {
+	t.Parallel()
+	recorded := "ins_production"
+	event := func(instance string) []byte {
+		body := fmt.Sprintf(`{"type":"user.created","object":"event","instance_id":%q,"timestamp":%d,"data":{"id":"user_i","object":"user","updated_at":%d}}`,
+			instance, time.Now().UnixMilli(), time.Now().UnixMilli())
+		if instance == "" {
+			body = strings.Replace(body, `"instance_id":"",`, "", 1)
+		}
+		return []byte(body)
+	}
+	sig := &recordingSignaler{}
+	h := newTestHandler(t, sig)
+	h.instance = &recordedInstance{read: func(context.Context) (string, error) { return recorded, nil }}
+
+	w := serveOnce(h, signedRequest(t, testSecret, time.Now(), event("ins_staging")))
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Contains(t, w.Body.String(), "Clerk instance ins_staging")
+	require.Contains(t, w.Body.String(), "Clerk instance ins_production")
+	require.Empty(t, sig.events)
+	require.Equal(t, 1.0, testutil.ToFloat64(h.metrics.webhooks.WithLabelValues("", "wrong_instance")))
+
+	for _, instance := range []string{"ins_production", ""} {
+		w = serveOnce(h, signedRequest(t, testSecret, time.Now(), event(instance)))
+		require.Equal(t, http.StatusOK, w.Code, "instance %q: %s", instance, w.Body.String())
+	}
+	require.Len(t, sig.events, 2)
+
+	fresh := newTestHandler(t, sig)
+	fresh.instance = &recordedInstance{read: func(context.Context) (string, error) { return "", nil }}
+	w = serveOnce(fresh, signedRequest(t, testSecret, time.Now(), event("ins_staging")))
+	require.Equal(t, http.StatusOK, w.Code, "nothing recorded yet: %s", w.Body.String())
 }
