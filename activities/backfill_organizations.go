@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -138,6 +139,21 @@ func (a *Activities) backfillOrganization(ctx context.Context, in BackfillOrgani
 
 var errOrganizationGone = errors.New("organization not found in Clerk")
 
+// organizationGone asks Clerk for the organization itself: gone when
+// Clerk answers 404.
+func (a *Activities) organizationGone(ctx context.Context, id string, stats *BackfillStats, beat func()) (bool, error) {
+	err := a.callClerk(ctx, stats, beat, func() error {
+		return a.ClerkAPI.Call(ctx, clerk.NewAPIRequest(http.MethodGet, "/organizations/"+id), &clerk.Organization{})
+	})
+	switch {
+	case notFound(err):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return false, nil
+}
+
 // listMemberships reads every membership Clerk has for the organization,
 // page by page: those it can write, and the IDs of all it listed;
 // errOrganizationGone when Clerk answers 404.
@@ -155,7 +171,15 @@ func (a *Activities) listMemberships(ctx context.Context, co *clerk.Organization
 			return a.ClerkAPI.Call(ctx, newListRequest("/organizations/"+co.ID+"/memberships", params), &page)
 		})
 		if notFound(err) {
-			return nil, nil, errOrganizationGone
+			// Clerk's document gives this listing no 404: whether the
+			// organization is gone is for the organization itself to say.
+			gone, gerr := a.organizationGone(ctx, co.ID, stats, beat)
+			if gerr != nil {
+				return nil, nil, gerr
+			}
+			if gone {
+				return nil, nil, errOrganizationGone
+			}
 		}
 		if err != nil {
 			return nil, nil, err

@@ -88,3 +88,32 @@ func dataSchema(t *testing.T, hooks map[string]any, typ string) string {
 	t.Fatalf("x-webhooks %s: no data schema", typ)
 	return ""
 }
+
+// TestParse_AMembershipDeletionNeedsNoMember: Clerk's webhook document
+// does not require a membership's public_user_data; a deletion without it
+// is parsed (applied by the membership's ID, its member unknown), while a
+// creation or an update without it, which could not be written, is
+// refused.
+func TestParse_AMembershipDeletionNeedsNoMember(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []clerkevent.Type{clerkevent.MembershipDeleted, clerkevent.MembershipCreated} {
+		body, err := os.ReadFile(filepath.Join("testdata", "2025-04-15", string(typ)+".json"))
+		require.NoError(t, err)
+		var payload map[string]any
+		require.NoError(t, json.Unmarshal(body, &payload))
+		delete(payload["data"].(map[string]any), "public_user_data")
+		body, err = json.Marshal(payload)
+		require.NoError(t, err)
+		ev, err := clerkevent.Parse(body, "msg_no_member")
+		if typ == clerkevent.MembershipCreated {
+			require.ErrorIs(t, err, clerkevent.ErrMalformed)
+			require.ErrorContains(t, err, "public_user_data.user_id is missing")
+			continue
+		}
+		require.NoError(t, err)
+		require.Empty(t, ev.ClerkID)
+		require.Empty(t, ev.Membership.UserID)
+		require.Equal(t, payload["data"].(map[string]any)["id"], ev.Membership.ClerkID)
+		require.NotEmpty(t, ev.OrganizationID)
+	}
+}

@@ -114,6 +114,13 @@ func NormalizeOrganization(co *clerk.Organization) (Organization, error) {
 // NormalizeMembership maps a clerk.OrganizationMembership to the stored
 // shape; it needs the embedded organization and public_user_data.user_id.
 func NormalizeMembership(cm *clerk.OrganizationMembership) (Membership, error) {
+	return normalizeMembership(cm, false)
+}
+
+// normalizeMembership is NormalizeMembership; withoutMember lets
+// public_user_data be left out (UserID ""), which Clerk's webhook document
+// allows: a deletion is applied by the membership's own ID.
+func normalizeMembership(cm *clerk.OrganizationMembership, withoutMember bool) (Membership, error) {
 	if err := validateID(cm.ID, "orgmem_"); err != nil {
 		return Membership{}, err
 	}
@@ -127,18 +134,22 @@ func NormalizeMembership(cm *clerk.OrganizationMembership) (Membership, error) {
 	if err != nil {
 		return Membership{}, fmt.Errorf("organization: %w", err)
 	}
-	if cm.PublicUserData == nil {
-		return Membership{}, errors.New("public_user_data is missing")
-	}
-	if err := ValidateClerkID(cm.PublicUserData.UserID); err != nil {
-		return Membership{}, fmt.Errorf("public_user_data.user_id: %w", err)
+	var userID string
+	switch {
+	case cm.PublicUserData != nil && cm.PublicUserData.UserID != "":
+		if err := ValidateClerkID(cm.PublicUserData.UserID); err != nil {
+			return Membership{}, fmt.Errorf("public_user_data.user_id: %w", err)
+		}
+		userID = cm.PublicUserData.UserID
+	case !withoutMember:
+		return Membership{}, errors.New("public_user_data.user_id is missing")
 	}
 	if cm.Role == "" {
 		return Membership{}, errors.New("role is missing")
 	}
 	m := Membership{
 		ClerkID:        cm.ID,
-		UserID:         cm.PublicUserData.UserID,
+		UserID:         userID,
 		Role:           cm.Role,
 		Organization:   org,
 		ClerkUpdatedAt: time.UnixMilli(cm.UpdatedAt).UTC(),
@@ -185,7 +196,8 @@ func parseOrganizationEvent(ev *Event, data json.RawMessage) error {
 		if err := unmarshalData(data, &cm); err != nil {
 			return err
 		}
-		m, err := NormalizeMembership(&cm)
+		// A deletion needs no member: its row goes by the membership's ID.
+		m, err := normalizeMembership(&cm, ev.Type == MembershipDeleted)
 		if err != nil {
 			return err
 		}

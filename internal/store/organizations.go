@@ -214,7 +214,7 @@ func (s *Store) finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Mem
 // already have replaced). A removal a product's foreign key refuses comes
 // back as an error IsRefusal recognizes, the tombstone committed.
 func (s *Store) DeleteMembership(ctx context.Context, m clerkevent.Membership, deletedAt time.Time) (bool, error) {
-	if err := s.tombstone(ctx, membershipEntity, m.ClerkID, []string{m.Organization.ClerkID, m.UserID}, deletedAt); err != nil {
+	if err := s.tombstone(ctx, membershipEntity, m.ClerkID, membershipLocks(m), deletedAt); err != nil {
 		return false, err
 	}
 	return s.RemoveMembershipRow(ctx, m)
@@ -226,7 +226,19 @@ func (s *Store) RemoveMembershipRow(ctx context.Context, m clerkevent.Membership
 	if err != nil {
 		return false, fmt.Errorf("remove row of deleted membership %s: %w", m.ClerkID, err)
 	}
-	return s.removeRow(ctx, membershipEntity, s.sql(memberships.remove), m.ClerkID, []string{m.Organization.ClerkID, m.UserID})
+	return s.removeRow(ctx, membershipEntity, s.sql(memberships.remove), m.ClerkID, membershipLocks(m))
+}
+
+// membershipLocks are the locks a membership's deletion takes: its
+// organization's and its member's, as its writes take them, or the
+// organization's alone for a deletion that does not name the member
+// (which still serializes it with every write of the organization's
+// memberships).
+func membershipLocks(m clerkevent.Membership) []string {
+	if m.UserID == "" {
+		return []string{m.Organization.ClerkID}
+	}
+	return []string{m.Organization.ClerkID, m.UserID}
 }
 
 // Member is one of an organization's memberships, with the member's Clerk
