@@ -17,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 )
 
@@ -103,7 +104,7 @@ func TestContract_TheFakeAnswersAsClerksDocumentSays(t *testing.T) {
 	}
 	users[1].ExternalID, users[1].PublicMetadata, users[1].EmailUnverified = "legacy-1", `{"role":"admin"}`, true
 	users[2].Email = ""
-	users[3].Phone, users[3].Deprovisioned = "+15555550100", true
+	users[3].Phone, users[3].Deprovisioned, users[3].OAuthProvider = "+15555550100", true, "oauth_google"
 	fake.PutUsers(users...)
 	fake.PutOrganizations(clerkfake.Organization{ID: "org_c", Name: "C", Slug: "c", CreatedAt: base, UpdatedAt: base})
 	var members []clerkfake.Membership
@@ -151,6 +152,13 @@ func TestContract_TheFakeAnswersAsClerksDocumentSays(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &one))
 	require.Equal(t, true, one["deprovisioned"])
 	require.Len(t, one["phone_numbers"], 1)
+	require.Len(t, one["external_accounts"], 1)
+	cu, err := clerkevent.DecodeClerkUser(body)
+	require.NoError(t, err, "clerksync reads every shape the fake gives")
+	read, err := clerkevent.NormalizeUser(cu)
+	require.NoError(t, err)
+	require.Equal(t, "+15555550100", *read.Phone)
+	require.True(t, read.Deprovisioned)
 
 	// What the document refuses, the fake refuses, with Clerk's errors.
 	for _, q := range []string{"limit=0", "limit=501", "offset=-1", "limit=abc",

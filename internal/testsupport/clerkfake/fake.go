@@ -60,6 +60,9 @@ type User struct {
 	Phone string
 	// Deprovisioned: directory sync deactivated the user.
 	Deprovisioned bool
+	// OAuthProvider links an external account of that provider
+	// (oauth_google), "" for none.
+	OAuthProvider string
 }
 
 // Server is the running fake.
@@ -552,6 +555,17 @@ func (s *Server) userJSON(u User) ([]byte, error) {
 	}
 	obj["external_id"] = nullable(u.ExternalID)
 	obj["deprovisioned"] = u.Deprovisioned
+	if u.OAuthProvider != "" {
+		obj["external_accounts"] = []any{map[string]any{
+			"object": "external_account", "id": "eac_" + strings.TrimPrefix(u.ID, "user_"), "provider": u.OAuthProvider,
+			"identification_id": "idn_oauth_" + strings.TrimPrefix(u.ID, "user_"), "provider_user_id": "1" + strings.TrimPrefix(u.ID, "user_"),
+			"approved_scopes": "email profile", "email_address": u.Email, "email_address_verified": true,
+			"first_name": u.FirstName, "last_name": u.LastName, "avatar_url": "", "image_url": nil, "username": nil, "phone_number": nil,
+			"public_metadata": map[string]any{}, "label": nil, "created_at": u.CreatedAt.UnixMilli(), "updated_at": u.CreatedAt.UnixMilli(),
+			"verification": map[string]any{"object": "verification_oauth", "status": "verified", "strategy": u.OAuthProvider,
+				"attempts": nil, "expire_at": u.CreatedAt.Add(10 * time.Minute).UnixMilli()},
+		}}
+	}
 	if u.Phone != "" {
 		id := "idn_phone_" + strings.TrimPrefix(u.ID, "user_")
 		obj["primary_phone_number_id"] = id
