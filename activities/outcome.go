@@ -1,7 +1,5 @@
 package activities
 
-import "github.com/clerksync/clerksync/internal/store"
-
 // WriteOutcome says what a write did, in an activity's result. Workflow
 // histories record these values, so they never change.
 type WriteOutcome string
@@ -21,7 +19,3 @@ const (
 	// replaces, which a product's foreign key keeps.
 	Held WriteOutcome = "held"
 )
-
-// MinimalVersion is the version of a minimal row (store.MinimalVersion),
-// for the workflows that write one.
-var MinimalVersion = store.MinimalVersion

@@ -208,7 +208,7 @@ func TestEnsure_HangingDatabaseIsBoundedByTimeout(t *testing.T) {
 func TestEnsure_MinimalRowIsServedWhileTemporalIsAway(t *testing.T) {
 	t.Parallel()
 	st, _ := testenv.Store(t)
-	res, err := st.UpsertUser(context.Background(), clerkevent.User{ClerkID: "user_minimal", ClerkUpdatedAt: store.MinimalVersion}, 0)
+	res, err := st.UpsertUser(context.Background(), clerkevent.User{ClerkID: "user_minimal", ClerkUpdatedAt: clerkevent.MinimalVersion}, 0)
 	require.NoError(t, err)
 	e, err := ensure.New(ensure.Options{Temporal: unreachableTemporal(t), Pool: st.Pool(), Timeout: 2 * time.Second})
 	require.NoError(t, err)

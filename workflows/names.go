@@ -5,7 +5,6 @@
 package workflows
 
 import (
-	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/ensure/contract"
 )
 
@@ -21,10 +20,6 @@ const (
 
 // EnsureRequest is the payload of EnsureSignal.
 type EnsureRequest = contract.EnsureRequest
-
-// lowestVersion is the version of a minimal row written by ensure: older than
-// any data Clerk sends, so every webhook or fetched profile wins over it.
-var lowestVersion = activities.MinimalVersion
 
 // Search attributes (Keyword) and the values of ClerkSyncState.
 var (

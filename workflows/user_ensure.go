@@ -28,7 +28,7 @@ func (u *userSync) ensure(ctx workflow.Context) error {
 	if u.state.UserID == "" {
 		var a *activities.Activities
 		var res activities.UpsertUserResult
-		minimal := clerkevent.User{ClerkID: u.clerkID, ClerkUpdatedAt: lowestVersion}
+		minimal := clerkevent.User{ClerkID: u.clerkID, ClerkUpdatedAt: clerkevent.MinimalVersion}
 		if err := write(ctx, a.UpsertUser, minimal, &res); err != nil {
 			return u.recordFailure(userEvent("ensure", u.clerkID), err)
 		}

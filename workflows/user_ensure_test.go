@@ -65,7 +65,7 @@ func TestEnsure_WritesMinimalRowThenFetchedProfile(t *testing.T) {
 	b.ensureAt(500 * time.Millisecond) // a second ensure while fetching starts nothing new
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
-	require.Equal(t, []time.Time{lowestVersion, v(5)}, b.upserted, "minimal row first, at the lowest version")
+	require.Equal(t, []time.Time{clerkevent.MinimalVersion, v(5)}, b.upserted, "minimal row first, at the lowest version")
 	require.Equal(t, 1, b.fetches)
 }
 
@@ -79,7 +79,7 @@ func TestEnsure_ClerkAPIDownDoesNotHoldBackWebhooks(t *testing.T) {
 	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, update("msg_7", 7)) }, 10*time.Second)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
-	require.Equal(t, []time.Time{lowestVersion, v(7)}, b.upserted, "the stale fetch result never overwrote the webhook's")
+	require.Equal(t, []time.Time{clerkevent.MinimalVersion, v(7)}, b.upserted, "the stale fetch result never overwrote the webhook's")
 	require.Less(t, b.env.Now().Sub(start), time.Minute, "the run ended with the webhook, not with the hour-long fetch")
 }
 
@@ -95,7 +95,7 @@ func TestEnsure_FetchRetriesUntilClerkRecovers(t *testing.T) {
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, 4, b.fetches)
-	require.Equal(t, []time.Time{lowestVersion, v(3)}, b.upserted)
+	require.Equal(t, []time.Time{clerkevent.MinimalVersion, v(3)}, b.upserted)
 }
 
 // TestEnsure_ClerkNotFoundKeepsMinimalRow: a 404 from Clerk is not a
@@ -112,7 +112,7 @@ func TestEnsure_ClerkNotFoundKeepsMinimalRow(t *testing.T) {
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	s := b.state(t)
 	require.NoError(t, b.env.GetWorkflowError())
-	require.Equal(t, []time.Time{lowestVersion}, b.upserted)
+	require.Equal(t, []time.Time{clerkevent.MinimalVersion}, b.upserted)
 	require.Zero(t, b.deleted, "nothing but a signed user.deleted deletes")
 	require.Equal(t, 1, b.fetches)
 	require.False(t, s.Deleted)

@@ -119,6 +119,12 @@ type User struct {
 	Deprovisioned bool      `json:"deprovisioned,omitempty"`
 }
 
+// MinimalVersion is the version (ClerkUpdatedAt) of a minimal user: the
+// Clerk ID alone, written by ensure or for a membership's member before
+// clerksync has the user's data. It is older than any version Clerk
+// sends, so the user's own data wins over it whenever it arrives.
+var MinimalVersion = time.UnixMilli(0).UTC()
+
 // ClerkUser is Clerk's user object as clerksync reads it: clerk-sdk-go's
 // User, the fields of Clerk's that it does not model, and the object as
 // Clerk sent it.

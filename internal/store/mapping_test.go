@@ -60,7 +60,7 @@ insert into "User" (id, "clerkId", email, "firstName", "updatedAt") values ('app
 insert into "Conversation" (id, "userId", title) values ('conv-1', 'app-key-1', 'kept');`)
 	require.NoError(t, err)
 
-	minimal, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_existing", ClerkUpdatedAt: store.MinimalVersion}, time.Hour)
+	minimal, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_existing", ClerkUpdatedAt: clerkevent.MinimalVersion}, time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, store.Stale, minimal.Outcome, "a minimal row never overwrites the app's row")
 
@@ -412,7 +412,7 @@ func TestMapping_KeepLeavesTheAppsValueWhenClerkHasNone(t *testing.T) {
 	}
 	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{st.Trim(user("user_paged", "paged@example.com", `{}`))}, 0)
 	require.NoError(t, err)
-	_, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_owner", ClerkUpdatedAt: store.MinimalVersion}, 0)
+	_, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_owner", ClerkUpdatedAt: clerkevent.MinimalVersion}, 0)
 	require.NoError(t, err)
 	roles := map[string]string{}
 	rows, err := db.Query(ctx, `select clerk_user_id, role from app.users`)
@@ -685,7 +685,7 @@ func TestMapping_AMissingTimeIsTheWritesTime(t *testing.T) {
 	st, db := openMapped(t, testenv.Invoicing, doc, `alter table app.users add column signed_up_at timestamptz not null`)
 	ctx := context.Background()
 	before := time.Now()
-	_, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_minimal", ClerkUpdatedAt: store.MinimalVersion}, 0)
+	_, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_minimal", ClerkUpdatedAt: clerkevent.MinimalVersion}, 0)
 	require.NoError(t, err)
 	var signedUp time.Time
 	require.NoError(t, db.QueryRow(ctx, `select signed_up_at from app.users where clerk_user_id = 'user_minimal'`).Scan(&signedUp))

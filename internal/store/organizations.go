@@ -128,7 +128,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 		}
 		// A member clerksync has no row for gets the row an ensure writes
 		// (a minimal row), which the user's own data wins over.
-		if _, err := s.upsertUser(ctx, tx, clerkevent.User{ClerkID: m.UserID, ClerkUpdatedAt: MinimalVersion}, 0); err != nil {
+		if _, err := s.upsertUser(ctx, tx, clerkevent.User{ClerkID: m.UserID, ClerkUpdatedAt: clerkevent.MinimalVersion}, 0); err != nil {
 			return fmt.Errorf("member: %w", err)
 		}
 		held, err := savepoint(ctx, tx, func(sp pgx.Tx) error {

@@ -75,11 +75,11 @@ func (s *Store) ProveMapping(ctx context.Context) error {
 		{"a signup and its trial", func() error { _, err := proof.UpsertUser(ctx, signup, proofTrial); return err }},
 		{"an update", func() error { _, err := proof.UpsertUser(ctx, update, proofTrial); return err }},
 		{"ensure's minimal row", func() error {
-			_, err := proof.UpsertUser(ctx, clerkevent.User{ClerkID: minimalA, ClerkUpdatedAt: MinimalVersion}, 0)
+			_, err := proof.UpsertUser(ctx, clerkevent.User{ClerkID: minimalA, ClerkUpdatedAt: clerkevent.MinimalVersion}, 0)
 			return err
 		}},
 		{"a second minimal row (another user without the same values)", func() error {
-			_, err := proof.UpsertUser(ctx, clerkevent.User{ClerkID: minimalB, ClerkUpdatedAt: MinimalVersion}, 0)
+			_, err := proof.UpsertUser(ctx, clerkevent.User{ClerkID: minimalB, ClerkUpdatedAt: clerkevent.MinimalVersion}, 0)
 			return err
 		}},
 		{"the trial's expiry", func() error {

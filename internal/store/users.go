@@ -24,12 +24,6 @@ var ErrDeleted = errors.New("user was deleted in Clerk")
 // workflow finishes it.
 var ErrRowLeft = errors.New("its row's removal has not finished")
 
-// MinimalVersion is the clerk_updated_at of a minimal row (the Clerk ID
-// alone, written by ensure or for a membership's member before clerksync
-// has the user's data): older than any real version, so the user's own data
-// wins over it whenever it arrives.
-var MinimalVersion = time.UnixMilli(0).UTC()
-
 // User is a user's row: the users table's, or the product's mapped one.
 // Its JSON is the row's, by the table's own column names, with clerk_id
 // added: the public shape of a user (ensure, status).
@@ -313,7 +307,7 @@ func (s *Store) UserRecord(ctx context.Context, clerkID string) (UserRecord, err
 }
 
 // Minimal reports whether u is a minimal row, with no data from Clerk yet
-// (see MinimalVersion).
+// (see clerkevent.MinimalVersion).
 func (u User) Minimal() bool { return u.minimal }
 
 // linkLegacyRows gives each of the app's rows from before Clerk (no Clerk
