@@ -94,12 +94,7 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo) 
 	}
 	row := `u.` + t.clerkID + ` = $1 and ` + t.live
 	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + pending + `)`
-	write := `
-    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
-    select ` + strings.Join(insertVals, ", ") + ` from apply src
-    on conflict (` + t.clerkID + `) do update set
-        ` + strings.Join(sets, ",\n        ") + `
-    returning xmax = 0 as inserted`
+	write := upsertFromApply(t.name, t.clerkID, insertCols, insertVals, sets)
 	projection := projectionOf(write)
 	t.upsert = `
 with tombstone as (
@@ -134,6 +129,18 @@ where ` + t.live + `
   and not exists (select 1 from ` + tombstones + ` t where t.clerk_id = u.` + t.clerkID + `)
 order by 1`
 	return t, nil
+}
+
+// upsertFromApply is the insert of an organization's or a membership's
+// written CTE: apply's row as src into the table named name, updated on its
+// Clerk ID column's conflict, returning whether it was inserted.
+func upsertFromApply(name, clerkID string, insertCols, insertVals, sets []string) string {
+	return `
+    insert into ` + name + ` as u (` + strings.Join(insertCols, ", ") + `)
+    select ` + strings.Join(insertVals, ", ") + ` from apply src
+    on conflict (` + clerkID + `) do update set
+        ` + strings.Join(sets, ",\n        ") + `
+    returning xmax = 0 as inserted`
 }
 
 // params is a source relation's columns as bound parameters, $1 first.
@@ -223,12 +230,7 @@ func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs
 	t.remove = hardRemove(t.name, t.clerkID, tombstones)
 	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1)`
 	// held: a newer membership of the same pair under another ID has a row.
-	write := `
-    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
-    select ` + strings.Join(insertVals, ", ") + ` from apply src
-    on conflict (` + t.clerkID + `) do update set
-        ` + strings.Join(sets, ",\n        ") + `
-    returning xmax = 0 as inserted`
+	write := upsertFromApply(t.name, t.clerkID, insertCols, insertVals, sets)
 	projection := projectionOf(write)
 	held := `
     select 1 from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
