@@ -80,6 +80,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	if err := telemetry.Register(reg, telemetry.PoolCollector(st.Pool())); err != nil {
+		return err
+	}
 	// Health and metrics are served from the start: /readyz says what the
 	// worker still waits for.
 	ready := &readiness{store: st}

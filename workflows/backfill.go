@@ -152,6 +152,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			// take every one of them for deleted, and a backfill would mix
 			// two instances' users in one table.
 			p.Phase = PhaseStopped
+			countSafetyStop(ctx, "instance")
 			p.SafetyStop = fmt.Sprintf("CLERK_SECRET_KEY belongs to Clerk instance %s, but this database is kept in step with instance %s: "+
 				"nothing was written or removed. Set that instance's secret key on the worker; only if the database really moves to %s, "+
 				"delete its record first (delete from clerksync.clerk_instance)", start.Instance, start.Recorded, start.Instance)
@@ -233,6 +234,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			// users: removing every local user it did not list would wipe
 			// the table.
 			p.Phase = PhaseStopped
+			countSafetyStop(ctx, "max_delete")
 			p.SafetyStop = fmt.Sprintf("%s not in Clerk's listing, more than the %d this run may remove: nothing was removed. "+
 				"Check CLERK_SECRET_KEY, then rerun with --max-delete %d if they really are gone",
 				unseenPhrase(p), p.MaxDelete, unseen)
@@ -325,3 +327,11 @@ func retryRefused(ctx workflow.Context, p *BackfillProgress) error {
 // ReconcileScheduleID names the Schedule that runs reconciliation on a task
 // queue (`starter schedule reconcile`).
 func ReconcileScheduleID(taskQueue string) string { return "reconcile/" + taskQueue }
+
+// countSafetyStop counts a run's safety stop, by reason (instance,
+// max_delete), as clerksync_backfill_safety_stops_total on the worker's
+// /metrics, for the alert that says someone must look. The SDK's metrics
+// handler records nothing while a run replays, so a stop counts once.
+func countSafetyStop(ctx workflow.Context, reason string) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"reason": reason}).Counter("clerksync_backfill_safety_stops").Inc(1)
+}

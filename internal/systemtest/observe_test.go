@@ -100,6 +100,8 @@ func TestObservability_MetricsCountExactlyTheRequestsAndLogsHoldNoSecrets(t *tes
 	require.Positive(t, starter.value(t, "temporal_request_total", map[string]string{"operation": "SignalWithStartWorkflowExecution"}),
 		"the SDK's request counter has no signal-with-start")
 	require.Positive(t, starter.histogramCount("temporal_request_latency_seconds"))
+	require.Positive(t, starter.value(t, "clerksync_db_pool_max_connections", nil), "the starter's PostgreSQL pool")
+	require.Len(t, starter.series("clerksync_db_pool_connections"), 3, "by state")
 
 	worker := scrape(t, b.workerURL+"/metrics")
 	// Inserted: a, b, c by their creates, d by the ensure's minimal row;
@@ -116,6 +118,9 @@ func TestObservability_MetricsCountExactlyTheRequestsAndLogsHoldNoSecrets(t *tes
 	require.Positive(t, worker.histogramCount("temporal_workflow_endtoend_latency_seconds"))
 	require.Positive(t, worker.total("temporal_workflow_completed_total"))
 	require.Positive(t, worker.total("temporal_local_activity_total"))
+	require.Positive(t, worker.value(t, "clerksync_db_pool_max_connections", nil), "the worker's PostgreSQL pool")
+	require.Positive(t, worker.value(t, "clerksync_db_pool_connections", map[string]string{"state": "idle"})+
+		worker.value(t, "clerksync_db_pool_connections", map[string]string{"state": "acquired"}), "connections in use or idle")
 
 	personal := []string{"user_obs_", "@example.com"}
 	for _, p := range people {

@@ -388,6 +388,11 @@ func TestReadyz_SaysWhichEndpointsCanServe(t *testing.T) {
 		require.Equal(t, http.StatusOK, code, "webhooks can still be taken")
 		require.Equal(t, "ok", report.Webhooks)
 		require.Equal(t, "not ready: postgres, mapping, clerk", report.Ensure)
+		// What /readyz answered is a series an alert can watch.
+		metrics := scrape(t, url+"/metrics")
+		require.Len(t, metrics.series("clerksync_ready"), 2)
+		require.Equal(t, 1.0, metrics.value(t, "clerksync_ready", map[string]string{"endpoint": "webhooks"}))
+		require.Equal(t, 0.0, metrics.value(t, "clerksync_ready", map[string]string{"endpoint": "ensure"}))
 	})
 
 	t.Run("a mapping the database cannot take", func(t *testing.T) {

@@ -15,6 +15,7 @@ type metrics struct {
 	signalDuration    prometheus.Histogram
 	signatureFailures prometheus.Counter
 	jwksFetches       *prometheus.CounterVec
+	ready             *prometheus.GaugeVec
 	ensure            *ensuremetrics.Metrics
 }
 
@@ -48,8 +49,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "clerksync_jwks_fetches_total",
 			Help: "Fetches of Clerk's JSON Web Key Set for session tokens, by outcome (ok, error).",
 		}, []string{"outcome"}),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "clerksync_ready",
+			Help: "1 when the endpoint (webhooks, ensure) could serve at the last /readyz, 0 when it could not: what /readyz answered, for alerting.",
+		}, []string{"endpoint"}),
 	}
-	if err := telemetry.Register(reg, m.webhooks, m.webhookDuration, m.signalDuration, m.signatureFailures, m.jwksFetches); err != nil {
+	if err := telemetry.Register(reg, m.webhooks, m.webhookDuration, m.signalDuration, m.signatureFailures, m.jwksFetches, m.ready); err != nil {
 		return nil, err
 	}
 	em, err := ensuremetrics.New(reg)

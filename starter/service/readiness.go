@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -47,6 +48,9 @@ type readiness struct {
 	temporal      client.Client
 	namespace     string
 	ensureEnabled bool
+	// ready records each endpoint's answer (clerksync_ready), so that
+	// what the load balancer's probes see can be alerted on.
+	ready *prometheus.GaugeVec
 
 	mu              sync.Mutex
 	attributesFound time.Time
@@ -86,6 +90,13 @@ func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Webhooks: failing(checks, "temporal", "search_attributes"),
 		Ensure:   failing(checks, "temporal", "search_attributes", "postgres", "mapping", "clerk"),
 		Checks:   checks,
+	}
+	for endpoint, state := range map[string]string{"webhooks": report.Webhooks, "ensure": report.Ensure} {
+		ready := 0.0
+		if state == "ok" {
+			ready = 1
+		}
+		rd.ready.WithLabelValues(endpoint).Set(ready)
 	}
 	code := http.StatusOK
 	if report.Webhooks != "ok" {

@@ -50,6 +50,9 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (Conne
 	}
 	reg := telemetry.NewRegistry()
 	sdkMetrics, err := telemetry.TemporalMetrics(reg)
+	if err == nil {
+		err = telemetry.Register(reg, telemetry.PoolCollector(st.Pool()))
+	}
 	if err != nil {
 		st.Close()
 		return Connections{}, err
@@ -116,7 +119,7 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /readyz", &readiness{store: st, temporal: tc, namespace: conns.Namespace, ensureEnabled: eh.sessions != nil})
+	mux.Handle("GET /readyz", &readiness{store: st, temporal: tc, namespace: conns.Namespace, ensureEnabled: eh.sessions != nil, ready: m.ready})
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	mux.Handle("GET /openapi.json", &openAPIHandler{store: st, logger: logger})
 	codecOpts := payloadcodec.ServerOptions{AuthToken: cfg.CodecAuthToken, CORSOrigins: cfg.CodecCORSOrigins}
