@@ -16,6 +16,13 @@ TEMPORAL_SERVER_VERSION := v1.29.7
 TEMPORAL_SERVER_DIR ?= $(CACHE_DIR)/temporal-server-$(TEMPORAL_SERVER_VERSION)
 export TEMPORAL_SERVER_DIR
 
+# Prometheus's promtool, for the alerting rules' tests (make test-alerts):
+# built from the Go module proxy and cached as the CLI is. v0.3xx.y is
+# Prometheus v3.xx.y, the release docker-compose.yml's Prometheus runs (a
+# test holds the two together).
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL ?= $(CACHE_DIR)/promtool-$(PROMTOOL_VERSION)/promtool
+
 # The TypeScript ensure client, an npm package beside the Go library, and
 # the Next.js example that uses it.
 TS_CLIENT := ensure/typescript
@@ -34,7 +41,7 @@ LOCAL_PAYLOAD_KEYS := local:Y2xlcmtzeW5jIGxvY2FsIGRldmVsb3BtZW50IG9ubHk=
 # And the key the local product backend (the README's curl) sends to ensure.
 LOCAL_ENSURE_API_KEY := clerksync-local-development-only-ensure-key
 
-.PHONY: help run reset test vet lint chaos bench temporal-cli temporal-server test-cluster test-upgrade database
+.PHONY: help run reset test vet lint chaos bench temporal-cli temporal-server promtool test-cluster test-upgrade test-alerts database
 
 ## help: list these targets
 help:
@@ -160,6 +167,19 @@ test-cluster: $(TEMPORAL_CLI) $(TEMPORAL_SERVER_DIR)/server
 test-upgrade: $(TEMPORAL_CLI)
 	@mkdir -p $(CACHE_DIR)/releases
 	RELEASE_CACHE=$(CACHE_DIR)/releases CI=true go tool gotestsum --format pkgname-and-test-fails -- -tags upgrade -count=1 -timeout 20m ./internal/systemtest/upgrade/
+
+## test-alerts: the alerting rules (deploy/prometheus/alerts.yml) and compose's Prometheus config checked, and the rules unit-tested, by the pinned promtool
+test-alerts: $(PROMTOOL)
+	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
+	$(PROMTOOL) test rules deploy/prometheus/alerts_test.yml
+
+## promtool: build the pinned promtool into the cache (several minutes on two cores, once)
+promtool: $(PROMTOOL)
+	@echo "promtool $(PROMTOOL_VERSION): $(PROMTOOL)"
+
+$(PROMTOOL):
+	@echo "Building promtool $(PROMTOOL_VERSION) from the Go module proxy: several minutes, once (cached in $(dir $@))"
+	GOBIN=$(dir $@) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 ## temporal-cli: build the pinned Temporal CLI into the cache and print its path
 temporal-cli: $(TEMPORAL_CLI)

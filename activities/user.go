@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/errreport"
 	"github.com/clerksync/clerksync/internal/store"
 )
 
@@ -191,9 +192,21 @@ func (a *Activities) classify(ctx context.Context, err error) error {
 		if info := activity.GetInfo(ctx); !info.IsLocalActivity && info.Attempt >= conflictAttempts {
 			return dataRefused(err)
 		}
+	case store.Transient:
+		// Past its local budget a write retries as a scheduled activity
+		// for as long as it takes; once it has failed there a few times,
+		// someone should know (a Sentry report, with SENTRY_DSN), once.
+		if info := activity.GetInfo(ctx); !info.IsLocalActivity && info.Attempt == writeReportAttempt {
+			activity.GetLogger(ctx).Warn(errreport.WriteKeepsFailing, "attempt", info.Attempt, "error", store.Redact(err))
+		}
 	}
 	return err
 }
+
+// writeReportAttempt is the attempt of a scheduled write whose transient
+// failure is logged (and reported): seconds past the write's 15-second
+// local budget.
+const writeReportAttempt = 3
 
 // Refusal names what refused an event's write, as a failed write's
 // ApplicationError carries it (its details) for the workflow to show:

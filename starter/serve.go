@@ -10,6 +10,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/errreport"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/temporalclient"
 	"github.com/clerksync/clerksync/starter/service"
@@ -37,6 +38,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	logger, flushReports, err := errreport.Wrap(logger, cfg.ErrorReports("starter"))
+	if err != nil {
+		return err
+	}
+	defer flushReports()
 	conns, err := service.Connect(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/errreport"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/store/migrations"
 	"github.com/clerksync/clerksync/internal/syncworker"
@@ -66,6 +67,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	logger, flushReports, err := errreport.Wrap(logger, cfg.ErrorReports("worker"))
+	if err != nil {
+		return err
+	}
+	defer flushReports()
 	reg := telemetry.NewRegistry()
 	sdkMetrics, err := telemetry.TemporalMetrics(reg)
 	if err != nil {

@@ -2,8 +2,12 @@ package config_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
@@ -94,7 +99,7 @@ func TestDockerCompose_MatchesTheCode(t *testing.T) {
 	}
 	// Pinned images: a version tag, never latest; clerksync's own is built
 	// and tagged with the release this checkout is.
-	version := regexp.MustCompile(`^\d+(\.\d+)+`)
+	version := regexp.MustCompile(`^v?\d+(\.\d+)+`)
 	for name, svc := range project.Services {
 		if svc.Build != nil {
 			require.Equal(t, "clerksync:"+buildinfo.Version, svc.Image, "%s's image is not tagged with internal/buildinfo.Version", name)
@@ -164,4 +169,74 @@ func port(t *testing.T, addr string) string {
 	_, p, err := net.SplitHostPort(addr)
 	require.NoError(t, err, addr)
 	return p
+}
+
+// TestDockerCompose_ProvisionsPrometheusAndGrafana: compose's Prometheus
+// loads clerksync's alerting rules and scrapes the worker and the starter,
+// at their ports, under the job names the rules use; its image is the
+// release of the promtool that tests the rules; Grafana gets Prometheus as
+// its datasource and the generated dashboard, from files that exist.
+func TestDockerCompose_ProvisionsPrometheusAndGrafana(t *testing.T) {
+	project, err := loadCompose(t, composeEnv)
+	require.NoError(t, err)
+	prom, ok := project.Services["prometheus"]
+	require.True(t, ok, "no prometheus service")
+	require.True(t, slices.ContainsFunc(prom.Volumes, func(v types.ServiceVolumeConfig) bool {
+		return strings.HasSuffix(v.Source, "deploy/prometheus") && v.Target == "/etc/prometheus" && v.ReadOnly
+	}), "prometheus mounts deploy/prometheus read-only: %+v", prom.Volumes)
+	promtool := regexp.MustCompile(`(?m)^PROMTOOL_VERSION := v0\.3(\d\d)\.(\d+)$`).FindStringSubmatch(readFile(t, "../../Makefile"))
+	require.NotNil(t, promtool, "the Makefile pins PROMTOOL_VERSION")
+	minor, _ := strconv.Atoi(promtool[1])
+	require.Equal(t, fmt.Sprintf("prom/prometheus:v3.%d.%s", minor, promtool[2]), prom.Image,
+		"Prometheus runs the release whose promtool tests the rules")
+
+	var cfg struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(readFile(t, "../../deploy/prometheus/prometheus.yml")), &cfg))
+	for _, f := range cfg.RuleFiles {
+		_, err := os.Stat(filepath.Join("../../deploy/prometheus", f))
+		require.NoError(t, err, "rule file %s", f)
+	}
+	require.Contains(t, cfg.RuleFiles, "alerts.yml")
+	targets := map[string][]string{}
+	for _, sc := range cfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			targets[sc.JobName] = append(targets[sc.JobName], st.Targets...)
+		}
+	}
+	require.Equal(t, []string{"worker:" + port(t, config.DefaultWorkerHTTPAddr)}, targets["clerksync-worker"])
+	require.Equal(t, []string{"starter:" + port(t, config.DefaultHTTPAddr)}, targets["clerksync-starter"])
+	for _, job := range regexp.MustCompile(`job="([^"]+)"`).FindAllStringSubmatch(readFile(t, "../../deploy/prometheus/alerts.yml"), -1) {
+		require.Contains(t, targets, job[1], "alerts.yml watches job %s, which Prometheus does not scrape", job[1])
+	}
+
+	grafana, ok := project.Services["grafana"]
+	require.True(t, ok, "no grafana service")
+	mounted := map[string]string{}
+	for _, v := range grafana.Volumes {
+		rel, err := filepath.Rel(project.WorkingDir, v.Source)
+		require.NoError(t, err)
+		_, err = os.Stat(filepath.Join("../..", rel))
+		require.NoError(t, err, "grafana mounts %s, which is not in the repository", rel)
+		mounted[v.Target] = rel
+	}
+	require.Equal(t, "deploy/grafana/clerksync.json", mounted["/var/lib/grafana/dashboards/clerksync.json"])
+	require.Equal(t, "deploy/grafana/provisioning", mounted["/etc/grafana/provisioning"])
+	require.Contains(t, readFile(t, "../../deploy/grafana/provisioning/datasources/prometheus.yml"), "url: http://prometheus:"+
+		strconv.Itoa(int(prom.Ports[0].Target)))
+	require.Contains(t, readFile(t, "../../deploy/grafana/provisioning/dashboards/clerksync.yml"), "path: /var/lib/grafana/dashboards")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/clerksync/clerksync/ensure"
 	"github.com/clerksync/clerksync/ensure/contract"
+	"github.com/clerksync/clerksync/internal/buildinfo"
+	"github.com/clerksync/clerksync/internal/errreport"
 	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/store"
@@ -104,6 +106,9 @@ var Vars = []Var{
 	{"WORKER_WORKFLOW_POLLERS", strconv.Itoa(DefaultWorkflowPollers), "workflow task polls the worker runs at once (the SDK's default is 2)", Worker},
 	{"ERASE_DELETED_HISTORIES", "true", "once a user's (or organization's) deletion has completed, delete every run of its workflow from Temporal, so no email or name of a deleted user stays there (docs/operating.md#erasure-of-deleted-users); false keeps them for audit", Worker},
 	{"ERASURE_INTERVAL", shortDuration(DefaultErasureInterval), "how often the erasure Schedule deletes the closed runs of deleted users and organizations (set by the worker at start-up, with ERASE_DELETED_HISTORIES)", Worker},
+	{"SENTRY_DSN", "", "Sentry project DSN: events that failed for good, writes that keep failing, Temporal refusing webhooks and bursts of signature failures are reported there, with Clerk IDs, event types and Svix message IDs, never an email, a name or a secret; unset sends nothing", Both},
+	{"SENTRY_ENVIRONMENT", "", "the environment Sentry files reports under (production, staging); Sentry's default when unset", Both},
+	{"TEMPORAL_UI_URL", "", "the Temporal UI's address (https://temporal.example.com, or Temporal Cloud's https://cloud.temporal.io): a Sentry report then links its workflow run", Both},
 }
 
 // Config is the parsed environment.
@@ -152,6 +157,9 @@ type Config struct {
 	EraseDeletedHistories bool
 	// ErasureInterval is how often the erasure Schedule runs.
 	ErasureInterval time.Duration
+	// SentryDSN, SentryEnvironment and TemporalUIURL configure error
+	// reports (internal/errreport); no DSN sends none.
+	SentryDSN, SentryEnvironment, TemporalUIURL string
 }
 
 // Load reads the configuration from the process environment.
@@ -188,6 +196,9 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		TrialPeriod:         duration("TRIAL_PERIOD"),
 		TrialExpiryInterval: duration("TRIAL_EXPIRY_INTERVAL"),
 		ErasureInterval:     duration("ERASURE_INTERVAL"),
+		SentryDSN:           get("SENTRY_DSN"),
+		SentryEnvironment:   get("SENTRY_ENVIRONMENT"),
+		TemporalUIURL:       get("TEMPORAL_UI_URL"),
 	}
 	n, err := strconv.ParseInt(get("WEBHOOK_MAX_BYTES"), 10, 64)
 	if err != nil || n <= 0 {
@@ -333,4 +344,16 @@ func defaultOf(name string) string {
 		}
 	}
 	return ""
+}
+
+// ErrorReports is what errreport needs of c to report process's errors to
+// Sentry: SENTRY_DSN and SENTRY_ENVIRONMENT, and the Temporal UI's address
+// and namespace for the links to workflow runs.
+func (c Config) ErrorReports(process string) errreport.Options {
+	namespace := os.Getenv("TEMPORAL_NAMESPACE")
+	if namespace == "" {
+		namespace = "default"
+	}
+	return errreport.Options{DSN: c.SentryDSN, Environment: c.SentryEnvironment, Process: process, Release: buildinfo.Version,
+		UIURL: c.TemporalUIURL, Namespace: namespace}
 }
