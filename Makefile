@@ -133,11 +133,12 @@ vet:
 %/node_modules/.package-lock.json: %/package-lock.json
 	cd $* && npm ci --no-audit --no-fund
 
-## lint: gofmt, a tidy go.mod and staticcheck (pinned in go.mod's tools), as make test runs them first
+## lint: gofmt, a tidy go.mod, staticcheck (pinned in go.mod's tools), and the golden SQL and dashboard JSON, as make test runs them first
 lint:
 	@files=$$(gofmt -l $$(go list -tags $(TEST_TAGS) -f '{{.Dir}}' ./...)); if [ -n "$$files" ]; then echo "lint: not gofmt-formatted (run gofmt -w .):"; echo "$$files"; exit 1; fi
 	@go mod tidy -diff > /dev/null || { echo "lint: go.mod or go.sum is not tidy (run go mod tidy)"; exit 1; }
 	go tool staticcheck -tags $(TEST_TAGS) ./...
+	@go test -count=1 -run 'TestStatements_MatchTheGoldenSQL|TestDashboard_IsTheCheckedInJSON' ./internal/store ./internal/dashboard > /dev/null || { echo "lint: the golden SQL or the dashboard JSON differs from what the code builds (go test ./internal/store -run TestStatements -update-sql; go test ./internal/dashboard -update)"; exit 1; }
 
 # CHAOS_ROUNDS: how many times make chaos runs its scenario, each with a new
 # seed; its rarer interleavings (a worker killed between a deletion's
