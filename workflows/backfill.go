@@ -126,150 +126,28 @@ type BackfillProgress struct {
 // the safety stop allows. It continues as new carrying its progress, so a crash or a
 // deploy resumes where it was.
 func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) {
-	p := in.Progress
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (BackfillProgress, error) { return p, nil }); err != nil {
-		return p, fmt.Errorf("register %s query: %w", ProgressQuery, err)
+	r := &backfillRun{in: in, p: in.Progress}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (BackfillProgress, error) { return r.p, nil }); err != nil {
+		return r.p, fmt.Errorf("register %s query: %w", ProgressQuery, err)
 	}
 	ctx = workflow.WithActivityOptions(ctx, backfillOptions)
-	var a *activities.Activities
 	info := workflow.GetInfo(ctx)
 	// The seen set is this run's alone: one that failed or was terminated
 	// leaves its own, which the next run ignores and drops.
-	run := activities.SeenSetKey(info.WorkflowExecution.ID, info.FirstRunID)
-	continueAsNew := func() error {
-		return workflow.NewContinueAsNewError(ctx, BackfillWorkflow, BackfillInput{Reconcile: in.Reconcile, MaxDelete: in.MaxDelete, Progress: p})
-	}
-	if p.Phase == "" {
-		p = BackfillProgress{Reconcile: in.Reconcile, Phase: PhaseListing, StartedAt: workflow.Now(ctx), UpdatedAt: workflow.Now(ctx)}
-		var start activities.StartBackfillResult
-		if err := workflow.ExecuteActivity(ctx, a.StartBackfill, activities.StartBackfillInput{Run: run}).Get(ctx, &start); err != nil {
-			return p, err
-		}
-		p.Instance, p.Stats = start.Instance, start.Stats
-		if start.Recorded != start.Instance {
-			// A key of another Clerk instance (a staging key in production)
-			// lists none of this database's users: a reconciliation would
-			// take every one of them for deleted, and a backfill would mix
-			// two instances' users in one table.
-			p.Phase = PhaseStopped
-			countSafetyStop(ctx, "instance")
-			p.SafetyStop = fmt.Sprintf("CLERK_SECRET_KEY belongs to Clerk instance %s, but this database is kept in step with instance %s: "+
-				"nothing was written or removed. Set that instance's secret key on the worker; only if the database really moves to %s, "+
-				"delete its record first (delete from clerksync.clerk_instance)", start.Instance, start.Recorded, start.Instance)
-			return p, nil
-		}
-		var count activities.ClerkCount
-		if err := workflow.ExecuteActivity(ctx, a.CountClerkUsers).Get(ctx, &count); err != nil {
-			return p, err
-		}
-		p.Total, p.Stats = count.Total, p.Stats.Add(count.Stats)
-	}
-	for p.Phase == PhaseListing {
-		var res activities.BackfillPagesResult
-		err := workflow.ExecuteActivity(ctx, a.BackfillPages, activities.BackfillPagesInput{
-			Run: run, Reconcile: p.Reconcile, Cursor: p.Cursor, MaxDuration: backfillSlice,
-		}).Get(ctx, &res)
-		if err != nil {
-			return p, err
-		}
-		p.Cursor, p.Stats, p.UpdatedAt = res.Cursor, p.Stats.Add(res.Stats), workflow.Now(ctx)
-		p.Refused = activities.KeepRefused(p.Refused, res.Refused)
-		if res.Cursor.Done {
-			if err := retryRefused(ctx, &p); err != nil {
-				return p, err
-			}
-			p.Phase = PhaseOrganizations
-		}
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return p, continueAsNew()
+	r.run = activities.SeenSetKey(info.WorkflowExecution.ID, info.FirstRunID)
+	if r.p.Phase == "" {
+		if stopped, err := r.start(ctx); err != nil || stopped {
+			return r.p, err
 		}
 	}
-	for p.Phase == PhaseOrganizations {
-		var res activities.BackfillOrganizationsResult
-		err := workflow.ExecuteActivity(ctx, a.BackfillOrganizations, activities.BackfillOrganizationsInput{
-			Run: run, Reconcile: p.Reconcile, Offset: p.OrganizationOffset, MaxDuration: backfillSlice,
-		}).Get(ctx, &res)
-		if err != nil {
-			return p, err
-		}
-		p.OrganizationOffset, p.Stats, p.UpdatedAt = res.Offset, p.Stats.Add(res.Stats), workflow.Now(ctx)
-		switch {
-		case res.Disabled:
-			// A normal instance: there are no organizations to read, and none
-			// to reconcile.
-			p.OrganizationsSkipped = "the Clerk instance has the Organizations feature turned off"
-			p.OrganizationsDone = true
-		case res.NotKept:
-			p.OrganizationsSkipped = "organizations are not kept with CLERKSYNC_MAPPING"
-			p.OrganizationsDone = true
-		}
-		if res.Done {
-			p.Phase = PhaseDone
-			if p.Reconcile {
-				p.Phase = PhaseConfirming
-			}
-		}
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return p, continueAsNew()
+	// Each phase does its work only in its phase, and moves p to the next;
+	// a continue-as-new ends the run here and resumes in the phase it left.
+	for _, phase := range []func(workflow.Context) error{r.listUsers, r.listOrganizations, r.checkSafety, r.reconcileOrganizations, r.confirmUsers} {
+		if err := phase(ctx); err != nil {
+			return r.p, err
 		}
 	}
-	if p.Phase == PhaseConfirming && p.MaxDelete == 0 {
-		var count activities.UnseenCount
-		if err := workflow.ExecuteActivity(ctx, a.CountUnseenUsers, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &count); err != nil {
-			return p, err
-		}
-		var orgs activities.OrganizationsUnseen
-		if !p.OrganizationsDone {
-			if err := workflow.ExecuteActivity(ctx, a.CountUnseenOrganizations, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &orgs); err != nil {
-				return p, err
-			}
-		}
-		p.Unseen, p.UnseenOrganizations, p.UnseenMemberships = count.Unseen, orgs.Organizations, orgs.Memberships
-		p.MaxDelete = in.MaxDelete
-		if p.MaxDelete <= 0 {
-			p.MaxDelete = DefaultMaxDelete(count.Local)
-		}
-		if unseen := p.Unseen + p.UnseenOrganizations + p.UnseenMemberships; unseen > p.MaxDelete {
-			// A wrong CLERK_SECRET_KEY (another Clerk instance) lists other
-			// users: removing every local user it did not list would wipe
-			// the table.
-			p.Phase = PhaseStopped
-			countSafetyStop(ctx, "max_delete")
-			p.SafetyStop = fmt.Sprintf("%s not in Clerk's listing, more than the %d this run may remove: nothing was removed. "+
-				"Check CLERK_SECRET_KEY, then rerun with --max-delete %d if they really are gone",
-				unseenPhrase(p), p.MaxDelete, unseen)
-		}
-	}
-	if p.Phase == PhaseConfirming && !p.OrganizationsDone {
-		var res activities.ReconcileOrganizationsResult
-		err := workflow.ExecuteActivity(ctx, a.ReconcileOrganizations, activities.UnseenInput{Run: run, StartedAt: p.StartedAt}).Get(ctx, &res)
-		if err != nil {
-			return p, err
-		}
-		p.OrganizationsDone, p.OrganizationsOutcome = true, &res
-		p.Stats, p.UpdatedAt = p.Stats.Add(res.Stats), workflow.Now(ctx)
-	}
-	for p.Phase == PhaseConfirming {
-		var res activities.ConfirmResult
-		err := workflow.ExecuteActivity(ctx, a.ConfirmRemovals, activities.UnseenInput{Run: run, StartedAt: p.StartedAt, After: p.After}).Get(ctx, &res)
-		if err != nil {
-			return p, err
-		}
-		p.After, p.Removed, p.Restored, p.RowsKept = res.After, p.Removed+res.Removed, p.Restored+res.Updated, p.RowsKept+res.RowsKept
-		p.Stats, p.UpdatedAt = p.Stats.Add(res.Stats), workflow.Now(ctx)
-		if res.Done {
-			p.Phase = PhaseDone
-		}
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return p, continueAsNew()
-		}
-	}
-	if p.Reconcile {
-		if err := workflow.ExecuteActivity(ctx, a.ForgetRun, run).Get(ctx, nil); err != nil {
-			return p, err
-		}
-	}
-	return p, nil
+	return r.p, r.finish(ctx)
 }
 
 // unseenPhrase says what a reconciliation did not see: "1000 local users
