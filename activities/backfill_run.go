@@ -32,6 +32,10 @@ type StartBackfillResult struct {
 	// the same, or the run must refuse to touch it.
 	Instance string `json:"instance"`
 	Recorded string `json:"recorded"`
+	// Schema is the bookkeeping schema that records the instance
+	// (CLERKSYNC_SCHEMA), for the run's message when the two differ; empty
+	// in results of releases before it was added.
+	Schema string `json:"schema,omitempty"`
 	// Forgotten counts the ended runs whose seen sets were dropped.
 	Forgotten int           `json:"forgotten,omitempty"`
 	Stats     BackfillStats `json:"stats"`
@@ -64,7 +68,7 @@ func (a *Activities) StartBackfill(ctx context.Context, in StartBackfillInput) (
 	if err != nil {
 		return res, err
 	}
-	res.Recorded = recorded
+	res.Recorded, res.Schema = recorded, a.Store.Schema()
 	res.Forgotten, err = a.forgetEndedRuns(ctx, in.Run)
 	return res, err
 }

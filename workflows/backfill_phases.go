@@ -38,9 +38,13 @@ func (r *backfillRun) start(ctx workflow.Context) (stopped bool, err error) {
 		// instances' users in one table.
 		r.p.Phase = PhaseStopped
 		countSafetyStop(ctx, "instance")
+		schema := start.Schema
+		if schema == "" { // a result recorded before it carried the schema
+			schema = "clerksync"
+		}
 		r.p.SafetyStop = fmt.Sprintf("CLERK_SECRET_KEY belongs to Clerk instance %s, but this database is kept in step with instance %s: "+
 			"nothing was written or removed. Set that instance's secret key on the worker; only if the database really moves to %s, "+
-			"delete its record first (delete from clerksync.clerk_instance)", start.Instance, start.Recorded, start.Instance)
+			"delete its record first (delete from %s.clerk_instance)", start.Instance, start.Recorded, start.Instance, schema)
 		return true, nil
 	}
 	var count activities.ClerkCount

@@ -14,7 +14,8 @@ import (
 
 // TestBackfill_ASafetyStopIsCounted: a run that stops because
 // CLERK_SECRET_KEY belongs to another Clerk instance than the one recorded
-// says so in its result and counts the stop on the worker's /metrics
+// says so in its result (naming the deployment's bookkeeping schema in the
+// fix) and counts the stop on the worker's /metrics
 // (clerksync_backfill_safety_stops_total{reason="instance"}), which the
 // ClerksyncBackfillSafetyStop alert watches.
 func TestBackfill_ASafetyStopIsCounted(t *testing.T) {
@@ -28,7 +29,7 @@ func TestBackfill_ASafetyStopIsCounted(t *testing.T) {
 	var a *activities.Activities
 	env.RegisterActivity(a)
 	env.OnActivity(a.StartBackfill, mock.Anything, mock.Anything).Return(
-		activities.StartBackfillResult{Instance: "ins_staging", Recorded: "ins_production"}, nil)
+		activities.StartBackfillResult{Instance: "ins_staging", Recorded: "ins_production", Schema: "app_sync"}, nil)
 	env.ExecuteWorkflow(BackfillWorkflow, BackfillInput{Reconcile: true})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
@@ -36,6 +37,7 @@ func TestBackfill_ASafetyStopIsCounted(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&p))
 	require.Equal(t, PhaseStopped, p.Phase)
 	require.Contains(t, p.SafetyStop, "ins_staging")
+	require.Contains(t, p.SafetyStop, "delete from app_sync.clerk_instance", "the bookkeeping schema the deployment has (CLERKSYNC_SCHEMA)")
 
 	families, err := reg.Gather()
 	require.NoError(t, err)
