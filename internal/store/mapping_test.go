@@ -739,3 +739,49 @@ func TestMapping_UpdatesDrawNoKeyFromTheSequence(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a+1, b, "ten updates drew no key")
 }
+
+// TestMapping_LegacyLinkFindsTheRowByTheKeysIndex: the external_id link
+// compares the external_id as the key's own type, so PostgreSQL finds the
+// row by the primary key's index rather than scanning the app's table for
+// every write of a user with an external_id (it compared the key as
+// text); an external_id the key's type cannot hold (not a number, for an
+// integer key) links nothing and fails nothing.
+func TestMapping_LegacyLinkFindsTheRowByTheKeysIndex(t *testing.T) {
+	t.Parallel()
+	st, db := openExample(t, testenv.Invoicing, "UTC")
+	ctx := context.Background()
+	_, err := db.Exec(ctx, `insert into app.users (email) select 'legacy' || g || '@example.com' from generate_series(1, 5000) g; analyze app.users`)
+	require.NoError(t, err)
+	statements, err := st.Statements(ctx)
+	require.NoError(t, err)
+	var link string
+	for _, s := range statements {
+		if s.Name == "link a row from before Clerk" {
+			link = s.SQL
+		}
+	}
+	require.NotEmpty(t, link)
+	rows, err := db.Query(ctx, `explain `+link, []string{"user_x"}, []string{"4242"})
+	require.NoError(t, err)
+	var lines []string
+	for rows.Next() {
+		var line string
+		require.NoError(t, rows.Scan(&line))
+		lines = append(lines, line)
+	}
+	require.NoError(t, rows.Err())
+	explained := strings.Join(lines, "\n")
+	require.NotContains(t, explained, "Seq Scan on users", explained)
+	require.Contains(t, explained, "users_pkey", explained)
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for _, ext := range []string{"not-a-number", "99999999999999999999", "4242"} {
+		email, ext := "ext"+ext+"@example.com", ext
+		_, err := st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_ext_" + strings.ReplaceAll(ext, "-", "_"), Email: &email, ExternalID: &ext,
+			ClerkCreatedAt: now, ClerkUpdatedAt: now}, 0)
+		require.NoError(t, err, "external_id %q", ext)
+	}
+	var linked string
+	require.NoError(t, db.QueryRow(ctx, `select coalesce(clerk_user_id, '') from app.users where id = 4242`).Scan(&linked))
+	require.Equal(t, "user_ext_4242", linked)
+}

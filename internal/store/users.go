@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -330,7 +332,7 @@ func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable,
 // queueLinks queues linkLegacyRows's statements for us, none when the
 // mapping links no rows or no user carries what it links by.
 func (s *Store) queueLinks(b *pgx.Batch, users *userTable, us []clerkevent.User) {
-	if ids, externals := externalIDs(us); users.link != "" && len(ids) > 0 {
+	if ids, externals := externalIDs(us, users.keyKind); users.link != "" && len(ids) > 0 {
 		b.Queue(s.sql(users.link), ids, externals)
 	}
 	if ids, emails := verifiedEmails(us); users.linkEmail != "" && len(ids) > 0 {
@@ -350,12 +352,43 @@ func verifiedEmails(us []clerkevent.User) (ids, emails []string) {
 }
 
 // externalIDs are the Clerk IDs of the users of us that carry an
-// external_id, and those external_ids, in step.
-func externalIDs(us []clerkevent.User) (ids, externals []string) {
+// external_id the key's type (keyKind, externalIDKind's) can hold, and
+// those external_ids, in step: one it cannot hold names no row, and would
+// fail the statement's cast.
+func externalIDs(us []clerkevent.User, keyKind string) (ids, externals []string) {
 	for _, u := range us {
-		if u.ExternalID != nil && *u.ExternalID != "" {
+		if u.ExternalID != nil && *u.ExternalID != "" && keyHolds(keyKind, *u.ExternalID) {
 			ids, externals = append(ids, u.ClerkID), append(externals, *u.ExternalID)
 		}
 	}
 	return ids, externals
+}
+
+// externalIDKind is how an external_id is compared with a key of
+// dataType: cast to the key's integer or uuid type, as text for a text
+// key, or "" (the key cast to text) for any other.
+func externalIDKind(dataType string) string {
+	switch dataType {
+	case "smallint", "integer", "bigint", "uuid":
+		return dataType
+	case "text", "character varying", "citext", "character":
+		return "text"
+	}
+	return ""
+}
+
+// uuidText is a UUID as PostgreSQL reads one.
+var uuidText = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+
+// keyHolds reports whether a key of keyKind can hold the value v.
+func keyHolds(keyKind, v string) bool {
+	bits := map[string]int{"smallint": 16, "integer": 32, "bigint": 64}
+	switch keyKind {
+	case "smallint", "integer", "bigint":
+		_, err := strconv.ParseInt(v, 10, bits[keyKind])
+		return err == nil
+	case "uuid":
+		return uuidText.MatchString(v)
+	}
+	return true
 }

@@ -156,6 +156,10 @@ type userTable struct {
 	// ID column is NOT NULL (no such rows can exist) or the table is
 	// clerksync's own.
 	link string
+	// keyKind is how link compares an external_id with the key: the key's
+	// type (integer, bigint, smallint, uuid), text, or "" for a type
+	// compared as text.
+	keyKind string
 	// linkEmail does the same for the users ($1) whose verified primary
 	// email ($2) the row's email column holds, when the mapping links by
 	// email (users.link); "" otherwise.
@@ -238,10 +242,23 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
   and ` + absent(t.name, t.clerkID, "p.clerk_id") + `
   and (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null`
 		if m.Links(mapping.LinkExternalID) {
+			// The external_id as the key's own type, so the key's index
+			// finds the row: compared as text, every write of a user with
+			// an external_id scanned the table. externalIDs passes only
+			// values the type takes.
+			t.keyKind = externalIDKind(cols[m.Key.Column].dataType)
+			key := `u.` + t.key + ` = p.external_id`
+			switch t.keyKind {
+			case "":
+				key = `u.` + t.key + `::text = p.external_id`
+			case "text":
+			default:
+				key += `::` + t.keyKind
+			}
 			t.link = `
 update ` + t.name + ` u set ` + t.clerkID + ` = p.clerk_id
 from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
-where u.` + t.clerkID + ` is null and u.` + t.key + `::text = p.external_id` + unheld
+where u.` + t.clerkID + ` is null and ` + key + unheld
 		}
 		if m.Links(mapping.LinkEmail) {
 			// Compared as the column compares (citext: whatever the case),

@@ -131,7 +131,7 @@ select exists (select 1 from "app"."users" u where u."clerk_user_id" = $1 and (u
 -- users: link a row from before Clerk
 update "app"."users" u set "clerk_user_id" = p.clerk_id
 from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
-where u."clerk_user_id" is null and u."id"::text = p.external_id
+where u."clerk_user_id" is null and u."id" = p.external_id::integer
   and (select true from "app"."users" x where x."clerk_user_id" = p.clerk_id) is null
   and (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null;
 
