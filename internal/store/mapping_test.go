@@ -712,7 +712,7 @@ func TestMapping_AMissingTimeIsTheWritesTime(t *testing.T) {
 // drew one per write), so the next new user's key follows the last.
 func TestMapping_UpdatesDrawNoKeyFromTheSequence(t *testing.T) {
 	t.Parallel()
-	st, _ := openExample(t, testenv.Invoicing, "UTC")
+	st, db := openExample(t, testenv.Invoicing, "UTC")
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	user := func(id string, version int) clerkevent.User {
@@ -738,6 +738,47 @@ func TestMapping_UpdatesDrawNoKeyFromTheSequence(t *testing.T) {
 	_, err = fmt.Sscan(second.UserID, &b)
 	require.NoError(t, err)
 	require.Equal(t, a+1, b, "ten updates drew no key")
+
+	// The same for the app's workspaces and their members.
+	name := "Acme"
+	org := func(id string, version int) clerkevent.Organization {
+		return clerkevent.Organization{ClerkID: id, Name: &name, ClerkCreatedAt: now, ClerkUpdatedAt: now.Add(time.Duration(version) * time.Second)}
+	}
+	member := func(version int) clerkevent.Membership {
+		return clerkevent.Membership{ClerkID: "orgmem_seq", UserID: "user_first", Role: "org:member", Organization: org("org_seq", 0),
+			ClerkCreatedAt: now, ClerkUpdatedAt: now.Add(time.Duration(version) * time.Second)}
+	}
+	for v := range 6 {
+		res, err := st.UpsertOrganization(ctx, org("org_seq", v))
+		require.NoError(t, err)
+		require.NotEqual(t, store.Stale, res.Outcome)
+		_, err = st.UpsertMembership(ctx, member(v))
+		require.NoError(t, err)
+	}
+	_, err = st.UpsertOrganization(ctx, org("org_seq_next", 0))
+	require.NoError(t, err)
+	ids := map[string]int{}
+	rows, err := db.Query(ctx, `select clerk_org_id, id from app.workspaces`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var (
+			id  string
+			key int
+		)
+		require.NoError(t, rows.Scan(&id, &key))
+		ids[id] = key
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, ids["org_seq"]+1, ids["org_seq_next"], "five updates of a workspace drew no key")
+	next := member(0)
+	next.ClerkID, next.UserID = "orgmem_seq_next", "user_second"
+	_, err = st.UpsertMembership(ctx, next)
+	require.NoError(t, err)
+	var updatedKey, nextKey int
+	require.NoError(t, db.QueryRow(ctx, `select
+    (select id from app.workspace_members where clerk_membership_id = 'orgmem_seq'),
+    (select id from app.workspace_members where clerk_membership_id = 'orgmem_seq_next')`).Scan(&updatedKey, &nextKey))
+	require.Equal(t, updatedKey+1, nextKey, "five updates of a membership drew no key")
 }
 
 // TestMapping_LegacyLinkFindsTheRowByTheKeysIndex: the external_id link

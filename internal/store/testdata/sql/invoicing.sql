@@ -257,21 +257,32 @@ with tombstone as (
        or not exists (
            select 1 from clerksync.organization_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:64230f3918969c56' or st.clerk_updated_at > src.updated_at))
+             and (st.projection = 'p1:107f896a8e34bee9' or st.clerk_updated_at > src.updated_at))
 ), state as (
     insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:64230f3918969c56' from apply
+    select clerk_id, updated_at, content_hash, 'p1:107f896a8e34bee9' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "app"."workspaces" u set
+        "name" = coalesce(src."name", ''),
+        "updated_at" = now()
+    from apply src
+    where u."clerk_org_id" = src.clerk_id
+    returning false as inserted
+), inserted as (
     insert into "app"."workspaces" as u ("clerk_org_id", "name", "updated_at")
     select src.clerk_id, coalesce(src."name", ''), now() from apply src
+    where (select true from "app"."workspaces" x where x."clerk_org_id" = src.clerk_id) is null
     on conflict ("clerk_org_id") do update set
         "name" = excluded."name",
         "updated_at" = excluded."updated_at"
     returning xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select (select inserted from written), exists (select 1 from tombstone),
        exists (select 1 from tombstone) and exists (select 1 from "app"."workspaces" u where u."clerk_org_id" = $1 and true);
@@ -311,22 +322,33 @@ with src as (
            or not exists (
                select 1 from clerksync.membership_state st
                where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)
-             and (st.projection = 'p1:f2a270358821f3ef' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:57aeb2c7f2ee7f8a' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
-    select clerk_id, organization_id, user_id, updated_at, role, 'p1:f2a270358821f3ef' from apply
+    select clerk_id, organization_id, user_id, updated_at, role, 'p1:57aeb2c7f2ee7f8a' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         role             = excluded.role,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "app"."workspace_members" u set
+        "joined_at" = coalesce(src."created_at", u."joined_at"),
+        "role" = (src."role")::"app"."workspace_role"
+    from apply src
+    where u."clerk_membership_id" = src.clerk_id
+    returning false as inserted
+), inserted as (
     insert into "app"."workspace_members" as u ("clerk_membership_id", "workspace_id", "user_id", "joined_at", "role")
     select src.clerk_id, src.org_key, src.user_key, src."created_at", (src."role")::"app"."workspace_role" from apply src
+    where (select true from "app"."workspace_members" x where x."clerk_membership_id" = src.clerk_id) is null
     on conflict ("clerk_membership_id") do update set
         "joined_at" = coalesce(excluded."joined_at", u."joined_at"),
         "role" = excluded."role",
         "clerk_membership_id" = excluded."clerk_membership_id"
     returning xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select (select inserted from written);
 

@@ -266,17 +266,30 @@ with tombstone as (
        or not exists (
            select 1 from clerksync.organization_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:cf6a565ce5d72fff' or st.clerk_updated_at > src.updated_at))
+             and (st.projection = 'p1:9627a4090a882f04' or st.clerk_updated_at > src.updated_at))
 ), state as (
     insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:cf6a565ce5d72fff' from apply
+    select clerk_id, updated_at, content_hash, 'p1:9627a4090a882f04' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "organizations" u set
+        "clerk_created_at" = coalesce(src."created_at", u."clerk_created_at"),
+        "clerk_updated_at" = src."updated_at",
+        "image_url" = src."image_url",
+        "name" = src."name",
+        "slug" = src."slug",
+        "updated_at" = now()
+    from apply src
+    where u."clerk_id" = src.clerk_id
+    returning false as inserted
+), inserted as (
     insert into "organizations" as u ("clerk_id", "clerk_created_at", "clerk_updated_at", "image_url", "name", "slug", "updated_at")
     select src.clerk_id, src."created_at", src."updated_at", src."image_url", src."name", src."slug", now() from apply src
+    where (select true from "organizations" x where x."clerk_id" = src.clerk_id) is null
     on conflict ("clerk_id") do update set
         "clerk_created_at" = coalesce(excluded."clerk_created_at", u."clerk_created_at"),
         "clerk_updated_at" = excluded."clerk_updated_at",
@@ -285,6 +298,8 @@ with tombstone as (
         "slug" = excluded."slug",
         "updated_at" = excluded."updated_at"
     returning xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select (select inserted from written), exists (select 1 from tombstone),
        exists (select 1 from tombstone) and exists (select 1 from "organizations" u where u."clerk_id" = $1 and true);
@@ -324,17 +339,28 @@ with src as (
            or not exists (
                select 1 from clerksync.membership_state st
                where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)
-             and (st.projection = 'p1:bdac76b978694c3a' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:97322b4f5df0757b' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
-    select clerk_id, organization_id, user_id, updated_at, role, 'p1:bdac76b978694c3a' from apply
+    select clerk_id, organization_id, user_id, updated_at, role, 'p1:97322b4f5df0757b' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         role             = excluded.role,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "organization_memberships" u set
+        "clerk_created_at" = coalesce(src."created_at", u."clerk_created_at"),
+        "clerk_updated_at" = src."updated_at",
+        "role" = src."role",
+        "updated_at" = now()
+    from apply src
+    where u."clerk_id" = src.clerk_id
+    returning false as inserted
+), inserted as (
     insert into "organization_memberships" as u ("clerk_id", "organization_id", "user_id", "clerk_created_at", "clerk_updated_at", "role", "updated_at")
     select src.clerk_id, src.org_key, src.user_key, src."created_at", src."updated_at", src."role", now() from apply src
+    where (select true from "organization_memberships" x where x."clerk_id" = src.clerk_id) is null
     on conflict ("clerk_id") do update set
         "clerk_created_at" = coalesce(excluded."clerk_created_at", u."clerk_created_at"),
         "clerk_updated_at" = excluded."clerk_updated_at",
@@ -342,6 +368,8 @@ with src as (
         "updated_at" = excluded."updated_at",
         "clerk_id" = excluded."clerk_id"
     returning xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select (select inserted from written);
 

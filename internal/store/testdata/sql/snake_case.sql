@@ -321,17 +321,30 @@ with tombstone as (
        or not exists (
            select 1 from clerksync.organization_state st
            where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)
-             and (st.projection = 'p1:3e48c3d51d5e435b' or st.clerk_updated_at > src.updated_at))
+             and (st.projection = 'p1:70408e882d4252b7' or st.clerk_updated_at > src.updated_at))
 ), state as (
     insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, 'p1:3e48c3d51d5e435b' from apply
+    select clerk_id, updated_at, content_hash, 'p1:70408e882d4252b7' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "public"."teams" u set
+        "created_ms" = coalesce((extract(epoch from src."created_at") * 1000)::bigint, u."created_ms"),
+        "logo_url" = src."image_url",
+        "plan" = (src."public_metadata" #>> '{"plan"}'),
+        "slug" = src."slug",
+        "synced_at" = now(),
+        "title" = coalesce(src."name", '')
+    from apply src
+    where u."clerk_org_id" = src.clerk_id
+    returning false as inserted
+), inserted as (
     insert into "public"."teams" as u ("clerk_org_id", "created_ms", "logo_url", "plan", "slug", "synced_at", "title")
     select src.clerk_id, (extract(epoch from src."created_at") * 1000)::bigint, src."image_url", (src."public_metadata" #>> '{"plan"}'), src."slug", now(), coalesce(src."name", '') from apply src
+    where (select true from "public"."teams" x where x."clerk_org_id" = src.clerk_id) is null
     on conflict ("clerk_org_id") do update set
         "created_ms" = coalesce(excluded."created_ms", u."created_ms"),
         "logo_url" = excluded."logo_url",
@@ -340,6 +353,8 @@ with tombstone as (
         "synced_at" = excluded."synced_at",
         "title" = excluded."title"
     returning xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select (select inserted from written), exists (select 1 from tombstone),
        exists (select 1 from tombstone) and exists (select 1 from "public"."teams" u where u."clerk_org_id" = $1 and true);
@@ -379,22 +394,33 @@ with src as (
            or not exists (
                select 1 from clerksync.membership_state st
                where st.clerk_id = src.clerk_id and (st.clerk_updated_at, st.role) >= (src.updated_at, src.role)
-             and (st.projection = 'p1:373e3aa2f5d5fd25' or st.clerk_updated_at > src.updated_at)))
+             and (st.projection = 'p1:e393f3a5bb9fd499' or st.clerk_updated_at > src.updated_at)))
 ), state as (
     insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
-    select clerk_id, organization_id, user_id, updated_at, role, 'p1:373e3aa2f5d5fd25' from apply
+    select clerk_id, organization_id, user_id, updated_at, role, 'p1:e393f3a5bb9fd499' from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
         role             = excluded.role,
         projection       = excluded.projection
-), written as (
+),
+updated as (
+    update "public"."team_members" u set
+        "permissions" = coalesce(src."permissions", '[]'),
+        "role" = src."role"
+    from apply src
+    where u."clerk_membership_id" = src.clerk_id
+    returning false as inserted
+), inserted as (
     insert into "public"."team_members" as u ("clerk_membership_id", "team_id", "user_id", "joined_at", "permissions", "role")
     select src.clerk_id, src.org_key, src.user_key, src."created_at", coalesce(src."permissions", '[]'), src."role" from apply src
+    where (select true from "public"."team_members" x where x."clerk_membership_id" = src.clerk_id) is null
     on conflict ("clerk_membership_id") do update set
         "permissions" = excluded."permissions",
         "role" = excluded."role",
         "clerk_membership_id" = excluded."clerk_membership_id"
     returning xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
 )
 select (select inserted from written);
 
