@@ -121,6 +121,11 @@ func (h *handler) WithGroup(name string) slog.Handler {
 
 // consider reports rec if it is one of the reported records.
 func (r *Reporter) consider(rec slog.Record, attrs []slog.Attr) {
+	switch rec.Message {
+	case msgEventFailed, msgWriteKeepsFailing, msgTemporalRefused, msgWebhookRefused:
+	default:
+		return // every other line of the process costs nothing more
+	}
 	fields := map[string]string{}
 	for _, a := range attrs {
 		fields[a.Key] = a.Value.String()

@@ -247,3 +247,45 @@ func hardRemove(name, clerkID, tombstones string) string {
 	return `delete from ` + name + ` u
 where u.` + clerkID + ` = $1 and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`
 }
+
+// writeFromApply is the write of apply's rows (as src) into the table
+// name, ending in the CTE written: a row its Clerk ID column holds is
+// updated (updates), and only the absent ones reach the insert (an insert
+// that ended in ON CONFLICT's update drew a value of the key's sequence on
+// every update). Both see the statement's snapshot, so no row is in both;
+// the insert's ON CONFLICT (sets) is left for a row another transaction
+// inserted since. Each written row returns the returning columns (each
+// followed by a comma) and whether it was inserted. page is for a write of
+// many rows: the insert takes them in Clerk ID order, and the update is
+// given apply's Clerk IDs as an array for the planner (joined to apply
+// alone, the table was scanned whole for a page while it was small, and
+// for every page after while its statistics lagged).
+func writeFromApply(name, clerkID string, insertCols, insertVals, sets, updates []string, returning string, page bool) string {
+	if len(updates) == 0 {
+		updates = []string{clerkID + " = src.clerk_id"} // the row is there
+	}
+	hint, order := "", ""
+	if page {
+		hint = `
+      and u.` + clerkID + ` = any (array(select clerk_id from apply))`
+		order = `
+    order by src.clerk_id`
+	}
+	return `
+updated as (
+    update ` + name + ` u set
+        ` + strings.Join(updates, ",\n        ") + `
+    from apply src
+    where u.` + clerkID + ` = src.clerk_id` + hint + `
+    returning ` + returning + `false as inserted
+), inserted as (
+    insert into ` + name + ` as u (` + strings.Join(insertCols, ", ") + `)
+    select ` + strings.Join(insertVals, ", ") + ` from apply src
+    where ` + absent(name, clerkID, "src.clerk_id") + order + `
+    on conflict (` + clerkID + `) do update set
+        ` + strings.Join(sets, ",\n        ") + `
+    returning ` + returning + `xmax = 0 as inserted
+), written as (
+    select * from updated union all select * from inserted
+)`
+}

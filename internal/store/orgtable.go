@@ -94,7 +94,7 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo) 
 	}
 	row := `u.` + t.clerkID + ` = $1 and ` + t.live
 	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + pending + `)`
-	write := upsertFromApply(t.name, t.clerkID, insertCols, insertVals, sets, c.updates)
+	write := writeFromApply(t.name, t.clerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
 	projection := projectionOf(write)
 	t.upsert = `
 with tombstone as (
@@ -127,36 +127,6 @@ where ` + t.live + `
   and not exists (select 1 from ` + tombstones + ` t where t.clerk_id = u.` + t.clerkID + `)
 order by 1`
 	return t, nil
-}
-
-// upsertFromApply is the write of an organization's or a membership's
-// upsert: apply's row as src updated in the table named name when its
-// Clerk ID column holds it, inserted when not (an insert that ended in ON
-// CONFLICT's update drew a value of the key's sequence on every update),
-// the written CTE saying whether it was inserted. ON CONFLICT stays for a
-// row another transaction inserted since the statement's snapshot.
-func upsertFromApply(name, clerkID string, insertCols, insertVals, sets, updates []string) string {
-	if len(updates) == 0 {
-		updates = []string{clerkID + " = src.clerk_id"} // the row is there
-	}
-	return `
-updated as (
-    update ` + name + ` u set
-        ` + strings.Join(updates, ",\n        ") + `
-    from apply src
-    where u.` + clerkID + ` = src.clerk_id
-    returning false as inserted
-), inserted as (
-    insert into ` + name + ` as u (` + strings.Join(insertCols, ", ") + `)
-    select ` + strings.Join(insertVals, ", ") + ` from apply src
-    where ` + absent(name, clerkID, "src.clerk_id") + `
-    on conflict (` + clerkID + `) do update set
-        ` + strings.Join(sets, ",\n        ") + `
-    returning xmax = 0 as inserted
-), written as (
-    select * from updated union all select * from inserted
-)
-`
 }
 
 // params is a source relation's columns as bound parameters, $1 first.
@@ -246,7 +216,7 @@ func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs
 	t.remove = hardRemove(t.name, t.clerkID, tombstones)
 	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1)`
 	// held: a newer membership of the same pair under another ID has a row.
-	write := upsertFromApply(t.name, t.clerkID, insertCols, insertVals, sets, c.updates)
+	write := writeFromApply(t.name, t.clerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
 	projection := projectionOf(write)
 	held := `
     select 1 from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id

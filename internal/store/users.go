@@ -382,10 +382,15 @@ var uuidText = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{
 
 // keyHolds reports whether a key of keyKind can hold the value v.
 func keyHolds(keyKind, v string) bool {
-	bits := map[string]int{"smallint": 16, "integer": 32, "bigint": 64}
 	switch keyKind {
-	case "smallint", "integer", "bigint":
-		_, err := strconv.ParseInt(v, 10, bits[keyKind])
+	case "smallint":
+		_, err := strconv.ParseInt(v, 10, 16)
+		return err == nil
+	case "integer":
+		_, err := strconv.ParseInt(v, 10, 32)
+		return err == nil
+	case "bigint":
+		_, err := strconv.ParseInt(v, 10, 64)
 		return err == nil
 	case "uuid":
 		return uuidText.MatchString(v)

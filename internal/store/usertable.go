@@ -314,36 +314,8 @@ func rowObject(alias string, names []string) string {
 
 // build writes the statements of t.
 func (t *userTable) build(insertCols, insertVals, sets, updates []string, typed []column, cols map[string]columnInfo) {
-	if len(updates) == 0 {
-		updates = []string{t.clerkID + " = src.clerk_id"} // the row is there
-	}
-	returning := `
-    returning u.` + t.clerkID + ` as clerk_id, u.` + t.key + `::text as id, u.` + t.key + ` as user_key, `
-	// A row that is there is updated, and only the users without one reach
-	// the insert: an insert that ends in ON CONFLICT's update has drawn a
-	// value of the key's sequence all the same, one per write of every
-	// user. Both see the statement's snapshot, so no user is in both; the
-	// insert's ON CONFLICT is left for a row another transaction inserted
-	// since. The array of apply's Clerk IDs is there for the planner:
-	// joined to apply alone, the table was scanned whole for a page while
-	// it was small, and for every page after while its statistics lagged.
-	t.write = `
-updated as (
-    update ` + t.name + ` u set
-        ` + strings.Join(updates, ",\n        ") + `
-    from apply src
-    where u.` + t.clerkID + ` = src.clerk_id
-      and u.` + t.clerkID + ` = any (array(select clerk_id from apply))` + returning + `false as inserted
-), inserted as (
-    insert into ` + t.name + ` as u (` + strings.Join(insertCols, ", ") + `)
-    select ` + strings.Join(insertVals, ", ") + ` from apply src
-    where ` + absent(t.name, t.clerkID, "src.clerk_id") + `
-    order by src.clerk_id
-    on conflict (` + t.clerkID + `) do update set
-        ` + strings.Join(sets, ",\n        ") + returning + `xmax = 0 as inserted
-), written as (
-    select * from updated union all select * from inserted
-)`
+	t.write = writeFromApply(t.name, t.clerkID, insertCols, insertVals, sets, updates,
+		`u.`+t.clerkID+` as clerk_id, u.`+t.key+`::text as id, u.`+t.key+` as user_key, `, true)
 	t.projection = projectionOf(t.write)
 	t.upsert = `
 with tombstone as (
