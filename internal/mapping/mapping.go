@@ -38,42 +38,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Sources of a user column: fields of Clerk's user object, and clerksync's
-// own values.
-const (
-	SourceClerkID   = "id"         // the Clerk user ID, user_...
-	SourceEmail     = "email"      // the primary email address
-	SourceFirstName = "first_name" //
-	SourceLastName  = "last_name"  //
-	SourceUsername  = "username"   //
-	SourceImageURL  = "image_url"  //
-	SourceCreatedAt = "created_at" // Clerk's created_at
-	SourceUpdatedAt = "updated_at" // Clerk's updated_at: the version written
-	SourceNow       = "now"        // the time of the write
-
-	SourceEmailVerified   = "email_verified"   // whether the primary email is verified
-	SourceEmailAddresses  = "email_addresses"  // every address, the primary first (a JSON array)
-	SourcePhone           = "phone"            // the primary phone number
-	SourceExternalID      = "external_id"      //
-	SourcePublicMetadata  = "public_metadata"  // whole, or one key by path: public_metadata.role
-	SourcePrivateMetadata = "private_metadata" //
-	SourceUnsafeMetadata  = "unsafe_metadata"  //
-	SourceLastSignInAt    = "last_sign_in_at"  //
-	SourceBanned          = "banned"           //
-	SourceLocked          = "locked"           //
-	SourceLastActiveAt    = "last_active_at"   //
-	SourceDeprovisioned   = "deprovisioned"    // deactivated by directory sync (SCIM), still in Clerk
-	SourceObject          = "object"           // the whole user object as JSON, as Clerk sent it
-	SourceFullName        = "full_name"        // first and last name, as Clerk's fullName joins them
-
-	// An organization's (with id, image_url, created_at, updated_at, now).
-	SourceName = "name"
-	SourceSlug = "slug"
-	// A membership's (with created_at, updated_at, public_metadata, now).
-	SourceRole        = "role"        // org:admin, org:member, ...
-	SourcePermissions = "permissions" // the role's permissions, a JSON array
-)
-
 // MissingNow is a time source's missing value: the time of the write (a
 // NOT NULL created_at column, for a row written before Clerk's profile
 // arrives).
@@ -92,25 +56,12 @@ const (
 	JSON
 )
 
-// userSources are the user columns' sources and their kinds.
-var userSources = map[string]Kind{
-	SourceClerkID: Text, SourceEmail: Text, SourceFirstName: Text, SourceLastName: Text, SourceUsername: Text,
-	SourceImageURL: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
-	SourceEmailVerified: Bool, SourceEmailAddresses: JSON, SourcePhone: Text, SourceExternalID: Text,
-	SourcePublicMetadata: JSON, SourcePrivateMetadata: JSON, SourceUnsafeMetadata: JSON,
-	SourceLastSignInAt: Time, SourceBanned: Bool, SourceLocked: Bool, SourceObject: JSON, SourceFullName: Text,
-	SourceLastActiveAt: Time, SourceDeprovisioned: Bool,
-}
-
-// organizationSources are an organization column's sources, and
-// membershipSources a membership column's.
+// userSources, organizationSources and membershipSources are each
+// entity's sources by name, with their kinds.
 var (
-	organizationSources = map[string]Kind{
-		SourceName: Text, SourceSlug: Text, SourceImageURL: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
-		SourcePublicMetadata: JSON, SourcePrivateMetadata: JSON,
-	}
-	membershipSources = map[string]Kind{SourceRole: Text, SourceCreatedAt: Time, SourceUpdatedAt: Time, SourceNow: Time,
-		SourcePermissions: JSON, SourcePublicMetadata: JSON}
+	userSources         = kinds(UserSources)
+	organizationSources = kinds(OrganizationSources)
+	membershipSources   = kinds(MembershipSources)
 )
 
 // metadataSources may take a path into the object: a metadata object, or
@@ -341,5 +292,5 @@ func Parse(data []byte) (*Mapping, error) {
 
 // Uses reports whether the mapping writes a source.
 func (m *Mapping) Uses(source string) bool {
-	return m != nil && slices.ContainsFunc(m.Users.Columns, func(c Column) bool { return c.Source == source })
+	return m != nil && usesSource(m.Users.Columns, source)
 }

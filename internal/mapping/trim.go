@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
-	"time"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
@@ -25,40 +24,7 @@ func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
 	if m != nil {
 		cols, links = m.Users.Columns, m.Users.Links
 	}
-	uses := func(source string) bool {
-		return slices.ContainsFunc(cols, func(c Column) bool { return c.Source == source })
-	}
-	if !uses(SourceEmailVerified) && !links(LinkEmail) {
-		u.EmailVerified = nil
-	}
-	if !uses(SourceEmailAddresses) {
-		u.EmailAddresses = nil
-	}
-	if !uses(SourcePhone) {
-		u.Phone = nil
-	}
-	if !uses(SourceExternalID) && !links(LinkExternalID) {
-		u.ExternalID = nil
-	}
-	if !uses(SourceLastSignInAt) {
-		u.LastSignInAt = time.Time{}
-	}
-	if !uses(SourceBanned) {
-		u.Banned = false
-	}
-	if !uses(SourceLocked) {
-		u.Locked = false
-	}
-	if !uses(SourceLastActiveAt) {
-		u.LastActiveAt = time.Time{}
-	}
-	if !uses(SourceDeprovisioned) {
-		u.Deprovisioned = false
-	}
-	u.PublicMetadata = kept(u.PublicMetadata, cols, SourcePublicMetadata)
-	u.PrivateMetadata = kept(u.PrivateMetadata, cols, SourcePrivateMetadata)
-	u.UnsafeMetadata = kept(u.UnsafeMetadata, cols, SourceUnsafeMetadata)
-	u.Object = kept(u.Object, cols, SourceObject)
+	trim(UserSources, &u, cols, links)
 	return u
 }
 
@@ -69,8 +35,7 @@ func (m *Mapping) TrimOrganization(o clerkevent.Organization) clerkevent.Organiz
 	if m != nil && m.Organizations != nil {
 		cols = m.Organizations.Columns
 	}
-	o.PublicMetadata = kept(o.PublicMetadata, cols, SourcePublicMetadata)
-	o.PrivateMetadata = kept(o.PrivateMetadata, cols, SourcePrivateMetadata)
+	trim(OrganizationSources, &o, cols, nil)
 	return o
 }
 
@@ -81,12 +46,14 @@ func (m *Mapping) TrimMembership(ms clerkevent.Membership) clerkevent.Membership
 	if m != nil && m.Memberships != nil {
 		cols = m.Memberships.Columns
 	}
-	if !slices.ContainsFunc(cols, func(c Column) bool { return c.Source == SourcePermissions }) {
-		ms.Permissions = nil
-	}
-	ms.PublicMetadata = kept(ms.PublicMetadata, cols, SourcePublicMetadata)
+	trim(MembershipSources, &ms, cols, nil)
 	ms.Organization = m.TrimOrganization(ms.Organization)
 	return ms
+}
+
+// usesSource reports whether a column of cols reads source.
+func usesSource(cols []Column, source string) bool {
+	return slices.ContainsFunc(cols, func(c Column) bool { return c.Source == source })
 }
 
 // kept is what of raw, a JSON source's value, the columns cols read: all

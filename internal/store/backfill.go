@@ -41,12 +41,12 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	if err != nil {
 		return res, fmt.Errorf("write page of %d users: %w", len(users), err)
 	}
-	rows := make([][]any, len(users))
+	trimmed := make([]clerkevent.User, len(users))
 	ids := make([]string, len(users))
 	for i, u := range users {
-		rows[i], ids[i] = sourceValues(s.Trim(u)), u.ClerkID
+		trimmed[i], ids[i] = s.Trim(u), u.ClerkID
 	}
-	page := pageArrays(rows, table.pageCols)
+	page := pageArgs(trimmed, table.pageCols)
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		// Each page is planned for the tables as they are now: a plan cached
@@ -69,9 +69,10 @@ select count(pg_advisory_xact_lock(h)) from (
 			b.Queue(s.sql(markSeenSQL), run, ids)
 		}
 		if trials != nil && trialPeriod > 0 {
-			b.Queue(s.sql(trials.page), append(page, fmt.Sprintf("%d microseconds", trialPeriod.Microseconds()))...)
+			page["trial_period"] = trialPeriodArg(trialPeriod)
+			b.Queue(s.sql(trials.page), page)
 		} else {
-			b.Queue(s.sql(table.upsertPage), page...)
+			b.Queue(s.sql(table.upsertPage), page)
 		}
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {

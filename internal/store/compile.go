@@ -125,7 +125,7 @@ func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCo
 			c.problem(m.Name, "type %s cannot hold source %s (%s); change the column's type or the source", ci.dataType, m.Source, kindName(m.Source))
 			continue
 		}
-		if !ci.nullable && m.Missing == nil && nullableSource(m.Source) {
+		if !ci.nullable && m.Missing == nil && !mapping.SourceNotNull(m.Source) {
 			c.problem(m.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: %s}", m.Source, m.Source, missingExample(m.Source, ci.dataType))
 		}
 		c.written[m.Name] = true

@@ -192,15 +192,6 @@ func absent(table, column, value string) string {
 	return `(select true from ` + table + ` x where x.` + column + ` = ` + value + `) is null`
 }
 
-// nullableSource reports whether a source can have no value.
-func nullableSource(source string) bool {
-	switch source {
-	case mapping.SourceUpdatedAt, mapping.SourceNow, mapping.SourceBanned, mapping.SourceLocked, mapping.SourceDeprovisioned, mapping.SourceRole:
-		return false
-	}
-	return true
-}
-
 func kindName(source string) string {
 	switch mapping.SourceKind(source) {
 	case mapping.Time:

@@ -59,8 +59,7 @@ func (s *Store) upsertOrganization(ctx context.Context, tx pgx.Tx, orgs *orgTabl
 		inserted   *bool
 		tombstoned bool
 	)
-	if err := tx.QueryRow(ctx, s.sql(orgs.upsert), o.ClerkID, o.Name, o.Slug, o.ImageURL, optionalTime(o.ClerkCreatedAt),
-		o.ClerkUpdatedAt, o.ContentHash(), jsonText(o.PublicMetadata), jsonText(o.PrivateMetadata)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
+	if err := tx.QueryRow(ctx, s.sql(orgs.upsert), args(orgRelation, o)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
 		return "", false, err
 	}
 	switch {
@@ -144,12 +143,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 			return nil
 		}
 		var inserted *bool
-		var permissions []byte
-		if len(m.Permissions) > 0 {
-			permissions, _ = json.Marshal(m.Permissions) // a []string always marshals
-		}
-		if err := tx.QueryRow(ctx, s.sql(memberships.upsert), m.ClerkID, m.Organization.ClerkID, m.UserID, m.Role,
-			optionalTime(m.ClerkCreatedAt), m.ClerkUpdatedAt, jsonText(permissions), jsonText(m.PublicMetadata)).Scan(&inserted); err != nil {
+		if err := tx.QueryRow(ctx, s.sql(memberships.upsert), args(membershipRelation, m)).Scan(&inserted); err != nil {
 			return err
 		}
 		switch {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/clerksync/clerksync/internal/mapping"
 )
@@ -17,7 +16,7 @@ type orgTable struct {
 	// its primary key; live is the predicate of a row (alias u) not
 	// soft-deleted.
 	name, clerkID, key, live string
-	// upsert writes one organization ($1..$9: orgSourceColumns) and says
+	// upsert writes one organization (parameters: orgRelation) and says
 	// whether it inserted, whether the organization is tombstoned and
 	// whether its row is still there then.
 	upsert string
@@ -30,14 +29,6 @@ type orgTable struct {
 	// not see, that clerksync had written before it started (or never).
 	unseen  string
 	keyType string
-}
-
-// orgSourceColumns are the source relation of an organization write, in
-// the order of UpsertOrganization's parameters.
-var orgSourceColumns = []struct{ name, typ string }{
-	{"clerk_id", "text"}, {"name", "text"}, {"slug", "text"}, {"image_url", "text"},
-	{"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"content_hash", `text collate "C"`},
-	{"public_metadata", "jsonb"}, {"private_metadata", "jsonb"},
 }
 
 // ownOrganizations is the mapping of clerksync's own organizations table
@@ -93,14 +84,18 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo) 
 		t.remove = hardRemove(t.name, t.clerkID, tombstones)
 	}
 	row := `u.` + t.clerkID + ` = $1 and ` + t.live
-	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + pending + `)`
+	// rowLeft of the Clerk ID id: $1 alone, @clerk_id in the upsert.
+	rowLeft := func(id string) string {
+		return `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = ` + id + ` and ` + pending + `)`
+	}
+	t.rowLeft = rowLeft("$1")
 	write := writeFromApply(t.name, t.clerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
 	projection := projectionOf(write)
 	t.upsert = `
 with tombstone as (
-    select 1 from ` + tombstones + ` where clerk_id = $1
+    select 1 from ` + tombstones + ` where clerk_id = @clerk_id
 ), src as (
-    select ` + params(orgSourceColumns) + `
+    select ` + params(orgRelation) + `
     where not exists (select 1 from tombstone)
 ), apply as materialized (
     select src.* from src
@@ -116,7 +111,7 @@ with tombstone as (
         content_hash     = excluded.content_hash,
         projection       = excluded.projection
 ),` + write + `select (select inserted from written), exists (select 1 from tombstone),
-       exists (select 1 from tombstone) and ` + t.rowLeft
+       exists (select 1 from tombstone) and ` + rowLeft("@clerk_id")
 	t.lookup = `select u.` + t.key + `::text, to_jsonb(u) || jsonb_build_object('clerk_id', u.` + t.clerkID + `)
 from ` + t.name + ` u where ` + row
 	t.unseen = `
@@ -129,15 +124,6 @@ order by 1`
 	return t, nil
 }
 
-// params is a source relation's columns as bound parameters, $1 first.
-func params(cols []struct{ name, typ string }) string {
-	ps := make([]string, len(cols))
-	for i, c := range cols {
-		ps[i] = fmt.Sprintf("$%d::%s as %s", i+1, c.typ, c.name)
-	}
-	return strings.Join(ps, ", ")
-}
-
 // membershipTable is the SQL for the table memberships are written to,
 // clerksync's own organization_memberships or a product's, mapped: one row
 // per organization and user, referencing both tables' keys. Versions, and
@@ -145,7 +131,7 @@ func params(cols []struct{ name, typ string }) string {
 // clerksync.membership_state.
 type membershipTable struct {
 	name, clerkID string
-	// upsert writes one membership ($1..$8: membershipSourceColumns) of an
+	// upsert writes one membership (parameters: membershipRelation) of an
 	// organization and a user whose rows exist, under last-writer-wins,
 	// and nothing while a newer membership under another ID holds the pair.
 	upsert string
@@ -160,11 +146,6 @@ type membershipTable struct {
 	// unseen lists the memberships, of organizations a run ($1, started
 	// at $2) saw, that the run did not see.
 	unseen string
-}
-
-var membershipSourceColumns = []struct{ name, typ string }{
-	{"clerk_id", "text"}, {"organization_id", "text"}, {"user_id", "text"}, {"role", `text collate "C"`},
-	{"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"permissions", "jsonb"}, {"public_metadata", "jsonb"},
 }
 
 // ownMemberships is the mapping of clerksync's own organization_memberships
@@ -224,7 +205,7 @@ func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs
       and (st.clerk_updated_at, st.clerk_id collate "C") > (src.updated_at, src.clerk_id collate "C")`
 	t.upsert = `
 with src as (
-    select ` + params(membershipSourceColumns) + `
+    select ` + params(membershipRelation) + `
 ), apply as materialized (
     select src.*, o.` + orgs.key + ` as org_key, mu.` + users.key + ` as user_key
     from src

@@ -110,7 +110,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 	if err := s.linkLegacyRows(ctx, tx, users, []clerkevent.User{u}); err != nil {
 		return res, err
 	}
-	err = tx.QueryRow(ctx, s.sql(users.upsert), sourceValues(u)...).Scan(&id, &inserted, &tombstoned)
+	err = tx.QueryRow(ctx, s.sql(users.upsert), args(userRelation, u)).Scan(&id, &inserted, &tombstoned)
 	if err != nil {
 		return res, err
 	}

@@ -1,139 +1,13 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/mapping"
 )
-
-// sourceColumns are the columns of a source relation: one user's data as
-// the write statements read it, from bound parameters (UpsertUser) or from
-// arrays of a page's (WriteUserPage, pageRelation), named by mapping
-// source, in the order of sourceValues.
-var sourceColumns = []struct{ name, typ string }{
-	{"clerk_id", "text"}, {"email", "text"}, {"first_name", "text"}, {"last_name", "text"}, {"username", "text"},
-	{"image_url", "text"}, {"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"content_hash", `text collate "C"`},
-	{"email_verified", "boolean"}, {"email_addresses", "jsonb"}, {"phone", "text"}, {"external_id", "text"},
-	{"public_metadata", "jsonb"}, {"private_metadata", "jsonb"}, {"unsafe_metadata", "jsonb"},
-	{"last_sign_in_at", "timestamptz"}, {"banned", "boolean"}, {"locked", "boolean"}, {"object", "jsonb"},
-	{"last_active_at", "timestamptz"}, {"deprovisioned", "boolean"},
-}
-
-// jsonText is raw JSON as a text parameter (cast to jsonb in the SQL), nil
-// for none.
-func jsonText(raw []byte) *string {
-	if len(raw) == 0 {
-		return nil
-	}
-	s := string(raw)
-	return &s
-}
-
-// sourceValues is u as a row of the source relation.
-func sourceValues(u clerkevent.User) []any {
-	var addresses []byte
-	if len(u.EmailAddresses) > 0 {
-		addresses, _ = json.Marshal(u.EmailAddresses) // a []string always marshals
-	}
-	return []any{u.ClerkID, u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL, optionalTime(u.ClerkCreatedAt),
-		u.ClerkUpdatedAt, u.ContentHash(), u.EmailVerified, jsonText(addresses), u.Phone, u.ExternalID,
-		jsonText(u.PublicMetadata), jsonText(u.PrivateMetadata), jsonText(u.UnsafeMetadata), optionalTime(u.LastSignInAt), u.Banned, u.Locked, jsonText(u.Object),
-		optionalTime(u.LastActiveAt), u.Deprovisioned}
-}
-
-// pageSources are the source columns every page statement reads: the
-// identity, the version, and created_at for the trial.
-var pageSources = []string{"clerk_id", "created_at", "updated_at", "content_hash"}
-
-// pageColumns are the source columns a page passes, as positions in
-// sourceColumns (and sourceValues): pageSources and the mapped columns'
-// sources. The rest are null in the page's relation, so a column no
-// mapping writes (the whole object as JSON, say) costs nothing to send.
-func pageColumns(typed []column) []int {
-	read := slices.Clone(pageSources)
-	for _, c := range typed {
-		read = append(read, c.Source)
-		read = append(read, derivedSources[c.Source].reads...)
-	}
-	var cols []int
-	for i, c := range sourceColumns {
-		if slices.Contains(read, c.name) {
-			cols = append(cols, i)
-		}
-	}
-	return cols
-}
-
-// arrayType is the array a source column of type typ is passed in: its
-// own for times and booleans, text for the rest (JSON is cast from text,
-// as the single-row statement's parameters are).
-func arrayType(typ string) string {
-	switch typ {
-	case "timestamptz", "boolean":
-		return typ + "[]"
-	}
-	return "text[]"
-}
-
-// pageRelation is the source relation of a page: each of cols an array
-// parameter ($1, $2, ...) unnested into one row per user, every other
-// source column null. One statement reads it, with no staging table: a
-// temporary table cost each page its own statement, a COPY and its
-// description, and its truncation at commit.
-func pageRelation(cols []int) string {
-	arrays, names, selected := make([]string, len(cols)), make([]string, len(cols)), make([]string, len(sourceColumns))
-	for i, at := range cols {
-		c := sourceColumns[at]
-		arrays[i], names[i] = fmt.Sprintf("$%d::%s", i+1, arrayType(c.typ)), c.name
-	}
-	for i, c := range sourceColumns {
-		if slices.Contains(cols, i) {
-			selected[i] = "p." + c.name + "::" + c.typ + " as " + c.name
-		} else {
-			selected[i] = "null::" + c.typ + " as " + c.name
-		}
-	}
-	return `select ` + strings.Join(selected, ", ") + `
-    from unnest(` + strings.Join(arrays, ", ") + `) as p(` + strings.Join(names, ", ") + `)`
-}
-
-// pageArrays turns a page's rows of sourceValues into pageRelation's
-// array parameters.
-func pageArrays(rows [][]any, cols []int) []any {
-	arrays := make([]any, len(cols))
-	for i, at := range cols {
-		switch arrayType(sourceColumns[at].typ) {
-		case "timestamptz[]":
-			arrays[i] = arrayOf[time.Time](rows, at)
-		case "boolean[]":
-			arrays[i] = arrayOf[bool](rows, at)
-		default:
-			arrays[i] = arrayOf[string](rows, at)
-		}
-	}
-	return arrays
-}
-
-// arrayOf is the values at position at of rows, each a T or a *T, as one
-// array (nil for none).
-func arrayOf[T any](rows [][]any, at int) []*T {
-	a := make([]*T, len(rows))
-	for r, row := range rows {
-		switch v := row[at].(type) {
-		case T:
-			a[r] = &v
-		case *T:
-			a[r] = v
-		}
-	}
-	return a
-}
 
 // userTable is the SQL for the table users are written to: clerksync's own
 // users table, or a product's, mapped. It is built once, from the mapping
@@ -145,7 +19,7 @@ type userTable struct {
 	// name, clerkID and key are quoted: the table, its Clerk ID column and
 	// its primary key.
 	name, clerkID, key string
-	// upsert writes one user: $1..$9 are sourceColumns.
+	// upsert writes one user: its parameters are userRelation's.
 	upsert string
 	// upsertPage writes a page (pageStatement) without trials.
 	upsertPage string
@@ -319,13 +193,13 @@ func (t *userTable) build(insertCols, insertVals, sets, updates []string, typed 
 	t.projection = projectionOf(t.write)
 	t.upsert = `
 with tombstone as (
-    select 1 from clerksync.user_tombstones where clerk_id = $1
+    select 1 from clerksync.user_tombstones where clerk_id = @clerk_id
 ), src as (
-    select ` + params(sourceColumns) + `
+    select ` + params(userRelation) + `
     where not exists (select 1 from tombstone)
 ),` + t.body("") + `
 select
-    coalesce((select id from written), (select ` + t.key + `::text from ` + t.name + ` where ` + t.clerkID + ` = $1)),
+    coalesce((select id from written), (select ` + t.key + `::text from ` + t.name + ` where ` + t.clerkID + ` = @clerk_id)),
     (select inserted from written),
     exists (select 1 from tombstone)`
 	t.upsertPage = t.pageStatement("")
@@ -395,7 +269,7 @@ func (t *userTable) pageStatement(trialInsert string) string {
 	if trialInsert != "" {
 		trial, trials = `, trial as (`+trialInsert+`
 )`, "(select count(*) from trial)"
-		trialPeriod = fmt.Sprintf("$%d", len(t.pageCols)+1) // after the page's arrays
+		trialPeriod = "@trial_period"
 	}
 	return `
 with page as (

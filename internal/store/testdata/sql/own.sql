@@ -2,9 +2,9 @@
 
 -- users: upsert
 with tombstone as (
-    select 1 from clerksync.user_tombstones where clerk_id = $1
+    select 1 from clerksync.user_tombstones where clerk_id = @clerk_id
 ), src as (
-    select $1::text as clerk_id, $2::text as email, $3::text as first_name, $4::text as last_name, $5::text as username, $6::text as image_url, $7::timestamptz as created_at, $8::timestamptz as updated_at, $9::text collate "C" as content_hash, $10::boolean as email_verified, $11::jsonb as email_addresses, $12::text as phone, $13::text as external_id, $14::jsonb as public_metadata, $15::jsonb as private_metadata, $16::jsonb as unsafe_metadata, $17::timestamptz as last_sign_in_at, $18::boolean as banned, $19::boolean as locked, $20::jsonb as object, $21::timestamptz as last_active_at, $22::boolean as deprovisioned
+    select @clerk_id::text as clerk_id, @email::text as email, @first_name::text as first_name, @last_name::text as last_name, @username::text as username, @image_url::text as image_url, @created_at::timestamptz as created_at, @updated_at::timestamptz as updated_at, @content_hash::text collate "C" as content_hash, @email_verified::boolean as email_verified, @email_addresses::jsonb as email_addresses, @phone::text as phone, @external_id::text as external_id, @public_metadata::jsonb as public_metadata, @private_metadata::jsonb as private_metadata, @unsafe_metadata::jsonb as unsafe_metadata, @last_sign_in_at::timestamptz as last_sign_in_at, @banned::boolean as banned, @locked::boolean as locked, @object::jsonb as object, @last_active_at::timestamptz as last_active_at, @deprovisioned::boolean as deprovisioned
     where not exists (select 1 from tombstone)
 ),
 apply as materialized (
@@ -56,14 +56,14 @@ updated as (
     select * from updated union all select * from inserted
 )
 select
-    coalesce((select id from written), (select "id"::text from "users" where "clerk_id" = $1)),
+    coalesce((select id from written), (select "id"::text from "users" where "clerk_id" = @clerk_id)),
     (select inserted from written),
     exists (select 1 from tombstone);
 
 -- users: page
 with page as (
     select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, p.username::text as username, p.image_url::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, null::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object, null::timestamptz as last_active_at, null::boolean as deprovisioned
-    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[]) as p(clerk_id, email, first_name, last_name, username, image_url, created_at, updated_at, content_hash)
+    from unnest(@clerk_id::text[], @email::text[], @first_name::text[], @last_name::text[], @username::text[], @image_url::text[], @created_at::timestamptz[], @updated_at::timestamptz[], @content_hash::text[]) as p(clerk_id, email, first_name, last_name, username, image_url, created_at, updated_at, content_hash)
 ), checked as materialized (
     select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
     from page p
@@ -158,7 +158,7 @@ returning "trial_ends_at";
 -- trials: page
 with page as (
     select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, p.username::text as username, p.image_url::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, null::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object, null::timestamptz as last_active_at, null::boolean as deprovisioned
-    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[]) as p(clerk_id, email, first_name, last_name, username, image_url, created_at, updated_at, content_hash)
+    from unnest(@clerk_id::text[], @email::text[], @first_name::text[], @last_name::text[], @username::text[], @image_url::text[], @created_at::timestamptz[], @updated_at::timestamptz[], @content_hash::text[]) as p(clerk_id, email, first_name, last_name, username, image_url, created_at, updated_at, content_hash)
 ), checked as materialized (
     select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
     from page p
@@ -170,8 +170,8 @@ with page as (
 ),
 apply as materialized (
     select src.*,
-           src.created_at + $10::interval as trial_ends,
-           src.created_at + $10::interval > now()
+           src.created_at + @trial_period::interval as trial_ends,
+           src.created_at + @trial_period::interval > now()
                and (select st.trial_granted_at from clerksync.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial
     from src
     where (select true from "users" x where x."clerk_id" = src.clerk_id) is null
@@ -256,9 +256,9 @@ where u."id" = s."user_id" and u."clerk_id" = $1 and s."plan" = 'trial';
 
 -- organizations: upsert
 with tombstone as (
-    select 1 from clerksync.organization_tombstones where clerk_id = $1
+    select 1 from clerksync.organization_tombstones where clerk_id = @clerk_id
 ), src as (
-    select $1::text as clerk_id, $2::text as name, $3::text as slug, $4::text as image_url, $5::timestamptz as created_at, $6::timestamptz as updated_at, $7::text collate "C" as content_hash, $8::jsonb as public_metadata, $9::jsonb as private_metadata
+    select @clerk_id::text as clerk_id, @name::text as name, @slug::text as slug, @image_url::text as image_url, @created_at::timestamptz as created_at, @updated_at::timestamptz as updated_at, @content_hash::text collate "C" as content_hash, @public_metadata::jsonb as public_metadata, @private_metadata::jsonb as private_metadata
     where not exists (select 1 from tombstone)
 ), apply as materialized (
     select src.* from src
@@ -302,7 +302,7 @@ updated as (
     select * from updated union all select * from inserted
 )
 select (select inserted from written), exists (select 1 from tombstone),
-       exists (select 1 from tombstone) and exists (select 1 from "organizations" u where u."clerk_id" = $1 and true);
+       exists (select 1 from tombstone) and exists (select 1 from "organizations" u where u."clerk_id" = @clerk_id and true);
 
 -- organizations: lookup
 select u."id"::text, to_jsonb(u) || jsonb_build_object('clerk_id', u."clerk_id")
@@ -325,7 +325,7 @@ order by 1;
 
 -- memberships: upsert
 with src as (
-    select $1::text as clerk_id, $2::text as organization_id, $3::text as user_id, $4::text collate "C" as role, $5::timestamptz as created_at, $6::timestamptz as updated_at, $7::jsonb as permissions, $8::jsonb as public_metadata
+    select @clerk_id::text as clerk_id, @organization_id::text as organization_id, @user_id::text as user_id, @role::text collate "C" as role, @created_at::timestamptz as created_at, @updated_at::timestamptz as updated_at, @permissions::jsonb as permissions, @public_metadata::jsonb as public_metadata
 ), apply as materialized (
     select src.*, o."id" as org_key, mu."id" as user_key
     from src

@@ -2,9 +2,9 @@
 
 -- users: upsert
 with tombstone as (
-    select 1 from clerksync.user_tombstones where clerk_id = $1
+    select 1 from clerksync.user_tombstones where clerk_id = @clerk_id
 ), src as (
-    select $1::text as clerk_id, $2::text as email, $3::text as first_name, $4::text as last_name, $5::text as username, $6::text as image_url, $7::timestamptz as created_at, $8::timestamptz as updated_at, $9::text collate "C" as content_hash, $10::boolean as email_verified, $11::jsonb as email_addresses, $12::text as phone, $13::text as external_id, $14::jsonb as public_metadata, $15::jsonb as private_metadata, $16::jsonb as unsafe_metadata, $17::timestamptz as last_sign_in_at, $18::boolean as banned, $19::boolean as locked, $20::jsonb as object, $21::timestamptz as last_active_at, $22::boolean as deprovisioned
+    select @clerk_id::text as clerk_id, @email::text as email, @first_name::text as first_name, @last_name::text as last_name, @username::text as username, @image_url::text as image_url, @created_at::timestamptz as created_at, @updated_at::timestamptz as updated_at, @content_hash::text collate "C" as content_hash, @email_verified::boolean as email_verified, @email_addresses::jsonb as email_addresses, @phone::text as phone, @external_id::text as external_id, @public_metadata::jsonb as public_metadata, @private_metadata::jsonb as private_metadata, @unsafe_metadata::jsonb as unsafe_metadata, @last_sign_in_at::timestamptz as last_sign_in_at, @banned::boolean as banned, @locked::boolean as locked, @object::jsonb as object, @last_active_at::timestamptz as last_active_at, @deprovisioned::boolean as deprovisioned
     where not exists (select 1 from tombstone)
 ),
 apply as materialized (
@@ -50,14 +50,14 @@ updated as (
     select * from updated union all select * from inserted
 )
 select
-    coalesce((select id from written), (select "id"::text from "public"."User" where "clerkId" = $1)),
+    coalesce((select id from written), (select "id"::text from "public"."User" where "clerkId" = @clerk_id)),
     (select inserted from written),
     exists (select 1 from tombstone);
 
 -- users: page
 with page as (
     select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, p.username::text as username, null::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, null::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object, null::timestamptz as last_active_at, null::boolean as deprovisioned
-    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[]) as p(clerk_id, email, first_name, last_name, username, created_at, updated_at, content_hash)
+    from unnest(@clerk_id::text[], @email::text[], @first_name::text[], @last_name::text[], @username::text[], @created_at::timestamptz[], @updated_at::timestamptz[], @content_hash::text[]) as p(clerk_id, email, first_name, last_name, username, created_at, updated_at, content_hash)
 ), checked as materialized (
     select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
     from page p
@@ -146,7 +146,7 @@ returning ("trialEndsAt" at time zone 'UTC');
 -- trials: page
 with page as (
     select p.clerk_id::text as clerk_id, p.email::text as email, p.first_name::text as first_name, p.last_name::text as last_name, p.username::text as username, null::text as image_url, p.created_at::timestamptz as created_at, p.updated_at::timestamptz as updated_at, p.content_hash::text collate "C" as content_hash, null::boolean as email_verified, null::jsonb as email_addresses, null::text as phone, null::text as external_id, null::jsonb as public_metadata, null::jsonb as private_metadata, null::jsonb as unsafe_metadata, null::timestamptz as last_sign_in_at, null::boolean as banned, null::boolean as locked, null::jsonb as object, null::timestamptz as last_active_at, null::boolean as deprovisioned
-    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[]) as p(clerk_id, email, first_name, last_name, username, created_at, updated_at, content_hash)
+    from unnest(@clerk_id::text[], @email::text[], @first_name::text[], @last_name::text[], @username::text[], @created_at::timestamptz[], @updated_at::timestamptz[], @content_hash::text[]) as p(clerk_id, email, first_name, last_name, username, created_at, updated_at, content_hash)
 ), checked as materialized (
     select p.*, (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null as live
     from page p
@@ -158,8 +158,8 @@ with page as (
 ),
 apply as materialized (
     select src.*,
-           src.created_at + $9::interval as trial_ends,
-           src.created_at + $9::interval > now()
+           src.created_at + @trial_period::interval as trial_ends,
+           src.created_at + @trial_period::interval > now()
                and (select st.trial_granted_at from clerksync.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial
     from src
     where (select true from "public"."User" x where x."clerkId" = src.clerk_id) is null
