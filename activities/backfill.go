@@ -121,64 +121,22 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 	if a.ClerkAPI == nil {
 		return BackfillPagesResult{}, noClerkKey("backfill")
 	}
-	res := BackfillPagesResult{Cursor: in.Cursor}
+	c := &pagesCall{a: a, ctx: ctx, res: BackfillPagesResult{Cursor: in.Cursor}}
 	if activity.HasHeartbeatDetails(ctx) {
 		var hb BackfillPagesResult
 		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil {
-			res = hb
+			c.res = hb
 		}
 	}
 	run := ""
 	if in.Reconcile {
 		run = in.Run
 	}
-	// The cursor past every page written, for heartbeats: after every page,
-	// and while a request waits out a 429 or a backoff, so a long wait is not
-	// taken for a dead worker.
-	var mu sync.Mutex
-	beat := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		activity.RecordHeartbeat(ctx, res)
-	}
-
-	type page struct {
-		seq     int
-		users   []*clerkevent.ClerkUser
-		after   BackfillCursor // the cursor past this page
-		stats   BackfillStats  // what reading it cost
-		result  store.PageResult
-		refused []RefusedUser
-	}
 	// The first error (a failed read or write) cancels the rest.
 	g, gctx := errgroup.WithContext(ctx)
-
-	// Reader: pages in listing order, numbered.
-	pages := make(chan page, pageWriters)
-	g.Go(func() error {
-		defer close(pages)
-		deadline := time.Now().Add(in.MaxDuration)
-		c := res.Cursor
-		for seq := 0; !c.Done; seq++ {
-			users, stats, err := a.listPage(gctx, c, beat)
-			if err != nil {
-				return err
-			}
-			c = advance(c, users)
-			select {
-			case pages <- page{seq: seq, users: users, after: c, stats: stats}:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			if time.Now().After(deadline) {
-				return nil // at least one page a call, so every call makes progress
-			}
-		}
-		return nil
-	})
-
-	// Writers.
-	written := make(chan page)
+	pages := make(chan listedPage, pageWriters)
+	g.Go(func() error { return c.read(gctx, in.MaxDuration, pages) })
+	written := make(chan listedPage)
 	var writers sync.WaitGroup
 	for range pageWriters {
 		writers.Add(1)
@@ -199,32 +157,88 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 		})
 	}
 	go func() { writers.Wait(); close(written) }()
+	c.foldInOrder(written)
+	if err := g.Wait(); err != nil {
+		return c.res, a.classify(ctx, err)
+	}
+	return c.res, nil
+}
 
-	// The cursor moves past a page only once every earlier page is written.
-	done := map[int]page{}
+// listedPage is one page of Clerk's listing on its way through
+// BackfillPages: read, then written.
+type listedPage struct {
+	seq     int
+	users   []*clerkevent.ClerkUser
+	after   BackfillCursor // the cursor past this page
+	stats   BackfillStats  // what reading it cost
+	result  store.PageResult
+	refused []RefusedUser
+}
+
+// pagesCall is one BackfillPages call: its result so far (the cursor past
+// every page written), reported by heartbeat after every page and while a
+// request waits out a 429 or a backoff, so a long wait is not taken for a
+// dead worker.
+type pagesCall struct {
+	a   *Activities
+	ctx context.Context
+	mu  sync.Mutex
+	res BackfillPagesResult
+}
+
+func (c *pagesCall) beat() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	activity.RecordHeartbeat(c.ctx, c.res)
+}
+
+// read lists pages in listing order, numbered, from the cursor on, for
+// maxDuration (at least one page a call, so every call makes progress).
+func (c *pagesCall) read(ctx context.Context, maxDuration time.Duration, pages chan<- listedPage) error {
+	defer close(pages)
+	deadline := time.Now().Add(maxDuration)
+	cur := c.res.Cursor
+	for seq := 0; !cur.Done; seq++ {
+		users, stats, err := c.a.listPage(ctx, cur, c.beat)
+		if err != nil {
+			return err
+		}
+		cur = advance(cur, users)
+		select {
+		case pages <- listedPage{seq: seq, users: users, after: cur, stats: stats}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// foldInOrder counts written pages into the result: the cursor moves past
+// a page only once every earlier page is written.
+func (c *pagesCall) foldInOrder(written <-chan listedPage) {
+	done := map[int]listedPage{}
 	next := 0
 	for p := range written {
 		done[p.seq] = p
-		mu.Lock()
+		c.mu.Lock()
 		for q, ok := done[next]; ok; q, ok = done[next] {
 			delete(done, next)
 			next++
 			r := q.result
-			res.Cursor = q.after
+			c.res.Cursor = q.after
 			pageStats := BackfillStats{Pages: 1, Seen: len(q.users), Inserted: r.Inserted, Updated: r.Updated,
 				Unchanged: len(q.users) - r.Inserted - r.Updated - r.Tombstoned - len(q.refused), Tombstoned: r.Tombstoned,
 				Trials: r.Trials, Refused: len(q.refused)}
-			a.Metrics.backfilled(pageStats)
-			res.Stats = res.Stats.Add(q.stats).Add(pageStats)
-			res.Refused = KeepRefused(res.Refused, q.refused)
+			c.a.Metrics.backfilled(pageStats)
+			c.res.Stats = c.res.Stats.Add(q.stats).Add(pageStats)
+			c.res.Refused = KeepRefused(c.res.Refused, q.refused)
 		}
-		mu.Unlock()
-		beat()
+		c.mu.Unlock()
+		c.beat()
 	}
-	if err := g.Wait(); err != nil {
-		return res, a.classify(ctx, err)
-	}
-	return res, nil
 }
 
 // writePage writes a page of users in one transaction. A page PostgreSQL

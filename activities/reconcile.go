@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -144,4 +145,114 @@ func deleteConfirmed(tombstone func() error, remove func() (bool, error), remove
 // ForgetRun drops what a run recorded as seen, once it has ended.
 func (a *Activities) ForgetRun(ctx context.Context, run string) error {
 	return a.Store.ForgetRun(ctx, run)
+}
+
+// ReconcileOrganizationsResult is what reconciling organizations did.
+type ReconcileOrganizationsResult struct {
+	// RemovedOrganizations: Clerk answered 404, the organization is
+	// tombstoned and removed with its memberships. RemovedMemberships: a
+	// second listing of the organization still lacked them.
+	// Restored: still in Clerk after all; written.
+	RemovedOrganizations int `json:"removed_organizations"`
+	// RowsKept: tombstoned, but a product's foreign key holds the row.
+	RowsKept           int           `json:"rows_kept,omitempty"`
+	RemovedMemberships int           `json:"removed_memberships"`
+	Restored           int           `json:"restored"`
+	Stats              BackfillStats `json:"stats"`
+}
+
+// ReconcileOrganizations confirms each organization the run did not see
+// with Clerk (GET /v1/organizations/{id}: only a 404 deletes it, as a
+// signed organization.deleted would), and each membership missing from its
+// organization's listing with a second listing of that organization: one
+// missing from both is deleted.
+func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput) (ReconcileOrganizationsResult, error) {
+	if a.ClerkAPI == nil {
+		return ReconcileOrganizationsResult{}, noClerkKey("reconcile organizations")
+	}
+	var res ReconcileOrganizationsResult
+	beat := func() { activity.RecordHeartbeat(ctx) }
+	orgs, err := a.Store.UnseenOrganizations(ctx, in.Run, in.StartedAt)
+	if err != nil {
+		return res, err
+	}
+	for _, id := range orgs {
+		var co clerk.Organization
+		err := a.callClerk(ctx, &res.Stats, beat, func() error {
+			co = clerk.Organization{}
+			return a.ClerkAPI.Call(ctx, newListRequest("/organizations/"+id, nil), &co)
+		})
+		switch {
+		case notFound(err):
+			if err := deleteConfirmed(
+				func() error { return a.Store.TombstoneOrganization(ctx, id, time.Now()) },
+				func() (bool, error) { return a.Store.RemoveOrganizationRow(ctx, id) },
+				&res.RemovedOrganizations, &res.RowsKept); err != nil {
+				return res, err
+			}
+		case err != nil:
+			return res, err
+		default:
+			o, err := clerkevent.NormalizeOrganization(&co)
+			if err != nil {
+				continue
+			}
+			if _, err := a.Store.UpsertOrganization(ctx, o); err != nil {
+				return res, a.classify(ctx, err)
+			}
+			res.Restored++
+		}
+		beat()
+	}
+	err = a.reconcileMemberships(ctx, in, &res, beat)
+	return res, err
+}
+
+// reconcileMemberships confirms each membership the run did not see, of
+// an organization it saw, with a second listing of that organization.
+func (a *Activities) reconcileMemberships(ctx context.Context, in UnseenInput, res *ReconcileOrganizationsResult, beat func()) error {
+	unseen, err := a.Store.UnseenMemberships(ctx, in.Run, in.StartedAt)
+	if err != nil {
+		return err
+	}
+	type listing struct {
+		members map[string]clerkevent.Membership
+		ids     map[string]bool
+	}
+	listings := map[string]listing{} // organization -> its memberships now
+	for _, u := range unseen {
+		now, ok := listings[u.OrganizationID]
+		if !ok {
+			members, ids, err := a.listMemberships(ctx, &clerk.Organization{ID: u.OrganizationID}, &res.Stats, beat)
+			if err != nil && !errors.Is(err, errOrganizationGone) {
+				return err
+			}
+			now = listing{members: map[string]clerkevent.Membership{}, ids: ids}
+			for _, m := range members {
+				now.members[m.ClerkID] = m
+			}
+			listings[u.OrganizationID] = now
+		}
+		if now.ids[u.ClerkID] {
+			if m, ok := now.members[u.ClerkID]; ok {
+				if _, err := a.Store.UpsertMembership(ctx, m); err != nil {
+					return a.classify(ctx, err)
+				}
+			}
+			res.Restored++
+			continue
+		}
+		gone := clerkevent.Membership{ClerkID: u.ClerkID, UserID: u.UserID, Organization: clerkevent.Organization{ClerkID: u.OrganizationID}}
+		r, err := rowRemoval(a.Store.DeleteMembership(ctx, gone, time.Now()))
+		switch {
+		case err != nil:
+			return a.classify(ctx, err)
+		case r.RowKept != "":
+			res.RowsKept++
+		default:
+			res.RemovedMemberships++
+		}
+		beat()
+	}
+	return nil
 }

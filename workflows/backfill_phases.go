@@ -58,39 +58,33 @@ func (r *backfillRun) start(ctx workflow.Context) (stopped bool, err error) {
 // listUsers writes Clerk's user listing, a slice of pages at a time, then
 // the users it refused once more.
 func (r *backfillRun) listUsers(ctx workflow.Context) error {
-	for r.p.Phase == PhaseListing {
+	return r.slices(ctx, PhaseListing, func() error {
 		var res activities.BackfillPagesResult
-		err := workflow.ExecuteActivity(ctx, r.a.BackfillPages, activities.BackfillPagesInput{
-			Run: r.run, Reconcile: r.p.Reconcile, Cursor: r.p.Cursor, MaxDuration: backfillSlice,
-		}).Get(ctx, &res)
-		if err != nil {
+		in := activities.BackfillPagesInput{Run: r.run, Reconcile: r.p.Reconcile, Cursor: r.p.Cursor, MaxDuration: backfillSlice}
+		if err := workflow.ExecuteActivity(ctx, r.a.BackfillPages, in).Get(ctx, &res); err != nil {
 			return err
 		}
 		r.p.Cursor = res.Cursor
 		r.fold(ctx, res.Stats)
 		r.p.Refused = activities.KeepRefused(r.p.Refused, res.Refused)
-		if res.Cursor.Done {
-			if err := retryRefused(ctx, &r.p); err != nil {
-				return err
-			}
-			r.p.Phase = PhaseOrganizations
+		if !res.Cursor.Done {
+			return nil
 		}
-		if err := r.continueIfSuggested(ctx); err != nil {
+		if err := retryRefused(ctx, &r.p); err != nil {
 			return err
 		}
-	}
-	return nil
+		r.p.Phase = PhaseOrganizations
+		return nil
+	})
 }
 
 // listOrganizations writes Clerk's organizations and their memberships, a
 // slice at a time; then the run is done, or reconciles.
 func (r *backfillRun) listOrganizations(ctx workflow.Context) error {
-	for r.p.Phase == PhaseOrganizations {
+	return r.slices(ctx, PhaseOrganizations, func() error {
 		var res activities.BackfillOrganizationsResult
-		err := workflow.ExecuteActivity(ctx, r.a.BackfillOrganizations, activities.BackfillOrganizationsInput{
-			Run: r.run, Reconcile: r.p.Reconcile, Offset: r.p.OrganizationOffset, MaxDuration: backfillSlice,
-		}).Get(ctx, &res)
-		if err != nil {
+		in := activities.BackfillOrganizationsInput{Run: r.run, Reconcile: r.p.Reconcile, Offset: r.p.OrganizationOffset, MaxDuration: backfillSlice}
+		if err := workflow.ExecuteActivity(ctx, r.a.BackfillOrganizations, in).Get(ctx, &res); err != nil {
 			return err
 		}
 		r.p.OrganizationOffset = res.Offset
@@ -111,11 +105,8 @@ func (r *backfillRun) listOrganizations(ctx workflow.Context) error {
 				r.p.Phase = PhaseConfirming
 			}
 		}
-		if err := r.continueIfSuggested(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // checkSafety counts, once, what reconciliation would remove, and stops
@@ -170,10 +161,10 @@ func (r *backfillRun) reconcileOrganizations(ctx workflow.Context) error {
 // confirmUsers removes the users Clerk confirms are gone, a slice at a
 // time.
 func (r *backfillRun) confirmUsers(ctx workflow.Context) error {
-	for r.p.Phase == PhaseConfirming {
+	return r.slices(ctx, PhaseConfirming, func() error {
 		var res activities.ConfirmResult
-		err := workflow.ExecuteActivity(ctx, r.a.ConfirmRemovals, activities.UnseenInput{Run: r.run, StartedAt: r.p.StartedAt, After: r.p.After}).Get(ctx, &res)
-		if err != nil {
+		in := activities.UnseenInput{Run: r.run, StartedAt: r.p.StartedAt, After: r.p.After}
+		if err := workflow.ExecuteActivity(ctx, r.a.ConfirmRemovals, in).Get(ctx, &res); err != nil {
 			return err
 		}
 		r.p.After, r.p.Removed, r.p.Restored, r.p.RowsKept = res.After, r.p.Removed+res.Removed, r.p.Restored+res.Updated, r.p.RowsKept+res.RowsKept
@@ -181,11 +172,8 @@ func (r *backfillRun) confirmUsers(ctx workflow.Context) error {
 		if res.Done {
 			r.p.Phase = PhaseDone
 		}
-		if err := r.continueIfSuggested(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // finish drops a reconciliation's seen set (a stopped one's too).
@@ -200,6 +188,20 @@ func (r *backfillRun) finish(ctx workflow.Context) error {
 // now.
 func (r *backfillRun) fold(ctx workflow.Context, s activities.BackfillStats) {
 	r.p.Stats, r.p.UpdatedAt = r.p.Stats.Add(s), workflow.Now(ctx)
+}
+
+// slices runs step, an activity a slice, while the run is in phase, and
+// carries the progress on in a new run whenever Temporal suggests one.
+func (r *backfillRun) slices(ctx workflow.Context, phase string, step func() error) error {
+	for r.p.Phase == phase {
+		if err := step(); err != nil {
+			return err
+		}
+		if err := r.continueIfSuggested(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // continueIfSuggested is the continue-as-new that carries the progress on,

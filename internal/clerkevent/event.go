@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -155,68 +154,6 @@ func FromSDK(u *clerk.User) (*ClerkUser, error) {
 		return DecodeClerkUser(u.Response.RawJSON)
 	}
 	return &ClerkUser{User: *u}, nil
-}
-
-// ContentHash is a digest of the stored fields (everything but the version).
-// It breaks ties between two different payloads with the same ClerkUpdatedAt:
-// the SQL and the workflow both keep the one with the greater hash, so every
-// order of arrival ends on the same row. Equal payloads hash equal, so a
-// duplicate stays a no-op.
-func (u User) ContentHash() string {
-	fields := []*string{u.Email, u.FirstName, u.LastName, u.Username, u.ImageURL}
-	// The rest counts only where it is set, so a user without it hashes as
-	// before these fields existed (recorded histories keep their hashes).
-	if extra := u.extraFields(); extra != nil {
-		fields = append(fields, extra...)
-	}
-	return contentHash(fields, u.ClerkCreatedAt)
-}
-
-// extraFields are the fields beyond the first five, as text, or nil when
-// none is set.
-func (u User) extraFields() []*string {
-	text := func(b []byte) *string {
-		if len(b) == 0 {
-			return nil
-		}
-		s := string(b)
-		return &s
-	}
-	var verified, addresses, lastSignIn, flags *string
-	if u.EmailVerified != nil {
-		verified = text(strconv.AppendBool(nil, *u.EmailVerified))
-	}
-	if len(u.EmailAddresses) > 0 {
-		addresses = text([]byte(strings.Join(u.EmailAddresses, "\x00")))
-	}
-	if !u.LastSignInAt.IsZero() {
-		lastSignIn = text(strconv.AppendInt(nil, u.LastSignInAt.UnixMilli(), 10))
-	}
-	if u.Banned || u.Locked {
-		flags = text(fmt.Appendf(nil, "%t,%t", u.Banned, u.Locked))
-	}
-	extra := []*string{verified, addresses, u.Phone, u.ExternalID, text(u.PublicMetadata), text(u.PrivateMetadata),
-		text(u.UnsafeMetadata), lastSignIn, flags, text(u.Object)}
-	// Fields added since: hashed only where set, as above.
-	if !u.LastActiveAt.IsZero() || u.Deprovisioned {
-		extra = append(extra, text(strconv.AppendInt(nil, u.LastActiveAt.UnixMilli(), 10)), text(strconv.AppendBool(nil, u.Deprovisioned)))
-	}
-	for _, f := range extra {
-		if f != nil {
-			return extra
-		}
-	}
-	return nil
-}
-
-// NewerThan reports whether u wins over a stored version with the given
-// updated_at and content hash: a later ClerkUpdatedAt, or the same one and a
-// greater ContentHash. The store's SQL applies the same rule.
-func (u User) NewerThan(version time.Time, hash string) bool {
-	if !u.ClerkUpdatedAt.Equal(version) {
-		return u.ClerkUpdatedAt.After(version)
-	}
-	return u.ContentHash() > hash
 }
 
 // envelope is the part of Clerk's event wrapper clerksync reads.

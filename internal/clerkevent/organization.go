@@ -1,9 +1,6 @@
 package clerkevent
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,15 +47,6 @@ func (o Organization) ContentHash() string {
 		fields = append(fields, rawText(o.PublicMetadata), rawText(o.PrivateMetadata))
 	}
 	return contentHash(fields, o.ClerkCreatedAt)
-}
-
-// rawText is raw JSON as text, nil for none.
-func rawText(raw json.RawMessage) *string {
-	if len(raw) == 0 {
-		return nil
-	}
-	s := string(raw)
-	return &s
 }
 
 // Membership is one user's membership of one organization: Clerk's
@@ -215,20 +203,4 @@ func validateID(id, prefix string) error {
 		return fmt.Errorf("id %q is not a Clerk %s... ID", id, prefix)
 	}
 	return nil
-}
-
-// contentHash digests fields (absence distinct from "") and created.
-func contentHash(fields []*string, created time.Time) string {
-	h := sha256.New()
-	for _, f := range fields {
-		if f == nil {
-			h.Write([]byte{0})
-			continue
-		}
-		h.Write([]byte{1})
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(*f))))
-		h.Write([]byte(*f))
-	}
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(created.UnixMilli())))
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }

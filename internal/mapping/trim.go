@@ -31,22 +31,22 @@ func (m *Mapping) Trim(u clerkevent.User) clerkevent.User {
 // TrimOrganization returns o with only the metadata m writes: none for
 // clerksync's own tables (a nil m) or with organizations off.
 func (m *Mapping) TrimOrganization(o clerkevent.Organization) clerkevent.Organization {
-	var cols []Column
-	if m != nil && m.Organizations != nil {
-		cols = m.Organizations.Columns
+	if m == nil || m.Organizations == nil {
+		trim(OrganizationSources, &o, nil, nil)
+	} else {
+		trim(OrganizationSources, &o, m.Organizations.Columns, nil)
 	}
-	trim(OrganizationSources, &o, cols, nil)
 	return o
 }
 
 // TrimMembership returns ms with only the fields m writes, its
 // organization trimmed too.
 func (m *Mapping) TrimMembership(ms clerkevent.Membership) clerkevent.Membership {
-	var cols []Column
-	if m != nil && m.Memberships != nil {
-		cols = m.Memberships.Columns
+	if m == nil || m.Memberships == nil {
+		trim(MembershipSources, &ms, nil, nil)
+	} else {
+		trim(MembershipSources, &ms, m.Memberships.Columns, nil)
 	}
-	trim(MembershipSources, &ms, cols, nil)
 	ms.Organization = m.TrimOrganization(ms.Organization)
 	return ms
 }

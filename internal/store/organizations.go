@@ -62,15 +62,10 @@ func (s *Store) upsertOrganization(ctx context.Context, tx pgx.Tx, orgs *orgTabl
 	if err := tx.QueryRow(ctx, s.sql(orgs.upsert), args(orgRelation, o)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
 		return "", false, err
 	}
-	switch {
-	case tombstoned:
+	if tombstoned {
 		return Tombstoned, rowLeft, nil
-	case inserted == nil:
-		return Stale, false, nil
-	case *inserted:
-		return Inserted, false, nil
 	}
-	return Updated, false, nil
+	return written(inserted), false, nil
 }
 
 // TombstoneOrganization records that Clerk deleted the organization, in a
@@ -146,14 +141,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 		if err := tx.QueryRow(ctx, s.sql(memberships.upsert), args(membershipRelation, m)).Scan(&inserted); err != nil {
 			return err
 		}
-		switch {
-		case inserted == nil:
-			res.Outcome = Stale
-		case *inserted:
-			res.Outcome = Inserted
-		default:
-			res.Outcome = Updated
-		}
+		res.Outcome = written(inserted)
 		return nil
 	})
 	if err != nil {

@@ -64,6 +64,19 @@ const (
 	Held Outcome = "held"
 )
 
+// written is the outcome of an upsert whose written CTE said inserted: no
+// row (nil) when a version at least as new held, else an insert or an
+// update.
+func written(inserted *bool) Outcome {
+	switch {
+	case inserted == nil:
+		return Stale
+	case *inserted:
+		return Inserted
+	}
+	return Updated
+}
+
 // UpsertResult is what UpsertUser did and the row's local ID (empty when
 // Tombstoned).
 type UpsertResult struct {
@@ -124,12 +137,8 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 			res.RowKept, err = finishDeletion(ctx, tx, userEntity, s.sql(users.remove), u.ClerkID)
 		}
 		return res, err
-	case inserted == nil:
-		res.Outcome = Stale
-	case *inserted:
-		res.Outcome = Inserted
 	default:
-		res.Outcome = Updated
+		res.Outcome = written(inserted)
 	}
 	if id != nil {
 		res.UserID = *id
