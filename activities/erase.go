@@ -27,19 +27,12 @@ const (
 	erasurePage = 100
 )
 
-// The entities whose histories are erased, as RequestErasureInput names
-// them.
-const (
-	EraseUser         = store.ErasureUser
-	EraseOrganization = store.ErasureOrganization
-)
-
 // RequestErasureInput names a deleted user or organization whose run is
 // ending: its history is to be erased with the earlier ones.
 type RequestErasureInput struct {
-	// Entity is EraseUser or EraseOrganization.
-	Entity  string `json:"entity"`
-	ClerkID string `json:"clerk_id"`
+	// Entity is contract.User or contract.Organization.
+	Entity  contract.Entity `json:"entity"`
+	ClerkID string          `json:"clerk_id"`
 }
 
 // RequestErasure records that a run of a deleted user's or organization's
@@ -85,7 +78,7 @@ func (a *Activities) EraseDeletedHistories(ctx context.Context) (ErasureResult, 
 		res  ErasureResult
 		errs []error
 	)
-	for _, entity := range []string{store.ErasureUser, store.ErasureOrganization} {
+	for _, entity := range []contract.Entity{contract.User, contract.Organization} {
 		var after store.Erasure
 		for {
 			page, err := a.Store.PendingErasures(ctx, entity, erasureSettle, after, erasurePage)
@@ -94,7 +87,7 @@ func (a *Activities) EraseDeletedHistories(ctx context.Context) (ErasureResult, 
 			}
 			for _, er := range page.Erasures {
 				if err := a.erase(ctx, er, page.AsOf, &res); err != nil {
-					a.Metrics.erasureFailed(er.Entity)
+					a.Metrics.erasureFailed(string(er.Entity))
 					errs = append(errs, err)
 				}
 				activity.RecordHeartbeat(ctx, res)
@@ -112,10 +105,7 @@ func (a *Activities) EraseDeletedHistories(ctx context.Context) (ErasureResult, 
 // running, marks er done as of asOf.
 func (a *Activities) erase(ctx context.Context, er store.Erasure, asOf time.Time, res *ErasureResult) error {
 	taskQueue := activity.GetInfo(ctx).TaskQueue
-	workflowID, legacyID := contract.UserWorkflowID(taskQueue, er.ClerkID), contract.UserWorkflowID("", er.ClerkID)
-	if er.Entity == store.ErasureOrganization {
-		workflowID, legacyID = contract.OrganizationWorkflowID(taskQueue, er.ClerkID), contract.OrganizationWorkflowID("", er.ClerkID)
-	}
+	workflowID, legacyID := er.Entity.WorkflowID(taskQueue, er.ClerkID), er.Entity.WorkflowID("", er.ClerkID)
 	if strings.ContainsAny(workflowID, `'"\`) {
 		// Not a Clerk ID: nothing clerksync started can carry it.
 		return a.Store.MarkErased(ctx, er, asOf)
@@ -126,7 +116,7 @@ func (a *Activities) erase(ctx context.Context, er store.Erasure, asOf time.Time
 	query := fmt.Sprintf("WorkflowId IN ('%s', '%s') AND TaskQueue = '%s'", workflowID, legacyID, strings.ReplaceAll(taskQueue, "'", ""))
 	deleted, running, err := a.deleteClosedRuns(ctx, query)
 	res.Runs += deleted
-	a.Metrics.erased(er.Entity, deleted)
+	a.Metrics.erased(string(er.Entity), deleted)
 	if err != nil {
 		return fmt.Errorf("erase history of %s: %w", workflowID, err)
 	}

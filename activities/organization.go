@@ -5,21 +5,22 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
 // OrganizationWriteResult is what an organization or membership write did.
 type OrganizationWriteResult struct {
 	Outcome WriteOutcome `json:"outcome"`
-	// Refused names the deletion that refused a membership: "membership",
-	// "organization" or "user".
-	Refused string `json:"refused,omitempty"`
+	// Refused names the deletion that refused a membership: the
+	// membership's own, its organization's or its user's.
+	Refused contract.Entity `json:"refused,omitempty"`
 	// RowKept: the write met a tombstone beside a row still there, whose
 	// removal a product's foreign key refused (the database's message);
-	// Kept names whose row: "membership", "organization" or "user". A row
-	// that could be removed is gone and leaves both empty.
-	RowKept string `json:"row_kept,omitempty"`
-	Kept    string `json:"kept,omitempty"`
+	// Kept names whose row (the membership's, the organization's or the
+	// user's). A row that could be removed is gone and leaves both empty.
+	RowKept string          `json:"row_kept,omitempty"`
+	Kept    contract.Entity `json:"kept,omitempty"`
 }
 
 // DeleteOrganizationInput names the organization and when Clerk deleted it.

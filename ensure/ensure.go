@@ -286,7 +286,7 @@ func (e *Ensurer) nudge(ctx context.Context, clerkID string) {
 const maxNudged = 10000
 
 func (e *Ensurer) signal(ctx context.Context, clerkID string) error {
-	opts := contract.UserWorkflowStartOptions(clerkID, e.opts.TaskQueue)
+	opts := contract.User.StartOptions(clerkID, e.opts.TaskQueue)
 	in := contract.UserStart{ClerkID: clerkID}
 	req := contract.EnsureRequest{RequestedAt: time.Now().UTC()}
 	if _, err := e.opts.Temporal.SignalWithStartWorkflow(ctx, opts.ID, contract.EnsureSignal, req, opts, contract.UserWorkflowType, in); err != nil {

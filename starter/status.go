@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/starter/service"
@@ -118,11 +119,11 @@ func lookupStatus(ctx context.Context, st *store.Store, tc client.Client, taskQu
 	}
 	s.Row, s.RowSoftDeleted, s.Deleted = rec.Row, rec.SoftDeleted, rec.Tombstoned
 	if s.Deleted {
-		if s.Erasure, err = st.ErasureOf(ctx, store.ErasureUser, clerkID); err != nil {
+		if s.Erasure, err = st.ErasureOf(ctx, contract.User, clerkID); err != nil {
 			return s, err
 		}
 	}
-	if s.User, err = describe(ctx, tc, workflows.UserWorkflowID(taskQueue, clerkID)); err != nil {
+	if s.User, err = describe(ctx, tc, contract.User.WorkflowID(taskQueue, clerkID)); err != nil {
 		return s, err
 	}
 	if s.User != nil {
@@ -146,13 +147,13 @@ func lookupOrganization(ctx context.Context, st *store.Store, tc client.Client, 
 		o.Row, o.Members = row, members
 	case errors.Is(err, store.ErrDeleted):
 		o.Deleted = true
-		if o.Erasure, err = st.ErasureOf(ctx, store.ErasureOrganization, orgID); err != nil {
+		if o.Erasure, err = st.ErasureOf(ctx, contract.Organization, orgID); err != nil {
 			return o, err
 		}
 	case !errors.Is(err, store.ErrNotFound):
 		return o, err
 	}
-	if o.Workflow, err = describe(ctx, tc, workflows.OrganizationWorkflowID(taskQueue, orgID)); err != nil {
+	if o.Workflow, err = describe(ctx, tc, contract.Organization.WorkflowID(taskQueue, orgID)); err != nil {
 		return o, err
 	}
 	if o.Workflow != nil {
@@ -169,7 +170,7 @@ func lookupOrganization(ctx context.Context, st *store.Store, tc client.Client, 
 func queryState[T any](ctx context.Context, tc client.Client, workflowID string) (*T, error) {
 	ctx, cancel := context.WithTimeout(ctx, stateQueryTimeout)
 	defer cancel()
-	v, err := tc.QueryWorkflow(ctx, workflowID, "", workflows.StateQuery)
+	v, err := tc.QueryWorkflow(ctx, workflowID, "", contract.StateQuery)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", workflowID, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/errreport"
@@ -24,7 +25,6 @@ import (
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/telemetry"
 	"github.com/clerksync/clerksync/internal/temporalclient"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 func main() {
@@ -119,11 +119,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer c.Close()
 	ready.temporal.Store(&c)
-	if err := temporalclient.EnsureSearchAttributes(ctx, c, opts.Namespace, workflows.SearchAttributeKeys); err != nil {
+	if err := temporalclient.EnsureSearchAttributes(ctx, c, opts.Namespace, contract.SearchAttributeKeys); err != nil {
 		// Not fatal: on Temporal Cloud they are created with tcld or in the
 		// Cloud UI, and the starter's signal-with-start says clearly if one
 		// is missing.
-		cli, cloud := temporalclient.SearchAttributeCommands(opts.Namespace, workflows.SearchAttributeKeys)
+		cli, cloud := temporalclient.SearchAttributeCommands(opts.Namespace, contract.SearchAttributeKeys)
 		logger.Warn("Could not register the search attributes clerksync needs; create them once with the command for your Temporal",
 			"error", err, "self_hosted", cli, "temporal_cloud", cloud)
 	}

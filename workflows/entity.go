@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -33,7 +34,7 @@ type entitySync struct {
 
 func newEntitySync(logger log.Logger, syncState *string, recentEventIDs *[]string, failed *[]FailedEvent) entitySync {
 	if *syncState == "" {
-		*syncState = SyncStatePending // as the start options set it
+		*syncState = contract.SyncStatePending // as the start options set it
 	}
 	return entitySync{ids: newRecentIDs(recentEventIDs), syncState: syncState, failedEvents: failed, logger: logger}
 }
@@ -85,8 +86,8 @@ func (e *entitySync) setSyncState(ctx workflow.Context, s string) error {
 		return nil
 	}
 	*e.syncState = s
-	if err := workflow.UpsertTypedSearchAttributes(ctx, ClerkSyncStateKey.ValueSet(s)); err != nil {
-		return fmt.Errorf("set %s: %w", ClerkSyncStateKey.GetName(), err)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, contract.ClerkSyncStateKey.ValueSet(s)); err != nil {
+		return fmt.Errorf("set %s: %w", contract.ClerkSyncStateKey.GetName(), err)
 	}
 	return nil
 }
@@ -113,7 +114,7 @@ func (e *entitySync) end(ctx workflow.Context, final string, maxEvents int, cont
 // tombstone still leaves a run, so every such run asks. (No GetVersion
 // guards it: with no deployment yet, the recorded deletion histories were
 // recorded again.)
-func (e *entitySync) requestErasure(ctx workflow.Context, entity, clerkID string) error {
+func (e *entitySync) requestErasure(ctx workflow.Context, entity contract.Entity, clerkID string) error {
 	var a *activities.Activities
 	return workflow.ExecuteLocalActivity(ctx, a.RequestErasure, activities.RequestErasureInput{Entity: entity, ClerkID: clerkID}).Get(ctx, nil)
 }

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -21,7 +22,7 @@ type OrganizationWorkflowInput struct {
 }
 
 // OrganizationState is what an OrganizationWorkflow knows; PostgreSQL stays
-// the source of truth. The StateQuery returns it.
+// the source of truth. The contract.StateQuery returns it.
 type OrganizationState struct {
 	// Deleted is final: Clerk never reuses an organization ID.
 	Deleted bool `json:"deleted,omitempty"`
@@ -49,10 +50,10 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 	o := &orgSync{clerkID: in.ClerkID, state: in.State}
 	o.entitySync = newEntitySync(log.With(workflow.GetLogger(ctx), "organization_id", in.ClerkID),
 		&o.state.SyncState, &o.state.RecentEventIDs, &o.state.Failed)
-	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (OrganizationState, error) { return o.state, nil }); err != nil {
-		return fmt.Errorf("register %s query: %w", StateQuery, err)
+	if err := workflow.SetQueryHandler(ctx, contract.StateQuery, func() (OrganizationState, error) { return o.state, nil }); err != nil {
+		return fmt.Errorf("register %s query: %w", contract.StateQuery, err)
 	}
-	o.events = workflow.GetSignalChannel(ctx, ClerkEventSignal)
+	o.events = workflow.GetSignalChannel(ctx, contract.ClerkEventSignal)
 	o.retried = workflow.NewChannel(ctx)
 	ctx = workflow.WithLocalActivityOptions(ctx, writeOptions)
 	for {
@@ -87,7 +88,7 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 			continue
 		}
 		if o.state.Deleted {
-			if err := o.requestErasure(ctx, activities.EraseOrganization, o.clerkID); err != nil {
+			if err := o.requestErasure(ctx, contract.Organization, o.clerkID); err != nil {
 				return err
 			}
 		}
@@ -122,7 +123,7 @@ type orgSync struct {
 // other events say; the failure stays listed.
 func (o *orgSync) retryHeld(ctx workflow.Context, ev clerkevent.Event, rowKept string, activity, arg any) error {
 	o.noteOnly(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
-	if err := o.setSyncState(ctx, SyncStateFailed); err != nil {
+	if err := o.setSyncState(ctx, contract.SyncStateFailed); err != nil {
 		return err
 	}
 	o.retrying++
@@ -137,11 +138,11 @@ func (o *orgSync) retryHeld(ctx workflow.Context, ev clerkevent.Event, rowKept s
 func (o *orgSync) finalState() string {
 	switch {
 	case o.state.Deleted:
-		return SyncStateDeleted
+		return contract.SyncStateDeleted
 	case o.failed:
-		return SyncStateFailed
+		return contract.SyncStateFailed
 	}
-	return SyncStateSynced
+	return contract.SyncStateSynced
 }
 
 // apply writes one event. Events for a deleted organization are dropped,
@@ -216,19 +217,20 @@ func (o *orgSync) apply(ctx workflow.Context, ev clerkevent.Event) error {
 // removal of a deleted membership's, organization's or member's row, or a
 // rejoin that waits for its older membership's row).
 func (o *orgSync) written(ctx workflow.Context, ev clerkevent.Event, res activities.OrganizationWriteResult) error {
-	if res.Outcome == activities.Tombstoned && (ev.Organization != nil || res.Refused == "organization") {
+	if res.Outcome == activities.Tombstoned && (ev.Organization != nil || res.Refused == contract.Organization) {
 		o.state.Deleted = true
 	}
 	if res.RowKept == "" {
 		return nil
 	}
 	var a *activities.Activities
-	switch {
-	case res.Outcome == activities.Held:
+	if res.Outcome == activities.Held {
 		return o.retryHeld(ctx, ev, res.RowKept, a.WriteHeldMembership, *ev.Membership)
-	case res.Kept == "membership":
+	}
+	switch res.Kept {
+	case contract.Membership:
 		return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedMembership, activities.DeleteMembershipInput{Membership: *ev.Membership})
-	case res.Kept == "user":
+	case contract.User:
 		return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedUser, ev.Membership.UserID)
 	}
 	return o.retryHeld(ctx, ev, res.RowKept, a.RemoveDeletedOrganization, o.clerkID)

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -58,7 +59,7 @@ func (b *orgBundle) runOrg(t *testing.T) OrganizationState {
 	b.env.ExecuteWorkflow(OrganizationWorkflow, OrganizationWorkflowInput{ClerkID: testOrgID})
 	require.True(t, b.env.IsWorkflowCompleted())
 	require.NoError(t, b.env.GetWorkflowError())
-	v, err := b.env.QueryWorkflow(StateQuery)
+	v, err := b.env.QueryWorkflow(contract.StateQuery)
 	require.NoError(t, err)
 	var s OrganizationState
 	require.NoError(t, v.Get(&s))
@@ -92,9 +93,9 @@ func TestOrganizationWorkflow_AppliesEachEventOnceAndOnlyMembershipDeletionsAfte
 	s := b.runOrg(t)
 	require.Equal(t, []string{"member orgmem_1", "org", "org-delete", "member-delete orgmem_1"}, b.writes)
 	require.True(t, s.Deleted)
-	require.Equal(t, SyncStateDeleted, s.SyncState)
+	require.Equal(t, contract.SyncStateDeleted, s.SyncState)
 	require.Equal(t, []string{"msg_m1", "msg_o1", "msg_od", "msg_m2", "msg_m1d"}, s.RecentEventIDs)
-	require.Equal(t, []activities.RequestErasureInput{{Entity: activities.EraseOrganization, ClerkID: testOrgID}},
+	require.Equal(t, []activities.RequestErasureInput{{Entity: contract.Organization, ClerkID: testOrgID}},
 		b.erased, "the deleted organization's runs are to be erased")
 }
 
@@ -106,7 +107,7 @@ func TestOrganizationWorkflow_RecordsARefusedEventAndForgetsItsID(t *testing.T) 
 	b := setupOrg(t, temporal.NewNonRetryableApplicationError("refused", activities.ErrTypeInvalidUserData, nil))
 	b.at(0, memberEvent("msg_bad", clerkevent.MembershipCreated, "orgmem_bad"))
 	s := b.runOrg(t)
-	require.Equal(t, SyncStateFailed, s.SyncState)
+	require.Equal(t, contract.SyncStateFailed, s.SyncState)
 	require.Len(t, s.Failed, 1)
 	require.Equal(t, "msg_bad", s.Failed[0].EventID)
 	require.Contains(t, s.Failed[0].Error, "refused")

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -75,7 +76,7 @@ type UserWorkflowInput struct {
 
 // UserState is what a UserWorkflow knows of its user. PostgreSQL stays the
 // source of truth (a new run starts empty and the SQL still converges); the
-// state only saves writes that would lose anyway. The StateQuery returns it.
+// state only saves writes that would lose anyway. The contract.StateQuery returns it.
 type UserState struct {
 	// Version is the clerk_updated_at of the newest data written.
 	Version time.Time `json:"version,omitzero"`
@@ -131,11 +132,11 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 		in.MaxEventsPerRun = defaultMaxEventsPerRun
 	}
 	u := newUserSync(ctx, in)
-	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (UserState, error) { return u.state, nil }); err != nil {
-		return fmt.Errorf("register %s query: %w", StateQuery, err)
+	if err := workflow.SetQueryHandler(ctx, contract.StateQuery, func() (UserState, error) { return u.state, nil }); err != nil {
+		return fmt.Errorf("register %s query: %w", contract.StateQuery, err)
 	}
-	u.events = workflow.GetSignalChannel(ctx, ClerkEventSignal)
-	u.ensures = workflow.GetSignalChannel(ctx, EnsureSignal)
+	u.events = workflow.GetSignalChannel(ctx, contract.ClerkEventSignal)
+	u.ensures = workflow.GetSignalChannel(ctx, contract.EnsureSignal)
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
 	actx = workflow.WithLocalActivityOptions(actx, writeOptions)
 	for {
@@ -158,7 +159,7 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 			continue
 		}
 		if u.state.Deleted {
-			if err := u.requestErasure(actx, activities.EraseUser, u.clerkID); err != nil {
+			if err := u.requestErasure(actx, contract.User, u.clerkID); err != nil {
 				return err
 			}
 		}
@@ -199,11 +200,11 @@ func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
 func (u *userSync) finalState() string {
 	switch {
 	case u.state.Deleted:
-		return SyncStateDeleted
+		return contract.SyncStateDeleted
 	case u.failed:
-		return SyncStateFailed
+		return contract.SyncStateFailed
 	case u.state.UserID != "":
-		return SyncStateSynced
+		return contract.SyncStateSynced
 	}
 	return u.state.SyncState
 }
@@ -216,7 +217,7 @@ func (u *userSync) drain(ctx workflow.Context) error {
 		u.accept(ev)
 		ev = clerkevent.Event{}
 	}
-	var req EnsureRequest
+	var req contract.EnsureRequest
 	for u.ensures.ReceiveAsync(&req) {
 		u.received++
 		u.ensureWanted = true
@@ -333,7 +334,7 @@ func (u *userSync) deleteUser(ctx workflow.Context, ev clerkevent.Event) error {
 // the removal retries.
 func (u *userSync) keepRemoving(ctx workflow.Context, ev clerkevent.Event, rowKept string) error {
 	u.note(FailedEvent{EventID: ev.ID, Type: string(ev.Type), Error: "row kept: " + rowKept})
-	if err := u.setSyncState(ctx, SyncStateFailed); err != nil {
+	if err := u.setSyncState(ctx, contract.SyncStateFailed); err != nil {
 		return err
 	}
 	var a *activities.Activities

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -51,7 +52,7 @@ func setupEnsure(t *testing.T, fetch func(attempt int) (activities.FetchClerkUse
 }
 
 func (b *ensureBundle) ensureAt(d time.Duration) {
-	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(EnsureSignal, EnsureRequest{}) }, d)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(contract.EnsureSignal, contract.EnsureRequest{}) }, d)
 }
 
 func fetchedUser(version int) (activities.FetchClerkUserResult, error) {
@@ -76,7 +77,7 @@ func TestEnsure_ClerkAPIDownDoesNotHoldBackWebhooks(t *testing.T) {
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, time.Hour)
 	b.ensureAt(0)
 	start := b.env.Now()
-	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, update("msg_7", 7)) }, 10*time.Second)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(contract.ClerkEventSignal, update("msg_7", 7)) }, 10*time.Second)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{clerkevent.MinimalVersion, v(7)}, b.upserted, "the stale fetch result never overwrote the webhook's")
@@ -116,7 +117,7 @@ func TestEnsure_ClerkNotFoundKeepsMinimalRow(t *testing.T) {
 	require.Zero(t, b.deleted, "nothing but a signed user.deleted deletes")
 	require.Equal(t, 1, b.fetches)
 	require.False(t, s.Deleted)
-	require.Equal(t, SyncStateFailed, s.SyncState)
+	require.Equal(t, contract.SyncStateFailed, s.SyncState)
 	require.Len(t, s.Failed, 1)
 	require.Contains(t, s.Failed[0].Error, "CLERK_SECRET_KEY may belong to another Clerk instance")
 }
@@ -136,7 +137,7 @@ func TestEnsure_RefusedClerkKeyFailsVisiblyAndCompletes(t *testing.T) {
 	s := b.state(t)
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, 1, b.fetches, "not retried")
-	require.Equal(t, SyncStateFailed, s.SyncState)
+	require.Equal(t, contract.SyncStateFailed, s.SyncState)
 	require.Contains(t, s.Failed[0].Error, "HTTP 401")
 }
 
@@ -148,7 +149,7 @@ func (b *ensureBundle) state(t *testing.T) UserState {
 func TestEnsure_DeletedUserGetsNoRow(t *testing.T) {
 	t.Parallel()
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, 0)
-	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, deletion("msg_del")) }, 0)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(contract.ClerkEventSignal, deletion("msg_del")) }, 0)
 	b.ensureAt(0)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())
@@ -159,7 +160,7 @@ func TestEnsure_DeletedUserGetsNoRow(t *testing.T) {
 func TestEnsure_ExistingRowIsNotFetchedAgain(t *testing.T) {
 	t.Parallel()
 	b := setupEnsure(t, func(int) (activities.FetchClerkUserResult, error) { return fetchedUser(1) }, 0)
-	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, 0)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(contract.ClerkEventSignal, update("msg_2", 2)) }, 0)
 	b.ensureAt(0)
 	b.env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, b.env.GetWorkflowError())

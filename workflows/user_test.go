@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -84,7 +85,7 @@ func setupWith(t *testing.T, deleted activities.RemovalResult) *bundle {
 // started by signal-with-start, so every test sends its first event at 0;
 // later ones arrive while a write is in progress, or after the run ended.
 func (b *bundle) at(d time.Duration, ev clerkevent.Event) {
-	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(ClerkEventSignal, ev) }, d)
+	b.env.RegisterDelayedCallback(func() { b.env.SignalWorkflow(contract.ClerkEventSignal, ev) }, d)
 }
 
 func (b *bundle) run(t *testing.T, in UserWorkflowInput) {
@@ -104,7 +105,7 @@ func (b *bundle) state(t *testing.T) UserState {
 // queryState asks the test workflow for its UserState.
 func queryState(t *testing.T, env *testsuite.TestWorkflowEnvironment) UserState {
 	t.Helper()
-	v, err := env.QueryWorkflow(StateQuery)
+	v, err := env.QueryWorkflow(contract.StateQuery)
 	require.NoError(t, err)
 	var s UserState
 	require.NoError(t, v.Get(&s))
@@ -174,8 +175,8 @@ func TestUserWorkflow_DeleteIsFinal(t *testing.T) {
 	require.Equal(t, 1, b.deleted)
 	s := b.state(t)
 	require.True(t, s.Deleted)
-	require.Equal(t, SyncStateDeleted, s.SyncState)
-	require.Equal(t, []activities.RequestErasureInput{{Entity: activities.EraseUser, ClerkID: testClerkID}}, b.erased,
+	require.Equal(t, contract.SyncStateDeleted, s.SyncState)
+	require.Equal(t, []activities.RequestErasureInput{{Entity: contract.User, ClerkID: testClerkID}}, b.erased,
 		"the run that deleted the user asks, once, for its runs to be erased")
 }
 
@@ -202,8 +203,8 @@ func TestUserWorkflow_TombstonedUpsertMarksUserDeleted(t *testing.T) {
 			calls++
 			return activities.UpsertUserResult{Outcome: activities.Tombstoned}, nil
 		}).After(writeTime)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.ClerkEventSignal, update("msg_1", 1)) }, 0)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.ClerkEventSignal, update("msg_2", 2)) }, time.Second)
 	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, 1, calls, "a user the database knows as deleted gets no more writes")
@@ -220,7 +221,7 @@ func TestUserWorkflow_CompletesWhenDrained(t *testing.T) {
 	require.NoError(t, b.env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(1)}, b.upserted)
 	require.Less(t, b.env.Now().Sub(start), writeTime+2*time.Second, "no idle wait after the write")
-	require.Equal(t, SyncStateSynced, b.state(t).SyncState)
+	require.Equal(t, contract.SyncStateSynced, b.state(t).SyncState)
 }
 
 func TestUserWorkflow_ContinuesAsNewCarryingState(t *testing.T) {
@@ -268,13 +269,13 @@ func TestUserWorkflow_PermanentFailureDoesNotBlockLaterEvents(t *testing.T) {
 			written = append(written, u.ClerkUpdatedAt)
 			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: activities.Updated}, nil
 		}).After(writeTime)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_2", 2)) }, time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.ClerkEventSignal, update("msg_1", 1)) }, 0)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.ClerkEventSignal, update("msg_2", 2)) }, time.Second)
 	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(2)}, written)
 	s := queryState(t, env)
-	require.Equal(t, SyncStateFailed, s.SyncState, "the run that had a failure ends failed, for operators to find")
+	require.Equal(t, contract.SyncStateFailed, s.SyncState, "the run that had a failure ends failed, for operators to find")
 	require.Len(t, s.Failed, 1)
 	require.Equal(t, "msg_1", s.Failed[0].EventID)
 	require.Contains(t, s.Failed[0].Error, "invalid byte sequence")
@@ -313,8 +314,8 @@ func TestUserWorkflow_ResentFailedEventApplies(t *testing.T) {
 			written = append(written, u.ClerkUpdatedAt)
 			return activities.UpsertUserResult{UserID: "uuid-1", Outcome: activities.Updated}, nil
 		}).After(writeTime)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, 0)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, update("msg_1", 1)) }, time.Second) // resent while the first attempt fails
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.ClerkEventSignal, update("msg_1", 1)) }, 0)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.ClerkEventSignal, update("msg_1", 1)) }, time.Second) // resent while the first attempt fails
 	env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, []time.Time{v(1)}, written, "the resend applied")
@@ -345,8 +346,8 @@ func TestUserWorkflow_EqualVersionsKeepTheGreaterHashInEveryOrder(t *testing.T) 
 				last = *u.FirstName
 				return activities.UpsertUserResult{UserID: "uuid-1", Outcome: activities.Updated}, nil
 			}).After(writeTime)
-		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[0]) }, 0)
-		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ClerkEventSignal, order[1]) }, time.Second)
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.ClerkEventSignal, order[0]) }, 0)
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.ClerkEventSignal, order[1]) }, time.Second)
 		env.ExecuteWorkflow(UserWorkflow, UserWorkflowInput{ClerkID: testClerkID})
 		require.NoError(t, env.GetWorkflowError())
 		require.Equal(t, winner, last, "order %s then %s", order[0].ID, order[1].ID)
@@ -381,8 +382,8 @@ func TestUserWorkflow_RefusedRowRemovalShowsFailedAndRetries(t *testing.T) {
 	require.Equal(t, []time.Time{v(1)}, b.upserted, "no write after the deletion")
 	require.Len(t, b.erased, 1, "once the removal has landed, the run asks for its erasure, the failure it showed with it")
 	require.True(t, during.Deleted)
-	require.Equal(t, SyncStateFailed, during.SyncState)
+	require.Equal(t, contract.SyncStateFailed, during.SyncState)
 	require.Contains(t, during.Failed[0].Error, "SQLSTATE 23503")
 	require.Equal(t, 5, removals)
-	require.Equal(t, SyncStateDeleted, b.state(t).SyncState)
+	require.Equal(t, contract.SyncStateDeleted, b.state(t).SyncState)
 }

@@ -89,41 +89,28 @@ func IDPrefix(taskQueue string) string {
 	return taskQueue + "/"
 }
 
-// UserWorkflowID is the workflow ID of the user's entity workflow in the
-// deployment on taskQueue. One Clerk user has one ID there, so
-// signal-with-start always reaches the same workflow.
-func UserWorkflowID(taskQueue, clerkID string) string { return IDPrefix(taskQueue) + "user/" + clerkID }
+// UserWorkflowID is User.WorkflowID.
+//
+// Deprecated: use User.WorkflowID.
+func UserWorkflowID(taskQueue, clerkID string) string { return User.WorkflowID(taskQueue, clerkID) }
 
-// OrganizationWorkflowID is the workflow ID of an organization's entity
-// workflow in the deployment on taskQueue, which applies the
-// organization's events and its memberships'.
+// OrganizationWorkflowID is Organization.WorkflowID.
+//
+// Deprecated: use Organization.WorkflowID.
 func OrganizationWorkflowID(taskQueue, orgID string) string {
-	return IDPrefix(taskQueue) + "org/" + orgID
+	return Organization.WorkflowID(taskQueue, orgID)
 }
 
-// UserWorkflowStartOptions are the options every signal-with-start of a
-// UserWorkflow uses: its ID, and the search attributes an operator finds it
-// by from its first moment.
+// UserWorkflowStartOptions is User.StartOptions.
+//
+// Deprecated: use User.StartOptions.
 func UserWorkflowStartOptions(clerkID, taskQueue string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{
-		ID:        UserWorkflowID(taskQueue, clerkID),
-		TaskQueue: taskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			ClerkUserIDKey.ValueSet(clerkID),
-			ClerkSyncStateKey.ValueSet(SyncStatePending),
-		),
-	}
+	return User.StartOptions(clerkID, taskQueue)
 }
 
-// OrganizationWorkflowStartOptions are the options every signal-with-start
-// of an OrganizationWorkflow uses, as UserWorkflowStartOptions for users.
+// OrganizationWorkflowStartOptions is Organization.StartOptions.
+//
+// Deprecated: use Organization.StartOptions.
 func OrganizationWorkflowStartOptions(orgID, taskQueue string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{
-		ID:        OrganizationWorkflowID(taskQueue, orgID),
-		TaskQueue: taskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			ClerkOrganizationIDKey.ValueSet(orgID),
-			ClerkSyncStateKey.ValueSet(SyncStatePending),
-		),
-	}
+	return Organization.StartOptions(orgID, taskQueue)
 }

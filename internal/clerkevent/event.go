@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+
+	"github.com/clerksync/clerksync/ensure/contract"
 )
 
 // Type is a Clerk webhook event type such as "user.created".
@@ -72,6 +74,15 @@ type Event struct {
 	// sent the event; "" when it is left out (payloads before 2024). The
 	// starter checks it and does not hand it on.
 	InstanceID string `json:"-"`
+}
+
+// Target is the entity whose workflow applies e, and its Clerk ID: the
+// organization of an organization or membership event, else the user.
+func (e Event) Target() (contract.Entity, string) {
+	if e.OrganizationID != "" {
+		return contract.Organization, e.OrganizationID
+	}
+	return contract.User, e.ClerkID
 }
 
 // User is the slice of a Clerk user that clerksync stores. Optional text is

@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/buildinfo"
 	"github.com/clerksync/clerksync/internal/config"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // composeEnv is what the README tells an operator to export before
@@ -114,7 +114,7 @@ func TestDockerCompose_MatchesTheCode(t *testing.T) {
 	require.True(t, strings.HasPrefix(project.Services["temporal"].Image, "temporalio/server:"), "the server runs from temporalio/server")
 	// The setup job registers every search attribute the workflows set.
 	setup := strings.Join(project.Services["temporal-setup"].Command, " ")
-	for _, k := range workflows.SearchAttributeKeys {
+	for _, k := range contract.SearchAttributeKeys {
 		require.Contains(t, setup, k.GetName())
 	}
 }

@@ -7,20 +7,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// The entities whose workflow histories are erased once they are deleted:
-// the values of Erasure.Entity.
-const (
-	ErasureUser         = "user"
-	ErasureOrganization = "organization"
+	"github.com/clerksync/clerksync/ensure/contract"
 )
 
 // Erasure is a deleted user or organization whose workflow runs are still
 // to be deleted from Temporal.
 type Erasure struct {
-	// Entity is ErasureUser or ErasureOrganization.
-	Entity  string
+	// Entity is contract.User or contract.Organization: the entities with
+	// a workflow of their own, whose histories are erased.
+	Entity  contract.Entity
 	ClerkID string
 	// RequestedAt is when a deletion or a later run asked for it.
 	RequestedAt time.Time
@@ -36,12 +32,13 @@ type ErasurePage struct {
 }
 
 // erasureEntity returns the tombstones of the entity an Erasure names.
-func erasureEntity(name string) (entity, error) {
-	switch name {
-	case ErasureUser:
-		return userEntity, nil
-	case ErasureOrganization:
-		return organizationEntity, nil
+func erasureEntity(name contract.Entity) (entity, error) {
+	for _, e := range entities {
+		// Only a user's and an organization's runs are theirs: a
+		// membership's events run in its organization's.
+		if e.name == name && name.Workflow() == name {
+			return e, nil
+		}
 	}
 	return entity{}, fmt.Errorf("erasure of %q: not a user or an organization", name)
 }
@@ -50,7 +47,7 @@ func erasureEntity(name string) (entity, error) {
 // workflow has held events since its last erasure: a late event refused by
 // the tombstone still leaves a run whose history holds it. A deletion's
 // tombstone requests one by itself.
-func (s *Store) RequestErasure(ctx context.Context, entityName, clerkID string) error {
+func (s *Store) RequestErasure(ctx context.Context, entityName contract.Entity, clerkID string) error {
 	e, err := erasureEntity(entityName)
 	if err != nil {
 		return err
@@ -65,7 +62,7 @@ func (s *Store) RequestErasure(ctx context.Context, entityName, clerkID string) 
 // requested at least settle ago and not done since, after the one after
 // names (the zero Erasure: from the first). settle leaves the runs that
 // asked time to show in Temporal's visibility, which lags behind the run.
-func (s *Store) PendingErasures(ctx context.Context, entityName string, settle time.Duration, after Erasure, limit int) (ErasurePage, error) {
+func (s *Store) PendingErasures(ctx context.Context, entityName contract.Entity, settle time.Duration, after Erasure, limit int) (ErasurePage, error) {
 	e, err := erasureEntity(entityName)
 	if err != nil {
 		return ErasurePage{}, err
@@ -120,7 +117,7 @@ type ErasureState struct {
 
 // ErasureOf returns the erasure state of a deleted user or organization,
 // nil for one that has no tombstone.
-func (s *Store) ErasureOf(ctx context.Context, entityName, clerkID string) (*ErasureState, error) {
+func (s *Store) ErasureOf(ctx context.Context, entityName contract.Entity, clerkID string) (*ErasureState, error) {
 	e, err := erasureEntity(entityName)
 	if err != nil {
 		return nil, err

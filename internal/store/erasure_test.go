@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/store"
 )
 
@@ -23,7 +24,7 @@ func TestErasures_PendingUntilMarkedAndAgainOnALaterRequest(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, b.st.TombstoneOrganization(ctx, "org_e1", base))
-	pending := func(entity string, after store.Erasure, limit int) store.ErasurePage {
+	pending := func(entity contract.Entity, after store.Erasure, limit int) store.ErasurePage {
 		t.Helper()
 		page, err := b.st.PendingErasures(ctx, entity, 0, after, limit)
 		require.NoError(t, err)
@@ -37,36 +38,36 @@ func TestErasures_PendingUntilMarkedAndAgainOnALaterRequest(t *testing.T) {
 		return ids
 	}
 
-	settling, err := b.st.PendingErasures(ctx, store.ErasureUser, time.Hour, store.Erasure{}, 10)
+	settling, err := b.st.PendingErasures(ctx, contract.User, time.Hour, store.Erasure{}, 10)
 	require.NoError(t, err)
 	require.Empty(t, settling.Erasures, "a request younger than the settling time waits")
-	first := pending(store.ErasureUser, store.Erasure{}, 2)
+	first := pending(contract.User, store.Erasure{}, 2)
 	require.Equal(t, []string{"user_e1", "user_e2"}, ids(first))
-	require.Equal(t, []string{"user_e3"}, ids(pending(store.ErasureUser, first.Erasures[1], 2)))
-	require.Equal(t, []string{"org_e1"}, ids(pending(store.ErasureOrganization, store.Erasure{}, 10)))
+	require.Equal(t, []string{"user_e3"}, ids(pending(contract.User, first.Erasures[1], 2)))
+	require.Equal(t, []string{"org_e1"}, ids(pending(contract.Organization, store.Erasure{}, 10)))
 
 	state := func(id string) *store.ErasureState {
 		t.Helper()
-		st, err := b.st.ErasureOf(ctx, store.ErasureUser, id)
+		st, err := b.st.ErasureOf(ctx, contract.User, id)
 		require.NoError(t, err)
 		return st
 	}
 	require.True(t, state("user_e1").Pending)
 	require.Nil(t, state("user_e1").ErasedAt)
-	page := pending(store.ErasureUser, store.Erasure{}, 10)
+	page := pending(contract.User, store.Erasure{}, 10)
 	require.NoError(t, b.st.MarkErased(ctx, page.Erasures[0], page.AsOf))
-	require.Equal(t, []string{"user_e2", "user_e3"}, ids(pending(store.ErasureUser, store.Erasure{}, 10)))
+	require.Equal(t, []string{"user_e2", "user_e3"}, ids(pending(contract.User, store.Erasure{}, 10)))
 	require.False(t, state("user_e1").Pending)
 	require.WithinDuration(t, page.AsOf, *state("user_e1").ErasedAt, 0)
 	require.Nil(t, state("user_live"), "a user never deleted has no erasure")
 
 	// A late event's run for user_e1 asks again.
-	require.NoError(t, b.st.RequestErasure(ctx, store.ErasureUser, "user_e1"))
-	require.Equal(t, []string{"user_e2", "user_e3", "user_e1"}, ids(pending(store.ErasureUser, store.Erasure{}, 10)))
+	require.NoError(t, b.st.RequestErasure(ctx, contract.User, "user_e1"))
+	require.Equal(t, []string{"user_e2", "user_e3", "user_e1"}, ids(pending(contract.User, store.Erasure{}, 10)))
 	require.True(t, state("user_e1").Pending)
 	// A mark as of a listing older than the request leaves it pending.
 	require.NoError(t, b.st.MarkErased(ctx, page.Erasures[0], page.AsOf))
-	require.Equal(t, []string{"user_e2", "user_e3", "user_e1"}, ids(pending(store.ErasureUser, store.Erasure{}, 10)))
+	require.Equal(t, []string{"user_e2", "user_e3", "user_e1"}, ids(pending(contract.User, store.Erasure{}, 10)))
 
 	require.ErrorContains(t, b.st.RequestErasure(ctx, "membership", "orgmem_1"), "not a user or an organization")
 }

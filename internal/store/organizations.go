@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -16,12 +17,14 @@ import (
 type OrganizationResult struct {
 	Outcome Outcome
 	// Refused names why a membership was not written although it is not
-	// stale: "membership", "organization" or "user" was deleted.
-	Refused string
+	// stale: the membership, its organization or its user was deleted.
+	Refused contract.Entity
 	// RowKept is set when the write met a tombstone beside a row that a
-	// product's foreign key keeps: the database's message, redacted. Kept
-	// names whose row it is: "membership", "organization" or "user".
-	RowKept, Kept string
+	// product's foreign key keeps: the database's message, redacted.
+	RowKept string
+	// Kept names whose row that is: the membership's, the
+	// organization's or the user's.
+	Kept contract.Entity
 }
 
 // UpsertOrganization writes the organization's row if o is newer than what

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -213,14 +214,20 @@ func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (refused s
 	return "", sp.Commit(ctx)
 }
 
-// entity names a kind of Clerk object and its tombstone table.
-type entity struct{ name, tombstones string }
+// entity is a kind of Clerk object and its tombstone table.
+type entity struct {
+	name       contract.Entity
+	tombstones string
+}
 
 var (
-	userEntity         = entity{"user", "clerksync.user_tombstones"}
-	organizationEntity = entity{"organization", "clerksync.organization_tombstones"}
-	membershipEntity   = entity{"membership", "clerksync.organization_membership_tombstones"}
+	userEntity         = entity{contract.User, "clerksync.user_tombstones"}
+	organizationEntity = entity{contract.Organization, "clerksync.organization_tombstones"}
+	membershipEntity   = entity{contract.Membership, "clerksync.organization_membership_tombstones"}
 )
+
+// entities are every contract.Entity's, in contract.Entities' order.
+var entities = []entity{userEntity, organizationEntity, membershipEntity}
 
 // tombstone records a deletion, in a transaction of its own holding the
 // advisory locks of locks: once it commits, no write brings the object back.

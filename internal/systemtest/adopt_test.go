@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
@@ -77,7 +78,7 @@ where s.plan = 'trial' and s.status = 'trialing' and s."trialEndsAt" > now() at 
 	stats, err := testenv.Deliver(ctx, s.url+"/webhooks/clerk", s.secret, []testenv.Delivery{{MsgID: "msg_org_prisma", Body: org}}, 1, 0)
 	require.NoError(t, err)
 	require.Zero(t, stats.Refused)
-	_, err = s.temporal.DescribeWorkflowExecution(ctx, workflows.OrganizationWorkflowID(s.taskQueue, "org_prisma"), "")
+	_, err = s.temporal.DescribeWorkflowExecution(ctx, contract.Organization.WorkflowID(s.taskQueue, "org_prisma"), "")
 	var notFound *serviceerror.NotFound
 	require.ErrorAs(t, err, &notFound, "no organization workflow was started")
 

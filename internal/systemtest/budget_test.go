@@ -12,9 +12,9 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // Temporal's work per event, in history events across every execution that
@@ -155,9 +155,9 @@ func (s *system) historyEventsOf(t *testing.T, clerkID string) int {
 // ClerkUserId, or an organization's ClerkOrganizationId (org_...).
 func (s *system) executionsOf(t *testing.T, clerkID, and string) []*workflowpb.WorkflowExecutionInfo {
 	t.Helper()
-	key := workflows.ClerkUserIDKey.GetName()
+	key := contract.ClerkUserIDKey.GetName()
 	if strings.HasPrefix(clerkID, "org_") {
-		key = workflows.ClerkOrganizationIDKey.GetName()
+		key = contract.ClerkOrganizationIDKey.GetName()
 	}
 	resp, err := s.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
 		Query: fmt.Sprintf("%s = '%s'%s", key, clerkID, and),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/workflows"
 )
@@ -131,8 +132,8 @@ insert into seats_held (membership_id) select id from organization_memberships w
 	send("msg_held_rejoin", "organizationMembership.created", rejoin)
 	var state workflows.OrganizationState
 	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(s.taskQueue, org.ClerkID), "", workflows.StateQuery)
-		if err != nil || v.Get(&state) != nil || state.SyncState != workflows.SyncStateFailed {
+		v, err := s.temporal.QueryWorkflow(ctx, contract.Organization.WorkflowID(s.taskQueue, org.ClerkID), "", contract.StateQuery)
+		if err != nil || v.Get(&state) != nil || state.SyncState != contract.SyncStateFailed {
 			return false
 		}
 		for _, f := range state.Failed {
@@ -156,7 +157,7 @@ insert into seats_held (membership_id) select id from organization_memberships w
 			s.count(t, "select count(*) from organization_memberships where clerk_id = 'orgmem_rejoin'") == 1
 	}, time.Minute, 100*time.Millisecond, "the old row goes and the rejoin lands")
 	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(s.taskQueue, org.ClerkID), "", workflows.StateQuery)
-		return err == nil && v.Get(&state) == nil && state.SyncState == workflows.SyncStateSynced
+		v, err := s.temporal.QueryWorkflow(ctx, contract.Organization.WorkflowID(s.taskQueue, org.ClerkID), "", contract.StateQuery)
+		return err == nil && v.Get(&state) == nil && state.SyncState == contract.SyncStateSynced
 	}, time.Minute, 100*time.Millisecond, "the organization ends synced")
 }

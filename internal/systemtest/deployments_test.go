@@ -10,7 +10,6 @@ import (
 	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // TestDeployments_ShareANamespaceWithoutTouchingEachOther: production on
@@ -30,7 +29,7 @@ func TestDeployments_ShareANamespaceWithoutTouchingEachOther(t *testing.T) {
 	production := startSystem(t, erasing(contract.DefaultTaskQueue))
 	staging := startSystem(t, erasing("staging-beside-production"))
 	const id = "user_two_deployments"
-	prodID, stagingID := workflows.UserWorkflowID(production.taskQueue, id), workflows.UserWorkflowID(staging.taskQueue, id)
+	prodID, stagingID := contract.User.WorkflowID(production.taskQueue, id), contract.User.WorkflowID(staging.taskQueue, id)
 	require.Equal(t, "user/"+id, prodID, "the default task queue keeps v0.1.0's workflow IDs")
 	require.NotEqual(t, prodID, stagingID)
 

@@ -16,11 +16,11 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/payloadcodec"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // codecToken is the CODEC_AUTH_TOKEN of the encryption test's starter.
@@ -92,11 +92,11 @@ func TestEncryption_HistoriesHoldNoPersonalDataAndKeysRotate(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.post(t, "msg_enc_d", body))
 	b.waitForRow(t, "user_enc_d", func(email, _ *string) bool { return email != nil })
 	waitIdle(t, b.taskQueue)
-	raw := withPayloadData(t, rawHistory(t, workflows.UserWorkflowID(b.taskQueue, "user_enc_d")))
+	raw := withPayloadData(t, rawHistory(t, contract.User.WorkflowID(b.taskQueue, "user_enc_d")))
 	require.NotContains(t, raw, "Adeline")
 	require.Contains(t, raw, keyIDField("b"), "new payloads are under key b")
 	require.NotContains(t, raw, keyIDField("a"))
-	require.Contains(t, withPayloadData(t, showWithCodec(t, b, workflows.UserWorkflowID(b.taskQueue, "user_enc_a"), "Bearer "+codecToken)), "Hypatia",
+	require.Contains(t, withPayloadData(t, showWithCodec(t, b, contract.User.WorkflowID(b.taskQueue, "user_enc_a"), "Bearer "+codecToken)), "Hypatia",
 		"history under key a stays readable")
 }
 

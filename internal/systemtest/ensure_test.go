@@ -23,6 +23,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/clerksync/clerksync/ensure"
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
@@ -31,7 +32,6 @@ import (
 	"github.com/clerksync/clerksync/internal/testsupport/openapitest"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/starter/service"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // ensureCall POSTs /v1/users/ensure with the token and decodes a 200's user.
@@ -160,7 +160,7 @@ func TestEnsure_DeletedUserIsGone(t *testing.T) {
 	code, _ := s.ensureCall(t, s.token(t, id))
 	require.Equal(t, http.StatusGone, code)
 	require.Zero(t, s.count(t, "select count(*) from users"))
-	s.findsBySyncState(t, id, workflows.SyncStateDeleted)
+	s.findsBySyncState(t, id, contract.SyncStateDeleted)
 }
 
 // TestEnsure_UserClerkDoesNotKnowKeepsMinimalRow: Clerk's 404 (a worker
@@ -175,13 +175,13 @@ func TestEnsure_UserClerkDoesNotKnowKeepsMinimalRow(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, "the minimal row comes first")
 	require.Eventually(t, func() bool {
 		st, err := s.userState(id)
-		return err == nil && st.SyncState == workflows.SyncStateFailed
+		return err == nil && st.SyncState == contract.SyncStateFailed
 	}, 30*time.Second, 50*time.Millisecond, "the 404 shows the user failed")
 	st, err := s.userState(id)
 	require.NoError(t, err)
 	require.Contains(t, st.Failed[0].Error, "CLERK_SECRET_KEY may belong to another Clerk instance")
 	require.Zero(t, s.count(t, "select count(*) from clerksync.user_tombstones"), "a 404 never tombstones")
-	s.findsBySyncState(t, id, workflows.SyncStateFailed)
+	s.findsBySyncState(t, id, contract.SyncStateFailed)
 
 	code, again := s.ensureCall(t, s.token(t, id))
 	require.Equal(t, http.StatusOK, code)
@@ -369,7 +369,7 @@ func TestEnsure_OnlyTheProductsBackend(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, code, body)
 		require.Contains(t, body, service.APIKeyHeader)
 	}
-	_, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.UserWorkflowID(s.taskQueue, id), "")
+	_, err := s.temporal.DescribeWorkflowExecution(context.Background(), contract.User.WorkflowID(s.taskQueue, id), "")
 	var notFound *serviceerror.NotFound
 	require.ErrorAs(t, err, &notFound, "a refused ensure started the user's workflow")
 	require.Zero(t, s.count(t, "select count(*) from users where clerk_id = '"+id+"'"))

@@ -12,9 +12,9 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
-	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -31,7 +31,7 @@ func TestErasure_NoRunOfADeletedUserIsLeftInTemporal(t *testing.T) {
 	s := startSystem(t, func(c *config.Config) { c.EraseDeletedHistories, c.ErasureInterval = true, time.Second })
 	const id = "user_erased"
 	const email = "erasable.person@example.com"
-	workflowID := workflows.UserWorkflowID(s.taskQueue, id)
+	workflowID := contract.User.WorkflowID(s.taskQueue, id)
 	created := time.Now().Truncate(time.Millisecond)
 	for i, typ := range []string{"user.created", "user.updated"} {
 		body, err := clerkwebhook.UserEvent(typ, clerkwebhook.UserFields{ClerkID: id, Email: email, FirstName: "Erasable",
@@ -53,7 +53,7 @@ func TestErasure_NoRunOfADeletedUserIsLeftInTemporal(t *testing.T) {
 		"the late update started no run")
 	s.requireNoRunLeft(t, workflowID, "the late update's")
 	require.Zero(t, s.count(t, "select count(*) from users where clerk_id = '"+id+"'"), "the tombstone refused the late update")
-	erasure, err := s.store.ErasureOf(context.Background(), store.ErasureUser, id)
+	erasure, err := s.store.ErasureOf(context.Background(), contract.User, id)
 	require.NoError(t, err)
 	require.False(t, erasure.Pending, "the erasure after the late run is recorded")
 
@@ -68,7 +68,7 @@ func TestErasure_NoRunOfADeletedUserIsLeftInTemporal(t *testing.T) {
 	orgDeleted, err := clerkwebhook.OrganizationDeletedEvent(orgID, "", time.Now())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, s.post(t, "msg_erase_org_del", orgDeleted))
-	s.requireNoRunLeft(t, workflows.OrganizationWorkflowID(s.taskQueue, orgID), "the organization's")
+	s.requireNoRunLeft(t, contract.Organization.WorkflowID(s.taskQueue, orgID), "the organization's")
 }
 
 // TestErasure_KeepingHistoriesRemovesTheSchedule: a worker that keeps

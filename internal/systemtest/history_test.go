@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/workflows"
@@ -58,16 +59,16 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	require.NoError(t, err)
 
 	// Each step's run completes before the next, so each is one history.
-	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, id), "signup", func() {
+	s.recordRun(t, contract.User.WorkflowID(s.taskQueue, id), "signup", func() {
 		require.Equal(t, 200, s.post(t, "msg_h1", event("user.created", 1)))
 		require.Equal(t, 200, s.post(t, "msg_h1", event("user.created", 1)))
 	})
-	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, id), "update", func() { require.Equal(t, 200, s.post(t, "msg_h2", event("user.updated", 2))) })
-	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, id), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hdel", deleted)) })
+	s.recordRun(t, contract.User.WorkflowID(s.taskQueue, id), "update", func() { require.Equal(t, 200, s.post(t, "msg_h2", event("user.updated", 2))) })
+	s.recordRun(t, contract.User.WorkflowID(s.taskQueue, id), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hdel", deleted)) })
 
 	const ensured = "user_history_ensured"
 	s.clerk.PutUser(clerkfake.User{ID: ensured, Email: "e@example.com", FirstName: "Ensured", CreatedAt: base, UpdatedAt: base})
-	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, ensured), "ensure", func() {
+	s.recordRun(t, contract.User.WorkflowID(s.taskQueue, ensured), "ensure", func() {
 		code, _ := s.ensureCall(t, s.token(t, ensured))
 		require.Equal(t, 200, code)
 	})
@@ -81,11 +82,11 @@ func TestUserWorkflowHistory_Replays(t *testing.T) {
 	require.NoError(t, err)
 	orgDeleted, err := clerkwebhook.OrganizationDeletedEvent(orgID, "history", base.Add(time.Minute))
 	require.NoError(t, err)
-	s.recordRun(t, workflows.OrganizationWorkflowID(s.taskQueue, orgID), "membership", func() {
+	s.recordRun(t, contract.Organization.WorkflowID(s.taskQueue, orgID), "membership", func() {
 		require.Equal(t, 200, s.post(t, "msg_hm", member))
 		require.Equal(t, 200, s.post(t, "msg_hm", member))
 	})
-	s.recordRun(t, workflows.OrganizationWorkflowID(s.taskQueue, orgID), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hodel", orgDeleted)) })
+	s.recordRun(t, contract.Organization.WorkflowID(s.taskQueue, orgID), "delete", func() { require.Equal(t, 200, s.post(t, "msg_hodel", orgDeleted)) })
 
 	// A reconciliation: a page from Clerk, a user Clerk no longer has and the
 	// member it never had (both local users: past the safety stop of a table
@@ -184,10 +185,10 @@ create trigger users_refuse before insert or update on users for each row execut
 	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: "fallback@example.com",
 		CreatedAt: created, UpdatedAt: created})
 	require.NoError(t, err)
-	s.recordRun(t, workflows.UserWorkflowID(s.taskQueue, id), "write_fallback", func() {
+	s.recordRun(t, contract.User.WorkflowID(s.taskQueue, id), "write_fallback", func() {
 		require.Equal(t, 200, s.post(t, "msg_hfallback", body))
 		require.Eventually(t, func() bool {
-			for _, e := range s.history(t, workflows.UserWorkflowID(s.taskQueue, id), "").GetEvents() {
+			for _, e := range s.history(t, contract.User.WorkflowID(s.taskQueue, id), "").GetEvents() {
 				if e.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
 					return true
 				}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -96,7 +97,7 @@ and email = clerk_user_id || '@no-email.invalid'`), "the users without an email 
 				return f.SQLState == want.sqlstate && f.Constraint == want.constraint
 			})
 		}, time.Minute, 250*time.Millisecond, "%s never showed failed with %s: %+v", want.id, want.constraint, &failed)
-		s.findsBySyncState(t, want.id, workflows.SyncStateFailed)
+		s.findsBySyncState(t, want.id, contract.SyncStateFailed)
 	}
 
 	// The operator fixes what refused them (the invite row goes), and

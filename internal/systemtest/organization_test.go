@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -308,7 +309,7 @@ func (s *system) convergeOrganizations(t *testing.T, sc orgScenario, q orgQuerie
 		rows       string
 		want       map[string]string
 		workflowID func(taskQueue, clerkID string) string
-	}{{q.orgs, sc.orgs, workflows.OrganizationWorkflowID}, {q.users, sc.users, workflows.UserWorkflowID}} {
+	}{{q.orgs, sc.orgs, contract.Organization.WorkflowID}, {q.users, sc.users, contract.User.WorkflowID}} {
 		explained := 0
 		for _, id := range slices.Sorted(maps.Keys(kind.want)) {
 			var got string
@@ -343,7 +344,7 @@ func (s *system) explainWorkflow(ctx context.Context, t *testing.T, workflowID, 
 	t.Logf("%s: describe: %v; status %v, history length %d, pending workflow task %v, pending activities %v", workflowID, err,
 		d.GetWorkflowExecutionInfo().GetStatus(), d.GetWorkflowExecutionInfo().GetHistoryLength(), d.GetPendingWorkflowTask(),
 		d.GetPendingActivities())
-	if v, err := s.temporal.QueryWorkflow(ctx, workflowID, "", workflows.StateQuery); err == nil {
+	if v, err := s.temporal.QueryWorkflow(ctx, workflowID, "", contract.StateQuery); err == nil {
 		var state any
 		_ = v.Get(&state)
 		t.Logf("%s: state %v", workflowID, state)
@@ -399,8 +400,8 @@ insert into seats (membership_id) select id from organization_memberships`)
 	require.Equal(t, 200, s.post(t, "msg_pin_delete", body))
 	var state workflows.OrganizationState
 	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(s.taskQueue, org.ClerkID), "", workflows.StateQuery)
-		return err == nil && v.Get(&state) == nil && state.SyncState == workflows.SyncStateFailed
+		v, err := s.temporal.QueryWorkflow(ctx, contract.Organization.WorkflowID(s.taskQueue, org.ClerkID), "", contract.StateQuery)
+		return err == nil && v.Get(&state) == nil && state.SyncState == contract.SyncStateFailed
 	}, time.Minute, 100*time.Millisecond)
 	last := state.Failed[len(state.Failed)-1] // the seat's may be listed before it, in the same run
 	require.Equal(t, "organization.deleted", last.Type)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -82,11 +83,11 @@ create trigger app_users_maintenance before insert or update on app_users
 		send(t, "user.created", id, "check@example.com", "Forbidden", 1)
 		f := failedWith(t, id, "23514", "app_users_given_name_check", 30*time.Second)
 		require.Equal(t, "public.app_users", f.Table)
-		s.findsBySyncState(t, id, workflows.SyncStateFailed)
+		s.findsBySyncState(t, id, contract.SyncStateFailed)
 		send(t, "user.updated", id, "check@example.com", "Allowed", 2)
 		require.Eventually(t, func() bool { _, first := row(id); return first == "Allowed" }, 30*time.Second, 100*time.Millisecond,
 			"the user's next event never applied")
-		s.findsBySyncState(t, id, workflows.SyncStateSynced)
+		s.findsBySyncState(t, id, contract.SyncStateSynced)
 	})
 
 	t.Run("a unique index", func(t *testing.T) {
@@ -127,7 +128,7 @@ create trigger app_users_maintenance before insert or update on app_users
 		require.NoError(t, err)
 		require.Eventually(t, func() bool { _, first := row(id); return first == "Patient" }, 30*time.Second, 100*time.Millisecond,
 			"the write never landed once the table took writes again")
-		s.findsBySyncState(t, id, workflows.SyncStateSynced)
+		s.findsBySyncState(t, id, contract.SyncStateSynced)
 	})
 }
 
@@ -219,7 +220,7 @@ select 'app-invite-7', t.id, u.id, 'owner' from teams t, app_users u where t.cle
 	}, 2*time.Minute, 200*time.Millisecond, "the organization's rename never applied")
 	var failed []workflows.FailedEvent
 	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, workflows.OrganizationWorkflowID(s.taskQueue, orgID), "", workflows.StateQuery)
+		v, err := s.temporal.QueryWorkflow(ctx, contract.Organization.WorkflowID(s.taskQueue, orgID), "", contract.StateQuery)
 		if err != nil {
 			return false
 		}

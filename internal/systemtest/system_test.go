@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/mapping"
@@ -338,7 +339,7 @@ func TestEndToEnd_BadInputStartsNoWorkflow(t *testing.T) {
 			"wrong secret": 401, "stale timestamp": 401, "malformed JSON": 400, "too large": 413, "unhandled type": 200,
 		}[tc.name]
 		require.Equal(t, want, tc.status, tc.name)
-		_, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.UserWorkflowID(s.taskQueue, tc.clerkID), "")
+		_, err := s.temporal.DescribeWorkflowExecution(context.Background(), contract.User.WorkflowID(s.taskQueue, tc.clerkID), "")
 		var notFound *serviceerror.NotFound
 		require.True(t, errors.As(err, &notFound), "%s: workflow exists (err %v)", tc.name, err)
 	}
@@ -443,7 +444,7 @@ func readyz(t *testing.T, url string) (int, service.ReadinessReport) {
 // userState queries the user's workflow for its UserState.
 func (s *system) userState(clerkID string) (workflows.UserState, error) {
 	var st workflows.UserState
-	v, err := s.temporal.QueryWorkflow(context.Background(), workflows.UserWorkflowID(s.taskQueue, clerkID), "", workflows.StateQuery)
+	v, err := s.temporal.QueryWorkflow(context.Background(), contract.User.WorkflowID(s.taskQueue, clerkID), "", contract.StateQuery)
 	if err != nil {
 		return st, err
 	}

@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/store"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // readinessTimeout bounds each dependency check of /readyz.
@@ -30,7 +30,7 @@ const searchAttributesRecheck = time.Minute
 // value no workflow has.
 var readinessQuery = func() string {
 	var terms []string
-	for _, k := range workflows.SearchAttributeKeys {
+	for _, k := range contract.SearchAttributeKeys {
 		terms = append(terms, k.GetName()+" = 'clerksync-readyz'")
 	}
 	return strings.Join(terms, " AND ")

@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -51,7 +51,7 @@ func TestReadiness_SearchAttributesUntilTheNamespaceTakesThem(t *testing.T) {
 	require.ErrorContains(t, err, "docs/temporal.md")
 
 	attrs := map[string]enums.IndexedValueType{}
-	for _, k := range workflows.SearchAttributeKeys {
+	for _, k := range contract.SearchAttributeKeys {
 		attrs[k.GetName()] = k.GetValueType()
 	}
 	_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns, SearchAttributes: attrs})

@@ -22,19 +22,9 @@ type entityWorkflows struct {
 // user/<clerk_id> for a user event, org/<org_id> for an organization or
 // membership event.
 func (e entityWorkflows) SignalEvent(ctx context.Context, ev clerkevent.Event) (string, error) {
-	var (
-		opts     client.StartWorkflowOptions
-		workflow string
-		in       any
-	)
-	if ev.OrganizationID != "" {
-		opts = contract.OrganizationWorkflowStartOptions(ev.OrganizationID, e.taskQueue)
-		workflow, in = contract.OrganizationWorkflowType, contract.OrganizationStart{ClerkID: ev.OrganizationID}
-	} else {
-		opts = contract.UserWorkflowStartOptions(ev.ClerkID, e.taskQueue)
-		workflow, in = contract.UserWorkflowType, contract.UserStart{ClerkID: ev.ClerkID}
-	}
-	if _, err := e.client.SignalWithStartWorkflow(ctx, opts.ID, contract.ClerkEventSignal, ev, opts, workflow, in); err != nil {
+	entity, id := ev.Target()
+	opts := entity.StartOptions(id, e.taskQueue)
+	if _, err := e.client.SignalWithStartWorkflow(ctx, opts.ID, contract.ClerkEventSignal, ev, opts, entity.WorkflowType(), entity.Start(id)); err != nil {
 		return "", fmt.Errorf("signal-with-start %s: %w", opts.ID, err)
 	}
 	return opts.ID, nil

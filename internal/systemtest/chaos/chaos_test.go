@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -250,7 +251,7 @@ where exists (select 1 from product_orders o where o.user_id = u.id)`).Scan(&kep
 	for _, id := range kept {
 		require.Eventually(t, func() bool {
 			st, err := p.state(ctx, id)
-			return err == nil && st.Deleted && st.SyncState == workflows.SyncStateFailed &&
+			return err == nil && st.Deleted && st.SyncState == contract.SyncStateFailed &&
 				len(st.Failed) > 0 && strings.Contains(st.Failed[len(st.Failed)-1].Error, "23503")
 		}, 2*time.Minute, 250*time.Millisecond, "%s: the refused deletion does not show failed", id)
 		var tombstoned bool
@@ -289,7 +290,7 @@ where exists (select 1 from product_orders o where o.user_id = u.id)`).Scan(&kep
 	for _, id := range kept {
 		require.Eventually(t, func() bool {
 			st, err := p.state(ctx, id)
-			return err == nil && st.SyncState == workflows.SyncStateDeleted && slices.Contains(st.RecentEventIDs, "msg_late_"+id)
+			return err == nil && st.SyncState == contract.SyncStateDeleted && slices.Contains(st.RecentEventIDs, "msg_late_"+id)
 		}, time.Minute, 250*time.Millisecond, "%s: the removal never completed, or the late update never reached the workflow", id)
 	}
 	require.Zero(t, lateApplied(), "an update was applied to a user Clerk deleted")
@@ -306,7 +307,7 @@ func waitForMigrations(t *testing.T, db *pgx.Conn) {
 
 func (p *productRows) state(ctx context.Context, clerkID string) (workflows.UserState, error) {
 	var st workflows.UserState
-	v, err := p.temporal.QueryWorkflow(ctx, workflows.UserWorkflowID("chaos", clerkID), "", workflows.StateQuery)
+	v, err := p.temporal.QueryWorkflow(ctx, contract.User.WorkflowID("chaos", clerkID), "", contract.StateQuery)
 	if err != nil {
 		return st, err
 	}

@@ -27,9 +27,9 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/store/migrations"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // DefaultAdminURL is the server the test databases are created on.
@@ -179,7 +179,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var extra []string
-	for _, k := range workflows.SearchAttributeKeys {
+	for _, k := range contract.SearchAttributeKeys {
 		extra = append(extra, "--search-attribute", k.GetName()+"="+searchAttributeType(k.GetValueType()))
 	}
 	// A deleted closed execution (erasure) goes once the transfer queue's
