@@ -14,7 +14,9 @@ type names []string
 
 func (n *names) RegisterWorkflow(any) {}
 
-func (n *names) RegisterWorkflowWithOptions(_ any, o workflow.RegisterOptions) { *n = append(*n, o.Name) }
+func (n *names) RegisterWorkflowWithOptions(_ any, o workflow.RegisterOptions) {
+	*n = append(*n, o.Name)
+}
 
 // Every entity's events reach a workflow the worker runs under the type
 // the starters start it by. (The store's side: store's
