@@ -207,7 +207,7 @@ func (e *Ensurer) Ensure(ctx context.Context, clerkID string) (u User, err error
 		defer func() { e.opts.Metrics.ObserveEnsure(path, Outcome(err), time.Since(began)) }()
 	}
 	if err := clerkevent.ValidateClerkID(clerkID); err != nil {
-		return User{}, fmt.Errorf("%w: %v", ErrInvalidID, err)
+		return User{}, fmt.Errorf("%w: %w", ErrInvalidID, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
@@ -290,7 +290,7 @@ func (e *Ensurer) signal(ctx context.Context, clerkID string) error {
 	in := contract.UserStart{ClerkID: clerkID}
 	req := contract.EnsureRequest{RequestedAt: time.Now().UTC()}
 	if _, err := e.opts.Temporal.SignalWithStartWorkflow(ctx, opts.ID, contract.EnsureSignal, req, opts, contract.UserWorkflowType, in); err != nil {
-		return fmt.Errorf("ensure %s: %w: %v", clerkID, ErrUnavailable, err)
+		return fmt.Errorf("ensure %s: %w: %w", clerkID, ErrUnavailable, err)
 	}
 	return nil
 }

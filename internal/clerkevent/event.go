@@ -201,7 +201,7 @@ type deletedUser struct {
 func Parse(body []byte, svixID string) (Event, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if env.Type == "" {
 		return Event{}, fmt.Errorf("%w: no type", ErrMalformed)

@@ -257,7 +257,7 @@ func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (json
 	err = s.db.QueryRow(ctx, s.sql(orgs.lookup), clerkID).Scan(&id, &row)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return nil, nil, ErrNotFound
+		return nil, nil, fmt.Errorf("organization %s: %w", clerkID, ErrNotFound)
 	case err != nil:
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}

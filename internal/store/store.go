@@ -1,5 +1,6 @@
-// Package store is clerksync's PostgreSQL layer: the pgx pool, the embedded
-// migrations and every SQL statement. Nothing else in clerksync writes SQL.
+// Package store is clerksync's PostgreSQL layer: the pgx pool and every SQL
+// statement (the migrations that create its tables are package
+// migrations'). Nothing else in clerksync writes SQL.
 //
 // Each write takes a transaction-scoped advisory lock on the Clerk ID, so an
 // upsert and a delete for the same user (a webhook, a retried attempt that is

@@ -15,8 +15,9 @@ import (
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
-// ErrNotFound means no live row exists for the Clerk ID.
-var ErrNotFound = errors.New("user not found")
+// ErrNotFound means no live row exists for the Clerk ID (a user's or an
+// organization's; the error wrapping it names which).
+var ErrNotFound = errors.New("not found")
 
 // ErrDeleted means the Clerk user was deleted: a tombstone exists.
 var ErrDeleted = errors.New("user was deleted in Clerk")

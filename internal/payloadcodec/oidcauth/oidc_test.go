@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v3"
-	"github.com/go-jose/go-jose/v3/jwt"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -66,7 +66,7 @@ func (f *fakeIssuer) tokenWithKeyID(t *testing.T, key *rsa.PrivateKey, kid, aud 
 	require.NoError(t, err)
 	tok, err := jwt.Signed(signer).Claims(map[string]any{
 		"iss": f.srv.URL, "sub": "operator@example.com", "aud": aud, "exp": exp.Unix(), "iat": time.Now().Unix(),
-	}).CompactSerialize()
+	}).Serialize()
 	require.NoError(t, err)
 	return tok
 }

@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v3"
-	"github.com/go-jose/go-jose/v3/jwt"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 var (
@@ -321,7 +321,7 @@ func (s *Server) NewToken(c TokenClaims) (string, error) {
 		"iss": c.Issuer, "sub": c.Subject, "azp": c.AuthorizedParty, "sid": "sess_fake",
 		"iat": now.Add(-time.Second).Unix(), "nbf": now.Add(-10 * time.Second).Unix(), "exp": c.Expiry.Unix(),
 	}
-	return jwt.Signed(signer).Claims(claims).CompactSerialize()
+	return jwt.Signed(signer).Claims(claims).Serialize()
 }
 
 func (s *Server) authorized(next http.Handler) http.Handler {

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
@@ -180,7 +179,7 @@ func startDevServer() (*testsuite.DevServer, error) {
 	defer cancel()
 	var extra []string
 	for _, k := range contract.SearchAttributeKeys {
-		extra = append(extra, "--search-attribute", k.GetName()+"="+searchAttributeType(k.GetValueType()))
+		extra = append(extra, "--search-attribute", k.GetName()+"="+k.GetValueType().String())
 	}
 	// A deleted closed execution (erasure) goes once the transfer queue's
 	// ack level has passed its close task, which the server updates every
@@ -197,18 +196,6 @@ func startDevServer() (*testsuite.DevServer, error) {
 		Stdout: io.Discard,
 		Stderr: io.Discard,
 	})
-}
-
-// searchAttributeType names a type as the CLI's --search-attribute wants it.
-func searchAttributeType(t enumspb.IndexedValueType) string {
-	return map[enumspb.IndexedValueType]string{
-		enumspb.INDEXED_VALUE_TYPE_KEYWORD:  "Keyword",
-		enumspb.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
-		enumspb.INDEXED_VALUE_TYPE_TEXT:     "Text",
-		enumspb.INDEXED_VALUE_TYPE_INT:      "Int",
-		enumspb.INDEXED_VALUE_TYPE_DOUBLE:   "Double",
-		enumspb.INDEXED_VALUE_TYPE_BOOL:     "Bool",
-	}[t]
 }
 
 func redact(raw string) string {
