@@ -66,13 +66,13 @@ select count(pg_advisory_xact_lock(h)) from (
 		s.queueLinks(b, table, users)
 		links := b.Len() - before
 		if run != "" {
-			b.Queue(s.sql(markSeenSQL), run, ids)
+			b.Queue(s.markSeenSQL(), run, ids)
 		}
 		if trials != nil && trialPeriod > 0 {
 			page["trial_period"] = trialPeriodArg(trialPeriod)
-			b.Queue(s.sql(trials.page), page)
+			b.Queue(trials.page, page)
 		} else {
-			b.Queue(s.sql(table.upsertPage), page)
+			b.Queue(table.upsertPage, page)
 		}
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
@@ -139,16 +139,16 @@ func (s *Store) UnseenUsers(ctx context.Context, run string, startedAt time.Time
 	unseen := `
 from ` + users.name + ` u
 where ` + users.live + ` and u.` + users.clerkID + ` is not null
-  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u.` + users.clerkID + ` and st.first_written_at >= $2)
-  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u.` + users.clerkID + `)
-  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + users.clerkID + `)`
+  and not exists (select 1 from ` + s.schema + `.user_state st where st.clerk_id = u.` + users.clerkID + ` and st.first_written_at >= $2)
+  and not exists (select 1 from ` + s.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = u.` + users.clerkID + `)
+  and not exists (select 1 from ` + s.schema + `.user_tombstones t where t.clerk_id = u.` + users.clerkID + `)`
 	if limit == 0 {
-		if err := s.db.QueryRow(ctx, s.sql(`select count(*) `+unseen), run, startedAt).Scan(&count); err != nil {
+		if err := s.db.QueryRow(ctx, `select count(*) `+unseen, run, startedAt).Scan(&count); err != nil {
 			return 0, nil, fmt.Errorf("count unseen users of %s: %w", run, err)
 		}
 		return count, nil, nil
 	}
-	rows, err := s.db.Query(ctx, s.sql(`select u.`+users.clerkID+`::text `+unseen+` and u.`+users.clerkID+` > $3 order by u.`+users.clerkID+` limit $4`),
+	rows, err := s.db.Query(ctx, `select u.`+users.clerkID+`::text `+unseen+` and u.`+users.clerkID+` > $3 order by u.`+users.clerkID+` limit $4`,
 		run, startedAt, after, limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list unseen users of %s: %w", run, err)
@@ -162,21 +162,23 @@ where ` + users.live + ` and u.` + users.clerkID + ` is not null
 
 // ForgetRun drops what a run recorded as seen.
 func (s *Store) ForgetRun(ctx context.Context, run string) error {
-	if _, err := s.db.Exec(ctx, s.sql(`delete from clerksync.backfill_seen where run = $1`), run); err != nil {
+	if _, err := s.db.Exec(ctx, `delete from `+s.schema+`.backfill_seen where run = $1`, run); err != nil {
 		return fmt.Errorf("forget run %s: %w", run, err)
 	}
 	return nil
 }
 
 // markSeenSQL records $2 (Clerk IDs) as seen by run $1.
-const markSeenSQL = `
-insert into clerksync.backfill_seen (run, clerk_id) select $1, unnest($2::text[])
+func (s *Store) markSeenSQL() string {
+	return `
+insert into ` + s.schema + `.backfill_seen (run, clerk_id) select $1, unnest($2::text[])
 on conflict do nothing`
+}
 
 // MarkSeen records ids (organizations, memberships) as seen in Clerk's
 // listing by the run, for reconciliation.
 func (s *Store) MarkSeen(ctx context.Context, run string, ids []string) error {
-	if _, err := s.db.Exec(ctx, s.sql(markSeenSQL), run, ids); err != nil {
+	if _, err := s.db.Exec(ctx, s.markSeenSQL(), run, ids); err != nil {
 		return fmt.Errorf("mark seen by %s: %w", run, err)
 	}
 	return nil
@@ -190,7 +192,7 @@ func (s *Store) UnseenOrganizations(ctx context.Context, run string, startedAt t
 	if err != nil {
 		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
 	}
-	rows, err := s.db.Query(ctx, s.sql(orgs.unseen), run, startedAt)
+	rows, err := s.db.Query(ctx, orgs.unseen, run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
 	}
@@ -215,7 +217,7 @@ func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt tim
 	if err != nil {
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}
-	rows, err := s.db.Query(ctx, s.sql(memberships.unseen), run, startedAt)
+	rows, err := s.db.Query(ctx, memberships.unseen, run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}
@@ -231,11 +233,11 @@ func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt tim
 // recorded one: id itself, or the instance an earlier run recorded.
 func (s *Store) RecordClerkInstance(ctx context.Context, id string) (string, error) {
 	var recorded string
-	err := s.db.QueryRow(ctx, s.sql(`
+	err := s.db.QueryRow(ctx, `
 with inserted as (
-    insert into clerksync.clerk_instance (instance_id) values ($1) on conflict (singleton) do nothing returning instance_id
+    insert into `+s.schema+`.clerk_instance (instance_id) values ($1) on conflict (singleton) do nothing returning instance_id
 )
-select instance_id from inserted union all select instance_id from clerksync.clerk_instance limit 1`), id).Scan(&recorded)
+select instance_id from inserted union all select instance_id from `+s.schema+`.clerk_instance limit 1`, id).Scan(&recorded)
 	if err != nil {
 		return "", fmt.Errorf("record clerk instance %s: %w", id, err)
 	}
@@ -246,7 +248,7 @@ select instance_id from inserted union all select instance_id from clerksync.cle
 // RecordClerkInstance, "" while none is.
 func (s *Store) RecordedClerkInstance(ctx context.Context) (string, error) {
 	var id string
-	if err := s.db.QueryRow(ctx, s.sql(`select coalesce((select instance_id from clerksync.clerk_instance), '')`)).Scan(&id); err != nil {
+	if err := s.db.QueryRow(ctx, `select coalesce((select instance_id from `+s.schema+`.clerk_instance), '')`).Scan(&id); err != nil {
 		return "", fmt.Errorf("read the recorded clerk instance: %w", err)
 	}
 	return id, nil
@@ -254,7 +256,7 @@ func (s *Store) RecordedClerkInstance(ctx context.Context) (string, error) {
 
 // SeenRuns lists the runs that have IDs recorded as seen.
 func (s *Store) SeenRuns(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Query(ctx, s.sql(`select distinct run from clerksync.backfill_seen order by run`))
+	rows, err := s.db.Query(ctx, `select distinct run from `+s.schema+`.backfill_seen order by run`)
 	if err != nil {
 		return nil, fmt.Errorf("list runs with seen IDs: %w", err)
 	}

@@ -38,7 +38,7 @@ func TestEveryEntityIsWired(t *testing.T) {
 			if e == nil {
 				t.Fatalf("no tombstones for %s in store.entities", name)
 			}
-			table := strings.Replace(e.tombstones, DefaultSchema+".", "{{.schema}}.", 1)
+			table := "{{.schema}}." + e.tombstones
 			if !strings.Contains(created.String(), "create table "+table+" (") {
 				t.Errorf("%s: no migration creates its tombstones, %s", name, table)
 			}

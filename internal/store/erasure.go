@@ -52,7 +52,7 @@ func (s *Store) RequestErasure(ctx context.Context, entityName contract.Entity, 
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.Exec(ctx, s.sql(`update `+e.tombstones+` set erase_requested_at = now() where clerk_id = $1`), clerkID); err != nil {
+	if _, err := s.db.Exec(ctx, `update `+s.tombstones(e)+` set erase_requested_at = now() where clerk_id = $1`, clerkID); err != nil {
 		return fmt.Errorf("request erasure of %s %s: %w", e.name, clerkID, err)
 	}
 	return nil
@@ -67,13 +67,13 @@ func (s *Store) PendingErasures(ctx context.Context, entityName contract.Entity,
 	if err != nil {
 		return ErasurePage{}, err
 	}
-	rows, err := s.db.Query(ctx, s.sql(`
-select clerk_id, erase_requested_at, now() from `+e.tombstones+`
+	rows, err := s.db.Query(ctx, `
+select clerk_id, erase_requested_at, now() from `+s.tombstones(e)+`
 where (erased_at is null or erased_at < erase_requested_at)
   and erase_requested_at < now() - $1 * interval '1 second'
   and (erase_requested_at, clerk_id) > ($2, $3)
 order by erase_requested_at, clerk_id
-limit $4`), settle.Seconds(), after.RequestedAt, after.ClerkID, limit)
+limit $4`, settle.Seconds(), after.RequestedAt, after.ClerkID, limit)
 	if err != nil {
 		return ErasurePage{}, fmt.Errorf("pending erasures of %ss: %w", e.name, err)
 	}
@@ -96,7 +96,7 @@ func (s *Store) MarkErased(ctx context.Context, er Erasure, asOf time.Time) erro
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.Exec(ctx, s.sql(`update `+e.tombstones+` set erased_at = greatest(erased_at, $2) where clerk_id = $1`),
+	if _, err := s.db.Exec(ctx, `update `+s.tombstones(e)+` set erased_at = greatest(erased_at, $2) where clerk_id = $1`,
 		er.ClerkID, asOf); err != nil {
 		return fmt.Errorf("mark %s %s erased: %w", e.name, er.ClerkID, err)
 	}
@@ -123,9 +123,9 @@ func (s *Store) ErasureOf(ctx context.Context, entityName contract.Entity, clerk
 		return nil, err
 	}
 	var st ErasureState
-	err = s.db.QueryRow(ctx, s.sql(`
+	err = s.db.QueryRow(ctx, `
 select erase_requested_at, erased_at, erased_at is null or erased_at < erase_requested_at
-from `+e.tombstones+` where clerk_id = $1`), clerkID).Scan(&st.RequestedAt, &st.ErasedAt, &st.Pending)
+from `+s.tombstones(e)+` where clerk_id = $1`, clerkID).Scan(&st.RequestedAt, &st.ErasedAt, &st.Pending)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil

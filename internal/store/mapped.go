@@ -44,18 +44,18 @@ func (s *Store) RecheckMapping(ctx context.Context) error {
 	if s.mapping == nil {
 		return nil
 	}
-	users, trials, orgs, memberships, err := s.compileMapped(ctx)
+	c, err := s.compileMapped(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var bad *MappingError
 	switch {
 	case errors.As(err, &bad):
-		s.users, s.trials, s.orgs, s.memberships = nil, nil, nil, nil
+		s.compiled = nil
 		return err
 	case err != nil:
 		return err // the database could not be read: nothing is known to be wrong
 	}
-	s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
+	s.compiled = c
 	return nil
 }
 
@@ -75,36 +75,61 @@ func (s *Store) ForgetIfStale(err error) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users, s.trials, s.orgs, s.memberships = nil, nil, nil, nil
+	s.compiled = nil
 	return true
 }
 
-// tables returns the SQL of the user and trial tables, building it from
-// the mapped tables' columns on first use (a failed build is tried again
-// on the next use: the database may be starting, or being fixed).
-func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
+// compiled is the SQL of every table, built together: from the mapping and
+// the mapped tables' columns, or for clerksync's own tables. trials is nil
+// with trials off, orgs and memberships with organizations off.
+type compiled struct {
+	users       *userTable
+	trials      *trialTable
+	orgs        *orgTable
+	memberships *membershipTable
+}
+
+// statements returns the SQL of every table, building it from the mapped
+// tables' columns on first use (a failed build is tried again on the next
+// use: the database may be starting, or being fixed).
+func (s *Store) statements(ctx context.Context) (*compiled, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.users != nil {
-		return s.users, s.trials, nil
+	if s.compiled != nil {
+		return s.compiled, nil
 	}
-	users, trials, orgs, memberships, err := s.compileMapped(ctx)
+	c, err := s.compileMapped(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.compiled = c
+	return c, nil
+}
+
+// tables returns the SQL of the user and trial tables (statements).
+func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
+	c, err := s.statements(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
-	return users, trials, nil
+	return c.users, c.trials, nil
 }
 
 // compileMapped reads the mapped tables' columns and builds their SQL.
-func (s *Store) compileMapped(ctx context.Context) (users *userTable, trials *trialTable, orgs *orgTable, memberships *membershipTable, err error) {
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+func (s *Store) compileMapped(ctx context.Context) (*compiled, error) {
+	var (
+		users       *userTable
+		trials      *trialTable
+		orgs        *orgTable
+		memberships *membershipTable
+	)
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		m := s.mapping
 		cols, err := tableColumns(ctx, tx, "users", m.Users.Table)
 		if err != nil {
 			return err
 		}
-		if users, err = compileUsers(m.Users, cols); err != nil {
+		if users, err = compileUsers(m.Users, cols, s.schema); err != nil {
 			return &MappingError{Problems: err.Error()}
 		}
 		if err := uniqueClerkID(ctx, tx, "users", m.Users.Table, m.Users.ClerkID, users.name, users.clerkID); err != nil {
@@ -126,7 +151,7 @@ func (s *Store) compileMapped(ctx context.Context) (users *userTable, trials *tr
 		if err != nil {
 			return err
 		}
-		if orgs, err = compileOrganizations(m.Organizations, ocols); err != nil {
+		if orgs, err = compileOrganizations(m.Organizations, ocols, s.schema); err != nil {
 			return &MappingError{Problems: err.Error()}
 		}
 		if err := uniqueClerkID(ctx, tx, "organizations", m.Organizations.Table, m.Organizations.ClerkID, orgs.name, orgs.clerkID); err != nil {
@@ -145,21 +170,23 @@ func (s *Store) compileMapped(ctx context.Context) (users *userTable, trials *tr
 	if errors.As(err, &noTable) {
 		err = &MappingError{Problems: noTable.Error()}
 	}
-	return users, trials, orgs, memberships, err
+	if err != nil {
+		return nil, err
+	}
+	return &compiled{users: users, trials: trials, orgs: orgs, memberships: memberships}, nil
 }
 
 // orgTables returns the SQL of the organization and membership tables, or
 // ErrOrganizationsOff.
 func (s *Store) orgTables(ctx context.Context) (*orgTable, *membershipTable, error) {
-	if _, _, err := s.tables(ctx); err != nil {
+	c, err := s.statements(ctx)
+	if err != nil {
 		return nil, nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.orgs == nil {
+	if c.orgs == nil {
 		return nil, nil, ErrOrganizationsOff
 	}
-	return s.orgs, s.memberships, nil
+	return c.orgs, c.memberships, nil
 }
 
 // ErrOrganizationsOff: the mapping keeps no organizations.

@@ -46,7 +46,7 @@ func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organizatio
 			return err
 		}
 		res.Kept = organizationEntity.name
-		res.RowKept, err = finishDeletion(ctx, tx, organizationEntity, s.sql(orgs.remove), o.ClerkID)
+		res.RowKept, err = finishDeletion(ctx, tx, organizationEntity, orgs.remove, o.ClerkID)
 		return err
 	})
 	if err != nil {
@@ -62,7 +62,7 @@ func (s *Store) upsertOrganization(ctx context.Context, tx pgx.Tx, orgs *orgTabl
 		inserted   *bool
 		tombstoned bool
 	)
-	if err := tx.QueryRow(ctx, s.sql(orgs.upsert), args(orgRelation, o)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
+	if err := tx.QueryRow(ctx, orgs.upsert, args(orgRelation, o)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
 		return "", false, err
 	}
 	if tombstoned {
@@ -88,17 +88,19 @@ func (s *Store) RemoveOrganizationRow(ctx context.Context, clerkID string) (bool
 	if err != nil {
 		return false, fmt.Errorf("remove row of deleted organization %s: %w", clerkID, err)
 	}
-	return s.removeRow(ctx, organizationEntity, s.sql(orgs.remove), clerkID, []string{clerkID})
+	return s.removeRow(ctx, organizationEntity, orgs.remove, clerkID, []string{clerkID})
 }
 
 // membershipRefusalSQL says which deletion, if any, refuses a membership:
 // its own, its organization's or its user's.
-const membershipRefusalSQL = `
+func (s *Store) membershipRefusalSQL() string {
+	return `
 select case
-    when exists (select 1 from clerksync.organization_membership_tombstones where clerk_id = $1) then 'membership'
-    when exists (select 1 from clerksync.organization_tombstones where clerk_id = $2) then 'organization'
-    when exists (select 1 from clerksync.user_tombstones where clerk_id = $3) then 'user'
+    when exists (select 1 from ` + s.schema + `.organization_membership_tombstones where clerk_id = $1) then 'membership'
+    when exists (select 1 from ` + s.schema + `.organization_tombstones where clerk_id = $2) then 'organization'
+    when exists (select 1 from ` + s.schema + `.user_tombstones where clerk_id = $3) then 'user'
     else '' end`
+}
 
 // UpsertMembership writes a membership: the organization it embeds (under
 // the organization's own last-writer-wins), a minimal row for a member
@@ -113,7 +115,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 	}
 	var res OrganizationResult
 	err = s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, s.sql(membershipRefusalSQL), m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&res.Refused); err != nil {
+		if err := tx.QueryRow(ctx, s.membershipRefusalSQL(), m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&res.Refused); err != nil {
 			return fmt.Errorf("check deletions: %w", err)
 		}
 		if res.Refused != "" {
@@ -129,7 +131,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 			return fmt.Errorf("member: %w", err)
 		}
 		held, err := savepoint(ctx, tx, func(sp pgx.Tx) error {
-			_, err := sp.Exec(ctx, s.sql(memberships.dropOlder), m.ClerkID, m.Organization.ClerkID, m.UserID, m.ClerkUpdatedAt)
+			_, err := sp.Exec(ctx, memberships.dropOlder, m.ClerkID, m.Organization.ClerkID, m.UserID, m.ClerkUpdatedAt)
 			return err
 		})
 		if err != nil {
@@ -141,7 +143,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 			return nil
 		}
 		var inserted *bool
-		if err := tx.QueryRow(ctx, s.sql(memberships.upsert), args(membershipRelation, m)).Scan(&inserted); err != nil {
+		if err := tx.QueryRow(ctx, memberships.upsert, args(membershipRelation, m)).Scan(&inserted); err != nil {
 			return err
 		}
 		res.Outcome = written(inserted)
@@ -176,14 +178,14 @@ func (s *Store) finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Mem
 		{userEntity, m.UserID, users.rowLeft, users.remove},
 	} {
 		var left bool
-		if err := tx.QueryRow(ctx, s.sql(`select exists (select 1 from `+d.e.tombstones+` where clerk_id = $1) and (`+d.rowLeft+`)`),
+		if err := tx.QueryRow(ctx, `select exists (select 1 from `+s.tombstones(d.e)+` where clerk_id = $1) and (`+d.rowLeft+`)`,
 			d.id).Scan(&left); err != nil {
 			return fmt.Errorf("row of deleted %s %s: %w", d.e.name, d.id, err)
 		}
 		if !left {
 			continue
 		}
-		kept, err := finishDeletion(ctx, tx, d.e, s.sql(d.remove), d.id)
+		kept, err := finishDeletion(ctx, tx, d.e, d.remove, d.id)
 		if err != nil {
 			return err
 		}
@@ -211,7 +213,7 @@ func (s *Store) RemoveMembershipRow(ctx context.Context, m clerkevent.Membership
 	if err != nil {
 		return false, fmt.Errorf("remove row of deleted membership %s: %w", m.ClerkID, err)
 	}
-	return s.removeRow(ctx, membershipEntity, s.sql(memberships.remove), m.ClerkID, membershipLocks(m))
+	return s.removeRow(ctx, membershipEntity, memberships.remove, m.ClerkID, membershipLocks(m))
 }
 
 // membershipLocks are the locks a membership's deletion takes: its
@@ -244,7 +246,7 @@ func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (json
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
 	var deleted bool
-	if err := s.db.QueryRow(ctx, s.sql(`select exists (select 1 from clerksync.organization_tombstones where clerk_id = $1)`), clerkID).Scan(&deleted); err != nil {
+	if err := s.db.QueryRow(ctx, `select exists (select 1 from `+s.schema+`.organization_tombstones where clerk_id = $1)`, clerkID).Scan(&deleted); err != nil {
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
 	if deleted {
@@ -254,14 +256,14 @@ func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (json
 		id  string
 		row json.RawMessage
 	)
-	err = s.db.QueryRow(ctx, s.sql(orgs.lookup), clerkID).Scan(&id, &row)
+	err = s.db.QueryRow(ctx, orgs.lookup, clerkID).Scan(&id, &row)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil, fmt.Errorf("organization %s: %w", clerkID, ErrNotFound)
 	case err != nil:
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
-	rows, err := s.db.Query(ctx, s.sql(memberships.members), clerkID)
+	rows, err := s.db.Query(ctx, memberships.members, clerkID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("members of organization %s: %w", clerkID, err)
 	}

@@ -16,6 +16,8 @@ type orgTable struct {
 	// its primary key; live is the predicate of a row (alias u) not
 	// soft-deleted.
 	name, clerkID, key, live string
+	// schema is the bookkeeping schema the statements are written for.
+	schema string
 	// upsert writes one organization (parameters: orgRelation) and says
 	// whether it inserted, whether the organization is tombstoned and
 	// whether its row is still there then.
@@ -58,8 +60,8 @@ var ownOrganizationsTypes = map[string]columnInfo{
 
 // compileOrganizations builds an orgTable from a mapping and the table's
 // columns, or says, one line per mistake, what the table cannot take.
-func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo) (*orgTable, error) {
-	t := &orgTable{name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true",
+func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo, schema string) (*orgTable, error) {
+	t := &orgTable{schema: schema, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true",
 		keyType: cols[m.Key.Column].dataType}
 	c := newTableCompiler("organizations", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk organization ID")
@@ -76,7 +78,7 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo) 
 	if len(sets) == 0 {
 		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
 	}
-	const tombstones = "clerksync.organization_tombstones"
+	tombstones := t.schema + ".organization_tombstones"
 	pending := "true"
 	if m.Delete == mapping.Soft {
 		t.remove, t.live, pending = softRemove(t.name, t.clerkID, m.Deletion, typed, cols, tombstones)
@@ -101,10 +103,10 @@ with tombstone as (
     select src.* from src
     where not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
        or not exists (
-           select 1 from clerksync.organization_state st
+           select 1 from ` + t.schema + `.organization_state st
            where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", projection) + `)
 ), state as (
-    insert into clerksync.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
+    insert into ` + t.schema + `.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
     select clerk_id, updated_at, content_hash, ` + projection + ` from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
@@ -117,8 +119,8 @@ from ` + t.name + ` u where ` + row
 	t.unseen = `
 select u.` + t.clerkID + `::text from ` + t.name + ` u
 where ` + t.live + `
-  and not exists (select 1 from clerksync.organization_state st where st.clerk_id = u.` + t.clerkID + ` and st.first_written_at >= $2)
-  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u.` + t.clerkID + `)
+  and not exists (select 1 from ` + t.schema + `.organization_state st where st.clerk_id = u.` + t.clerkID + ` and st.first_written_at >= $2)
+  and not exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = u.` + t.clerkID + `)
   and not exists (select 1 from ` + tombstones + ` t where t.clerk_id = u.` + t.clerkID + `)
 order by 1`
 	return t, nil
@@ -131,6 +133,8 @@ order by 1`
 // clerksync.membership_state.
 type membershipTable struct {
 	name, clerkID string
+	// schema is the bookkeeping schema the statements are written for.
+	schema string
 	// upsert writes one membership (parameters: membershipRelation) of an
 	// organization and a user whose rows exist, under last-writer-wins,
 	// and nothing while a newer membership under another ID holds the pair.
@@ -173,7 +177,7 @@ var ownMembershipsTypes = map[string]columnInfo{
 // compileMemberships builds a membershipTable referencing orgs and users,
 // or says, one line per mistake, what the table cannot take.
 func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs *orgTable, users *userTable) (*membershipTable, error) {
-	t := &membershipTable{name: quoteTable(m.Table), clerkID: quote(m.ClerkID)}
+	t := &membershipTable{name: quoteTable(m.Table), clerkID: quote(m.ClerkID), schema: users.schema}
 	c := newTableCompiler("memberships", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk membership ID")
 	c.referenceColumn(m.Organization, orgs.keyType, "the organizations table")
@@ -193,14 +197,14 @@ func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs
 		return nil, err
 	}
 	sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
-	const tombstones = "clerksync.organization_membership_tombstones"
+	tombstones := t.schema + ".organization_membership_tombstones"
 	t.remove = hardRemove(t.name, t.clerkID, tombstones)
 	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1)`
 	// held: a newer membership of the same pair under another ID has a row.
 	write := writeFromApply(t.name, t.clerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
 	projection := projectionOf(write)
 	held := `
-    select 1 from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+    select 1 from ` + t.schema + `.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
     where st.organization_id = src.organization_id and st.user_id = src.user_id and st.clerk_id <> src.clerk_id
       and (st.clerk_updated_at, st.clerk_id collate "C") > (src.updated_at, src.clerk_id collate "C")`
 	t.upsert = `
@@ -214,10 +218,10 @@ with src as (
     where not exists (` + held + `)
       and (not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
            or not exists (
-               select 1 from clerksync.membership_state st
+               select 1 from ` + t.schema + `.membership_state st
                where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.role) >= (src.updated_at, src.role)", projection) + `))
 ), state as (
-    insert into clerksync.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
+    insert into ` + t.schema + `.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
     select clerk_id, organization_id, user_id, updated_at, role, ` + projection + ` from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
@@ -225,19 +229,19 @@ with src as (
         projection       = excluded.projection
 ),` + write + `select (select inserted from written)`
 	t.dropOlder = `
-delete from ` + t.name + ` u using clerksync.membership_state st
+delete from ` + t.name + ` u using ` + t.schema + `.membership_state st
 where st.clerk_id = u.` + t.clerkID + ` and st.organization_id = $2 and st.user_id = $3 and st.clerk_id <> $1
   and (st.clerk_updated_at, st.clerk_id collate "C") < ($4::timestamptz, $1::text collate "C")`
 	t.members = `
 select st.clerk_id, st.user_id, st.role::text, st.clerk_updated_at
-from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+from ` + t.schema + `.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
 where st.organization_id = $1 order by st.user_id`
 	t.unseen = `
 select st.clerk_id, st.organization_id, st.user_id
-from clerksync.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+from ` + t.schema + `.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
 where st.first_written_at < $2
-  and exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = st.organization_id)
-  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = st.clerk_id)
+  and exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = st.organization_id)
+  and not exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = st.clerk_id)
 order by st.organization_id, st.clerk_id`
 	return t, nil
 }

@@ -51,10 +51,11 @@ func (s *Store) ProveMapping(ctx context.Context) error {
 		return fmt.Errorf("prove the mapping: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	s.mu.Lock()
-	proof := &Store{pool: s.pool, db: tx, schema: s.schema, mapping: s.mapping,
-		users: s.users, trials: s.trials, orgs: s.orgs, memberships: s.memberships}
-	s.mu.Unlock()
+	sql, err := s.statements(ctx)
+	if err != nil {
+		return fmt.Errorf("prove the mapping: %w", err)
+	}
+	proof := &Store{pool: s.pool, db: tx, schema: s.schema, mapping: s.mapping, compiled: sql}
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	const userID, minimalA, minimalB, orgID = "user_clerksync_proof", "user_clerksync_proof_minimal_a", "user_clerksync_proof_minimal_b", "org_clerksync_proof"
@@ -83,17 +84,17 @@ func (s *Store) ProveMapping(ctx context.Context) error {
 			return err
 		}},
 		{"the trial's expiry", func() error {
-			if proof.trials == nil {
+			if sql.trials == nil {
 				return nil
 			}
-			if _, err := tx.Exec(ctx, proof.sql(proof.trials.due), userID); err != nil {
+			if _, err := tx.Exec(ctx, sql.trials.due, userID); err != nil {
 				return err
 			}
 			_, err := proof.ExpireDueTrials(ctx, 1000)
 			return err
 		}},
 	}
-	if s.orgs != nil {
+	if sql.orgs != nil {
 		steps = append(steps,
 			proofStep{"an organization", func() error { _, err := proof.UpsertOrganization(ctx, org); return err }},
 			proofStep{"a membership", func() error { _, err := proof.UpsertMembership(ctx, member); return err }},

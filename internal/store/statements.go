@@ -16,13 +16,11 @@ type Statement struct {
 // reviewer reads to see what a mapping does (internal/store/testdata/sql
 // keeps them for the built-in tables and every example).
 func (s *Store) Statements(ctx context.Context) ([]Statement, error) {
-	users, trials, err := s.tables(ctx)
+	c, err := s.statements(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	orgs, memberships := s.orgs, s.memberships
-	s.mu.Unlock()
+	users, trials, orgs, memberships := c.users, c.trials, c.orgs, c.memberships
 	out := []Statement{
 		{"users", "upsert", users.upsert},
 		{"users", "page", users.upsertPage},
@@ -59,7 +57,7 @@ func (s *Store) Statements(ctx context.Context) ([]Statement, error) {
 			Statement{"memberships", "unseen", memberships.unseen})
 	}
 	for i := range out {
-		out[i].SQL = strings.TrimSpace(s.sql(out[i].SQL))
+		out[i].SQL = strings.TrimSpace(out[i].SQL)
 	}
 	return out, nil
 }

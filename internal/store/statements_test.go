@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/internal/store"
@@ -78,4 +79,26 @@ func firstDifference(want, got string) string {
 		fmt.Fprintf(&b, "+ %s\n", g[k])
 	}
 	return b.String()
+}
+
+// A deployment's bookkeeping schema (CLERKSYNC_SCHEMA) is written into its
+// statements when they are compiled: each names the same tables as the
+// default's, in that schema, and none is left naming clerksync's.
+func TestStatements_AreWrittenForTheBookkeepingSchema(t *testing.T) {
+	pool, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/none") // never connects
+	require.NoError(t, err)
+	defer pool.Close()
+	statements := func(schema string) []store.Statement {
+		st, err := store.New(pool, store.Layout{Schema: schema})
+		require.NoError(t, err)
+		s, err := st.Statements(context.Background())
+		require.NoError(t, err)
+		return s
+	}
+	def, other := statements(""), statements("app_sync")
+	require.Len(t, other, len(def))
+	for i := range def {
+		require.NotContains(t, other[i].SQL, "clerksync.", "%s: %s", other[i].Entity, other[i].Name)
+		require.Equal(t, strings.ReplaceAll(def[i].SQL, "clerksync.", "app_sync."), other[i].SQL, "%s: %s", other[i].Entity, other[i].Name)
+	}
 }

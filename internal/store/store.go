@@ -63,21 +63,16 @@ type Store struct {
 	// db runs the statements: the pool, or the transaction a proof of the
 	// mapping writes in and rolls back (ProveMapping).
 	db db
-	// schema is the bookkeeping schema; rewritten caches clerksync's SQL
-	// with it in place of DefaultSchema (see sql).
-	schema    string
-	rewritten sync.Map
-	mapping   *mapping.Mapping
+	// schema is the bookkeeping schema, which every statement is written
+	// for (the compiled ones when they are compiled).
+	schema  string
+	mapping *mapping.Mapping
 
-	// mu guards users and trials: the SQL of the tables users and trials
-	// are written to, built on first use from the mapped tables' columns
-	// (see tables); trials is nil when trials are off.
-	mu     sync.Mutex
-	users  *userTable
-	trials *trialTable
-	// orgs and memberships are nil when organizations are off.
-	orgs        *orgTable
-	memberships *membershipTable
+	// mu guards compiled: the SQL of every table, built on first use from
+	// the mapped tables' columns (see statements), or at New for
+	// clerksync's own.
+	mu       sync.Mutex
+	compiled *compiled
 }
 
 // db is what runs a store's statements: a pool, or a transaction (whose
@@ -141,7 +136,7 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 	}
 	s := &Store{pool: pool, db: pool, schema: layout.Schema, mapping: layout.Mapping}
 	if layout.Mapping == nil {
-		users, err := compileUsers(ownUsers, ownUsersTypes)
+		users, err := compileUsers(ownUsers, ownUsersTypes, layout.Schema)
 		if err != nil {
 			return nil, fmt.Errorf("clerksync's users table: %w", err)
 		}
@@ -149,7 +144,7 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clerksync's subscriptions table: %w", err)
 		}
-		orgs, err := compileOrganizations(ownOrganizations, ownOrganizationsTypes)
+		orgs, err := compileOrganizations(ownOrganizations, ownOrganizationsTypes, layout.Schema)
 		if err != nil {
 			return nil, fmt.Errorf("clerksync's organizations table: %w", err)
 		}
@@ -157,7 +152,7 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clerksync's organization_memberships table: %w", err)
 		}
-		s.users, s.trials, s.orgs, s.memberships = users, trials, orgs, memberships
+		s.compiled = &compiled{users: users, trials: trials, orgs: orgs, memberships: memberships}
 	}
 	return s, nil
 }
@@ -210,22 +205,6 @@ func (s *Store) TrimEvent(ev clerkevent.Event) clerkevent.Event {
 // OrganizationsOff reports whether organizations are not kept: a mapping
 // that says organizations: off.
 func (s *Store) OrganizationsOff() bool { return s.mapping != nil && s.mapping.Organizations == nil }
-
-// sql returns q, written against DefaultSchema, for this store's
-// bookkeeping schema. Every statement names bookkeeping tables as
-// "clerksync.<table>", so the default costs nothing and the SQL reads as
-// it runs there.
-func (s *Store) sql(q string) string {
-	if s.schema == DefaultSchema {
-		return q
-	}
-	if r, ok := s.rewritten.Load(q); ok {
-		return r.(string)
-	}
-	r := strings.ReplaceAll(q, DefaultSchema+".", s.schema+".")
-	s.rewritten.Store(q, r)
-	return r
-}
 
 // Schema returns the bookkeeping schema's name.
 func (s *Store) Schema() string { return s.schema }

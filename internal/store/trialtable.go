@@ -139,7 +139,7 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 	t := &trialTable{}
 	t.grant = `
 with granted as (
-    update clerksync.user_state set trial_granted_at = now()
+    update ` + users.schema + `.user_state set trial_granted_at = now()
     where clerk_id = $1 and trial_granted_at is null and $2::timestamptz > now()
     returning clerk_id
 )

@@ -125,7 +125,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 	if err := s.linkLegacyRows(ctx, tx, users, []clerkevent.User{u}); err != nil {
 		return res, err
 	}
-	err = tx.QueryRow(ctx, s.sql(users.upsert), args(userRelation, u)).Scan(&id, &inserted, &tombstoned)
+	err = tx.QueryRow(ctx, users.upsert, args(userRelation, u)).Scan(&id, &inserted, &tombstoned)
 	if err != nil {
 		return res, err
 	}
@@ -136,7 +136,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 			// A deletion whose tombstone committed but whose row's removal
 			// never ran (a worker killed between the two, its workflow
 			// task then replayed): finish it here.
-			res.RowKept, err = finishDeletion(ctx, tx, userEntity, s.sql(users.remove), u.ClerkID)
+			res.RowKept, err = finishDeletion(ctx, tx, userEntity, users.remove, u.ClerkID)
 		}
 		return res, err
 	default:
@@ -149,7 +149,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 		return res, nil
 	}
 	var ends *time.Time
-	if err := tx.QueryRow(ctx, s.sql(trials.grant), u.ClerkID, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
+	if err := tx.QueryRow(ctx, trials.grant, u.ClerkID, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
 		!errors.Is(err, pgx.ErrNoRows) {
 		return res, fmt.Errorf("grant trial: %w", err)
 	}
@@ -178,7 +178,7 @@ func (s *Store) RemoveUserRow(ctx context.Context, clerkID string) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	return s.removeRow(ctx, userEntity, s.sql(users.remove), clerkID, []string{clerkID})
+	return s.removeRow(ctx, userEntity, users.remove, clerkID, []string{clerkID})
 }
 
 // finishDeletion removes the row of a tombstoned object that a write found
@@ -215,17 +215,21 @@ func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (refused s
 	return "", sp.Commit(ctx)
 }
 
-// entity is a kind of Clerk object and its tombstone table.
+// entity is a kind of Clerk object and its tombstone table, in the
+// bookkeeping schema (Store.tombstones).
 type entity struct {
 	name       contract.Entity
 	tombstones string
 }
 
 var (
-	userEntity         = entity{contract.User, "clerksync.user_tombstones"}
-	organizationEntity = entity{contract.Organization, "clerksync.organization_tombstones"}
-	membershipEntity   = entity{contract.Membership, "clerksync.organization_membership_tombstones"}
+	userEntity         = entity{contract.User, "user_tombstones"}
+	organizationEntity = entity{contract.Organization, "organization_tombstones"}
+	membershipEntity   = entity{contract.Membership, "organization_membership_tombstones"}
 )
+
+// tombstones is e's tombstone table, qualified by the bookkeeping schema.
+func (s *Store) tombstones(e entity) string { return s.schema + "." + e.tombstones }
 
 // entities are every contract.Entity's, in contract.Entities' order.
 var entities = []entity{userEntity, organizationEntity, membershipEntity}
@@ -235,7 +239,7 @@ var entities = []entity{userEntity, organizationEntity, membershipEntity}
 func (s *Store) tombstone(ctx context.Context, e entity, clerkID string, locks []string, deletedAt time.Time) error {
 	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
-			s.sql(`insert into `+e.tombstones+` (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`),
+			`insert into `+s.tombstones(e)+` (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
 			clerkID, deletedAt)
 		return err
 	})
@@ -307,11 +311,11 @@ func (s *Store) UserRecord(ctx context.Context, clerkID string) (UserRecord, err
 		u       User
 		pending bool
 	)
-	err = s.db.QueryRow(ctx, s.sql(users.lookup), clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &r.Tombstoned, &pending)
+	err = s.db.QueryRow(ctx, users.lookup, clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &r.Tombstoned, &pending)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if err := s.db.QueryRow(ctx,
-			s.sql(`select exists (select 1 from clerksync.user_tombstones where clerk_id = $1)`), clerkID).Scan(&r.Tombstoned); err != nil {
+			`select exists (select 1 from `+s.schema+`.user_tombstones where clerk_id = $1)`, clerkID).Scan(&r.Tombstoned); err != nil {
 			return UserRecord{}, fmt.Errorf("look up tombstone %s: %w", clerkID, err)
 		}
 		return r, nil
@@ -350,10 +354,10 @@ func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable,
 // mapping links no rows or no user carries what it links by.
 func (s *Store) queueLinks(b *pgx.Batch, users *userTable, us []clerkevent.User) {
 	if ids, externals := externalIDs(us, users.keyKind); users.link != "" && len(ids) > 0 {
-		b.Queue(s.sql(users.link), ids, externals)
+		b.Queue(users.link, ids, externals)
 	}
 	if ids, emails := verifiedEmails(us); users.linkEmail != "" && len(ids) > 0 {
-		b.Queue(s.sql(users.linkEmail), ids, emails)
+		b.Queue(users.linkEmail, ids, emails)
 	}
 }
 

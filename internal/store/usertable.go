@@ -19,6 +19,8 @@ type userTable struct {
 	// name, clerkID and key are quoted: the table, its Clerk ID column and
 	// its primary key.
 	name, clerkID, key string
+	// schema is the bookkeeping schema the statements are written for.
+	schema string
 	// upsert writes one user: its parameters are userRelation's.
 	upsert string
 	// upsertPage writes a page (pageStatement) without trials.
@@ -90,8 +92,8 @@ var ownUsersTypes = map[string]columnInfo{
 
 // compileUsers builds a userTable from a mapping and the table's columns,
 // or says, one line per mistake, what in the mapping the table cannot take.
-func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, error) {
-	t := &userTable{m: m, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true", columns: cols}
+func compileUsers(m *mapping.Users, cols map[string]columnInfo, schema string) (*userTable, error) {
+	t := &userTable{schema: schema, m: m, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true", columns: cols}
 	c := newTableCompiler("users", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk ID")
 	insertCols, insertVals := []string{t.clerkID}, []string{"src.clerk_id"}
@@ -114,7 +116,7 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo) (*userTable, err
 		// A row some user holds is never taken, nor one for a deleted user.
 		unheld := `
   and ` + absent(t.name, t.clerkID, "p.clerk_id") + `
-  and (select true from clerksync.user_tombstones x where x.clerk_id = p.clerk_id) is null`
+  and (select true from ` + t.schema + `.user_tombstones x where x.clerk_id = p.clerk_id) is null`
 		if m.Links(mapping.LinkExternalID) {
 			// The external_id as the key's own type, so the key's index
 			// finds the row: compared as text, every write of a user with
@@ -193,7 +195,7 @@ func (t *userTable) build(insertCols, insertVals, sets, updates []string, typed 
 	t.projection = projectionOf(t.write)
 	t.upsert = `
 with tombstone as (
-    select 1 from clerksync.user_tombstones where clerk_id = @clerk_id
+    select 1 from ` + t.schema + `.user_tombstones where clerk_id = @clerk_id
 ), src as (
     select ` + params(userRelation) + `
     where not exists (select 1 from tombstone)
@@ -206,16 +208,16 @@ select
 	pending := "true"
 	if t.m.Delete == mapping.Soft {
 		t.remove, t.live, pending = softRemove(t.name, t.clerkID, mapping.Deletion{Delete: t.m.Delete, DeletedAt: t.m.DeletedAt, Clear: t.m.Clear},
-			typed, cols, "clerksync.user_tombstones")
+			typed, cols, t.schema+".user_tombstones")
 	} else {
-		t.remove = hardRemove(t.name, t.clerkID, "clerksync.user_tombstones")
+		t.remove = hardRemove(t.name, t.clerkID, t.schema+".user_tombstones")
 	}
 	t.rowLeft = `select exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + pending + `)`
 	t.lookup = `
 select u.` + t.key + `::text, u.` + t.clerkID + `,
        ` + rowObject("u", t.exposed) + ` || jsonb_build_object('clerk_id', u.` + t.clerkID + `),
-       coalesce((select st.clerk_updated_at <= 'epoch' from clerksync.user_state st where st.clerk_id = u.` + t.clerkID + `), false),
-       exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u.` + t.clerkID + `),
+       coalesce((select st.clerk_updated_at <= 'epoch' from ` + t.schema + `.user_state st where st.clerk_id = u.` + t.clerkID + `), false),
+       exists (select 1 from ` + t.schema + `.user_tombstones t where t.clerk_id = u.` + t.clerkID + `),
        ` + pending + `
 from ` + t.name + ` u where u.` + t.clerkID + ` = $1`
 }
@@ -234,7 +236,7 @@ func (t *userTable) body(trialPeriod string) string {
 		grant = `,
            ` + trialEnds + ` as trial_ends,
            ` + trialEnds + ` > now()
-               and (select st.trial_granted_at from clerksync.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial`
+               and (select st.trial_granted_at from ` + t.schema + `.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial`
 		stateCol, stateVal = ", trial_granted_at", ", case when grant_trial then now() end"
 		stateSet = `,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)`
@@ -245,10 +247,10 @@ apply as materialized (
     from src
     where ` + absent(t.name, t.clerkID, "src.clerk_id") + `
        or (src.updated_at > 'epoch' and not exists (
-           select 1 from clerksync.user_state st
+           select 1 from ` + t.schema + `.user_state st
            where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", t.projection) + `))
 ), state as (
-    insert into clerksync.user_state as st (clerk_id, clerk_updated_at, content_hash, projection` + stateCol + `)
+    insert into ` + t.schema + `.user_state as st (clerk_id, clerk_updated_at, content_hash, projection` + stateCol + `)
     select clerk_id, updated_at, content_hash, ` + t.projection + stateVal + ` from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
@@ -275,7 +277,7 @@ func (t *userTable) pageStatement(trialInsert string) string {
 with page as (
     ` + pageRelation(t.pageCols) + `
 ), checked as materialized (
-    select p.*, ` + absent("clerksync.user_tombstones", "clerk_id", "p.clerk_id") + ` as live
+    select p.*, ` + absent(t.schema+".user_tombstones", "clerk_id", "p.clerk_id") + ` as live
     from page p
 ), src as materialized (
     select distinct on (p.clerk_id) p.*
