@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/activity"
 	"golang.org/x/sync/errgroup"
 
@@ -52,6 +51,16 @@ type BackfillStats struct {
 	RateLimited int `json:"rate_limited"`
 	Retried     int `json:"retried"`
 }
+
+// CountRequest counts a Clerk API request: with CountRateLimited and
+// CountRetry, s is the clerkapi.Counter of the calls it counts.
+func (s *BackfillStats) CountRequest() { s.Requests++ }
+
+// CountRateLimited counts a request Clerk answered 429.
+func (s *BackfillStats) CountRateLimited() { s.RateLimited++ }
+
+// CountRetry counts a request retried after a 5xx or a network error.
+func (s *BackfillStats) CountRetry() { s.Retried++ }
 
 // Add sums two counts.
 func (s BackfillStats) Add(o BackfillStats) BackfillStats {
@@ -118,7 +127,7 @@ const pageWriters = 2
 // far (every earlier page included), so a retry after a crash resumes there;
 // a page written twice changes nothing.
 func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (BackfillPagesResult, error) {
-	if a.ClerkAPI == nil {
+	if a.Clerk == nil {
 		return BackfillPagesResult{}, noClerkKey("backfill")
 	}
 	c := &pagesCall{a: a, ctx: ctx, res: BackfillPagesResult{Cursor: in.Cursor}}
@@ -323,12 +332,8 @@ func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()
 	if c.CreatedAt > 0 {
 		params["created_at_after"] = strconv.FormatInt(c.CreatedAt-1, 10) // Clerk's bound is exclusive
 	}
-	var page []*clerkevent.ClerkUser
-	err := a.callClerk(ctx, &stats, beat, func() (err error) {
-		page, err = a.ClerkAPI.listUsers(ctx, params, a.Store.StoresObject())
-		return err
-	})
-	return page, stats, listed("/users", err)
+	page, err := a.Clerk.ListUsers(ctx, &stats, beat, params, a.Store.StoresObject())
+	return page, stats, err
 }
 
 // ClerkCount is how many users Clerk has, and what asking cost.
@@ -340,20 +345,12 @@ type ClerkCount struct {
 // CountClerkUsers asks Clerk how many users it has, once per run, for the
 // progress display.
 func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
-	if a.ClerkAPI == nil {
+	if a.Clerk == nil {
 		return ClerkCount{}, noClerkKey("count clerk users")
 	}
-	var total struct {
-		clerk.APIResource
-		TotalCount int `json:"total_count"`
-	}
 	var res ClerkCount
-	if err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) }, func() error {
-		return a.ClerkAPI.Call(ctx, newListRequest("/users/count", nil), &total)
-	}); err != nil {
-		// Unwrapped: Temporal reads a non-retryable error only at the top.
-		return res, listed("/users/count", err)
-	}
-	res.Total = total.TotalCount
-	return res, nil
+	var err error
+	// Unwrapped: Temporal reads a non-retryable error only at the top.
+	res.Total, err = a.Clerk.CountUsers(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) })
+	return res, err
 }

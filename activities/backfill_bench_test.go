@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/clerkapi"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
@@ -45,7 +46,7 @@ func BenchmarkBackfillPages(b *testing.B) {
 			b.StopTimer()
 			for range b.N {
 				// Each round writes every user anew, into a database of its own.
-				a := &activities.Activities{Store: layout.open(b), TrialPeriod: time.Hour, ClerkAPI: activities.NewClerkAPI(cfg.ClerkClient())}
+				a := &activities.Activities{Store: layout.open(b), TrialPeriod: time.Hour, Clerk: clerkapi.New(cfg.ClerkClient(), 0)}
 				var s testsuite.WorkflowTestSuite
 				env := s.NewTestActivityEnvironment()
 				env.RegisterActivity(a)

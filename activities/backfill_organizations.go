@@ -3,13 +3,13 @@ package activities
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/clerksync/clerksync/internal/clerkapi"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
 )
@@ -50,7 +50,7 @@ type BackfillOrganizationsResult struct {
 // there. Organizations are few beside users, so each is written on its own
 // rather than by page.
 func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrganizationsInput) (BackfillOrganizationsResult, error) {
-	if a.ClerkAPI == nil {
+	if a.Clerk == nil {
 		return BackfillOrganizationsResult{}, noClerkKey("backfill organizations")
 	}
 	res := BackfillOrganizationsResult{Offset: in.Offset}
@@ -67,27 +67,23 @@ func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrgan
 	beat := func() { activity.RecordHeartbeat(ctx, res) }
 	deadline := time.Now().Add(in.MaxDuration)
 	for time.Now().Before(deadline) {
-		var page clerk.OrganizationList
 		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(res.Offset), "order_by": "+created_at"}
-		err := a.callClerk(ctx, &res.Stats, beat, func() error {
-			page = clerk.OrganizationList{}
-			return a.ClerkAPI.Call(ctx, newListRequest("/organizations", params), &page)
-		})
-		if errors.Is(err, errOrganizationsDisabled) {
+		page, err := a.Clerk.ListOrganizations(ctx, &res.Stats, beat, params)
+		if errors.Is(err, clerkapi.ErrOrganizationsDisabled) {
 			res.Done, res.Disabled = true, true
 			return res, nil
 		}
 		if err != nil {
-			return res, listed("/organizations", err)
+			return res, err
 		}
-		for _, co := range page.Organizations {
+		for _, co := range page {
 			if err := a.backfillOrganization(ctx, in, co, &res.Stats, beat); err != nil {
 				return res, err
 			}
 			res.Offset++
 			beat()
 		}
-		if len(page.Organizations) < OrganizationPageSize {
+		if len(page) < OrganizationPageSize {
 			res.Done = true
 			return res, nil
 		}
@@ -142,11 +138,9 @@ var errOrganizationGone = errors.New("organization not found in Clerk")
 // organizationGone asks Clerk for the organization itself: gone when
 // Clerk answers 404.
 func (a *Activities) organizationGone(ctx context.Context, id string, stats *BackfillStats, beat func()) (bool, error) {
-	err := a.callClerk(ctx, stats, beat, func() error {
-		return a.ClerkAPI.Call(ctx, clerk.NewAPIRequest(http.MethodGet, "/organizations/"+id), &clerk.Organization{})
-	})
+	_, err := a.Clerk.GetOrganization(ctx, stats, beat, id)
 	switch {
-	case notFound(err):
+	case clerkapi.NotFound(err):
 		return true, nil
 	case err != nil:
 		return false, err
@@ -162,15 +156,11 @@ func (a *Activities) listMemberships(ctx context.Context, co *clerk.Organization
 	var members []clerkevent.Membership
 	listed := map[string]bool{}
 	for offset := 0; ; {
-		var page clerk.OrganizationMembershipList
 		// Paged by offset, so in an order that holds still: Clerk's
 		// document states none for this listing without order_by.
 		params := map[string]string{"limit": strconv.Itoa(OrganizationPageSize), "offset": strconv.Itoa(offset), "order_by": "+created_at"}
-		err := a.callClerk(ctx, stats, beat, func() error {
-			page = clerk.OrganizationMembershipList{}
-			return a.ClerkAPI.Call(ctx, newListRequest("/organizations/"+co.ID+"/memberships", params), &page)
-		})
-		if notFound(err) {
+		page, err := a.Clerk.ListMemberships(ctx, stats, beat, co.ID, params)
+		if clerkapi.NotFound(err) {
 			// Clerk's document gives this listing no 404: whether the
 			// organization is gone is for the organization itself to say.
 			gone, gerr := a.organizationGone(ctx, co.ID, stats, beat)
@@ -184,7 +174,7 @@ func (a *Activities) listMemberships(ctx context.Context, co *clerk.Organization
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, cm := range page.OrganizationMemberships {
+		for _, cm := range page {
 			listed[cm.ID] = true
 			if cm.Organization == nil {
 				cm.Organization = co
@@ -196,8 +186,8 @@ func (a *Activities) listMemberships(ctx context.Context, co *clerk.Organization
 			}
 			members = append(members, m)
 		}
-		offset += len(page.OrganizationMemberships)
-		if len(page.OrganizationMemberships) < OrganizationPageSize {
+		offset += len(page)
+		if len(page) < OrganizationPageSize {
 			return members, listed, nil
 		}
 	}

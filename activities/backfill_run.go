@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/clerk/clerk-sdk-go/v2"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
+
+	"github.com/clerksync/clerksync/internal/clerkapi"
 )
 
 // SeenSetKey names the seen set of one backfill or reconciliation run: its
@@ -46,25 +47,20 @@ type StartBackfillResult struct {
 // database's instance if none is recorded yet, and drops the seen sets that
 // runs no longer running left behind.
 func (a *Activities) StartBackfill(ctx context.Context, in StartBackfillInput) (StartBackfillResult, error) {
-	if a.ClerkAPI == nil {
+	if a.Clerk == nil {
 		return StartBackfillResult{}, noClerkKey("backfill")
 	}
 	var res StartBackfillResult
-	var instance struct {
-		clerk.APIResource
-		ID string `json:"id"`
-	}
-	if err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) }, func() error {
-		return a.ClerkAPI.Call(ctx, newListRequest("/instance", nil), &instance)
-	}); err != nil {
+	id, err := a.Clerk.InstanceID(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) })
+	if err != nil {
 		// Unwrapped: Temporal reads a non-retryable error only at the top.
-		return res, listed("/instance", err)
+		return res, err
 	}
-	if instance.ID == "" {
-		return res, misconfigured(errors.New("read clerk instance: GET /v1/instance answered no instance ID"))
+	if id == "" {
+		return res, clerkapi.Misconfigured(errors.New("read clerk instance: GET /v1/instance answered no instance ID"))
 	}
-	res.Instance = instance.ID
-	recorded, err := a.Store.RecordClerkInstance(ctx, instance.ID)
+	res.Instance = id
+	recorded, err := a.Store.RecordClerkInstance(ctx, id)
 	if err != nil {
 		return res, err
 	}

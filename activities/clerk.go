@@ -4,27 +4,19 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/clerk/clerk-sdk-go/v2"
-	"go.temporal.io/sdk/temporal"
-
+	"github.com/clerksync/clerksync/internal/clerkapi"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
-
-// ClerkUsers fetches one user from the Clerk Backend API; clerk-sdk-go's
-// user.Client satisfies it.
-type ClerkUsers interface {
-	Get(ctx context.Context, id string) (*clerk.User, error)
-}
 
 // ErrTypeClerkMisconfigured is the ApplicationError type of a profile fetch
 // that cannot succeed until an operator changes the configuration: no
 // CLERK_SECRET_KEY, or Clerk refusing the key (401, 403). Retrying would keep
 // the user's workflow open for ever.
-const ErrTypeClerkMisconfigured = "ClerkMisconfigured"
+const ErrTypeClerkMisconfigured = clerkapi.ErrTypeMisconfigured
 
 // ErrTypeClerkRateLimited is the ApplicationError type of a Clerk call
 // answered 429: retried, after Clerk's Retry-After when it sends one.
-const ErrTypeClerkRateLimited = "ClerkRateLimited"
+const ErrTypeClerkRateLimited = clerkapi.ErrTypeRateLimited
 
 // FetchClerkUserResult is the user as Clerk knows it now, or NotFound when
 // Clerk answered 404.
@@ -51,17 +43,14 @@ func (a *Activities) fetchClerkUser(ctx context.Context, clerkID string) (FetchC
 	if a.Clerk == nil {
 		return FetchClerkUserResult{}, noClerkKey("fetch clerk user")
 	}
-	if err := a.waitForClerk(ctx); err != nil {
-		return FetchClerkUserResult{}, err
-	}
-	cu, err := a.Clerk.Get(ctx, clerkID)
+	cu, err := a.Clerk.GetUser(ctx, clerkID)
 	switch {
-	case notFound(err):
+	case clerkapi.NotFound(err):
 		return FetchClerkUserResult{NotFound: true}, nil
 	case err != nil:
 		// One attempt per activity: Temporal retries it, after Clerk's
 		// Retry-After when Clerk rate-limits.
-		return FetchClerkUserResult{}, clerkFailure(fmt.Sprintf("fetch clerk user %s", clerkID), err)
+		return FetchClerkUserResult{}, clerkapi.Failure(fmt.Sprintf("fetch clerk user %s", clerkID), err)
 	}
 	normalize := clerkevent.NormalizeUser
 	if a.Store != nil { // what the tables do not store stays out of the history
@@ -81,9 +70,5 @@ func (a *Activities) fetchClerkUser(ctx context.Context, clerkID string) (FetchC
 // noClerkKey is the error of a Clerk API call on a worker without
 // CLERK_SECRET_KEY: a configuration error, not retried.
 func noClerkKey(op string) error {
-	return misconfigured(fmt.Errorf("%s: no Clerk API client configured: set CLERK_SECRET_KEY on the worker", op))
-}
-
-func misconfigured(err error) error {
-	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeClerkMisconfigured, err)
+	return clerkapi.Misconfigured(fmt.Errorf("%s: no Clerk API client configured: set CLERK_SECRET_KEY on the worker", op))
 }

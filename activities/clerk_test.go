@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerk/clerk-sdk-go/v2/user"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/clerkapi"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 )
@@ -22,7 +22,7 @@ import (
 func fetcher(t *testing.T, fake *clerkfake.Server, secretKey string) *activities.Activities {
 	t.Helper()
 	cfg := config.Config{ClerkAPIURL: fake.URL(), ClerkSecretKey: secretKey}
-	return &activities.Activities{Clerk: user.NewClient(cfg.ClerkClient())}
+	return &activities.Activities{Clerk: clerkapi.New(cfg.ClerkClient(), 0)}
 }
 
 // TestFetchClerkUser_Answers: what each Clerk answer becomes. A 404 is an
@@ -78,7 +78,7 @@ func TestFetchClerkUser_RateLimitedWaitsForRetryAfter(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := config.Config{ClerkAPIURL: srv.URL + "/v1", ClerkSecretKey: clerkfake.SecretKey}
-	_, err := (&activities.Activities{Clerk: user.NewClient(cfg.ClerkClient())}).FetchClerkUser(context.Background(), "user_limited")
+	_, err := (&activities.Activities{Clerk: clerkapi.New(cfg.ClerkClient(), 0)}).FetchClerkUser(context.Background(), "user_limited")
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "got %v", err)
 	require.Equal(t, activities.ErrTypeClerkRateLimited, appErr.Type())

@@ -8,6 +8,7 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/clerksync/clerksync/internal/clerkapi"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
 )
@@ -78,13 +79,9 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 	}
 	res := ConfirmResult{After: in.After, Done: len(ids) < confirmBatch}
 	for _, id := range ids {
-		var cu *clerk.User
-		err := a.callClerk(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx, res.After) }, func() (err error) {
-			cu, err = a.Clerk.Get(ctx, id)
-			return err
-		})
+		cu, err := a.Clerk.FindUser(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx, res.After) }, id)
 		switch {
-		case notFound(err):
+		case clerkapi.NotFound(err):
 			if err := deleteConfirmed(
 				func() error { return a.Store.TombstoneUser(ctx, id, time.Now()) },
 				func() (bool, error) { return a.Store.RemoveUserRow(ctx, id) },
@@ -167,7 +164,7 @@ type ReconcileOrganizationsResult struct {
 // organization's listing with a second listing of that organization: one
 // missing from both is deleted.
 func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput) (ReconcileOrganizationsResult, error) {
-	if a.ClerkAPI == nil {
+	if a.Clerk == nil {
 		return ReconcileOrganizationsResult{}, noClerkKey("reconcile organizations")
 	}
 	var res ReconcileOrganizationsResult
@@ -177,13 +174,9 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 		return res, err
 	}
 	for _, id := range orgs {
-		var co clerk.Organization
-		err := a.callClerk(ctx, &res.Stats, beat, func() error {
-			co = clerk.Organization{}
-			return a.ClerkAPI.Call(ctx, newListRequest("/organizations/"+id, nil), &co)
-		})
+		co, err := a.Clerk.GetOrganization(ctx, &res.Stats, beat, id)
 		switch {
-		case notFound(err):
+		case clerkapi.NotFound(err):
 			if err := deleteConfirmed(
 				func() error { return a.Store.TombstoneOrganization(ctx, id, time.Now()) },
 				func() (bool, error) { return a.Store.RemoveOrganizationRow(ctx, id) },
@@ -193,7 +186,7 @@ func (a *Activities) ReconcileOrganizations(ctx context.Context, in UnseenInput)
 		case err != nil:
 			return res, err
 		default:
-			o, err := clerkevent.NormalizeOrganization(&co)
+			o, err := clerkevent.NormalizeOrganization(co)
 			if err != nil {
 				continue
 			}

@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"golang.org/x/time/rate"
 
+	"github.com/clerksync/clerksync/internal/clerkapi"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/errreport"
 	"github.com/clerksync/clerksync/internal/store"
@@ -31,17 +31,10 @@ const ErrTypeInvalidUserData = "InvalidUserData"
 // worker; workflows call its methods through a nil *Activities.
 type Activities struct {
 	Store *store.Store
-	// Clerk reads users from the Clerk Backend API (ensure); nil when no
+	// Clerk is the Clerk Backend API (the profile fetch, backfill and
+	// reconciliation), paced by CLERK_API_RPS; nil when no
 	// CLERK_SECRET_KEY is configured.
-	Clerk ClerkUsers
-	// ClerkAPI makes the Backend API calls of backfill and reconciliation,
-	// which clerk-sdk-go has no fitting method for (its user.List also
-	// asks /users/count for every page, doubling the requests a run makes
-	// against Clerk's rate limit); nil with Clerk.
-	ClerkAPI *ClerkAPI
-	// ClerkLimiter paces every Clerk API request of this worker
-	// (CLERK_API_RPS); nil lifts the limit.
-	ClerkLimiter *rate.Limiter
+	Clerk *clerkapi.Client
 	// TrialPeriod is a new user's trial (TRIAL_PERIOD), read by the worker
 	// so every starter of workflows (the ensure package included) gets the
 	// same one.

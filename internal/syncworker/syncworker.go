@@ -11,16 +11,15 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
-	"github.com/clerk/clerk-sdk-go/v2/user"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"golang.org/x/time/rate"
 
 	"github.com/clerksync/clerksync/activities"
 	"github.com/clerksync/clerksync/ensure/contract"
+	"github.com/clerksync/clerksync/internal/clerkapi"
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/temporalclient"
@@ -74,11 +73,7 @@ func New(c client.Client, o Options) worker.Worker {
 	RegisterWorkflows(w)
 	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c, KeepHistories: o.KeepHistories}
 	if o.Clerk != nil {
-		a.Clerk = user.NewClient(o.Clerk)
-		a.ClerkAPI = activities.NewClerkAPI(o.Clerk)
-	}
-	if o.ClerkRPS > 0 {
-		a.ClerkLimiter = rate.NewLimiter(rate.Limit(o.ClerkRPS), 1)
+		a.Clerk = clerkapi.New(o.Clerk, o.ClerkRPS)
 	}
 	w.RegisterActivity(a)
 	return w

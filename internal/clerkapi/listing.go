@@ -1,4 +1,4 @@
-package activities
+package clerkapi
 
 import (
 	"bytes"
@@ -15,27 +15,6 @@ import (
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
-// ClerkAPI is the Clerk Backend API as the long-running activities
-// (backfill, reconcile) call it: clerk-sdk-go's Backend, but for the pages
-// of the user listing, which it reads itself (listUsers).
-type ClerkAPI struct {
-	backend clerk.Backend
-	config  clerk.BackendConfig
-}
-
-// NewClerkAPI returns the Backend API that c (config.ClerkClient)
-// configures.
-func NewClerkAPI(c *clerk.ClientConfig) *ClerkAPI {
-	cfg := c.BackendConfig
-	backend := clerk.NewBackend(&cfg) // fills in the SDK's defaults, which listUsers uses too
-	return &ClerkAPI{backend: backend, config: cfg}
-}
-
-// Call makes a request through clerk-sdk-go.
-func (c *ClerkAPI) Call(ctx context.Context, req *clerk.APIRequest, into clerk.ResponseReader) error {
-	return c.backend.Call(ctx, req, into)
-}
-
 // clerkAPIVersion is the Clerk-API-Version clerk-sdk-go sends, so that a
 // listed user has the shape the SDK's own calls get
 // (TestListUsers_SpeaksAsTheSDK holds the two together).
@@ -48,10 +27,10 @@ const clerkAPIVersion = "2025-11-10"
 // was most of a backfill worker's CPU, which PostgreSQL could use. The page is
 // decoded by go-json-experiment/json's v1 API: encoding/json's behaviour on
 // the implementation Go 1.27 adopts as encoding/json/v2, in one pass and
-// about twice as fast (docs/operating.md). A refusal becomes the
-// *clerk.APIErrorResponse Call would return, so callClerk treats both
+// about twice as fast (BenchmarkDecodeUserPage). A refusal becomes the
+// *clerk.APIErrorResponse Call would return, so retrying treats both
 // alike.
-func (c *ClerkAPI) listUsers(ctx context.Context, params map[string]string, keepRaw bool) ([]*clerkevent.ClerkUser, error) {
+func (c *Client) listUsers(ctx context.Context, params map[string]string, keepRaw bool) ([]*clerkevent.ClerkUser, error) {
 	url, err := clerk.JoinPath(*c.config.URL, "/users")
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -60,7 +39,7 @@ func (c *ClerkAPI) listUsers(ctx context.Context, params map[string]string, keep
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	req.URL.RawQuery = listQuery(params).ToQuery().Encode()
+	req.URL.RawQuery = query(params).ToQuery().Encode()
 	req.Header.Set("Authorization", "Bearer "+*c.config.Key)
 	req.Header.Set("Clerk-API-Version", clerkAPIVersion)
 	req.Header.Set("User-Agent", "clerksync")
@@ -97,8 +76,7 @@ func (c *ClerkAPI) listUsers(ctx context.Context, params map[string]string, keep
 }
 
 // pageBuffers hold the listing pages being read: each read into a new
-// buffer, grown as it arrives, a backfill worker spent a fifth more CPU
-// (docs/operating.md). Nothing decoded from a page refers to its buffer.
+// buffer, grown as it arrives, cost a backfill worker more CPU. Nothing decoded from a page refers to its buffer.
 var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // apiError is the error clerk-sdk-go's Backend.Call returns for an answer

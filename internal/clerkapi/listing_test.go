@@ -1,4 +1,4 @@
-package activities
+package clerkapi
 
 import (
 	"context"
@@ -44,11 +44,11 @@ func sdkUsers(us []*clerkevent.ClerkUser) []*clerk.User {
 // encoding/json, which clerk-sdk-go uses, makes of it.
 func TestListUsers_DecodesAsTheSDK(t *testing.T) {
 	t.Parallel()
-	template, err := os.ReadFile(filepath.Join("..", "internal", "testsupport", "clerkfake", "testdata", "user.json"))
+	template, err := os.ReadFile(filepath.Join("..", "testsupport", "clerkfake", "testdata", "user.json"))
 	require.NoError(t, err)
 	page := []json.RawMessage{template}
 	for _, name := range []string{"user.created.catalog.json", "user.created.docs.json", "user.updated.catalog.json"} {
-		raw, err := os.ReadFile(filepath.Join("..", "internal", "clerkevent", "testdata", name))
+		raw, err := os.ReadFile(filepath.Join("..", "clerkevent", "testdata", name))
 		require.NoError(t, err)
 		var event struct {
 			Data json.RawMessage `json:"data"`
@@ -102,7 +102,7 @@ func TestListUsers_DecodesAsTheSDK(t *testing.T) {
 // TestListUsers_SpeaksAsTheSDK: listUsers asks as clerk-sdk-go does (key,
 // Clerk-API-Version, query) and gets what the SDK gets; a refusal is the
 // SDK's *clerk.APIErrorResponse, status, codes and Retry-After alike, so
-// callClerk classifies both the same.
+// retrying classifies both the same.
 func TestListUsers_SpeaksAsTheSDK(t *testing.T) {
 	t.Parallel()
 	fake := clerkfake.Start(t)
@@ -116,7 +116,7 @@ func TestListUsers_SpeaksAsTheSDK(t *testing.T) {
 	params := map[string]string{"limit": "2", "order_by": "+created_at", "offset": "1"}
 
 	var want sdkUserPage
-	require.NoError(t, api.Call(ctx, newListRequest("/users", params), &want))
+	require.NoError(t, api.backend.Call(ctx, get("/users", params), &want))
 	sdkHeader := fake.Header("/v1/users")
 	got, err := api.listUsers(ctx, params, false)
 	require.NoError(t, err)
@@ -131,13 +131,13 @@ func TestListUsers_SpeaksAsTheSDK(t *testing.T) {
 	}
 	for name, fail := range refusals {
 		fail()
-		sdkErr := api.Call(ctx, newListRequest("/users", params), &want)
+		sdkErr := api.backend.Call(ctx, get("/users", params), &want)
 		fail()
 		_, err := api.listUsers(ctx, params, false)
 		requireSameRefusal(t, name, sdkErr, err)
 	}
 	badKey := clerkAPI(fake.URL(), "sk_test_wrong")
-	sdkErr := badKey.Call(ctx, newListRequest("/users", params), &want)
+	sdkErr := badKey.backend.Call(ctx, get("/users", params), &want)
 	_, err = badKey.listUsers(ctx, params, false)
 	requireSameRefusal(t, "401", sdkErr, err)
 
@@ -149,15 +149,15 @@ func TestListUsers_SpeaksAsTheSDK(t *testing.T) {
 	}))
 	t.Cleanup(odd.Close)
 	oddAPI := clerkAPI(odd.URL, "sk_test_any")
-	sdkErr = oddAPI.Call(ctx, newListRequest("/users", params), &want)
+	sdkErr = oddAPI.backend.Call(ctx, get("/users", params), &want)
 	_, err = oddAPI.listUsers(ctx, params, false)
 	require.Error(t, err)
 	require.EqualError(t, err, sdkErr.Error())
 }
 
-func clerkAPI(url, key string) *ClerkAPI {
+func clerkAPI(url, key string) *Client {
 	cfg := config.Config{ClerkAPIURL: url, ClerkSecretKey: key}
-	return NewClerkAPI(cfg.ClerkClient())
+	return New(cfg.ClerkClient(), 0)
 }
 
 // requireSameRefusal checks that err is the SDK's sdkErr: the same status,
@@ -172,13 +172,16 @@ func requireSameRefusal(t *testing.T, name string, sdkErr, err error) {
 	require.Equal(t, retryAfter(want, time.Minute), retryAfter(got, time.Minute), name)
 }
 
+// pageSize is the backfill's page, as Clerk's listing allows at most.
+const pageSize = 500
+
 // BenchmarkDecodeUserPage decodes a page of 500 of Clerk's user objects
 // (the fake's, as listUsers gets them) as clerk-sdk-go's Backend.Call does
 // (encoding/json) and as listUsers does (go-json-experiment/json's v1).
 func BenchmarkDecodeUserPage(b *testing.B) {
 	fake := clerkfake.Start(b)
 	created := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	for i := range ClerkPageSize {
+	for i := range pageSize {
 		c := created.Add(time.Duration(i) * time.Millisecond)
 		fake.PutUser(clerkfake.User{ID: fmt.Sprintf("user_bench%06d", i), Email: fmt.Sprintf("b%d@example.com", i), FirstName: "Bench", CreatedAt: c, UpdatedAt: c})
 	}
@@ -198,39 +201,10 @@ func BenchmarkDecodeUserPage(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
 				var page []*clerk.User
-				if err := decoder.unmarshal(body, &page); err != nil || len(page) != ClerkPageSize {
+				if err := decoder.unmarshal(body, &page); err != nil || len(page) != pageSize {
 					b.Fatalf("decoded %d users: %v", len(page), err)
 				}
 			}
 		})
 	}
-}
-
-// TestListMemberships_ADeletedOrganizationIsTheOrganizationsOwn404: Clerk's
-// document gives an organization's membership listing no 404, so a 404
-// there means the organization is gone only when the organization itself
-// answers 404; when it is still there, the listing's answer is an error to
-// retry, not a reason to skip its members.
-func TestListMemberships_ADeletedOrganizationIsTheOrganizationsOwn404(t *testing.T) {
-	t.Parallel()
-	notFoundBody := `{"errors":[{"message":"not found","long_message":"Resource not found","code":"resource_not_found"}]}`
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/v1/organizations/org_here":
-			_, _ = w.Write([]byte(`{"object":"organization","id":"org_here","name":"Here","slug":"here","created_at":1,"updated_at":1}`))
-		default: // both listings, and the gone organization
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(notFoundBody))
-		}
-	}))
-	t.Cleanup(srv.Close)
-	a := &Activities{ClerkAPI: clerkAPI(srv.URL+"/v1", "sk_test_any")}
-	ctx := context.Background()
-
-	_, _, err := a.listMemberships(ctx, &clerk.Organization{ID: "org_gone"}, &BackfillStats{}, func() {})
-	require.ErrorIs(t, err, errOrganizationGone)
-	_, _, err = a.listMemberships(ctx, &clerk.Organization{ID: "org_here"}, &BackfillStats{}, func() {})
-	require.Error(t, err)
-	require.NotErrorIs(t, err, errOrganizationGone, "the organization answers: its members are not skipped")
 }
