@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
@@ -181,91 +178,6 @@ func (s *Store) RemoveUserRow(ctx context.Context, clerkID string) (bool, error)
 	return s.removeRow(ctx, userEntity, users.remove, clerkID, []string{clerkID})
 }
 
-// finishDeletion removes the row of a tombstoned object that a write found
-// still there. A product's foreign key that refuses the removal comes back
-// as its message (see savepoint), the rest of the write standing.
-func finishDeletion(ctx context.Context, tx pgx.Tx, e entity, remove, clerkID string) (rowKept string, err error) {
-	return savepoint(ctx, tx, func(sp pgx.Tx) error {
-		if _, err := sp.Exec(ctx, remove, clerkID); err != nil {
-			return fmt.Errorf("remove row of deleted %s %s: %w", e.name, clerkID, err)
-		}
-		return nil
-	})
-}
-
-// savepoint runs fn in a savepoint of tx. An integrity constraint that
-// refuses fn's statement (IsRefusal: a product's foreign key) rolls back
-// fn alone and comes back as the database's message, redacted, for the
-// workflow to show while it retries; any other error is returned.
-func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (refused string, err error) {
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return "", fmt.Errorf("savepoint: %w", err)
-	}
-	err = fn(sp)
-	switch {
-	case IsRefusal(err):
-		if rbErr := sp.Rollback(ctx); rbErr != nil {
-			return "", fmt.Errorf("roll back to savepoint: %w", rbErr)
-		}
-		return Redact(err).Error(), nil
-	case err != nil:
-		return "", err
-	}
-	return "", sp.Commit(ctx)
-}
-
-// entity is a kind of Clerk object and its tombstone table, in the
-// bookkeeping schema (Store.tombstones).
-type entity struct {
-	name       contract.Entity
-	tombstones string
-}
-
-var (
-	userEntity         = entity{contract.User, "user_tombstones"}
-	organizationEntity = entity{contract.Organization, "organization_tombstones"}
-	membershipEntity   = entity{contract.Membership, "organization_membership_tombstones"}
-)
-
-// tombstones is e's tombstone table, qualified by the bookkeeping schema.
-func (s *Store) tombstones(e entity) string { return s.schema + "." + e.tombstones }
-
-// entities are every contract.Entity's, in contract.Entities' order.
-var entities = []entity{userEntity, organizationEntity, membershipEntity}
-
-// tombstone records a deletion, in a transaction of its own holding the
-// advisory locks of locks: once it commits, no write brings the object back.
-func (s *Store) tombstone(ctx context.Context, e entity, clerkID string, locks []string, deletedAt time.Time) error {
-	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx,
-			`insert into `+s.tombstones(e)+` (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
-			clerkID, deletedAt)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("tombstone %s %s: %w", e.name, clerkID, err)
-	}
-	return nil
-}
-
-// removeRow runs remove, which removes a tombstoned object's row
-// (dependent rows go by ON DELETE CASCADE), and reports whether there was
-// one; a product's foreign key without ON DELETE CASCADE makes it fail (see
-// IsRefusal).
-func (s *Store) removeRow(ctx context.Context, e entity, remove, clerkID string, locks []string) (bool, error) {
-	var removed bool
-	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, remove, clerkID)
-		removed = tag.RowsAffected() > 0
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("remove row of deleted %s %s: %w", e.name, clerkID, err)
-	}
-	return removed, nil
-}
-
 // UserByClerkID returns the live row for a Clerk ID: one indexed lookup.
 // It returns ErrDeleted for a tombstoned user (with ErrRowLeft while its row
 // waits for its removal) and ErrNotFound when there is neither a row nor a
@@ -332,89 +244,3 @@ func (s *Store) UserRecord(ctx context.Context, clerkID string) (UserRecord, err
 // Minimal reports whether u is a minimal row, with no data from Clerk yet
 // (see clerkevent.MinimalVersion).
 func (u User) Minimal() bool { return u.minimal }
-
-// linkLegacyRows gives each of the app's rows from before Clerk (no Clerk
-// ID) that one of users links to (by external_id, then by verified email,
-// as the mapping's users.link says) that user's Clerk ID, so the write that
-// follows updates the row the app's data already hangs from, instead of
-// inserting a second row that its unique email refuses.
-func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable, us []clerkevent.User) error {
-	b := &pgx.Batch{}
-	s.queueLinks(b, users, us)
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("link rows from before Clerk: %w", err)
-	}
-	return nil
-}
-
-// queueLinks queues linkLegacyRows's statements for us, none when the
-// mapping links no rows or no user carries what it links by.
-func (s *Store) queueLinks(b *pgx.Batch, users *userTable, us []clerkevent.User) {
-	if ids, externals := externalIDs(us, users.keyKind); users.link != "" && len(ids) > 0 {
-		b.Queue(users.link, ids, externals)
-	}
-	if ids, emails := verifiedEmails(us); users.linkEmail != "" && len(ids) > 0 {
-		b.Queue(users.linkEmail, ids, emails)
-	}
-}
-
-// verifiedEmails are the Clerk IDs of the users of us whose primary email
-// Clerk has verified, and those emails, in step.
-func verifiedEmails(us []clerkevent.User) (ids, emails []string) {
-	for _, u := range us {
-		if u.Email != nil && *u.Email != "" && u.EmailVerified != nil && *u.EmailVerified {
-			ids, emails = append(ids, u.ClerkID), append(emails, *u.Email)
-		}
-	}
-	return ids, emails
-}
-
-// externalIDs are the Clerk IDs of the users of us that carry an
-// external_id the key's type (keyKind, externalIDKind's) can hold, and
-// those external_ids, in step: one it cannot hold names no row, and would
-// fail the statement's cast.
-func externalIDs(us []clerkevent.User, keyKind string) (ids, externals []string) {
-	for _, u := range us {
-		if u.ExternalID != nil && *u.ExternalID != "" && keyHolds(keyKind, *u.ExternalID) {
-			ids, externals = append(ids, u.ClerkID), append(externals, *u.ExternalID)
-		}
-	}
-	return ids, externals
-}
-
-// externalIDKind is how an external_id is compared with a key of
-// dataType: cast to the key's integer or uuid type, as text for a text
-// key, or "" (the key cast to text) for any other.
-func externalIDKind(dataType string) string {
-	switch dataType {
-	case "smallint", "integer", "bigint", "uuid":
-		return dataType
-	case "text", "character varying", "citext", "character":
-		return "text"
-	}
-	return ""
-}
-
-// uuidText is a UUID as PostgreSQL reads one.
-var uuidText = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
-
-// keyHolds reports whether a key of keyKind can hold the value v.
-func keyHolds(keyKind, v string) bool {
-	switch keyKind {
-	case "smallint":
-		_, err := strconv.ParseInt(v, 10, 16)
-		return err == nil
-	case "integer":
-		_, err := strconv.ParseInt(v, 10, 32)
-		return err == nil
-	case "bigint":
-		_, err := strconv.ParseInt(v, 10, 64)
-		return err == nil
-	case "uuid":
-		return uuidText.MatchString(v)
-	}
-	return true
-}
