@@ -46,7 +46,7 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	for i, u := range users {
 		trimmed[i], ids[i] = s.Trim(u), u.ClerkID
 	}
-	page := pageArgs(trimmed, table.pageCols)
+	page := pageArgs(trimmed, table.PageCols)
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		// Each page is planned for the tables as they are now: a plan cached
@@ -70,9 +70,9 @@ select count(pg_advisory_xact_lock(h)) from (
 		}
 		if trials != nil && trialPeriod > 0 {
 			page["trial_period"] = trialPeriodArg(trialPeriod)
-			b.Queue(trials.page, page)
+			b.Queue(trials.Page, page)
 		} else {
-			b.Queue(table.upsertPage, page)
+			b.Queue(table.UpsertPage, page)
 		}
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
@@ -117,7 +117,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var n int
-	if err := s.db.QueryRow(ctx, `select count(*) from `+users.name+` u where `+users.live+` and u.`+users.clerkID+` is not null`).Scan(&n); err != nil {
+	if err := s.db.QueryRow(ctx, `select count(*) from `+users.Name+` u where `+users.Live+` and u.`+users.ClerkID+` is not null`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
@@ -137,18 +137,18 @@ func (s *Store) UnseenUsers(ctx context.Context, run string, startedAt time.Time
 	// any. A row without a Clerk ID (the app's, from before Clerk) is no
 	// Clerk user to confirm: never counted, never removed.
 	unseen := `
-from ` + users.name + ` u
-where ` + users.live + ` and u.` + users.clerkID + ` is not null
-  and not exists (select 1 from ` + s.schema + `.user_state st where st.clerk_id = u.` + users.clerkID + ` and st.first_written_at >= $2)
-  and not exists (select 1 from ` + s.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = u.` + users.clerkID + `)
-  and not exists (select 1 from ` + s.schema + `.user_tombstones t where t.clerk_id = u.` + users.clerkID + `)`
+from ` + users.Name + ` u
+where ` + users.Live + ` and u.` + users.ClerkID + ` is not null
+  and not exists (select 1 from ` + s.schema + `.user_state st where st.clerk_id = u.` + users.ClerkID + ` and st.first_written_at >= $2)
+  and not exists (select 1 from ` + s.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = u.` + users.ClerkID + `)
+  and not exists (select 1 from ` + s.schema + `.user_tombstones t where t.clerk_id = u.` + users.ClerkID + `)`
 	if limit == 0 {
 		if err := s.db.QueryRow(ctx, `select count(*) `+unseen, run, startedAt).Scan(&count); err != nil {
 			return 0, nil, fmt.Errorf("count unseen users of %s: %w", run, err)
 		}
 		return count, nil, nil
 	}
-	rows, err := s.db.Query(ctx, `select u.`+users.clerkID+`::text `+unseen+` and u.`+users.clerkID+` > $3 order by u.`+users.clerkID+` limit $4`,
+	rows, err := s.db.Query(ctx, `select u.`+users.ClerkID+`::text `+unseen+` and u.`+users.ClerkID+` > $3 order by u.`+users.ClerkID+` limit $4`,
 		run, startedAt, after, limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list unseen users of %s: %w", run, err)
@@ -192,7 +192,7 @@ func (s *Store) UnseenOrganizations(ctx context.Context, run string, startedAt t
 	if err != nil {
 		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
 	}
-	rows, err := s.db.Query(ctx, orgs.unseen, run, startedAt)
+	rows, err := s.db.Query(ctx, orgs.Unseen, run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen organizations of %s: %w", run, err)
 	}
@@ -217,7 +217,7 @@ func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt tim
 	if err != nil {
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}
-	rows, err := s.db.Query(ctx, memberships.unseen, run, startedAt)
+	rows, err := s.db.Query(ctx, memberships.Unseen, run, startedAt)
 	if err != nil {
 		return nil, fmt.Errorf("list unseen memberships of %s: %w", run, err)
 	}

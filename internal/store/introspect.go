@@ -94,11 +94,11 @@ func (s *Store) UserColumns(ctx context.Context) ([]RowColumn, error) {
 		return nil, err
 	}
 	cols := []RowColumn{{Name: "clerk_id", DataType: "text"}}
-	for _, name := range users.exposed {
+	for _, name := range users.Exposed {
 		if name == "clerk_id" {
 			continue
 		}
-		ci := users.columns[name]
+		ci := users.Columns[name]
 		cols = append(cols, RowColumn{Name: name, DataType: ci.dataType, Nullable: ci.nullable})
 	}
 	slices.SortFunc(cols, func(a, b RowColumn) int { return strings.Compare(a.Name, b.Name) })

@@ -34,11 +34,11 @@ func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable,
 // queueLinks queues linkLegacyRows's statements for us, none when the
 // mapping links no rows or no user carries what it links by.
 func (s *Store) queueLinks(b *pgx.Batch, users *userTable, us []clerkevent.User) {
-	if ids, externals := externalIDs(us, users.keyKind); users.link != "" && len(ids) > 0 {
-		b.Queue(users.link, ids, externals)
+	if ids, externals := externalIDs(us, users.KeyKind); users.Link != "" && len(ids) > 0 {
+		b.Queue(users.Link, ids, externals)
 	}
-	if ids, emails := verifiedEmails(us); users.linkEmail != "" && len(ids) > 0 {
-		b.Queue(users.linkEmail, ids, emails)
+	if ids, emails := verifiedEmails(us); users.LinkEmail != "" && len(ids) > 0 {
+		b.Queue(users.LinkEmail, ids, emails)
 	}
 }
 

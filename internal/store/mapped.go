@@ -83,10 +83,10 @@ func (s *Store) ForgetIfStale(err error) bool {
 // the mapped tables' columns, or for clerksync's own tables. trials is nil
 // with trials off, orgs and memberships with organizations off.
 type compiled struct {
-	users       *userTable
-	trials      *trialTable
-	orgs        *orgTable
-	memberships *membershipTable
+	Users       *userTable
+	Trials      *trialTable
+	Organizations        *orgTable
+	Memberships *membershipTable
 }
 
 // statements returns the SQL of every table, building it from the mapped
@@ -112,7 +112,7 @@ func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.users, c.trials, nil
+	return c.Users, c.Trials, nil
 }
 
 // compileMapped reads the mapped tables' columns and builds their SQL.
@@ -132,7 +132,7 @@ func (s *Store) compileMapped(ctx context.Context) (*compiled, error) {
 		if users, err = compileUsers(m.Users, cols, s.schema); err != nil {
 			return &MappingError{Problems: err.Error()}
 		}
-		if err := uniqueClerkID(ctx, tx, "users", m.Users.Table, m.Users.ClerkID, users.name, users.clerkID); err != nil {
+		if err := uniqueClerkID(ctx, tx, "users", m.Users.Table, m.Users.ClerkID, users.Name, users.ClerkID); err != nil {
 			return err
 		}
 		if m.Trials != nil {
@@ -154,7 +154,7 @@ func (s *Store) compileMapped(ctx context.Context) (*compiled, error) {
 		if orgs, err = compileOrganizations(m.Organizations, ocols, s.schema); err != nil {
 			return &MappingError{Problems: err.Error()}
 		}
-		if err := uniqueClerkID(ctx, tx, "organizations", m.Organizations.Table, m.Organizations.ClerkID, orgs.name, orgs.clerkID); err != nil {
+		if err := uniqueClerkID(ctx, tx, "organizations", m.Organizations.Table, m.Organizations.ClerkID, orgs.Name, orgs.ClerkID); err != nil {
 			return err
 		}
 		mcols, err := tableColumns(ctx, tx, "memberships", m.Memberships.Table)
@@ -164,7 +164,7 @@ func (s *Store) compileMapped(ctx context.Context) (*compiled, error) {
 		if memberships, err = compileMemberships(m.Memberships, mcols, orgs, users); err != nil {
 			return &MappingError{Problems: err.Error()}
 		}
-		return uniqueClerkID(ctx, tx, "memberships", m.Memberships.Table, m.Memberships.ClerkID, memberships.name, memberships.clerkID)
+		return uniqueClerkID(ctx, tx, "memberships", m.Memberships.Table, m.Memberships.ClerkID, memberships.Name, memberships.ClerkID)
 	})
 	var noTable *noTableError
 	if errors.As(err, &noTable) {
@@ -173,7 +173,7 @@ func (s *Store) compileMapped(ctx context.Context) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &compiled{users: users, trials: trials, orgs: orgs, memberships: memberships}, nil
+	return &compiled{Users: users, Trials: trials, Organizations: orgs, Memberships: memberships}, nil
 }
 
 // orgTables returns the SQL of the organization and membership tables, or
@@ -183,10 +183,10 @@ func (s *Store) orgTables(ctx context.Context) (*orgTable, *membershipTable, err
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.orgs == nil {
+	if c.Organizations == nil {
 		return nil, nil, ErrOrganizationsOff
 	}
-	return c.orgs, c.memberships, nil
+	return c.Organizations, c.Memberships, nil
 }
 
 // ErrOrganizationsOff: the mapping keeps no organizations.

@@ -46,7 +46,7 @@ func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organizatio
 			return err
 		}
 		res.Kept = organizationEntity.name
-		res.RowKept, err = finishDeletion(ctx, tx, organizationEntity, orgs.remove, o.ClerkID)
+		res.RowKept, err = finishDeletion(ctx, tx, organizationEntity, orgs.Remove, o.ClerkID)
 		return err
 	})
 	if err != nil {
@@ -62,7 +62,7 @@ func (s *Store) upsertOrganization(ctx context.Context, tx pgx.Tx, orgs *orgTabl
 		inserted   *bool
 		tombstoned bool
 	)
-	if err := tx.QueryRow(ctx, orgs.upsert, args(orgRelation, o)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
+	if err := tx.QueryRow(ctx, orgs.Upsert, args(orgRelation, o)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
 		return "", false, err
 	}
 	if tombstoned {
@@ -88,7 +88,7 @@ func (s *Store) RemoveOrganizationRow(ctx context.Context, clerkID string) (bool
 	if err != nil {
 		return false, fmt.Errorf("remove row of deleted organization %s: %w", clerkID, err)
 	}
-	return s.removeRow(ctx, organizationEntity, orgs.remove, clerkID, []string{clerkID})
+	return s.removeRow(ctx, organizationEntity, orgs.Remove, clerkID, []string{clerkID})
 }
 
 // membershipRefusalSQL says which deletion, if any, refuses a membership:
@@ -131,7 +131,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 			return fmt.Errorf("member: %w", err)
 		}
 		held, err := savepoint(ctx, tx, func(sp pgx.Tx) error {
-			_, err := sp.Exec(ctx, memberships.dropOlder, m.ClerkID, m.Organization.ClerkID, m.UserID, m.ClerkUpdatedAt)
+			_, err := sp.Exec(ctx, memberships.DropOlder, m.ClerkID, m.Organization.ClerkID, m.UserID, m.ClerkUpdatedAt)
 			return err
 		})
 		if err != nil {
@@ -143,7 +143,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 			return nil
 		}
 		var inserted *bool
-		if err := tx.QueryRow(ctx, memberships.upsert, args(membershipRelation, m)).Scan(&inserted); err != nil {
+		if err := tx.QueryRow(ctx, memberships.Upsert, args(membershipRelation, m)).Scan(&inserted); err != nil {
 			return err
 		}
 		res.Outcome = written(inserted)
@@ -173,9 +173,9 @@ func (s *Store) finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Mem
 		id              string
 		rowLeft, remove string
 	}{
-		{membershipEntity, m.ClerkID, memberships.rowLeft, memberships.remove},
-		{organizationEntity, m.Organization.ClerkID, orgs.rowLeft, orgs.remove},
-		{userEntity, m.UserID, users.rowLeft, users.remove},
+		{membershipEntity, m.ClerkID, memberships.RowLeft, memberships.Remove},
+		{organizationEntity, m.Organization.ClerkID, orgs.RowLeft, orgs.Remove},
+		{userEntity, m.UserID, users.RowLeft, users.Remove},
 	} {
 		var left bool
 		if err := tx.QueryRow(ctx, `select exists (select 1 from `+s.tombstones(d.e)+` where clerk_id = $1) and (`+d.rowLeft+`)`,
@@ -213,7 +213,7 @@ func (s *Store) RemoveMembershipRow(ctx context.Context, m clerkevent.Membership
 	if err != nil {
 		return false, fmt.Errorf("remove row of deleted membership %s: %w", m.ClerkID, err)
 	}
-	return s.removeRow(ctx, membershipEntity, memberships.remove, m.ClerkID, membershipLocks(m))
+	return s.removeRow(ctx, membershipEntity, memberships.Remove, m.ClerkID, membershipLocks(m))
 }
 
 // membershipLocks are the locks a membership's deletion takes: its
@@ -256,14 +256,14 @@ func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (json
 		id  string
 		row json.RawMessage
 	)
-	err = s.db.QueryRow(ctx, orgs.lookup, clerkID).Scan(&id, &row)
+	err = s.db.QueryRow(ctx, orgs.Lookup, clerkID).Scan(&id, &row)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil, fmt.Errorf("organization %s: %w", clerkID, ErrNotFound)
 	case err != nil:
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
-	rows, err := s.db.Query(ctx, memberships.members, clerkID)
+	rows, err := s.db.Query(ctx, memberships.Members, clerkID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("members of organization %s: %w", clerkID, err)
 	}

@@ -12,25 +12,25 @@ import (
 // own event, a membership's embedded organization, a backfill) goes
 // through it; versions are kept in clerksync.organization_state.
 type orgTable struct {
-	// name, clerkID and key are quoted: the table, its Clerk ID column and
-	// its primary key; live is the predicate of a row (alias u) not
+	// Name, ClerkID and Key are quoted: the table, its Clerk ID column and
+	// its primary Key; Live is the predicate of a row (alias u) not
 	// soft-deleted.
-	name, clerkID, key, live string
+	Name, ClerkID, Key, Live string
 	// schema is the bookkeeping schema the statements are written for.
 	schema string
-	// upsert writes one organization (parameters: orgRelation) and says
+	// Upsert writes one organization (parameters: orgRelation) and says
 	// whether it inserted, whether the organization is tombstoned and
 	// whether its row is still there then.
-	upsert string
-	// remove deletes (or soft-deletes) a tombstoned organization's row
-	// ($1); rowLeft tells whether it is still there.
-	remove, rowLeft string
-	// lookup reads the row of $1 as JSON.
-	lookup string
-	// unseen lists the live organizations a run ($1, started at $2) did
+	Upsert string
+	// Remove deletes (or soft-deletes) a tombstoned organization's row
+	// ($1); RowLeft tells whether it is still there.
+	Remove, RowLeft string
+	// Lookup reads the row of $1 as JSON.
+	Lookup string
+	// Unseen lists the live organizations a run ($1, started at $2) did
 	// not see, that clerksync had written before it started (or never).
-	unseen  string
-	keyType string
+	Unseen  string
+	KeyType string
 }
 
 // ownOrganizations is the mapping of clerksync's own organizations table
@@ -61,11 +61,11 @@ var ownOrganizationsTypes = map[string]columnInfo{
 // compileOrganizations builds an orgTable from a mapping and the table's
 // columns, or says, one line per mistake, what the table cannot take.
 func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo, schema string) (*orgTable, error) {
-	t := &orgTable{schema: schema, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true",
-		keyType: cols[m.Key.Column].dataType}
+	t := &orgTable{schema: schema, Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), Key: quote(m.Key.Column), Live: "true",
+		KeyType: cols[m.Key.Column].dataType}
 	c := newTableCompiler("organizations", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk organization ID")
-	insertCols, insertVals := []string{t.clerkID}, []string{"src.clerk_id"}
+	insertCols, insertVals := []string{t.ClerkID}, []string{"src.clerk_id"}
 	if col, val := c.keyColumn(m.Key); col != "" {
 		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
 	}
@@ -76,24 +76,24 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo, 
 		return nil, err
 	}
 	if len(sets) == 0 {
-		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
+		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.ClerkID, t.ClerkID))
 	}
 	tombstones := t.schema + ".organization_tombstones"
 	pending := "true"
 	if m.Delete == mapping.Soft {
-		t.remove, t.live, pending = softRemove(t.name, t.clerkID, m.Deletion, typed, cols, tombstones)
+		t.Remove, t.Live, pending = softRemove(t.Name, t.ClerkID, m.Deletion, typed, cols, tombstones)
 	} else {
-		t.remove = hardRemove(t.name, t.clerkID, tombstones)
+		t.Remove = hardRemove(t.Name, t.ClerkID, tombstones)
 	}
-	row := `u.` + t.clerkID + ` = $1 and ` + t.live
+	row := `u.` + t.ClerkID + ` = $1 and ` + t.Live
 	// rowLeft of the Clerk ID id: $1 alone, @clerk_id in the upsert.
 	rowLeft := func(id string) string {
-		return `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = ` + id + ` and ` + pending + `)`
+		return `exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = ` + id + ` and ` + pending + `)`
 	}
-	t.rowLeft = rowLeft("$1")
-	write := writeFromApply(t.name, t.clerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
+	t.RowLeft = rowLeft("$1")
+	write := writeFromApply(t.Name, t.ClerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
 	projection := projectionOf(write)
-	t.upsert = `
+	t.Upsert = `
 with tombstone as (
     select 1 from ` + tombstones + ` where clerk_id = @clerk_id
 ), src as (
@@ -101,7 +101,7 @@ with tombstone as (
     where not exists (select 1 from tombstone)
 ), apply as materialized (
     select src.* from src
-    where not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
+    where not exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = src.clerk_id)
        or not exists (
            select 1 from ` + t.schema + `.organization_state st
            where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", projection) + `)
@@ -114,14 +114,14 @@ with tombstone as (
         projection       = excluded.projection
 ),` + write + `select (select inserted from written), exists (select 1 from tombstone),
        exists (select 1 from tombstone) and ` + rowLeft("@clerk_id")
-	t.lookup = `select u.` + t.key + `::text, to_jsonb(u) || jsonb_build_object('clerk_id', u.` + t.clerkID + `)
-from ` + t.name + ` u where ` + row
-	t.unseen = `
-select u.` + t.clerkID + `::text from ` + t.name + ` u
-where ` + t.live + `
-  and not exists (select 1 from ` + t.schema + `.organization_state st where st.clerk_id = u.` + t.clerkID + ` and st.first_written_at >= $2)
-  and not exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = u.` + t.clerkID + `)
-  and not exists (select 1 from ` + tombstones + ` t where t.clerk_id = u.` + t.clerkID + `)
+	t.Lookup = `select u.` + t.Key + `::text, to_jsonb(u) || jsonb_build_object('clerk_id', u.` + t.ClerkID + `)
+from ` + t.Name + ` u where ` + row
+	t.Unseen = `
+select u.` + t.ClerkID + `::text from ` + t.Name + ` u
+where ` + t.Live + `
+  and not exists (select 1 from ` + t.schema + `.organization_state st where st.clerk_id = u.` + t.ClerkID + ` and st.first_written_at >= $2)
+  and not exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = u.` + t.ClerkID + `)
+  and not exists (select 1 from ` + tombstones + ` t where t.clerk_id = u.` + t.ClerkID + `)
 order by 1`
 	return t, nil
 }
@@ -132,24 +132,24 @@ order by 1`
 // which organization and user each membership is of, are kept in
 // clerksync.membership_state.
 type membershipTable struct {
-	name, clerkID string
+	Name, ClerkID string
 	// schema is the bookkeeping schema the statements are written for.
 	schema string
-	// upsert writes one membership (parameters: membershipRelation) of an
+	// Upsert writes one membership (parameters: membershipRelation) of an
 	// organization and a user whose rows exist, under last-writer-wins,
 	// and nothing while a newer membership under another ID holds the pair.
-	upsert string
-	// dropOlder removes the row of the pair's ($2, $3) older membership
+	Upsert string
+	// DropOlder removes the row of the pair's ($2, $3) older membership
 	// under another ID than $1, older than $4: the user left and rejoined.
-	dropOlder string
-	// remove deletes a tombstoned membership's row ($1); rowLeft tells
+	DropOlder string
+	// Remove deletes a tombstoned membership's row ($1); RowLeft tells
 	// whether it is still there.
-	remove, rowLeft string
-	// members lists an organization's ($1, Clerk ID) memberships.
-	members string
-	// unseen lists the memberships, of organizations a run ($1, started
+	Remove, RowLeft string
+	// Members lists an organization's ($1, Clerk ID) memberships.
+	Members string
+	// Unseen lists the memberships, of organizations a run ($1, started
 	// at $2) saw, that the run did not see.
-	unseen string
+	Unseen string
 }
 
 // ownMemberships is the mapping of clerksync's own organization_memberships
@@ -177,12 +177,12 @@ var ownMembershipsTypes = map[string]columnInfo{
 // compileMemberships builds a membershipTable referencing orgs and users,
 // or says, one line per mistake, what the table cannot take.
 func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs *orgTable, users *userTable) (*membershipTable, error) {
-	t := &membershipTable{name: quoteTable(m.Table), clerkID: quote(m.ClerkID), schema: users.schema}
+	t := &membershipTable{Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), schema: users.Schema}
 	c := newTableCompiler("memberships", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk membership ID")
-	c.referenceColumn(m.Organization, orgs.keyType, "the organizations table")
-	c.referenceColumn(m.User, users.columns[users.m.Key.Column].dataType, "the users table")
-	insertCols := []string{t.clerkID, quote(m.Organization), quote(m.User)}
+	c.referenceColumn(m.Organization, orgs.KeyType, "the organizations table")
+	c.referenceColumn(m.User, users.Columns[users.Mapping.Key.Column].dataType, "the users table")
+	insertCols := []string{t.ClerkID, quote(m.Organization), quote(m.User)}
 	insertVals := []string{"src.clerk_id", "src.org_key", "src.user_key"}
 	if col, val := c.keyColumn(m.Key); col != "" {
 		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
@@ -196,27 +196,27 @@ func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
+	sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.ClerkID, t.ClerkID))
 	tombstones := t.schema + ".organization_membership_tombstones"
-	t.remove = hardRemove(t.name, t.clerkID, tombstones)
-	t.rowLeft = `exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1)`
+	t.Remove = hardRemove(t.Name, t.ClerkID, tombstones)
+	t.RowLeft = `exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1)`
 	// held: a newer membership of the same pair under another ID has a row.
-	write := writeFromApply(t.name, t.clerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
+	write := writeFromApply(t.Name, t.ClerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
 	projection := projectionOf(write)
 	held := `
-    select 1 from ` + t.schema + `.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+    select 1 from ` + t.schema + `.membership_state st join ` + t.Name + ` u on u.` + t.ClerkID + ` = st.clerk_id
     where st.organization_id = src.organization_id and st.user_id = src.user_id and st.clerk_id <> src.clerk_id
       and (st.clerk_updated_at, st.clerk_id collate "C") > (src.updated_at, src.clerk_id collate "C")`
-	t.upsert = `
+	t.Upsert = `
 with src as (
     select ` + params(membershipRelation) + `
 ), apply as materialized (
-    select src.*, o.` + orgs.key + ` as org_key, mu.` + users.key + ` as user_key
+    select src.*, o.` + orgs.Key + ` as org_key, mu.` + users.Key + ` as user_key
     from src
-    join ` + orgs.name + ` o on o.` + orgs.clerkID + ` = src.organization_id
-    join ` + users.name + ` mu on mu.` + users.clerkID + ` = src.user_id
+    join ` + orgs.Name + ` o on o.` + orgs.ClerkID + ` = src.organization_id
+    join ` + users.Name + ` mu on mu.` + users.ClerkID + ` = src.user_id
     where not exists (` + held + `)
-      and (not exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = src.clerk_id)
+      and (not exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = src.clerk_id)
            or not exists (
                select 1 from ` + t.schema + `.membership_state st
                where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.role) >= (src.updated_at, src.role)", projection) + `))
@@ -228,17 +228,17 @@ with src as (
         role             = excluded.role,
         projection       = excluded.projection
 ),` + write + `select (select inserted from written)`
-	t.dropOlder = `
-delete from ` + t.name + ` u using ` + t.schema + `.membership_state st
-where st.clerk_id = u.` + t.clerkID + ` and st.organization_id = $2 and st.user_id = $3 and st.clerk_id <> $1
+	t.DropOlder = `
+delete from ` + t.Name + ` u using ` + t.schema + `.membership_state st
+where st.clerk_id = u.` + t.ClerkID + ` and st.organization_id = $2 and st.user_id = $3 and st.clerk_id <> $1
   and (st.clerk_updated_at, st.clerk_id collate "C") < ($4::timestamptz, $1::text collate "C")`
-	t.members = `
+	t.Members = `
 select st.clerk_id, st.user_id, st.role::text, st.clerk_updated_at
-from ` + t.schema + `.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+from ` + t.schema + `.membership_state st join ` + t.Name + ` u on u.` + t.ClerkID + ` = st.clerk_id
 where st.organization_id = $1 order by st.user_id`
-	t.unseen = `
+	t.Unseen = `
 select st.clerk_id, st.organization_id, st.user_id
-from ` + t.schema + `.membership_state st join ` + t.name + ` u on u.` + t.clerkID + ` = st.clerk_id
+from ` + t.schema + `.membership_state st join ` + t.Name + ` u on u.` + t.ClerkID + ` = st.clerk_id
 where st.first_written_at < $2
   and exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = st.organization_id)
   and not exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = st.clerk_id)

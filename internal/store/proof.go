@@ -84,17 +84,17 @@ func (s *Store) ProveMapping(ctx context.Context) error {
 			return err
 		}},
 		{"the trial's expiry", func() error {
-			if sql.trials == nil {
+			if sql.Trials == nil {
 				return nil
 			}
-			if _, err := tx.Exec(ctx, sql.trials.due, userID); err != nil {
+			if _, err := tx.Exec(ctx, sql.Trials.Due, userID); err != nil {
 				return err
 			}
 			_, err := proof.ExpireDueTrials(ctx, 1000)
 			return err
 		}},
 	}
-	if sql.orgs != nil {
+	if sql.Organizations != nil {
 		steps = append(steps,
 			proofStep{"an organization", func() error { _, err := proof.UpsertOrganization(ctx, org); return err }},
 			proofStep{"a membership", func() error { _, err := proof.UpsertMembership(ctx, member); return err }},

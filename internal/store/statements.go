@@ -20,41 +20,41 @@ func (s *Store) Statements(ctx context.Context) ([]Statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, trials, orgs, memberships := c.users, c.trials, c.orgs, c.memberships
+	users, trials, orgs, memberships := c.Users, c.Trials, c.Organizations, c.Memberships
 	out := []Statement{
-		{"users", "upsert", users.upsert},
-		{"users", "page", users.upsertPage},
-		{"users", "lookup", users.lookup},
-		{"users", "remove", users.remove},
-		{"users", "row left", users.rowLeft},
+		{"users", "upsert", users.Upsert},
+		{"users", "page", users.UpsertPage},
+		{"users", "lookup", users.Lookup},
+		{"users", "remove", users.Remove},
+		{"users", "row left", users.RowLeft},
 	}
-	if users.link != "" {
-		out = append(out, Statement{"users", "link a row from before Clerk", users.link})
+	if users.Link != "" {
+		out = append(out, Statement{"users", "link a row from before Clerk", users.Link})
 	}
-	if users.linkEmail != "" {
-		out = append(out, Statement{"users", "link a row from before Clerk by verified email", users.linkEmail})
+	if users.LinkEmail != "" {
+		out = append(out, Statement{"users", "link a row from before Clerk by verified email", users.LinkEmail})
 	}
 	if trials != nil {
 		out = append(out,
-			Statement{"trials", "grant", trials.grant},
-			Statement{"trials", "page", trials.page},
-			Statement{"trials", "expire", trials.expire},
-			Statement{"trials", "lookup", trials.lookup},
-			Statement{"trials", "due (the mapping's proof)", trials.due})
+			Statement{"trials", "grant", trials.Grant},
+			Statement{"trials", "page", trials.Page},
+			Statement{"trials", "expire", trials.Expire},
+			Statement{"trials", "lookup", trials.Lookup},
+			Statement{"trials", "due (the mapping's proof)", trials.Due})
 	}
 	if orgs != nil {
 		out = append(out,
-			Statement{"organizations", "upsert", orgs.upsert},
-			Statement{"organizations", "lookup", orgs.lookup},
-			Statement{"organizations", "remove", orgs.remove},
-			Statement{"organizations", "row left", orgs.rowLeft},
-			Statement{"organizations", "unseen", orgs.unseen},
-			Statement{"memberships", "upsert", memberships.upsert},
-			Statement{"memberships", "drop older", memberships.dropOlder},
-			Statement{"memberships", "remove", memberships.remove},
-			Statement{"memberships", "row left", memberships.rowLeft},
-			Statement{"memberships", "members", memberships.members},
-			Statement{"memberships", "unseen", memberships.unseen})
+			Statement{"organizations", "upsert", orgs.Upsert},
+			Statement{"organizations", "lookup", orgs.Lookup},
+			Statement{"organizations", "remove", orgs.Remove},
+			Statement{"organizations", "row left", orgs.RowLeft},
+			Statement{"organizations", "unseen", orgs.Unseen},
+			Statement{"memberships", "upsert", memberships.Upsert},
+			Statement{"memberships", "drop older", memberships.DropOlder},
+			Statement{"memberships", "remove", memberships.Remove},
+			Statement{"memberships", "row left", memberships.RowLeft},
+			Statement{"memberships", "members", memberships.Members},
+			Statement{"memberships", "unseen", memberships.Unseen})
 	}
 	for i := range out {
 		out[i].SQL = strings.TrimSpace(out[i].SQL)

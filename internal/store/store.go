@@ -152,7 +152,7 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clerksync's organization_memberships table: %w", err)
 		}
-		s.compiled = &compiled{users: users, trials: trials, orgs: orgs, memberships: memberships}
+		s.compiled = &compiled{Users: users, Trials: trials, Organizations: orgs, Memberships: memberships}
 	}
 	return s, nil
 }

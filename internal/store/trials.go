@@ -30,7 +30,7 @@ func (s *Store) TrialByClerkID(ctx context.Context, clerkID string) (*Subscripti
 		return nil, err
 	}
 	var sub Subscription
-	err = s.db.QueryRow(ctx, trials.lookup, clerkID).Scan(&sub.Status, &sub.TrialEndsAt, &sub.Row)
+	err = s.db.QueryRow(ctx, trials.Lookup, clerkID).Scan(&sub.Status, &sub.TrialEndsAt, &sub.Row)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil
@@ -50,7 +50,7 @@ func (s *Store) ExpireDueTrials(ctx context.Context, limit int) (int, error) {
 	if err != nil || trials == nil {
 		return 0, err
 	}
-	tag, err := s.db.Exec(ctx, trials.expire, limit)
+	tag, err := s.db.Exec(ctx, trials.Expire, limit)
 	if err != nil {
 		return 0, fmt.Errorf("expire due trials: %w", err)
 	}

@@ -14,21 +14,21 @@ import (
 // own subscriptions table, or a product's, mapped. Like userTable, it is
 // built once.
 type trialTable struct {
-	// grant gives one user ($1, Clerk ID) its trial ending at $2.
-	grant string
-	// page writes a page of users (userTable.pageStatement) and gives those
+	// Grant gives one user ($1, Clerk ID) its trial ending at $2.
+	Grant string
+	// Page writes a Page of users (userTable.pageStatement) and gives those
 	// it writes their trials, ending at Clerk's created_at plus the trial
 	// period (an interval, the statement's last parameter), in the same
 	// statement: the users' keys come from the rows it writes, and the
 	// trial is recorded as given in the same user_state row as the version.
-	page string
-	// expire expires at most $1 due trials.
-	expire string
-	// lookup reads a user's ($1) trial: status, end, the row as JSON.
-	lookup string
-	// due ends a user's ($1) trial a minute ago, so that expire takes it:
+	Page string
+	// Expire expires at most $1 due trials.
+	Expire string
+	// Lookup reads a user's ($1) trial: status, end, the row as JSON.
+	Lookup string
+	// Due ends a user's ($1) trial a minute ago, so that expire takes it:
 	// ProveMapping's, in the transaction it rolls back.
-	due string
+	Due string
 }
 
 // ownTrials is the mapping of clerksync's own subscriptions table.
@@ -137,18 +137,18 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 		return `not exists (select 1 from ` + name + ` x where x.` + quote(m.User) + ` = ` + userKey + `)`
 	}
 	t := &trialTable{}
-	t.grant = `
+	t.Grant = `
 with granted as (
-    update ` + users.schema + `.user_state set trial_granted_at = now()
+    update ` + users.Schema + `.user_state set trial_granted_at = now()
     where clerk_id = $1 and trial_granted_at is null and $2::timestamptz > now()
     returning clerk_id
 )
 ` + insert + `
-select ` + values("u."+users.key, "$2::timestamptz") + ` from granted g join ` + users.name + ` u on u.` + users.clerkID + ` = g.clerk_id
-where ` + noRowYet("u."+users.key) + `
+select ` + values("u."+users.Key, "$2::timestamptz") + ` from granted g join ` + users.Name + ` u on u.` + users.ClerkID + ` = g.clerk_id
+where ` + noRowYet("u."+users.Key) + `
 on conflict do nothing
 returning ` + timeFrom(quote(m.EndsAt), endsInfo.dataType)
-	t.page = users.pageStatement(`
+	t.Page = users.pageStatement(`
     ` + insert + `
     select ` + values("w.user_key", "a.trial_ends") + `
     from apply a join written w on w.clerk_id = a.clerk_id
@@ -160,7 +160,7 @@ returning ` + timeFrom(quote(m.EndsAt), endsInfo.dataType)
 		set = append(set, c+" = "+nowVals[i])
 	}
 	key, ends, status, plan := quote(m.Key.Column), quote(m.EndsAt), quote(m.StatusColumn), quote(m.PlanColumn)
-	t.expire = `
+	t.Expire = `
 update ` + name + ` set ` + strings.Join(set, ", ") + `
 where ` + key + ` in (
     select ` + key + ` from ` + name + `
@@ -169,13 +169,13 @@ where ` + key + ` in (
     limit $1
     for update skip locked
 )`
-	t.due = `
+	t.Due = `
 update ` + name + ` s set ` + ends + ` = ` + endsAt("(now() - interval '1 minute')") + `
-from ` + users.name + ` u
-where u.` + users.key + ` = s.` + quote(m.User) + ` and u.` + users.clerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
-	t.lookup = `
+from ` + users.Name + ` u
+where u.` + users.Key + ` = s.` + quote(m.User) + ` and u.` + users.ClerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
+	t.Lookup = `
 select s.` + status + `::text, ` + timeFrom("s."+ends, endsInfo.dataType) + `, to_jsonb(s)
-from ` + name + ` s join ` + users.name + ` u on u.` + users.key + ` = s.` + quote(m.User) + `
-where u.` + users.clerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
+from ` + name + ` s join ` + users.Name + ` u on u.` + users.Key + ` = s.` + quote(m.User) + `
+where u.` + users.ClerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
 	return t, nil
 }

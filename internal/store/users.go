@@ -122,7 +122,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 	if err := s.linkLegacyRows(ctx, tx, users, []clerkevent.User{u}); err != nil {
 		return res, err
 	}
-	err = tx.QueryRow(ctx, users.upsert, args(userRelation, u)).Scan(&id, &inserted, &tombstoned)
+	err = tx.QueryRow(ctx, users.Upsert, args(userRelation, u)).Scan(&id, &inserted, &tombstoned)
 	if err != nil {
 		return res, err
 	}
@@ -133,7 +133,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 			// A deletion whose tombstone committed but whose row's removal
 			// never ran (a worker killed between the two, its workflow
 			// task then replayed): finish it here.
-			res.RowKept, err = finishDeletion(ctx, tx, userEntity, users.remove, u.ClerkID)
+			res.RowKept, err = finishDeletion(ctx, tx, userEntity, users.Remove, u.ClerkID)
 		}
 		return res, err
 	default:
@@ -146,7 +146,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 		return res, nil
 	}
 	var ends *time.Time
-	if err := tx.QueryRow(ctx, trials.grant, u.ClerkID, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
+	if err := tx.QueryRow(ctx, trials.Grant, u.ClerkID, createdAt.Add(trialPeriod)).Scan(&ends); err != nil &&
 		!errors.Is(err, pgx.ErrNoRows) {
 		return res, fmt.Errorf("grant trial: %w", err)
 	}
@@ -175,7 +175,7 @@ func (s *Store) RemoveUserRow(ctx context.Context, clerkID string) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	return s.removeRow(ctx, userEntity, users.remove, clerkID, []string{clerkID})
+	return s.removeRow(ctx, userEntity, users.Remove, clerkID, []string{clerkID})
 }
 
 // UserByClerkID returns the live row for a Clerk ID: one indexed lookup.
@@ -223,7 +223,7 @@ func (s *Store) UserRecord(ctx context.Context, clerkID string) (UserRecord, err
 		u       User
 		pending bool
 	)
-	err = s.db.QueryRow(ctx, users.lookup, clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &r.Tombstoned, &pending)
+	err = s.db.QueryRow(ctx, users.Lookup, clerkID).Scan(&u.ID, &u.ClerkID, &u.Row, &u.minimal, &r.Tombstoned, &pending)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if err := s.db.QueryRow(ctx,

@@ -15,52 +15,52 @@ import (
 // an ensure's minimal row, a membership's member, a backfill page) goes
 // through it.
 type userTable struct {
-	m *mapping.Users
-	// name, clerkID and key are quoted: the table, its Clerk ID column and
-	// its primary key.
-	name, clerkID, key string
-	// schema is the bookkeeping schema the statements are written for.
-	schema string
-	// upsert writes one user: its parameters are userRelation's.
-	upsert string
-	// upsertPage writes a page (pageStatement) without trials.
-	upsertPage string
-	pageCols   []int
-	// link gives a row of the app's own from before Clerk (no Clerk ID)
+	Mapping *mapping.Users
+	// Name, ClerkID and Key are quoted: the table, its Clerk ID column and
+	// its primary Key.
+	Name, ClerkID, Key string
+	// Schema is the bookkeeping Schema the statements are written for.
+	Schema string
+	// Upsert writes one user: its parameters are userRelation's.
+	Upsert string
+	// UpsertPage writes a page (pageStatement) without trials.
+	UpsertPage string
+	PageCols   []int
+	// Link gives a row of the app's own from before Clerk (no Clerk ID)
 	// the Clerk ID of the users ($1, Clerk IDs) whose external_id ($2) is
 	// that row's key, as Clerk's migration path sets it; "" when the Clerk
 	// ID column is NOT NULL (no such rows can exist) or the table is
 	// clerksync's own.
-	link string
-	// keyKind is how link compares an external_id with the key: the key's
+	Link string
+	// KeyKind is how link compares an external_id with the key: the key's
 	// type (integer, bigint, smallint, uuid), text, or "" for a type
 	// compared as text.
-	keyKind string
-	// linkEmail does the same for the users ($1) whose verified primary
+	KeyKind string
+	// LinkEmail does the same for the users ($1) whose verified primary
 	// email ($2) the row's email column holds, when the mapping links by
 	// email (users.link); "" otherwise.
-	linkEmail string
+	LinkEmail string
 	// write is the CTEs that write apply's rows (as src) into the table,
 	// the last of them, written, returning each row's clerk_id, its key as
 	// text (id) and as it is (user_key), and whether it was inserted.
 	write string
 	// projection is write's projectionOf, an SQL literal.
 	projection string
-	// lookup reads one row by Clerk ID ($1).
-	lookup string
-	// remove deletes (or soft-deletes) the row of a tombstoned Clerk ID
-	// ($1); rowLeft tells whether a tombstoned user's row still waits for
+	// Lookup reads one row by Clerk ID ($1).
+	Lookup string
+	// Remove deletes (or soft-deletes) the row of a tombstoned Clerk ID
+	// ($1); RowLeft tells whether a tombstoned user's row still waits for
 	// that.
-	remove, rowLeft string
-	// live is a predicate on the table's alias u: the row is not
+	Remove, RowLeft string
+	// Live is a predicate on the table's alias u: the row is not
 	// soft-deleted.
-	live string
-	// columns are every column of the table.
-	columns map[string]columnInfo
-	// exposed are the columns of the row lookup reads, which ensure
+	Live string
+	// Columns are every column of the table.
+	Columns map[string]columnInfo
+	// Exposed are the columns of the row lookup reads, which ensure
 	// answers: the key, the Clerk ID and the mapped columns the mapping
 	// exposes, sorted; never a column the mapping does not name.
-	exposed []string
+	Exposed []string
 }
 
 // ownUsers is the mapping of clerksync's own users table, with its column
@@ -93,10 +93,10 @@ var ownUsersTypes = map[string]columnInfo{
 // compileUsers builds a userTable from a mapping and the table's columns,
 // or says, one line per mistake, what in the mapping the table cannot take.
 func compileUsers(m *mapping.Users, cols map[string]columnInfo, schema string) (*userTable, error) {
-	t := &userTable{schema: schema, m: m, name: quoteTable(m.Table), clerkID: quote(m.ClerkID), key: quote(m.Key.Column), live: "true", columns: cols}
+	t := &userTable{Schema: schema, Mapping: m, Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), Key: quote(m.Key.Column), Live: "true", Columns: cols}
 	c := newTableCompiler("users", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk ID")
-	insertCols, insertVals := []string{t.clerkID}, []string{"src.clerk_id"}
+	insertCols, insertVals := []string{t.ClerkID}, []string{"src.clerk_id"}
 	if col, val := c.keyColumn(m.Key); col != "" {
 		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
 	}
@@ -108,33 +108,33 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo, schema string) (
 	}
 	if len(sets) == 0 {
 		// An update that sets nothing is not valid SQL; the row is there.
-		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.clerkID, t.clerkID))
+		sets = append(sets, fmt.Sprintf("%s = excluded.%s", t.ClerkID, t.ClerkID))
 	}
-	t.pageCols = pageColumns(typed)
-	t.exposed = exposedColumns(m, cols)
+	t.PageCols = pageColumns(typed)
+	t.Exposed = exposedColumns(m, cols)
 	if m != ownUsers && cols[m.ClerkID].nullable {
 		// A row some user holds is never taken, nor one for a deleted user.
 		unheld := `
-  and ` + absent(t.name, t.clerkID, "p.clerk_id") + `
-  and (select true from ` + t.schema + `.user_tombstones x where x.clerk_id = p.clerk_id) is null`
+  and ` + absent(t.Name, t.ClerkID, "p.clerk_id") + `
+  and (select true from ` + t.Schema + `.user_tombstones x where x.clerk_id = p.clerk_id) is null`
 		if m.Links(mapping.LinkExternalID) {
 			// The external_id as the key's own type, so the key's index
 			// finds the row: compared as text, every write of a user with
 			// an external_id scanned the table. externalIDs passes only
 			// values the type takes.
-			t.keyKind = externalIDKind(cols[m.Key.Column].dataType)
-			key := `u.` + t.key + ` = p.external_id`
-			switch t.keyKind {
+			t.KeyKind = externalIDKind(cols[m.Key.Column].dataType)
+			key := `u.` + t.Key + ` = p.external_id`
+			switch t.KeyKind {
 			case "":
-				key = `u.` + t.key + `::text = p.external_id`
+				key = `u.` + t.Key + `::text = p.external_id`
 			case "text":
 			default:
-				key += `::` + t.keyKind
+				key += `::` + t.KeyKind
 			}
-			t.link = `
-update ` + t.name + ` u set ` + t.clerkID + ` = p.clerk_id
+			t.Link = `
+update ` + t.Name + ` u set ` + t.ClerkID + ` = p.clerk_id
 from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
-where u.` + t.clerkID + ` is null and ` + key + unheld
+where u.` + t.ClerkID + ` is null and ` + key + unheld
 		}
 		if m.Links(mapping.LinkEmail) {
 			// Compared as the column compares (citext: whatever the case),
@@ -144,10 +144,10 @@ where u.` + t.clerkID + ` is null and ` + key + unheld
 			if ut := cols[m.EmailColumn].userType; ut != "" {
 				email += "::" + ut
 			}
-			t.linkEmail = `
-update ` + t.name + ` u set ` + t.clerkID + ` = p.clerk_id
+			t.LinkEmail = `
+update ` + t.Name + ` u set ` + t.ClerkID + ` = p.clerk_id
 from unnest($1::text[], $2::text[]) as p(clerk_id, email)
-where u.` + t.clerkID + ` is null and u.` + quote(m.EmailColumn) + ` = ` + email + unheld
+where u.` + t.ClerkID + ` is null and u.` + quote(m.EmailColumn) + ` = ` + email + unheld
 		}
 	}
 	t.build(insertCols, insertVals, sets, c.updates, typed, cols)
@@ -190,36 +190,36 @@ func rowObject(alias string, names []string) string {
 
 // build writes the statements of t.
 func (t *userTable) build(insertCols, insertVals, sets, updates []string, typed []column, cols map[string]columnInfo) {
-	t.write = writeFromApply(t.name, t.clerkID, insertCols, insertVals, sets, updates,
-		`u.`+t.clerkID+` as clerk_id, u.`+t.key+`::text as id, u.`+t.key+` as user_key, `, true)
+	t.write = writeFromApply(t.Name, t.ClerkID, insertCols, insertVals, sets, updates,
+		`u.`+t.ClerkID+` as clerk_id, u.`+t.Key+`::text as id, u.`+t.Key+` as user_key, `, true)
 	t.projection = projectionOf(t.write)
-	t.upsert = `
+	t.Upsert = `
 with tombstone as (
-    select 1 from ` + t.schema + `.user_tombstones where clerk_id = @clerk_id
+    select 1 from ` + t.Schema + `.user_tombstones where clerk_id = @clerk_id
 ), src as (
     select ` + params(userRelation) + `
     where not exists (select 1 from tombstone)
 ),` + t.body("") + `
 select
-    coalesce((select id from written), (select ` + t.key + `::text from ` + t.name + ` where ` + t.clerkID + ` = @clerk_id)),
+    coalesce((select id from written), (select ` + t.Key + `::text from ` + t.Name + ` where ` + t.ClerkID + ` = @clerk_id)),
     (select inserted from written),
     exists (select 1 from tombstone)`
-	t.upsertPage = t.pageStatement("")
+	t.UpsertPage = t.pageStatement("")
 	pending := "true"
-	if t.m.Delete == mapping.Soft {
-		t.remove, t.live, pending = softRemove(t.name, t.clerkID, mapping.Deletion{Delete: t.m.Delete, DeletedAt: t.m.DeletedAt, Clear: t.m.Clear},
-			typed, cols, t.schema+".user_tombstones")
+	if t.Mapping.Delete == mapping.Soft {
+		t.Remove, t.Live, pending = softRemove(t.Name, t.ClerkID, mapping.Deletion{Delete: t.Mapping.Delete, DeletedAt: t.Mapping.DeletedAt, Clear: t.Mapping.Clear},
+			typed, cols, t.Schema+".user_tombstones")
 	} else {
-		t.remove = hardRemove(t.name, t.clerkID, t.schema+".user_tombstones")
+		t.Remove = hardRemove(t.Name, t.ClerkID, t.Schema+".user_tombstones")
 	}
-	t.rowLeft = `select exists (select 1 from ` + t.name + ` u where u.` + t.clerkID + ` = $1 and ` + pending + `)`
-	t.lookup = `
-select u.` + t.key + `::text, u.` + t.clerkID + `,
-       ` + rowObject("u", t.exposed) + ` || jsonb_build_object('clerk_id', u.` + t.clerkID + `),
-       coalesce((select st.clerk_updated_at <= 'epoch' from ` + t.schema + `.user_state st where st.clerk_id = u.` + t.clerkID + `), false),
-       exists (select 1 from ` + t.schema + `.user_tombstones t where t.clerk_id = u.` + t.clerkID + `),
+	t.RowLeft = `select exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1 and ` + pending + `)`
+	t.Lookup = `
+select u.` + t.Key + `::text, u.` + t.ClerkID + `,
+       ` + rowObject("u", t.Exposed) + ` || jsonb_build_object('clerk_id', u.` + t.ClerkID + `),
+       coalesce((select st.clerk_updated_at <= 'epoch' from ` + t.Schema + `.user_state st where st.clerk_id = u.` + t.ClerkID + `), false),
+       exists (select 1 from ` + t.Schema + `.user_tombstones t where t.clerk_id = u.` + t.ClerkID + `),
        ` + pending + `
-from ` + t.name + ` u where u.` + t.clerkID + ` = $1`
+from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1`
 }
 
 // body takes a source relation src (one row per user, tombstoned users
@@ -236,7 +236,7 @@ func (t *userTable) body(trialPeriod string) string {
 		grant = `,
            ` + trialEnds + ` as trial_ends,
            ` + trialEnds + ` > now()
-               and (select st.trial_granted_at from ` + t.schema + `.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial`
+               and (select st.trial_granted_at from ` + t.Schema + `.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial`
 		stateCol, stateVal = ", trial_granted_at", ", case when grant_trial then now() end"
 		stateSet = `,
         trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)`
@@ -245,12 +245,12 @@ func (t *userTable) body(trialPeriod string) string {
 apply as materialized (
     select src.*` + grant + `
     from src
-    where ` + absent(t.name, t.clerkID, "src.clerk_id") + `
+    where ` + absent(t.Name, t.ClerkID, "src.clerk_id") + `
        or (src.updated_at > 'epoch' and not exists (
-           select 1 from ` + t.schema + `.user_state st
+           select 1 from ` + t.Schema + `.user_state st
            where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", t.projection) + `))
 ), state as (
-    insert into ` + t.schema + `.user_state as st (clerk_id, clerk_updated_at, content_hash, projection` + stateCol + `)
+    insert into ` + t.Schema + `.user_state as st (clerk_id, clerk_updated_at, content_hash, projection` + stateCol + `)
     select clerk_id, updated_at, content_hash, ` + t.projection + stateVal + ` from apply
     on conflict (clerk_id) do update set
         clerk_updated_at = excluded.clerk_updated_at,
@@ -275,9 +275,9 @@ func (t *userTable) pageStatement(trialInsert string) string {
 	}
 	return `
 with page as (
-    ` + pageRelation(t.pageCols) + `
+    ` + pageRelation(t.PageCols) + `
 ), checked as materialized (
-    select p.*, ` + absent(t.schema+".user_tombstones", "clerk_id", "p.clerk_id") + ` as live
+    select p.*, ` + absent(t.Schema+".user_tombstones", "clerk_id", "p.clerk_id") + ` as live
     from page p
 ), src as materialized (
     select distinct on (p.clerk_id) p.*
