@@ -294,3 +294,22 @@ func Parse(data []byte) (*Mapping, error) {
 func (m *Mapping) Uses(source string) bool {
 	return m != nil && usesSource(m.Users.Columns, source)
 }
+
+// NamedTable is a table a mapping names, and for which entity ("users",
+// "trials", "organizations", "memberships"), as its section is called.
+type NamedTable struct {
+	Entity string
+	Table  Table
+}
+
+// Tables lists the tables m maps, in the order of its sections.
+func (m *Mapping) Tables() []NamedTable {
+	tables := []NamedTable{{"users", m.Users.Table}}
+	if m.Trials != nil {
+		tables = append(tables, NamedTable{"trials", m.Trials.Table})
+	}
+	if m.Organizations != nil {
+		tables = append(tables, NamedTable{"organizations", m.Organizations.Table}, NamedTable{"memberships", m.Memberships.Table})
+	}
+	return tables
+}

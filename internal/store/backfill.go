@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store/sqlgen"
 )
 
 // PageResult counts what WriteUserPage did with a page of users.
@@ -46,7 +47,7 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	for i, u := range users {
 		trimmed[i], ids[i] = s.Trim(u), u.ClerkID
 	}
-	page := pageArgs(trimmed, table.PageCols)
+	page := sqlgen.PageArgs(trimmed, table.PageCols)
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		// Each page is planned for the tables as they are now: a plan cached
@@ -69,7 +70,7 @@ select count(pg_advisory_xact_lock(h)) from (
 			b.Queue(s.markSeenSQL(), run, ids)
 		}
 		if trials != nil && trialPeriod > 0 {
-			page["trial_period"] = trialPeriodArg(trialPeriod)
+			page["trial_period"] = sqlgen.TrialPeriodArg(trialPeriod)
 			b.Queue(trials.Page, page)
 		} else {
 			b.Queue(table.UpsertPage, page)

@@ -6,12 +6,11 @@ package store
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store/sqlgen"
 )
 
 // linkLegacyRows gives each of the app's rows from before Clerk (no Clerk
@@ -19,7 +18,7 @@ import (
 // as the mapping's users.link says) that user's Clerk ID, so the write that
 // follows updates the row the app's data already hangs from, instead of
 // inserting a second row that its unique email refuses.
-func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable, us []clerkevent.User) error {
+func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *sqlgen.Users, us []clerkevent.User) error {
 	b := &pgx.Batch{}
 	s.queueLinks(b, users, us)
 	if b.Len() == 0 {
@@ -33,7 +32,7 @@ func (s *Store) linkLegacyRows(ctx context.Context, tx pgx.Tx, users *userTable,
 
 // queueLinks queues linkLegacyRows's statements for us, none when the
 // mapping links no rows or no user carries what it links by.
-func (s *Store) queueLinks(b *pgx.Batch, users *userTable, us []clerkevent.User) {
+func (s *Store) queueLinks(b *pgx.Batch, users *sqlgen.Users, us []clerkevent.User) {
 	if ids, externals := externalIDs(us, users.KeyKind); users.Link != "" && len(ids) > 0 {
 		b.Queue(users.Link, ids, externals)
 	}
@@ -59,43 +58,9 @@ func verifiedEmails(us []clerkevent.User) (ids, emails []string) {
 // fail the statement's cast.
 func externalIDs(us []clerkevent.User, keyKind string) (ids, externals []string) {
 	for _, u := range us {
-		if u.ExternalID != nil && *u.ExternalID != "" && keyHolds(keyKind, *u.ExternalID) {
+		if u.ExternalID != nil && *u.ExternalID != "" && sqlgen.KeyHolds(keyKind, *u.ExternalID) {
 			ids, externals = append(ids, u.ClerkID), append(externals, *u.ExternalID)
 		}
 	}
 	return ids, externals
-}
-
-// externalIDKind is how an external_id is compared with a key of
-// dataType: cast to the key's integer or uuid type, as text for a text
-// key, or "" (the key cast to text) for any other.
-func externalIDKind(dataType string) string {
-	switch dataType {
-	case "smallint", "integer", "bigint", "uuid":
-		return dataType
-	case "text", "character varying", "citext", "character":
-		return "text"
-	}
-	return ""
-}
-
-// uuidText is a UUID as PostgreSQL reads one.
-var uuidText = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
-
-// keyHolds reports whether a key of keyKind can hold the value v.
-func keyHolds(keyKind, v string) bool {
-	switch keyKind {
-	case "smallint":
-		_, err := strconv.ParseInt(v, 10, 16)
-		return err == nil
-	case "integer":
-		_, err := strconv.ParseInt(v, 10, 32)
-		return err == nil
-	case "bigint":
-		_, err := strconv.ParseInt(v, 10, 64)
-		return err == nil
-	case "uuid":
-		return uuidText.MatchString(v)
-	}
-	return true
 }

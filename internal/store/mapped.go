@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clerksync/clerksync/internal/mapping"
+	"github.com/clerksync/clerksync/internal/store/sqlgen"
 )
 
 // MappingError is a mapping the live database cannot take: a missing table
@@ -79,20 +80,10 @@ func (s *Store) ForgetIfStale(err error) bool {
 	return true
 }
 
-// compiled is the SQL of every table, built together: from the mapping and
-// the mapped tables' columns, or for clerksync's own tables. trials is nil
-// with trials off, orgs and memberships with organizations off.
-type compiled struct {
-	Users       *userTable
-	Trials      *trialTable
-	Organizations        *orgTable
-	Memberships *membershipTable
-}
-
 // statements returns the SQL of every table, building it from the mapped
 // tables' columns on first use (a failed build is tried again on the next
 // use: the database may be starting, or being fixed).
-func (s *Store) statements(ctx context.Context) (*compiled, error) {
+func (s *Store) statements(ctx context.Context) (*sqlgen.Statements, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.compiled != nil {
@@ -107,7 +98,7 @@ func (s *Store) statements(ctx context.Context) (*compiled, error) {
 }
 
 // tables returns the SQL of the user and trial tables (statements).
-func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
+func (s *Store) tables(ctx context.Context) (*sqlgen.Users, *sqlgen.Trials, error) {
 	c, err := s.statements(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -116,69 +107,46 @@ func (s *Store) tables(ctx context.Context) (*userTable, *trialTable, error) {
 }
 
 // compileMapped reads the mapped tables' columns and builds their SQL.
-func (s *Store) compileMapped(ctx context.Context) (*compiled, error) {
-	var (
-		users       *userTable
-		trials      *trialTable
-		orgs        *orgTable
-		memberships *membershipTable
-	)
+func (s *Store) compileMapped(ctx context.Context) (*sqlgen.Statements, error) {
+	m := s.mapping
+	var st *sqlgen.Statements
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		m := s.mapping
-		cols, err := tableColumns(ctx, tx, "users", m.Users.Table)
-		if err != nil {
-			return err
-		}
-		if users, err = compileUsers(m.Users, cols, s.schema); err != nil {
-			return &MappingError{Problems: err.Error()}
-		}
-		if err := uniqueClerkID(ctx, tx, "users", m.Users.Table, m.Users.ClerkID, users.Name, users.ClerkID); err != nil {
-			return err
-		}
-		if m.Trials != nil {
-			tcols, err := tableColumns(ctx, tx, "trials", m.Trials.Table)
+		cols := sqlgen.Tables{}
+		for _, t := range m.Tables() {
+			c, err := sqlgen.TableColumns(ctx, tx, t.Entity, t.Table)
 			if err != nil {
 				return err
 			}
-			if trials, err = compileTrials(m.Trials, tcols, users, cols[m.Users.Key.Column].dataType); err != nil {
-				return &MappingError{Problems: err.Error()}
-			}
+			cols[t.Table] = c
+		}
+		var err error
+		if st, err = sqlgen.Compile(m, s.schema, cols); err != nil {
+			return &MappingError{Problems: err.Error()}
+		}
+		if err := uniqueClerkID(ctx, tx, "users", m.Users.Table, m.Users.ClerkID, st.Users.Name, st.Users.ClerkID); err != nil {
+			return err
 		}
 		if m.Organizations == nil {
 			return nil
 		}
-		ocols, err := tableColumns(ctx, tx, "organizations", m.Organizations.Table)
-		if err != nil {
+		if err := uniqueClerkID(ctx, tx, "organizations", m.Organizations.Table, m.Organizations.ClerkID, st.Organizations.Name, st.Organizations.ClerkID); err != nil {
 			return err
 		}
-		if orgs, err = compileOrganizations(m.Organizations, ocols, s.schema); err != nil {
-			return &MappingError{Problems: err.Error()}
-		}
-		if err := uniqueClerkID(ctx, tx, "organizations", m.Organizations.Table, m.Organizations.ClerkID, orgs.Name, orgs.ClerkID); err != nil {
-			return err
-		}
-		mcols, err := tableColumns(ctx, tx, "memberships", m.Memberships.Table)
-		if err != nil {
-			return err
-		}
-		if memberships, err = compileMemberships(m.Memberships, mcols, orgs, users); err != nil {
-			return &MappingError{Problems: err.Error()}
-		}
-		return uniqueClerkID(ctx, tx, "memberships", m.Memberships.Table, m.Memberships.ClerkID, memberships.Name, memberships.ClerkID)
+		return uniqueClerkID(ctx, tx, "memberships", m.Memberships.Table, m.Memberships.ClerkID, st.Memberships.Name, st.Memberships.ClerkID)
 	})
-	var noTable *noTableError
+	var noTable *sqlgen.NoTableError
 	if errors.As(err, &noTable) {
 		err = &MappingError{Problems: noTable.Error()}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &compiled{Users: users, Trials: trials, Organizations: orgs, Memberships: memberships}, nil
+	return st, nil
 }
 
 // orgTables returns the SQL of the organization and membership tables, or
 // ErrOrganizationsOff.
-func (s *Store) orgTables(ctx context.Context) (*orgTable, *membershipTable, error) {
+func (s *Store) orgTables(ctx context.Context) (*sqlgen.Organizations, *sqlgen.Memberships, error) {
 	c, err := s.statements(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -195,7 +163,7 @@ var ErrOrganizationsOff = errors.New("organizations are not kept with this CLERK
 // uniqueClerkID refuses a Clerk ID column without a unique index of its
 // own, which ON CONFLICT needs.
 func uniqueClerkID(ctx context.Context, tx pgx.Tx, entity string, t mapping.Table, col, quotedTable, quotedCol string) error {
-	unique, err := isUnique(ctx, tx, t, col)
+	unique, err := sqlgen.IsUnique(ctx, tx, t, col)
 	if err != nil {
 		return err
 	}

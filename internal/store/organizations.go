@@ -11,6 +11,7 @@ import (
 
 	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store/sqlgen"
 )
 
 // OrganizationResult is what a write of an organization or a membership did.
@@ -57,12 +58,12 @@ func (s *Store) UpsertOrganization(ctx context.Context, o clerkevent.Organizatio
 
 // upsertOrganization writes o and reports, for a tombstoned organization,
 // whether its row is still there (its removal never ran).
-func (s *Store) upsertOrganization(ctx context.Context, tx pgx.Tx, orgs *orgTable, o clerkevent.Organization) (outcome Outcome, rowLeft bool, err error) {
+func (s *Store) upsertOrganization(ctx context.Context, tx pgx.Tx, orgs *sqlgen.Organizations, o clerkevent.Organization) (outcome Outcome, rowLeft bool, err error) {
 	var (
 		inserted   *bool
 		tombstoned bool
 	)
-	if err := tx.QueryRow(ctx, orgs.Upsert, args(orgRelation, o)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
+	if err := tx.QueryRow(ctx, orgs.Upsert, sqlgen.Args(sqlgen.OrganizationRelation, o)).Scan(&inserted, &tombstoned, &rowLeft); err != nil {
 		return "", false, err
 	}
 	if tombstoned {
@@ -143,7 +144,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 			return nil
 		}
 		var inserted *bool
-		if err := tx.QueryRow(ctx, memberships.Upsert, args(membershipRelation, m)).Scan(&inserted); err != nil {
+		if err := tx.QueryRow(ctx, memberships.Upsert, sqlgen.Args(sqlgen.MembershipRelation, m)).Scan(&inserted); err != nil {
 			return err
 		}
 		res.Outcome = written(inserted)

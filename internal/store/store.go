@@ -23,6 +23,7 @@ import (
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/mapping"
+	"github.com/clerksync/clerksync/internal/store/sqlgen"
 )
 
 // DefaultSchema is the schema of clerksync's bookkeeping (CLERKSYNC_SCHEMA's
@@ -72,7 +73,7 @@ type Store struct {
 	// the mapped tables' columns (see statements), or at New for
 	// clerksync's own.
 	mu       sync.Mutex
-	compiled *compiled
+	compiled *sqlgen.Statements
 }
 
 // db is what runs a store's statements: a pool, or a transaction (whose
@@ -136,23 +137,11 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 	}
 	s := &Store{pool: pool, db: pool, schema: layout.Schema, mapping: layout.Mapping}
 	if layout.Mapping == nil {
-		users, err := compileUsers(ownUsers, ownUsersTypes, layout.Schema)
+		own, err := sqlgen.Compile(nil, layout.Schema, nil)
 		if err != nil {
-			return nil, fmt.Errorf("clerksync's users table: %w", err)
+			return nil, err
 		}
-		trials, err := compileTrials(ownTrials, ownTrialsTypes, users, ownUsersTypes["id"].dataType)
-		if err != nil {
-			return nil, fmt.Errorf("clerksync's subscriptions table: %w", err)
-		}
-		orgs, err := compileOrganizations(ownOrganizations, ownOrganizationsTypes, layout.Schema)
-		if err != nil {
-			return nil, fmt.Errorf("clerksync's organizations table: %w", err)
-		}
-		memberships, err := compileMemberships(ownMemberships, ownMembershipsTypes, orgs, users)
-		if err != nil {
-			return nil, fmt.Errorf("clerksync's organization_memberships table: %w", err)
-		}
-		s.compiled = &compiled{Users: users, Trials: trials, Organizations: orgs, Memberships: memberships}
+		s.compiled = own
 	}
 	return s, nil
 }

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clerksync/clerksync/internal/store/sqlgen"
 )
 
 // TrialPlan is the plan of the trial subscription every new user gets.
-const TrialPlan = "trial"
+const TrialPlan = sqlgen.TrialPlan
 
 // Subscription is a user's trial subscription row: the subscriptions
 // table's, or the product's mapped one.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/store/sqlgen"
 )
 
 // ErrNotFound means no live row exists for the Clerk ID (a user's or an
@@ -122,7 +123,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 	if err := s.linkLegacyRows(ctx, tx, users, []clerkevent.User{u}); err != nil {
 		return res, err
 	}
-	err = tx.QueryRow(ctx, users.Upsert, args(userRelation, u)).Scan(&id, &inserted, &tombstoned)
+	err = tx.QueryRow(ctx, users.Upsert, sqlgen.Args(sqlgen.UserRelation, u)).Scan(&id, &inserted, &tombstoned)
 	if err != nil {
 		return res, err
 	}

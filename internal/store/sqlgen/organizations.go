@@ -1,4 +1,4 @@
-package store
+package sqlgen
 
 import (
 	"fmt"
@@ -6,12 +6,12 @@ import (
 	"github.com/clerksync/clerksync/internal/mapping"
 )
 
-// orgTable is the SQL for the table organizations are written to:
+// Organizations is the SQL for the table organizations are written to:
 // clerksync's own organizations table, or a product's, mapped. Like
 // userTable it is built once, and every write of an organization's row (its
 // own event, a membership's embedded organization, a backfill) goes
 // through it; versions are kept in clerksync.organization_state.
-type orgTable struct {
+type Organizations struct {
 	// Name, ClerkID and Key are quoted: the table, its Clerk ID column and
 	// its primary Key; Live is the predicate of a row (alias u) not
 	// soft-deleted.
@@ -48,21 +48,21 @@ var ownOrganizations = &mapping.Organizations{
 	},
 }
 
-var ownOrganizationsTypes = map[string]columnInfo{
-	"id": {dataType: "uuid", hasDefault: true}, "clerk_id": {dataType: "text"},
-	"name": {dataType: "text", nullable: true}, "slug": {dataType: "text", nullable: true},
-	"image_url":        {dataType: "text", nullable: true},
-	"clerk_created_at": {dataType: "timestamp with time zone", nullable: true},
-	"clerk_updated_at": {dataType: "timestamp with time zone"},
-	"created_at":       {dataType: "timestamp with time zone", hasDefault: true},
-	"updated_at":       {dataType: "timestamp with time zone", hasDefault: true},
+var ownOrganizationsTypes = map[string]ColumnInfo{
+	"id": {DataType: "uuid", hasDefault: true}, "clerk_id": {DataType: "text"},
+	"name": {DataType: "text", Nullable: true}, "slug": {DataType: "text", Nullable: true},
+	"image_url":        {DataType: "text", Nullable: true},
+	"clerk_created_at": {DataType: "timestamp with time zone", Nullable: true},
+	"clerk_updated_at": {DataType: "timestamp with time zone"},
+	"created_at":       {DataType: "timestamp with time zone", hasDefault: true},
+	"updated_at":       {DataType: "timestamp with time zone", hasDefault: true},
 }
 
 // compileOrganizations builds an orgTable from a mapping and the table's
 // columns, or says, one line per mistake, what the table cannot take.
-func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo, schema string) (*orgTable, error) {
-	t := &orgTable{schema: schema, Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), Key: quote(m.Key.Column), Live: "true",
-		KeyType: cols[m.Key.Column].dataType}
+func compileOrganizations(m *mapping.Organizations, cols map[string]ColumnInfo, schema string) (*Organizations, error) {
+	t := &Organizations{schema: schema, Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), Key: quote(m.Key.Column), Live: "true",
+		KeyType: cols[m.Key.Column].DataType}
 	c := newTableCompiler("organizations", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk organization ID")
 	insertCols, insertVals := []string{t.ClerkID}, []string{"src.clerk_id"}
@@ -97,7 +97,7 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]columnInfo, 
 with tombstone as (
     select 1 from ` + tombstones + ` where clerk_id = @clerk_id
 ), src as (
-    select ` + params(orgRelation) + `
+    select ` + params(OrganizationRelation) + `
     where not exists (select 1 from tombstone)
 ), apply as materialized (
     select src.* from src
@@ -126,12 +126,12 @@ order by 1`
 	return t, nil
 }
 
-// membershipTable is the SQL for the table memberships are written to,
+// Memberships is the SQL for the table memberships are written to,
 // clerksync's own organization_memberships or a product's, mapped: one row
 // per organization and user, referencing both tables' keys. Versions, and
 // which organization and user each membership is of, are kept in
 // clerksync.membership_state.
-type membershipTable struct {
+type Memberships struct {
 	Name, ClerkID string
 	// schema is the bookkeeping schema the statements are written for.
 	schema string
@@ -165,23 +165,23 @@ var ownMemberships = &mapping.Memberships{
 	},
 }
 
-var ownMembershipsTypes = map[string]columnInfo{
-	"id": {dataType: "uuid", hasDefault: true}, "clerk_id": {dataType: "text"},
-	"organization_id": {dataType: "uuid"}, "user_id": {dataType: "uuid"}, "role": {dataType: "text"},
-	"clerk_created_at": {dataType: "timestamp with time zone", nullable: true},
-	"clerk_updated_at": {dataType: "timestamp with time zone"},
-	"created_at":       {dataType: "timestamp with time zone", hasDefault: true},
-	"updated_at":       {dataType: "timestamp with time zone", hasDefault: true},
+var ownMembershipsTypes = map[string]ColumnInfo{
+	"id": {DataType: "uuid", hasDefault: true}, "clerk_id": {DataType: "text"},
+	"organization_id": {DataType: "uuid"}, "user_id": {DataType: "uuid"}, "role": {DataType: "text"},
+	"clerk_created_at": {DataType: "timestamp with time zone", Nullable: true},
+	"clerk_updated_at": {DataType: "timestamp with time zone"},
+	"created_at":       {DataType: "timestamp with time zone", hasDefault: true},
+	"updated_at":       {DataType: "timestamp with time zone", hasDefault: true},
 }
 
 // compileMemberships builds a membershipTable referencing orgs and users,
 // or says, one line per mistake, what the table cannot take.
-func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs *orgTable, users *userTable) (*membershipTable, error) {
-	t := &membershipTable{Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), schema: users.Schema}
+func compileMemberships(m *mapping.Memberships, cols map[string]ColumnInfo, orgs *Organizations, users *Users) (*Memberships, error) {
+	t := &Memberships{Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), schema: users.Schema}
 	c := newTableCompiler("memberships", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk membership ID")
 	c.referenceColumn(m.Organization, orgs.KeyType, "the organizations table")
-	c.referenceColumn(m.User, users.Columns[users.Mapping.Key.Column].dataType, "the users table")
+	c.referenceColumn(m.User, users.Columns[users.Mapping.Key.Column].DataType, "the users table")
 	insertCols := []string{t.ClerkID, quote(m.Organization), quote(m.User)}
 	insertVals := []string{"src.clerk_id", "src.org_key", "src.user_key"}
 	if col, val := c.keyColumn(m.Key); col != "" {
@@ -209,7 +209,7 @@ func compileMemberships(m *mapping.Memberships, cols map[string]columnInfo, orgs
       and (st.clerk_updated_at, st.clerk_id collate "C") > (src.updated_at, src.clerk_id collate "C")`
 	t.Upsert = `
 with src as (
-    select ` + params(membershipRelation) + `
+    select ` + params(MembershipRelation) + `
 ), apply as materialized (
     select src.*, o.` + orgs.Key + ` as org_key, mu.` + users.Key + ` as user_key
     from src

@@ -1,20 +1,22 @@
-package store
+package sqlgen
 
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/clerksync/clerksync/internal/mapping"
 )
 
-// userTable is the SQL for the table users are written to: clerksync's own
+// Users is the SQL for the table users are written to: clerksync's own
 // users table, or a product's, mapped. It is built once, from the mapping
 // and the table's column types, and every write of a user row (a webhook,
 // an ensure's minimal row, a membership's member, a backfill page) goes
 // through it.
-type userTable struct {
+type Users struct {
 	Mapping *mapping.Users
 	// Name, ClerkID and Key are quoted: the table, its Clerk ID column and
 	// its primary Key.
@@ -56,7 +58,7 @@ type userTable struct {
 	// soft-deleted.
 	Live string
 	// Columns are every column of the table.
-	Columns map[string]columnInfo
+	Columns map[string]ColumnInfo
 	// Exposed are the columns of the row lookup reads, which ensure
 	// answers: the key, the Clerk ID and the mapped columns the mapping
 	// exposes, sorted; never a column the mapping does not name.
@@ -79,21 +81,21 @@ var ownUsers = &mapping.Users{
 	},
 }
 
-var ownUsersTypes = map[string]columnInfo{
-	"id": {dataType: "uuid", hasDefault: true}, "clerk_id": {dataType: "text"},
-	"clerk_created_at": {dataType: "timestamp with time zone", nullable: true},
-	"clerk_updated_at": {dataType: "timestamp with time zone"},
-	"email":            {dataType: "text", nullable: true}, "first_name": {dataType: "text", nullable: true},
-	"image_url": {dataType: "text", nullable: true}, "last_name": {dataType: "text", nullable: true},
-	"updated_at": {dataType: "timestamp with time zone", hasDefault: true},
-	"username":   {dataType: "text", nullable: true},
-	"created_at": {dataType: "timestamp with time zone", hasDefault: true},
+var ownUsersTypes = map[string]ColumnInfo{
+	"id": {DataType: "uuid", hasDefault: true}, "clerk_id": {DataType: "text"},
+	"clerk_created_at": {DataType: "timestamp with time zone", Nullable: true},
+	"clerk_updated_at": {DataType: "timestamp with time zone"},
+	"email":            {DataType: "text", Nullable: true}, "first_name": {DataType: "text", Nullable: true},
+	"image_url": {DataType: "text", Nullable: true}, "last_name": {DataType: "text", Nullable: true},
+	"updated_at": {DataType: "timestamp with time zone", hasDefault: true},
+	"username":   {DataType: "text", Nullable: true},
+	"created_at": {DataType: "timestamp with time zone", hasDefault: true},
 }
 
 // compileUsers builds a userTable from a mapping and the table's columns,
 // or says, one line per mistake, what in the mapping the table cannot take.
-func compileUsers(m *mapping.Users, cols map[string]columnInfo, schema string) (*userTable, error) {
-	t := &userTable{Schema: schema, Mapping: m, Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), Key: quote(m.Key.Column), Live: "true", Columns: cols}
+func compileUsers(m *mapping.Users, cols map[string]ColumnInfo, schema string) (*Users, error) {
+	t := &Users{Schema: schema, Mapping: m, Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), Key: quote(m.Key.Column), Live: "true", Columns: cols}
 	c := newTableCompiler("users", m.Table, cols)
 	c.clerkIDColumn(m.ClerkID, "a Clerk ID")
 	insertCols, insertVals := []string{t.ClerkID}, []string{"src.clerk_id"}
@@ -112,7 +114,7 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo, schema string) (
 	}
 	t.PageCols = pageColumns(typed)
 	t.Exposed = exposedColumns(m, cols)
-	if m != ownUsers && cols[m.ClerkID].nullable {
+	if m != ownUsers && cols[m.ClerkID].Nullable {
 		// A row some user holds is never taken, nor one for a deleted user.
 		unheld := `
   and ` + absent(t.Name, t.ClerkID, "p.clerk_id") + `
@@ -122,7 +124,7 @@ func compileUsers(m *mapping.Users, cols map[string]columnInfo, schema string) (
 			// finds the row: compared as text, every write of a user with
 			// an external_id scanned the table. externalIDs passes only
 			// values the type takes.
-			t.KeyKind = externalIDKind(cols[m.Key.Column].dataType)
+			t.KeyKind = externalIDKind(cols[m.Key.Column].DataType)
 			key := `u.` + t.Key + ` = p.external_id`
 			switch t.KeyKind {
 			case "":
@@ -159,7 +161,7 @@ where u.` + t.ClerkID + ` is null and u.` + quote(m.EmailColumn) + ` = ` + email
 // names and meaning are the public contract, and clerksync created them
 // all), or the key, the Clerk ID and the exposed mapped columns of a
 // product's own table, whatever else that table holds.
-func exposedColumns(m *mapping.Users, cols map[string]columnInfo) []string {
+func exposedColumns(m *mapping.Users, cols map[string]ColumnInfo) []string {
 	if m == ownUsers {
 		return slices.Sorted(maps.Keys(cols))
 	}
@@ -189,7 +191,7 @@ func rowObject(alias string, names []string) string {
 }
 
 // build writes the statements of t.
-func (t *userTable) build(insertCols, insertVals, sets, updates []string, typed []column, cols map[string]columnInfo) {
+func (t *Users) build(insertCols, insertVals, sets, updates []string, typed []column, cols map[string]ColumnInfo) {
 	t.write = writeFromApply(t.Name, t.ClerkID, insertCols, insertVals, sets, updates,
 		`u.`+t.ClerkID+` as clerk_id, u.`+t.Key+`::text as id, u.`+t.Key+` as user_key, `, true)
 	t.projection = projectionOf(t.write)
@@ -197,7 +199,7 @@ func (t *userTable) build(insertCols, insertVals, sets, updates []string, typed 
 with tombstone as (
     select 1 from ` + t.Schema + `.user_tombstones where clerk_id = @clerk_id
 ), src as (
-    select ` + params(userRelation) + `
+    select ` + params(UserRelation) + `
     where not exists (select 1 from tombstone)
 ),` + t.body("") + `
 select
@@ -229,7 +231,7 @@ from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1`
 // user never given one whose trial_ends, Clerk's created_at plus
 // trialPeriod, an interval parameter, is still ahead), and state records it
 // as given. Without trialPeriod it gives none.
-func (t *userTable) body(trialPeriod string) string {
+func (t *Users) body(trialPeriod string) string {
 	var grant, stateCol, stateVal, stateSet string
 	if trialPeriod != "" {
 		trialEnds := "src.created_at + " + trialPeriod + "::interval"
@@ -266,7 +268,7 @@ apply as materialized (
 // users updated, the page's users refused as tombstoned, and the trials
 // given. Each user is looked up once in the tombstones (checked): a
 // second anti-join for the count cost the page a second probe per user.
-func (t *userTable) pageStatement(trialInsert string) string {
+func (t *Users) pageStatement(trialInsert string) string {
 	trial, trials, trialPeriod := "", "0", ""
 	if trialInsert != "" {
 		trial, trials = `, trial as (`+trialInsert+`
@@ -291,4 +293,38 @@ select
     (select count(*) from checked where not live),
     ` + trials + `
 from written`
+}
+
+// externalIDKind is how an external_id is compared with a key of
+// dataType: cast to the key's integer or uuid type, as text for a text
+// key, or "" (the key cast to text) for any other.
+func externalIDKind(dataType string) string {
+	switch dataType {
+	case "smallint", "integer", "bigint", "uuid":
+		return dataType
+	case "text", "character varying", "citext", "character":
+		return "text"
+	}
+	return ""
+}
+
+// uuidText is a UUID as PostgreSQL reads one.
+var uuidText = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+
+// KeyHolds reports whether a key of keyKind can hold the value v.
+func KeyHolds(keyKind, v string) bool {
+	switch keyKind {
+	case "smallint":
+		_, err := strconv.ParseInt(v, 10, 16)
+		return err == nil
+	case "integer":
+		_, err := strconv.ParseInt(v, 10, 32)
+		return err == nil
+	case "bigint":
+		_, err := strconv.ParseInt(v, 10, 64)
+		return err == nil
+	case "uuid":
+		return uuidText.MatchString(v)
+	}
+	return true
 }

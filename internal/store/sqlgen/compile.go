@@ -1,4 +1,4 @@
-package store
+package sqlgen
 
 // The checks every mapped table goes through (tableCompiler) and the
 // statements every entity shares: soft and hard removal.
@@ -23,10 +23,10 @@ type column struct {
 	enumType string
 }
 
-// columnInfo is what information_schema says of a column.
-type columnInfo struct {
-	dataType   string
-	nullable   bool
+// ColumnInfo is what information_schema says of a column.
+type ColumnInfo struct {
+	DataType   string
+	Nullable   bool
 	hasDefault bool
 	// enumType and enumLabels are an enum column's type, quoted, and its
 	// labels in order (Drizzle's pgEnum, Prisma's enum); empty otherwise.
@@ -41,7 +41,7 @@ type columnInfo struct {
 // collects every mistake, one line each, naming the table and the column.
 type tableCompiler struct {
 	label    string
-	cols     map[string]columnInfo
+	cols     map[string]ColumnInfo
 	written  map[string]bool
 	problems []string
 	// clerkID is the table's Clerk ID column, quoted, once checked.
@@ -53,7 +53,7 @@ type tableCompiler struct {
 	updates []string
 }
 
-func newTableCompiler(entity string, t mapping.Table, cols map[string]columnInfo) *tableCompiler {
+func newTableCompiler(entity string, t mapping.Table, cols map[string]ColumnInfo) *tableCompiler {
 	return &tableCompiler{label: fmt.Sprintf("%s table %s", entity, t), cols: cols, written: map[string]bool{}}
 }
 
@@ -62,7 +62,7 @@ func (c *tableCompiler) problem(col, format string, args ...any) {
 }
 
 // info returns a column's type, or records that it is not there.
-func (c *tableCompiler) info(name string) (columnInfo, bool) {
+func (c *tableCompiler) info(name string) (ColumnInfo, bool) {
 	ci, ok := c.cols[name]
 	if !ok {
 		c.problem(name, "no such column; add it to the table, or take it out of the mapping")
@@ -74,8 +74,8 @@ func (c *tableCompiler) info(name string) (columnInfo, bool) {
 func (c *tableCompiler) clerkIDColumn(name, what string) {
 	c.written[name] = true
 	c.clerkID = quote(name)
-	if ci, ok := c.info(name); ok && !slices.Contains(textTypes, ci.dataType) {
-		c.problem(name, "type %s cannot hold %s; make it text", ci.dataType, what)
+	if ci, ok := c.info(name); ok && !slices.Contains(textTypes, ci.DataType) {
+		c.problem(name, "type %s cannot hold %s; make it text", ci.DataType, what)
 	}
 }
 
@@ -83,8 +83,8 @@ func (c *tableCompiler) clerkIDColumn(name, what string) {
 // keyType.
 func (c *tableCompiler) referenceColumn(name, keyType, what string) {
 	c.written[name] = true
-	if ci, ok := c.info(name); ok && ci.dataType != keyType {
-		c.problem(name, "type %s does not match %s's key (%s)", ci.dataType, what, keyType)
+	if ci, ok := c.info(name); ok && ci.DataType != keyType {
+		c.problem(name, "type %s does not match %s's key (%s)", ci.DataType, what, keyType)
 	}
 }
 
@@ -96,10 +96,10 @@ func (c *tableCompiler) keyColumn(k mapping.Key) (col, val string) {
 	if !ok {
 		return "", ""
 	}
-	gen, ok := keyExpr(k, ci.dataType)
+	gen, ok := keyExpr(k, ci.DataType)
 	switch {
 	case !ok:
-		c.problem(k.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", ci.dataType)
+		c.problem(k.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", ci.DataType)
 	case gen == "" && !ci.hasDefault:
 		c.problem(k.Column, "the primary key has no database default; say how a new row's key is made: key: {column: %s, generate: uuid}", k.Column)
 	case gen != "":
@@ -116,17 +116,17 @@ func (c *tableCompiler) columns(cols []mapping.Column) (typed []column, insertCo
 		if !ok {
 			continue
 		}
-		col := column{Column: m, quoted: quote(m.Name), dataType: ci.dataType, enumType: ci.enumType}
+		col := column{Column: m, quoted: quote(m.Name), dataType: ci.DataType, enumType: ci.enumType}
 		if col.enumType != "" && m.Missing != nil && !slices.Contains(ci.enumLabels, *m.Missing) {
-			c.problem(m.Name, "missing %q is not a label of enum %s (%s); write one of its labels", *m.Missing, ci.dataType, strings.Join(ci.enumLabels, ", "))
+			c.problem(m.Name, "missing %q is not a label of enum %s (%s); write one of its labels", *m.Missing, ci.DataType, strings.Join(ci.enumLabels, ", "))
 		}
 		expr, ok := valueExpr(col)
 		if !ok {
-			c.problem(m.Name, "type %s cannot hold source %s (%s); change the column's type or the source", ci.dataType, m.Source, kindName(m.Source))
+			c.problem(m.Name, "type %s cannot hold source %s (%s); change the column's type or the source", ci.DataType, m.Source, kindName(m.Source))
 			continue
 		}
-		if !ci.nullable && m.Missing == nil && !mapping.SourceNotNull(m.Source) {
-			c.problem(m.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: %s}", m.Source, m.Source, missingExample(m.Source, ci.dataType))
+		if !ci.Nullable && m.Missing == nil && !mapping.SourceNotNull(m.Source) {
+			c.problem(m.Name, "NOT NULL, and source %s can be missing; say what is written then: {source: %s, missing: %s}", m.Source, m.Source, missingExample(m.Source, ci.DataType))
 		}
 		c.written[m.Name] = true
 		typed = append(typed, col)
@@ -185,10 +185,10 @@ func (c *tableCompiler) deletion(d mapping.Deletion, live string) {
 	if !ok {
 		return
 	}
-	if _, ok := timeInto("now()", ci.dataType); !ok {
-		c.problem(d.DeletedAt, "type %s cannot hold the deletion's time; make it timestamptz, timestamp or bigint", ci.dataType)
+	if _, ok := timeInto("now()", ci.DataType); !ok {
+		c.problem(d.DeletedAt, "type %s cannot hold the deletion's time; make it timestamptz, timestamp or bigint", ci.DataType)
 	}
-	if !ci.nullable {
+	if !ci.Nullable {
 		c.problem(d.DeletedAt, "NOT NULL: %s has no deletion time; make the column nullable", live)
 	}
 }
@@ -197,7 +197,7 @@ func (c *tableCompiler) deletion(d mapping.Deletion, live string) {
 // every mistake found before, or nil.
 func (c *tableCompiler) err() error {
 	for _, name := range slices.Sorted(maps.Keys(c.cols)) {
-		if ci := c.cols[name]; !ci.nullable && !ci.hasDefault && !c.written[name] {
+		if ci := c.cols[name]; !ci.Nullable && !ci.hasDefault && !c.written[name] {
 			c.problem(name, "NOT NULL without a default, and the mapping does not write it; map it (a source, or now) or give it a default")
 		}
 	}
@@ -213,9 +213,9 @@ func (c *tableCompiler) err() error {
 // row the app deactivated itself loses its personal data too. live is a
 // predicate on u: the row is not soft-deleted; pending, that its removal
 // is not done (not soft-deleted, or a cleared column still holds a value).
-func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols map[string]columnInfo, tombstones string) (remove, live, pending string) {
+func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols map[string]ColumnInfo, tombstones string) (remove, live, pending string) {
 	deleted := quote(d.DeletedAt)
-	now, _ := timeInto("now()", cols[d.DeletedAt].dataType)
+	now, _ := timeInto("now()", cols[d.DeletedAt].DataType)
 	set := []string{deleted + " = coalesce(u." + deleted + ", " + now + ")"}
 	live = "u." + deleted + " is null"
 	uncleared := []string{live}

@@ -1,4 +1,4 @@
-package store
+package sqlgen
 
 import (
 	"errors"
@@ -10,10 +10,10 @@ import (
 	"github.com/clerksync/clerksync/internal/mapping"
 )
 
-// trialTable is the SQL for the table trials are written to: clerksync's
+// Trials is the SQL for the table trials are written to: clerksync's
 // own subscriptions table, or a product's, mapped. Like userTable, it is
 // built once.
-type trialTable struct {
+type Trials struct {
 	// Grant gives one user ($1, Clerk ID) its trial ending at $2.
 	Grant string
 	// Page writes a Page of users (userTable.pageStatement) and gives those
@@ -31,6 +31,10 @@ type trialTable struct {
 	Due string
 }
 
+// TrialPlan is the plan of the trial subscription every new user gets in
+// clerksync's own subscriptions table.
+const TrialPlan = "trial"
+
 // ownTrials is the mapping of clerksync's own subscriptions table.
 var ownTrials = &mapping.Trials{
 	Table: mapping.Table{Name: "subscriptions"}, User: "user_id", Key: mapping.Key{Column: "id"},
@@ -38,21 +42,21 @@ var ownTrials = &mapping.Trials{
 	EndsAt: "trial_ends_at", Columns: []mapping.Column{{Name: "updated_at", Source: mapping.SourceNow}},
 }
 
-var ownTrialsTypes = map[string]columnInfo{
-	"id": {dataType: "uuid", hasDefault: true}, "user_id": {dataType: "uuid"}, "plan": {dataType: "text"},
-	"status": {dataType: "text"}, "trial_ends_at": {dataType: "timestamp with time zone", nullable: true},
-	"created_at": {dataType: "timestamp with time zone", hasDefault: true},
-	"updated_at": {dataType: "timestamp with time zone", hasDefault: true},
+var ownTrialsTypes = map[string]ColumnInfo{
+	"id": {DataType: "uuid", hasDefault: true}, "user_id": {DataType: "uuid"}, "plan": {DataType: "text"},
+	"status": {DataType: "text"}, "trial_ends_at": {DataType: "timestamp with time zone", Nullable: true},
+	"created_at": {DataType: "timestamp with time zone", hasDefault: true},
+	"updated_at": {DataType: "timestamp with time zone", hasDefault: true},
 }
 
 // compileTrials builds a trialTable for users written to users, or says,
 // one line per mistake, what in the mapping the table cannot take.
-func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTable, userKeyType string) (*trialTable, error) {
+func compileTrials(m *mapping.Trials, cols map[string]ColumnInfo, users *Users, userKeyType string) (*Trials, error) {
 	var p []string
 	problem := func(col, format string, args ...any) {
 		p = append(p, fmt.Sprintf("trials table %s, column %s: ", m.Table, col)+fmt.Sprintf(format, args...))
 	}
-	info := func(name string) (columnInfo, bool) {
+	info := func(name string) (ColumnInfo, bool) {
 		ci, ok := cols[name]
 		if !ok {
 			problem(name, "no such column; add it to the table, or take it out of the mapping")
@@ -62,8 +66,8 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 	name := quoteTable(m.Table)
 	written := map[string]bool{}
 	insertCols := []string{quote(m.User), quote(m.PlanColumn), quote(m.StatusColumn), quote(m.EndsAt)}
-	if ci, ok := info(m.User); ok && ci.dataType != userKeyType {
-		problem(m.User, "type %s does not match the users key's (%s)", ci.dataType, userKeyType)
+	if ci, ok := info(m.User); ok && ci.DataType != userKeyType {
+		problem(m.User, "type %s does not match the users key's (%s)", ci.DataType, userKeyType)
 	}
 	for _, cv := range []struct {
 		column string
@@ -76,17 +80,17 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 		case len(ci.enumLabels) > 0:
 			for _, v := range values {
 				if !slices.Contains(ci.enumLabels, v) {
-					problem(c, "%q is not a label of enum %s (%s); write one of its labels", v, ci.dataType, strings.Join(ci.enumLabels, ", "))
+					problem(c, "%q is not a label of enum %s (%s); write one of its labels", v, ci.DataType, strings.Join(ci.enumLabels, ", "))
 				}
 			}
-		case !slices.Contains(textTypes, ci.dataType):
-			problem(c, "type %s cannot hold text; make it text", ci.dataType)
+		case !slices.Contains(textTypes, ci.DataType):
+			problem(c, "type %s cannot hold text; make it text", ci.DataType)
 		}
 	}
 	endsInfo, ok := info(m.EndsAt)
-	endsAt := func(expr string) string { e, _ := timeInto(expr, endsInfo.dataType); return e }
-	if _, convertible := timeInto("now()", endsInfo.dataType); ok && !convertible {
-		problem(m.EndsAt, "type %s cannot hold the trial's end; make it timestamptz, timestamp or bigint", endsInfo.dataType)
+	endsAt := func(expr string) string { e, _ := timeInto(expr, endsInfo.DataType); return e }
+	if _, convertible := timeInto("now()", endsInfo.DataType); ok && !convertible {
+		problem(m.EndsAt, "type %s cannot hold the trial's end; make it timestamptz, timestamp or bigint", endsInfo.DataType)
 	}
 	nowCols, nowVals := []string{}, []string{}
 	for _, c := range m.Columns {
@@ -94,19 +98,19 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 		if !ok {
 			continue
 		}
-		v, convertible := timeInto("now()", ci.dataType)
+		v, convertible := timeInto("now()", ci.DataType)
 		if !convertible {
-			problem(c.Name, "type %s cannot hold the time of the write; make it timestamptz, timestamp or bigint", ci.dataType)
+			problem(c.Name, "type %s cannot hold the time of the write; make it timestamptz, timestamp or bigint", ci.DataType)
 		}
 		nowCols, nowVals = append(nowCols, quote(c.Name)), append(nowVals, v)
 		written[c.Name] = true
 	}
 	var keyCols, keyVals []string
 	if ci, ok := info(m.Key.Column); ok {
-		gen, convertible := keyExpr(m.Key, ci.dataType)
+		gen, convertible := keyExpr(m.Key, ci.DataType)
 		switch {
 		case !convertible:
-			problem(m.Key.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", ci.dataType)
+			problem(m.Key.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", ci.DataType)
 		case gen == "" && !ci.hasDefault:
 			problem(m.Key.Column, "the primary key has no database default; say how a new row's key is made: key: {column: %s, generate: uuid}", m.Key.Column)
 		case gen != "":
@@ -117,7 +121,7 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 		written[c] = true
 	}
 	for _, col := range slices.Sorted(maps.Keys(cols)) {
-		if ci := cols[col]; !ci.nullable && !ci.hasDefault && !written[col] {
+		if ci := cols[col]; !ci.Nullable && !ci.hasDefault && !written[col] {
 			problem(col, "NOT NULL without a default, and the mapping does not write it; map it (now) or give it a default")
 		}
 	}
@@ -136,7 +140,7 @@ func compileTrials(m *mapping.Trials, cols map[string]columnInfo, users *userTab
 	noRowYet := func(userKey string) string {
 		return `not exists (select 1 from ` + name + ` x where x.` + quote(m.User) + ` = ` + userKey + `)`
 	}
-	t := &trialTable{}
+	t := &Trials{}
 	t.Grant = `
 with granted as (
     update ` + users.Schema + `.user_state set trial_granted_at = now()
@@ -147,7 +151,7 @@ with granted as (
 select ` + values("u."+users.Key, "$2::timestamptz") + ` from granted g join ` + users.Name + ` u on u.` + users.ClerkID + ` = g.clerk_id
 where ` + noRowYet("u."+users.Key) + `
 on conflict do nothing
-returning ` + timeFrom(quote(m.EndsAt), endsInfo.dataType)
+returning ` + timeFrom(quote(m.EndsAt), endsInfo.DataType)
 	t.Page = users.pageStatement(`
     ` + insert + `
     select ` + values("w.user_key", "a.trial_ends") + `
@@ -174,7 +178,7 @@ update ` + name + ` s set ` + ends + ` = ` + endsAt("(now() - interval '1 minute
 from ` + users.Name + ` u
 where u.` + users.Key + ` = s.` + quote(m.User) + ` and u.` + users.ClerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
 	t.Lookup = `
-select s.` + status + `::text, ` + timeFrom("s."+ends, endsInfo.dataType) + `, to_jsonb(s)
+select s.` + status + `::text, ` + timeFrom("s."+ends, endsInfo.DataType) + `, to_jsonb(s)
 from ` + name + ` s join ` + users.Name + ` u on u.` + users.Key + ` = s.` + quote(m.User) + `
 where u.` + users.ClerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
 	return t, nil

@@ -1,4 +1,4 @@
-package store
+package sqlgen
 
 // The source relations: the row a write statement reads one user,
 // organization or membership from, as named parameters (one entity) or
@@ -23,9 +23,9 @@ func relation[T any](sources []mapping.Source[T]) []mapping.Source[T] {
 }
 
 var (
-	userRelation       = relation(mapping.UserSources)
-	orgRelation        = relation(mapping.OrganizationSources)
-	membershipRelation = relation(mapping.MembershipSources)
+	UserRelation         = relation(mapping.UserSources)
+	OrganizationRelation = relation(mapping.OrganizationSources)
+	MembershipRelation   = relation(mapping.MembershipSources)
 )
 
 // params is a relation's columns as named parameters (@clerk_id), each
@@ -38,9 +38,9 @@ func params[T any](rel []mapping.Source[T]) string {
 	return strings.Join(ps, ", ")
 }
 
-// args are e's values as the named arguments of a statement reading
+// Args are e's values as the named arguments of a statement reading
 // params(rel).
-func args[T any](rel []mapping.Source[T], e T) pgx.StrictNamedArgs {
+func Args[T any](rel []mapping.Source[T], e T) pgx.StrictNamedArgs {
 	a := make(pgx.StrictNamedArgs, len(rel))
 	for _, s := range rel {
 		a[s.RelationColumn()] = s.Value(e)
@@ -63,7 +63,7 @@ func pageColumns(typed []column) []int {
 		read = append(read, derivedSources[c.Source].reads...)
 	}
 	var cols []int
-	for i, s := range userRelation {
+	for i, s := range UserRelation {
 		if slices.Contains(read, s.RelationColumn()) {
 			cols = append(cols, i)
 		}
@@ -88,12 +88,12 @@ func arrayType(typ string) string {
 // staging table: a temporary table cost each page its own statement, a
 // COPY and its description, and its truncation at commit.
 func pageRelation(cols []int) string {
-	arrays, names, selected := make([]string, len(cols)), make([]string, len(cols)), make([]string, len(userRelation))
+	arrays, names, selected := make([]string, len(cols)), make([]string, len(cols)), make([]string, len(UserRelation))
 	for i, at := range cols {
-		s := userRelation[at]
+		s := UserRelation[at]
 		arrays[i], names[i] = "@"+s.RelationColumn()+"::"+arrayType(s.SQLType), s.RelationColumn()
 	}
-	for i, s := range userRelation {
+	for i, s := range UserRelation {
 		if slices.Contains(cols, i) {
 			selected[i] = "p." + s.RelationColumn() + "::" + s.SQLType + " as " + s.RelationColumn()
 		} else {
@@ -104,12 +104,12 @@ func pageRelation(cols []int) string {
     from unnest(` + strings.Join(arrays, ", ") + `) as p(` + strings.Join(names, ", ") + `)`
 }
 
-// pageArgs are a page's users as pageRelation's named arrays.
-func pageArgs(users []clerkevent.User, cols []int) pgx.StrictNamedArgs {
+// PageArgs are a page's users as pageRelation's named arrays.
+func PageArgs(users []clerkevent.User, cols []int) pgx.StrictNamedArgs {
 	a := make(pgx.StrictNamedArgs, len(cols)+1)
 	values := make([]any, len(users))
 	for _, at := range cols {
-		s := userRelation[at]
+		s := UserRelation[at]
 		for i, u := range users {
 			values[i] = s.Value(u)
 		}
@@ -125,9 +125,9 @@ func pageArgs(users []clerkevent.User, cols []int) pgx.StrictNamedArgs {
 	return a
 }
 
-// trialPeriodArg is the page statement's trial period (@trial_period), an
+// TrialPeriodArg is the page statement's trial period (@trial_period), an
 // interval.
-func trialPeriodArg(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.Microseconds()) }
+func TrialPeriodArg(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.Microseconds()) }
 
 // arrayOf is values, each a T, a *T or nil, as one array.
 func arrayOf[T any](values []any) []*T {

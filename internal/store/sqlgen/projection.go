@@ -1,4 +1,4 @@
-package store
+package sqlgen
 
 import (
 	"crypto/sha256"

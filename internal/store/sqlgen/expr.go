@@ -1,4 +1,4 @@
-package store
+package sqlgen
 
 // Expressions the SQL compiler writes into statements: quoted names and
 // literals, the conversions of a source into a column's type, missing

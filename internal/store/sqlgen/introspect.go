@@ -1,4 +1,4 @@
-package store
+package sqlgen
 
 // What the compiler reads of the product's tables: their columns, types,
 // enums and unique indexes.
@@ -6,17 +6,15 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clerksync/clerksync/internal/mapping"
 )
 
-// tableColumns reads a table's columns from information_schema, or says
+// TableColumns reads a table's columns from information_schema, or says
 // that the table is not there.
-func tableColumns(ctx context.Context, q pgx.Tx, entity string, t mapping.Table) (map[string]columnInfo, error) {
+func TableColumns(ctx context.Context, q pgx.Tx, entity string, t mapping.Table) (map[string]ColumnInfo, error) {
 	rows, err := q.Query(ctx, `
 select column_name::text, case when data_type = 'USER-DEFINED' then udt_name::text else data_type::text end, is_nullable = 'YES',
        column_default is not null or is_identity = 'YES' or is_generated <> 'NEVER',
@@ -28,15 +26,15 @@ from information_schema.columns c where table_schema = $1 and table_name = $2`, 
 	if err != nil {
 		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
 	}
-	cols := map[string]columnInfo{}
+	cols := map[string]ColumnInfo{}
 	for rows.Next() {
 		var name, typeSchema string
-		var ci columnInfo
-		if err := rows.Scan(&name, &ci.dataType, &ci.nullable, &ci.hasDefault, &typeSchema, &ci.enumLabels); err != nil {
+		var ci ColumnInfo
+		if err := rows.Scan(&name, &ci.DataType, &ci.Nullable, &ci.hasDefault, &typeSchema, &ci.enumLabels); err != nil {
 			return nil, fmt.Errorf("read the columns of %s: %w", t, err)
 		}
 		if typeSchema != "" {
-			ci.userType = pgx.Identifier{typeSchema, ci.dataType}.Sanitize()
+			ci.userType = pgx.Identifier{typeSchema, ci.DataType}.Sanitize()
 		}
 		if len(ci.enumLabels) > 0 {
 			ci.enumType = ci.userType
@@ -47,24 +45,24 @@ from information_schema.columns c where table_schema = $1 and table_name = $2`, 
 		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
 	}
 	if len(cols) == 0 {
-		return nil, &noTableError{entity: entity, table: t}
+		return nil, &NoTableError{entity: entity, table: t}
 	}
 	return cols, nil
 }
 
-// noTableError is a mapped table the database does not have.
-type noTableError struct {
+// NoTableError is a mapped table the database does not have.
+type NoTableError struct {
 	entity string
 	table  mapping.Table
 }
 
-func (e *noTableError) Error() string {
+func (e *NoTableError) Error() string {
 	return fmt.Sprintf("%s table %s: no such table (or no privilege to see it); create it, or correct the mapping's %s.table", e.entity, e.table, e.entity)
 }
 
-// isUnique reports whether a unique index (or constraint) of table holds
+// IsUnique reports whether a unique index (or constraint) of table holds
 // column alone, so that ON CONFLICT on it can work.
-func isUnique(ctx context.Context, q pgx.Tx, t mapping.Table, col string) (bool, error) {
+func IsUnique(ctx context.Context, q pgx.Tx, t mapping.Table, col string) (bool, error) {
 	var ok bool
 	err := q.QueryRow(ctx, `
 select exists (
@@ -75,32 +73,4 @@ select exists (
 		return false, fmt.Errorf("look for a unique index on %s.%s: %w", t, col, err)
 	}
 	return ok, nil
-}
-
-// RowColumn is a column of the row ensure answers: its name and
-// PostgreSQL's type (information_schema's data_type; an extension's type by
-// its name).
-type RowColumn struct {
-	Name, DataType string
-	Nullable       bool
-}
-
-// UserColumns lists the columns of a user's row (User.Row), sorted by
-// name: the columns the mapping exposes, plus clerk_id, which the row
-// always carries. With a mapping it reads the table's columns on first use.
-func (s *Store) UserColumns(ctx context.Context) ([]RowColumn, error) {
-	users, _, err := s.tables(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cols := []RowColumn{{Name: "clerk_id", DataType: "text"}}
-	for _, name := range users.Exposed {
-		if name == "clerk_id" {
-			continue
-		}
-		ci := users.Columns[name]
-		cols = append(cols, RowColumn{Name: name, DataType: ci.dataType, Nullable: ci.nullable})
-	}
-	slices.SortFunc(cols, func(a, b RowColumn) int { return strings.Compare(a.Name, b.Name) })
-	return cols, nil
 }
