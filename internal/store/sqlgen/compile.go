@@ -264,28 +264,9 @@ func writeFromApply(name, clerkID string, insertCols, insertVals, sets, updates 
 	if len(updates) == 0 {
 		updates = []string{clerkID + " = src.clerk_id"} // the row is there
 	}
-	hint, order := "", ""
-	if page {
-		hint = `
-      and u.` + clerkID + ` = any (array(select clerk_id from apply))`
-		order = `
-    order by src.clerk_id`
-	}
-	return `
-updated as (
-    update ` + name + ` u set
-        ` + strings.Join(updates, ",\n        ") + `
-    from apply src
-    where u.` + clerkID + ` = src.clerk_id` + hint + `
-    returning ` + returning + `false as inserted
-), inserted as (
-    insert into ` + name + ` as u (` + strings.Join(insertCols, ", ") + `)
-    select ` + strings.Join(insertVals, ", ") + ` from apply src
-    where ` + absent(name, clerkID, "src.clerk_id") + order + `
-    on conflict (` + clerkID + `) do update set
-        ` + strings.Join(sets, ",\n        ") + `
-    returning ` + returning + `xmax = 0 as inserted
-), written as (
-    select * from updated union all select * from inserted
-)`
+	return render("write", struct {
+		Table, ClerkID, Returning, Absent     string
+		Updates, Sets, InsertCols, InsertVals []string
+		Page                                  bool
+	}{name, clerkID, returning, absent(name, clerkID, "src.clerk_id"), updates, sets, insertCols, insertVals, page})
 }

@@ -93,36 +93,13 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]ColumnInfo, 
 	t.RowLeft = rowLeft("$1")
 	write := writeFromApply(t.Name, t.ClerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
 	projection := projectionOf(write)
-	t.Upsert = `
-with tombstone as (
-    select 1 from ` + tombstones + ` where clerk_id = @clerk_id
-), src as (
-    select ` + params(OrganizationRelation) + `
-    where not exists (select 1 from tombstone)
-), apply as materialized (
-    select src.* from src
-    where not exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = src.clerk_id)
-       or not exists (
-           select 1 from ` + t.schema + `.organization_state st
-           where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", projection) + `)
-), state as (
-    insert into ` + t.schema + `.organization_state (clerk_id, clerk_updated_at, content_hash, projection)
-    select clerk_id, updated_at, content_hash, ` + projection + ` from apply
-    on conflict (clerk_id) do update set
-        clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash,
-        projection       = excluded.projection
-),` + write + `select (select inserted from written), exists (select 1 from tombstone),
-       exists (select 1 from tombstone) and ` + rowLeft("@clerk_id")
+	t.Upsert = render("organization_upsert", struct {
+		Schema, Table, ClerkID, Params, Holds, Projection, Write, RowLeft string
+	}{t.schema, t.Name, t.ClerkID, params(OrganizationRelation),
+		holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", projection), projection, write, rowLeft("@clerk_id")})
 	t.Lookup = `select u.` + t.Key + `::text, to_jsonb(u) || jsonb_build_object('clerk_id', u.` + t.ClerkID + `)
 from ` + t.Name + ` u where ` + row
-	t.Unseen = `
-select u.` + t.ClerkID + `::text from ` + t.Name + ` u
-where ` + t.Live + `
-  and not exists (select 1 from ` + t.schema + `.organization_state st where st.clerk_id = u.` + t.ClerkID + ` and st.first_written_at >= $2)
-  and not exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = u.` + t.ClerkID + `)
-  and not exists (select 1 from ` + tombstones + ` t where t.clerk_id = u.` + t.ClerkID + `)
-order by 1`
+	t.Unseen = render("organization_unseen", struct{ Schema, Table, ClerkID, Live string }{t.schema, t.Name, t.ClerkID, t.Live})
 	return t, nil
 }
 
@@ -200,48 +177,17 @@ func compileMemberships(m *mapping.Memberships, cols map[string]ColumnInfo, orgs
 	tombstones := t.schema + ".organization_membership_tombstones"
 	t.Remove = hardRemove(t.Name, t.ClerkID, tombstones)
 	t.RowLeft = `exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1)`
-	// held: a newer membership of the same pair under another ID has a row.
 	write := writeFromApply(t.Name, t.ClerkID, insertCols, insertVals, sets, c.updates, "", false) + "\n"
 	projection := projectionOf(write)
-	held := `
-    select 1 from ` + t.schema + `.membership_state st join ` + t.Name + ` u on u.` + t.ClerkID + ` = st.clerk_id
-    where st.organization_id = src.organization_id and st.user_id = src.user_id and st.clerk_id <> src.clerk_id
-      and (st.clerk_updated_at, st.clerk_id collate "C") > (src.updated_at, src.clerk_id collate "C")`
-	t.Upsert = `
-with src as (
-    select ` + params(MembershipRelation) + `
-), apply as materialized (
-    select src.*, o.` + orgs.Key + ` as org_key, mu.` + users.Key + ` as user_key
-    from src
-    join ` + orgs.Name + ` o on o.` + orgs.ClerkID + ` = src.organization_id
-    join ` + users.Name + ` mu on mu.` + users.ClerkID + ` = src.user_id
-    where not exists (` + held + `)
-      and (not exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = src.clerk_id)
-           or not exists (
-               select 1 from ` + t.schema + `.membership_state st
-               where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.role) >= (src.updated_at, src.role)", projection) + `))
-), state as (
-    insert into ` + t.schema + `.membership_state (clerk_id, organization_id, user_id, clerk_updated_at, role, projection)
-    select clerk_id, organization_id, user_id, updated_at, role, ` + projection + ` from apply
-    on conflict (clerk_id) do update set
-        clerk_updated_at = excluded.clerk_updated_at,
-        role             = excluded.role,
-        projection       = excluded.projection
-),` + write + `select (select inserted from written)`
-	t.DropOlder = `
-delete from ` + t.Name + ` u using ` + t.schema + `.membership_state st
-where st.clerk_id = u.` + t.ClerkID + ` and st.organization_id = $2 and st.user_id = $3 and st.clerk_id <> $1
-  and (st.clerk_updated_at, st.clerk_id collate "C") < ($4::timestamptz, $1::text collate "C")`
-	t.Members = `
-select st.clerk_id, st.user_id, st.role::text, st.clerk_updated_at
-from ` + t.schema + `.membership_state st join ` + t.Name + ` u on u.` + t.ClerkID + ` = st.clerk_id
-where st.organization_id = $1 order by st.user_id`
-	t.Unseen = `
-select st.clerk_id, st.organization_id, st.user_id
-from ` + t.schema + `.membership_state st join ` + t.Name + ` u on u.` + t.ClerkID + ` = st.clerk_id
-where st.first_written_at < $2
-  and exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = st.organization_id)
-  and not exists (select 1 from ` + t.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = st.clerk_id)
-order by st.organization_id, st.clerk_id`
+	names := struct{ Schema, Table, ClerkID string }{t.schema, t.Name, t.ClerkID}
+	t.Upsert = render("membership_upsert", struct {
+		Schema, Table, ClerkID, Params, Holds, Projection, Write      string
+		OrgKey, OrgTable, OrgClerkID, UserKey, UserTable, UserClerkID string
+	}{t.schema, t.Name, t.ClerkID, params(MembershipRelation),
+		holds("(st.clerk_updated_at, st.role) >= (src.updated_at, src.role)", projection), projection, write,
+		orgs.Key, orgs.Name, orgs.ClerkID, users.Key, users.Name, users.ClerkID})
+	t.DropOlder = render("membership_drop_older", names)
+	t.Members = render("membership_members", names)
+	t.Unseen = render("membership_unseen", names)
 	return t, nil
 }

@@ -195,17 +195,10 @@ func (t *Users) build(insertCols, insertVals, sets, updates []string, typed []co
 	t.write = writeFromApply(t.Name, t.ClerkID, insertCols, insertVals, sets, updates,
 		`u.`+t.ClerkID+` as clerk_id, u.`+t.Key+`::text as id, u.`+t.Key+` as user_key, `, true)
 	t.projection = projectionOf(t.write)
-	t.Upsert = `
-with tombstone as (
-    select 1 from ` + t.Schema + `.user_tombstones where clerk_id = @clerk_id
-), src as (
-    select ` + params(UserRelation) + `
-    where not exists (select 1 from tombstone)
-),` + t.body("") + `
-select
-    coalesce((select id from written), (select ` + t.Key + `::text from ` + t.Name + ` where ` + t.ClerkID + ` = @clerk_id)),
-    (select inserted from written),
-    exists (select 1 from tombstone)`
+	t.Upsert = render("user_upsert", struct {
+		Apply                       userApply
+		Params, Key, Table, ClerkID string
+	}{t.apply(""), params(UserRelation), t.Key, t.Name, t.ClerkID})
 	t.UpsertPage = t.pageStatement("")
 	pending := "true"
 	if t.Mapping.Delete == mapping.Soft {
@@ -224,75 +217,33 @@ select u.` + t.Key + `::text, u.` + t.ClerkID + `,
 from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1`
 }
 
-// body takes a source relation src (one row per user, tombstoned users
-// left out) to the written rows: apply decides which rows win, state
-// records their versions, written writes them. With trial, apply also
-// says which of its users this write gives their trial (grant_trial: a
-// user never given one whose trial_ends, Clerk's created_at plus
-// trialPeriod, an interval parameter, is still ahead), and state records it
-// as given. Without trialPeriod it gives none.
-func (t *Users) body(trialPeriod string) string {
-	var grant, stateCol, stateVal, stateSet string
-	if trialPeriod != "" {
-		trialEnds := "src.created_at + " + trialPeriod + "::interval"
-		grant = `,
-           ` + trialEnds + ` as trial_ends,
-           ` + trialEnds + ` > now()
-               and (select st.trial_granted_at from ` + t.Schema + `.user_state st where st.clerk_id = src.clerk_id) is null as grant_trial`
-		stateCol, stateVal = ", trial_granted_at", ", case when grant_trial then now() end"
-		stateSet = `,
-        trial_granted_at = coalesce(st.trial_granted_at, excluded.trial_granted_at)`
-	}
-	return `
-apply as materialized (
-    select src.*` + grant + `
-    from src
-    where ` + absent(t.Name, t.ClerkID, "src.clerk_id") + `
-       or (src.updated_at > 'epoch' and not exists (
-           select 1 from ` + t.Schema + `.user_state st
-           where st.clerk_id = src.clerk_id and ` + holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", t.projection) + `))
-), state as (
-    insert into ` + t.Schema + `.user_state as st (clerk_id, clerk_updated_at, content_hash, projection` + stateCol + `)
-    select clerk_id, updated_at, content_hash, ` + t.projection + stateVal + ` from apply
-    on conflict (clerk_id) do update set
-        clerk_updated_at = excluded.clerk_updated_at,
-        content_hash     = excluded.content_hash,
-        projection       = excluded.projection` + stateSet + `
-),` + t.write
+// userApply fills user_apply (sql/users.sql).
+type userApply struct {
+	Schema, TrialPeriod, Absent, Holds, Projection, Write string
 }
 
-// pageStatement writes a page: pageRelation of pageCols, and with
-// trialInsert (an insert of the trials of apply's rows a with grant_trial,
-// joined to their written rows w, returning a row per trial written), the
-// trial period as one more parameter. It answers the users inserted, the
-// users updated, the page's users refused as tombstoned, and the trials
-// given. Each user is looked up once in the tombstones (checked): a
-// second anti-join for the count cost the page a second probe per user.
+// apply is user_apply for t, giving trials of trialPeriod (a parameter;
+// "" for none).
+func (t *Users) apply(trialPeriod string) userApply {
+	return userApply{Schema: t.Schema, TrialPeriod: trialPeriod, Absent: absent(t.Name, t.ClerkID, "src.clerk_id"),
+		Holds:      holds("(st.clerk_updated_at, st.content_hash) >= (src.updated_at, src.content_hash)", t.projection),
+		Projection: t.projection, Write: t.write}
+}
+
+// pageStatement writes a page (user_page): with trialInsert (an insert of
+// the trials of apply's rows a with grant_trial, joined to their written
+// rows w, returning a row per trial written), the trials of the period
+// @trial_period too. A second anti-join of the tombstones for the count
+// cost the page a second probe per user, hence checked.
 func (t *Users) pageStatement(trialInsert string) string {
-	trial, trials, trialPeriod := "", "0", ""
+	trialPeriod := ""
 	if trialInsert != "" {
-		trial, trials = `, trial as (`+trialInsert+`
-)`, "(select count(*) from trial)"
 		trialPeriod = "@trial_period"
 	}
-	return `
-with page as (
-    ` + pageRelation(t.PageCols) + `
-), checked as materialized (
-    select p.*, ` + absent(t.Schema+".user_tombstones", "clerk_id", "p.clerk_id") + ` as live
-    from page p
-), src as materialized (
-    select distinct on (p.clerk_id) p.*
-    from checked p
-    where p.live
-    order by p.clerk_id, p.updated_at desc, p.content_hash desc
-),` + t.body(trialPeriod) + trial + `
-select
-    count(*) filter (where inserted),
-    count(*) filter (where not inserted),
-    (select count(*) from checked where not live),
-    ` + trials + `
-from written`
+	return render("user_page", struct {
+		Apply                       userApply
+		Relation, Live, TrialInsert string
+	}{t.apply(trialPeriod), pageRelation(t.PageCols), absent(t.Schema+".user_tombstones", "clerk_id", "p.clerk_id"), trialInsert})
 }
 
 // externalIDKind is how an external_id is compared with a key of
