@@ -4,6 +4,7 @@ package sqlgen
 // statements every entity shares: soft and hard removal.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -46,6 +47,9 @@ type tableCompiler struct {
 	problems []string
 	// clerkID is the table's Clerk ID column, quoted, once checked.
 	clerkID string
+	// unwrittenFix is what a NOT NULL column the mapping does not write
+	// may be mapped to, for the problem's fix; "" is any source, or now.
+	unwrittenFix string
 	// updates are columns' assignments as an UPDATE ... FROM apply src
 	// writes them over the row u: the same values as the insert's and its
 	// ON CONFLICT's sets, without going through an insert (which draws a
@@ -85,6 +89,24 @@ func (c *tableCompiler) referenceColumn(name, keyType, what string) {
 	c.written[name] = true
 	if ci, ok := c.info(name); ok && ci.DataType != keyType {
 		c.problem(name, "type %s does not match %s's key (%s)", ci.DataType, what, keyType)
+	}
+}
+
+// labelColumn checks a column that takes the text values: one of text's
+// types, or an enum with them as labels.
+func (c *tableCompiler) labelColumn(name string, values ...string) {
+	c.written[name] = true
+	ci, ok := c.info(name)
+	switch {
+	case !ok:
+	case len(ci.enumLabels) > 0:
+		for _, v := range values {
+			if !slices.Contains(ci.enumLabels, v) {
+				c.problem(name, "%q is not a label of enum %s (%s); write one of its labels", v, ci.DataType, strings.Join(ci.enumLabels, ", "))
+			}
+		}
+	case !slices.Contains(textTypes, ci.DataType):
+		c.problem(name, "type %s cannot hold text; make it text", ci.DataType)
 	}
 }
 
@@ -198,7 +220,8 @@ func (c *tableCompiler) deletion(d mapping.Deletion, live string) {
 func (c *tableCompiler) err() error {
 	for _, name := range slices.Sorted(maps.Keys(c.cols)) {
 		if ci := c.cols[name]; !ci.Nullable && !ci.hasDefault && !c.written[name] {
-			c.problem(name, "NOT NULL without a default, and the mapping does not write it; map it (a source, or now) or give it a default")
+			fix := cmp.Or(c.unwrittenFix, "a source, or now")
+			c.problem(name, "NOT NULL without a default, and the mapping does not write it; map it (%s) or give it a default", fix)
 		}
 	}
 	if len(c.problems) > 0 {

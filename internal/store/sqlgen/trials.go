@@ -1,10 +1,6 @@
 package sqlgen
 
 import (
-	"errors"
-	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/clerksync/clerksync/internal/mapping"
@@ -49,137 +45,69 @@ var ownTrialsTypes = map[string]ColumnInfo{
 	"updated_at": {DataType: "timestamp with time zone", hasDefault: true},
 }
 
-// compileTrials builds a trialTable for users written to users, or says,
-// one line per mistake, what in the mapping the table cannot take.
+// compileTrials builds the trials' SQL for users written to users, or
+// says, one line per mistake, what in the mapping the table cannot take.
 func compileTrials(m *mapping.Trials, cols map[string]ColumnInfo, users *Users, userKeyType string) (*Trials, error) {
-	var p []string
-	problem := func(col, format string, args ...any) {
-		p = append(p, fmt.Sprintf("trials table %s, column %s: ", m.Table, col)+fmt.Sprintf(format, args...))
-	}
-	info := func(name string) (ColumnInfo, bool) {
-		ci, ok := cols[name]
-		if !ok {
-			problem(name, "no such column; add it to the table, or take it out of the mapping")
-		}
-		return ci, ok
-	}
-	name := quoteTable(m.Table)
-	written := map[string]bool{}
-	insertCols := []string{quote(m.User), quote(m.PlanColumn), quote(m.StatusColumn), quote(m.EndsAt)}
-	if ci, ok := info(m.User); ok && ci.DataType != userKeyType {
-		problem(m.User, "type %s does not match the users key's (%s)", ci.DataType, userKeyType)
-	}
-	for _, cv := range []struct {
-		column string
-		values []string
-	}{{m.PlanColumn, []string{m.PlanValue}}, {m.StatusColumn, []string{m.Trialing, m.Expired}}} {
-		c, values := cv.column, cv.values
-		ci, ok := info(c)
-		switch {
-		case !ok:
-		case len(ci.enumLabels) > 0:
-			for _, v := range values {
-				if !slices.Contains(ci.enumLabels, v) {
-					problem(c, "%q is not a label of enum %s (%s); write one of its labels", v, ci.DataType, strings.Join(ci.enumLabels, ", "))
-				}
-			}
-		case !slices.Contains(textTypes, ci.DataType):
-			problem(c, "type %s cannot hold text; make it text", ci.DataType)
-		}
-	}
-	endsInfo, ok := info(m.EndsAt)
+	c := newTableCompiler("trials", m.Table, cols)
+	c.unwrittenFix = "now"
+	c.referenceColumn(m.User, userKeyType, "the users table")
+	c.labelColumn(m.PlanColumn, m.PlanValue)
+	c.labelColumn(m.StatusColumn, m.Trialing, m.Expired)
+	c.written[m.EndsAt] = true
+	endsInfo, ok := c.info(m.EndsAt)
 	endsAt := func(expr string) string { e, _ := timeInto(expr, endsInfo.DataType); return e }
 	if _, convertible := timeInto("now()", endsInfo.DataType); ok && !convertible {
-		problem(m.EndsAt, "type %s cannot hold the trial's end; make it timestamptz, timestamp or bigint", endsInfo.DataType)
+		c.problem(m.EndsAt, "type %s cannot hold the trial's end; make it timestamptz, timestamp or bigint", endsInfo.DataType)
 	}
-	nowCols, nowVals := []string{}, []string{}
-	for _, c := range m.Columns {
-		ci, ok := info(c.Name)
+	var nowCols, nowVals []string
+	for _, col := range m.Columns {
+		ci, ok := c.info(col.Name)
 		if !ok {
 			continue
 		}
 		v, convertible := timeInto("now()", ci.DataType)
 		if !convertible {
-			problem(c.Name, "type %s cannot hold the time of the write; make it timestamptz, timestamp or bigint", ci.DataType)
+			c.problem(col.Name, "type %s cannot hold the time of the write; make it timestamptz, timestamp or bigint", ci.DataType)
 		}
-		nowCols, nowVals = append(nowCols, quote(c.Name)), append(nowVals, v)
-		written[c.Name] = true
+		nowCols, nowVals = append(nowCols, quote(col.Name)), append(nowVals, v)
+		c.written[col.Name] = true
 	}
-	var keyCols, keyVals []string
-	if ci, ok := info(m.Key.Column); ok {
-		gen, convertible := keyExpr(m.Key, ci.DataType)
-		switch {
-		case !convertible:
-			problem(m.Key.Column, "type %s cannot hold a generated uuid; make it text or uuid, or give it a default", ci.DataType)
-		case gen == "" && !ci.hasDefault:
-			problem(m.Key.Column, "the primary key has no database default; say how a new row's key is made: key: {column: %s, generate: uuid}", m.Key.Column)
-		case gen != "":
-			keyCols, keyVals = []string{quote(m.Key.Column)}, []string{gen}
-		}
+	keyCol, keyVal := c.keyColumn(m.Key)
+	if err := c.err(); err != nil {
+		return nil, err
 	}
-	for _, c := range []string{m.User, m.PlanColumn, m.StatusColumn, m.EndsAt, m.Key.Column} {
-		written[c] = true
+	insertCols := []string{quote(m.User), quote(m.PlanColumn), quote(m.StatusColumn), quote(m.EndsAt)}
+	var keyVals []string
+	if keyCol != "" {
+		insertCols, keyVals = append(insertCols, keyCol), []string{keyVal}
 	}
-	for _, col := range slices.Sorted(maps.Keys(cols)) {
-		if ci := cols[col]; !ci.Nullable && !ci.hasDefault && !written[col] {
-			problem(col, "NOT NULL without a default, and the mapping does not write it; map it (now) or give it a default")
-		}
-	}
-	if len(p) > 0 {
-		return nil, errors.New(strings.Join(p, "\n"))
-	}
-	insertCols = append(append(insertCols, keyCols...), nowCols...)
+	insertCols = append(insertCols, nowCols...)
 	values := func(userKey, ends string) string {
 		return strings.Join(append(append([]string{userKey, literal(m.PlanValue), literal(m.Trialing), endsAt(ends)}, keyVals...), nowVals...), ", ")
 	}
-	insert := `insert into ` + name + ` (` + strings.Join(insertCols, ", ") + `)`
-	// The signup trial is for new customers: a user who already has a row
-	// in the table (a paid plan, an earlier trial, any status) gets none,
-	// whether the table allows several rows per user or not; where it
-	// does not (a unique index on the user), the insert also does nothing.
-	noRowYet := func(userKey string) string {
-		return `not exists (select 1 from ` + name + ` x where x.` + quote(m.User) + ` = ` + userKey + `)`
+	expireSets := []string{quote(m.StatusColumn) + " = " + literal(m.Expired)}
+	for i, col := range nowCols {
+		expireSets = append(expireSets, col+" = "+nowVals[i])
 	}
-	t := &Trials{}
-	t.Grant = `
-with granted as (
-    update ` + users.Schema + `.user_state set trial_granted_at = now()
-    where clerk_id = $1 and trial_granted_at is null and $2::timestamptz > now()
-    returning clerk_id
-)
-` + insert + `
-select ` + values("u."+users.Key, "$2::timestamptz") + ` from granted g join ` + users.Name + ` u on u.` + users.ClerkID + ` = g.clerk_id
-where ` + noRowYet("u."+users.Key) + `
-on conflict do nothing
-returning ` + timeFrom(quote(m.EndsAt), endsInfo.DataType)
-	t.Page = users.pageStatement(`
-    ` + insert + `
-    select ` + values("w.user_key", "a.trial_ends") + `
-    from apply a join written w on w.clerk_id = a.clerk_id
-    where a.grant_trial and ` + noRowYet("w.user_key") + `
-    on conflict do nothing
-    returning 1`)
-	set := []string{quote(m.StatusColumn) + " = " + literal(m.Expired)}
-	for i, c := range nowCols {
-		set = append(set, c+" = "+nowVals[i])
+	slots := struct {
+		Schema, Table, User, Key, Plan, Status, EndsAt, PlanValue, Trialing    string
+		UserTable, UserKey, UserClerkID                                        string
+		InsertCols, ExpireSets                                                 []string
+		GrantValues, PageValues, EndsAtOut, EndsAtRead, EndsNow, EndsMinuteAgo string
+	}{
+		users.Schema, quoteTable(m.Table), quote(m.User), quote(m.Key.Column), quote(m.PlanColumn), quote(m.StatusColumn), quote(m.EndsAt),
+		literal(m.PlanValue), literal(m.Trialing),
+		users.Name, users.Key, users.ClerkID,
+		insertCols, expireSets,
+		values("u."+users.Key, "$2::timestamptz"), values("w.user_key", "a.trial_ends"),
+		timeFrom(quote(m.EndsAt), endsInfo.DataType), timeFrom("s."+quote(m.EndsAt), endsInfo.DataType),
+		endsAt("now()"), endsAt("(now() - interval '1 minute')"),
 	}
-	key, ends, status, plan := quote(m.Key.Column), quote(m.EndsAt), quote(m.StatusColumn), quote(m.PlanColumn)
-	t.Expire = `
-update ` + name + ` set ` + strings.Join(set, ", ") + `
-where ` + key + ` in (
-    select ` + key + ` from ` + name + `
-    where ` + status + ` = ` + literal(m.Trialing) + ` and ` + plan + ` = ` + literal(m.PlanValue) + ` and ` + ends + ` <= ` + endsAt("now()") + `
-    order by ` + ends + `
-    limit $1
-    for update skip locked
-)`
-	t.Due = `
-update ` + name + ` s set ` + ends + ` = ` + endsAt("(now() - interval '1 minute')") + `
-from ` + users.Name + ` u
-where u.` + users.Key + ` = s.` + quote(m.User) + ` and u.` + users.ClerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
-	t.Lookup = `
-select s.` + status + `::text, ` + timeFrom("s."+ends, endsInfo.DataType) + `, to_jsonb(s)
-from ` + name + ` s join ` + users.Name + ` u on u.` + users.Key + ` = s.` + quote(m.User) + `
-where u.` + users.ClerkID + ` = $1 and s.` + plan + ` = ` + literal(m.PlanValue)
-	return t, nil
+	return &Trials{
+		Grant:  render("trial_grant", slots),
+		Page:   users.pageStatement(render("trial_page_insert", slots)),
+		Expire: render("trial_expire", slots),
+		Due:    render("trial_due", slots),
+		Lookup: render("trial_lookup", slots),
+	}, nil
 }
