@@ -260,15 +260,15 @@ func softRemove(name, clerkID string, d mapping.Deletion, typed []column, cols m
 		}
 	}
 	pending = "(" + strings.Join(uncleared, " or ") + ")"
-	return `update ` + name + ` u set ` + strings.Join(set, ", ") + `
-where u.` + clerkID + ` = $1 and ` + pending + `
-  and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`, live, pending
+	return render("soft_remove", struct {
+		Table, ClerkID, Pending, Tombstones string
+		Sets                                []string
+	}{name, clerkID, pending, tombstones, set}), live, pending
 }
 
 // hardRemove is the delete of a tombstoned row ($1).
 func hardRemove(name, clerkID, tombstones string) string {
-	return `delete from ` + name + ` u
-where u.` + clerkID + ` = $1 and exists (select 1 from ` + tombstones + ` where clerk_id = $1)`
+	return render("hard_remove", struct{ Table, ClerkID, Tombstones string }{name, clerkID, tombstones})
 }
 
 // writeFromApply is the write of apply's rows (as src) into the table

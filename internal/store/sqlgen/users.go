@@ -116,9 +116,10 @@ func compileUsers(m *mapping.Users, cols map[string]ColumnInfo, schema string) (
 	t.Exposed = exposedColumns(m, cols)
 	if m != ownUsers && cols[m.ClerkID].Nullable {
 		// A row some user holds is never taken, nor one for a deleted user.
-		unheld := `
-  and ` + absent(t.Name, t.ClerkID, "p.clerk_id") + `
-  and (select true from ` + t.Schema + `.user_tombstones x where x.clerk_id = p.clerk_id) is null`
+		link := func(by, match string) string {
+			return render("link", struct{ Schema, Table, ClerkID, By, Match, Absent string }{
+				t.Schema, t.Name, t.ClerkID, by, match, absent(t.Name, t.ClerkID, "p.clerk_id")})
+		}
 		if m.Links(mapping.LinkExternalID) {
 			// The external_id as the key's own type, so the key's index
 			// finds the row: compared as text, every write of a user with
@@ -133,10 +134,7 @@ func compileUsers(m *mapping.Users, cols map[string]ColumnInfo, schema string) (
 			default:
 				key += `::` + t.KeyKind
 			}
-			t.Link = `
-update ` + t.Name + ` u set ` + t.ClerkID + ` = p.clerk_id
-from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)
-where u.` + t.ClerkID + ` is null and ` + key + unheld
+			t.Link = link("external_id", key)
 		}
 		if m.Links(mapping.LinkEmail) {
 			// Compared as the column compares (citext: whatever the case),
@@ -146,10 +144,7 @@ where u.` + t.ClerkID + ` is null and ` + key + unheld
 			if ut := cols[m.EmailColumn].userType; ut != "" {
 				email += "::" + ut
 			}
-			t.LinkEmail = `
-update ` + t.Name + ` u set ` + t.ClerkID + ` = p.clerk_id
-from unnest($1::text[], $2::text[]) as p(clerk_id, email)
-where u.` + t.ClerkID + ` is null and u.` + quote(m.EmailColumn) + ` = ` + email + unheld
+			t.LinkEmail = link("email", `u.`+quote(m.EmailColumn)+` = `+email)
 		}
 	}
 	t.build(insertCols, insertVals, sets, c.updates, typed, cols)
@@ -208,13 +203,8 @@ func (t *Users) build(insertCols, insertVals, sets, updates []string, typed []co
 		t.Remove = hardRemove(t.Name, t.ClerkID, t.Schema+".user_tombstones")
 	}
 	t.RowLeft = `select exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1 and ` + pending + `)`
-	t.Lookup = `
-select u.` + t.Key + `::text, u.` + t.ClerkID + `,
-       ` + rowObject("u", t.Exposed) + ` || jsonb_build_object('clerk_id', u.` + t.ClerkID + `),
-       coalesce((select st.clerk_updated_at <= 'epoch' from ` + t.Schema + `.user_state st where st.clerk_id = u.` + t.ClerkID + `), false),
-       exists (select 1 from ` + t.Schema + `.user_tombstones t where t.clerk_id = u.` + t.ClerkID + `),
-       ` + pending + `
-from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1`
+	t.Lookup = render("user_lookup", struct{ Schema, Table, Key, ClerkID, Row, Pending string }{
+		t.Schema, t.Name, t.Key, t.ClerkID, rowObject("u", t.Exposed), pending})
 }
 
 // userApply fills user_apply (sql/users.sql).

@@ -65,3 +65,16 @@ select
     (select count(*) from checked where not live),
     {{if .TrialInsert}}(select count(*) from trial){{else}}0{{end}}
 from written{{end}}
+
+{{- /*
+user_lookup reads the row of a Clerk ID ($1): its key, its Clerk ID, the
+columns ensure answers as JSON (.Row), whether it is a minimal row,
+whether the user is deleted, and whether the row's removal is .Pending.
+*/ -}}
+{{- define "user_lookup"}}
+select u.{{.Key}}::text, u.{{.ClerkID}},
+       {{.Row}} || jsonb_build_object('clerk_id', u.{{.ClerkID}}),
+       coalesce((select st.clerk_updated_at <= 'epoch' from {{.Schema}}.user_state st where st.clerk_id = u.{{.ClerkID}}), false),
+       exists (select 1 from {{.Schema}}.user_tombstones t where t.clerk_id = u.{{.ClerkID}}),
+       {{.Pending}}
+from {{.Table}} u where u.{{.ClerkID}} = $1{{end}}
