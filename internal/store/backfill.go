@@ -118,7 +118,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var n int
-	if err := s.db.QueryRow(ctx, `select count(*) from `+users.Name+` u where `+users.Live+` and u.`+users.ClerkID+` is not null`).Scan(&n); err != nil {
+	if err := s.db.QueryRow(ctx, users.Count).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
@@ -133,24 +133,13 @@ func (s *Store) UnseenUsers(ctx context.Context, run string, startedAt time.Time
 	if err != nil {
 		return 0, nil, err
 	}
-	// A row clerksync first wrote after the run began may be missing from
-	// its listing; a row it never wrote (the product's own) is as old as
-	// any. A row without a Clerk ID (the app's, from before Clerk) is no
-	// Clerk user to confirm: never counted, never removed.
-	unseen := `
-from ` + users.Name + ` u
-where ` + users.Live + ` and u.` + users.ClerkID + ` is not null
-  and not exists (select 1 from ` + s.schema + `.user_state st where st.clerk_id = u.` + users.ClerkID + ` and st.first_written_at >= $2)
-  and not exists (select 1 from ` + s.schema + `.backfill_seen s where s.run = $1 and s.clerk_id = u.` + users.ClerkID + `)
-  and not exists (select 1 from ` + s.schema + `.user_tombstones t where t.clerk_id = u.` + users.ClerkID + `)`
 	if limit == 0 {
-		if err := s.db.QueryRow(ctx, `select count(*) `+unseen, run, startedAt).Scan(&count); err != nil {
+		if err := s.db.QueryRow(ctx, users.UnseenCount, run, startedAt).Scan(&count); err != nil {
 			return 0, nil, fmt.Errorf("count unseen users of %s: %w", run, err)
 		}
 		return count, nil, nil
 	}
-	rows, err := s.db.Query(ctx, `select u.`+users.ClerkID+`::text `+unseen+` and u.`+users.ClerkID+` > $3 order by u.`+users.ClerkID+` limit $4`,
-		run, startedAt, after, limit)
+	rows, err := s.db.Query(ctx, users.Unseen, run, startedAt, after, limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list unseen users of %s: %w", run, err)
 	}

@@ -27,6 +27,9 @@ func (s *Store) Statements(ctx context.Context) ([]Statement, error) {
 		{"users", "lookup", users.Lookup},
 		{"users", "remove", users.Remove},
 		{"users", "row left", users.RowLeft},
+		{"users", "count", users.Count},
+		{"users", "unseen", users.Unseen},
+		{"users", "unseen count", users.UnseenCount},
 	}
 	if users.Link != "" {
 		out = append(out, Statement{"users", "link a row from before Clerk", users.Link})

@@ -48,6 +48,12 @@ type Users struct {
 	write string
 	// projection is write's projectionOf, an SQL literal.
 	projection string
+	// Count counts the live users with a Clerk ID.
+	Count string
+	// Unseen lists up to $4 live users after the Clerk ID $3 that the run
+	// $1, started at $2, did not see (user_unseen); UnseenCount counts
+	// them all.
+	Unseen, UnseenCount string
 	// Lookup reads one row by Clerk ID ($1).
 	Lookup string
 	// Remove deletes (or soft-deletes) the row of a tombstoned Clerk ID
@@ -203,6 +209,15 @@ func (t *Users) build(insertCols, insertVals, sets, updates []string, typed []co
 		t.Remove = hardRemove(t.Name, t.ClerkID, t.Schema+".user_tombstones")
 	}
 	t.RowLeft = `select exists (select 1 from ` + t.Name + ` u where u.` + t.ClerkID + ` = $1 and ` + pending + `)`
+	counts := struct{ Schema, Table, ClerkID, Live string }{t.Schema, t.Name, t.ClerkID, t.Live}
+	t.Count = render("user_count", counts)
+	unseen := struct {
+		Schema, Table, ClerkID, Live string
+		Count                        bool
+	}{t.Schema, t.Name, t.ClerkID, t.Live, true}
+	t.UnseenCount = render("user_unseen", unseen)
+	unseen.Count = false
+	t.Unseen = render("user_unseen", unseen)
 	t.Lookup = render("user_lookup", struct{ Schema, Table, Key, ClerkID, Row, Pending string }{
 		t.Schema, t.Name, t.Key, t.ClerkID, rowObject("u", t.Exposed), pending})
 }

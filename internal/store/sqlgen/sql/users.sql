@@ -78,3 +78,26 @@ select u.{{.Key}}::text, u.{{.ClerkID}},
        exists (select 1 from {{.Schema}}.user_tombstones t where t.clerk_id = u.{{.ClerkID}}),
        {{.Pending}}
 from {{.Table}} u where u.{{.ClerkID}} = $1{{end}}
+
+{{- /* user_count counts the live users with a Clerk ID: an app's rows from before Clerk are not Clerk's users. */ -}}
+{{- define "user_count"}}select count(*) from {{.Table}} u where {{.Live}} and u.{{.ClerkID}} is not null{{end}}
+
+{{- /*
+user_unseen: the live users a run ($1, started at $2) did not see in
+Clerk's listing and that existed before it started, the candidates
+reconciliation confirms with Clerk. A row clerksync first wrote after the
+run began may be missing from its listing; a row it never wrote (the
+product's own) is as old as any; a row without a Clerk ID (the app's,
+from before Clerk) is no Clerk user to confirm. .Count counts them all;
+otherwise up to $4 of them after the Clerk ID $3, in Clerk ID order.
+*/ -}}
+{{- define "user_unseen"}}
+select {{if .Count}}count(*){{else}}u.{{.ClerkID}}::text{{end}}
+from {{.Table}} u
+where {{.Live}} and u.{{.ClerkID}} is not null
+  and not exists (select 1 from {{.Schema}}.user_state st where st.clerk_id = u.{{.ClerkID}} and st.first_written_at >= $2)
+  and not exists (select 1 from {{.Schema}}.backfill_seen s where s.run = $1 and s.clerk_id = u.{{.ClerkID}})
+  and not exists (select 1 from {{.Schema}}.user_tombstones t where t.clerk_id = u.{{.ClerkID}}){{if not .Count}}
+  and u.{{.ClerkID}} > $3
+order by u.{{.ClerkID}}
+limit $4{{end}}{{end}}

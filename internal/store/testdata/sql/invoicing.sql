@@ -128,6 +128,28 @@ where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."full_name" is dis
 -- users: row left
 select exists (select 1 from "app"."users" u where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."full_name" is distinct from null));
 
+-- users: count
+select count(*) from "app"."users" u where u."deleted_at" is null and u."clerk_user_id" is not null;
+
+-- users: unseen
+select u."clerk_user_id"::text
+from "app"."users" u
+where u."deleted_at" is null and u."clerk_user_id" is not null
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u."clerk_user_id" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerk_user_id")
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerk_user_id")
+  and u."clerk_user_id" > $3
+order by u."clerk_user_id"
+limit $4;
+
+-- users: unseen count
+select count(*)
+from "app"."users" u
+where u."deleted_at" is null and u."clerk_user_id" is not null
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u."clerk_user_id" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerk_user_id")
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerk_user_id");
+
 -- users: link a row from before Clerk
 update "app"."users" u set "clerk_user_id" = p.clerk_id
 from unnest($1::text[], $2::text[]) as p(clerk_id, external_id)

@@ -143,6 +143,28 @@ where u."clerk_id" = $1 and exists (select 1 from clerksync.user_tombstones wher
 -- users: row left
 select exists (select 1 from "users" u where u."clerk_id" = $1 and true);
 
+-- users: count
+select count(*) from "users" u where true and u."clerk_id" is not null;
+
+-- users: unseen
+select u."clerk_id"::text
+from "users" u
+where true and u."clerk_id" is not null
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u."clerk_id" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerk_id")
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerk_id")
+  and u."clerk_id" > $3
+order by u."clerk_id"
+limit $4;
+
+-- users: unseen count
+select count(*)
+from "users" u
+where true and u."clerk_id" is not null
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u."clerk_id" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerk_id")
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerk_id");
+
 -- trials: grant
 with granted as (
     update clerksync.user_state set trial_granted_at = now()

@@ -131,6 +131,28 @@ where u."clerkId" = $1 and exists (select 1 from clerksync.user_tombstones where
 -- users: row left
 select exists (select 1 from "public"."User" u where u."clerkId" = $1 and true);
 
+-- users: count
+select count(*) from "public"."User" u where true and u."clerkId" is not null;
+
+-- users: unseen
+select u."clerkId"::text
+from "public"."User" u
+where true and u."clerkId" is not null
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u."clerkId" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerkId")
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerkId")
+  and u."clerkId" > $3
+order by u."clerkId"
+limit $4;
+
+-- users: unseen count
+select count(*)
+from "public"."User" u
+where true and u."clerkId" is not null
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u."clerkId" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerkId")
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerkId");
+
 -- trials: grant
 with granted as (
     update clerksync.user_state set trial_granted_at = now()

@@ -180,6 +180,28 @@ where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."email_address" is
 -- users: row left
 select exists (select 1 from "public"."app_users" u where u."clerk_user_id" = $1 and (u."deleted_at" is null or u."email_address" is distinct from null or u."given_name" is distinct from null or u."family_name" is distinct from null or u."handle" is distinct from null or u."avatar_url" is distinct from null or u."phone" is distinct from null or u."all_emails" is distinct from null or u."external_ref" is distinct from null or u."settings" is distinct from '{}' or u."profile" is distinct from null));
 
+-- users: count
+select count(*) from "public"."app_users" u where u."deleted_at" is null and u."clerk_user_id" is not null;
+
+-- users: unseen
+select u."clerk_user_id"::text
+from "public"."app_users" u
+where u."deleted_at" is null and u."clerk_user_id" is not null
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u."clerk_user_id" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerk_user_id")
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerk_user_id")
+  and u."clerk_user_id" > $3
+order by u."clerk_user_id"
+limit $4;
+
+-- users: unseen count
+select count(*)
+from "public"."app_users" u
+where u."deleted_at" is null and u."clerk_user_id" is not null
+  and not exists (select 1 from clerksync.user_state st where st.clerk_id = u."clerk_user_id" and st.first_written_at >= $2)
+  and not exists (select 1 from clerksync.backfill_seen s where s.run = $1 and s.clerk_id = u."clerk_user_id")
+  and not exists (select 1 from clerksync.user_tombstones t where t.clerk_id = u."clerk_user_id");
+
 -- trials: grant
 with granted as (
     update clerksync.user_state set trial_granted_at = now()
