@@ -67,7 +67,7 @@ select count(pg_advisory_xact_lock(h)) from (
 		s.queueLinks(b, table, users)
 		links := b.Len() - before
 		if run != "" {
-			b.Queue(s.markSeenSQL(), run, ids)
+			b.Queue(s.bk.markSeen, run, ids)
 		}
 		if trials != nil && trialPeriod > 0 {
 			page["trial_period"] = sqlgen.TrialPeriodArg(trialPeriod)
@@ -152,23 +152,16 @@ func (s *Store) UnseenUsers(ctx context.Context, run string, startedAt time.Time
 
 // ForgetRun drops what a run recorded as seen.
 func (s *Store) ForgetRun(ctx context.Context, run string) error {
-	if _, err := s.db.Exec(ctx, `delete from `+s.schema+`.backfill_seen where run = $1`, run); err != nil {
+	if _, err := s.db.Exec(ctx, s.bk.forgetRun, run); err != nil {
 		return fmt.Errorf("forget run %s: %w", run, err)
 	}
 	return nil
 }
 
-// markSeenSQL records $2 (Clerk IDs) as seen by run $1.
-func (s *Store) markSeenSQL() string {
-	return `
-insert into ` + s.schema + `.backfill_seen (run, clerk_id) select $1, unnest($2::text[])
-on conflict do nothing`
-}
-
 // MarkSeen records ids (organizations, memberships) as seen in Clerk's
 // listing by the run, for reconciliation.
 func (s *Store) MarkSeen(ctx context.Context, run string, ids []string) error {
-	if _, err := s.db.Exec(ctx, s.markSeenSQL(), run, ids); err != nil {
+	if _, err := s.db.Exec(ctx, s.bk.markSeen, run, ids); err != nil {
 		return fmt.Errorf("mark seen by %s: %w", run, err)
 	}
 	return nil
@@ -223,11 +216,7 @@ func (s *Store) UnseenMemberships(ctx context.Context, run string, startedAt tim
 // recorded one: id itself, or the instance an earlier run recorded.
 func (s *Store) RecordClerkInstance(ctx context.Context, id string) (string, error) {
 	var recorded string
-	err := s.db.QueryRow(ctx, `
-with inserted as (
-    insert into `+s.schema+`.clerk_instance (instance_id) values ($1) on conflict (singleton) do nothing returning instance_id
-)
-select instance_id from inserted union all select instance_id from `+s.schema+`.clerk_instance limit 1`, id).Scan(&recorded)
+	err := s.db.QueryRow(ctx, s.bk.recordInstance, id).Scan(&recorded)
 	if err != nil {
 		return "", fmt.Errorf("record clerk instance %s: %w", id, err)
 	}
@@ -238,7 +227,7 @@ select instance_id from inserted union all select instance_id from `+s.schema+`.
 // RecordClerkInstance, "" while none is.
 func (s *Store) RecordedClerkInstance(ctx context.Context) (string, error) {
 	var id string
-	if err := s.db.QueryRow(ctx, `select coalesce((select instance_id from `+s.schema+`.clerk_instance), '')`).Scan(&id); err != nil {
+	if err := s.db.QueryRow(ctx, s.bk.recordedInstance).Scan(&id); err != nil {
 		return "", fmt.Errorf("read the recorded clerk instance: %w", err)
 	}
 	return id, nil
@@ -246,7 +235,7 @@ func (s *Store) RecordedClerkInstance(ctx context.Context) (string, error) {
 
 // SeenRuns lists the runs that have IDs recorded as seen.
 func (s *Store) SeenRuns(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Query(ctx, `select distinct run from `+s.schema+`.backfill_seen order by run`)
+	rows, err := s.db.Query(ctx, s.bk.seenRuns)
 	if err != nil {
 		return nil, fmt.Errorf("list runs with seen IDs: %w", err)
 	}

@@ -52,7 +52,7 @@ func (s *Store) RequestErasure(ctx context.Context, entityName contract.Entity, 
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.Exec(ctx, `update `+s.tombstones(e)+` set erase_requested_at = now() where clerk_id = $1`, clerkID); err != nil {
+	if _, err := s.db.Exec(ctx, s.bk.of[e.tombstones].requestErasure, clerkID); err != nil {
 		return fmt.Errorf("request erasure of %s %s: %w", e.name, clerkID, err)
 	}
 	return nil
@@ -67,13 +67,7 @@ func (s *Store) PendingErasures(ctx context.Context, entityName contract.Entity,
 	if err != nil {
 		return ErasurePage{}, err
 	}
-	rows, err := s.db.Query(ctx, `
-select clerk_id, erase_requested_at, now() from `+s.tombstones(e)+`
-where (erased_at is null or erased_at < erase_requested_at)
-  and erase_requested_at < now() - $1 * interval '1 second'
-  and (erase_requested_at, clerk_id) > ($2, $3)
-order by erase_requested_at, clerk_id
-limit $4`, settle.Seconds(), after.RequestedAt, after.ClerkID, limit)
+	rows, err := s.db.Query(ctx, s.bk.of[e.tombstones].pendingErasures, settle.Seconds(), after.RequestedAt, after.ClerkID, limit)
 	if err != nil {
 		return ErasurePage{}, fmt.Errorf("pending erasures of %ss: %w", e.name, err)
 	}
@@ -96,7 +90,7 @@ func (s *Store) MarkErased(ctx context.Context, er Erasure, asOf time.Time) erro
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.Exec(ctx, `update `+s.tombstones(e)+` set erased_at = greatest(erased_at, $2) where clerk_id = $1`,
+	if _, err := s.db.Exec(ctx, s.bk.of[e.tombstones].markErased,
 		er.ClerkID, asOf); err != nil {
 		return fmt.Errorf("mark %s %s erased: %w", e.name, er.ClerkID, err)
 	}
@@ -123,9 +117,7 @@ func (s *Store) ErasureOf(ctx context.Context, entityName contract.Entity, clerk
 		return nil, err
 	}
 	var st ErasureState
-	err = s.db.QueryRow(ctx, `
-select erase_requested_at, erased_at, erased_at is null or erased_at < erase_requested_at
-from `+s.tombstones(e)+` where clerk_id = $1`, clerkID).Scan(&st.RequestedAt, &st.ErasedAt, &st.Pending)
+	err = s.db.QueryRow(ctx, s.bk.of[e.tombstones].erasureOf, clerkID).Scan(&st.RequestedAt, &st.ErasedAt, &st.Pending)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil

@@ -92,17 +92,6 @@ func (s *Store) RemoveOrganizationRow(ctx context.Context, clerkID string) (bool
 	return s.removeRow(ctx, organizationEntity, orgs.Remove, clerkID, []string{clerkID})
 }
 
-// membershipRefusalSQL says which deletion, if any, refuses a membership:
-// its own, its organization's or its user's.
-func (s *Store) membershipRefusalSQL() string {
-	return `
-select case
-    when exists (select 1 from ` + s.schema + `.organization_membership_tombstones where clerk_id = $1) then 'membership'
-    when exists (select 1 from ` + s.schema + `.organization_tombstones where clerk_id = $2) then 'organization'
-    when exists (select 1 from ` + s.schema + `.user_tombstones where clerk_id = $3) then 'user'
-    else '' end`
-}
-
 // UpsertMembership writes a membership: the organization it embeds (under
 // the organization's own last-writer-wins), a minimal row for a member
 // clerksync does not know yet, and the membership itself. Nothing is written
@@ -116,7 +105,7 @@ func (s *Store) UpsertMembership(ctx context.Context, m clerkevent.Membership) (
 	}
 	var res OrganizationResult
 	err = s.inLockedTx(ctx, []string{m.Organization.ClerkID, m.UserID}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, s.membershipRefusalSQL(), m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&res.Refused); err != nil {
+		if err := tx.QueryRow(ctx, s.bk.membershipRefusal, m.ClerkID, m.Organization.ClerkID, m.UserID).Scan(&res.Refused); err != nil {
 			return fmt.Errorf("check deletions: %w", err)
 		}
 		if res.Refused != "" {
@@ -179,7 +168,7 @@ func (s *Store) finishDeletions(ctx context.Context, tx pgx.Tx, m clerkevent.Mem
 		{userEntity, m.UserID, users.RowLeft, users.Remove},
 	} {
 		var left bool
-		if err := tx.QueryRow(ctx, `select exists (select 1 from `+s.tombstones(d.e)+` where clerk_id = $1) and (`+d.rowLeft+`)`,
+		if err := tx.QueryRow(ctx, `select (`+s.bk.of[d.e.tombstones].deleted+`) and (`+d.rowLeft+`)`,
 			d.id).Scan(&left); err != nil {
 			return fmt.Errorf("row of deleted %s %s: %w", d.e.name, d.id, err)
 		}
@@ -247,7 +236,7 @@ func (s *Store) OrganizationByClerkID(ctx context.Context, clerkID string) (json
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
 	var deleted bool
-	if err := s.db.QueryRow(ctx, `select exists (select 1 from `+s.schema+`.organization_tombstones where clerk_id = $1)`, clerkID).Scan(&deleted); err != nil {
+	if err := s.db.QueryRow(ctx, s.bk.of[organizationEntity.tombstones].deleted, clerkID).Scan(&deleted); err != nil {
 		return nil, nil, fmt.Errorf("look up organization %s: %w", clerkID, err)
 	}
 	if deleted {

@@ -55,7 +55,7 @@ func (s *Store) ProveMapping(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prove the mapping: %w", err)
 	}
-	proof := &Store{pool: s.pool, db: tx, schema: s.schema, mapping: s.mapping, compiled: sql}
+	proof := &Store{pool: s.pool, db: tx, schema: s.schema, bk: s.bk, mapping: s.mapping, compiled: sql}
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	const userID, minimalA, minimalB, orgID = "user_clerksync_proof", "user_clerksync_proof_minimal_a", "user_clerksync_proof_minimal_b", "org_clerksync_proof"

@@ -67,6 +67,7 @@ type Store struct {
 	// schema is the bookkeeping schema, which every statement is written
 	// for (the compiled ones when they are compiled).
 	schema  string
+	bk      bookkeeping
 	mapping *mapping.Mapping
 
 	// mu guards compiled: the SQL of every table, built on first use from
@@ -135,7 +136,7 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 	if err := ValidateSchema(layout.Schema); err != nil {
 		return nil, fmt.Errorf("bookkeeping schema: %w", err)
 	}
-	s := &Store{pool: pool, db: pool, schema: layout.Schema, mapping: layout.Mapping}
+	s := &Store{pool: pool, db: pool, schema: layout.Schema, bk: newBookkeeping(layout.Schema), mapping: layout.Mapping}
 	if layout.Mapping == nil {
 		own, err := sqlgen.Compile(nil, layout.Schema, nil)
 		if err != nil {

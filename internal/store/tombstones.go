@@ -48,7 +48,7 @@ func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (refused s
 }
 
 // entity is a kind of Clerk object and its tombstone table, in the
-// bookkeeping schema (Store.tombstones).
+// bookkeeping schema (its statements: bookkeeping.of).
 type entity struct {
 	name       contract.Entity
 	tombstones string
@@ -60,9 +60,6 @@ var (
 	membershipEntity   = entity{contract.Membership, "organization_membership_tombstones"}
 )
 
-// tombstones is e's tombstone table, qualified by the bookkeeping schema.
-func (s *Store) tombstones(e entity) string { return s.schema + "." + e.tombstones }
-
 // entities are every contract.Entity's, in contract.Entities' order.
 var entities = []entity{userEntity, organizationEntity, membershipEntity}
 
@@ -71,7 +68,7 @@ var entities = []entity{userEntity, organizationEntity, membershipEntity}
 func (s *Store) tombstone(ctx context.Context, e entity, clerkID string, locks []string, deletedAt time.Time) error {
 	err := s.inLockedTx(ctx, locks, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
-			`insert into `+s.tombstones(e)+` (clerk_id, deleted_at) values ($1, $2) on conflict (clerk_id) do nothing`,
+			s.bk.of[e.tombstones].tombstone,
 			clerkID, deletedAt)
 		return err
 	})

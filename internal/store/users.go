@@ -228,7 +228,7 @@ func (s *Store) UserRecord(ctx context.Context, clerkID string) (UserRecord, err
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if err := s.db.QueryRow(ctx,
-			`select exists (select 1 from `+s.schema+`.user_tombstones where clerk_id = $1)`, clerkID).Scan(&r.Tombstoned); err != nil {
+			s.bk.of[userEntity.tombstones].deleted, clerkID).Scan(&r.Tombstoned); err != nil {
 			return UserRecord{}, fmt.Errorf("look up tombstone %s: %w", clerkID, err)
 		}
 		return r, nil
