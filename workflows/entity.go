@@ -20,7 +20,10 @@ import (
 // continuing as new. Each workflow keeps only what is its own: how it
 // orders and writes its events.
 type entitySync struct {
-	ids *recentIDs
+	// entity and clerkID name whose workflow this is.
+	entity  contract.Entity
+	clerkID string
+	ids     *recentIDs
 	// syncState and failedEvents point into the workflow's own state, which
 	// continue-as-new carries to the next run.
 	syncState    *string
@@ -32,11 +35,11 @@ type entitySync struct {
 	logger log.Logger
 }
 
-func newEntitySync(logger log.Logger, syncState *string, recentEventIDs *[]string, failed *[]FailedEvent) entitySync {
+func newEntitySync(logger log.Logger, entity contract.Entity, clerkID string, syncState *string, recentEventIDs *[]string, failed *[]FailedEvent) entitySync {
 	if *syncState == "" {
 		*syncState = contract.SyncStatePending // as the start options set it
 	}
-	return entitySync{ids: newRecentIDs(recentEventIDs), syncState: syncState, failedEvents: failed, logger: logger}
+	return entitySync{entity: entity, clerkID: clerkID, ids: newRecentIDs(recentEventIDs), syncState: syncState, failedEvents: failed, logger: logger}
 }
 
 // fresh reports whether ev is not a redelivery, and remembers its Svix ID.
@@ -90,6 +93,32 @@ func (e *entitySync) setSyncState(ctx workflow.Context, s string) error {
 		return fmt.Errorf("set %s: %w", contract.ClerkSyncStateKey.GetName(), err)
 	}
 	return nil
+}
+
+// finishRun ends a drained run as end does, in its final state, asking
+// first, when its entity is deleted, for the erasure of its runs
+// (requestErasure). written: the entity's row was written at some time.
+func (e *entitySync) finishRun(ctx workflow.Context, deleted, written bool, maxEvents int, continueAsNew func() error) error {
+	if deleted {
+		if err := e.requestErasure(ctx, e.entity, e.clerkID); err != nil {
+			return err
+		}
+	}
+	return e.end(ctx, e.finalState(deleted, written), maxEvents, continueAsNew)
+}
+
+// finalState is the ClerkSyncState a drained run ends with: deleted,
+// failed, synced once a row was written, or as it was (pending).
+func (e *entitySync) finalState(deleted, written bool) string {
+	switch {
+	case deleted:
+		return contract.SyncStateDeleted
+	case e.failed:
+		return contract.SyncStateFailed
+	case written:
+		return contract.SyncStateSynced
+	}
+	return *e.syncState
 }
 
 // end closes a drained run: it sets the final sync state and continues as

@@ -34,6 +34,18 @@ type OrganizationState struct {
 	Failed []FailedEvent `json:"failed,omitempty"`
 }
 
+// orgSync is one run's working state.
+type orgSync struct {
+	entitySync
+	state OrganizationState
+
+	events workflow.ReceiveChannel
+	// retrying counts the writes retrying in the background (retryHeld);
+	// each sends its outcome on retried.
+	retrying int
+	retried  workflow.Channel
+}
+
 // OrganizationWorkflow is the entity workflow of one Clerk organization, ID
 // org/<org_id>, fed by signal-with-start with the organization's events and
 // its memberships' events. It has UserWorkflow's shape: it drains its
@@ -47,8 +59,8 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 	if in.MaxEventsPerRun <= 0 {
 		in.MaxEventsPerRun = defaultMaxEventsPerRun
 	}
-	o := &orgSync{clerkID: in.ClerkID, state: in.State}
-	o.entitySync = newEntitySync(log.With(workflow.GetLogger(ctx), "organization_id", in.ClerkID),
+	o := &orgSync{state: in.State}
+	o.entitySync = newEntitySync(log.With(workflow.GetLogger(ctx), "organization_id", in.ClerkID), contract.Organization, in.ClerkID,
 		&o.state.SyncState, &o.state.RecentEventIDs, &o.state.Failed)
 	if err := workflow.SetQueryHandler(ctx, contract.StateQuery, func() (OrganizationState, error) { return o.state, nil }); err != nil {
 		return fmt.Errorf("register %s query: %w", contract.StateQuery, err)
@@ -87,30 +99,12 @@ func OrganizationWorkflow(ctx workflow.Context, in OrganizationWorkflowInput) er
 			sel.Select(ctx)
 			continue
 		}
-		if o.state.Deleted {
-			if err := o.requestErasure(ctx, contract.Organization, o.clerkID); err != nil {
-				return err
-			}
-		}
-		return o.end(ctx, o.finalState(), in.MaxEventsPerRun, func() error {
+		return o.finishRun(ctx, o.state.Deleted, true, in.MaxEventsPerRun, func() error {
 			next := in
 			next.State = o.state
 			return workflow.NewContinueAsNewError(ctx, OrganizationWorkflow, next)
 		})
 	}
-}
-
-// orgSync is one run's working state.
-type orgSync struct {
-	entitySync
-	clerkID string
-	state   OrganizationState
-
-	events workflow.ReceiveChannel
-	// retrying counts the writes retrying in the background (retryHeld);
-	// each sends its outcome on retried.
-	retrying int
-	retried  workflow.Channel
 }
 
 // retryHeld shows a write that a product's foreign key holds back (a
@@ -133,16 +127,6 @@ func (o *orgSync) retryHeld(ctx workflow.Context, ev clerkevent.Event, rowKept s
 		o.retried.Send(gctx, err)
 	})
 	return nil
-}
-
-func (o *orgSync) finalState() string {
-	switch {
-	case o.state.Deleted:
-		return contract.SyncStateDeleted
-	case o.failed:
-		return contract.SyncStateFailed
-	}
-	return contract.SyncStateSynced
 }
 
 // apply writes one event. Events for a deleted organization are dropped,

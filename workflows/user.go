@@ -158,12 +158,7 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 			u.await(actx)
 			continue
 		}
-		if u.state.Deleted {
-			if err := u.requestErasure(actx, contract.User, u.clerkID); err != nil {
-				return err
-			}
-		}
-		return u.end(actx, u.finalState(), in.MaxEventsPerRun, func() error {
+		return u.finishRun(actx, u.state.Deleted, u.state.UserID != "", in.MaxEventsPerRun, func() error {
 			next := in
 			next.State = u.state
 			return workflow.NewContinueAsNewError(ctx, UserWorkflow, next)
@@ -174,7 +169,6 @@ func UserWorkflow(ctx workflow.Context, in UserWorkflowInput) error {
 // userSync is one run's working state.
 type userSync struct {
 	entitySync
-	clerkID string
 	state   UserState
 	pending []clerkevent.Event
 
@@ -189,24 +183,11 @@ type userSync struct {
 }
 
 func newUserSync(ctx workflow.Context, in UserWorkflowInput) *userSync {
-	u := &userSync{clerkID: in.ClerkID, state: in.State, fetched: workflow.NewBufferedChannel(ctx, 1)}
+	u := &userSync{state: in.State, fetched: workflow.NewBufferedChannel(ctx, 1)}
 	// Every line names the user, as the starter's do.
-	u.entitySync = newEntitySync(log.With(workflow.GetLogger(ctx), "clerk_id", in.ClerkID),
+	u.entitySync = newEntitySync(log.With(workflow.GetLogger(ctx), "clerk_id", in.ClerkID), contract.User, in.ClerkID,
 		&u.state.SyncState, &u.state.RecentEventIDs, &u.state.Failed)
 	return u
-}
-
-// finalState is the ClerkSyncState a drained run ends with.
-func (u *userSync) finalState() string {
-	switch {
-	case u.state.Deleted:
-		return contract.SyncStateDeleted
-	case u.failed:
-		return contract.SyncStateFailed
-	case u.state.UserID != "":
-		return contract.SyncStateSynced
-	}
-	return u.state.SyncState
 }
 
 // drain takes every signal and fetch outcome already delivered, without
