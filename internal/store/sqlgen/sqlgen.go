@@ -78,3 +78,13 @@ func compileOwn(schema string) (*Statements, error) {
 	}
 	return &Statements{Users: users, Trials: trials, Organizations: orgs, Memberships: memberships}, nil
 }
+
+// OwnColumns are the columns of clerksync's own tables, by table, as the
+// compiler takes them without reading the database (compileOwn): their
+// migrations create exactly these (TestOwnTables_MatchTheirMigrations).
+func OwnColumns() map[string]map[string]ColumnInfo {
+	return map[string]map[string]ColumnInfo{
+		ownUsers.Table.Name: ownUsersTypes, ownTrials.Table.Name: ownTrialsTypes,
+		ownOrganizations.Table.Name: ownOrganizationsTypes, ownMemberships.Table.Name: ownMembershipsTypes,
+	}
+}
