@@ -36,7 +36,9 @@ func (o *orgsNode) UnmarshalYAML(n *yaml.Node) error {
 	return decodeKnown(n, &o.orgs)
 }
 
-type orgsFile struct {
+// entityFile is what every entity's section has; orgsFile is nothing
+// more.
+type entityFile struct {
 	Table   string                `yaml:"table"`
 	ClerkID string                `yaml:"clerk_id"`
 	Key     keyFile               `yaml:"key"`
@@ -44,22 +46,16 @@ type orgsFile struct {
 	Delete  deleteFile            `yaml:"delete"`
 }
 
+type orgsFile = entityFile
+
 type membershipsFile struct {
-	Table        string                `yaml:"table"`
-	ClerkID      string                `yaml:"clerk_id"`
-	Key          keyFile               `yaml:"key"`
-	Organization string                `yaml:"organization"`
-	User         string                `yaml:"user"`
-	Columns      map[string]columnFile `yaml:"columns"`
-	Delete       deleteFile            `yaml:"delete"`
+	entityFile   `yaml:",inline"`
+	Organization string `yaml:"organization"`
+	User         string `yaml:"user"`
 }
 
 type usersFile struct {
-	Table   string                `yaml:"table"`
-	ClerkID string                `yaml:"clerk_id"`
-	Key     keyFile               `yaml:"key"`
-	Columns map[string]columnFile `yaml:"columns"`
-	Delete  deleteFile            `yaml:"delete"`
+	entityFile `yaml:",inline"`
 	// Link is nil when the document leaves it out (the default applies).
 	Link *[]string `yaml:"link"`
 }

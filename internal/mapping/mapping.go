@@ -112,6 +112,19 @@ type Mapping struct {
 }
 
 // Deletion is how an entity's row goes when Clerk deletes it.
+// Entity is what the mapping of every entity (users, organizations,
+// memberships) says: its table, the column holding its Clerk ID, its key,
+// its columns and how its rows are deleted.
+type Entity struct {
+	Table Table
+	// ClerkID is the column holding the Clerk ID (unique).
+	ClerkID string
+	Key     Key
+	// Columns are sorted by name.
+	Columns []Column
+	Deletion
+}
+
 type Deletion struct {
 	// Delete is Delete or Soft; with Soft, DeletedAt is the column set to
 	// the deletion's time and Clear the columns cleared (to Missing, or
@@ -123,29 +136,18 @@ type Deletion struct {
 
 // Organizations maps Clerk organizations onto the product's table.
 type Organizations struct {
-	Table Table
-	// ClerkID is the column holding the Clerk organization ID, org_...
-	// (unique).
-	ClerkID string
-	Key     Key
-	// Columns are sorted by name.
-	Columns []Column
-	Deletion
+	// Entity's ClerkID holds the Clerk organization ID, org_... (unique).
+	Entity
 }
 
 // Memberships maps Clerk organization memberships onto the product's
 // table: one row per organization and user.
 type Memberships struct {
-	Table Table
-	// ClerkID is the column holding the membership ID, orgmem_... (unique).
-	ClerkID string
-	Key     Key
+	// Entity's ClerkID holds the membership ID, orgmem_... (unique).
+	Entity
 	// Organization and User are the columns referencing the organizations'
 	// and the users' keys.
 	Organization, User string
-	// Columns are sorted by name.
-	Columns []Column
-	Deletion
 }
 
 // Table is a schema-qualified table name.
@@ -185,18 +187,8 @@ type Column struct {
 
 // Users maps Clerk users onto the product's user table.
 type Users struct {
-	Table Table
-	// ClerkID is the column holding the Clerk user ID (unique).
-	ClerkID string
-	Key     Key
-	// Columns are sorted by name.
-	Columns []Column
-	// Delete is Delete or Soft; with Soft, DeletedAt is the column set to
-	// the deletion's time and Clear the columns cleared (to Missing, or
-	// NULL).
-	Delete    string
-	DeletedAt string
-	Clear     []string
+	// Entity's ClerkID holds the Clerk user ID, user_... (unique).
+	Entity
 	// Link is how a row of the app's from before Clerk (no Clerk ID) is
 	// found for a Clerk user and given its Clerk ID, in this order:
 	// LinkExternalID, LinkEmail. The default is LinkExternalID alone.

@@ -11,15 +11,28 @@ import (
 	"strings"
 )
 
-func parseUsers(f *usersFile, p *problems) *Users {
-	u := &Users{Table: parseTable("users", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("users", f.Key, p),
-		Delete: f.Delete.Mode, DeletedAt: f.Delete.DeletedAt, Clear: f.Delete.Clear}
-	if u.ClerkID == "" {
-		p.add("users.clerk_id: missing: name the column holding the Clerk user ID (it must be unique)")
+// parseEntity checks what every entity's section says (its table, Clerk
+// ID column, key, columns, deletion), the columns against sources, and
+// refuses a column that is also one of roles (clerk_id, key, and the
+// entity's own: a membership's organization and user).
+func parseEntity(section string, f entityFile, sources map[string]Kind, what string, roles map[string]string, p *problems) Entity {
+	e := Entity{Table: parseTable(section, f.Table, p), ClerkID: f.ClerkID, Key: parseKey(section, f.Key, p),
+		Deletion: Deletion{f.Delete.Mode, f.Delete.DeletedAt, f.Delete.Clear}}
+	if e.ClerkID == "" && what != "" {
+		p.add("%s.clerk_id: missing: name the column holding the %s (it must be unique)", section, what)
 	}
-	u.Columns = parseColumns("users", userSources, f.Columns, p)
-	checkRoles("users", u.Columns, map[string]string{u.ClerkID: "clerk_id", u.Key.Column: "key"}, p)
-	checkDeletion("users", Deletion{u.Delete, u.DeletedAt, u.Clear}, u.Columns, p)
+	e.Columns = parseColumns(section, sources, f.Columns, p)
+	if roles == nil {
+		roles = map[string]string{}
+	}
+	roles[e.ClerkID], roles[e.Key.Column] = "clerk_id", "key"
+	checkRoles(section, e.Columns, roles, p)
+	checkDeletion(section, e.Deletion, e.Columns, p)
+	return e
+}
+
+func parseUsers(f *usersFile, p *problems) *Users {
+	u := &Users{Entity: parseEntity("users", f.entityFile, userSources, "Clerk user ID", nil, p)}
 	for _, c := range u.Columns {
 		if c.Source == SourceEmail && len(c.Path) == 0 {
 			u.EmailColumn = c.Name
@@ -52,33 +65,20 @@ func parseLink(link *[]string, emailColumn string, p *problems) []string {
 }
 
 func parseOrganizations(f *orgsFile, p *problems) *Organizations {
-	o := &Organizations{Table: parseTable("organizations", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("organizations", f.Key, p),
-		Deletion: Deletion{f.Delete.Mode, f.Delete.DeletedAt, f.Delete.Clear}}
-	if o.ClerkID == "" {
-		p.add("organizations.clerk_id: missing: name the column holding the Clerk organization ID (it must be unique)")
-	}
-	o.Columns = parseColumns("organizations", organizationSources, f.Columns, p)
-	checkRoles("organizations", o.Columns, map[string]string{o.ClerkID: "clerk_id", o.Key.Column: "key"}, p)
-	checkDeletion("organizations", o.Deletion, o.Columns, p)
-	return o
+	return &Organizations{Entity: parseEntity("organizations", *f, organizationSources, "Clerk organization ID", nil, p)}
 }
 
 func parseMemberships(f *membershipsFile, p *problems) *Memberships {
-	m := &Memberships{Table: parseTable("memberships", f.Table, p), ClerkID: f.ClerkID, Key: parseKey("memberships", f.Key, p),
-		Organization: f.Organization, User: f.User, Deletion: Deletion{f.Delete.Mode, f.Delete.DeletedAt, f.Delete.Clear}}
 	for name, v := range map[string]string{
-		"clerk_id": m.ClerkID, "organization": m.Organization, "user": m.User,
+		"clerk_id": f.ClerkID, "organization": f.Organization, "user": f.User,
 	} {
 		if v == "" {
 			p.add("memberships.%s: missing: name the column (clerk_id holds the membership ID, orgmem_...; "+
 				"organization and user reference the organizations' and the users' keys)", name)
 		}
 	}
-	m.Columns = parseColumns("memberships", membershipSources, f.Columns, p)
-	checkRoles("memberships", m.Columns, map[string]string{m.ClerkID: "clerk_id", m.Key.Column: "key",
-		m.Organization: "organization", m.User: "user"}, p)
-	checkDeletion("memberships", m.Deletion, m.Columns, p)
-	return m
+	return &Memberships{Organization: f.Organization, User: f.User,
+		Entity: parseEntity("memberships", f.entityFile, membershipSources, "", map[string]string{f.Organization: "organization", f.User: "user"}, p)}
 }
 
 // checkRoles refuses a column mapped twice: as a source and in one of the

@@ -68,8 +68,8 @@ func empty(v any) bool { return v == nil || reflect.ValueOf(v).IsZero() }
 // Trim keeps exactly what the mapping's columns read and its links need.
 func TestTrim_KeepsWhatColumnsAndLinksRead(t *testing.T) {
 	full := everyUserField()
-	m := &Mapping{Users: &Users{Link: []string{LinkEmail}, Columns: []Column{{Name: "phone", Source: SourcePhone},
-		{Name: "role", Source: SourcePublicMetadata, Path: []string{"role"}}}}}
+	m := &Mapping{Users: &Users{Link: []string{LinkEmail}, Entity: Entity{Columns: []Column{{Name: "phone", Source: SourcePhone},
+		{Name: "role", Source: SourcePublicMetadata, Path: []string{"role"}}}}}}
 	got := m.Trim(full)
 	if got.Phone == nil || *got.Phone != *full.Phone {
 		t.Errorf("phone, a column's source, was dropped: %v", got.Phone)

@@ -20,47 +20,27 @@ func (s *Store) Statements(ctx context.Context) ([]Statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, trials, orgs, memberships := c.Users, c.Trials, c.Organizations, c.Memberships
-	out := []Statement{
-		{"users", "upsert", users.Upsert},
-		{"users", "page", users.UpsertPage},
-		{"users", "lookup", users.Lookup},
-		{"users", "remove", users.Remove},
-		{"users", "row left", users.RowLeft},
-		{"users", "count", users.Count},
-		{"users", "unseen", users.Unseen},
-		{"users", "unseen count", users.UnseenCount},
+	var out []Statement
+	// add lists an entity's statements, given as name and SQL in turn; a
+	// statement the mapping does not need ("") is left out.
+	add := func(entity string, named ...string) {
+		for i := 0; i+1 < len(named); i += 2 {
+			if named[i+1] != "" {
+				out = append(out, Statement{entity, named[i], strings.TrimSpace(named[i+1])})
+			}
+		}
 	}
-	if users.Link != "" {
-		out = append(out, Statement{"users", "link a row from before Clerk", users.Link})
+	u := c.Users
+	add("users", "upsert", u.Upsert, "page", u.UpsertPage, "lookup", u.Lookup, "remove", u.Remove, "row left", u.RowLeft,
+		"count", u.Count, "unseen", u.Unseen, "unseen count", u.UnseenCount,
+		"link a row from before Clerk", u.Link, "link a row from before Clerk by verified email", u.LinkEmail)
+	if t := c.Trials; t != nil {
+		add("trials", "grant", t.Grant, "page", t.Page, "expire", t.Expire, "lookup", t.Lookup, "due (the mapping's proof)", t.Due)
 	}
-	if users.LinkEmail != "" {
-		out = append(out, Statement{"users", "link a row from before Clerk by verified email", users.LinkEmail})
-	}
-	if trials != nil {
-		out = append(out,
-			Statement{"trials", "grant", trials.Grant},
-			Statement{"trials", "page", trials.Page},
-			Statement{"trials", "expire", trials.Expire},
-			Statement{"trials", "lookup", trials.Lookup},
-			Statement{"trials", "due (the mapping's proof)", trials.Due})
-	}
-	if orgs != nil {
-		out = append(out,
-			Statement{"organizations", "upsert", orgs.Upsert},
-			Statement{"organizations", "lookup", orgs.Lookup},
-			Statement{"organizations", "remove", orgs.Remove},
-			Statement{"organizations", "row left", orgs.RowLeft},
-			Statement{"organizations", "unseen", orgs.Unseen},
-			Statement{"memberships", "upsert", memberships.Upsert},
-			Statement{"memberships", "drop older", memberships.DropOlder},
-			Statement{"memberships", "remove", memberships.Remove},
-			Statement{"memberships", "row left", memberships.RowLeft},
-			Statement{"memberships", "members", memberships.Members},
-			Statement{"memberships", "unseen", memberships.Unseen})
-	}
-	for i := range out {
-		out[i].SQL = strings.TrimSpace(out[i].SQL)
+	if o, m := c.Organizations, c.Memberships; o != nil {
+		add("organizations", "upsert", o.Upsert, "lookup", o.Lookup, "remove", o.Remove, "row left", o.RowLeft, "unseen", o.Unseen)
+		add("memberships", "upsert", m.Upsert, "drop older", m.DropOlder, "remove", m.Remove, "row left", m.RowLeft,
+			"members", m.Members, "unseen", m.Unseen)
 	}
 	return out, nil
 }

@@ -110,6 +110,24 @@ func (c *tableCompiler) labelColumn(name string, values ...string) {
 	}
 }
 
+// entity checks what every entity's mapping names: its Clerk ID column
+// (holding what), its key and its columns. It returns the columns typed,
+// the insert's columns and values (the Clerk ID, then refs, pairs of a
+// quoted column and its value, then the key and the columns) and the ON
+// CONFLICT's sets.
+func (c *tableCompiler) entity(e mapping.Entity, what string, refs ...[2]string) (typed []column, insertCols, insertVals, sets []string) {
+	c.clerkIDColumn(e.ClerkID, what)
+	insertCols, insertVals = []string{c.clerkID}, []string{"src.clerk_id"}
+	for _, r := range refs {
+		insertCols, insertVals = append(insertCols, r[0]), append(insertVals, r[1])
+	}
+	if col, val := c.keyColumn(e.Key); col != "" {
+		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
+	}
+	typed, cols, vals, sets := c.columns(e.Columns)
+	return typed, append(insertCols, cols...), append(insertVals, vals...), sets
+}
+
 // keyColumn checks the primary key and returns the column and expression a
 // new row's key is written with, or "" when the database makes it.
 func (c *tableCompiler) keyColumn(k mapping.Key) (col, val string) {

@@ -35,18 +35,10 @@ type Organizations struct {
 
 // ownOrganizations is the mapping of clerksync's own organizations table
 // (migrations/tables), with its column types.
-var ownOrganizations = &mapping.Organizations{
-	Table: mapping.Table{Name: "organizations"}, ClerkID: "clerk_id", Key: mapping.Key{Column: "id"},
-	Deletion: mapping.Deletion{Delete: mapping.Delete},
-	Columns: []mapping.Column{
-		{Name: "clerk_created_at", Source: mapping.SourceCreatedAt},
-		{Name: "clerk_updated_at", Source: mapping.SourceUpdatedAt},
-		{Name: "image_url", Source: mapping.SourceImageURL},
-		{Name: "name", Source: mapping.SourceName},
-		{Name: "slug", Source: mapping.SourceSlug},
-		{Name: "updated_at", Source: mapping.SourceNow},
-	},
-}
+var ownOrganizations = &mapping.Organizations{Entity: own("organizations", map[string]string{
+	"clerk_created_at": mapping.SourceCreatedAt, "clerk_updated_at": mapping.SourceUpdatedAt, "image_url": mapping.SourceImageURL,
+	"name": mapping.SourceName, "slug": mapping.SourceSlug, "updated_at": mapping.SourceNow,
+})}
 
 var ownOrganizationsTypes = map[string]ColumnInfo{
 	"id": {DataType: "uuid", hasDefault: true}, "clerk_id": {DataType: "text"},
@@ -64,13 +56,7 @@ func compileOrganizations(m *mapping.Organizations, cols map[string]ColumnInfo, 
 	t := &Organizations{schema: schema, Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), Key: quote(m.Key.Column), Live: "true",
 		KeyType: cols[m.Key.Column].DataType}
 	c := newTableCompiler("organizations", m.Table, cols)
-	c.clerkIDColumn(m.ClerkID, "a Clerk organization ID")
-	insertCols, insertVals := []string{t.ClerkID}, []string{"src.clerk_id"}
-	if col, val := c.keyColumn(m.Key); col != "" {
-		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
-	}
-	typed, cs, vs, sets := c.columns(m.Columns)
-	insertCols, insertVals = append(insertCols, cs...), append(insertVals, vs...)
+	typed, insertCols, insertVals, sets := c.entity(m.Entity, "a Clerk organization ID")
 	c.deletion(m.Deletion, "a live organization's row")
 	if err := c.err(); err != nil {
 		return nil, err
@@ -131,16 +117,11 @@ type Memberships struct {
 
 // ownMemberships is the mapping of clerksync's own organization_memberships
 // table, with its column types.
-var ownMemberships = &mapping.Memberships{
-	Table: mapping.Table{Name: "organization_memberships"}, ClerkID: "clerk_id", Key: mapping.Key{Column: "id"},
-	Organization: "organization_id", User: "user_id", Deletion: mapping.Deletion{Delete: mapping.Delete},
-	Columns: []mapping.Column{
-		{Name: "clerk_created_at", Source: mapping.SourceCreatedAt},
-		{Name: "clerk_updated_at", Source: mapping.SourceUpdatedAt},
-		{Name: "role", Source: mapping.SourceRole},
-		{Name: "updated_at", Source: mapping.SourceNow},
-	},
-}
+var ownMemberships = &mapping.Memberships{Organization: "organization_id", User: "user_id",
+	Entity: own("organization_memberships", map[string]string{
+		"clerk_created_at": mapping.SourceCreatedAt, "clerk_updated_at": mapping.SourceUpdatedAt, "role": mapping.SourceRole,
+		"updated_at": mapping.SourceNow,
+	})}
 
 var ownMembershipsTypes = map[string]ColumnInfo{
 	"id": {DataType: "uuid", hasDefault: true}, "clerk_id": {DataType: "text"},
@@ -156,16 +137,10 @@ var ownMembershipsTypes = map[string]ColumnInfo{
 func compileMemberships(m *mapping.Memberships, cols map[string]ColumnInfo, orgs *Organizations, users *Users) (*Memberships, error) {
 	t := &Memberships{Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), schema: users.Schema}
 	c := newTableCompiler("memberships", m.Table, cols)
-	c.clerkIDColumn(m.ClerkID, "a Clerk membership ID")
+	_, insertCols, insertVals, sets := c.entity(m.Entity, "a Clerk membership ID",
+		[2]string{quote(m.Organization), "src.org_key"}, [2]string{quote(m.User), "src.user_key"})
 	c.referenceColumn(m.Organization, orgs.KeyType, "the organizations table")
 	c.referenceColumn(m.User, users.Columns[users.Mapping.Key.Column].DataType, "the users table")
-	insertCols := []string{t.ClerkID, quote(m.Organization), quote(m.User)}
-	insertVals := []string{"src.clerk_id", "src.org_key", "src.user_key"}
-	if col, val := c.keyColumn(m.Key); col != "" {
-		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
-	}
-	_, cs, vs, sets := c.columns(m.Columns)
-	insertCols, insertVals = append(insertCols, cs...), append(insertVals, vs...)
 	if m.Delete == mapping.Soft {
 		c.problem(m.ClerkID, "memberships are deleted, not soft-deleted: a user who rejoins gets a new membership, "+
 			"whose row the older one's would hold; write delete: delete")

@@ -11,6 +11,8 @@ package sqlgen
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/clerksync/clerksync/internal/mapping"
 )
@@ -77,6 +79,18 @@ func compileOwn(schema string) (*Statements, error) {
 		return nil, fmt.Errorf("clerksync's organization_memberships table: %w", err)
 	}
 	return &Statements{Users: users, Trials: trials, Organizations: orgs, Memberships: memberships}, nil
+}
+
+// own is the mapping of one of clerksync's own tables (migrations/tables):
+// keyed by its id, its Clerk ID in clerk_id, deleted with its row, each
+// column of columns written from its source.
+func own(table string, columns map[string]string) mapping.Entity {
+	e := mapping.Entity{Table: mapping.Table{Name: table}, ClerkID: "clerk_id", Key: mapping.Key{Column: "id"},
+		Deletion: mapping.Deletion{Delete: mapping.Delete}}
+	for _, name := range slices.Sorted(maps.Keys(columns)) {
+		e.Columns = append(e.Columns, mapping.Column{Name: name, Source: columns[name]})
+	}
+	return e
 }
 
 // OwnColumns are the columns of clerksync's own tables, by table, as the

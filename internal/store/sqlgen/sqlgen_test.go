@@ -24,14 +24,14 @@ func TestCompile_OwnTables(t *testing.T) {
 // A mapping the columns cannot take is refused with a line per mistake,
 // each naming the table and the column.
 func TestCompile_SaysEveryMistake(t *testing.T) {
-	m := &mapping.Mapping{Users: &mapping.Users{
+	m := &mapping.Mapping{Users: &mapping.Users{Entity: mapping.Entity{
 		Table: mapping.Table{Schema: "public", Name: "accounts"}, ClerkID: "clerk_id", Key: mapping.Key{Column: "id"},
-		Delete: mapping.Delete,
+		Deletion: mapping.Deletion{Delete: mapping.Delete},
 		Columns: []mapping.Column{
 			{Name: "email", Source: mapping.SourceEmail},
 			{Name: "signed_up", Source: mapping.SourceCreatedAt},
 		},
-	}}
+	}}}
 	cols := Tables{m.Users.Table: {
 		"id":        {DataType: "uuid", hasDefault: true},
 		"clerk_id":  {DataType: "text", Nullable: true},

@@ -73,19 +73,11 @@ type Users struct {
 
 // ownUsers is the mapping of clerksync's own users table, with its column
 // types (migrations/tables/001_users.sql).
-var ownUsers = &mapping.Users{
-	Table: mapping.Table{Name: "users"}, ClerkID: "clerk_id", Key: mapping.Key{Column: "id"}, Delete: mapping.Delete,
-	Columns: []mapping.Column{
-		{Name: "clerk_created_at", Source: mapping.SourceCreatedAt},
-		{Name: "clerk_updated_at", Source: mapping.SourceUpdatedAt},
-		{Name: "email", Source: mapping.SourceEmail},
-		{Name: "first_name", Source: mapping.SourceFirstName},
-		{Name: "image_url", Source: mapping.SourceImageURL},
-		{Name: "last_name", Source: mapping.SourceLastName},
-		{Name: "updated_at", Source: mapping.SourceNow},
-		{Name: "username", Source: mapping.SourceUsername},
-	},
-}
+var ownUsers = &mapping.Users{Entity: own("users", map[string]string{
+	"clerk_created_at": mapping.SourceCreatedAt, "clerk_updated_at": mapping.SourceUpdatedAt, "email": mapping.SourceEmail,
+	"first_name": mapping.SourceFirstName, "image_url": mapping.SourceImageURL, "last_name": mapping.SourceLastName,
+	"updated_at": mapping.SourceNow, "username": mapping.SourceUsername,
+})}
 
 var ownUsersTypes = map[string]ColumnInfo{
 	"id": {DataType: "uuid", hasDefault: true}, "clerk_id": {DataType: "text"},
@@ -103,14 +95,8 @@ var ownUsersTypes = map[string]ColumnInfo{
 func compileUsers(m *mapping.Users, cols map[string]ColumnInfo, schema string) (*Users, error) {
 	t := &Users{Schema: schema, Mapping: m, Name: quoteTable(m.Table), ClerkID: quote(m.ClerkID), Key: quote(m.Key.Column), Live: "true", Columns: cols}
 	c := newTableCompiler("users", m.Table, cols)
-	c.clerkIDColumn(m.ClerkID, "a Clerk ID")
-	insertCols, insertVals := []string{t.ClerkID}, []string{"src.clerk_id"}
-	if col, val := c.keyColumn(m.Key); col != "" {
-		insertCols, insertVals = append(insertCols, col), append(insertVals, val)
-	}
-	typed, cols2, vals, sets := c.columns(m.Columns)
-	insertCols, insertVals = append(insertCols, cols2...), append(insertVals, vals...)
-	c.deletion(mapping.Deletion{Delete: m.Delete, DeletedAt: m.DeletedAt, Clear: m.Clear}, "a live user's row")
+	typed, insertCols, insertVals, sets := c.entity(m.Entity, "a Clerk ID")
+	c.deletion(m.Deletion, "a live user's row")
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -203,7 +189,7 @@ func (t *Users) build(insertCols, insertVals, sets, updates []string, typed []co
 	t.UpsertPage = t.pageStatement("")
 	pending := "true"
 	if t.Mapping.Delete == mapping.Soft {
-		t.Remove, t.Live, pending = softRemove(t.Name, t.ClerkID, mapping.Deletion{Delete: t.Mapping.Delete, DeletedAt: t.Mapping.DeletedAt, Clear: t.Mapping.Clear},
+		t.Remove, t.Live, pending = softRemove(t.Name, t.ClerkID, t.Mapping.Deletion,
 			typed, cols, t.Schema+".user_tombstones")
 	} else {
 		t.Remove = hardRemove(t.Name, t.ClerkID, t.Schema+".user_tombstones")
