@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/store"
 )
 
@@ -291,7 +292,7 @@ func (a *Activities) writePage(ctx context.Context, run string, users []clerkeve
 func (a *Activities) normalize(ctx context.Context, page []*clerkevent.ClerkUser) []clerkevent.User {
 	users := make([]clerkevent.User, 0, len(page))
 	for _, cu := range page {
-		u, err := a.Store.NormalizeUser(cu)
+		u, err := a.Store.Mapping().NormalizeUser(cu)
 		if err != nil {
 			activity.GetLogger(ctx).Warn("Skipped a user Clerk listed without the fields clerksync needs", "clerk_id", cu.ID, "error", err)
 			continue
@@ -332,7 +333,7 @@ func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()
 	if c.CreatedAt > 0 {
 		params["created_at_after"] = strconv.FormatInt(c.CreatedAt-1, 10) // Clerk's bound is exclusive
 	}
-	page, err := a.Clerk.ListUsers(ctx, &stats, beat, params, a.Store.StoresObject())
+	page, err := a.Clerk.ListUsers(ctx, &stats, beat, params, a.Store.Mapping().Uses(mapping.SourceObject))
 	return page, stats, err
 }
 

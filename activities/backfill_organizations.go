@@ -60,7 +60,7 @@ func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrgan
 			res = hb
 		}
 	}
-	if a.Store.OrganizationsOff() {
+	if a.Store.Mapping().OrganizationsOff() {
 		res.Done, res.NotKept = true, true
 		return res, nil
 	}

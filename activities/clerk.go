@@ -54,7 +54,7 @@ func (a *Activities) fetchClerkUser(ctx context.Context, clerkID string) (FetchC
 	}
 	normalize := clerkevent.NormalizeUser
 	if a.Store != nil { // what the tables do not store stays out of the history
-		normalize = a.Store.NormalizeUser
+		normalize = a.Store.Mapping().NormalizeUser
 	}
 	full, err := clerkevent.FromSDK(cu)
 	if err != nil {

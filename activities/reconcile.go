@@ -94,7 +94,7 @@ func (a *Activities) ConfirmRemovals(ctx context.Context, in UnseenInput) (Confi
 			var u clerkevent.User
 			full, err := clerkevent.FromSDK(cu)
 			if err == nil {
-				u, err = a.Store.NormalizeUser(full)
+				u, err = a.Store.Mapping().NormalizeUser(full)
 			}
 			if err != nil {
 				activity.GetLogger(ctx).Warn("Skipped a user Clerk returned without the fields clerksync needs", "clerk_id", id, "error", err)

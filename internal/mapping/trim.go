@@ -56,6 +56,45 @@ func usesSource(cols []Column, source string) bool {
 	return slices.ContainsFunc(cols, func(c Column) bool { return c.Source == source })
 }
 
+// TrimEvent trims an event's user, organization or membership as Trim
+// does a user, for the starter to hand Temporal no field the tables do not
+// store.
+func (m *Mapping) TrimEvent(ev clerkevent.Event) clerkevent.Event {
+	if ev.User != nil {
+		u := m.Trim(*ev.User)
+		ev.User = &u
+	}
+	if ev.Organization != nil {
+		o := m.TrimOrganization(*ev.Organization)
+		ev.Organization = &o
+	}
+	if ev.Membership != nil {
+		ms := m.TrimMembership(*ev.Membership)
+		ev.Membership = &ms
+	}
+	return ev
+}
+
+// NormalizeUser maps a user from Clerk's API to what m writes:
+// clerkevent.NormalizeUser, trimmed as Trim does, the whole object
+// encoded only when m stores it.
+func (m *Mapping) NormalizeUser(cu *clerkevent.ClerkUser) (clerkevent.User, error) {
+	normalize := clerkevent.NormalizeUserFields
+	if m.Uses(SourceObject) {
+		normalize = clerkevent.NormalizeUser
+	}
+	u, err := normalize(cu)
+	if err != nil {
+		return clerkevent.User{}, err
+	}
+	return m.Trim(u), nil
+}
+
+// OrganizationsOff reports whether organizations are not kept: a mapping
+// that says organizations: off (clerksync's own tables, a nil m, keep
+// them).
+func (m *Mapping) OrganizationsOff() bool { return m != nil && m.Organizations == nil }
+
 // kept is what of raw, a JSON source's value, the columns cols read: all
 // of it when a column takes it whole, only the paths they take when each
 // takes a path, nil when none takes it.

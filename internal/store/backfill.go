@@ -45,7 +45,7 @@ func (s *Store) WriteUserPage(ctx context.Context, run string, users []clerkeven
 	trimmed := make([]clerkevent.User, len(users))
 	ids := make([]string, len(users))
 	for i, u := range users {
-		trimmed[i], ids[i] = s.Trim(u), u.ClerkID
+		trimmed[i], ids[i] = s.mapping.Trim(u), u.ClerkID
 	}
 	page := sqlgen.PageArgs(trimmed, table.PageCols)
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {

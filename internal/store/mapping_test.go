@@ -204,7 +204,7 @@ from app_users`).Scan(&role, &phone, &externalRef, &settings, &emails, &emailVer
 	require.NoError(t, db.QueryRow(ctx, `select profile->>'id' from app_users`).Scan(&profileID))
 	require.Equal(t, "user_snake", profileID, "the whole object")
 	require.Equal(t, clerkevent.User{ClerkID: "u", PublicMetadata: []byte(`{"role":"admin"}`)},
-		st.Trim(clerkevent.User{ClerkID: "u", PublicMetadata: []byte(`{"role":"admin"}`), PrivateMetadata: []byte(`{"secret":1}`)}),
+		st.Mapping().Trim(clerkevent.User{ClerkID: "u", PublicMetadata: []byte(`{"role":"admin"}`), PrivateMetadata: []byte(`{"secret":1}`)}),
 		"what the mapping does not write is trimmed before it reaches Temporal")
 	var signedUp string
 	var ms int64
@@ -376,7 +376,7 @@ func TestMapping_APathKeyIsTheKeyItSays(t *testing.T) {
 	st, db := openMapped(t, testenv.SnakeCase, doc, `select 1`)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	u := st.Trim(clerkevent.User{ClerkID: "user_keys", ClerkCreatedAt: now, ClerkUpdatedAt: now,
+	u := st.Mapping().Trim(clerkevent.User{ClerkID: "user_keys", ClerkCreatedAt: now, ClerkUpdatedAt: now,
 		PublicMetadata: []byte(`{"a,b":"comma","a":{"b":"nested"},"say\"hi":"quoted"}`)})
 	_, err = st.UpsertUser(ctx, u, 0)
 	require.NoError(t, err)
@@ -407,10 +407,10 @@ func TestMapping_KeepLeavesTheAppsValueWhenClerkHasNone(t *testing.T) {
 	}
 	for _, u := range []clerkevent.User{user("user_owner", "owner@example.com", `{}`), user("user_promoted", "promoted@example.com", `{"role":"admin"}`),
 		user("user_fresh", "fresh@example.com", `{}`)} {
-		_, err := st.UpsertUser(ctx, st.Trim(u), 0)
+		_, err := st.UpsertUser(ctx, st.Mapping().Trim(u), 0)
 		require.NoError(t, err)
 	}
-	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{st.Trim(user("user_paged", "paged@example.com", `{}`))}, 0)
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{st.Mapping().Trim(user("user_paged", "paged@example.com", `{}`))}, 0)
 	require.NoError(t, err)
 	_, err = st.UpsertUser(ctx, clerkevent.User{ClerkID: "user_owner", ClerkUpdatedAt: clerkevent.MinimalVersion}, 0)
 	require.NoError(t, err)
@@ -505,16 +505,16 @@ alter table app.subscriptions alter column status type app.sub_status using stat
 	user := func(id, metadata string) clerkevent.User {
 		return clerkevent.User{ClerkID: id, ClerkCreatedAt: now, ClerkUpdatedAt: now, PublicMetadata: []byte(metadata)}
 	}
-	_, err = st.UpsertUser(ctx, st.Trim(user("user_enum_admin", `{"role":"admin"}`)), 14*24*time.Hour)
+	_, err = st.UpsertUser(ctx, st.Mapping().Trim(user("user_enum_admin", `{"role":"admin"}`)), 14*24*time.Hour)
 	require.NoError(t, err)
-	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{st.Trim(user("user_enum_member", `{}`))}, 14*24*time.Hour)
+	_, err = st.WriteUserPage(ctx, "", []clerkevent.User{st.Mapping().Trim(user("user_enum_member", `{}`))}, 14*24*time.Hour)
 	require.NoError(t, err)
 	var roles, statuses string
 	require.NoError(t, db.QueryRow(ctx, `select string_agg(role::text, ',' order by clerk_user_id) from app.users`).Scan(&roles))
 	require.Equal(t, "admin,member", roles)
 	require.NoError(t, db.QueryRow(ctx, `select string_agg(status::text, ',') from app.subscriptions`).Scan(&statuses))
 	require.Equal(t, "trialing,trialing", statuses)
-	_, err = st.UpsertUser(ctx, st.Trim(user("user_enum_super", `{"role":"superuser"}`)), 0)
+	_, err = st.UpsertUser(ctx, st.Mapping().Trim(user("user_enum_super", `{"role":"superuser"}`)), 0)
 	require.Error(t, err)
 	require.Equal(t, store.Refused, st.Classify(err), "a label the enum lacks is that user's data refused: %v", err)
 
@@ -562,7 +562,7 @@ func TestMapping_LegacyRowsLinkedByExternalID(t *testing.T) {
 		ext := fmt.Sprint(external)
 		return clerkevent.User{ClerkID: id, Email: &email, FirstName: str("Linked"), ExternalID: &ext, ClerkCreatedAt: now, ClerkUpdatedAt: now}
 	}
-	res, err := st.UpsertUser(ctx, st.Trim(user("user_first", "first@example.com", first)), 0)
+	res, err := st.UpsertUser(ctx, st.Mapping().Trim(user("user_first", "first@example.com", first)), 0)
 	require.NoError(t, err)
 	require.Equal(t, fmt.Sprint(first), res.UserID, "the legacy row took the user")
 	require.Equal(t, store.Updated, res.Outcome)

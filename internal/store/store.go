@@ -21,7 +21,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/store/sqlgen"
 )
@@ -147,54 +146,10 @@ func New(pool *pgxpool.Pool, layout Layout) (*Store, error) {
 	return s, nil
 }
 
-// StoresObject reports whether the layout writes Clerk's whole user object
-// (the object source), which a Clerk listing must then keep as Clerk sent
-// it.
-func (s *Store) StoresObject() bool { return s.mapping.Uses(mapping.SourceObject) }
-
-// Trim returns u with only the fields of Clerk's user object the layout
-// writes (mapping.Mapping.Trim): the starter and the profile fetch trim
-// what they hand to Temporal, and every write trims what it stores, so the
-// content hash covers what is stored.
-func (s *Store) Trim(u clerkevent.User) clerkevent.User { return s.mapping.Trim(u) }
-
-// NormalizeUser maps a user from Clerk's API to what the layout writes:
-// clerkevent.NormalizeUser, trimmed as Trim does, the whole object
-// encoded only when the layout stores it.
-func (s *Store) NormalizeUser(cu *clerkevent.ClerkUser) (clerkevent.User, error) {
-	normalize := clerkevent.NormalizeUserFields
-	if s.mapping.Uses(mapping.SourceObject) {
-		normalize = clerkevent.NormalizeUser
-	}
-	u, err := normalize(cu)
-	if err != nil {
-		return clerkevent.User{}, err
-	}
-	return s.Trim(u), nil
-}
-
-// TrimEvent trims an event's user, organization or membership as Trim
-// does a user, for the starter to hand Temporal no field the tables do not
-// store.
-func (s *Store) TrimEvent(ev clerkevent.Event) clerkevent.Event {
-	if ev.User != nil {
-		u := s.mapping.Trim(*ev.User)
-		ev.User = &u
-	}
-	if ev.Organization != nil {
-		o := s.mapping.TrimOrganization(*ev.Organization)
-		ev.Organization = &o
-	}
-	if ev.Membership != nil {
-		m := s.mapping.TrimMembership(*ev.Membership)
-		ev.Membership = &m
-	}
-	return ev
-}
-
-// OrganizationsOff reports whether organizations are not kept: a mapping
-// that says organizations: off.
-func (s *Store) OrganizationsOff() bool { return s.mapping != nil && s.mapping.Organizations == nil }
+// Mapping returns the layout's mapping; nil for clerksync's own tables,
+// whose questions (what a user is trimmed to, whether organizations are
+// kept) the nil mapping answers too.
+func (s *Store) Mapping() *mapping.Mapping { return s.mapping }
 
 // Schema returns the bookkeeping schema's name.
 func (s *Store) Schema() string { return s.schema }

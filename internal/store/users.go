@@ -118,7 +118,7 @@ func (s *Store) upsertUser(ctx context.Context, tx pgx.Tx, u clerkevent.User, tr
 	if err != nil {
 		return res, err
 	}
-	u = s.Trim(u)
+	u = s.mapping.Trim(u)
 	createdAt := optionalTime(u.ClerkCreatedAt)
 	if err := s.linkLegacyRows(ctx, tx, users, []clerkevent.User{u}); err != nil {
 		return res, err

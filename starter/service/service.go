@@ -90,8 +90,8 @@ func NewMux(cfg config.Config, verifier *SignatureVerifier, conns Connections, l
 		logger:   logger,
 		// Without organization tables (a mapping), organization events
 		// are acknowledged and not applied.
-		organizationsOff: st.OrganizationsOff(),
-		trim:             st.TrimEvent,
+		organizationsOff: st.Mapping().OrganizationsOff(),
+		trim:             st.Mapping().TrimEvent,
 		instance:         &recordedInstance{read: st.RecordedClerkInstance},
 	})
 	ensurer, err := ensure.New(ensure.Options{

@@ -34,7 +34,7 @@ type webhookHandler struct {
 	// organizationsOff acknowledges organization and membership events
 	// without applying them.
 	organizationsOff bool
-	// trim keeps of an event what the tables store (store.Store.TrimEvent),
+	// trim keeps of an event what the tables store (mapping.Mapping.TrimEvent),
 	// so the rest never reaches Temporal.
 	trim func(clerkevent.Event) clerkevent.Event
 	// instance is the Clerk instance the database is kept in step with;
