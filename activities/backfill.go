@@ -2,15 +2,11 @@ package activities
 
 import (
 	"context"
-	"strconv"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
-	"github.com/clerksync/clerksync/internal/mapping"
 	"github.com/clerksync/clerksync/internal/store"
 )
 
@@ -103,6 +99,10 @@ type BackfillPagesInput struct {
 	Run       string         `json:"run"`
 	Reconcile bool           `json:"reconcile,omitempty"`
 	Cursor    BackfillCursor `json:"cursor"`
+	// Windows are the listing's windows being read side by side, as the
+	// first call of a run split it (BackfillWindows); none while the
+	// listing is read in one, from Cursor.
+	Windows []BackfillWindow `json:"windows,omitempty"`
 	// MaxDuration bounds one activity, so the workflow records progress
 	// (and can continue as new) between calls.
 	MaxDuration time.Duration `json:"max_duration"`
@@ -110,145 +110,14 @@ type BackfillPagesInput struct {
 
 // BackfillPagesResult is where the listing is now and what this call did.
 type BackfillPagesResult struct {
-	Cursor BackfillCursor `json:"cursor"`
-	Stats  BackfillStats  `json:"stats"`
+	// Cursor is where the listing is; read in windows, Done once every
+	// window is, and otherwise the first unfinished window's cursor (where
+	// a release that reads in one would resume, skipping no user).
+	Cursor  BackfillCursor   `json:"cursor"`
+	Windows []BackfillWindow `json:"windows,omitempty"`
+	Stats   BackfillStats    `json:"stats"`
 	// Refused lists the first users PostgreSQL refused (MaxRefusedListed).
 	Refused []RefusedUser `json:"refused,omitempty"`
-}
-
-// pageWriters is how many pages BackfillPages writes at once, beside the
-// one it reads: pages hold disjoint users, and each takes its users' locks
-// in one order, so they never wait on each other.
-const pageWriters = 2
-
-// BackfillPages reads Clerk's user listing from the cursor, a page at a
-// time, and writes each page in one transaction (store.WriteUserPage), for
-// up to MaxDuration. Reading goes on while earlier pages are written, by
-// pageWriters at once. It heartbeats the cursor past the pages written so
-// far (every earlier page included), so a retry after a crash resumes there;
-// a page written twice changes nothing.
-func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (BackfillPagesResult, error) {
-	if a.Clerk == nil {
-		return BackfillPagesResult{}, noClerkKey("backfill")
-	}
-	c := &pagesCall{a: a, ctx: ctx, res: BackfillPagesResult{Cursor: in.Cursor}}
-	if activity.HasHeartbeatDetails(ctx) {
-		var hb BackfillPagesResult
-		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil {
-			c.res = hb
-		}
-	}
-	run := ""
-	if in.Reconcile {
-		run = in.Run
-	}
-	// The first error (a failed read or write) cancels the rest.
-	g, gctx := errgroup.WithContext(ctx)
-	pages := make(chan listedPage, pageWriters)
-	g.Go(func() error { return c.read(gctx, in.MaxDuration, pages) })
-	written := make(chan listedPage)
-	var writers sync.WaitGroup
-	for range pageWriters {
-		writers.Add(1)
-		g.Go(func() error {
-			defer writers.Done()
-			for p := range pages {
-				var err error
-				if p.result, p.refused, err = a.writePage(gctx, run, a.normalize(gctx, p.users)); err != nil {
-					return err
-				}
-				select {
-				case written <- p:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
-			return nil
-		})
-	}
-	go func() { writers.Wait(); close(written) }()
-	c.foldInOrder(written)
-	if err := g.Wait(); err != nil {
-		return c.res, a.classify(ctx, err)
-	}
-	return c.res, nil
-}
-
-// listedPage is one page of Clerk's listing on its way through
-// BackfillPages: read, then written.
-type listedPage struct {
-	seq     int
-	users   []*clerkevent.ClerkUser
-	after   BackfillCursor // the cursor past this page
-	stats   BackfillStats  // what reading it cost
-	result  store.PageResult
-	refused []RefusedUser
-}
-
-// pagesCall is one BackfillPages call: its result so far (the cursor past
-// every page written), reported by heartbeat after every page and while a
-// request waits out a 429 or a backoff, so a long wait is not taken for a
-// dead worker.
-type pagesCall struct {
-	a   *Activities
-	ctx context.Context
-	mu  sync.Mutex
-	res BackfillPagesResult
-}
-
-func (c *pagesCall) beat() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	activity.RecordHeartbeat(c.ctx, c.res)
-}
-
-// read lists pages in listing order, numbered, from the cursor on, for
-// maxDuration (at least one page a call, so every call makes progress).
-func (c *pagesCall) read(ctx context.Context, maxDuration time.Duration, pages chan<- listedPage) error {
-	defer close(pages)
-	deadline := time.Now().Add(maxDuration)
-	cur := c.res.Cursor
-	for seq := 0; !cur.Done; seq++ {
-		users, stats, err := c.a.listPage(ctx, cur, c.beat)
-		if err != nil {
-			return err
-		}
-		cur = advance(cur, users)
-		select {
-		case pages <- listedPage{seq: seq, users: users, after: cur, stats: stats}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return nil
-		}
-	}
-	return nil
-}
-
-// foldInOrder counts written pages into the result: the cursor moves past
-// a page only once every earlier page is written.
-func (c *pagesCall) foldInOrder(written <-chan listedPage) {
-	done := map[int]listedPage{}
-	next := 0
-	for p := range written {
-		done[p.seq] = p
-		c.mu.Lock()
-		for q, ok := done[next]; ok; q, ok = done[next] {
-			delete(done, next)
-			next++
-			r := q.result
-			c.res.Cursor = q.after
-			pageStats := BackfillStats{Pages: 1, Seen: len(q.users), Inserted: r.Inserted, Updated: r.Updated,
-				Unchanged: len(q.users) - r.Inserted - r.Updated - r.Tombstoned - len(q.refused), Tombstoned: r.Tombstoned,
-				Trials: r.Trials, Refused: len(q.refused)}
-			c.a.Metrics.backfilled(pageStats)
-			c.res.Stats = c.res.Stats.Add(q.stats).Add(pageStats)
-			c.res.Refused = KeepRefused(c.res.Refused, q.refused)
-		}
-		c.mu.Unlock()
-		c.beat()
-	}
 }
 
 // writePage writes a page of users in one transaction. A page PostgreSQL
@@ -302,41 +171,6 @@ func (a *Activities) normalize(ctx context.Context, page []*clerkevent.ClerkUser
 	return users
 }
 
-// advance moves the cursor past a page read from c.
-func advance(c BackfillCursor, page []*clerkevent.ClerkUser) BackfillCursor {
-	if len(page) < ClerkPageSize {
-		return BackfillCursor{CreatedAt: c.CreatedAt, Skip: c.Skip + len(page), Done: true}
-	}
-	last := page[len(page)-1].CreatedAt
-	same := 0
-	for _, u := range page {
-		if u.CreatedAt == last {
-			same++
-		}
-	}
-	if last == c.CreatedAt {
-		return BackfillCursor{CreatedAt: last, Skip: c.Skip + same}
-	}
-	return BackfillCursor{CreatedAt: last, Skip: same}
-}
-
-// listPage reads one page of Clerk's listing at c, retrying until it gets
-// one: a 429 waits for its Retry-After, a 5xx or a network error backs off
-// up to 30 s. Only ctx's end (the activity cancelled or timed out, then
-// retried by Temporal) stops it. Every request waits for the worker's Clerk
-// rate limit.
-func (a *Activities) listPage(ctx context.Context, c BackfillCursor, beat func()) ([]*clerkevent.ClerkUser, BackfillStats, error) {
-	var stats BackfillStats
-	params := map[string]string{
-		"limit": strconv.Itoa(ClerkPageSize), "order_by": "+created_at", "offset": strconv.Itoa(c.Skip),
-	}
-	if c.CreatedAt > 0 {
-		params["created_at_after"] = strconv.FormatInt(c.CreatedAt-1, 10) // Clerk's bound is exclusive
-	}
-	page, err := a.Clerk.ListUsers(ctx, &stats, beat, params, a.Store.Mapping().Uses(mapping.SourceObject))
-	return page, stats, err
-}
-
 // ClerkCount is how many users Clerk has, and what asking cost.
 type ClerkCount struct {
 	Total int           `json:"total"`
@@ -352,6 +186,6 @@ func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
 	var res ClerkCount
 	var err error
 	// Unwrapped: Temporal reads a non-retryable error only at the top.
-	res.Total, err = a.Clerk.CountUsers(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) })
+	res.Total, err = a.Clerk.CountUsers(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) }, nil)
 	return res, err
 }

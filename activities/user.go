@@ -35,6 +35,10 @@ type Activities struct {
 	// reconciliation), paced by CLERK_API_RPS; nil when no
 	// CLERK_SECRET_KEY is configured.
 	Clerk *clerkapi.Client
+	// BackfillWindows is how many created_at windows of Clerk's user
+	// listing BackfillPages reads side by side (BACKFILL_WINDOWS); 0 or 1
+	// reads it in one.
+	BackfillWindows int
 	// TrialPeriod is a new user's trial (TRIAL_PERIOD), read by the worker
 	// so every starter of workflows (the ensure package included) gets the
 	// same one.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -122,6 +123,9 @@ type progressView struct {
 	bars     *mpb.Progress // nil when stdout is not a terminal
 	bar      *mpb.Bar
 	lastLine time.Time
+	// windows is the listing's windows done and all, as "3/12 windows"
+	// (the bar's decorator reads it from its own goroutine).
+	windows atomic.Value
 }
 
 func newProgressView(out io.Writer, id string) *progressView {
@@ -145,8 +149,10 @@ func (v *progressView) update(p workflows.BackfillProgress) {
 	if v.bar == nil && p.Total > 0 {
 		v.bar = v.bars.AddBar(int64(p.Total),
 			mpb.PrependDecorators(decor.Name(v.id+" "), decor.CountersNoUnit("%d / %d users")),
-			mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.AverageSpeed(0, "%.0f users/s"), decor.Name(" "), decor.Elapsed(decor.ET_STYLE_GO)))
+			mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.AverageSpeed(0, "%.0f users/s"), decor.Name(" "), decor.Elapsed(decor.ET_STYLE_GO),
+				decor.Any(func(decor.Statistics) string { s, _ := v.windows.Load().(string); return s })))
 	}
+	v.windows.Store(windowsText(p))
 	if v.bar != nil {
 		if p.Stats.Seen > p.Total {
 			v.bar.SetTotal(int64(p.Stats.Seen), false) // users created since the count
@@ -180,9 +186,24 @@ func progressLine(p workflows.BackfillProgress) string {
 	if p.Total > 0 {
 		pct = 100 * float64(p.Stats.Seen) / float64(p.Total)
 	}
-	return fmt.Sprintf("%s: %d of %d users (%.0f%%), %.0f users/s, %d pages, %d organizations, %d memberships, %d requests (%d rate-limited), elapsed %s",
-		p.Phase, p.Stats.Seen, p.Total, pct, rate, p.Stats.Pages, p.Stats.Organizations, p.Stats.Memberships,
+	return fmt.Sprintf("%s: %d of %d users (%.0f%%), %.0f users/s, %d pages%s, %d organizations, %d memberships, %d requests (%d rate-limited), elapsed %s",
+		p.Phase, p.Stats.Seen, p.Total, pct, rate, p.Stats.Pages, windowsText(p), p.Stats.Organizations, p.Stats.Memberships,
 		p.Stats.Requests, p.Stats.RateLimited, elapsed.Round(time.Second))
+}
+
+// windowsText says how many of the listing's windows, read side by side,
+// are done: " (3/12 windows read)", or "" for a listing read in one.
+func windowsText(p workflows.BackfillProgress) string {
+	if len(p.Windows) < 2 {
+		return ""
+	}
+	done := 0
+	for _, w := range p.Windows {
+		if w.Cursor.Done {
+			done++
+		}
+	}
+	return fmt.Sprintf(" (%d/%d windows read)", done, len(p.Windows))
 }
 
 // summary says what a finished run did.

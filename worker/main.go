@@ -151,7 +151,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		}, nil)
 	}()
 	w := syncworker.New(c, syncworker.Options{
-		TaskQueue: cfg.TaskQueue, Store: st, Clerk: cfg.ClerkClient(), ClerkRPS: cfg.ClerkAPIRPS,
+		TaskQueue: cfg.TaskQueue, Store: st, Clerk: cfg.ClerkClient(), ClerkRPS: cfg.ClerkAPIRPS, BackfillWindows: cfg.BackfillWindows,
 		TrialPeriod: cfg.TrialPeriod, WorkflowPollers: cfg.WorkflowPollers, Metrics: metrics,
 		KeepHistories: !cfg.EraseDeletedHistories,
 	})

@@ -80,10 +80,13 @@ type BackfillProgress struct {
 	Reconcile bool   `json:"reconcile,omitempty"`
 	Phase     string `json:"phase"`
 	// Total is how many users Clerk said it had when the run began.
-	Total     int                       `json:"total"`
-	Cursor    activities.BackfillCursor `json:"cursor"`
-	Stats     activities.BackfillStats  `json:"stats"`
-	StartedAt time.Time                 `json:"started_at"`
+	Total  int                       `json:"total"`
+	Cursor activities.BackfillCursor `json:"cursor"`
+	// Windows are the listing's windows read side by side, each with its
+	// cursor; none while it is read in one (Cursor).
+	Windows   []activities.BackfillWindow `json:"windows,omitempty"`
+	Stats     activities.BackfillStats    `json:"stats"`
+	StartedAt time.Time                   `json:"started_at"`
 	// UpdatedAt is when this progress was recorded; with StartedAt it gives
 	// the elapsed time and the rate.
 	UpdatedAt time.Time `json:"updated_at"`

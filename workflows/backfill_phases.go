@@ -60,11 +60,12 @@ func (r *backfillRun) start(ctx workflow.Context) (stopped bool, err error) {
 func (r *backfillRun) listUsers(ctx workflow.Context) error {
 	return r.slices(ctx, PhaseListing, func() error {
 		var res activities.BackfillPagesResult
-		in := activities.BackfillPagesInput{Run: r.run, Reconcile: r.p.Reconcile, Cursor: r.p.Cursor, MaxDuration: backfillSlice}
+		in := activities.BackfillPagesInput{Run: r.run, Reconcile: r.p.Reconcile, Cursor: r.p.Cursor, Windows: r.p.Windows,
+			MaxDuration: backfillSlice}
 		if err := workflow.ExecuteActivity(ctx, r.a.BackfillPages, in).Get(ctx, &res); err != nil {
 			return err
 		}
-		r.p.Cursor = res.Cursor
+		r.p.Cursor, r.p.Windows = res.Cursor, res.Windows
 		r.fold(ctx, res.Stats)
 		r.p.Refused = activities.KeepRefused(r.p.Refused, res.Refused)
 		if !res.Cursor.Done {

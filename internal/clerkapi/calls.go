@@ -2,8 +2,10 @@ package clerkapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 
@@ -19,7 +21,12 @@ func (c *Client) GetUser(ctx context.Context, id string) (*clerk.User, error) {
 	if err := c.wait(ctx); err != nil {
 		return nil, err
 	}
-	return c.users.Get(ctx, id)
+	cu, err := c.users.Get(ctx, id)
+	var apiErr *clerk.APIErrorResponse
+	if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusTooManyRequests {
+		c.pause(retryAfter(apiErr, time.Second))
+	}
+	return cu, err
 }
 
 // FindUser reads one user, retrying until Clerk answers; a 404 (NotFound)
@@ -44,13 +51,14 @@ func (c *Client) ListUsers(ctx context.Context, count Counter, beat func(), para
 	return page, listed("/users", err)
 }
 
-// CountUsers asks GET /v1/users/count how many users the instance has.
-func (c *Client) CountUsers(ctx context.Context, count Counter, beat func()) (int, error) {
+// CountUsers asks GET /v1/users/count how many users the instance has
+// that params (created_at_after, created_at_before) select.
+func (c *Client) CountUsers(ctx context.Context, count Counter, beat func(), params map[string]string) (int, error) {
 	var total struct {
 		clerk.APIResource
 		TotalCount int `json:"total_count"`
 	}
-	err := c.retrying(ctx, count, beat, func() error { return c.backend.Call(ctx, get("/users/count", nil), &total) })
+	err := c.retrying(ctx, count, beat, func() error { return c.backend.Call(ctx, get("/users/count", params), &total) })
 	return total.TotalCount, listed("/users/count", err)
 }
 

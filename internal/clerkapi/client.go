@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -36,6 +37,10 @@ type Client struct {
 	users   *user.Client
 	// limiter paces every request (CLERK_API_RPS); nil lifts the limit.
 	limiter *rate.Limiter
+	// pausedUntil: a 429 asked every caller to wait until then (Clerk
+	// limits the instance, so one caller's 429 is everyone's).
+	mu          sync.Mutex
+	pausedUntil time.Time
 }
 
 // New returns the Backend API that c (config.ClerkClient) configures,
@@ -76,8 +81,18 @@ var ErrOrganizationsDisabled = errors.New("the Clerk instance has the Organizati
 
 const organizationsNotEnabled = "organization_not_enabled_in_instance"
 
-// wait waits for the rate limit.
+// wait waits out a pause a 429 asked for, then for the rate limit.
 func (c *Client) wait(ctx context.Context) error {
+	c.mu.Lock()
+	paused := time.Until(c.pausedUntil)
+	c.mu.Unlock()
+	if paused > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(paused):
+		}
+	}
 	if c.limiter == nil {
 		return nil
 	}
@@ -85,6 +100,15 @@ func (c *Client) wait(ctx context.Context) error {
 		return fmt.Errorf("wait for the Clerk rate limit: %w", err)
 	}
 	return nil
+}
+
+// pause holds every request back for d: Clerk answered 429.
+func (c *Client) pause(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until := time.Now().Add(d); until.After(c.pausedUntil) {
+		c.pausedUntil = until
+	}
 }
 
 // retrying makes call until Clerk answers it: a 429 waits for its
@@ -111,6 +135,7 @@ func (c *Client) retrying(ctx context.Context, count Counter, beat func(), call 
 		case answered && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
 			count.CountRateLimited()
 			delay = retryAfter(apiErr, wait)
+			c.pause(delay)
 		case answered && apiErr.HTTPStatusCode == http.StatusForbidden && hasErrorCode(apiErr, organizationsNotEnabled):
 			return fmt.Errorf("clerk API: %w", ErrOrganizationsDisabled)
 		case answered && refused(apiErr):
@@ -120,7 +145,9 @@ func (c *Client) retrying(ctx context.Context, count Counter, beat func(), call 
 		default:
 			count.CountRetry()
 		}
-		activity.GetLogger(ctx).Warn("Clerk API call failed; retrying", "retry_in", delay.String(), "error", err)
+		if activity.IsActivity(ctx) { // the activity's logger names the activity; outside one, the retry goes unlogged
+			activity.GetLogger(ctx).Warn("Clerk API call failed; retrying", "retry_in", delay.String(), "error", err)
+		}
 		if err := sleep(ctx, delay, beat); err != nil {
 			return err
 		}

@@ -65,6 +65,10 @@ const (
 	// DefaultClerkAPIRPS stays under a development instance's limit of 100
 	// requests per 10 s; a production instance allows 1,000.
 	DefaultClerkAPIRPS = 9
+	// DefaultBackfillWindows keeps ten requests in flight (at 200 ms an
+	// answer, 50 a second: half a production instance's budget) with two
+	// to spare.
+	DefaultBackfillWindows = 12
 	// MinEnsureAPIKeyLength is the shortest ENSURE_API_KEYS secret taken:
 	// 128 bits as hex, so no key is short enough to guess.
 	MinEnsureAPIKeyLength = 32
@@ -87,6 +91,7 @@ var Vars = []Var{
 	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_...: the worker fetches profiles with it, the starter verifies session JWTs (ensure)", Both},
 	{"CLERK_API_URL", DefaultClerkAPIURL, "Clerk Backend API base URL", Both},
 	{"CLERK_API_RPS", strconv.Itoa(DefaultClerkAPIRPS), "Clerk Backend API requests per second the worker makes at most (ensure's profile fetch, backfill, reconcile); 0 lifts the limit; a production instance allows 100", Worker},
+	{"BACKFILL_WINDOWS", strconv.Itoa(DefaultBackfillWindows), "how many created_at windows of Clerk's user listing a backfill or reconcile reads side by side, all under CLERK_API_RPS, so a run is bound by the rate limit rather than by one request's latency; 1 reads the listing in one", Worker},
 	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any", Starter},
 	{"ENSURE_API_KEYS", "", "comma-separated secrets (each at least 32 characters: openssl rand -hex 32) the product's backend sends in ensure's Clerksync-Key header, several during rotation; empty: a session token alone is enough, as in v0.1.0 (warned at start: a signed-in user could call ensure from the browser)", Starter},
 	{"HTTP_ADDR", DefaultHTTPAddr, "address the starter's HTTP service listens on", Starter},
@@ -152,6 +157,9 @@ type Config struct {
 	WorkflowPollers int
 	// ClerkAPIRPS paces the worker's Clerk API requests; 0 lifts the limit.
 	ClerkAPIRPS float64
+	// BackfillWindows is how many windows of Clerk's user listing a run
+	// reads side by side (BACKFILL_WINDOWS).
+	BackfillWindows int
 	// EraseDeletedHistories deletes a deleted user's runs from Temporal
 	// (ERASE_DELETED_HISTORIES).
 	EraseDeletedHistories bool
@@ -223,6 +231,9 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("CLERK_API_RPS=%q: want a number of requests per second, 0 for no limit", get("CLERK_API_RPS")))
 	}
 	c.ClerkAPIRPS = rps
+	if c.BackfillWindows, err = strconv.Atoi(get("BACKFILL_WINDOWS")); err != nil || c.BackfillWindows < 1 || c.BackfillWindows > 100 {
+		errs = append(errs, fmt.Sprintf("BACKFILL_WINDOWS=%q: want a number of windows from 1 to 100", get("BACKFILL_WINDOWS")))
+	}
 	if c.EraseDeletedHistories, err = strconv.ParseBool(get("ERASE_DELETED_HISTORIES")); err != nil {
 		errs = append(errs, fmt.Sprintf("ERASE_DELETED_HISTORIES=%q: want true or false", get("ERASE_DELETED_HISTORIES")))
 	}

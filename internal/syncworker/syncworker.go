@@ -44,6 +44,9 @@ type Options struct {
 	// ClerkRPS paces every Clerk API request of the worker (CLERK_API_RPS);
 	// 0 lifts the limit.
 	ClerkRPS float64
+	// BackfillWindows is how many windows of Clerk's user listing a run
+	// reads side by side (BACKFILL_WINDOWS); 0 or 1 reads it in one.
+	BackfillWindows int
 	// TrialPeriod is a new user's trial (TRIAL_PERIOD).
 	TrialPeriod time.Duration
 	// WorkflowPollers is how many workflow task polls run at once
@@ -71,7 +74,8 @@ func New(c client.Client, o Options) worker.Worker {
 		Interceptors: []interceptor.WorkerInterceptor{&activities.RedactingInterceptor{}},
 	})
 	RegisterWorkflows(w)
-	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c, KeepHistories: o.KeepHistories}
+	a := &activities.Activities{Store: o.Store, TrialPeriod: o.TrialPeriod, Metrics: o.Metrics, Temporal: c, KeepHistories: o.KeepHistories,
+		BackfillWindows: o.BackfillWindows}
 	if o.Clerk != nil {
 		a.Clerk = clerkapi.New(o.Clerk, o.ClerkRPS)
 	}

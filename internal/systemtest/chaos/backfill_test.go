@@ -22,7 +22,8 @@ import (
 // 429s on the way; the worker is SIGKILLed mid-run and restarted. The run
 // resumes from its last heartbeat and the table ends equal to Clerk's users,
 // newer local data kept, tombstoned users still absent, trials for recent
-// users only.
+// users only. The listing is read in three windows side by side, each
+// resuming where it was.
 func TestBackfill_ResumesAfterTheWorkerIsKilled(t *testing.T) {
 	t.Parallel()
 	dbURL := testenv.Database(t)
@@ -33,7 +34,8 @@ func TestBackfill_ResumesAfterTheWorkerIsKilled(t *testing.T) {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + testenv.TemporalAddress(t), "TEMPORAL_TASK_QUEUE=backfill-chaos",
 		"CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
-		"CLERK_API_RPS=3", // 20 pages take about 7 s: long enough to be killed in
+		"CLERK_API_RPS=3",    // 20 pages take about 7 s: long enough to be killed in
+		"BACKFILL_WINDOWS=3", // read side by side, each window resuming where it was
 		"WORKER_HTTP_ADDR=" + testenv.FreeAddr(t),
 	}
 	logs := t.TempDir()
@@ -84,6 +86,7 @@ insert into clerksync.user_tombstones (clerk_id) select 'user_bk' || lpad(i::tex
 	t.Logf("backfill: %+v", p.Stats)
 	require.Equal(t, workflows.PhaseDone, p.Phase)
 	require.GreaterOrEqual(t, p.Stats.RateLimited, 3)
+	require.Greater(t, len(p.Windows), 1, "the listing was not read in windows")
 
 	count := func(sql string) int {
 		var n int

@@ -97,6 +97,8 @@ type Server struct {
 	// encoded caches each user's JSON, as a listing of 100,000 users would
 	// otherwise spend its time here rather than in clerksync.
 	encoded map[string][]byte
+	// pace is the latency and rate limit of every answer (Pace).
+	pace pace
 }
 
 // listFailure is one injected answer to a list or count request.
@@ -333,6 +335,9 @@ func (s *Server) authorized(next http.Handler) http.Handler {
 		s.mu.Unlock()
 		if r.Header.Get("Authorization") != "Bearer "+SecretKey {
 			writeBody(w, http.StatusUnauthorized, []byte(`{"errors":[{"message":"Invalid authentication","long_message":"The provided secret key is invalid","code":"authentication_invalid"}]}`))
+			return
+		}
+		if s.pace.paced(w) {
 			return
 		}
 		if failWith != 0 && strings.HasPrefix(r.URL.Path, "/v1/users/") {

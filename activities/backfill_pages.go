@@ -1,0 +1,233 @@
+package activities
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/mapping"
+	"github.com/clerksync/clerksync/internal/store"
+)
+
+// pageWriters is how many pages BackfillPages writes at once, beside the
+// ones it reads: pages hold disjoint users, and each takes its users'
+// locks in one order, so they never wait on each other.
+const pageWriters = 2
+
+// BackfillPages reads Clerk's user listing, a page at a time, and writes
+// each page in one transaction (store.WriteUserPage), for up to
+// MaxDuration. The listing is read in created_at windows side by side
+// (BackfillWindows, split on a run's first call: planWindows), every
+// request under the worker's one Clerk rate limit, so a run is bound by
+// that limit rather than by a request's latency; pages are written by
+// pageWriters at once while the next are read. It heartbeats each window's
+// cursor past the pages written (every earlier page of the window
+// included), so a retry after a crash resumes every window where it was; a
+// page written twice changes nothing.
+func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (BackfillPagesResult, error) {
+	if a.Clerk == nil {
+		return BackfillPagesResult{}, noClerkKey("backfill")
+	}
+	c := &pagesCall{a: a, ctx: ctx, res: BackfillPagesResult{Cursor: in.Cursor, Windows: in.Windows}}
+	if activity.HasHeartbeatDetails(ctx) {
+		var hb BackfillPagesResult
+		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil {
+			c.res = hb
+		}
+	}
+	if len(c.res.Windows) == 0 && !c.res.Cursor.Done && a.BackfillWindows > 1 {
+		windows, err := a.planWindows(ctx, c.res.Cursor, a.BackfillWindows, &c.res.Stats, c.beat)
+		if err != nil {
+			return c.res, err
+		}
+		c.res.Windows = windows
+		c.res.Cursor = windowsCursor(windows)
+	}
+	run := ""
+	if in.Reconcile {
+		run = in.Run
+	}
+	// The first error (a failed read or write) cancels the rest.
+	g, gctx := errgroup.WithContext(ctx)
+	pages := make(chan listedPage, pageWriters)
+	deadline := time.Now().Add(in.MaxDuration)
+	var readers sync.WaitGroup
+	for i, w := range c.windows() {
+		if w.Cursor.Done {
+			continue
+		}
+		readers.Add(1)
+		g.Go(func() error {
+			defer readers.Done()
+			return c.read(gctx, i, w, deadline, pages)
+		})
+	}
+	go func() { readers.Wait(); close(pages) }()
+	written := make(chan listedPage)
+	var writers sync.WaitGroup
+	for range pageWriters {
+		writers.Add(1)
+		g.Go(func() error {
+			defer writers.Done()
+			for p := range pages {
+				var err error
+				if p.result, p.refused, err = a.writePage(gctx, run, a.normalize(gctx, p.users)); err != nil {
+					return err
+				}
+				select {
+				case written <- p:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	go func() { writers.Wait(); close(written) }()
+	c.foldInOrder(written)
+	if err := g.Wait(); err != nil {
+		return c.res, a.classify(ctx, err)
+	}
+	return c.res, nil
+}
+
+// listedPage is one page of Clerk's listing on its way through
+// BackfillPages: read from its window, then written.
+type listedPage struct {
+	window, seq int
+	users       []*clerkevent.ClerkUser
+	after       BackfillCursor // the window's cursor past this page
+	stats       BackfillStats  // what reading it cost
+	result      store.PageResult
+	refused     []RefusedUser
+}
+
+// pagesCall is one BackfillPages call: its result so far (each window's
+// cursor past every page of it written), reported by heartbeat after every
+// page and while a request waits out a 429 or a backoff, so a long wait is
+// not taken for a dead worker.
+type pagesCall struct {
+	a   *Activities
+	ctx context.Context
+	mu  sync.Mutex
+	res BackfillPagesResult
+}
+
+func (c *pagesCall) beat() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	activity.RecordHeartbeat(c.ctx, c.res)
+}
+
+// windows are the call's windows: the result's, or the whole listing from
+// its cursor when it is read in one.
+func (c *pagesCall) windows() []BackfillWindow {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.res.Windows) == 0 {
+		return []BackfillWindow{{Cursor: c.res.Cursor}}
+	}
+	return append([]BackfillWindow(nil), c.res.Windows...)
+}
+
+// read lists window i's pages in listing order, numbered, from its cursor
+// on, until the deadline (at least one page a call, so every call makes
+// progress).
+func (c *pagesCall) read(ctx context.Context, i int, w BackfillWindow, deadline time.Time, pages chan<- listedPage) error {
+	cur := w.Cursor
+	for seq := 0; !cur.Done; seq++ {
+		users, stats, err := c.a.listPage(ctx, cur, w.Before, c.beat)
+		if err != nil {
+			return err
+		}
+		cur = advance(cur, users)
+		select {
+		case pages <- listedPage{window: i, seq: seq, users: users, after: cur, stats: stats}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// foldInOrder counts written pages into the result: a window's cursor
+// moves past a page only once every earlier page of the window is written.
+func (c *pagesCall) foldInOrder(written <-chan listedPage) {
+	done := map[[2]int]listedPage{}
+	next := map[int]int{}
+	for p := range written {
+		done[[2]int{p.window, p.seq}] = p
+		c.mu.Lock()
+		for q, ok := done[[2]int{p.window, next[p.window]}]; ok; q, ok = done[[2]int{p.window, next[p.window]}] {
+			delete(done, [2]int{q.window, q.seq})
+			next[q.window]++
+			c.committed(q)
+		}
+		c.mu.Unlock()
+		c.beat()
+	}
+}
+
+// committed moves q's window's cursor past q and counts it; c.mu is held.
+func (c *pagesCall) committed(q listedPage) {
+	if len(c.res.Windows) == 0 {
+		c.res.Cursor = q.after
+	} else {
+		c.res.Windows[q.window].Cursor = q.after
+		c.res.Cursor = windowsCursor(c.res.Windows)
+	}
+	r := q.result
+	pageStats := BackfillStats{Pages: 1, Seen: len(q.users), Inserted: r.Inserted, Updated: r.Updated,
+		Unchanged: len(q.users) - r.Inserted - r.Updated - r.Tombstoned - len(q.refused), Tombstoned: r.Tombstoned,
+		Trials: r.Trials, Refused: len(q.refused)}
+	c.a.Metrics.backfilled(pageStats)
+	c.res.Stats = c.res.Stats.Add(q.stats).Add(pageStats)
+	c.res.Refused = KeepRefused(c.res.Refused, q.refused)
+}
+
+// advance moves the cursor past a page read from c.
+func advance(c BackfillCursor, page []*clerkevent.ClerkUser) BackfillCursor {
+	if len(page) < ClerkPageSize {
+		return BackfillCursor{CreatedAt: c.CreatedAt, Skip: c.Skip + len(page), Done: true}
+	}
+	last := page[len(page)-1].CreatedAt
+	same := 0
+	for _, u := range page {
+		if u.CreatedAt == last {
+			same++
+		}
+	}
+	if last == c.CreatedAt {
+		return BackfillCursor{CreatedAt: last, Skip: c.Skip + same}
+	}
+	return BackfillCursor{CreatedAt: last, Skip: same}
+}
+
+// listPage reads one page of Clerk's listing at c, of the users created
+// before before (Unix ms, 0 for no bound), retrying until it gets one: a
+// 429 waits for its Retry-After, a 5xx or a network error backs off up to
+// 30 s. Only ctx's end (the activity cancelled or timed out, then retried
+// by Temporal) stops it. Every request waits for the worker's Clerk rate
+// limit.
+func (a *Activities) listPage(ctx context.Context, c BackfillCursor, before int64, beat func()) ([]*clerkevent.ClerkUser, BackfillStats, error) {
+	var stats BackfillStats
+	params := map[string]string{
+		"limit": strconv.Itoa(ClerkPageSize), "order_by": "+created_at", "offset": strconv.Itoa(c.Skip),
+	}
+	if c.CreatedAt > 0 {
+		params["created_at_after"] = strconv.FormatInt(c.CreatedAt-1, 10) // Clerk's bounds are exclusive
+	}
+	if before > 0 {
+		params["created_at_before"] = strconv.FormatInt(before, 10)
+	}
+	page, err := a.Clerk.ListUsers(ctx, &stats, beat, params, a.Store.Mapping().Uses(mapping.SourceObject))
+	return page, stats, err
+}

@@ -1,0 +1,114 @@
+package activities_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/clerksync/clerksync/activities"
+	"github.com/clerksync/clerksync/internal/clerkapi"
+	"github.com/clerksync/clerksync/internal/config"
+	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+)
+
+// windowedListing is a fake Clerk of n users, the first clump of them
+// created in one millisecond (a bulk import), the rest a millisecond
+// apart, and activities reading it in windows into a database of their
+// own.
+func windowedListing(t *testing.T, n, clump, windows int) (*clerkfake.Server, *activities.Activities, string) {
+	t.Helper()
+	fake := clerkfake.Start(t)
+	created := time.Now().Add(-48 * time.Hour).Truncate(time.Millisecond)
+	users := make([]clerkfake.User, n)
+	for i := range users {
+		c := created
+		if i >= clump {
+			c = created.Add(time.Duration(i) * time.Millisecond)
+		}
+		users[i] = clerkfake.User{ID: fmt.Sprintf("user_win%05d", i), Email: fmt.Sprintf("w%d@example.com", i), CreatedAt: c, UpdatedAt: c}
+	}
+	fake.PutUsers(users...)
+	st, dbURL := testenv.Store(t)
+	cfg := config.Config{ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey}
+	return fake, &activities.Activities{Store: st, Clerk: clerkapi.New(cfg.ClerkClient(), 0), BackfillWindows: windows}, dbURL
+}
+
+// backfillSlices calls BackfillPages as BackfillWorkflow does, a slice at
+// a time, each resuming where the last left every window, until the
+// listing is done; it returns every call's result.
+func backfillSlices(t *testing.T, a *activities.Activities, slice time.Duration) []activities.BackfillPagesResult {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	var results []activities.BackfillPagesResult
+	in := activities.BackfillPagesInput{Run: "windows", MaxDuration: slice}
+	for len(results) < 200 {
+		v, err := env.ExecuteActivity(a.BackfillPages, in)
+		require.NoError(t, err)
+		var res activities.BackfillPagesResult
+		require.NoError(t, v.Get(&res))
+		results = append(results, res)
+		if res.Cursor.Done {
+			return results
+		}
+		in.Cursor, in.Windows = res.Cursor, res.Windows
+	}
+	t.Fatal("the listing never finished")
+	return nil
+}
+
+// The listing read in windows side by side, a slice at a time (each call
+// resuming every window where it was, as a retry after a crash does),
+// writes every user once: none skipped at a window's bounds or in the
+// millisecond a bulk import shares, none read twice.
+func TestBackfillPages_WindowsReadEveryUserOnce(t *testing.T) {
+	t.Parallel()
+	const n = 6_000
+	_, a, dbURL := windowedListing(t, n, 1_200, 4)
+	results := backfillSlices(t, a, time.Nanosecond) // a page a window a call
+	require.Greater(t, len(results[0].Windows), 1, "the listing was not split into windows")
+	require.Greater(t, len(results), 2, "one call read it all: nothing resumed")
+	var seen, inserted int
+	for _, r := range results { // each call counts its own pages
+		seen, inserted = seen+r.Stats.Seen, inserted+r.Stats.Inserted
+	}
+	require.Equal(t, n, seen, "users listed")
+	require.Equal(t, n, inserted, "users written")
+	last := results[len(results)-1]
+	for _, w := range last.Windows {
+		require.True(t, w.Cursor.Done, "window %+v", w)
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var rows int
+	require.NoError(t, conn.QueryRow(context.Background(), `select count(*) from users`).Scan(&rows))
+	require.Equal(t, n, rows)
+}
+
+// Over Clerk's rate limit (the instance's, which the windows share), the
+// windows wait out the 429s and the listing still ends complete, every
+// 429 counted. (That one 429 holds every caller back is clerkapi's
+// TestClient_OneRateLimitPausesEveryCaller.)
+func TestBackfillPages_WindowsOverClerksRateLimitEndComplete(t *testing.T) {
+	t.Parallel()
+	const n = 2_000
+	fake, a, _ := windowedListing(t, n, 0, 2)
+	fake.Pace(0, 8)
+	results := backfillSlices(t, a, time.Hour)
+	require.Greater(t, len(results[0].Windows), 1, "the listing was not split into windows")
+	var seen, limited int
+	for _, r := range results {
+		seen, limited = seen+r.Stats.Seen, limited+r.Stats.RateLimited
+	}
+	require.Equal(t, n, seen)
+	require.Positive(t, fake.RateLimited(), "the fake's limit was never reached: the test proves nothing")
+	require.Equal(t, fake.RateLimited(), limited, "every 429 counted")
+}
