@@ -132,6 +132,7 @@ func (r report) markdown() string {
 	p("")
 	p("The backfill is %.1fx the loop.", bfRate/loopRate)
 	p("")
+	r.limited.markdown(p)
 	if cr := r.cluster; len(cr.rounds) > 0 {
 		rawRate := cr.raw.rate(n)
 		p("## On a production-shaped Temporal")

@@ -88,6 +88,8 @@ type report struct {
 	ensureFast, ensureSlow                 latencies
 	pool                                   map[int]float64 // connections -> writes/s
 	cluster                                clusterRun
+	// limited is the backfill at Clerk's latency and rate limit.
+	limited rateLimited
 }
 
 // backfillRun is a backfill of backfillUsers users beside the naive loop.
@@ -334,6 +336,7 @@ func run(b *testing.B) report {
 	r.mappedUpdateEvents = historyEvents(b, tc, mappedProbe) - r.mappedSignupEvents
 
 	r.backfill, r.mappedBackfill = backfillBench(b, tc, fake, db)
+	r.limited = rateLimitedBench(b, tc, fake, bin, env)
 
 	r.pool = map[int]float64{}
 	for _, conns := range []int{4, 16} {

@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
+
+	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
+	"github.com/clerksync/clerksync/internal/testsupport/testenv"
+	"github.com/clerksync/clerksync/workflows"
+)
+
+// Clerk as a production instance answers it: a page of 500 users takes
+// about 200 ms, and the instance allows 100 requests a second, of which a
+// backfill is given half (CLERK_API_RPS), leaving the rest to the app.
+const (
+	clerkLatency = 200 * time.Millisecond
+	clerkLimit   = 100
+	backfillRPS  = 50
+)
+
+// limitedRun is one backfill (or reconcile) of the fake's users at Clerk's
+// latency and rate limit, read in windows.
+type limitedRun struct {
+	windows, users  int
+	elapsed         time.Duration
+	requests, limit int // Clerk requests, and those answered 429
+}
+
+// rateLimited is the backfill at Clerk's rate limit: read in one and in
+// the default windows, each into a database of its own, a reconcile of
+// the same users, and a raw COPY of as many rows into the same PostgreSQL.
+type rateLimited struct {
+	runs      []limitedRun
+	reconcile limitedRun
+	copyRate  float64 // rows/s
+}
+
+// rateLimitedBench runs workers with CLERK_API_RPS=backfillRPS and each
+// window count against the fake answering at clerkLatency within
+// clerkLimit, on task queues of their own.
+func rateLimitedBench(b *testing.B, tc client.Client, fake *clerkfake.Server, bin string, env []string) rateLimited {
+	var r rateLimited
+	fake.Pace(clerkLatency, clerkLimit)
+	defer fake.Pace(0, 0)
+	for _, windows := range []int{1, 12} {
+		dbURL := testenv.Database(b)
+		queue := fmt.Sprintf("ratelimit-%d", windows)
+		w := startProcess(b, "worker-"+queue, append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_TASK_QUEUE="+queue,
+			fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), fmt.Sprintf("BACKFILL_WINDOWS=%d", windows), "WORKER_HTTP_ADDR="+testenv.FreeAddr(b)),
+			filepath.Join(bin, "worker"))
+		waitMigrated(b, dbURL)
+		r.runs = append(r.runs, limitedBackfill(b, tc, fake, queue, "limited", windows, false))
+		if windows > 1 {
+			r.reconcile = limitedBackfill(b, tc, fake, queue, "limited-reconcile", windows, true)
+			r.copyRate = copyRate(b, dbURL, r.runs[len(r.runs)-1].users)
+		}
+		w.stop()
+	}
+	return r
+}
+
+// limitedBackfill times one run on queue.
+func limitedBackfill(b *testing.B, tc client.Client, fake *clerkfake.Server, queue, name string, windows int, reconcile bool) limitedRun {
+	ctx := context.Background()
+	limitedBefore := fake.RateLimited()
+	start := time.Now()
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(queue, name), TaskQueue: queue},
+		workflows.BackfillWorkflow, workflows.BackfillInput{Reconcile: reconcile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p workflows.BackfillProgress
+	if err := run.Get(ctx, &p); err != nil {
+		b.Fatal(err)
+	}
+	return limitedRun{windows: windows, users: p.Stats.Seen, elapsed: time.Since(start), requests: p.Stats.Requests,
+		limit: fake.RateLimited() - limitedBefore}
+}
+
+// waitMigrated waits for a worker's migrations on dbURL.
+func waitMigrated(b *testing.B, dbURL string) {
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close(ctx)
+	waitFor(b, "the worker's migrations", func() bool {
+		var ok bool
+		return db.QueryRow(ctx, `select to_regclass('subscriptions') is not null`).Scan(&ok) == nil && ok
+	})
+}
+
+// copyRate is how many rows a second a raw COPY writes into a table of the
+// users table's shape in dbURL's database: n rows of what the backfill
+// writes, the fastest PostgreSQL takes them.
+func copyRate(b *testing.B, dbURL string, n int) float64 {
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, `create table copied (like users including all)`); err != nil {
+		b.Fatal(err)
+	}
+	created := time.Now().Add(-30 * 24 * time.Hour)
+	rows := make([][]any, n)
+	for i := range rows {
+		id := fmt.Sprintf("user_copy%06d", i)
+		rows[i] = []any{id, strings.TrimPrefix(id, "user_") + "@example.com", "Backfill", created, created}
+	}
+	start := time.Now()
+	if _, err := db.CopyFrom(ctx, pgx.Identifier{"copied"}, []string{"clerk_id", "email", "first_name", "clerk_created_at", "clerk_updated_at"},
+		pgx.CopyFromRows(rows)); err != nil {
+		b.Fatal(err)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// markdown is the section's report.
+func (r rateLimited) markdown(p func(string, ...any)) {
+	if len(r.runs) == 0 {
+		return
+	}
+	p("## Backfill at Clerk's rate limit")
+	p("")
+	p("The same users from the fake Clerk answering as a production instance does: every answer")
+	p("after %s, at most %d requests a second (429 and `Retry-After` beyond), the worker", clerkLatency, clerkLimit)
+	p("given half (`CLERK_API_RPS=%d`), each run into a database of its own, beside a raw", backfillRPS)
+	p("`COPY` of as many rows into the same PostgreSQL. The budget allows %d users/s", backfillRPS*500)
+	p("(%d requests of 500 users a second).", backfillRPS)
+	p("")
+	p("| | users/s | elapsed | Clerk requests | answered 429 |")
+	p("| --- | --- | --- | --- | --- |")
+	for _, run := range append(slices.Clone(r.runs), r.reconcile) {
+		if run.users == 0 {
+			continue
+		}
+		what := fmt.Sprintf("`BackfillWorkflow`, `BACKFILL_WINDOWS=%d`", run.windows)
+		if run == r.reconcile {
+			what = fmt.Sprintf("reconcile of the same users, `BACKFILL_WINDOWS=%d`", run.windows)
+		}
+		p("| %s | %.0f | %s | %d | %d |", what, float64(run.users)/run.elapsed.Seconds(), run.elapsed.Round(time.Millisecond), run.requests, run.limit)
+	}
+	p("| raw `COPY` of as many rows | %.0f | - | - | - |", r.copyRate)
+	if last := r.runs[len(r.runs)-1]; last.users > 0 && r.copyRate > 0 {
+		goal := min(float64(backfillRPS*500), r.copyRate)
+		p("")
+		p("Read in windows, the backfill is %.2fx of min(the budget, the raw `COPY`), and the reconcile takes %.2fx", float64(last.users)/last.elapsed.Seconds()/goal,
+			r.reconcile.elapsed.Seconds()/last.elapsed.Seconds())
+		p("the backfill's time.")
+	}
+	p("")
+}
