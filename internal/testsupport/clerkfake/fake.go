@@ -7,24 +7,17 @@
 package clerkfake
 
 import (
-	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	_ "embed"
 	"encoding/json"
-	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 var (
@@ -275,57 +268,6 @@ func (s *Server) Header(path string) http.Header {
 	return s.headers[path]
 }
 
-// TokenClaims shape a session token; zero fields get valid defaults.
-type TokenClaims struct {
-	Subject         string
-	Issuer          string
-	AuthorizedParty string
-	Expiry          time.Time
-	// SigningKey signs with another key than the JWKS serves.
-	SigningKey *rsa.PrivateKey
-	// KeyID is the token's kid header; empty names the served key.
-	KeyID string
-}
-
-// Token returns a Clerk session JWT, RS256-signed with the served key.
-func (s *Server) Token(t testing.TB, c TokenClaims) string {
-	t.Helper()
-	token, err := s.NewToken(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token
-}
-
-// NewToken is Token for callers without a test.
-func (s *Server) NewToken(c TokenClaims) (string, error) {
-	if c.Issuer == "" {
-		c.Issuer = Issuer
-	}
-	if c.Expiry.IsZero() {
-		c.Expiry = time.Now().Add(time.Minute)
-	}
-	key := s.key
-	if c.SigningKey != nil {
-		key = c.SigningKey
-	}
-	kid := s.kid
-	if c.KeyID != "" {
-		kid = c.KeyID
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
-	if err != nil {
-		return "", err
-	}
-	now := time.Now()
-	claims := map[string]any{
-		"iss": c.Issuer, "sub": c.Subject, "azp": c.AuthorizedParty, "sid": "sess_fake",
-		"iat": now.Add(-time.Second).Unix(), "nbf": now.Add(-10 * time.Second).Unix(), "exp": c.Expiry.Unix(),
-	}
-	return jwt.Signed(signer).Claims(claims).Serialize()
-}
-
 func (s *Server) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -348,142 +290,6 @@ func (s *Server) authorized(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	delay, fail := s.jwksDelay, s.jwksFail
-	s.mu.Unlock()
-	select {
-	case <-time.After(delay):
-	case <-r.Context().Done():
-		return
-	}
-	if fail != 0 {
-		writeBody(w, fail, internalErrorBody)
-		return
-	}
-	jwk := jose.JSONWebKey{Key: &s.key.PublicKey, KeyID: s.kid, Algorithm: "RS256", Use: "sig"}
-	body, err := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{jwk}})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	writeBody(w, http.StatusOK, body)
-}
-
-// list answers GET /v1/users as Clerk does: a bare JSON array.
-func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	if s.injectedFailure(w) {
-		return
-	}
-	q := r.URL.Query()
-	l, err := parseListing(q, true)
-	if err != nil {
-		writeUnprocessable(w, err)
-		return
-	}
-	users, err := pageOf(l, s.filtered(q), func(u User) (string, int64) { return u.ID, u.UpdatedAt.UnixMilli() })
-	if err != nil {
-		writeUnprocessable(w, err)
-		return
-	}
-	// The cached objects are joined as they are, into a reused buffer:
-	// re-encoding them, or a new megabyte of garbage per page, would make a
-	// long listing spend its time here rather than in clerksync.
-	buf := listBuffers.Get().(*[]byte)
-	defer listBuffers.Put(buf)
-	body := append((*buf)[:0], '[')
-	for i, u := range users {
-		b, err := s.cachedJSON(u)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		if i > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, b...)
-	}
-	body = append(body, ']')
-	*buf = body
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	writeBody(w, http.StatusOK, body)
-}
-
-// listBuffers hold the listing pages being written.
-var listBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// count answers GET /v1/users/count.
-func (s *Server) count(w http.ResponseWriter, r *http.Request) {
-	if s.injectedFailure(w) {
-		return
-	}
-	body, err := json.Marshal(map[string]any{"object": "total_count", "total_count": len(s.filtered(r.URL.Query()))})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	writeBody(w, http.StatusOK, body)
-}
-
-// filtered applies user_id, created_at_after and created_at_before (Unix
-// ms, exclusive), in created_at order. The result may share the server's
-// sorted listing, which PutUsers replaces rather than changes: a caller
-// must not modify it. Copying it for every request made a listing of
-// 100,000 users spend more in the fake than in the backfill it serves.
-func (s *Server) filtered(q url.Values) []User {
-	s.mu.Lock()
-	users := s.sortedLocked()
-	s.mu.Unlock()
-	if after := q.Get("created_at_after"); after != "" {
-		ms, _ := strconv.ParseInt(after, 10, 64)
-		i, _ := slices.BinarySearchFunc(users, ms+1, func(u User, ms int64) int { return cmp.Compare(u.CreatedAt.UnixMilli(), ms) })
-		users = users[i:]
-	}
-	if before := q.Get("created_at_before"); before != "" {
-		ms, _ := strconv.ParseInt(before, 10, 64)
-		i, _ := slices.BinarySearchFunc(users, ms, func(u User, ms int64) int { return cmp.Compare(u.CreatedAt.UnixMilli(), ms) })
-		users = users[:i]
-	}
-	if ids := q["user_id"]; len(ids) > 0 {
-		users = slices.DeleteFunc(slices.Clone(users), func(u User) bool { return !slices.Contains(ids, u.ID) })
-	}
-	return users
-}
-
-func (s *Server) sortedLocked() []User {
-	if s.sorted == nil {
-		s.sorted = make([]User, 0, len(s.users))
-		for _, u := range s.users {
-			s.sorted = append(s.sorted, u)
-		}
-		slices.SortFunc(s.sorted, func(a, b User) int {
-			return cmp.Or(cmp.Compare(a.CreatedAt.UnixMilli(), b.CreatedAt.UnixMilli()), cmp.Compare(a.ID, b.ID))
-		})
-	}
-	return s.sorted
-}
-
-// injectedFailure answers with the next injected failure, if any.
-func (s *Server) injectedFailure(w http.ResponseWriter) bool {
-	s.mu.Lock()
-	if len(s.listFailures) == 0 {
-		s.mu.Unlock()
-		return false
-	}
-	f := s.listFailures[0]
-	s.listFailures = s.listFailures[1:]
-	s.mu.Unlock()
-	if f.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
-	}
-	if f.status == http.StatusTooManyRequests {
-		writeBody(w, f.status, []byte(`{"errors":[{"message":"Too many requests","long_message":"Too many requests, please try again later.","code":"too_many_requests"}]}`))
-		return true
-	}
-	writeBody(w, f.status, internalErrorBody)
-	return true
-}
-
 func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	u, ok := s.users[r.PathValue("id")]
@@ -498,101 +304,6 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeBody(w, http.StatusOK, body)
-}
-
-// Warm encodes every user's JSON ahead of time, as Clerk's own servers
-// would serve it: a benchmark then measures clerksync on this machine's
-// cores, not the fake's encoding.
-func (s *Server) Warm() error {
-	for _, u := range s.Users() {
-		if _, err := s.cachedJSON(u); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// cachedJSON is userJSON, computed once per version of the user.
-func (s *Server) cachedJSON(u User) ([]byte, error) {
-	s.mu.Lock()
-	b, ok := s.encoded[u.ID]
-	s.mu.Unlock()
-	if ok {
-		return b, nil
-	}
-	b, err := s.userJSON(u)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if cur, ok := s.users[u.ID]; ok && cur == u {
-		s.encoded[u.ID] = b
-	}
-	s.mu.Unlock()
-	return b, nil
-}
-
-// userJSON fills Clerk's user object (testdata/user.json) with u, keeping
-// every other field Clerk sends.
-func (s *Server) userJSON(u User) ([]byte, error) {
-	obj := maps.Clone(s.template)
-	addresses := obj["email_addresses"].([]any)
-	first := maps.Clone(addresses[0].(map[string]any))
-	obj["email_addresses"] = []any{first}
-	obj["id"] = u.ID
-	obj["first_name"] = nullable(u.FirstName)
-	obj["last_name"] = nullable(u.LastName)
-	obj["created_at"] = u.CreatedAt.UnixMilli()
-	obj["updated_at"] = u.UpdatedAt.UnixMilli()
-	if u.Email == "" {
-		obj["email_addresses"] = []any{}
-		obj["primary_email_address_id"] = nil
-	} else {
-		addr := first
-		addr["id"] = "idn_" + strings.TrimPrefix(u.ID, "user_")
-		addr["email_address"] = u.Email
-		obj["primary_email_address_id"] = addr["id"]
-		if u.EmailUnverified {
-			verification := maps.Clone(addr["verification"].(map[string]any))
-			verification["status"] = "unverified"
-			addr["verification"] = verification
-		}
-	}
-	obj["external_id"] = nullable(u.ExternalID)
-	obj["deprovisioned"] = u.Deprovisioned
-	if u.OAuthProvider != "" {
-		obj["external_accounts"] = []any{map[string]any{
-			"object": "external_account", "id": "eac_" + strings.TrimPrefix(u.ID, "user_"), "provider": u.OAuthProvider,
-			"identification_id": "idn_oauth_" + strings.TrimPrefix(u.ID, "user_"), "provider_user_id": "1" + strings.TrimPrefix(u.ID, "user_"),
-			"approved_scopes": "email profile", "email_address": u.Email, "email_address_verified": true,
-			"first_name": u.FirstName, "last_name": u.LastName, "avatar_url": "", "image_url": nil, "username": nil, "phone_number": nil,
-			"public_metadata": map[string]any{}, "label": nil, "created_at": u.CreatedAt.UnixMilli(), "updated_at": u.CreatedAt.UnixMilli(),
-			"verification": map[string]any{"object": "verification_oauth", "status": "verified", "strategy": u.OAuthProvider,
-				"attempts": nil, "expire_at": u.CreatedAt.Add(10 * time.Minute).UnixMilli()},
-		}}
-	}
-	if u.Phone != "" {
-		id := "idn_phone_" + strings.TrimPrefix(u.ID, "user_")
-		obj["primary_phone_number_id"] = id
-		obj["phone_numbers"] = []any{map[string]any{
-			"id": id, "object": "phone_number", "phone_number": u.Phone, "reserved_for_second_factor": false,
-			"default_second_factor": false, "reserved": false, "linked_to": []any{},
-			"verification": map[string]any{"object": "verification_otp", "status": "verified", "strategy": "phone_code", "attempts": 1,
-				"expire_at": u.CreatedAt.Add(10 * time.Minute).UnixMilli()},
-			"created_at": u.CreatedAt.UnixMilli(), "updated_at": u.CreatedAt.UnixMilli(),
-		}}
-	}
-	if u.PublicMetadata != "" {
-		obj["public_metadata"] = json.RawMessage(u.PublicMetadata)
-	}
-	return json.Marshal(obj)
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 func writeBody(w http.ResponseWriter, status int, body []byte) {

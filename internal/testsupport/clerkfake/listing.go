@@ -2,12 +2,14 @@ package clerkfake
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // listing is a list request's paging, as Clerk's Backend API document
@@ -95,4 +97,118 @@ func pageOf[T any](l listing, all []T, key func(T) (string, int64)) ([]T, error)
 func writeUnprocessable(w http.ResponseWriter, err error) {
 	body := fmt.Appendf(nil, `{"errors":[{"message":%q,"long_message":%q,"code":"form_param_value_invalid"}]}`, err.Error(), err.Error())
 	writeBody(w, http.StatusUnprocessableEntity, body)
+}
+
+// list answers GET /v1/users as Clerk does: a bare JSON array.
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	if s.injectedFailure(w) {
+		return
+	}
+	q := r.URL.Query()
+	l, err := parseListing(q, true)
+	if err != nil {
+		writeUnprocessable(w, err)
+		return
+	}
+	users, err := pageOf(l, s.filtered(q), func(u User) (string, int64) { return u.ID, u.UpdatedAt.UnixMilli() })
+	if err != nil {
+		writeUnprocessable(w, err)
+		return
+	}
+	// The cached objects are joined as they are, into a reused buffer:
+	// re-encoding them, or a new megabyte of garbage per page, would make a
+	// long listing spend its time here rather than in clerksync.
+	buf := listBuffers.Get().(*[]byte)
+	defer listBuffers.Put(buf)
+	body := append((*buf)[:0], '[')
+	for i, u := range users {
+		b, err := s.cachedJSON(u)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, b...)
+	}
+	body = append(body, ']')
+	*buf = body
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	writeBody(w, http.StatusOK, body)
+}
+
+// listBuffers hold the listing pages being written.
+var listBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// count answers GET /v1/users/count.
+func (s *Server) count(w http.ResponseWriter, r *http.Request) {
+	if s.injectedFailure(w) {
+		return
+	}
+	body, err := json.Marshal(map[string]any{"object": "total_count", "total_count": len(s.filtered(r.URL.Query()))})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeBody(w, http.StatusOK, body)
+}
+
+// filtered applies user_id, created_at_after and created_at_before (Unix
+// ms, exclusive), in created_at order. The result may share the server's
+// sorted listing, which PutUsers replaces rather than changes: a caller
+// must not modify it. Copying it for every request made a listing of
+// 100,000 users spend more in the fake than in the backfill it serves.
+func (s *Server) filtered(q url.Values) []User {
+	s.mu.Lock()
+	users := s.sortedLocked()
+	s.mu.Unlock()
+	if after := q.Get("created_at_after"); after != "" {
+		ms, _ := strconv.ParseInt(after, 10, 64)
+		i, _ := slices.BinarySearchFunc(users, ms+1, func(u User, ms int64) int { return cmp.Compare(u.CreatedAt.UnixMilli(), ms) })
+		users = users[i:]
+	}
+	if before := q.Get("created_at_before"); before != "" {
+		ms, _ := strconv.ParseInt(before, 10, 64)
+		i, _ := slices.BinarySearchFunc(users, ms, func(u User, ms int64) int { return cmp.Compare(u.CreatedAt.UnixMilli(), ms) })
+		users = users[:i]
+	}
+	if ids := q["user_id"]; len(ids) > 0 {
+		users = slices.DeleteFunc(slices.Clone(users), func(u User) bool { return !slices.Contains(ids, u.ID) })
+	}
+	return users
+}
+
+func (s *Server) sortedLocked() []User {
+	if s.sorted == nil {
+		s.sorted = make([]User, 0, len(s.users))
+		for _, u := range s.users {
+			s.sorted = append(s.sorted, u)
+		}
+		slices.SortFunc(s.sorted, func(a, b User) int {
+			return cmp.Or(cmp.Compare(a.CreatedAt.UnixMilli(), b.CreatedAt.UnixMilli()), cmp.Compare(a.ID, b.ID))
+		})
+	}
+	return s.sorted
+}
+
+// injectedFailure answers with the next injected failure, if any.
+func (s *Server) injectedFailure(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	if len(s.listFailures) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	f := s.listFailures[0]
+	s.listFailures = s.listFailures[1:]
+	s.mu.Unlock()
+	if f.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
+	}
+	if f.status == http.StatusTooManyRequests {
+		writeBody(w, f.status, []byte(`{"errors":[{"message":"Too many requests","long_message":"Too many requests, please try again later.","code":"too_many_requests"}]}`))
+		return true
+	}
+	writeBody(w, f.status, internalErrorBody)
+	return true
 }
