@@ -2,8 +2,8 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"strconv"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -33,10 +33,11 @@ func windowsCursor(windows []BackfillWindow) BackfillCursor {
 }
 
 // planWindows splits the listing from cursor on into up to k windows of
-// about as many users each, by asking Clerk's count of the users created
-// before a time (GET /v1/users/count, created_at_before), a bisection per
-// boundary, the boundaries sought side by side. A listing of fewer than
-// two pages a window is read in one.
+// about as many users each: between the oldest and the newest user's
+// created_at (a listing request each), each boundary is sought by asking
+// Clerk's count of the users created before a time (GET /v1/users/count,
+// created_at_before), interpolated and halved in turn, the boundaries side
+// by side. A listing of fewer than two pages a window is read in one.
 func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k int, stats *BackfillStats, beat func()) ([]BackfillWindow, error) {
 	from := cursor.CreatedAt
 	count := func(s *BackfillStats, before int64) (int, error) {
@@ -56,16 +57,20 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 	if total < 2*k*ClerkPageSize {
 		return []BackfillWindow{{Cursor: cursor}}, nil
 	}
-	now := time.Now().UnixMilli()
-	// Close enough: a window a few pages larger than another costs little.
-	tolerance := max(ClerkPageSize, total/(4*k))
+	oldest, newest, err := a.createdRange(ctx, from, stats, beat)
+	if err != nil {
+		return nil, err
+	}
+	// Close enough: the largest window sets the run's end, and a few pages
+	// more in one cost less than the counts to even them out.
+	tolerance := max(ClerkPageSize, total/(8*k))
 	bounds := make([]int64, k-1)
 	boundStats := make([]BackfillStats, k-1)
 	g, _ := errgroup.WithContext(ctx)
 	for j := range bounds {
 		g.Go(func() error {
 			target := (j + 1) * total / k
-			lo, hi, nLo, nHi := from, now, 0, total
+			lo, hi, nLo, nHi := oldest, newest+1, 0, total
 			for step := 0; hi-lo > 1; step++ {
 				// Interpolated where users were created evenly, halved in
 				// turn, so a skewed listing (a bulk import) converges too.
@@ -108,4 +113,28 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 		windows = append(windows, BackfillWindow{Cursor: BackfillCursor{CreatedAt: b}})
 	}
 	return windows, nil
+}
+
+// createdRange is the created_at (Unix ms) of the oldest user created at
+// from or later, and of the newest.
+func (a *Activities) createdRange(ctx context.Context, from int64, stats *BackfillStats, beat func()) (oldest, newest int64, err error) {
+	first := map[string]string{"limit": "1", "order_by": "+created_at"}
+	if from > 0 {
+		first["created_at_after"] = strconv.FormatInt(from-1, 10)
+	}
+	for i, params := range []map[string]string{first, {"limit": "1", "order_by": "-created_at"}} {
+		page, err := a.Clerk.ListUsers(ctx, stats, beat, params, false)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(page) == 0 {
+			return 0, 0, errors.New("plan the listing's windows: Clerk counted users it does not list")
+		}
+		if i == 0 {
+			oldest = page[0].CreatedAt
+		} else {
+			newest = page[0].CreatedAt
+		}
+	}
+	return oldest, max(newest, oldest), nil
 }
