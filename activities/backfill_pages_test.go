@@ -71,9 +71,19 @@ func backfillSlices(t *testing.T, a *activities.Activities, slice time.Duration)
 func TestBackfillPages_WindowsReadEveryUserOnce(t *testing.T) {
 	t.Parallel()
 	const n = 6_000
-	_, a, dbURL := windowedListing(t, n, 1_200, 4)
+	fake, a, dbURL := windowedListing(t, n, 1_200, 4)
 	results := backfillSlices(t, a, time.Nanosecond) // a page a window a call
-	require.Greater(t, len(results[0].Windows), 1, "the listing was not split into windows")
+	windows := results[0].Windows
+	require.Greater(t, len(windows), 1, "the listing was not split into windows")
+	for i, w := range windows { // about a quarter each: none holds up the run
+		in := 0
+		for _, u := range fake.Users() {
+			if at := u.CreatedAt.UnixMilli(); at >= w.Cursor.CreatedAt && (w.Before == 0 || at < w.Before) {
+				in++
+			}
+		}
+		require.LessOrEqual(t, in, n/4*3/2, "window %d of %d holds %d users", i, len(windows), in)
+	}
 	require.Greater(t, len(results), 2, "one call read it all: nothing resumed")
 	var seen, inserted int
 	for _, r := range results { // each call counts its own pages

@@ -1,9 +1,12 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -64,36 +67,38 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 	// Close enough: the largest window sets the run's end, and a few pages
 	// more in one cost less than the counts to even them out.
 	tolerance := max(ClerkPageSize, total/(8*k))
+	// Every count taken, whichever boundary took it, narrows every search:
+	// the searches run side by side over one set of known counts.
+	known := &countCurve{points: []countPoint{{oldest, 0}, {newest + 1, total}}}
 	bounds := make([]int64, k-1)
 	boundStats := make([]BackfillStats, k-1)
 	g, _ := errgroup.WithContext(ctx)
 	for j := range bounds {
 		g.Go(func() error {
 			target := (j + 1) * total / k
-			lo, hi, nLo, nHi := oldest, newest+1, 0, total
-			for step := 0; hi-lo > 1; step++ {
+			for step := 0; ; step++ {
+				lo, hi, found := known.bracket(target, tolerance)
+				switch {
+				case found >= 0:
+					bounds[j] = found
+					return nil
+				case hi.at-lo.at <= 1:
+					bounds[j] = hi.at
+					return nil
+				}
 				// Interpolated where users were created evenly, halved in
 				// turn, so a skewed listing (a bulk import) converges too.
-				mid := lo + (hi-lo)/2
-				if step%2 == 0 && nHi > nLo {
-					mid = lo + int64(float64(hi-lo)*float64(target-nLo)/float64(nHi-nLo))
-					mid = min(max(mid, lo+1), hi-1)
+				mid := lo.at + (hi.at-lo.at)/2
+				if step%2 == 0 && hi.n > lo.n {
+					mid = lo.at + int64(float64(hi.at-lo.at)*float64(target-lo.n)/float64(hi.n-lo.n))
+					mid = min(max(mid, lo.at+1), hi.at-1)
 				}
 				n, err := count(&boundStats[j], mid)
 				if err != nil {
 					return err
 				}
-				switch {
-				case n < target-tolerance:
-					lo, nLo = mid, n
-				case n > target+tolerance:
-					hi, nHi = mid, n
-				default:
-					lo, hi = mid, mid
-				}
+				known.add(countPoint{mid, n})
 			}
-			bounds[j] = hi
-			return nil
 		})
 	}
 	err = g.Wait()
@@ -113,6 +118,47 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 		windows = append(windows, BackfillWindow{Cursor: BackfillCursor{CreatedAt: b}})
 	}
 	return windows, nil
+}
+
+// countPoint is Clerk's count n of the users created before at (Unix ms).
+type countPoint struct {
+	at int64
+	n  int
+}
+
+// countCurve is the counts planWindows has taken, in time order, shared
+// by its searches.
+type countCurve struct {
+	mu     sync.Mutex
+	points []countPoint
+}
+
+func (c *countCurve) add(p countPoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(c.points, p.at, func(q countPoint, at int64) int { return cmp.Compare(q.at, at) })
+	c.points = slices.Insert(c.points, i, p)
+}
+
+// bracket is the tightest known points around target (lo's count below
+// it, hi's above), or found, the time of a point within tolerance of it
+// (-1 for none).
+func (c *countCurve) bracket(target, tolerance int) (lo, hi countPoint, found int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lo, hi = c.points[0], c.points[len(c.points)-1]
+	for _, p := range c.points {
+		switch {
+		case p.n >= target-tolerance && p.n <= target+tolerance && p.at > c.points[0].at:
+			return lo, hi, p.at
+		case p.n < target:
+			lo = p
+		case p.n > target && p.at < hi.at:
+			hi = p
+			return lo, hi, -1
+		}
+	}
+	return lo, hi, -1
 }
 
 // createdRange is the created_at (Unix ms) of the oldest user created at
