@@ -3,7 +3,6 @@ package activities
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -60,9 +59,12 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 	if total < 2*k*ClerkPageSize {
 		return []BackfillWindow{{Cursor: cursor}}, nil
 	}
-	oldest, newest, err := a.createdRange(ctx, from, stats, beat)
-	if err != nil {
+	oldest, newest, listed, err := a.createdRange(ctx, from, stats, beat)
+	switch {
+	case err != nil:
 		return nil, err
+	case !listed: // the users counted went before they were listed
+		return []BackfillWindow{{Cursor: cursor}}, nil
 	}
 	// Close enough: the largest window sets the run's end, and a few pages
 	// more in one cost less than the counts to even them out.
@@ -162,19 +164,17 @@ func (c *countCurve) bracket(target, tolerance int) (lo, hi countPoint, found in
 }
 
 // createdRange is the created_at (Unix ms) of the oldest user created at
-// from or later, and of the newest.
-func (a *Activities) createdRange(ctx context.Context, from int64, stats *BackfillStats, beat func()) (oldest, newest int64, err error) {
+// from or later, and of the newest; listed is false when Clerk lists no
+// such user (each deleted since it was counted).
+func (a *Activities) createdRange(ctx context.Context, from int64, stats *BackfillStats, beat func()) (oldest, newest int64, listed bool, err error) {
 	first := map[string]string{"limit": "1", "order_by": "+created_at"}
 	if from > 0 {
 		first["created_at_after"] = strconv.FormatInt(from-1, 10)
 	}
 	for i, params := range []map[string]string{first, {"limit": "1", "order_by": "-created_at"}} {
 		page, err := a.Clerk.ListUsers(ctx, stats, beat, params, false)
-		if err != nil {
-			return 0, 0, err
-		}
-		if len(page) == 0 {
-			return 0, 0, errors.New("plan the listing's windows: Clerk counted users it does not list")
+		if err != nil || len(page) == 0 {
+			return 0, 0, false, err
 		}
 		if i == 0 {
 			oldest = page[0].CreatedAt
@@ -182,5 +182,5 @@ func (a *Activities) createdRange(ctx context.Context, from int64, stats *Backfi
 			newest = page[0].CreatedAt
 		}
 	}
-	return oldest, max(newest, oldest), nil
+	return oldest, max(newest, oldest), true, nil
 }
