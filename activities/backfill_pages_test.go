@@ -122,3 +122,45 @@ func TestBackfillPages_WindowsWaitOutClerks429s(t *testing.T) {
 	require.Equal(t, n, seen)
 	require.Equal(t, 3, limited, "every 429 counted")
 }
+
+// A listing that keeps the pace of its first page (a bulk import, users
+// 10 ms apart) followed a month later by a few signups is planned with one
+// count a boundary, beside the total: searching the month between the
+// import and the signups by halves took several each. The windows still
+// hold about as many users each.
+func TestBackfillPages_AnImportIsPlannedWithOneCountABoundary(t *testing.T) {
+	t.Parallel()
+	const n, late, windows = 12_000, 20, 6
+	fake := clerkfake.Start(t)
+	created := time.Now().Add(-60 * 24 * time.Hour).Truncate(time.Millisecond)
+	users := make([]clerkfake.User, 0, n+late)
+	for i := range n + late {
+		c := created.Add(time.Duration(i) * 10 * time.Millisecond)
+		if i >= n {
+			c = created.Add(30*24*time.Hour + time.Duration(i)*time.Second)
+		}
+		users = append(users, clerkfake.User{ID: fmt.Sprintf("user_imp%05d", i), Email: fmt.Sprintf("i%d@example.com", i), CreatedAt: c, UpdatedAt: c})
+	}
+	fake.PutUsers(users...)
+	st, _ := testenv.Store(t)
+	cfg := config.Config{ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey}
+	a := &activities.Activities{Store: st, Clerk: clerkapi.New(cfg.ClerkClient(), 0), BackfillWindows: windows}
+
+	results := backfillSlices(t, a, time.Nanosecond)
+	require.Len(t, results[0].Windows, windows)
+	require.Equal(t, windows, fake.Calls("/v1/users/count"), "the total, then one count a boundary")
+	for i, w := range results[0].Windows {
+		in := 0
+		for _, u := range users {
+			if at := u.CreatedAt.UnixMilli(); at >= w.Cursor.CreatedAt && (w.Before == 0 || at < w.Before) {
+				in++
+			}
+		}
+		require.InDelta(t, (n+late)/windows, in, float64(n/windows/4), "window %d holds %d users", i, in)
+	}
+	var seen int
+	for _, r := range results {
+		seen += r.Stats.Seen
+	}
+	require.Equal(t, n+late, seen)
+}

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
 // BackfillWindow is a slice of Clerk's user listing by created_at, read
@@ -38,8 +40,12 @@ func windowsCursor(windows []BackfillWindow) BackfillCursor {
 // about as many users each: between the oldest and the newest user's
 // created_at (a listing request each), each boundary is sought by asking
 // Clerk's count of the users created before a time (GET /v1/users/count,
-// created_at_before), interpolated and halved in turn, the boundaries side
-// by side. A listing of fewer than two pages a window is read in one.
+// created_at_before), the boundaries side by side. Each search's first
+// guess assumes users kept arriving at the pace of the listing's first
+// page (an import, a steady signup rate); later guesses interpolate
+// between the counts known and halve in turn, so a listing that does not
+// keep that pace converges too. A listing of fewer than two pages a
+// window is read in one.
 func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k int, stats *BackfillStats, beat func()) ([]BackfillWindow, error) {
 	from := cursor.CreatedAt
 	count := func(s *BackfillStats, before int64) (int, error) {
@@ -59,19 +65,24 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 	if total < 2*k*ClerkPageSize {
 		return []BackfillWindow{{Cursor: cursor}}, nil
 	}
-	oldest, newest, listed, err := a.createdRange(ctx, from, stats, beat)
+	first, newest, err := a.createdRange(ctx, from, stats, beat)
 	switch {
 	case err != nil:
 		return nil, err
-	case !listed: // the users counted went before they were listed
+	case len(first) == 0: // the users counted went before they were listed
 		return []BackfillWindow{{Cursor: cursor}}, nil
 	}
+	oldest := first[0].CreatedAt
 	// Close enough: the largest window sets the run's end, and a few pages
 	// more in one cost less than the counts to even them out.
 	tolerance := max(ClerkPageSize, total/(8*k))
 	// Every count taken, whichever boundary took it, narrows every search:
 	// the searches run side by side over one set of known counts.
 	known := &countCurve{points: []countPoint{{oldest, 0}, {newest + 1, total}}}
+	pace := firstPagePace(first)
+	if pace.at > oldest && pace.at <= newest {
+		known.add(pace)
+	}
 	bounds := make([]int64, k-1)
 	boundStats := make([]BackfillStats, k-1)
 	g, _ := errgroup.WithContext(ctx)
@@ -91,10 +102,13 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 				// Interpolated where users were created evenly, halved in
 				// turn, so a skewed listing (a bulk import) converges too.
 				mid := lo.at + (hi.at-lo.at)/2
-				if step%2 == 0 && hi.n > lo.n {
+				switch {
+				case step == 0 && pace.n > 0:
+					mid = oldest + int64(float64(pace.at-oldest)*float64(target)/float64(pace.n))
+				case step%2 == 0 && hi.n > lo.n:
 					mid = lo.at + int64(float64(hi.at-lo.at)*float64(target-lo.n)/float64(hi.n-lo.n))
-					mid = min(max(mid, lo.at+1), hi.at-1)
 				}
+				mid = min(max(mid, lo.at+1), hi.at-1)
 				n, err := count(&boundStats[j], mid)
 				if err != nil {
 					return err
@@ -163,24 +177,42 @@ func (c *countCurve) bracket(target, tolerance int) (lo, hi countPoint, found in
 	return lo, hi, -1
 }
 
-// createdRange is the created_at (Unix ms) of the oldest user created at
-// from or later, and of the newest; listed is false when Clerk lists no
-// such user (each deleted since it was counted).
-func (a *Activities) createdRange(ctx context.Context, from int64, stats *BackfillStats, beat func()) (oldest, newest int64, listed bool, err error) {
-	first := map[string]string{"limit": "1", "order_by": "+created_at"}
+// firstPagePace is what the listing's first page says of its pace: the
+// count of users created before its last user's created_at (an exact
+// point of the curve), or the zero point when the page is not full or
+// took no time (no pace to go by).
+func firstPagePace(first []*clerkevent.ClerkUser) countPoint {
+	if len(first) < ClerkPageSize {
+		return countPoint{}
+	}
+	last := first[len(first)-1].CreatedAt
+	n := 0
+	for _, u := range first {
+		if u.CreatedAt < last {
+			n++
+		}
+	}
+	if last == first[0].CreatedAt {
+		return countPoint{}
+	}
+	return countPoint{at: last, n: n}
+}
+
+// createdRange is the first page of the listing from from on (oldest
+// first; empty when Clerk lists no such user, each deleted since it was
+// counted) and the newest user's created_at (Unix ms).
+func (a *Activities) createdRange(ctx context.Context, from int64, stats *BackfillStats, beat func()) (first []*clerkevent.ClerkUser, newest int64, err error) {
+	oldest := map[string]string{"limit": strconv.Itoa(ClerkPageSize), "order_by": "+created_at"}
 	if from > 0 {
-		first["created_at_after"] = strconv.FormatInt(from-1, 10)
+		oldest["created_at_after"] = strconv.FormatInt(from-1, 10)
 	}
-	for i, params := range []map[string]string{first, {"limit": "1", "order_by": "-created_at"}} {
-		page, err := a.Clerk.ListUsers(ctx, stats, beat, params, false)
-		if err != nil || len(page) == 0 {
-			return 0, 0, false, err
-		}
-		if i == 0 {
-			oldest = page[0].CreatedAt
-		} else {
-			newest = page[0].CreatedAt
-		}
+	first, err = a.Clerk.ListUsers(ctx, stats, beat, oldest, false)
+	if err != nil || len(first) == 0 {
+		return nil, 0, err
 	}
-	return oldest, max(newest, oldest), true, nil
+	last, err := a.Clerk.ListUsers(ctx, stats, beat, map[string]string{"limit": "1", "order_by": "-created_at"}, false)
+	if err != nil || len(last) == 0 {
+		return nil, 0, err
+	}
+	return first, max(last[0].CreatedAt, first[0].CreatedAt), nil
 }

@@ -92,7 +92,7 @@ func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 				second = startProcess(b, fmt.Sprintf("cluster-worker-1-%d", round), workerEnv(), filepath.Join(bin, "worker"))
 				pids["worker-2"] = second.pid
 			}
-			ph := signupPhase(b, webhookURL, db, `select count(*) from subscriptions`, fmt.Sprintf("cluster%d_%d_", workers, round), created, pids)
+			ph := signupPhase(b, tc, webhookURL, db, `select count(*) from subscriptions`, fmt.Sprintf("cluster%d_%d_", workers, round), created, pids)
 			if workers == 2 {
 				second.stop()
 			}

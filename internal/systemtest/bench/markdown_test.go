@@ -49,6 +49,9 @@ func (r report) markdown() string {
 		clerkRate, clerkRate/rawRate, r.clerk.ingestRate(n), r.clerk.ingestRate(n)/r.raw.ingestRate(n),
 		ms(r.clerk.ack.pct(50)), ms(r.clerk.ack.pct(99)))
 	p("")
+	p("Workflow tasks failed over every run of the %d signups: %d with `UnhandledCommand` (an event", n, r.clerk.unhandled)
+	p("arrived as the task completed the run, and the task ran again), %d for any other cause.", r.clerk.failed)
+	p("")
 	p("CPU seconds per 1,000 events (one event: one webhook, or one raw signal-with-start):")
 	p("")
 	p("| | Temporal server | worker | starter |")
@@ -133,6 +136,7 @@ func (r report) markdown() string {
 	p("The backfill is %.1fx the loop.", bfRate/loopRate)
 	p("")
 	r.limited.markdown(p)
+	scaleMarkdown(r.scale, p)
 	if cr := r.cluster; len(cr.rounds) > 0 {
 		rawRate := cr.raw.rate(n)
 		p("## On a production-shaped Temporal")
@@ -145,14 +149,14 @@ func (r report) markdown() string {
 		p("answered 503 (Temporal did not take it within the starter's timeout) was sent again")
 		p("a second later, as Svix would; its ack time includes the wait:")
 		p("")
-		p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p99 | 503s retried | server CPU s / 1,000 | workers' CPU s / 1,000 |")
-		p("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-		p("| raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | - | %s | (in the benchmark process) |",
+		p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p99 | 503s retried | tasks failed `UnhandledCommand` | server CPU s / 1,000 | workers' CPU s / 1,000 |")
+		p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		p("| raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | - | - | %s | (in the benchmark process) |",
 			rawRate, cr.raw.ingestRate(n), ms(cr.raw.ack.pct(99)), per(serverCPU(cr.raw)))
 		for i, wr := range cr.rounds {
-			p("| round %d: clerksync, %d worker%s | %.0f/s | %.2fx | %.0f/s | %.2fx | %s | %d | %s | %s |", i/2+1, wr.workers, plural(wr.workers),
+			p("| round %d: clerksync, %d worker%s | %.0f/s | %.2fx | %.0f/s | %.2fx | %s | %d | %d | %s | %s |", i/2+1, wr.workers, plural(wr.workers),
 				wr.phase.rate(n), wr.phase.rate(n)/rawRate, wr.phase.ingestRate(n), wr.phase.ingestRate(n)/cr.raw.ingestRate(n),
-				ms(wr.phase.ack.pct(99)), wr.phase.retried, per(serverCPU(wr.phase)), per(workerCPU(wr.phase)))
+				ms(wr.phase.ack.pct(99)), wr.phase.retried, wr.phase.unhandled, per(serverCPU(wr.phase)), per(workerCPU(wr.phase)))
 		}
 		p("")
 		p("Beside the dev server in this run: raw signal-with-start %.2fx, clerksync signup %.2fx (one worker, both rounds).",

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -90,6 +91,8 @@ type report struct {
 	cluster                                clusterRun
 	// limited is the backfill at Clerk's latency and rate limit.
 	limited rateLimited
+	// scale is each size's user base, from the smallest.
+	scale []scalePoint
 }
 
 // backfillRun is a backfill of backfillUsers users beside the naive loop.
@@ -134,6 +137,10 @@ type phase struct {
 	ack         latencies
 	cpu         map[string]time.Duration // process -> CPU time used during the phase
 	retried     int                      // deliveries sent again after a 503
+	// unhandled counts the workflow tasks that failed with UnhandledCommand
+	// (an event arrived as the task completed the run), over every run of
+	// the phase's entities; failed counts those failed for any other cause.
+	unhandled, failed int
 }
 
 func (p phase) rate(n int) float64       { return float64(n) / p.done.Seconds() }
@@ -153,22 +160,9 @@ func (l latencies) pct(p int) time.Duration {
 func run(b *testing.B) report {
 	r := report{date: time.Now().UTC().Format("2006-01-02"), goVersion: runtime.Version(), cores: runtime.NumCPU(), users: users()}
 	ctx := context.Background()
-	cli := os.Getenv("TEMPORAL_CLI")
-	r.temporalCLI = filepath.Base(filepath.Dir(cli))
+	r.temporalCLI = filepath.Base(filepath.Dir(os.Getenv("TEMPORAL_CLI")))
 
-	// The dev server runs as a process of our own, so its CPU time can be read.
-	port, uiPort := freePort(b), freePort(b) // ports, as the CLI takes them
-	server := startProcess(b, "temporal", nil, cli, "server", "start-dev", "--ip", "127.0.0.1",
-		"--port", port, "--ui-port", uiPort, "--headless", "--log-level", "error",
-		"--search-attribute", "ClerkUserId=Keyword", "--search-attribute", "ClerkSyncState=Keyword",
-		"--search-attribute", "ClerkOrganizationId=Keyword")
-	address := "127.0.0.1:" + port
-	var tc client.Client
-	waitFor(b, "the dev server", func() bool {
-		var err error
-		tc, err = client.Dial(client.Options{HostPort: address, Logger: quietLogger{}})
-		return err == nil
-	})
+	server, address, tc := startDevServer(b)
 	defer tc.Close()
 
 	dbURL := testenv.Database(b)
@@ -219,7 +213,7 @@ func run(b *testing.B) report {
 	created := time.Now().Truncate(time.Millisecond)
 	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
 	signupsOn := func(url string, sdb *pgx.Conn, trials, prefix string, pids map[string]int) phase {
-		return signupPhase(b, url, sdb, trials, prefix, created, pids)
+		return signupPhase(b, tc, url, sdb, trials, prefix, created, pids)
 	}
 	signups := func(prefix string, pids map[string]int) phase {
 		return signupsOn(webhookURL, db, `select count(*) from subscriptions`, prefix, pids)
@@ -337,6 +331,7 @@ func run(b *testing.B) report {
 
 	r.backfill, r.mappedBackfill = backfillBench(b, tc, fake, db)
 	r.limited = rateLimitedBench(b, tc, fake, bin, env)
+	r.scale = scaleBench(b, address, bin)
 
 	r.pool = map[int]float64{}
 	for _, conns := range []int{4, 16} {
@@ -350,6 +345,24 @@ func run(b *testing.B) report {
 	}
 	r.cluster = clusterBench(b, bin, fake)
 	return r
+}
+
+// startDevServer starts the Temporal CLI's dev server (TEMPORAL_CLI) as a
+// process of our own, so its CPU time can be read, and dials it.
+func startDevServer(b *testing.B) (process, string, client.Client) {
+	port, uiPort := freePort(b), freePort(b) // ports, as the CLI takes them
+	server := startProcess(b, "temporal", nil, os.Getenv("TEMPORAL_CLI"), "server", "start-dev", "--ip", "127.0.0.1",
+		"--port", port, "--ui-port", uiPort, "--headless", "--log-level", "error",
+		"--search-attribute", "ClerkUserId=Keyword", "--search-attribute", "ClerkSyncState=Keyword",
+		"--search-attribute", "ClerkOrganizationId=Keyword")
+	address := "127.0.0.1:" + port
+	var tc client.Client
+	waitFor(b, "the dev server", func() bool {
+		var err error
+		tc, err = client.Dial(client.Options{HostPort: address, Logger: quietLogger{}})
+		return err == nil
+	})
+	return server, address, tc
 }
 
 func trivialEntity(ctx workflow.Context) error {
@@ -410,7 +423,7 @@ func measure(b *testing.B, pids map[string]int, send func(i int) error, finished
 // signupPhase sends users() signups (user.created, created at created) to
 // the starter's webhook URL and waits until the trials query, run on db,
 // counts every one done.
-func signupPhase(b *testing.B, url string, db *pgx.Conn, trials, prefix string, created time.Time, pids map[string]int) phase {
+func signupPhase(b *testing.B, tc client.Client, url string, db *pgx.Conn, trials, prefix string, created time.Time, pids map[string]int) phase {
 	ctx := context.Background()
 	count := func() int {
 		var n int
@@ -420,7 +433,7 @@ func signupPhase(b *testing.B, url string, db *pgx.Conn, trials, prefix string, 
 		return n
 	}
 	before := count()
-	return measure(b, pids, func(i int) error {
+	ph := measure(b, pids, func(i int) error {
 		id := fmt.Sprintf("user_%s%05d", prefix, i)
 		body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created})
 		if err != nil {
@@ -428,6 +441,43 @@ func signupPhase(b *testing.B, url string, db *pgx.Conn, trials, prefix string, 
 		}
 		return post(ctx, url, "msg_"+id, body)
 	}, func() int { return count() - before })
+	ph.unhandled, ph.failed = failedTasks(b, tc, fmt.Sprintf("ClerkUserId STARTS_WITH 'user_%s'", prefix))
+	return ph
+}
+
+// failedTasks reads the history of every closed run query matches and
+// counts its failed workflow tasks: those failed with UnhandledCommand,
+// and those failed otherwise.
+func failedTasks(b *testing.B, tc client.Client, query string) (unhandled, other int) {
+	ctx := context.Background()
+	var token []byte
+	for {
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: query + " AND ExecutionStatus != 'Running'", NextPageToken: token, PageSize: 1000,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range resp.GetExecutions() {
+			it := tc.GetWorkflowHistory(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), false, 0)
+			for it.HasNext() {
+				event, err := it.Next()
+				if err != nil {
+					b.Fatal(err)
+				}
+				switch f := event.GetWorkflowTaskFailedEventAttributes(); {
+				case f == nil:
+				case f.GetCause() == enumspb.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND:
+					unhandled++
+				default:
+					other++
+				}
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return unhandled, other
+		}
+	}
 }
 
 // retried counts the deliveries post sent again after a 503, as Svix

@@ -79,6 +79,14 @@ func pageOf[T any](l listing, all []T, key func(T) (string, int64)) ([]T, error)
 		})
 	}
 	if l.descending {
+		if l.startingAfter == "" {
+			// The page only, reversed: the newest of a million users is
+			// asked for, and copying them all for it made it slow.
+			end := max(0, len(all)-l.offset)
+			page := slices.Clone(all[max(0, end-l.limit):end])
+			slices.Reverse(page)
+			return page, nil
+		}
 		all = slices.Clone(all)
 		slices.Reverse(all)
 	}

@@ -3,8 +3,11 @@ package clerkfake
 import (
 	"encoding/json"
 	"maps"
+	"runtime"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // The users' JSON, in Clerk's shape, encoded once each.
@@ -12,13 +15,22 @@ import (
 // Warm encodes every user's JSON ahead of time, as Clerk's own servers
 // would serve it: a benchmark then measures clerksync on this machine's
 // cores, not the fake's encoding.
+// The users are encoded on every core: a million take a while.
 func (s *Server) Warm() error {
-	for _, u := range s.Users() {
-		if _, err := s.cachedJSON(u); err != nil {
-			return err
-		}
+	users := s.Users()
+	var g errgroup.Group
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		g.Go(func() error {
+			for i := w; i < len(users); i += workers {
+				if _, err := s.cachedJSON(users[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // cachedJSON is userJSON, computed once per version of the user.
