@@ -48,7 +48,7 @@ func windowsCursor(windows []BackfillWindow) BackfillCursor {
 // window is read in one.
 func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k int, stats *BackfillStats, beat func()) ([]BackfillWindow, error) {
 	from := cursor.CreatedAt
-	count := func(s *BackfillStats, before int64) (int, error) {
+	count := func(ctx context.Context, s *BackfillStats, before int64) (int, error) {
 		params := map[string]string{}
 		if from > 0 {
 			params["created_at_after"] = strconv.FormatInt(from-1, 10)
@@ -58,17 +58,24 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 		}
 		return a.Clerk.CountUsers(ctx, s, beat, params)
 	}
-	total, err := count(stats, 0)
-	if err != nil {
-		return nil, err
-	}
-	if total < 2*k*ClerkPageSize {
-		return []BackfillWindow{{Cursor: cursor}}, nil
-	}
-	first, newest, err := a.createdRange(ctx, from, stats, beat)
+	// The total, the first page and the newest user are asked at once: a
+	// request's latency each, one after the other, was the run's start.
+	var (
+		total               int
+		first               []*clerkevent.ClerkUser
+		newest              int64
+		totalStats, rangeSt BackfillStats
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { total, err = count(gctx, &totalStats, 0); return err })
+	g.Go(func() (err error) { first, newest, err = a.createdRange(gctx, from, &rangeSt, beat); return err })
+	err := g.Wait()
+	*stats = stats.Add(totalStats).Add(rangeSt)
 	switch {
 	case err != nil:
 		return nil, err
+	case total < 2*k*ClerkPageSize:
+		return []BackfillWindow{{Cursor: cursor}}, nil
 	case len(first) == 0: // the users counted went before they were listed
 		return []BackfillWindow{{Cursor: cursor}}, nil
 	}
@@ -85,7 +92,7 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 	}
 	bounds := make([]int64, k-1)
 	boundStats := make([]BackfillStats, k-1)
-	g, _ := errgroup.WithContext(ctx)
+	g, gctx = errgroup.WithContext(ctx)
 	for j := range bounds {
 		g.Go(func() error {
 			target := (j + 1) * total / k
@@ -109,7 +116,7 @@ func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k i
 					mid = lo.at + int64(float64(hi.at-lo.at)*float64(target-lo.n)/float64(hi.n-lo.n))
 				}
 				mid = min(max(mid, lo.at+1), hi.at-1)
-				n, err := count(&boundStats[j], mid)
+				n, err := count(gctx, &boundStats[j], mid)
 				if err != nil {
 					return err
 				}
@@ -200,18 +207,23 @@ func firstPagePace(first []*clerkevent.ClerkUser) countPoint {
 
 // createdRange is the first page of the listing from from on (oldest
 // first; empty when Clerk lists no such user, each deleted since it was
-// counted) and the newest user's created_at (Unix ms).
+// counted) and the newest user's created_at (Unix ms), asked at once.
 func (a *Activities) createdRange(ctx context.Context, from int64, stats *BackfillStats, beat func()) (first []*clerkevent.ClerkUser, newest int64, err error) {
 	oldest := map[string]string{"limit": strconv.Itoa(ClerkPageSize), "order_by": "+created_at"}
 	if from > 0 {
 		oldest["created_at_after"] = strconv.FormatInt(from-1, 10)
 	}
-	first, err = a.Clerk.ListUsers(ctx, stats, beat, oldest, false)
-	if err != nil || len(first) == 0 {
-		return nil, 0, err
-	}
-	last, err := a.Clerk.ListUsers(ctx, stats, beat, map[string]string{"limit": "1", "order_by": "-created_at"}, false)
-	if err != nil || len(last) == 0 {
+	var last []*clerkevent.ClerkUser
+	var lastStats BackfillStats
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { first, err = a.Clerk.ListUsers(gctx, stats, beat, oldest, false); return err })
+	g.Go(func() (err error) {
+		last, err = a.Clerk.ListUsers(gctx, &lastStats, beat, map[string]string{"limit": "1", "order_by": "-created_at"}, false)
+		return err
+	})
+	err = g.Wait()
+	*stats = stats.Add(lastStats)
+	if err != nil || len(first) == 0 || len(last) == 0 {
 		return nil, 0, err
 	}
 	return first, max(last[0].CreatedAt, first[0].CreatedAt), nil

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -160,4 +161,29 @@ func (r rateLimited) markdown(p func(string, ...any)) {
 		p("the backfill's time.")
 	}
 	p("")
+}
+
+// BenchmarkRateLimit runs the rate-limited section alone, on a dev server
+// of its own, with the report's users (the backfill's, and the 200 ensure
+// created today), and prints its table (make bench writes it with the
+// rest).
+func BenchmarkRateLimit(b *testing.B) {
+	for range b.N {
+		server, address, tc := startDevServer(b)
+		fake := clerkfake.Start(b)
+		fake.PutUsers(backfillUserBase()...)
+		for i := range 200 {
+			now := time.Now().Truncate(time.Millisecond)
+			fake.PutUser(clerkfake.User{ID: fmt.Sprintf("user_bench_ensure%04d", i), CreatedAt: now, UpdatedAt: now})
+		}
+		if err := fake.Warm(); err != nil {
+			b.Fatal(err)
+		}
+		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TEMPORAL_ADDRESS=" + address,
+			"CLERK_WEBHOOK_SECRET=" + secret, "CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL()}
+		r := rateLimitedBench(b, tc, fake, testenv.Build(b), env)
+		r.markdown(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
+		tc.Close()
+		server.stop()
+	}
 }

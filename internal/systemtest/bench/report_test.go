@@ -699,12 +699,7 @@ func freePort(b *testing.B) string {
 // finished with the phases before it (db reads the server's activity).
 func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server, db *pgx.Conn) (own, mapped backfillRun) {
 	ctx := context.Background()
-	created := time.Now().Add(-30 * 24 * time.Hour).Truncate(time.Millisecond)
-	users := make([]clerkfake.User, backfillUsers)
-	for i := range users {
-		c := created.Add(time.Duration(i) * 10 * time.Millisecond)
-		users[i] = clerkfake.User{ID: fmt.Sprintf("user_backfill%06d", i), Email: fmt.Sprintf("bf%d@example.com", i), FirstName: "Backfill", CreatedAt: c, UpdatedAt: c}
-	}
+	users := backfillUserBase()
 	fake.PutUsers(users...)
 	if err := fake.Warm(); err != nil {
 		b.Fatal(err)
@@ -731,6 +726,18 @@ func backfillBench(b *testing.B, tc client.Client, fake *clerkfake.Server, db *p
 	}
 	own.loopElapsed = time.Since(start)
 	return own, mapped
+}
+
+// backfillUserBase is the backfill's users: backfillUsers of them, whom
+// Clerk created 30 days ago, 10 ms apart (an import).
+func backfillUserBase() []clerkfake.User {
+	created := time.Now().Add(-30 * 24 * time.Hour).Truncate(time.Millisecond)
+	users := make([]clerkfake.User, backfillUsers)
+	for i := range users {
+		c := created.Add(time.Duration(i) * 10 * time.Millisecond)
+		users[i] = clerkfake.User{ID: fmt.Sprintf("user_backfill%06d", i), Email: fmt.Sprintf("bf%d@example.com", i), FirstName: "Backfill", CreatedAt: c, UpdatedAt: c}
+	}
+	return users
 }
 
 // quiesce waits until no autovacuum worker has run on the server for a
