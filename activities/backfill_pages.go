@@ -22,13 +22,15 @@ const pageWriters = 2
 // BackfillPages reads Clerk's user listing, a page at a time, and writes
 // each page in one transaction (store.WriteUserPage), for up to
 // MaxDuration. The listing is read in created_at windows side by side
-// (BackfillWindows, split on a run's first call: planWindows), every
+// (BackfillWindows, planned on a run's first call: windowPlan), every
 // request under the worker's one Clerk rate limit, so a run is bound by
-// that limit rather than by a request's latency; pages are written by
-// pageWriters at once while the next are read. It heartbeats each window's
-// cursor past the pages written (every earlier page of the window
-// included), so a retry after a crash resumes every window where it was; a
-// page written twice changes nothing.
+// that limit rather than by a request's latency; the first window is read
+// while the others are planned, a reader whose window is done takes half
+// of the window with the most left (steal), and pages are written by
+// pageWriters at once while the next are read. It heartbeats each
+// window's cursor past the pages written (every earlier page of the
+// window included), so a retry after a crash resumes every window where
+// it was; a page written twice changes nothing.
 func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (BackfillPagesResult, error) {
 	if a.Clerk == nil {
 		return BackfillPagesResult{}, noClerkKey("backfill")
@@ -40,41 +42,35 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 			c.res = hb
 		}
 	}
-	if len(c.res.Windows) == 0 && !c.res.Cursor.Done && a.BackfillWindows > 1 {
-		windows, err := a.planWindows(ctx, c.res.Cursor, a.BackfillWindows, &c.res.Stats, c.beat)
-		if err != nil {
-			return c.res, err
-		}
-		c.res.Windows = windows
-		c.res.Cursor = windowsCursor(windows)
-	}
 	run := ""
 	if in.Reconcile {
 		run = in.Run
 	}
 	// The first error (a failed read or write) cancels the rest.
 	g, gctx := errgroup.WithContext(ctx)
-	pages := make(chan listedPage, pageWriters)
-	deadline := time.Now().Add(in.MaxDuration)
-	var readers sync.WaitGroup
-	for i, w := range c.windows() {
-		if w.Cursor.Done {
-			continue
+	c.g, c.gctx, c.deadline = g, gctx, time.Now().Add(in.MaxDuration)
+	c.pages = make(chan listedPage, pageWriters)
+	c.readers.Add(1) // the planning's, while it may start readers
+	g.Go(func() error {
+		defer c.readers.Done()
+		if c.unplanned() {
+			return c.plan(gctx)
 		}
-		readers.Add(1)
-		g.Go(func() error {
-			defer readers.Done()
-			return c.read(gctx, i, w, deadline, pages)
-		})
-	}
-	go func() { readers.Wait(); close(pages) }()
+		for i, w := range c.windows() {
+			if !w.Cursor.Done {
+				c.startReader(i, nil)
+			}
+		}
+		return nil
+	})
+	go func() { c.readers.Wait(); close(c.pages) }()
 	written := make(chan listedPage)
 	var writers sync.WaitGroup
 	for range pageWriters {
 		writers.Add(1)
 		g.Go(func() error {
 			defer writers.Done()
-			for p := range pages {
+			for p := range c.pages {
 				var err error
 				if p.result, p.refused, err = a.writePage(gctx, run, a.normalize(gctx, p.users)); err != nil {
 					return err
@@ -96,6 +92,64 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 	return c.res, nil
 }
 
+// unplanned: the listing is to be read in windows and is not split yet,
+// or its planning was cut short before it found a bound (a crash; the one
+// window it had is read from where it was).
+func (c *pagesCall) unplanned() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.res.Windows
+	return c.a.BackfillWindows > 1 && !c.res.Cursor.Done && (len(w) == 0 || len(w) == 1 && w[0].Before == 0)
+}
+
+// plan plans the windows of a listing not yet split, reading the first
+// while it seeks the others' bounds: each bound found splits the window
+// that holds it, and the part split off gets a reader.
+func (c *pagesCall) plan(ctx context.Context) error {
+	c.mu.Lock()
+	cursor := c.res.Cursor
+	if len(c.res.Windows) == 1 {
+		cursor = c.res.Windows[0].Cursor
+	}
+	c.mu.Unlock()
+	p := &windowPlan{a: c.a, from: cursor.CreatedAt, k: c.a.BackfillWindows, beat: c.beat}
+	var stats BackfillStats
+	split, err := p.start(ctx, cursor, &stats)
+	c.mu.Lock()
+	c.res.Stats = c.res.Stats.Add(stats)
+	if split {
+		c.res.Windows, c.known, c.newest = []BackfillWindow{{Cursor: cursor}}, p.known, p.newest
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.startReader(0, p.first)
+	if !split {
+		return nil
+	}
+	stats = BackfillStats{}
+	err = p.bounds(ctx, &stats, func(at int64) {
+		if j := c.splitAt(at); j >= 0 {
+			c.startReader(j, nil)
+		}
+	})
+	c.mu.Lock()
+	c.res.Stats = c.res.Stats.Add(stats)
+	c.mu.Unlock()
+	return err
+}
+
+// startReader reads window i on a goroutine of the call's own, starting
+// with first when it is not nil (a page of it already read).
+func (c *pagesCall) startReader(i int, first []*clerkevent.ClerkUser) {
+	c.readers.Add(1)
+	c.g.Go(func() error {
+		defer c.readers.Done()
+		return c.read(c.gctx, i, first)
+	})
+}
+
 // listedPage is one page of Clerk's listing on its way through
 // BackfillPages: read from its window, then written.
 type listedPage struct {
@@ -112,10 +166,22 @@ type listedPage struct {
 // page and while a request waits out a 429 or a backoff, so a long wait is
 // not taken for a dead worker.
 type pagesCall struct {
-	a   *Activities
-	ctx context.Context
-	mu  sync.Mutex
-	res BackfillPagesResult
+	a        *Activities
+	ctx      context.Context
+	g        *errgroup.Group
+	gctx     context.Context // g's: ended by the first error
+	deadline time.Time
+	pages    chan listedPage
+	readers  sync.WaitGroup // pages closes once every reader is done
+
+	mu       sync.Mutex
+	res      BackfillPagesResult
+	readings map[int]*windowReading // by window
+	steals   int
+	// known and newest are the planning's counts and newest user, when
+	// this call planned.
+	known  *countCurve
+	newest int64
 }
 
 func (c *pagesCall) beat() {
@@ -137,25 +203,60 @@ func (c *pagesCall) windows() []BackfillWindow {
 
 // read lists window i's pages in listing order, numbered, from its cursor
 // on, until the deadline (at least one page a call, so every call makes
-// progress).
-func (c *pagesCall) read(ctx context.Context, i int, w BackfillWindow, deadline time.Time, pages chan<- listedPage) error {
-	cur := w.Cursor
-	for seq := 0; !cur.Done; seq++ {
-		users, stats, err := c.a.listPage(ctx, cur, w.Before, c.beat)
-		if err != nil {
-			return err
+// progress); first, when not nil, is its first page, already read. Once
+// its window is done, the reader goes on with half of another (steal).
+func (c *pagesCall) read(ctx context.Context, i int, first []*clerkevent.ClerkUser) error {
+	c.mu.Lock()
+	cur := c.res.Cursor
+	if len(c.res.Windows) > 0 {
+		cur = c.res.Windows[i].Cursor
+	}
+	c.mu.Unlock()
+	for seq := 0; ; seq++ {
+		users, stats := first, BackfillStats{}
+		if first == nil {
+			var err error
+			if users, stats, err = c.a.listPage(ctx, cur, c.before(i), c.beat); err != nil {
+				return err
+			}
 		}
+		first = nil
+		c.mu.Lock()
+		users = c.claimLocked(i, users)
+		c.mu.Unlock()
 		cur = advance(cur, users)
 		select {
-		case pages <- listedPage{window: i, seq: seq, users: users, after: cur, stats: stats}:
+		case c.pages <- listedPage{window: i, seq: seq, users: users, after: cur, stats: stats}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(c.deadline) {
 			return nil
 		}
+		if cur.Done {
+			if i = c.steal(); i < 0 {
+				return nil
+			}
+			cur, seq = BackfillCursor{CreatedAt: c.windowStart(i)}, -1
+		}
 	}
-	return nil
+}
+
+// before is window i's Before now (a split may lower it).
+func (c *pagesCall) before(i int) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.res.Windows) == 0 {
+		return 0
+	}
+	return c.res.Windows[i].Before
+}
+
+// windowStart is where window i, split off another, starts.
+func (c *pagesCall) windowStart(i int) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.res.Windows[i].Cursor.CreatedAt
 }
 
 // foldInOrder counts written pages into the result: a window's cursor

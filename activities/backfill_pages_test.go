@@ -164,3 +164,55 @@ func TestBackfillPages_AnImportIsPlannedWithOneCountABoundary(t *testing.T) {
 	}
 	require.Equal(t, n+late, seen)
 }
+
+// Windows planned unevenly (nine tenths of the users in the first) end
+// together: the reader of the small window, once done, takes half of what
+// the large one has left, and so on, each user still written once.
+func TestBackfillPages_AReaderDoneTakesHalfOfTheLargestWindow(t *testing.T) {
+	t.Parallel()
+	const n = 6_000
+	fake, a, dbURL := windowedListing(t, n, 0, 2)
+	fake.Pace(20*time.Millisecond, 0) // readers go at one pace, whatever the machine's load
+	users := fake.Users()
+	split := users[n*9/10].CreatedAt.UnixMilli()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.BackfillPages, activities.BackfillPagesInput{Run: "steal", MaxDuration: time.Hour,
+		Windows: []activities.BackfillWindow{{Before: split}, {Cursor: activities.BackfillCursor{CreatedAt: split}}}})
+	require.NoError(t, err)
+	var res activities.BackfillPagesResult
+	require.NoError(t, v.Get(&res))
+	require.True(t, res.Cursor.Done)
+	require.Greater(t, len(res.Windows), 2, "no window was split: %+v", res.Windows)
+	require.Equal(t, n, res.Stats.Seen, "users listed")
+	require.Equal(t, n, res.Stats.Inserted, "users written")
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var rows int
+	require.NoError(t, conn.QueryRow(context.Background(), `select count(*) from users`).Scan(&rows))
+	require.Equal(t, n, rows)
+}
+
+// A run whose planning was cut short (the worker killed while the first
+// window was read and the bounds sought) is planned again from where that
+// window was, rather than read in one to the end.
+func TestBackfillPages_APlanningCutShortIsPlannedAgain(t *testing.T) {
+	t.Parallel()
+	const n = 6_000
+	fake, a, _ := windowedListing(t, n, 0, 4)
+	from := fake.Users()[1000].CreatedAt.UnixMilli()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.BackfillPages, activities.BackfillPagesInput{Run: "replan", MaxDuration: time.Nanosecond,
+		Cursor: activities.BackfillCursor{CreatedAt: from}, Windows: []activities.BackfillWindow{{Cursor: activities.BackfillCursor{CreatedAt: from}}}})
+	require.NoError(t, err)
+	var res activities.BackfillPagesResult
+	require.NoError(t, v.Get(&res))
+	require.Len(t, res.Windows, 4, "windows: %+v", res.Windows)
+	for _, w := range res.Windows {
+		require.GreaterOrEqual(t, w.Cursor.CreatedAt, from, "a window reads before where the run was: %+v", w)
+	}
+}

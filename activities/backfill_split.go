@@ -12,135 +12,127 @@ import (
 	"github.com/clerksync/clerksync/internal/clerkevent"
 )
 
-// BackfillWindow is a slice of Clerk's user listing by created_at, read
-// on its own: from its cursor up to Before (Unix ms, exclusive). The last
-// window has no Before: it also takes the users created while the run
-// reads, as their webhooks do.
-type BackfillWindow struct {
-	Cursor BackfillCursor `json:"cursor"`
-	Before int64          `json:"before,omitempty"`
+// windowPlan splits the listing from a cursor on into up to k windows of
+// about as many users each. start asks Clerk's total, the listing's first
+// page and its newest user at once; then, between the oldest and the
+// newest user's created_at, each boundary is sought by asking Clerk's
+// count of the users created before a time (GET /v1/users/count,
+// created_at_before), the boundaries side by side, each handed to found
+// as soon as it is. Each search's first guess assumes users kept arriving
+// at the pace of the listing's first page (an import, a steady signup
+// rate); later guesses interpolate between the counts known and halve in
+// turn, so a listing that does not keep that pace converges too. A
+// listing of fewer than two pages a window is read in one.
+type windowPlan struct {
+	a      *Activities
+	from   int64 // the cursor's created_at
+	k      int
+	beat   func()
+	total  int
+	first  []*clerkevent.ClerkUser // the listing's first page from the cursor
+	newest int64
+	known  *countCurve
+	pace   countPoint
 }
 
-// windowsCursor sums windows up as one cursor: done once every window
-// is, otherwise the first unfinished window's cursor. Read from there in
-// one, the listing skips no user the windows have not written.
-func windowsCursor(windows []BackfillWindow) BackfillCursor {
-	for _, w := range windows {
-		if !w.Cursor.Done {
-			return w.Cursor
-		}
+// count is Clerk's count of the users created at p.from or later, and
+// before before (Unix ms) when it is not 0.
+func (p *windowPlan) count(ctx context.Context, s *BackfillStats, before int64) (int, error) {
+	params := map[string]string{}
+	if p.from > 0 {
+		params["created_at_after"] = strconv.FormatInt(p.from-1, 10)
 	}
-	if len(windows) == 0 {
-		return BackfillCursor{}
+	if before > 0 {
+		params["created_at_before"] = strconv.FormatInt(before, 10)
 	}
-	return BackfillCursor{CreatedAt: windows[len(windows)-1].Cursor.CreatedAt, Done: true}
+	return p.a.Clerk.CountUsers(ctx, s, p.beat, params)
 }
 
-// planWindows splits the listing from cursor on into up to k windows of
-// about as many users each: between the oldest and the newest user's
-// created_at (a listing request each), each boundary is sought by asking
-// Clerk's count of the users created before a time (GET /v1/users/count,
-// created_at_before), the boundaries side by side. Each search's first
-// guess assumes users kept arriving at the pace of the listing's first
-// page (an import, a steady signup rate); later guesses interpolate
-// between the counts known and halve in turn, so a listing that does not
-// keep that pace converges too. A listing of fewer than two pages a
-// window is read in one.
-func (a *Activities) planWindows(ctx context.Context, cursor BackfillCursor, k int, stats *BackfillStats, beat func()) ([]BackfillWindow, error) {
-	from := cursor.CreatedAt
-	count := func(ctx context.Context, s *BackfillStats, before int64) (int, error) {
-		params := map[string]string{}
-		if from > 0 {
-			params["created_at_after"] = strconv.FormatInt(from-1, 10)
-		}
-		if before > 0 {
-			params["created_at_before"] = strconv.FormatInt(before, 10)
-		}
-		return a.Clerk.CountUsers(ctx, s, beat, params)
-	}
-	// The total, the first page and the newest user are asked at once: a
-	// request's latency each, one after the other, was the run's start.
-	var (
-		total               int
-		first               []*clerkevent.ClerkUser
-		newest              int64
-		totalStats, rangeSt BackfillStats
-	)
+// start asks the total, the first page and the newest user at once (a
+// request's latency each, one after the other, was the run's start).
+// split is false when the listing is read in one.
+func (p *windowPlan) start(ctx context.Context, cursor BackfillCursor, stats *BackfillStats) (split bool, err error) {
+	var totalStats, firstStats, lastStats BackfillStats
+	var last []*clerkevent.ClerkUser
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { total, err = count(gctx, &totalStats, 0); return err })
-	g.Go(func() (err error) { first, newest, err = a.createdRange(gctx, from, &rangeSt, beat); return err })
-	err := g.Wait()
-	*stats = stats.Add(totalStats).Add(rangeSt)
+	g.Go(func() (err error) { p.total, err = p.count(gctx, &totalStats, 0); return err })
+	g.Go(func() (err error) {
+		// The cursor's first page, as its window would ask it: that window
+		// starts with it.
+		p.first, firstStats, err = p.a.listPage(gctx, cursor, 0, p.beat)
+		return err
+	})
+	g.Go(func() (err error) {
+		last, err = p.a.Clerk.ListUsers(gctx, &lastStats, p.beat, map[string]string{"limit": "1", "order_by": "-created_at"}, false)
+		return err
+	})
+	err = g.Wait()
+	*stats = stats.Add(totalStats).Add(firstStats).Add(lastStats)
 	switch {
 	case err != nil:
-		return nil, err
-	case total < 2*k*ClerkPageSize:
-		return []BackfillWindow{{Cursor: cursor}}, nil
-	case len(first) == 0: // the users counted went before they were listed
-		return []BackfillWindow{{Cursor: cursor}}, nil
+		return false, err
+	case p.total < 2*p.k*ClerkPageSize, len(p.first) == 0, len(last) == 0: // few users, or the counted went before they were listed
+		return false, nil
 	}
-	oldest := first[0].CreatedAt
-	// Close enough: the largest window sets the run's end, and a few pages
-	// more in one cost less than the counts to even them out.
-	tolerance := max(ClerkPageSize, total/(8*k))
+	oldest := p.first[0].CreatedAt
+	p.newest = max(last[0].CreatedAt, oldest)
 	// Every count taken, whichever boundary took it, narrows every search:
 	// the searches run side by side over one set of known counts.
-	known := &countCurve{points: []countPoint{{oldest, 0}, {newest + 1, total}}}
-	pace := firstPagePace(first)
-	if pace.at > oldest && pace.at <= newest {
-		known.add(pace)
+	p.known = &countCurve{points: []countPoint{{oldest, 0}, {p.newest + 1, p.total}}}
+	p.pace = firstPagePace(p.first)
+	if p.pace.at > oldest && p.pace.at <= p.newest {
+		p.known.add(p.pace)
+	} else {
+		p.pace = countPoint{}
 	}
-	bounds := make([]int64, k-1)
-	boundStats := make([]BackfillStats, k-1)
-	g, gctx = errgroup.WithContext(ctx)
-	for j := range bounds {
+	return true, nil
+}
+
+// bounds seeks the k-1 boundaries side by side, handing each to found as
+// it is found; stats gathers what the counts cost.
+func (p *windowPlan) bounds(ctx context.Context, stats *BackfillStats, found func(at int64)) error {
+	oldest := p.known.points[0].at
+	// Close enough: the largest window sets the run's end, and a few pages
+	// more in one cost less than the counts to even them out.
+	tolerance := max(ClerkPageSize, p.total/(8*p.k))
+	boundStats := make([]BackfillStats, p.k-1)
+	g, gctx := errgroup.WithContext(ctx)
+	for j := range p.k - 1 {
 		g.Go(func() error {
-			target := (j + 1) * total / k
+			target := (j + 1) * p.total / p.k
 			for step := 0; ; step++ {
-				lo, hi, found := known.bracket(target, tolerance)
+				lo, hi, at := p.known.bracket(target, tolerance)
 				switch {
-				case found >= 0:
-					bounds[j] = found
+				case at >= 0:
+					found(at)
 					return nil
 				case hi.at-lo.at <= 1:
-					bounds[j] = hi.at
+					found(hi.at)
 					return nil
 				}
 				// Interpolated where users were created evenly, halved in
 				// turn, so a skewed listing (a bulk import) converges too.
 				mid := lo.at + (hi.at-lo.at)/2
 				switch {
-				case step == 0 && pace.n > 0:
-					mid = oldest + int64(float64(pace.at-oldest)*float64(target)/float64(pace.n))
+				case step == 0 && p.pace.n > 0:
+					mid = oldest + int64(float64(p.pace.at-oldest)*float64(target)/float64(p.pace.n))
 				case step%2 == 0 && hi.n > lo.n:
 					mid = lo.at + int64(float64(hi.at-lo.at)*float64(target-lo.n)/float64(hi.n-lo.n))
 				}
 				mid = min(max(mid, lo.at+1), hi.at-1)
-				n, err := count(gctx, &boundStats[j], mid)
+				n, err := p.count(gctx, &boundStats[j], mid)
 				if err != nil {
 					return err
 				}
-				known.add(countPoint{mid, n})
+				p.known.add(countPoint{mid, n})
 			}
 		})
 	}
-	err = g.Wait()
+	err := g.Wait()
 	for _, s := range boundStats {
 		*stats = stats.Add(s)
 	}
-	if err != nil {
-		return nil, err
-	}
-	windows := []BackfillWindow{{Cursor: cursor}}
-	for _, b := range bounds {
-		last := &windows[len(windows)-1]
-		if b <= last.Cursor.CreatedAt {
-			continue // an empty window: every user of it shares the previous bound
-		}
-		last.Before = b
-		windows = append(windows, BackfillWindow{Cursor: BackfillCursor{CreatedAt: b}})
-	}
-	return windows, nil
+	return err
 }
 
 // countPoint is Clerk's count n of the users created before at (Unix ms).
@@ -149,7 +141,7 @@ type countPoint struct {
 	n  int
 }
 
-// countCurve is the counts planWindows has taken, in time order, shared
+// countCurve is the counts a windowPlan has taken, in time order, shared
 // by its searches.
 type countCurve struct {
 	mu     sync.Mutex
@@ -184,6 +176,22 @@ func (c *countCurve) bracket(target, tolerance int) (lo, hi countPoint, found in
 	return lo, hi, -1
 }
 
+// estimate is the count of users created before at, interpolated between
+// the known points around it (the nearest end's count outside them).
+func (c *countCurve) estimate(at int64) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(c.points, at, func(q countPoint, at int64) int { return cmp.Compare(q.at, at) })
+	switch {
+	case i == 0:
+		return float64(c.points[0].n)
+	case i == len(c.points):
+		return float64(c.points[i-1].n)
+	}
+	lo, hi := c.points[i-1], c.points[i]
+	return float64(lo.n) + float64(hi.n-lo.n)*float64(at-lo.at)/float64(hi.at-lo.at)
+}
+
 // firstPagePace is what the listing's first page says of its pace: the
 // count of users created before its last user's created_at (an exact
 // point of the curve), or the zero point when the page is not full or
@@ -203,28 +211,4 @@ func firstPagePace(first []*clerkevent.ClerkUser) countPoint {
 		return countPoint{}
 	}
 	return countPoint{at: last, n: n}
-}
-
-// createdRange is the first page of the listing from from on (oldest
-// first; empty when Clerk lists no such user, each deleted since it was
-// counted) and the newest user's created_at (Unix ms), asked at once.
-func (a *Activities) createdRange(ctx context.Context, from int64, stats *BackfillStats, beat func()) (first []*clerkevent.ClerkUser, newest int64, err error) {
-	oldest := map[string]string{"limit": strconv.Itoa(ClerkPageSize), "order_by": "+created_at"}
-	if from > 0 {
-		oldest["created_at_after"] = strconv.FormatInt(from-1, 10)
-	}
-	var last []*clerkevent.ClerkUser
-	var lastStats BackfillStats
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { first, err = a.Clerk.ListUsers(gctx, stats, beat, oldest, false); return err })
-	g.Go(func() (err error) {
-		last, err = a.Clerk.ListUsers(gctx, &lastStats, beat, map[string]string{"limit": "1", "order_by": "-created_at"}, false)
-		return err
-	})
-	err = g.Wait()
-	*stats = stats.Add(lastStats)
-	if err != nil || len(first) == 0 || len(last) == 0 {
-		return nil, 0, err
-	}
-	return first, max(last[0].CreatedAt, first[0].CreatedAt), nil
 }
