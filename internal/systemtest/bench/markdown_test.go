@@ -14,7 +14,6 @@ func (r report) markdown() string {
 	var w strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
 	n := r.users
-	rawRate, clerkRate := r.raw.rate(n), r.clerk.rate(n)
 	p("# Benchmarks")
 	p("")
 	p("Written by `make bench` (`internal/systemtest/bench`) on %s: %d cores, %s, PostgreSQL %s,", r.date, r.cores, r.goVersion, r.postgres)
@@ -34,32 +33,8 @@ func (r report) markdown() string {
 	p("| signup into the Prisma example's tables, mapped | %d | 10 |", r.mappedSignupEvents)
 	p("| a later `user.updated` there | %d | 10 |", r.mappedUpdateEvents)
 	p("")
-	p("## Throughput: %d new users, %d senders", n, senders)
-	p("")
-	p("The raw baseline is a trivial entity workflow (signal-with-start, take the signal,")
-	p("complete) on the same server, with a worker polling like clerksync's. clerksync's")
-	p("figure is signed `user.created` webhooks through the starter, until every user's row")
-	p("and trial subscription is in PostgreSQL.")
-	p("")
-	p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p50 | ack p99 |")
-	p("| --- | --- | --- | --- | --- | --- | --- |")
-	p("| raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | %s |",
-		rawRate, r.raw.ingestRate(n), ms(r.raw.ack.pct(50)), ms(r.raw.ack.pct(99)))
-	p("| clerksync signup (webhook to row and trial) | %.0f/s | %.2fx | %.0f/s | %.2fx | %s | %s |",
-		clerkRate, clerkRate/rawRate, r.clerk.ingestRate(n), r.clerk.ingestRate(n)/r.raw.ingestRate(n),
-		ms(r.clerk.ack.pct(50)), ms(r.clerk.ack.pct(99)))
-	p("")
-	p("Workflow tasks failed over every run of the %d signups: %d with `UnhandledCommand` (an event", n, r.clerk.unhandled)
-	p("arrived as the task completed the run, and the task ran again), %d for any other cause.", r.clerk.failed)
-	p("")
-	p("CPU seconds per 1,000 events (one event: one webhook, or one raw signal-with-start):")
-	p("")
-	p("| | Temporal server | worker | starter |")
-	p("| --- | --- | --- | --- |")
+	r.throughputMarkdown(p)
 	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
-	p("| raw | %s | (in the benchmark process) | - |", per(r.raw.cpu["server"]))
-	p("| clerksync | %s | %s | %s |", per(r.clerk.cpu["server"]), per(r.clerk.cpu["worker"]), per(r.clerk.cpu["starter"]))
-	p("")
 	p("## Worker workflow task pollers")
 	p("")
 	p("The same %d signups per round, the worker restarted with each `WORKER_WORKFLOW_POLLERS`", n)
@@ -159,8 +134,9 @@ func (r report) markdown() string {
 				ms(wr.phase.ack.pct(99)), wr.phase.retried, wr.phase.unhandled, per(serverCPU(wr.phase)), per(workerCPU(wr.phase)))
 		}
 		p("")
+		devRaw, devClerk := meanRates(r.throughput, n)
 		p("Beside the dev server in this run: raw signal-with-start %.2fx, clerksync signup %.2fx (one worker, both rounds).",
-			rawRate/r.raw.rate(n), oneWorkerRate(cr, n)/r.clerk.rate(n))
+			rawRate/devRaw, oneWorkerRate(cr, n)/devClerk)
 		p("")
 	}
 	p("## Ensure over HTTP (session token verified)")
@@ -185,6 +161,47 @@ func (r report) markdown() string {
 	p("and 32 connections without the rest of the system running: on 2 cores, 16 drained")
 	p("35-45%% faster than 4 there, and 32 no faster than 16.")
 	return w.String()
+}
+
+// throughputMarkdown is the throughput section: each round of the raw
+// baseline beside clerksync's signups, and the ratios over both.
+func (r report) throughputMarkdown(p func(string, ...any)) {
+	n := r.users
+	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
+	p("## Throughput: %d new users, %d senders", n, senders)
+	p("")
+	p("The raw baseline is a trivial entity workflow (signal-with-start, take the signal,")
+	p("complete) on the same server, with a worker polling like clerksync's. clerksync's")
+	p("figure is signed `user.created` webhooks through the starter, until every user's row")
+	p("and trial subscription is in PostgreSQL. Two rounds, alternating, each clerksync")
+	p("figure beside the raw one of its round; CPU seconds per 1,000 events (one event: one")
+	p("webhook, or one raw signal-with-start):")
+	p("")
+	p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p50 | ack p99 | server CPU | worker CPU | starter CPU |")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	var raw, clerk, rawIn, clerkIn float64
+	var rawCPU, clerkCPU time.Duration
+	unhandled, failed := 0, 0
+	for i, tr := range r.throughput {
+		p("| round %d: raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | %s | %s | (in the benchmark process) | - |",
+			i+1, tr.raw.rate(n), tr.raw.ingestRate(n), ms(tr.raw.ack.pct(50)), ms(tr.raw.ack.pct(99)), per(tr.raw.cpu["server"]))
+		p("| round %d: clerksync signup (webhook to row and trial) | %.0f/s | %.2fx | %.0f/s | %.2fx | %s | %s | %s | %s | %s |",
+			i+1, tr.clerk.rate(n), tr.clerk.rate(n)/tr.raw.rate(n), tr.clerk.ingestRate(n), tr.clerk.ingestRate(n)/tr.raw.ingestRate(n),
+			ms(tr.clerk.ack.pct(50)), ms(tr.clerk.ack.pct(99)), per(tr.clerk.cpu["server"]), per(tr.clerk.cpu["worker"]), per(tr.clerk.cpu["starter"]))
+		raw, clerk = raw+tr.raw.rate(n), clerk+tr.clerk.rate(n)
+		rawIn, clerkIn = rawIn+tr.raw.ingestRate(n), clerkIn+tr.clerk.ingestRate(n)
+		rawCPU, clerkCPU = rawCPU+tr.raw.cpu["server"], clerkCPU+tr.clerk.cpu["server"]
+		unhandled, failed = unhandled+tr.clerk.unhandled, failed+tr.clerk.failed
+	}
+	p("")
+	if raw > 0 && rawCPU > 0 {
+		p("Over both rounds, clerksync's signups against the raw baseline: end-to-end %.2fx, ingest %.2fx,", clerk/raw, clerkIn/rawIn)
+		p("Temporal server CPU per event %.2fx.", clerkCPU.Seconds()/rawCPU.Seconds())
+		p("")
+	}
+	p("Workflow tasks failed over every run of the %d signups: %d with `UnhandledCommand` (an event", n*len(r.throughput), unhandled)
+	p("arrived as the task completed the run, and the task ran again), %d for any other cause.", failed)
+	p("")
 }
 
 func plural(n int) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -42,6 +44,11 @@ type scalePoint struct {
 	peakRSS             int64 // the worker's, bytes, over the backfill and the reconcile
 	ensure              latencies
 	signups             phase
+	// limited is, at the largest size only, a backfill at Clerk's latency
+	// and rate limit into a database of its own, beside a raw COPY of as
+	// many rows (copyRate, rows/s) there.
+	limited  limitedRun
+	copyRate float64
 }
 
 // scaleBench builds each size's user base in a Clerk of its own (the
@@ -106,6 +113,9 @@ func scaleBench(b *testing.B, address, bin string) []scalePoint {
 		}
 		pt.signups = signupPhase(b, tc, "http://"+httpAddr+"/webhooks/clerk", db, `select count(*) from subscriptions`,
 			fmt.Sprintf("scale%d_", size), time.Now().Truncate(time.Millisecond), map[string]int{"worker": w.pid, "starter": st.pid})
+		if size == scaleSizes()[len(scaleSizes())-1] {
+			pt.limited, pt.copyRate = scaleLimited(b, tc, fake, env, bin, size)
+		}
 		points = append(points, pt)
 		b.Logf("scale %d: backfill %s, reconcile %s, worker peak RSS %d MiB", size, pt.backfill, pt.reconcile, pt.peakRSS>>20)
 		w.stop()
@@ -113,6 +123,26 @@ func scaleBench(b *testing.B, address, bin string) []scalePoint {
 		db.Close(ctx)
 	}
 	return points
+}
+
+// scaleLimited backfills the fake's size users at Clerk's latency and
+// rate limit (as the rate-limited section does) into a database of its
+// own, by a worker of its own (env's, with CLERK_API_RPS=backfillRPS),
+// and COPYs as many rows there.
+func scaleLimited(b *testing.B, tc client.Client, fake *clerkfake.Server, env []string, bin string, size int) (limitedRun, float64) {
+	fake.Pace(clerkLatency, clerkLimit)
+	defer fake.Pace(0, 0)
+	dbURL := testenv.Database(b)
+	queue := "scale-limited"
+	w := startProcess(b, "worker-"+queue, append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_TASK_QUEUE="+queue,
+		fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), "WORKER_HTTP_ADDR="+testenv.FreeAddr(b)), filepath.Join(bin, "worker"))
+	defer w.stop()
+	waitMigrated(b, dbURL)
+	run := limitedBackfill(b, tc, fake, queue, "scale-limited", config.DefaultBackfillWindows, false)
+	if run.users != size {
+		b.Fatalf("rate-limited backfill of %d users saw %d", size, run.users)
+	}
+	return run, copyRate(b, dbURL, size)
 }
 
 // scaleRun times a backfill (or a reconcile) of every user on queue.
@@ -193,6 +223,10 @@ func BenchmarkScale(b *testing.B) {
 		tc.Close()
 		points := scaleBench(b, address, testenv.Build(b))
 		scaleMarkdown(points, func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
+		if l := points[len(points)-1].limited; l.users > 0 {
+			fmt.Printf("At Clerk's rate limit: %d users in %s (%.0f users/s), %d requests, %d answered 429\n",
+				l.users, l.elapsed.Round(time.Millisecond), float64(l.users)/l.elapsed.Seconds(), l.requests, l.limit)
+		}
 		server.stop()
 	}
 }
