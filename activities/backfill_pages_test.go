@@ -40,21 +40,39 @@ func windowedListing(t *testing.T, n, clump, windows int) (*clerkfake.Server, *a
 	return fake, &activities.Activities{Store: st, Clerk: clerkapi.New(cfg.ClerkClient(), 0), BackfillWindows: windows}, dbURL
 }
 
+// backfillPages calls BackfillPages once.
+func backfillPages(t *testing.T, a *activities.Activities, in activities.BackfillPagesInput) activities.BackfillPagesResult {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.BackfillPages, in)
+	require.NoError(t, err)
+	var res activities.BackfillPagesResult
+	require.NoError(t, v.Get(&res))
+	return res
+}
+
+// requireUserRows requires n rows in dbURL's users table.
+func requireUserRows(t *testing.T, dbURL string, n int) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var rows int
+	require.NoError(t, conn.QueryRow(context.Background(), `select count(*) from users`).Scan(&rows))
+	require.Equal(t, n, rows)
+}
+
 // backfillSlices calls BackfillPages as BackfillWorkflow does, a slice at
 // a time, each resuming where the last left every window, until the
 // listing is done; it returns every call's result.
 func backfillSlices(t *testing.T, a *activities.Activities, slice time.Duration) []activities.BackfillPagesResult {
 	t.Helper()
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
 	var results []activities.BackfillPagesResult
 	in := activities.BackfillPagesInput{Run: "windows", MaxDuration: slice}
 	for len(results) < 200 {
-		v, err := env.ExecuteActivity(a.BackfillPages, in)
-		require.NoError(t, err)
-		var res activities.BackfillPagesResult
-		require.NoError(t, v.Get(&res))
+		res := backfillPages(t, a, in)
 		results = append(results, res)
 		if res.Cursor.Done {
 			return results
@@ -96,12 +114,7 @@ func TestBackfillPages_WindowsReadEveryUserOnce(t *testing.T) {
 	for _, w := range last.Windows {
 		require.True(t, w.Cursor.Done, "window %+v", w)
 	}
-	conn, err := pgx.Connect(context.Background(), dbURL)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	var rows int
-	require.NoError(t, conn.QueryRow(context.Background(), `select count(*) from users`).Scan(&rows))
-	require.Equal(t, n, rows)
+	requireUserRows(t, dbURL, n)
 }
 
 // Rate-limited by Clerk (whose limit is the instance's, which the windows
@@ -175,24 +188,13 @@ func TestBackfillPages_AReaderDoneTakesHalfOfTheLargestWindow(t *testing.T) {
 	fake.Pace(20*time.Millisecond, 0) // readers go at one pace, whatever the machine's load
 	users := fake.Users()
 	split := users[n*9/10].CreatedAt.UnixMilli()
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
-	v, err := env.ExecuteActivity(a.BackfillPages, activities.BackfillPagesInput{Run: "steal", MaxDuration: time.Hour,
+	res := backfillPages(t, a, activities.BackfillPagesInput{Run: "steal", MaxDuration: time.Hour,
 		Windows: []activities.BackfillWindow{{Before: split}, {Cursor: activities.BackfillCursor{CreatedAt: split}}}})
-	require.NoError(t, err)
-	var res activities.BackfillPagesResult
-	require.NoError(t, v.Get(&res))
 	require.True(t, res.Cursor.Done)
 	require.Greater(t, len(res.Windows), 2, "no window was split: %+v", res.Windows)
 	require.Equal(t, n, res.Stats.Seen, "users listed")
 	require.Equal(t, n, res.Stats.Inserted, "users written")
-	conn, err := pgx.Connect(context.Background(), dbURL)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	var rows int
-	require.NoError(t, conn.QueryRow(context.Background(), `select count(*) from users`).Scan(&rows))
-	require.Equal(t, n, rows)
+	requireUserRows(t, dbURL, n)
 }
 
 // A run whose planning was cut short (the worker killed while the first
@@ -203,14 +205,8 @@ func TestBackfillPages_APlanningCutShortIsPlannedAgain(t *testing.T) {
 	const n = 6_000
 	fake, a, _ := windowedListing(t, n, 0, 4)
 	from := fake.Users()[1000].CreatedAt.UnixMilli()
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
-	v, err := env.ExecuteActivity(a.BackfillPages, activities.BackfillPagesInput{Run: "replan", MaxDuration: time.Nanosecond,
+	res := backfillPages(t, a, activities.BackfillPagesInput{Run: "replan", MaxDuration: time.Nanosecond,
 		Cursor: activities.BackfillCursor{CreatedAt: from}, Windows: []activities.BackfillWindow{{Cursor: activities.BackfillCursor{CreatedAt: from}}}})
-	require.NoError(t, err)
-	var res activities.BackfillPagesResult
-	require.NoError(t, v.Get(&res))
 	require.Len(t, res.Windows, 4, "windows: %+v", res.Windows)
 	for _, w := range res.Windows {
 		require.GreaterOrEqual(t, w.Cursor.CreatedAt, from, "a window reads before where the run was: %+v", w)

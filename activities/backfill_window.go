@@ -55,7 +55,7 @@ type windowReading struct {
 	finished bool
 }
 
-// claim takes a page read from window i: the users at or past the
+// claimLocked takes a page read from window i: the users at or past the
 // window's Before (lowered by a split since the request went out) are
 // left to the window split off it. c.mu is held.
 func (c *pagesCall) claimLocked(i int, page []*clerkevent.ClerkUser) []*clerkevent.ClerkUser {

@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/clerksync/clerksync/ensure/contract"
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/clerkwebhook"
 	"github.com/clerksync/clerksync/internal/config"
@@ -101,6 +102,9 @@ type report struct {
 // clerksync's signups, on the same server.
 type throughputRound struct {
 	raw, clerk phase
+	// withState is the trivial workflow with clerksync's search
+	// attributes, set at start and upserted once.
+	withState phase
 }
 
 // meanRates is the rounds' mean end-to-end rate of the raw baseline and of
@@ -197,6 +201,7 @@ func run(b *testing.B) report {
 	// its signal and completes. Its worker polls like clerksync's.
 	rawWorker := worker.New(tc, "raw", worker.Options{MaxConcurrentWorkflowTaskPollers: syncworker.DefaultWorkflowPollers})
 	rawWorker.RegisterWorkflowWithOptions(trivialEntity, workflow.RegisterOptions{Name: "TrivialEntity"})
+	rawWorker.RegisterWorkflowWithOptions(trivialEntityWithState, workflow.RegisterOptions{Name: "TrivialEntityWithState"})
 	if err := rawWorker.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -234,14 +239,10 @@ func run(b *testing.B) report {
 	// The raw baseline and clerksync's signups, alternating, so that
 	// neither always runs on the emptier server.
 	for round := range 2 {
-		before := completed(b, tc, "TaskQueue = 'raw'")
-		raw := measure(b, map[string]int{"server": server.pid}, func(i int) error {
-			id := fmt.Sprintf("raw%d/%d", round, i)
-			_, err := tc.SignalWithStartWorkflow(ctx, id, "event", i, client.StartWorkflowOptions{ID: id, TaskQueue: "raw"}, "TrivialEntity")
-			return err
-		}, func() int { return completed(b, tc, "TaskQueue = 'raw'") - before })
+		raw := rawPhase(b, tc, server.pid, fmt.Sprintf("raw%d", round), "TrivialEntity", false)
+		withState := rawPhase(b, tc, server.pid, fmt.Sprintf("state%d", round), "TrivialEntityWithState", true)
 		clerk := signups(fmt.Sprintf("bench%d_", round), map[string]int{"server": server.pid, "worker": workerPID, "starter": starterPID})
-		r.throughput = append(r.throughput, throughputRound{raw: raw, clerk: clerk})
+		r.throughput = append(r.throughput, throughputRound{raw: raw, withState: withState, clerk: clerk})
 	}
 
 	// Events per signup and per later update, over every execution that
@@ -396,6 +397,34 @@ func trivialEntity(ctx workflow.Context) error {
 	var i int
 	workflow.GetSignalChannel(ctx, "event").Receive(ctx, &i)
 	return nil
+}
+
+// trivialEntityWithState is trivialEntity with what clerksync's entity
+// workflows add for operators: started with ClerkUserId and
+// ClerkSyncState set, it upserts ClerkSyncState once before it completes.
+func trivialEntityWithState(ctx workflow.Context) error {
+	var i int
+	workflow.GetSignalChannel(ctx, "event").Receive(ctx, &i)
+	return workflow.UpsertTypedSearchAttributes(ctx, contract.ClerkSyncStateKey.ValueSet(contract.SyncStateSynced))
+}
+
+// rawPhase signals-with-start users() workflows of type workflowType on the
+// raw task queue, IDs prefix/<i>, until they complete; withState starts
+// each with the search attributes clerksync's starter sets.
+func rawPhase(b *testing.B, tc client.Client, serverPID int, prefix, workflowType string, withState bool) phase {
+	ctx := context.Background()
+	query := fmt.Sprintf("TaskQueue = 'raw' AND WorkflowType = '%s'", workflowType)
+	before := completed(b, tc, query)
+	return measure(b, map[string]int{"server": serverPID}, func(i int) error {
+		id := fmt.Sprintf("%s/%d", prefix, i)
+		opts := client.StartWorkflowOptions{ID: id, TaskQueue: "raw"}
+		if withState {
+			opts = contract.User.StartOptions(id, "raw")
+			opts.ID = id
+		}
+		_, err := tc.SignalWithStartWorkflow(ctx, id, "event", i, opts, workflowType)
+		return err
+	}, func() int { return completed(b, tc, query) - before })
 }
 
 // measure sends users() entities with send from senders goroutines, then
