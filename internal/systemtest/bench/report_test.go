@@ -371,6 +371,7 @@ func run(b *testing.B) report {
 	for _, p := range []process{current, starter, mappedWorker, mappedStarter, server} {
 		p.stop()
 	}
+	quiesce(b, db)
 	r.cluster = clusterBench(b, bin, fake)
 	return r
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,8 +134,32 @@ func scaleBench(b *testing.B, address, bin string) []scalePoint {
 		w.stop()
 		st.stop()
 		db.Close(ctx)
+		dropDatabase(b, dbURL)
 	}
 	return points
+}
+
+// dropDatabase drops dbURL's database (testenv.Database's) now rather than
+// when the benchmark ends: a million users' tables, vacuumed beside the
+// sections after, would weigh on them.
+func dropDatabase(b *testing.B, dbURL string) {
+	ctx := context.Background()
+	adminURL := os.Getenv("TEST_DATABASE_URL")
+	if adminURL == "" {
+		adminURL = testenv.DefaultAdminURL
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "drop database if exists "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()+" with (force)"); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // scaleLimited backfills the fake's size users at Clerk's latency and
@@ -147,13 +173,15 @@ func scaleLimited(b *testing.B, tc client.Client, fake *clerkfake.Server, env []
 	queue := "scale-limited"
 	w := startProcess(b, "worker-"+queue, append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_TASK_QUEUE="+queue,
 		fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), "WORKER_HTTP_ADDR="+testenv.FreeAddr(b)), filepath.Join(bin, "worker"))
-	defer w.stop()
 	waitMigrated(b, dbURL)
 	run := limitedBackfill(b, tc, fake, queue, "scale-limited", config.DefaultBackfillWindows, false)
 	if run.users != size {
 		b.Fatalf("rate-limited backfill of %d users saw %d", size, run.users)
 	}
-	return run, copyRate(b, dbURL, size)
+	w.stop()
+	rate := copyRate(b, dbURL, size)
+	dropDatabase(b, dbURL)
+	return run, rate
 }
 
 // scaleRun times a backfill (or a reconcile) of every user on queue.
