@@ -44,7 +44,6 @@ const scaleSpacing = 30 * time.Second
 type scalePoint struct {
 	users               int
 	backfill, reconcile time.Duration
-	requests            int   // the backfill's Clerk requests
 	peakRSS             int64 // the worker's, bytes, over the backfill and the reconcile
 	ensure              latencies
 	signups             phase
@@ -68,8 +67,7 @@ func scaleBench(b *testing.B, address, bin string) []scalePoint {
 	}
 	defer tc.Close()
 	// The fake holds a million users' JSON (gigabytes): it goes, and the
-	// memory with it, when the section ends, not to weigh on the
-	// benchmark process's garbage collection in the sections after.
+	// memory with it, when the section ends.
 	fake, err := clerkfake.New()
 	if err != nil {
 		b.Fatal(err)
@@ -112,7 +110,7 @@ func scaleBench(b *testing.B, address, bin string) []scalePoint {
 
 		pt := scalePoint{users: size}
 		bf := scaleRun(b, tc, queue, false)
-		pt.backfill, pt.requests = bf.elapsed, bf.requests
+		pt.backfill = bf.elapsed
 		if bf.users != size {
 			b.Fatalf("backfill of %d users saw %d", size, bf.users)
 		}
