@@ -72,7 +72,8 @@ func rateLimitedBench(b *testing.B, tc client.Client, fake *clerkfake.Server, bi
 	return r
 }
 
-// limitedBackfill times one run on queue.
+// limitedBackfill times one run on queue (a reconcile when reconcile is
+// set): windows is what the worker was given, for the report.
 func limitedBackfill(b *testing.B, tc client.Client, fake *clerkfake.Server, queue, name string, windows int, reconcile bool) limitedRun {
 	ctx := context.Background()
 	limitedBefore := fake.RateLimited()

@@ -21,7 +21,6 @@ import (
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
-	"github.com/clerksync/clerksync/workflows"
 )
 
 // scaleSizes are the user bases the scale section builds, each from the
@@ -109,13 +108,13 @@ func scaleBench(b *testing.B, address, bin string) []scalePoint {
 		quiesce(b, db)
 
 		pt := scalePoint{users: size}
-		bf := scaleRun(b, tc, queue, false)
+		bf := limitedBackfill(b, tc, fake, queue, "scale", config.DefaultBackfillWindows, false)
 		pt.backfill = bf.elapsed
 		if bf.users != size {
 			b.Fatalf("backfill of %d users saw %d", size, bf.users)
 		}
 		quiesce(b, db)
-		pt.reconcile = scaleRun(b, tc, queue, true).elapsed
+		pt.reconcile = limitedBackfill(b, tc, fake, queue, "scale-reconcile", config.DefaultBackfillWindows, true).elapsed
 		pt.peakRSS = peakRSS(b, w.pid)
 
 		token := fake.Token(b, clerkfake.TokenClaims{Subject: "user_scale0000000", Expiry: time.Now().Add(time.Hour)})
@@ -180,25 +179,6 @@ func scaleLimited(b *testing.B, tc client.Client, fake *clerkfake.Server, env []
 	rate := copyRate(b, dbURL, size)
 	dropDatabase(b, dbURL)
 	return run, rate
-}
-
-// scaleRun times a backfill (or a reconcile) of every user on queue.
-func scaleRun(b *testing.B, tc client.Client, queue string, reconcile bool) backfillRun {
-	name := "scale"
-	if reconcile {
-		name = "scale-reconcile"
-	}
-	start := time.Now()
-	run, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(queue, name), TaskQueue: queue},
-		workflows.BackfillWorkflow, workflows.BackfillInput{Reconcile: reconcile})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var p workflows.BackfillProgress
-	if err := run.Get(context.Background(), &p); err != nil {
-		b.Fatal(err)
-	}
-	return backfillRun{users: p.Stats.Seen, elapsed: time.Since(start), requests: p.Stats.Requests, pages: p.Stats.Pages}
 }
 
 // peakRSS reads a process's peak resident set size (VmHWM) from /proc.
