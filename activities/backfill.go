@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
 	"github.com/clerksync/clerksync/internal/store"
@@ -103,6 +104,10 @@ type BackfillPagesInput struct {
 	// first call of a run split it (BackfillWindows); none while the
 	// listing is read in one, from Cursor.
 	Windows []BackfillWindow `json:"windows,omitempty"`
+	// Listing is what the run's start learned of the listing
+	// (ClerkCount.Listing), so that the first call plans its windows
+	// without asking again; nil: the call asks.
+	Listing *ListingStart `json:"listing,omitempty"`
 	// MaxDuration bounds one activity, so the workflow records progress
 	// (and can continue as new) between calls.
 	MaxDuration time.Duration `json:"max_duration"`
@@ -171,21 +176,61 @@ func (a *Activities) normalize(ctx context.Context, page []*clerkevent.ClerkUser
 	return users
 }
 
-// ClerkCount is how many users Clerk has, and what asking cost.
+// ClerkCount is how many users Clerk has, what asking cost, and what the
+// run's later phases would otherwise ask first, one request's latency
+// each, when the run's start is already waiting on Clerk.
 type ClerkCount struct {
 	Total int           `json:"total"`
 	Stats BackfillStats `json:"stats"`
+	// Listing is the listing's extent and pace, from which BackfillPages'
+	// first call splits it into windows (BackfillPagesInput.Listing); nil
+	// when it is read in one window.
+	Listing *ListingStart `json:"listing,omitempty"`
+	// NoOrganizations is the organization listing's whole answer when it
+	// had nothing to read: Clerk has no organization, or no Organizations
+	// feature, or clerksync keeps none here. nil when it has some to read.
+	NoOrganizations *BackfillOrganizationsResult `json:"no_organizations,omitempty"`
+}
+
+// ListingStart is what the start of a run learned of Clerk's listing from
+// its beginning: the total and the newest user's created_at, and the
+// first page's created_at and pace (firstPagePace).
+type ListingStart struct {
+	Total  int   `json:"total"`
+	Oldest int64 `json:"oldest"`
+	Newest int64 `json:"newest"`
+	PaceAt int64 `json:"pace_at,omitempty"`
+	PaceN  int   `json:"pace_n,omitempty"`
 }
 
 // CountClerkUsers asks Clerk how many users it has, once per run, for the
-// progress display.
+// progress display. Beside it (the run waits on Clerk's latency anyway),
+// it asks what the listing's windows are planned from, when there are
+// more than one, and whether there is any organization to list.
 func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
 	if a.Clerk == nil {
 		return ClerkCount{}, noClerkKey("count clerk users")
 	}
 	var res ClerkCount
-	var err error
+	beat := func() { activity.RecordHeartbeat(ctx) }
+	var countStats, orgStats BackfillStats
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		if a.BackfillWindows <= 1 {
+			res.Total, err = a.Clerk.CountUsers(gctx, &countStats, beat, nil)
+			return err
+		}
+		p := &windowPlan{a: a, k: a.BackfillWindows, beat: beat}
+		ls, _, err := p.ask(gctx, BackfillCursor{}, &countStats)
+		res.Total, res.Listing = ls.Total, &ls
+		return err
+	})
+	g.Go(func() (err error) {
+		res.NoOrganizations, err = a.noOrganizations(gctx, &orgStats, beat)
+		return err
+	})
+	err := g.Wait()
+	res.Stats = countStats.Add(orgStats)
 	// Unwrapped: Temporal reads a non-retryable error only at the top.
-	res.Total, err = a.Clerk.CountUsers(ctx, &res.Stats, func() { activity.RecordHeartbeat(ctx) }, nil)
 	return res, err
 }

@@ -91,6 +91,27 @@ func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrgan
 	return res, nil
 }
 
+// noOrganizations is BackfillOrganizations' whole answer from its start
+// when it would read nothing: organizations not kept here, an instance
+// without the feature, or none in Clerk (one request for a page of one).
+// nil when there is one to read, or when Clerk could not say: the listing
+// asks again in its turn, so a failed request here fails nothing.
+func (a *Activities) noOrganizations(ctx context.Context, stats *BackfillStats, beat func()) (*BackfillOrganizationsResult, error) {
+	if a.Store.Mapping().OrganizationsOff() {
+		return &BackfillOrganizationsResult{Done: true, NotKept: true}, nil
+	}
+	page, err := a.Clerk.ListOrganizations(ctx, stats, beat, map[string]string{"limit": "1"})
+	switch {
+	case errors.Is(err, clerkapi.ErrOrganizationsDisabled):
+		return &BackfillOrganizationsResult{Done: true, Disabled: true}, nil
+	case err != nil:
+		return nil, ctx.Err()
+	case len(page) == 0:
+		return &BackfillOrganizationsResult{Done: true}, nil
+	}
+	return nil, nil
+}
+
 // backfillOrganization writes one organization and every membership Clerk
 // lists for it, and with Reconcile records them as seen.
 func (a *Activities) backfillOrganization(ctx context.Context, in BackfillOrganizationsInput, co *clerk.Organization,

@@ -35,7 +35,7 @@ func (a *Activities) BackfillPages(ctx context.Context, in BackfillPagesInput) (
 	if a.Clerk == nil {
 		return BackfillPagesResult{}, noClerkKey("backfill")
 	}
-	c := &pagesCall{a: a, ctx: ctx, res: BackfillPagesResult{Cursor: in.Cursor, Windows: in.Windows}}
+	c := &pagesCall{a: a, ctx: ctx, res: BackfillPagesResult{Cursor: in.Cursor, Windows: in.Windows}, listing: in.Listing}
 	if activity.HasHeartbeatDetails(ctx) {
 		var hb BackfillPagesResult
 		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil {
@@ -114,7 +114,17 @@ func (c *pagesCall) plan(ctx context.Context) error {
 	c.mu.Unlock()
 	p := &windowPlan{a: c.a, from: cursor.CreatedAt, k: c.a.BackfillWindows, beat: c.beat}
 	var stats BackfillStats
-	split, err := p.start(ctx, cursor, &stats)
+	var first []*clerkevent.ClerkUser
+	var err error
+	ls := c.listing
+	if ls == nil || cursor != (BackfillCursor{}) {
+		// Not asked at the run's start (an earlier release's, or a
+		// planning resumed past the listing's beginning).
+		var asked ListingStart
+		asked, first, err = p.ask(ctx, cursor, &stats)
+		ls = &asked
+	}
+	split := err == nil && p.start(*ls)
 	c.mu.Lock()
 	c.res.Stats = c.res.Stats.Add(stats)
 	if split {
@@ -124,7 +134,7 @@ func (c *pagesCall) plan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.startReader(0, p.first)
+	c.startReader(0, first)
 	if !split {
 		return nil
 	}
@@ -178,6 +188,9 @@ type pagesCall struct {
 	res      BackfillPagesResult
 	readings map[int]*windowReading // by window
 	steals   int
+	// listing is what the run's start learned of the listing, for the
+	// planning; nil when it did not ask.
+	listing *ListingStart
 	// known and newest are the planning's counts and newest user, when
 	// this call planned.
 	known  *countCurve

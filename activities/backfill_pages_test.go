@@ -212,3 +212,46 @@ func TestBackfillPages_APlanningCutShortIsPlannedAgain(t *testing.T) {
 		require.GreaterOrEqual(t, w.Cursor.CreatedAt, from, "a window reads before where the run was: %+v", w)
 	}
 }
+
+// The run's start asks what the windows are planned from (the total, the
+// first page's pace, the newest user) beside its count, and whether Clerk
+// has any organization; BackfillPages' first call, given it, plans the
+// windows with one count a boundary and no request of its own before the
+// first window reads: a request's latency off every run.
+func TestBackfillPages_TheRunsStartPlansTheWindows(t *testing.T) {
+	t.Parallel()
+	const n, windows = 6_000, 4
+	fake, a, dbURL := windowedListing(t, n, 0, windows)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	count := countClerkUsers(t, env, a)
+	require.Equal(t, n, count.Total)
+	require.NotNil(t, count.Listing, "the listing's extent was not asked")
+	require.Equal(t, n, count.Listing.Total)
+	require.Equal(t, activities.BackfillOrganizationsResult{Done: true}, *count.NoOrganizations, "Clerk has no organization")
+	require.Equal(t, 4, count.Stats.Requests, "the total, the first page, the newest user and a page of organizations")
+
+	counted := fake.Calls("/v1/users/count")
+	res := backfillPages(t, a, activities.BackfillPagesInput{Run: "seeded", MaxDuration: time.Hour, Listing: count.Listing})
+	require.True(t, res.Cursor.Done)
+	require.Len(t, res.Windows, windows)
+	require.Equal(t, windows-1, fake.Calls("/v1/users/count")-counted, "one count a boundary, the total not asked again")
+	require.Equal(t, n, res.Stats.Inserted)
+	requireUserRows(t, dbURL, n)
+
+	fake.PutOrganizations(clerkfake.Organization{ID: "org_seeded", Name: "Seeded", Slug: "seeded", CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	require.Nil(t, countClerkUsers(t, env, a).NoOrganizations, "Clerk has an organization to list")
+	fake.DisableOrganizations()
+	require.Equal(t, activities.BackfillOrganizationsResult{Done: true, Disabled: true}, *countClerkUsers(t, env, a).NoOrganizations)
+}
+
+// countClerkUsers calls CountClerkUsers once.
+func countClerkUsers(t *testing.T, env *testsuite.TestActivityEnvironment, a *activities.Activities) activities.ClerkCount {
+	t.Helper()
+	v, err := env.ExecuteActivity(a.CountClerkUsers)
+	require.NoError(t, err)
+	var count activities.ClerkCount
+	require.NoError(t, v.Get(&count))
+	return count
+}

@@ -13,8 +13,9 @@ import (
 )
 
 // windowPlan splits the listing from a cursor on into up to k windows of
-// about as many users each. start asks Clerk's total, the listing's first
-// page and its newest user at once; then, between the oldest and the
+// about as many users each. ask asks Clerk's total, the listing's first
+// page and its newest user at once (or the run's start did: ListingStart);
+// then, between the oldest and the
 // newest user's created_at, each boundary is sought by asking Clerk's
 // count of the users created before a time (GET /v1/users/count,
 // created_at_before), the boundaries side by side, each handed to found
@@ -29,7 +30,6 @@ type windowPlan struct {
 	k      int
 	beat   func()
 	total  int
-	first  []*clerkevent.ClerkUser // the listing's first page from the cursor
 	newest int64
 	known  *countCurve
 	pace   countPoint
@@ -48,44 +48,54 @@ func (p *windowPlan) count(ctx context.Context, s *BackfillStats, before int64) 
 	return p.a.Clerk.CountUsers(ctx, s, p.beat, params)
 }
 
-// start asks the total, the first page and the newest user at once (a
-// request's latency each, one after the other, was the run's start).
-// split is false when the listing is read in one.
-func (p *windowPlan) start(ctx context.Context, cursor BackfillCursor, stats *BackfillStats) (split bool, err error) {
+// ask asks the total, the first page from cursor and the newest user at
+// once (a request's latency each, one after the other, was the run's
+// start), and returns what they say of the listing beside the first page.
+func (p *windowPlan) ask(ctx context.Context, cursor BackfillCursor, stats *BackfillStats) (ListingStart, []*clerkevent.ClerkUser, error) {
 	var totalStats, firstStats, lastStats BackfillStats
-	var last []*clerkevent.ClerkUser
+	var ls ListingStart
+	var first, last []*clerkevent.ClerkUser
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { p.total, err = p.count(gctx, &totalStats, 0); return err })
+	g.Go(func() (err error) { ls.Total, err = p.count(gctx, &totalStats, 0); return err })
 	g.Go(func() (err error) {
 		// The cursor's first page, as its window would ask it: that window
 		// starts with it.
-		p.first, firstStats, err = p.a.listPage(gctx, cursor, 0, p.beat)
+		first, firstStats, err = p.a.listPage(gctx, cursor, 0, p.beat)
 		return err
 	})
 	g.Go(func() (err error) {
 		last, err = p.a.Clerk.ListUsers(gctx, &lastStats, p.beat, map[string]string{"limit": "1", "order_by": "-created_at"}, false)
 		return err
 	})
-	err = g.Wait()
+	err := g.Wait()
 	*stats = stats.Add(totalStats).Add(firstStats).Add(lastStats)
-	switch {
-	case err != nil:
-		return false, err
-	case p.total < 2*p.k*ClerkPageSize, len(p.first) == 0, len(last) == 0: // few users, or the counted went before they were listed
-		return false, nil
+	if err != nil || len(first) == 0 || len(last) == 0 {
+		return ls, first, err
 	}
-	oldest := p.first[0].CreatedAt
-	p.newest = max(last[0].CreatedAt, oldest)
+	ls.Oldest = first[0].CreatedAt
+	ls.Newest = max(last[0].CreatedAt, ls.Oldest)
+	pace := firstPagePace(first)
+	ls.PaceAt, ls.PaceN = pace.at, pace.n
+	return ls, first, nil
+}
+
+// start takes what ask says of the listing; split is false when it is
+// read in one: few users, or none listed (counted before they were).
+func (p *windowPlan) start(ls ListingStart) (split bool) {
+	if ls.Total < 2*p.k*ClerkPageSize || ls.Oldest == 0 {
+		return false
+	}
+	p.total, p.newest = ls.Total, ls.Newest
 	// Every count taken, whichever boundary took it, narrows every search:
 	// the searches run side by side over one set of known counts.
-	p.known = &countCurve{points: []countPoint{{oldest, 0}, {p.newest + 1, p.total}}}
-	p.pace = firstPagePace(p.first)
-	if p.pace.at > oldest && p.pace.at <= p.newest {
+	p.known = &countCurve{points: []countPoint{{ls.Oldest, 0}, {p.newest + 1, p.total}}}
+	p.pace = countPoint{ls.PaceAt, ls.PaceN}
+	if p.pace.at > ls.Oldest && p.pace.at <= p.newest {
 		p.known.add(p.pace)
 	} else {
 		p.pace = countPoint{}
 	}
-	return true, nil
+	return true
 }
 
 // bounds seeks the k-1 boundaries side by side, handing each to found as

@@ -109,6 +109,9 @@ type BackfillProgress struct {
 	// OrganizationsSkipped says why the organization phase was skipped:
 	// the instance has no Organizations feature.
 	OrganizationsSkipped string `json:"organizations_skipped,omitempty"`
+	// NoOrganizations is the organization listing's answer, known at the
+	// run's start: Clerk had none to list.
+	NoOrganizations *activities.BackfillOrganizationsResult `json:"no_organizations,omitempty"`
 	// Reconciliation of organizations: the candidates and what confirming
 	// them did.
 	UnseenOrganizations  int                                      `json:"unseen_organizations,omitempty"`

@@ -19,6 +19,10 @@ type backfillRun struct {
 	p   BackfillProgress
 	run string
 	a   *activities.Activities // nil: activities are named by method
+	// listing is what the run's start learned of Clerk's listing, for
+	// BackfillPages' planning; nil in a run continued as new, which
+	// carries its windows.
+	listing *activities.ListingStart
 }
 
 // countBesideStart is the change (workflow.GetVersion) that counts
@@ -27,6 +31,15 @@ type backfillRun struct {
 // other, was a short run's start. Runs begun before it count after the
 // check, and still do on replay.
 const countBesideStart = "backfill-count-beside-start"
+
+// noOrganizationsFromStart is the change (workflow.GetVersion) that takes
+// the organization listing's answer from the run's start when Clerk had
+// none to list then, rather than asking it again after the users: a
+// request's latency on every run of an instance without organizations.
+// An organization created meanwhile reaches the table by its webhook (and
+// a reconciliation confirms each local one with Clerk either way). Runs
+// begun before it list the organizations, and still do on replay.
+const noOrganizationsFromStart = "backfill-no-organizations-from-start"
 
 // start begins a run: the Clerk instance checked against the database's,
 // and the users counted for the progress display. stopped: the instance
@@ -66,6 +79,7 @@ func (r *backfillRun) start(ctx workflow.Context) (stopped bool, err error) {
 		return false, err
 	}
 	r.p.Total, r.p.Stats = count.Total, r.p.Stats.Add(count.Stats)
+	r.listing, r.p.NoOrganizations = count.Listing, count.NoOrganizations
 	return false, nil
 }
 
@@ -75,7 +89,7 @@ func (r *backfillRun) listUsers(ctx workflow.Context) error {
 	return r.slices(ctx, PhaseListing, func() error {
 		var res activities.BackfillPagesResult
 		in := activities.BackfillPagesInput{Run: r.run, Reconcile: r.p.Reconcile, Cursor: r.p.Cursor, Windows: r.p.Windows,
-			MaxDuration: backfillSlice}
+			Listing: r.listing, MaxDuration: backfillSlice}
 		if err := workflow.ExecuteActivity(ctx, r.a.BackfillPages, in).Get(ctx, &res); err != nil {
 			return err
 		}
@@ -96,32 +110,44 @@ func (r *backfillRun) listUsers(ctx workflow.Context) error {
 // listOrganizations writes Clerk's organizations and their memberships, a
 // slice at a time; then the run is done, or reconciles.
 func (r *backfillRun) listOrganizations(ctx workflow.Context) error {
+	if r.p.Phase == PhaseOrganizations && r.p.NoOrganizations != nil &&
+		workflow.GetVersion(ctx, noOrganizationsFromStart, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		// Its stats are the count's, folded in already.
+		r.organizationsListed(*r.p.NoOrganizations)
+		return nil
+	}
 	return r.slices(ctx, PhaseOrganizations, func() error {
 		var res activities.BackfillOrganizationsResult
 		in := activities.BackfillOrganizationsInput{Run: r.run, Reconcile: r.p.Reconcile, Offset: r.p.OrganizationOffset, MaxDuration: backfillSlice}
 		if err := workflow.ExecuteActivity(ctx, r.a.BackfillOrganizations, in).Get(ctx, &res); err != nil {
 			return err
 		}
-		r.p.OrganizationOffset = res.Offset
 		r.fold(ctx, res.Stats)
-		switch {
-		case res.Disabled:
-			// A normal instance: there are no organizations to read, and
-			// none to reconcile.
-			r.p.OrganizationsSkipped = "the Clerk instance has the Organizations feature turned off"
-			r.p.OrganizationsDone = true
-		case res.NotKept:
-			r.p.OrganizationsSkipped = "organizations are not kept with CLERKSYNC_MAPPING"
-			r.p.OrganizationsDone = true
-		}
-		if res.Done {
-			r.p.Phase = PhaseDone
-			if r.p.Reconcile {
-				r.p.Phase = PhaseConfirming
-			}
-		}
+		r.organizationsListed(res)
 		return nil
 	})
+}
+
+// organizationsListed moves the progress past what the organization
+// listing answered.
+func (r *backfillRun) organizationsListed(res activities.BackfillOrganizationsResult) {
+	r.p.OrganizationOffset = res.Offset
+	switch {
+	case res.Disabled:
+		// A normal instance: there are no organizations to read, and
+		// none to reconcile.
+		r.p.OrganizationsSkipped = "the Clerk instance has the Organizations feature turned off"
+		r.p.OrganizationsDone = true
+	case res.NotKept:
+		r.p.OrganizationsSkipped = "organizations are not kept with CLERKSYNC_MAPPING"
+		r.p.OrganizationsDone = true
+	}
+	if res.Done {
+		r.p.Phase = PhaseDone
+		if r.p.Reconcile {
+			r.p.Phase = PhaseConfirming
+		}
+	}
 }
 
 // checkSafety counts, once, what reconciliation would remove, and stops

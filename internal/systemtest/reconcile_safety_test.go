@@ -109,6 +109,51 @@ func TestBackfill_InstanceWithoutOrganizations(t *testing.T) {
 	require.Equal(t, 29, s.count(t, "select count(*) from users"))
 }
 
+// TestReconcile_OrganizationsAllGoneFromClerk: Clerk lost every
+// organization without webhooks. Clerk lists none at the run's start, so
+// the run does not list them again after the users (a request's latency
+// on every run of an instance without organizations), and still removes
+// the local ones, each confirmed gone.
+func TestReconcile_OrganizationsAllGoneFromClerk(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	users := clerkUsers("user_orgsgone", 4)
+	s.clerk.PutUsers(users...)
+	for i, u := range users[:2] {
+		org := clerkfake.Organization{ID: fmt.Sprintf("org_gone%d", i), Name: "Gone", Slug: fmt.Sprintf("gone-%d", i), CreatedAt: u.CreatedAt, UpdatedAt: u.CreatedAt}
+		s.clerk.PutOrganizations(org)
+		s.clerk.PutMemberships(clerkfake.Membership{ID: fmt.Sprintf("orgmem_gone%d", i), OrganizationID: org.ID, UserID: u.ID,
+			Role: "org:admin", CreatedAt: u.CreatedAt, UpdatedAt: u.CreatedAt})
+	}
+	listings := func(name string) int {
+		n := 0
+		for _, e := range s.history(t, workflows.BackfillWorkflowID(s.taskQueue, name), "").GetEvents() {
+			if e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "BackfillOrganizations" {
+				n++
+			}
+		}
+		return n
+	}
+	p := s.runBackfill(t, "orgsgone-fill", workflows.BackfillInput{})
+	require.Equal(t, workflows.PhaseDone, p.Phase)
+	require.Equal(t, 2, p.Stats.Organizations)
+	require.Equal(t, 1, listings("orgsgone-fill"), "Clerk had organizations: the run lists them after the users")
+	require.Equal(t, 2, s.count(t, "select count(*) from organization_memberships"))
+
+	s.clerk.DeleteOrganization("org_gone0")
+	s.clerk.DeleteOrganization("org_gone1")
+	p = s.runBackfill(t, "orgsgone-reconcile", workflows.BackfillInput{Reconcile: true, MaxDelete: 10})
+	require.Equal(t, workflows.PhaseDone, p.Phase, p.SafetyStop)
+	require.Zero(t, listings("orgsgone-reconcile"), "Clerk had none at the start: nothing to list after the users")
+	require.Empty(t, p.OrganizationsSkipped)
+	require.Equal(t, 2, p.UnseenOrganizations)
+	require.NotNil(t, p.OrganizationsOutcome)
+	require.Equal(t, 2, p.OrganizationsOutcome.RemovedOrganizations)
+	require.Zero(t, s.count(t, "select count(*) from organizations"))
+	require.Zero(t, s.count(t, "select count(*) from organization_memberships"))
+	require.Equal(t, 4, s.count(t, "select count(*) from users"), "the members stay users")
+}
+
 // TestBackfill_AListingThatAnswers404IsAConfigurationError: CLERK_API_URL
 // without /v1 answers 404 for every listing. The run fails at once with an
 // error that says what to fix, instead of retrying for ever.

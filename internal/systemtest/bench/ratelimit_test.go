@@ -57,11 +57,11 @@ func rateLimitedBench(b *testing.B, tc client.Client, fake *clerkfake.Server, bi
 	defer fake.Pace(0, 0)
 	for _, windows := range []int{1, 12} {
 		dbURL := testenv.Database(b)
-		queue := fmt.Sprintf("ratelimit-%d", windows)
+		queue, workerHTTP := fmt.Sprintf("ratelimit-%d", windows), testenv.FreeAddr(b)
 		w := startProcess(b, "worker-"+queue, append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_TASK_QUEUE="+queue,
-			fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), fmt.Sprintf("BACKFILL_WINDOWS=%d", windows), "WORKER_HTTP_ADDR="+testenv.FreeAddr(b)),
+			fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), fmt.Sprintf("BACKFILL_WINDOWS=%d", windows), "WORKER_HTTP_ADDR="+workerHTTP),
 			filepath.Join(bin, "worker"))
-		waitMigrated(b, dbURL)
+		waitReady(b, "the rate-limited worker", workerHTTP)
 		r.runs = append(r.runs, limitedBackfill(b, tc, fake, queue, "limited", windows, false))
 		if windows > 1 {
 			r.reconcile = limitedBackfill(b, tc, fake, queue, "limited-reconcile", windows, true)
@@ -89,20 +89,6 @@ func limitedBackfill(b *testing.B, tc client.Client, fake *clerkfake.Server, que
 	}
 	return limitedRun{windows: windows, users: p.Stats.Seen, elapsed: time.Since(start), requests: p.Stats.Requests,
 		limit: fake.RateLimited() - limitedBefore}
-}
-
-// waitMigrated waits for a worker's migrations on dbURL.
-func waitMigrated(b *testing.B, dbURL string) {
-	ctx := context.Background()
-	db, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close(ctx)
-	waitFor(b, "the worker's migrations", func() bool {
-		var ok bool
-		return db.QueryRow(ctx, `select to_regclass('subscriptions') is not null`).Scan(&ok) == nil && ok
-	})
 }
 
 // copyRate is how many rows a second a raw COPY writes into a table of the
@@ -170,10 +156,12 @@ func (r rateLimited) markdown(p func(string, ...any)) {
 			last.users, float64(last.users)/last.elapsed.Seconds()/goal, r.reconcile.elapsed.Seconds()/last.elapsed.Seconds())
 		p("the backfill's time.")
 		if l := r.large; l.users > 0 && r.largeCopyRate > 0 {
-			p("The backfill of %d users is %.2fx of min(the budget, its raw `COPY`): a run's fixed steps (the instance", l.users,
+			p("The backfill of %d users is %.2fx of min(the budget, its raw `COPY`): what a run spends beside its pages", l.users,
 				float64(l.users)/l.elapsed.Seconds()/min(float64(backfillRPS*500), r.largeCopyRate))
-			p("checked and the users counted before the listing, the organizations after it, a request's latency")
-			p("each) weigh on the smaller run.")
+			p("weighs on the smaller one: a request's latency before the listing (the instance checked, the listing's")
+			p("extent asked) and its last page's after it, and the requests beyond one a page of 500 (a partial page")
+			p("where each window ends, a count for each window's bound, the instance, the organizations): %d requests", last.requests)
+			p("for the %d pages that hold %d users.", (last.users+499)/500, last.users)
 		}
 	}
 	p("")

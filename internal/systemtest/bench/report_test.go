@@ -728,7 +728,8 @@ func startProcess(b *testing.B, name string, env []string, bin string, args ...s
 	return process{pid: cmd.Process.Pid, stop: stop}
 }
 
-// waitReady waits until the starter serving on addr answers /readyz 200.
+// waitReady waits until the worker or starter serving on addr answers
+// /readyz 200: migrated, connected and polling.
 func waitReady(b *testing.B, what, addr string) {
 	waitFor(b, what, func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")

@@ -93,18 +93,18 @@ func scaleBench(b *testing.B, address, bin string) []scalePoint {
 		if err != nil {
 			b.Fatal(err)
 		}
-		httpAddr := testenv.FreeAddr(b)
+		httpAddr, workerHTTP := testenv.FreeAddr(b), testenv.FreeAddr(b)
 		queue := fmt.Sprintf("scale-%d", size)
 		env := []string{
 			"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 			"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "TEMPORAL_TASK_QUEUE=" + queue,
 			"CLERK_WEBHOOK_SECRET=" + secret, "HTTP_ADDR=" + httpAddr, "CLERK_SECRET_KEY=" + clerkfake.SecretKey,
-			"CLERK_API_URL=" + fake.URL(), "CLERK_API_RPS=0", "WORKER_HTTP_ADDR=" + testenv.FreeAddr(b),
+			"CLERK_API_URL=" + fake.URL(), "CLERK_API_RPS=0", "WORKER_HTTP_ADDR=" + workerHTTP,
 		}
 		w := startProcess(b, "worker-"+queue, env, filepath.Join(bin, "worker"))
 		st := startProcess(b, "starter-"+queue, env, filepath.Join(bin, "starter"), "serve")
 		waitReady(b, "the scale starter", httpAddr)
-		waitMigrated(b, dbURL)
+		waitReady(b, "the scale worker", workerHTTP)
 		quiesce(b, db)
 
 		pt := scalePoint{users: size}
@@ -167,10 +167,10 @@ func scaleLimited(b *testing.B, tc client.Client, fake *clerkfake.Server, env []
 	fake.Pace(clerkLatency, clerkLimit)
 	defer fake.Pace(0, 0)
 	dbURL := testenv.Database(b)
-	queue := "scale-limited"
+	queue, workerHTTP := "scale-limited", testenv.FreeAddr(b)
 	w := startProcess(b, "worker-"+queue, append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_TASK_QUEUE="+queue,
-		fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), "WORKER_HTTP_ADDR="+testenv.FreeAddr(b)), filepath.Join(bin, "worker"))
-	waitMigrated(b, dbURL)
+		fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), "WORKER_HTTP_ADDR="+workerHTTP), filepath.Join(bin, "worker"))
+	waitReady(b, "the rate-limited worker", workerHTTP)
 	run := limitedBackfill(b, tc, fake, queue, "scale-limited", config.DefaultBackfillWindows, false)
 	if run.users != size {
 		b.Fatalf("rate-limited backfill of %d users saw %d", size, run.users)
