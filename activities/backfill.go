@@ -225,9 +225,9 @@ func (a *Activities) CountClerkUsers(ctx context.Context) (ClerkCount, error) {
 		res.Total, res.Listing = ls.Total, &ls
 		return err
 	})
-	g.Go(func() (err error) {
-		res.NoOrganizations, err = a.noOrganizations(gctx, &orgStats, beat)
-		return err
+	g.Go(func() error {
+		res.NoOrganizations = a.noOrganizations(gctx, &orgStats)
+		return nil
 	})
 	err := g.Wait()
 	res.Stats = countStats.Add(orgStats)

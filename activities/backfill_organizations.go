@@ -94,23 +94,29 @@ func (a *Activities) BackfillOrganizations(ctx context.Context, in BackfillOrgan
 // noOrganizations is BackfillOrganizations' whole answer from its start
 // when it would read nothing: organizations not kept here, an instance
 // without the feature, or none in Clerk (one request for a page of one).
-// nil when there is one to read, or when Clerk could not say: the listing
-// asks again in its turn, so a failed request here fails nothing.
-func (a *Activities) noOrganizations(ctx context.Context, stats *BackfillStats, beat func()) (*BackfillOrganizationsResult, error) {
+// nil when there is one to read, or when Clerk did not answer at once:
+// the listing asks again in its turn, so the users' listing never waits
+// on a failing organization endpoint.
+func (a *Activities) noOrganizations(ctx context.Context, stats *BackfillStats) *BackfillOrganizationsResult {
 	if a.Store.Mapping().OrganizationsOff() {
-		return &BackfillOrganizationsResult{Done: true, NotKept: true}, nil
+		return &BackfillOrganizationsResult{Done: true, NotKept: true}
 	}
-	page, err := a.Clerk.ListOrganizations(ctx, stats, beat, map[string]string{"limit": "1"})
+	ctx, cancel := context.WithTimeout(ctx, organizationsProbeTimeout)
+	defer cancel()
+	found, err := a.Clerk.AnyOrganization(ctx, stats)
 	switch {
 	case errors.Is(err, clerkapi.ErrOrganizationsDisabled):
-		return &BackfillOrganizationsResult{Done: true, Disabled: true}, nil
-	case err != nil:
-		return nil, ctx.Err()
-	case len(page) == 0:
-		return &BackfillOrganizationsResult{Done: true}, nil
+		return &BackfillOrganizationsResult{Done: true, Disabled: true}
+	case err != nil, found:
+		return nil
 	}
-	return nil, nil
+	return &BackfillOrganizationsResult{Done: true}
 }
+
+// organizationsProbeTimeout bounds noOrganizations' one request: a run's
+// start waits on it beside the user count, which takes a request's
+// latency.
+const organizationsProbeTimeout = 5 * time.Second
 
 // backfillOrganization writes one organization and every membership Clerk
 // lists for it, and with Reconcile records them as seen.

@@ -215,9 +215,10 @@ func TestBackfillPages_APlanningCutShortIsPlannedAgain(t *testing.T) {
 
 // The run's start asks what the windows are planned from (the total, the
 // first page's pace, the newest user) beside its count, and whether Clerk
-// has any organization; BackfillPages' first call, given it, plans the
-// windows with one count a boundary and no request of its own before the
-// first window reads: a request's latency off every run.
+// has any organization (once: a failing organization endpoint holds no
+// run back); BackfillPages' first call, given it, plans the windows with
+// one count a boundary and no request of its own before the first window
+// reads: a request's latency off every run.
 func TestBackfillPages_TheRunsStartPlansTheWindows(t *testing.T) {
 	t.Parallel()
 	const n, windows = 6_000, 4
@@ -240,6 +241,9 @@ func TestBackfillPages_TheRunsStartPlansTheWindows(t *testing.T) {
 	require.Equal(t, n, res.Stats.Inserted)
 	requireUserRows(t, dbURL, n)
 
+	fake.FailOrganizationsWith(http.StatusInternalServerError)
+	require.Nil(t, countClerkUsers(t, env, a).NoOrganizations, "Clerk did not say: the listing asks in its turn")
+	fake.FailOrganizationsWith(0)
 	fake.PutOrganizations(clerkfake.Organization{ID: "org_seeded", Name: "Seeded", Slug: "seeded", CreatedAt: time.Now(), UpdatedAt: time.Now()})
 	require.Nil(t, countClerkUsers(t, env, a).NoOrganizations, "Clerk has an organization to list")
 	fake.DisableOrganizations()

@@ -83,6 +83,19 @@ func (c *Client) ListOrganizations(ctx context.Context, count Counter, beat func
 	return page.Organizations, listed("/organizations", err)
 }
 
+// AnyOrganization asks GET /v1/organizations for a page of one, once:
+// whether the instance has an organization to list. An instance without
+// the feature answers ErrOrganizationsDisabled; a request Clerk did not
+// answer (a 429, a 5xx, a network error) is not made again but returned,
+// for a caller that can do without the answer.
+func (c *Client) AnyOrganization(ctx context.Context, count Counter) (bool, error) {
+	var page clerk.OrganizationList
+	_, _, err := c.attempt(ctx, count, func() error {
+		return c.backend.Call(ctx, get("/organizations", map[string]string{"limit": "1"}), &page)
+	}, 0)
+	return len(page.Organizations) > 0, listed("/organizations", err)
+}
+
 // GetOrganization reads one organization, retrying until Clerk answers; a
 // 404 (NotFound) is an answer.
 func (c *Client) GetOrganization(ctx context.Context, count Counter, beat func(), id string) (*clerk.Organization, error) {

@@ -120,30 +120,9 @@ func (c *Client) pause(d time.Duration) {
 // is an answer, returned to the caller.
 func (c *Client) retrying(ctx context.Context, count Counter, beat func(), call func() error) error {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		if err := c.wait(ctx); err != nil {
+		delay, again, err := c.attempt(ctx, count, call, wait)
+		if !again {
 			return err
-		}
-		count.CountRequest()
-		err := call()
-		if err == nil {
-			return nil
-		}
-		delay := wait
-		var apiErr *clerk.APIErrorResponse
-		answered := errors.As(err, &apiErr) // Clerk answered, with a status
-		switch {
-		case answered && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
-			count.CountRateLimited()
-			delay = retryAfter(apiErr, wait)
-			c.pause(delay)
-		case answered && apiErr.HTTPStatusCode == http.StatusForbidden && hasErrorCode(apiErr, organizationsNotEnabled):
-			return fmt.Errorf("clerk API: %w", ErrOrganizationsDisabled)
-		case answered && refused(apiErr):
-			return Failure("clerk API", err)
-		case answered && apiErr.HTTPStatusCode < 500:
-			return err
-		default:
-			count.CountRetry()
 		}
 		if activity.IsActivity(ctx) { // the activity's logger names the activity; outside one, the retry goes unlogged
 			activity.GetLogger(ctx).Warn("Clerk API call failed; retrying", "retry_in", delay.String(), "error", err)
@@ -152,6 +131,38 @@ func (c *Client) retrying(ctx context.Context, count Counter, beat func(), call 
 			return err
 		}
 	}
+}
+
+// attempt makes call once, under the rate limit. again: Clerk did not
+// answer it (a 429, which pauses every caller, a 5xx, a network error)
+// and it may be made again after delay (wait, or a 429's Retry-After);
+// otherwise err is the call's outcome, as retrying describes it.
+func (c *Client) attempt(ctx context.Context, count Counter, call func() error, wait time.Duration) (delay time.Duration, again bool, err error) {
+	if err := c.wait(ctx); err != nil {
+		return 0, false, err
+	}
+	count.CountRequest()
+	err = call()
+	if err == nil {
+		return 0, false, nil
+	}
+	var apiErr *clerk.APIErrorResponse
+	answered := errors.As(err, &apiErr) // Clerk answered, with a status
+	switch {
+	case answered && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
+		count.CountRateLimited()
+		delay = retryAfter(apiErr, wait)
+		c.pause(delay)
+		return delay, true, err
+	case answered && apiErr.HTTPStatusCode == http.StatusForbidden && hasErrorCode(apiErr, organizationsNotEnabled):
+		return 0, false, fmt.Errorf("clerk API: %w", ErrOrganizationsDisabled)
+	case answered && refused(apiErr):
+		return 0, false, Failure("clerk API", err)
+	case answered && apiErr.HTTPStatusCode < 500:
+		return 0, false, err
+	}
+	count.CountRetry()
+	return wait, true, err
 }
 
 // sleep waits d, heartbeating every 10 s, until ctx ends.
