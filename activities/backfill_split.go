@@ -14,9 +14,9 @@ import (
 
 // windowPlan splits the listing from a cursor on into up to k windows of
 // about as many users each. ask asks Clerk's total, the listing's first
-// page and its newest user at once (or the run's start did: ListingStart);
-// then, between the oldest and the
-// newest user's created_at, each boundary is sought by asking Clerk's
+// page and its newest user at once (or the run's start did:
+// ListingStart); then, between the oldest and the newest user's
+// created_at, each boundary is sought by asking Clerk's
 // count of the users created before a time (GET /v1/users/count,
 // created_at_before), the boundaries side by side, each handed to found
 // as soon as it is. Each search's first guess assumes users kept arriving

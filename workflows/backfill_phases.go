@@ -93,7 +93,7 @@ func (r *backfillRun) listUsers(ctx workflow.Context) error {
 		if err := workflow.ExecuteActivity(ctx, r.a.BackfillPages, in).Get(ctx, &res); err != nil {
 			return err
 		}
-		r.p.Cursor, r.p.Windows = res.Cursor, res.Windows
+		r.p.Cursor, r.p.Windows, r.listing = res.Cursor, res.Windows, nil // planned
 		r.fold(ctx, res.Stats)
 		r.p.Refused = activities.KeepRefused(r.p.Refused, res.Refused)
 		if !res.Cursor.Done {

@@ -120,9 +120,12 @@ func (c *Client) pause(d time.Duration) {
 // is an answer, returned to the caller.
 func (c *Client) retrying(ctx context.Context, count Counter, beat func(), call func() error) error {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		delay, again, err := c.attempt(ctx, count, call, wait)
-		if !again {
+		delay, outcome, err := c.attempt(ctx, count, call, wait)
+		switch outcome {
+		case answered:
 			return err
+		case failed:
+			count.CountRetry()
 		}
 		if activity.IsActivity(ctx) { // the activity's logger names the activity; outside one, the retry goes unlogged
 			activity.GetLogger(ctx).Warn("Clerk API call failed; retrying", "retry_in", delay.String(), "error", err)
@@ -133,36 +136,45 @@ func (c *Client) retrying(ctx context.Context, count Counter, beat func(), call 
 	}
 }
 
-// attempt makes call once, under the rate limit. again: Clerk did not
-// answer it (a 429, which pauses every caller, a 5xx, a network error)
-// and it may be made again after delay (wait, or a 429's Retry-After);
-// otherwise err is the call's outcome, as retrying describes it.
-func (c *Client) attempt(ctx context.Context, count Counter, call func() error, wait time.Duration) (delay time.Duration, again bool, err error) {
+// attemptOutcome is what became of one attempt at a call.
+type attemptOutcome int
+
+const (
+	// answered: err is the call's outcome, as retrying describes it.
+	answered attemptOutcome = iota
+	// rateLimited: Clerk answered 429, which pauses every caller.
+	rateLimited
+	// failed: Clerk did not answer (a 5xx, a network error).
+	failed
+)
+
+// attempt makes call once, under the rate limit. Unless it was answered,
+// it may be made again after delay (wait, or a 429's Retry-After).
+func (c *Client) attempt(ctx context.Context, count Counter, call func() error, wait time.Duration) (time.Duration, attemptOutcome, error) {
 	if err := c.wait(ctx); err != nil {
-		return 0, false, err
+		return 0, answered, err
 	}
 	count.CountRequest()
-	err = call()
+	err := call()
 	if err == nil {
-		return 0, false, nil
+		return 0, answered, nil
 	}
 	var apiErr *clerk.APIErrorResponse
-	answered := errors.As(err, &apiErr) // Clerk answered, with a status
+	ok := errors.As(err, &apiErr) // Clerk answered, with a status
 	switch {
-	case answered && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
+	case ok && apiErr.HTTPStatusCode == http.StatusTooManyRequests:
 		count.CountRateLimited()
-		delay = retryAfter(apiErr, wait)
+		delay := retryAfter(apiErr, wait)
 		c.pause(delay)
-		return delay, true, err
-	case answered && apiErr.HTTPStatusCode == http.StatusForbidden && hasErrorCode(apiErr, organizationsNotEnabled):
-		return 0, false, fmt.Errorf("clerk API: %w", ErrOrganizationsDisabled)
-	case answered && refused(apiErr):
-		return 0, false, Failure("clerk API", err)
-	case answered && apiErr.HTTPStatusCode < 500:
-		return 0, false, err
+		return delay, rateLimited, err
+	case ok && apiErr.HTTPStatusCode == http.StatusForbidden && hasErrorCode(apiErr, organizationsNotEnabled):
+		return 0, answered, fmt.Errorf("clerk API: %w", ErrOrganizationsDisabled)
+	case ok && refused(apiErr):
+		return 0, answered, Failure("clerk API", err)
+	case ok && apiErr.HTTPStatusCode < 500:
+		return 0, answered, err
 	}
-	count.CountRetry()
-	return wait, true, err
+	return wait, failed, err
 }
 
 // sleep waits d, heartbeating every 10 s, until ctx ends.
