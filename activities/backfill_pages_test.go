@@ -123,7 +123,7 @@ func TestBackfillPages_WindowsReadEveryUserOnce(t *testing.T) {
 // caller back is clerkapi's TestClient_OneRateLimitPausesEveryCaller.)
 func TestBackfillPages_WindowsWaitOutClerks429s(t *testing.T) {
 	t.Parallel()
-	const n = 2_000
+	const n = 3_000
 	fake, a, _ := windowedListing(t, n, 0, 2)
 	fake.FailListsWith(3, http.StatusTooManyRequests, 1)
 	results := backfillSlices(t, a, time.Hour)
@@ -202,7 +202,7 @@ func TestBackfillPages_AReaderDoneTakesHalfOfTheLargestWindow(t *testing.T) {
 // window was, rather than read in one to the end.
 func TestBackfillPages_APlanningCutShortIsPlannedAgain(t *testing.T) {
 	t.Parallel()
-	const n = 6_000
+	const n = 8_000
 	fake, a, _ := windowedListing(t, n, 0, 4)
 	from := fake.Users()[1000].CreatedAt.UnixMilli()
 	res := backfillPages(t, a, activities.BackfillPagesInput{Run: "replan", MaxDuration: time.Nanosecond,
@@ -258,4 +258,18 @@ func countClerkUsers(t *testing.T, env *testsuite.TestActivityEnvironment, a *ac
 	var count activities.ClerkCount
 	require.NoError(t, v.Get(&count))
 	return count
+}
+
+// A listing too small for every window to hold three pages is split into
+// fewer windows, not read in one. Before, a listing under two pages for
+// each of BACKFILL_WINDOWS (12,000 users at the default) was read in one,
+// a page at a time: 10,000 users were 20 requests one after the other.
+func TestBackfillPages_ASmallListingIsReadInFewerWindows(t *testing.T) {
+	t.Parallel()
+	const n = 4_600
+	_, a, dbURL := windowedListing(t, n, 0, 12)
+	results := backfillSlices(t, a, time.Hour)
+	require.Len(t, results[0].Windows, 3, "three windows of three pages or more: %+v", results[0].Windows)
+	require.Equal(t, n, results[0].Stats.Inserted)
+	requireUserRows(t, dbURL, n)
 }

@@ -23,7 +23,9 @@ import (
 // at the pace of the listing's first page (an import, a steady signup
 // rate); later guesses interpolate between the counts known and halve in
 // turn, so a listing that does not keep that pace converges too. A
-// listing of fewer than two pages a window is read in one.
+// listing is split into fewer windows when it has fewer than
+// minWindowPages pages for each (a window costs a count and a partial last
+// page), and read in one below two such windows.
 type windowPlan struct {
 	a      *Activities
 	from   int64 // the cursor's created_at
@@ -79,10 +81,16 @@ func (p *windowPlan) ask(ctx context.Context, cursor BackfillCursor, stats *Back
 	return ls, first, nil
 }
 
+// minWindowPages is the fewest pages a window is planned with: a smaller
+// instance is read in fewer windows, each paying for its count and its
+// partial last page with at least two full ones.
+const minWindowPages = 3
+
 // start takes what ask says of the listing; split is false when it is
 // read in one: few users, or none listed (counted before they were).
 func (p *windowPlan) start(ls ListingStart) (split bool) {
-	if ls.Total < 2*p.k*ClerkPageSize || ls.Oldest == 0 {
+	p.k = min(p.k, ls.Total/(minWindowPages*ClerkPageSize))
+	if p.k < 2 || ls.Oldest == 0 {
 		return false
 	}
 	p.total, p.newest = ls.Total, ls.Newest

@@ -42,10 +42,22 @@ type rateLimited struct {
 	runs      []limitedRun
 	reconcile limitedRun
 	copyRate  float64 // rows/s
-	// large is a backfill of the scale section's largest user base at the
-	// same latency and limit, beside a raw COPY of as many rows.
-	large         limitedRun
-	largeCopyRate float64
+	// scaled are backfills of the scale section's smallest and largest
+	// user bases at the same latency and limit, each beside a raw COPY of
+	// as many rows.
+	scaled []scaledLimited
+}
+
+// scaledLimited is a backfill at Clerk's rate limit of one of the scale
+// section's user bases, and the rows/s of a raw COPY of as many rows.
+type scaledLimited struct {
+	run      limitedRun
+	copyRate float64
+}
+
+// share is run's users/s as a share of min(the budget, copyRate).
+func share(run limitedRun, copyRate float64) float64 {
+	return float64(run.users) / run.elapsed.Seconds() / min(float64(backfillRPS*500), copyRate)
 }
 
 // rateLimitedBench runs workers with CLERK_API_RPS=backfillRPS and each
@@ -144,25 +156,24 @@ func (r rateLimited) markdown(p func(string, ...any)) {
 		p("| %s | %.0f | %s | %d | %d |", what, float64(run.users)/run.elapsed.Seconds(), run.elapsed.Round(time.Millisecond), run.requests, run.limit)
 	}
 	p("| raw `COPY` of as many rows | %.0f | - | - | - |", r.copyRate)
-	if l := r.large; l.users > 0 {
+	for _, sc := range r.scaled {
+		l := sc.run
 		p("| `BackfillWorkflow`, `BACKFILL_WINDOWS=%d`, the scale section's %d users | %.0f | %s | %d | %d |", l.windows, l.users,
 			float64(l.users)/l.elapsed.Seconds(), l.elapsed.Round(time.Millisecond), l.requests, l.limit)
-		p("| raw `COPY` of %d rows | %.0f | - | - | - |", l.users, r.largeCopyRate)
+		p("| raw `COPY` of %d rows | %.0f | - | - | - |", l.users, sc.copyRate)
 	}
 	if last := r.runs[len(r.runs)-1]; last.users > 0 && r.copyRate > 0 {
-		goal := min(float64(backfillRPS*500), r.copyRate)
 		p("")
 		p("Read in windows, the backfill of %d users is %.2fx of min(the budget, the raw `COPY`), and the reconcile takes %.2fx",
-			last.users, float64(last.users)/last.elapsed.Seconds()/goal, r.reconcile.elapsed.Seconds()/last.elapsed.Seconds())
+			last.users, share(last, r.copyRate), r.reconcile.elapsed.Seconds()/last.elapsed.Seconds())
 		p("the backfill's time.")
-		if l := r.large; l.users > 0 && r.largeCopyRate > 0 {
-			p("The backfill of %d users is %.2fx of min(the budget, its raw `COPY`): what a run spends beside its pages", l.users,
-				float64(l.users)/l.elapsed.Seconds()/min(float64(backfillRPS*500), r.largeCopyRate))
-			p("weighs on the smaller one: a request's latency before the listing (the instance checked, the listing's")
-			p("extent asked) and its last page's after it, and the requests beyond one a page of 500 (a partial page")
-			p("where each window ends, a count for each window's bound, the instance, the organizations): %d requests", last.requests)
-			p("for the %d pages that hold %d users.", (last.users+499)/500, last.users)
+		for _, sc := range r.scaled {
+			p("The backfill of %d users is %.2fx of min(the budget, its raw `COPY`).", sc.run.users, share(sc.run, sc.copyRate))
 		}
+		p("What a run spends beside its pages weighs on the smaller ones: a request's latency before the listing (the")
+		p("instance checked, the listing's extent asked) and its last page's after it, and the requests beyond one a")
+		p("page of 500 (a partial page where each window ends, a count for each window's bound, the instance, the")
+		p("organizations): %d requests for the %d pages that hold %d users.", last.requests, (last.users+499)/500, last.users)
 	}
 	p("")
 }

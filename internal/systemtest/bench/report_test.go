@@ -377,8 +377,10 @@ func run(b *testing.B) report {
 	scaleClient.Close()
 	r.scale = scaleBench(b, scaleAddress, bin)
 	scaleServer.stop()
-	if largest := r.scale[len(r.scale)-1]; largest.limited.users > 0 {
-		r.limited.large, r.limited.largeCopyRate = largest.limited, largest.copyRate
+	for _, pt := range r.scale {
+		if pt.limited.users > 0 {
+			r.limited.scaled = append(r.limited.scaled, scaledLimited{pt.limited, pt.copyRate})
+		}
 	}
 	return r
 }

@@ -46,9 +46,9 @@ type scalePoint struct {
 	peakRSS             int64 // the worker's, bytes, over the backfill and the reconcile
 	ensure              latencies
 	signups             phase
-	// limited is, at the largest size only, a backfill at Clerk's latency
-	// and rate limit into a database of its own, beside a raw COPY of as
-	// many rows (copyRate, rows/s) there.
+	// limited is, at the smallest and the largest size, a backfill at
+	// Clerk's latency and rate limit into a database of its own, beside a
+	// raw COPY of as many rows (copyRate, rows/s) there.
 	limited  limitedRun
 	copyRate float64
 }
@@ -123,7 +123,7 @@ func scaleBench(b *testing.B, address, bin string) []scalePoint {
 		}
 		pt.signups = signupPhase(b, tc, "http://"+httpAddr+"/webhooks/clerk", db, `select count(*) from subscriptions`,
 			fmt.Sprintf("scale%d_", size), time.Now().Truncate(time.Millisecond), map[string]int{"worker": w.pid, "starter": st.pid})
-		if size == scaleSizes()[len(scaleSizes())-1] {
+		if sizes := scaleSizes(); size == sizes[0] || size == sizes[len(sizes)-1] {
 			pt.limited, pt.copyRate = scaleLimited(b, tc, fake, env, bin, size)
 		}
 		points = append(points, pt)
@@ -241,9 +241,11 @@ func BenchmarkScale(b *testing.B) {
 		tc.Close()
 		points := scaleBench(b, address, testenv.Build(b))
 		scaleMarkdown(points, func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
-		if l := points[len(points)-1].limited; l.users > 0 {
-			fmt.Printf("At Clerk's rate limit: %d users in %s (%.0f users/s), %d requests, %d answered 429\n",
-				l.users, l.elapsed.Round(time.Millisecond), float64(l.users)/l.elapsed.Seconds(), l.requests, l.limit)
+		for _, pt := range points {
+			if l := pt.limited; l.users > 0 {
+				fmt.Printf("At Clerk's rate limit: %d users in %s (%.0f users/s, %.2fx of min(the budget, a raw COPY)), %d requests, %d answered 429\n",
+					l.users, l.elapsed.Round(time.Millisecond), float64(l.users)/l.elapsed.Seconds(), share(l, pt.copyRate), l.requests, l.limit)
+			}
 		}
 		server.stop()
 	}
