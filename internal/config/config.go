@@ -91,7 +91,7 @@ var Vars = []Var{
 	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_...: the worker fetches profiles with it, the starter verifies session JWTs (ensure)", Both},
 	{"CLERK_API_URL", DefaultClerkAPIURL, "Clerk Backend API base URL", Both},
 	{"CLERK_API_RPS", strconv.Itoa(DefaultClerkAPIRPS), "Clerk Backend API requests per second the worker makes at most (ensure's profile fetch, backfill, reconcile); 0 lifts the limit; a production instance allows 100", Worker},
-	{"BACKFILL_WINDOWS", strconv.Itoa(DefaultBackfillWindows), "how many created_at windows of Clerk's user listing a backfill or reconcile reads side by side, all under CLERK_API_RPS, so a run is bound by the rate limit rather than by one request's latency; 1 reads the listing in one", Worker},
+	{"BACKFILL_WINDOWS", strconv.Itoa(DefaultBackfillWindows), "how many created_at windows of Clerk's user listing a backfill or reconcile reads side by side, all under CLERK_API_RPS, so a run is bound by the rate limit rather than by one request's latency (a listing too small for three pages a window is read in fewer); 1 reads the listing in one", Worker},
 	{"CLERK_AUTHORIZED_PARTIES", "", "comma-separated origins accepted in a session JWT's azp claim (ensure); empty accepts any", Starter},
 	{"ENSURE_API_KEYS", "", "comma-separated secrets (each at least 32 characters: openssl rand -hex 32) the product's backend sends in ensure's Clerksync-Key header, several during rotation; empty: a session token alone is enough, as in v0.1.0 (warned at start: a signed-in user could call ensure from the browser)", Starter},
 	{"HTTP_ADDR", DefaultHTTPAddr, "address the starter's HTTP service listens on", Starter},
