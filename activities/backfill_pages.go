@@ -129,6 +129,9 @@ func (c *pagesCall) plan(ctx context.Context) error {
 	c.res.Stats = c.res.Stats.Add(stats)
 	if split {
 		c.res.Windows, c.known, c.newest = []BackfillWindow{{Cursor: cursor}}, p.known, p.newest
+		if cursor.Skip == 0 {
+			c.reading(0).preceding = 0 // the counts are of the users from the cursor on
+		}
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -139,8 +142,8 @@ func (c *pagesCall) plan(ctx context.Context) error {
 		return nil
 	}
 	stats = BackfillStats{}
-	err = p.bounds(ctx, &stats, func(at int64) {
-		if j := c.splitAt(at); j >= 0 {
+	err = p.bounds(ctx, &stats, func(b countPoint) {
+		if j := c.splitAt(b); j >= 0 {
 			c.startReader(j, nil)
 		}
 	})

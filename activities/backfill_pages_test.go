@@ -178,6 +178,45 @@ func TestBackfillPages_AnImportIsPlannedWithOneCountABoundary(t *testing.T) {
 	require.Equal(t, n+late, seen)
 }
 
+// A listing whose newest users came long after the rest (an import, then
+// a month of a few signups) is read without a request for a page of
+// nobody: the latest window's reader, once past the import, was thought
+// to have thousands of users left in that month (spread evenly between
+// the planning's counts), and every reader done with its own window took
+// half of it, each a window of no users.
+func TestBackfillPages_NoWindowIsSplitOffInAGap(t *testing.T) {
+	t.Parallel()
+	const n, late, windows = 12_000, 20, 4
+	fake := clerkfake.Start(t)
+	fake.Pace(20*time.Millisecond, 0) // readers go at one pace, whatever the machine's load
+	created := time.Now().Add(-60 * 24 * time.Hour).Truncate(time.Millisecond)
+	users := make([]clerkfake.User, 0, n+late)
+	for i := range n + late {
+		c := created.Add(time.Duration(i) * 10 * time.Millisecond)
+		if i >= n {
+			c = created.Add(30*24*time.Hour + time.Duration(i)*time.Second)
+		}
+		users = append(users, clerkfake.User{ID: fmt.Sprintf("user_gap%05d", i), Email: fmt.Sprintf("g%d@example.com", i), CreatedAt: c, UpdatedAt: c})
+	}
+	fake.PutUsers(users...)
+	st, _ := testenv.Store(t)
+	cfg := config.Config{ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey}
+	a := &activities.Activities{Store: st, Clerk: clerkapi.New(cfg.ClerkClient(), 0), BackfillWindows: windows}
+
+	res := backfillPages(t, a, activities.BackfillPagesInput{Run: "gap", MaxDuration: time.Hour})
+	require.True(t, res.Cursor.Done)
+	require.Equal(t, n+late, res.Stats.Inserted)
+	for i, w := range res.Windows {
+		in := 0
+		for _, u := range users {
+			if at := u.CreatedAt.UnixMilli(); at >= w.Cursor.CreatedAt && (w.Before == 0 || at < w.Before) {
+				in++
+			}
+		}
+		require.Positive(t, in, "window %d of %d (%+v) holds no user: windows %+v", i, len(res.Windows), w, res.Windows)
+	}
+}
+
 // Windows planned unevenly (nine tenths of the users in the first) end
 // together: the reader of the small window, once done, takes half of what
 // the large one has left, and so on, each user still written once.

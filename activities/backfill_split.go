@@ -107,8 +107,9 @@ func (p *windowPlan) start(ls ListingStart) (split bool) {
 }
 
 // bounds seeks the k-1 boundaries side by side, handing each to found as
-// it is found; stats gathers what the counts cost.
-func (p *windowPlan) bounds(ctx context.Context, stats *BackfillStats, found func(at int64)) error {
+// it is found (a point of the curve: its time and count); stats gathers
+// what the counts cost.
+func (p *windowPlan) bounds(ctx context.Context, stats *BackfillStats, found func(countPoint)) error {
 	oldest := p.known.points[0].at
 	// Close enough: the largest window sets the run's end, and a few pages
 	// more in one cost less than the counts to even them out.
@@ -119,13 +120,13 @@ func (p *windowPlan) bounds(ctx context.Context, stats *BackfillStats, found fun
 		g.Go(func() error {
 			target := (j + 1) * p.total / p.k
 			for step := 0; ; step++ {
-				lo, hi, at := p.known.bracket(target, tolerance)
+				lo, hi, near, ok := p.known.bracket(target, tolerance)
 				switch {
-				case at >= 0:
-					found(at)
+				case ok:
+					found(near)
 					return nil
 				case hi.at-lo.at <= 1:
-					found(hi.at)
+					found(hi)
 					return nil
 				}
 				// Interpolated where users were created evenly, halved in
@@ -160,7 +161,7 @@ type countPoint struct {
 }
 
 // countCurve is the counts a windowPlan has taken, in time order, shared
-// by its searches.
+// by its searches, and what the pages read since prove (pagesCall.proven).
 type countCurve struct {
 	mu     sync.Mutex
 	points []countPoint
@@ -174,24 +175,23 @@ func (c *countCurve) add(p countPoint) {
 }
 
 // bracket is the tightest known points around target (lo's count below
-// it, hi's above), or found, the time of a point within tolerance of it
-// (-1 for none).
-func (c *countCurve) bracket(target, tolerance int) (lo, hi countPoint, found int64) {
+// it, hi's above), or near, a point within tolerance of it (ok).
+func (c *countCurve) bracket(target, tolerance int) (lo, hi, near countPoint, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	lo, hi = c.points[0], c.points[len(c.points)-1]
 	for _, p := range c.points {
 		switch {
 		case p.n >= target-tolerance && p.n <= target+tolerance && p.at > c.points[0].at:
-			return lo, hi, p.at
+			return lo, hi, p, true
 		case p.n < target:
 			lo = p
 		case p.n > target && p.at < hi.at:
 			hi = p
-			return lo, hi, -1
+			return lo, hi, countPoint{}, false
 		}
 	}
-	return lo, hi, -1
+	return lo, hi, countPoint{}, false
 }
 
 // estimate is the count of users created before at, interpolated between

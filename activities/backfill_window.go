@@ -49,10 +49,16 @@ const stealMin = 4 * ClerkPageSize
 // cursor: past what created_at its reader has taken users (a split must
 // fall after it), how long its last full page's users took to sign up
 // (the window's pace), and whether its reader has taken its last page.
+// When the planning counted the users before the window's start
+// (preceding; -1 when it did not: a window split off by a steal), the
+// users its reader has taken (taken) make each full page a count the
+// planning did not have to ask: the curve the steals estimate by.
 type windowReading struct {
-	claimed  int64
-	pageSpan int64
-	finished bool
+	claimed   int64
+	pageSpan  int64
+	finished  bool
+	preceding int
+	taken     int
 }
 
 // claimLocked takes a page read from window i: the users at or past the
@@ -74,12 +80,35 @@ func (c *pagesCall) claimLocked(i int, page []*clerkevent.ClerkUser) []*clerkeve
 	if len(page) > 0 {
 		r.claimed = max(r.claimed, page[len(page)-1].CreatedAt)
 	}
+	r.taken += len(page)
 	if len(page) == ClerkPageSize {
 		r.pageSpan = max(1, page[len(page)-1].CreatedAt-page[0].CreatedAt)
+		c.provenLocked(r, page)
 	} else {
 		r.finished = true
 	}
 	return page
+}
+
+// provenLocked adds to the planning's count curve what a full page of a
+// window whose start it counted proves: how many users were created
+// before the page's last one. Without it, a window's users were thought
+// spread evenly between the counts around it, and a latest window ending
+// in a gap (an import, then months of few signups) looked to have
+// thousands left when its reader was past them all: each reader that
+// finished its own took half of it, a request for a page of nobody.
+// c.mu is held.
+func (c *pagesCall) provenLocked(r *windowReading, page []*clerkevent.ClerkUser) {
+	if c.known == nil || r.preceding < 0 {
+		return
+	}
+	last, same := page[len(page)-1].CreatedAt, 0
+	for _, u := range page {
+		if u.CreatedAt == last {
+			same++
+		}
+	}
+	c.known.add(countPoint{at: last, n: r.preceding + r.taken - same})
 }
 
 // reading is window i's reading state. c.mu is held.
@@ -89,16 +118,17 @@ func (c *pagesCall) reading(i int) *windowReading {
 	}
 	r, ok := c.readings[i]
 	if !ok {
-		r = &windowReading{claimed: c.res.Windows[i].Cursor.CreatedAt, finished: c.res.Windows[i].Cursor.Done}
+		r = &windowReading{claimed: c.res.Windows[i].Cursor.CreatedAt, finished: c.res.Windows[i].Cursor.Done, preceding: -1}
 		c.readings[i] = r
 	}
 	return r
 }
 
 // splitLocked gives the users of window i created at at or later to a new
-// window, returned (-1 when at is not inside what i has left to read).
-// c.mu is held.
-func (c *pagesCall) splitLocked(i int, at int64) int {
+// window, returned (-1 when at is not inside what i has left to read);
+// preceding is the planning's count of the users created before at (-1
+// when unknown). c.mu is held.
+func (c *pagesCall) splitLocked(i int, at int64, preceding int) int {
 	w, r := c.res.Windows[i], c.reading(i)
 	if r.finished || at <= r.claimed || (w.Before > 0 && at >= w.Before) {
 		return -1
@@ -106,18 +136,20 @@ func (c *pagesCall) splitLocked(i int, at int64) int {
 	c.res.Windows = append(c.res.Windows, BackfillWindow{Cursor: BackfillCursor{CreatedAt: at}, Before: w.Before})
 	c.res.Windows[i].Before = at
 	j := len(c.res.Windows) - 1
-	c.reading(j).pageSpan = r.pageSpan // the same pace, until its own first page
+	nr := c.reading(j)
+	nr.pageSpan = r.pageSpan // the same pace, until its own first page
+	nr.preceding = preceding
 	return j
 }
 
-// splitAt splits the window that has at still to read there, returning
-// the new window (-1 when none has).
-func (c *pagesCall) splitAt(at int64) int {
+// splitAt splits the window that has the planning's bound b still to read
+// there, returning the new window (-1 when none has).
+func (c *pagesCall) splitAt(b countPoint) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, w := range c.res.Windows {
-		if at > w.Cursor.CreatedAt && (w.Before == 0 || at < w.Before) {
-			return c.splitLocked(i, at)
+		if b.at > w.Cursor.CreatedAt && (w.Before == 0 || b.at < w.Before) {
+			return c.splitLocked(i, b.at, b.n)
 		}
 	}
 	return -1
@@ -168,5 +200,5 @@ func (c *pagesCall) steal() int {
 		return -1
 	}
 	c.steals++
-	return c.splitLocked(best, bestAt)
+	return c.splitLocked(best, bestAt, -1)
 }
