@@ -6,13 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -37,11 +37,16 @@ type limitedRun struct {
 
 // rateLimited is the backfill at Clerk's rate limit: read in one and in
 // the default windows, each into a database of its own, a reconcile of
-// the same users, and a raw COPY of as many rows into the same PostgreSQL.
+// the same users, a backfill into an app's own tables (mapped), and a raw
+// COPY of as many rows into the same PostgreSQL for each kind of table.
 type rateLimited struct {
 	runs      []limitedRun
 	reconcile limitedRun
 	copyRate  float64 // rows/s
+	// mapped is the default windows' backfill into the Prisma example's
+	// tables, mapped, beside a raw COPY into a table like its "User".
+	mapped         limitedRun
+	mappedCopyRate float64
 	// scaled are backfills of the scale section's smallest and largest
 	// user bases at the same latency and limit, each beside a raw COPY of
 	// as many rows.
@@ -60,28 +65,46 @@ func share(run limitedRun, copyRate float64) float64 {
 	return float64(run.users) / run.elapsed.Seconds() / min(float64(backfillRPS*500), copyRate)
 }
 
-// rateLimitedBench runs workers with CLERK_API_RPS=backfillRPS and each
-// window count against the fake answering at clerkLatency within
-// clerkLimit, on task queues of their own.
+// rateLimitedBench runs workers with CLERK_API_RPS=backfillRPS against
+// the fake answering at clerkLatency within clerkLimit, each on a task
+// queue and a database of its own: one for each window count into
+// clerksync's own tables, then the default windows into the Prisma
+// example's, mapped.
 func rateLimitedBench(b *testing.B, tc client.Client, fake *clerkfake.Server, bin string, env []string) rateLimited {
 	var r rateLimited
 	fake.Pace(clerkLatency, clerkLimit)
 	defer fake.Pace(0, 0)
-	for _, windows := range []int{1, 12} {
+	for _, windows := range []int{1, config.DefaultBackfillWindows} {
 		dbURL := testenv.Database(b)
-		queue, workerHTTP := fmt.Sprintf("ratelimit-%d", windows), testenv.FreeAddr(b)
-		w := startProcess(b, "worker-"+queue, append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_TASK_QUEUE="+queue,
-			fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), fmt.Sprintf("BACKFILL_WINDOWS=%d", windows), "WORKER_HTTP_ADDR="+workerHTTP),
-			filepath.Join(bin, "worker"))
-		waitReady(b, "the rate-limited worker", workerHTTP)
+		queue := fmt.Sprintf("ratelimit-%d", windows)
+		w := startLimitedWorker(b, env, bin, queue, dbURL, windows)
 		r.runs = append(r.runs, limitedBackfill(b, tc, fake, queue, "limited", windows, false))
 		if windows > 1 {
 			r.reconcile = limitedBackfill(b, tc, fake, queue, "limited-reconcile", windows, true)
-			r.copyRate = copyRate(b, dbURL, r.runs[len(r.runs)-1].users)
+			r.copyRate = copyRate(b, dbURL, r.runs[len(r.runs)-1].users, ownUsers)
 		}
 		w.stop()
 	}
+	dbURL := testenv.Prisma.ProductDatabase(b, "UTC")
+	w := startLimitedWorker(b, env, bin, "ratelimit-mapped", dbURL, config.DefaultBackfillWindows,
+		"CLERKSYNC_MAPPING="+testenv.Prisma.MappingFile())
+	r.mapped = limitedBackfill(b, tc, fake, "ratelimit-mapped", "limited-mapped", config.DefaultBackfillWindows, false)
+	w.stop()
+	r.mappedCopyRate = copyRate(b, dbURL, r.mapped.users, prismaUsers)
 	return r
+}
+
+// startLimitedWorker starts a worker as the rate-limited runs take it
+// (env's, on queue and dbURL's database, CLERK_API_RPS=backfillRPS and
+// BACKFILL_WINDOWS=windows, then extra) and waits until it polls: a run
+// started before would wait for its pollers.
+func startLimitedWorker(b *testing.B, env []string, bin, queue, dbURL string, windows int, extra ...string) process {
+	workerHTTP := testenv.FreeAddr(b)
+	env = append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_TASK_QUEUE="+queue, fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS),
+		fmt.Sprintf("BACKFILL_WINDOWS=%d", windows), "WORKER_HTTP_ADDR="+workerHTTP)
+	w := startProcess(b, "worker-"+queue, append(env, extra...), filepath.Join(bin, "worker"))
+	waitReady(b, "the rate-limited worker on "+queue, workerHTTP)
+	return w
 }
 
 // limitedBackfill times one run on queue (a reconcile when reconcile is
@@ -103,28 +126,48 @@ func limitedBackfill(b *testing.B, tc client.Client, fake *clerkfake.Server, que
 		limit: fake.RateLimited() - limitedBefore}
 }
 
-// copyRate is how many rows a second a raw COPY writes into a table of the
-// users table's shape in dbURL's database: n rows of what the backfill
-// writes, the fastest PostgreSQL takes them.
-func copyRate(b *testing.B, dbURL string, n int) float64 {
+// copyTable is a table a raw COPY writes a backfill's users into, made
+// like the table the backfill writes them to: its name, the columns a
+// user fills, and their values for user i created at created.
+type copyTable struct {
+	like    string
+	columns []string
+	row     func(i int, created time.Time) []any
+}
+
+// ownUsers is clerksync's own users table; prismaUsers the Prisma
+// example's "User".
+var (
+	ownUsers = copyTable{like: "users", columns: []string{"clerk_id", "email", "first_name", "clerk_created_at", "clerk_updated_at"},
+		row: func(i int, created time.Time) []any {
+			return []any{fmt.Sprintf("user_copy%06d", i), fmt.Sprintf("copy%06d@example.com", i), "Backfill", created, created}
+		}}
+	prismaUsers = copyTable{like: `"User"`, columns: []string{"id", "clerkId", "email", "firstName", "createdAt", "updatedAt"},
+		row: func(i int, created time.Time) []any {
+			return []any{fmt.Sprintf("c%024d", i), fmt.Sprintf("user_copy%06d", i), fmt.Sprintf("copy%06d@example.com", i), "Backfill", created, created}
+		}}
+)
+
+// copyRate is how many rows a second a raw COPY writes into a table like
+// t in dbURL's database: n rows of what the backfill writes, the fastest
+// PostgreSQL takes them.
+func copyRate(b *testing.B, dbURL string, n int, t copyTable) float64 {
 	ctx := context.Background()
 	db, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close(ctx)
-	if _, err := db.Exec(ctx, `create table copied (like users including all)`); err != nil {
+	if _, err := db.Exec(ctx, `create table copied (like `+t.like+` including all)`); err != nil {
 		b.Fatal(err)
 	}
 	created := time.Now().Add(-30 * 24 * time.Hour)
 	rows := make([][]any, n)
 	for i := range rows {
-		id := fmt.Sprintf("user_copy%06d", i)
-		rows[i] = []any{id, strings.TrimPrefix(id, "user_") + "@example.com", "Backfill", created, created}
+		rows[i] = t.row(i, created)
 	}
 	start := time.Now()
-	if _, err := db.CopyFrom(ctx, pgx.Identifier{"copied"}, []string{"clerk_id", "email", "first_name", "clerk_created_at", "clerk_updated_at"},
-		pgx.CopyFromRows(rows)); err != nil {
+	if _, err := db.CopyFrom(ctx, pgx.Identifier{"copied"}, t.columns, pgx.CopyFromRows(rows)); err != nil {
 		b.Fatal(err)
 	}
 	return float64(n) / time.Since(start).Seconds()
@@ -156,6 +199,11 @@ func (r rateLimited) markdown(p func(string, ...any)) {
 		p("| %s | %.0f | %s | %d | %d |", what, float64(run.users)/run.elapsed.Seconds(), run.elapsed.Round(time.Millisecond), run.requests, run.limit)
 	}
 	p("| raw `COPY` of as many rows | %.0f | - | - | - |", r.copyRate)
+	if m := r.mapped; m.users > 0 {
+		p("| `BackfillWorkflow` into the Prisma example's tables, mapped, `BACKFILL_WINDOWS=%d` | %.0f | %s | %d | %d |", m.windows,
+			float64(m.users)/m.elapsed.Seconds(), m.elapsed.Round(time.Millisecond), m.requests, m.limit)
+		p("| raw `COPY` of as many rows into a table like its `\"User\"` | %.0f | - | - | - |", r.mappedCopyRate)
+	}
 	for _, sc := range r.scaled {
 		l := sc.run
 		p("| `BackfillWorkflow`, `BACKFILL_WINDOWS=%d`, the scale section's %d users | %.0f | %s | %d | %d |", l.windows, l.users,
@@ -167,6 +215,9 @@ func (r rateLimited) markdown(p func(string, ...any)) {
 		p("Read in windows, the backfill of %d users is %.2fx of min(the budget, the raw `COPY`), and the reconcile takes %.2fx",
 			last.users, share(last, r.copyRate), r.reconcile.elapsed.Seconds()/last.elapsed.Seconds())
 		p("the backfill's time.")
+		if r.mapped.users > 0 {
+			p("Into the Prisma example's tables, mapped, the backfill is %.2fx of min(the budget, its raw `COPY`).", share(r.mapped, r.mappedCopyRate))
+		}
 		for _, sc := range r.scaled {
 			p("The backfill of %d users is %.2fx of min(the budget, its raw `COPY`).", sc.run.users, share(sc.run, sc.copyRate))
 		}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -170,16 +169,14 @@ func scaleLimited(b *testing.B, tc client.Client, fake *clerkfake.Server, env []
 	fake.Pace(clerkLatency, clerkLimit)
 	defer fake.Pace(0, 0)
 	dbURL := testenv.Database(b)
-	queue, workerHTTP := "scale-limited", testenv.FreeAddr(b)
-	w := startProcess(b, "worker-"+queue, append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_TASK_QUEUE="+queue,
-		fmt.Sprintf("CLERK_API_RPS=%d", backfillRPS), "WORKER_HTTP_ADDR="+workerHTTP), filepath.Join(bin, "worker"))
-	waitReady(b, "the rate-limited worker", workerHTTP)
+	queue := "scale-limited"
+	w := startLimitedWorker(b, env, bin, queue, dbURL, config.DefaultBackfillWindows)
 	run := limitedBackfill(b, tc, fake, queue, "scale-limited", config.DefaultBackfillWindows, false)
 	if run.users != size {
 		b.Fatalf("rate-limited backfill of %d users saw %d", size, run.users)
 	}
 	w.stop()
-	rate := copyRate(b, dbURL, size)
+	rate := copyRate(b, dbURL, size, ownUsers)
 	dropDatabase(b, dbURL)
 	return run, rate
 }
