@@ -32,6 +32,7 @@ type windowPlan struct {
 	k      int
 	beat   func()
 	total  int
+	oldest int64
 	newest int64
 	known  *countCurve
 	pace   countPoint
@@ -93,7 +94,7 @@ func (p *windowPlan) start(ls ListingStart) (split bool) {
 	if p.k < 2 || ls.Oldest == 0 {
 		return false
 	}
-	p.total, p.newest = ls.Total, ls.Newest
+	p.total, p.oldest, p.newest = ls.Total, ls.Oldest, ls.Newest
 	// Every count taken, whichever boundary took it, narrows every search:
 	// the searches run side by side over one set of known counts.
 	p.known = &countCurve{points: []countPoint{{ls.Oldest, 0}, {p.newest + 1, p.total}}}
@@ -110,7 +111,7 @@ func (p *windowPlan) start(ls ListingStart) (split bool) {
 // it is found (a point of the curve: its time and count); stats gathers
 // what the counts cost.
 func (p *windowPlan) bounds(ctx context.Context, stats *BackfillStats, found func(countPoint)) error {
-	oldest := p.known.points[0].at
+	oldest := p.oldest
 	// Close enough: the largest window sets the run's end, and a few pages
 	// more in one cost less than the counts to even them out.
 	tolerance := max(ClerkPageSize, p.total/(8*p.k))
