@@ -162,7 +162,7 @@ type countPoint struct {
 }
 
 // countCurve is the counts a windowPlan has taken, in time order, shared
-// by its searches, and what the pages read since prove (pagesCall.proven).
+// by its searches, and what the pages read since prove (pagesCall.provenLocked).
 type countCurve struct {
 	mu     sync.Mutex
 	points []countPoint

@@ -51,14 +51,16 @@ const stealMin = 4 * ClerkPageSize
 // (the window's pace), and whether its reader has taken its last page.
 // When the planning counted the users before the window's start
 // (preceding; -1 when it did not: a window split off by a steal), the
-// users its reader has taken (taken) make each full page a count the
-// planning did not have to ask: the curve the steals estimate by.
+// users its reader has taken (taken, atClaimed of them created at
+// claimed) make each full page a count the planning did not have to ask:
+// the curve the steals estimate by.
 type windowReading struct {
 	claimed   int64
 	pageSpan  int64
 	finished  bool
 	preceding int
 	taken     int
+	atClaimed int
 }
 
 // claimLocked takes a page read from window i: the users at or past the
@@ -77,13 +79,22 @@ func (c *pagesCall) claimLocked(i int, page []*clerkevent.ClerkUser) []*clerkeve
 			}
 		}
 	}
-	if len(page) > 0 {
-		r.claimed = max(r.claimed, page[len(page)-1].CreatedAt)
-	}
 	r.taken += len(page)
+	if len(page) > 0 {
+		last, same := page[len(page)-1].CreatedAt, 0
+		for _, u := range page {
+			if u.CreatedAt == last {
+				same++
+			}
+		}
+		if last != r.claimed {
+			r.atClaimed = 0
+		}
+		r.claimed, r.atClaimed = last, r.atClaimed+same
+	}
 	if len(page) == ClerkPageSize {
 		r.pageSpan = max(1, page[len(page)-1].CreatedAt-page[0].CreatedAt)
-		c.provenLocked(r, page)
+		c.provenLocked(r)
 	} else {
 		r.finished = true
 	}
@@ -92,23 +103,16 @@ func (c *pagesCall) claimLocked(i int, page []*clerkevent.ClerkUser) []*clerkeve
 
 // provenLocked adds to the planning's count curve what a full page of a
 // window whose start it counted proves: how many users were created
-// before the page's last one. Without it, a window's users were thought
+// before the page's last one (r.claimed). Without it, a window's users were thought
 // spread evenly between the counts around it, and a latest window ending
 // in a gap (an import, then months of few signups) looked to have
 // thousands left when its reader was past them all: each reader that
 // finished its own took half of it, a request for a page of nobody.
 // c.mu is held.
-func (c *pagesCall) provenLocked(r *windowReading, page []*clerkevent.ClerkUser) {
-	if c.known == nil || r.preceding < 0 {
-		return
+func (c *pagesCall) provenLocked(r *windowReading) {
+	if c.known != nil && r.preceding >= 0 {
+		c.known.add(countPoint{at: r.claimed, n: r.preceding + r.taken - r.atClaimed})
 	}
-	last, same := page[len(page)-1].CreatedAt, 0
-	for _, u := range page {
-		if u.CreatedAt == last {
-			same++
-		}
-	}
-	c.known.add(countPoint{at: last, n: r.preceding + r.taken - same})
 }
 
 // reading is window i's reading state. c.mu is held.
