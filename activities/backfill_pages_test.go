@@ -64,6 +64,17 @@ func requireUserRows(t *testing.T, dbURL string, n int) {
 	require.Equal(t, n, rows)
 }
 
+// usersIn counts the users window w holds.
+func usersIn(users []clerkfake.User, w activities.BackfillWindow) int {
+	in := 0
+	for _, u := range users {
+		if at := u.CreatedAt.UnixMilli(); at >= w.Cursor.CreatedAt && (w.Before == 0 || at < w.Before) {
+			in++
+		}
+	}
+	return in
+}
+
 // backfillSlices calls BackfillPages as BackfillWorkflow does, a slice at
 // a time, each resuming where the last left every window, until the
 // listing is done; it returns every call's result.
@@ -95,12 +106,7 @@ func TestBackfillPages_WindowsReadEveryUserOnce(t *testing.T) {
 	windows := results[0].Windows
 	require.Greater(t, len(windows), 1, "the listing was not split into windows")
 	for i, w := range windows { // about a quarter each: none holds up the run
-		in := 0
-		for _, u := range fake.Users() {
-			if at := u.CreatedAt.UnixMilli(); at >= w.Cursor.CreatedAt && (w.Before == 0 || at < w.Before) {
-				in++
-			}
-		}
+		in := usersIn(fake.Users(), w)
 		require.LessOrEqual(t, in, n/4*3/2, "window %d of %d holds %d users", i, len(windows), in)
 	}
 	require.Greater(t, len(results), 2, "one call read it all: nothing resumed")
@@ -136,14 +142,11 @@ func TestBackfillPages_WindowsWaitOutClerks429s(t *testing.T) {
 	require.Equal(t, 3, limited, "every 429 counted")
 }
 
-// A listing that keeps the pace of its first page (a bulk import, users
-// 10 ms apart) followed a month later by a few signups is planned with one
-// count a boundary, beside the total: searching the month between the
-// import and the signups by halves took several each. The windows still
-// hold about as many users each.
-func TestBackfillPages_AnImportIsPlannedWithOneCountABoundary(t *testing.T) {
-	t.Parallel()
-	const n, late, windows = 12_000, 20, 6
+// importThenSignups is a fake Clerk of an import of n users 10 ms apart
+// and, a month later, late signups a second apart, and activities reading
+// it in windows into a database of their own.
+func importThenSignups(t *testing.T, n, late, windows int) (*clerkfake.Server, []clerkfake.User, *activities.Activities) {
+	t.Helper()
 	fake := clerkfake.Start(t)
 	created := time.Now().Add(-60 * 24 * time.Hour).Truncate(time.Millisecond)
 	users := make([]clerkfake.User, 0, n+late)
@@ -157,18 +160,23 @@ func TestBackfillPages_AnImportIsPlannedWithOneCountABoundary(t *testing.T) {
 	fake.PutUsers(users...)
 	st, _ := testenv.Store(t)
 	cfg := config.Config{ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey}
-	a := &activities.Activities{Store: st, Clerk: clerkapi.New(cfg.ClerkClient(), 0), BackfillWindows: windows}
+	return fake, users, &activities.Activities{Store: st, Clerk: clerkapi.New(cfg.ClerkClient(), 0), BackfillWindows: windows}
+}
 
+// A listing that keeps the pace of its first page (a bulk import, users
+// 10 ms apart) followed a month later by a few signups is planned with one
+// count a boundary, beside the total: searching the month between the
+// import and the signups by halves took several each. The windows still
+// hold about as many users each.
+func TestBackfillPages_AnImportIsPlannedWithOneCountABoundary(t *testing.T) {
+	t.Parallel()
+	const n, late, windows = 12_000, 20, 6
+	fake, users, a := importThenSignups(t, n, late, windows)
 	results := backfillSlices(t, a, time.Nanosecond)
 	require.Len(t, results[0].Windows, windows)
 	require.Equal(t, windows, fake.Calls("/v1/users/count"), "the total, then one count a boundary")
 	for i, w := range results[0].Windows {
-		in := 0
-		for _, u := range users {
-			if at := u.CreatedAt.UnixMilli(); at >= w.Cursor.CreatedAt && (w.Before == 0 || at < w.Before) {
-				in++
-			}
-		}
+		in := usersIn(users, w)
 		require.InDelta(t, (n+late)/windows, in, float64(n/windows/4), "window %d holds %d users", i, in)
 	}
 	var seen int
@@ -187,32 +195,13 @@ func TestBackfillPages_AnImportIsPlannedWithOneCountABoundary(t *testing.T) {
 func TestBackfillPages_NoWindowIsSplitOffInAGap(t *testing.T) {
 	t.Parallel()
 	const n, late, windows = 12_000, 20, 4
-	fake := clerkfake.Start(t)
+	fake, users, a := importThenSignups(t, n, late, windows)
 	fake.Pace(20*time.Millisecond, 0) // readers go at one pace, whatever the machine's load
-	created := time.Now().Add(-60 * 24 * time.Hour).Truncate(time.Millisecond)
-	users := make([]clerkfake.User, 0, n+late)
-	for i := range n + late {
-		c := created.Add(time.Duration(i) * 10 * time.Millisecond)
-		if i >= n {
-			c = created.Add(30*24*time.Hour + time.Duration(i)*time.Second)
-		}
-		users = append(users, clerkfake.User{ID: fmt.Sprintf("user_gap%05d", i), Email: fmt.Sprintf("g%d@example.com", i), CreatedAt: c, UpdatedAt: c})
-	}
-	fake.PutUsers(users...)
-	st, _ := testenv.Store(t)
-	cfg := config.Config{ClerkAPIURL: fake.URL(), ClerkSecretKey: clerkfake.SecretKey}
-	a := &activities.Activities{Store: st, Clerk: clerkapi.New(cfg.ClerkClient(), 0), BackfillWindows: windows}
-
 	res := backfillPages(t, a, activities.BackfillPagesInput{Run: "gap", MaxDuration: time.Hour})
 	require.True(t, res.Cursor.Done)
 	require.Equal(t, n+late, res.Stats.Inserted)
 	for i, w := range res.Windows {
-		in := 0
-		for _, u := range users {
-			if at := u.CreatedAt.UnixMilli(); at >= w.Cursor.CreatedAt && (w.Before == 0 || at < w.Before) {
-				in++
-			}
-		}
+		in := usersIn(users, w)
 		require.Positive(t, in, "window %d of %d (%+v) holds no user: windows %+v", i, len(res.Windows), w, res.Windows)
 	}
 }
