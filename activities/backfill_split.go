@@ -97,8 +97,8 @@ func (p *windowPlan) start(ls ListingStart) (split bool) {
 	p.total, p.oldest, p.newest = ls.Total, ls.Oldest, ls.Newest
 	// Every count taken, whichever boundary took it, narrows every search:
 	// the searches run side by side over one set of known counts.
-	p.known = &countCurve{points: []countPoint{{ls.Oldest, 0}, {p.newest + 1, p.total}}}
-	p.pace = countPoint{ls.PaceAt, ls.PaceN}
+	p.known = &countCurve{points: []countPoint{{at: ls.Oldest}, {at: p.newest + 1, n: p.total}}}
+	p.pace = countPoint{at: ls.PaceAt, n: ls.PaceN, read: true} // the first window starts with that page
 	if p.pace.at > ls.Oldest && p.pace.at <= p.newest {
 		p.known.add(p.pace)
 	} else {
@@ -144,7 +144,7 @@ func (p *windowPlan) bounds(ctx context.Context, stats *BackfillStats, found fun
 				if err != nil {
 					return err
 				}
-				p.known.add(countPoint{mid, n})
+				p.known.add(countPoint{at: mid, n: n})
 			}
 		})
 	}
@@ -155,10 +155,14 @@ func (p *windowPlan) bounds(ctx context.Context, stats *BackfillStats, found fun
 	return err
 }
 
-// countPoint is Clerk's count n of the users created before at (Unix ms).
+// countPoint is Clerk's count n of the users created before at (Unix ms),
+// or what a page read proves of it (read: pagesCall.provenLocked). A read
+// point narrows a bound's search but is never a bound itself: its reader
+// is already there, and a window cannot be split behind its reader.
 type countPoint struct {
-	at int64
-	n  int
+	at   int64
+	n    int
+	read bool
 }
 
 // countCurve is the counts a windowPlan has taken, in time order, shared
@@ -183,7 +187,7 @@ func (c *countCurve) bracket(target, tolerance int) (lo, hi, near countPoint, ok
 	lo, hi = c.points[0], c.points[len(c.points)-1]
 	for _, p := range c.points {
 		switch {
-		case p.n >= target-tolerance && p.n <= target+tolerance && p.at > c.points[0].at:
+		case !p.read && p.n >= target-tolerance && p.n <= target+tolerance && p.at > c.points[0].at:
 			return lo, hi, p, true
 		case p.n < target:
 			lo = p

@@ -111,7 +111,7 @@ func (c *pagesCall) claimLocked(i int, page []*clerkevent.ClerkUser) []*clerkeve
 // c.mu is held.
 func (c *pagesCall) provenLocked(r *windowReading) {
 	if c.known != nil && r.preceding >= 0 {
-		c.known.add(countPoint{at: r.claimed, n: r.preceding + r.taken - r.atClaimed})
+		c.known.add(countPoint{at: r.claimed, n: r.preceding + r.taken - r.atClaimed, read: true})
 	}
 }
 
