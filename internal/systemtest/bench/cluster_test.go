@@ -84,7 +84,7 @@ func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
 	created := time.Now().Truncate(time.Millisecond)
 	for round := range 2 {
-		for _, workers := range []int{1, 2} {
+		for _, workers := range inTurn(round, 1, 2) {
 			pids := server()
 			pids["worker"], pids["starter"] = first.pid, starter.pid
 			var second process
