@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -26,10 +25,16 @@ import (
 // the dev server's figures.
 type clusterRun struct {
 	shards int
-	raw    phase
-	// rounds are clerksync's signups with one worker and with two,
-	// alternating.
-	rounds []workersRound
+	// rounds are the raw baseline and clerksync's signups with one worker
+	// and with two, in turn.
+	rounds []clusterRound
+}
+
+// clusterRound is one round on the cluster: the raw baseline, and
+// clerksync's signups applied by one worker and by two.
+type clusterRound struct {
+	raw     phase
+	workers []workersRound
 }
 
 // workersRound is one run of signups applied by so many workers.
@@ -38,10 +43,10 @@ type workersRound struct {
 	phase   phase
 }
 
-// clusterBench starts the cluster, measures the trivial entity workflow on
-// it as on the dev server, then clerksync's signups through one starter
-// with one worker and with two, alternating (the second worker started
-// for its rounds and stopped after them).
+// clusterBench starts the cluster and measures, in each round, the
+// trivial entity workflow on it as on the dev server and clerksync's
+// signups through one starter with one worker and with two, in turn (the
+// second worker started for its phase and stopped after it).
 func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 	ctx := context.Background()
 	c := cluster.Start(b)
@@ -60,12 +65,7 @@ func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 	if err := rawWorker.Start(); err != nil {
 		b.Fatal(err)
 	}
-	r.raw = measure(b, server(), func(i int) error {
-		id := fmt.Sprintf("raw/%d", i)
-		_, err := tc.SignalWithStartWorkflow(ctx, id, "event", i, client.StartWorkflowOptions{ID: id, TaskQueue: "raw"}, "TrivialEntity")
-		return err
-	}, func() int { return completed(b, tc, "TaskQueue = 'raw'") })
-	rawWorker.Stop()
+	defer rawWorker.Stop()
 
 	dbURL := testenv.Database(b)
 	db, err := pgx.Connect(ctx, dbURL)
@@ -84,8 +84,14 @@ func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
 	created := time.Now().Truncate(time.Millisecond)
 	for round := range 2 {
-		for _, workers := range inTurn(round, 1, 2) {
+		var cr clusterRound
+		// 0 is the raw baseline; 1 and 2 are clerksync with that many workers.
+		for _, workers := range inTurn(round, 0, 1, 2) {
 			pids := server()
+			if workers == 0 {
+				cr.raw = rawPhase(b, tc, pids, fmt.Sprintf("raw%d", round), "TrivialEntity", false)
+				continue
+			}
 			pids["worker"], pids["starter"] = first.pid, starter.pid
 			var second process
 			if workers == 2 {
@@ -96,8 +102,9 @@ func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 			if workers == 2 {
 				second.stop()
 			}
-			r.rounds = append(r.rounds, workersRound{workers: workers, phase: ph})
+			cr.workers = append(cr.workers, workersRound{workers: workers, phase: ph})
 		}
+		r.rounds = append(r.rounds, cr)
 	}
 	return r
 }

@@ -116,30 +116,41 @@ func (r report) markdown() string {
 	r.limited.markdown(p)
 	scaleMarkdown(r.scale, p)
 	if cr := r.cluster; len(cr.rounds) > 0 {
-		rawRate := cr.raw.rate(n)
 		p("## On a production-shaped Temporal")
 		p("")
 		p("The cluster of `make test-cluster` (`internal/testsupport/cluster`): temporal-server %s,", cluster.ServerVersion)
 		p("each of its four services a process, on PostgreSQL with SQL visibility, %d history shards,", cr.shards)
-		p("every client over mutual TLS. The same raw baseline and the same %d signups per round,", n)
-		p("through one starter, applied by one worker or two, alternating; the machine's two")
-		p("cores now also run four server processes in place of one. A webhook the starter")
-		p("answered 503 (Temporal did not take it within the starter's timeout) was sent again")
-		p("a second later, as Svix would; its ack time includes the wait:")
+		p("every client over mutual TLS. In each round the same raw baseline and the same %d signups,", n)
+		p("through one starter, applied by one worker or two, in turn (the second round in the first's")
+		p("reverse order); the machine's two cores now also run four server processes in place of one.")
+		p("A webhook the starter answered 503 (Temporal did not take it within the starter's timeout)")
+		p("was sent again a second later, as Svix would; its ack time includes the wait:")
 		p("")
 		p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p99 | 503s retried | tasks failed `UnhandledCommand` | server CPU s / 1,000 | workers' CPU s / 1,000 |")
 		p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-		p("| raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | - | - | %s | (in the benchmark process) |",
-			rawRate, cr.raw.ingestRate(n), ms(cr.raw.ack.pct(99)), per(serverCPU(cr.raw)))
-		for i, wr := range cr.rounds {
-			p("| round %d: clerksync, %d worker%s | %.0f/s | %.2fx | %.0f/s | %.2fx | %s | %d | %d | %s | %s |", i/2+1, wr.workers, plural(wr.workers),
-				wr.phase.rate(n), wr.phase.rate(n)/rawRate, wr.phase.ingestRate(n), wr.phase.ingestRate(n)/cr.raw.ingestRate(n),
-				ms(wr.phase.ack.pct(99)), wr.phase.retried, wr.phase.unhandled, per(serverCPU(wr.phase)), per(workerCPU(wr.phase)))
+		var raw, one clusterSums
+		for i, round := range cr.rounds {
+			rw := round.raw
+			raw.add(rw, n)
+			p("| round %d: raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | - | - | %s | (in the benchmark process) |",
+				i+1, rw.rate(n), rw.ingestRate(n), ms(rw.ack.pct(99)), per(serverCPU(rw)))
+			for _, wr := range round.workers {
+				if wr.workers == 1 {
+					one.add(wr.phase, n)
+				}
+				p("| round %d: clerksync, %d worker%s | %.0f/s | %.2fx | %.0f/s | %.2fx | %s | %d | %d | %s | %s |", i+1, wr.workers, plural(wr.workers),
+					wr.phase.rate(n), wr.phase.rate(n)/rw.rate(n), wr.phase.ingestRate(n), wr.phase.ingestRate(n)/rw.ingestRate(n),
+					ms(wr.phase.ack.pct(99)), wr.phase.retried, wr.phase.unhandled, per(serverCPU(wr.phase)), per(workerCPU(wr.phase)))
+			}
 		}
 		p("")
+		p("Over both rounds, clerksync's signups with one worker against the raw baseline: end-to-end %.2fx, ingest %.2fx,",
+			one.rate/raw.rate, one.ingest/raw.ingest)
+		p("Temporal server CPU per event %.2fx.", one.cpu.Seconds()/raw.cpu.Seconds())
 		devRaw, devClerk := meanRates(r.throughput, n)
+		k := float64(len(cr.rounds))
 		p("Beside the dev server in this run: raw signal-with-start %.2fx, clerksync signup %.2fx (one worker, both rounds).",
-			rawRate/devRaw, oneWorkerRate(cr, n)/devClerk)
+			raw.rate/k/devRaw, one.rate/k/devClerk)
 		p("")
 	}
 	p("## Ensure over HTTP (session token verified)")
@@ -222,17 +233,15 @@ func plural(n int) string {
 	return "s"
 }
 
-// oneWorkerRate is the cluster's mean end-to-end rate over its one-worker
-// rounds.
-func oneWorkerRate(cr clusterRun, n int) float64 {
-	var sum float64
-	var k int
-	for _, wr := range cr.rounds {
-		if wr.workers == 1 {
-			sum, k = sum+wr.phase.rate(n), k+1
-		}
-	}
-	return sum / float64(max(k, 1))
+// clusterSums adds up phases of the cluster's rounds: their end-to-end
+// and ingest rates, and the server's CPU time.
+type clusterSums struct {
+	rate, ingest float64
+	cpu          time.Duration
+}
+
+func (c *clusterSums) add(p phase, n int) {
+	c.rate, c.ingest, c.cpu = c.rate+p.rate(n), c.ingest+p.ingestRate(n), c.cpu+serverCPU(p)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

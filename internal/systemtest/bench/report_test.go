@@ -244,9 +244,9 @@ func run(b *testing.B) report {
 		for _, what := range inTurn(round, "raw", "state", "clerk") {
 			switch what {
 			case "raw":
-				tr.raw = rawPhase(b, tc, server.pid, fmt.Sprintf("raw%d", round), "TrivialEntity", false)
+				tr.raw = rawPhase(b, tc, map[string]int{"server": server.pid}, fmt.Sprintf("raw%d", round), "TrivialEntity", false)
 			case "state":
-				tr.withState = rawPhase(b, tc, server.pid, fmt.Sprintf("state%d", round), "TrivialEntityWithState", true)
+				tr.withState = rawPhase(b, tc, map[string]int{"server": server.pid}, fmt.Sprintf("state%d", round), "TrivialEntityWithState", true)
 			case "clerk":
 				tr.clerk = signups(fmt.Sprintf("bench%d_", round), map[string]int{"server": server.pid, "worker": workerPID, "starter": starterPID})
 			}
@@ -428,13 +428,14 @@ func trivialEntityWithState(ctx workflow.Context) error {
 }
 
 // rawPhase signals-with-start users() workflows of type workflowType on the
-// raw task queue, IDs prefix/<i>, until they complete; withState starts
-// each with the search attributes clerksync's starter sets.
-func rawPhase(b *testing.B, tc client.Client, serverPID int, prefix, workflowType string, withState bool) phase {
+// raw task queue, IDs prefix/<i>, until they complete, reading the CPU
+// time of the server's processes (server); withState starts each with the
+// search attributes clerksync's starter sets.
+func rawPhase(b *testing.B, tc client.Client, server map[string]int, prefix, workflowType string, withState bool) phase {
 	ctx := context.Background()
 	query := fmt.Sprintf("TaskQueue = 'raw' AND WorkflowType = '%s'", workflowType)
 	before := completed(b, tc, query)
-	return measure(b, map[string]int{"server": serverPID}, func(i int) error {
+	return measure(b, server, func(i int) error {
 		id := fmt.Sprintf("%s/%d", prefix, i)
 		opts := client.StartWorkflowOptions{ID: id, TaskQueue: "raw"}
 		if withState {
