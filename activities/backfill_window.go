@@ -103,11 +103,11 @@ func (c *pagesCall) claimLocked(i int, page []*clerkevent.ClerkUser) []*clerkeve
 
 // provenLocked adds to the planning's count curve what a full page of a
 // window whose start it counted proves: how many users were created
-// before the page's last one (r.claimed). Without it, a window's users were thought
-// spread evenly between the counts around it, and a latest window ending
-// in a gap (an import, then months of few signups) looked to have
-// thousands left when its reader was past them all: each reader that
-// finished its own took half of it, a request for a page of nobody.
+// before the page's last one (r.claimed). Without it, a window's users
+// were thought spread evenly between the counts around it, and a latest
+// window ending in a gap (an import, then months of few signups) looked
+// to have thousands left when its reader was past them all: each reader
+// that finished its own took half of it, a request for a page of nobody.
 // c.mu is held.
 func (c *pagesCall) provenLocked(r *windowReading) {
 	if c.known != nil && r.preceding >= 0 {
