@@ -238,9 +238,8 @@ func (c *pagesCall) read(ctx context.Context, i int, first []*clerkevent.ClerkUs
 		}
 		first = nil
 		c.mu.Lock()
-		users = c.claimLocked(i, users)
+		users, cur = c.claimLocked(i, cur, users)
 		c.mu.Unlock()
-		cur = advance(cur, users)
 		select {
 		case c.pages <- listedPage{window: i, seq: seq, users: users, after: cur, stats: stats}:
 		case <-ctx.Done():

@@ -51,24 +51,23 @@ const stealMin = 4 * ClerkPageSize
 // (the window's pace), and whether its reader has taken its last page.
 // When the planning counted the users before the window's start
 // (preceding; -1 when it did not: a window split off by a steal), the
-// users its reader has taken (taken, atClaimed of them created at
-// claimed) make each full page a count the planning did not have to ask:
-// the curve the steals estimate by.
+// users its reader has taken (taken) make each full page a count the
+// planning did not have to ask: the curve the steals estimate by.
 type windowReading struct {
 	claimed   int64
 	pageSpan  int64
 	finished  bool
 	preceding int
 	taken     int
-	atClaimed int
 }
 
-// claimLocked takes a page read from window i: the users at or past the
+// claimLocked takes a page read from window i at cur, returning what it
+// takes and the window's cursor past it: the users at or past the
 // window's Before (lowered by a split since the request went out) are
 // left to the window split off it. c.mu is held.
-func (c *pagesCall) claimLocked(i int, page []*clerkevent.ClerkUser) []*clerkevent.ClerkUser {
+func (c *pagesCall) claimLocked(i int, cur BackfillCursor, page []*clerkevent.ClerkUser) ([]*clerkevent.ClerkUser, BackfillCursor) {
 	if len(c.res.Windows) == 0 {
-		return page // read in one: never split
+		return page, advance(cur, page) // read in one: never split
 	}
 	w, r := c.res.Windows[i], c.reading(i)
 	if w.Before > 0 {
@@ -79,39 +78,32 @@ func (c *pagesCall) claimLocked(i int, page []*clerkevent.ClerkUser) []*clerkeve
 			}
 		}
 	}
+	after := advance(cur, page)
 	r.taken += len(page)
 	if len(page) > 0 {
-		last, same := page[len(page)-1].CreatedAt, 0
-		for _, u := range page {
-			if u.CreatedAt == last {
-				same++
-			}
-		}
-		if last != r.claimed {
-			r.atClaimed = 0
-		}
-		r.claimed, r.atClaimed = last, r.atClaimed+same
+		r.claimed = max(r.claimed, page[len(page)-1].CreatedAt)
 	}
 	if len(page) == ClerkPageSize {
 		r.pageSpan = max(1, page[len(page)-1].CreatedAt-page[0].CreatedAt)
-		c.provenLocked(r)
+		c.provenLocked(r, after)
 	} else {
 		r.finished = true
 	}
-	return page
+	return page, after
 }
 
 // provenLocked adds to the planning's count curve what a full page of a
 // window whose start it counted proves: how many users were created
-// before the page's last one (r.claimed). Without it, a window's users
+// before the page's last one (after: the cursor past the page, whose Skip
+// counts the users taken at that created_at). Without it, a window's users
 // were thought spread evenly between the counts around it, and a latest
 // window ending in a gap (an import, then months of few signups) looked
 // to have thousands left when its reader was past them all: each reader
 // that finished its own took half of it, a request for a page of nobody.
 // c.mu is held.
-func (c *pagesCall) provenLocked(r *windowReading) {
+func (c *pagesCall) provenLocked(r *windowReading, after BackfillCursor) {
 	if c.known != nil && r.preceding >= 0 {
-		c.known.add(countPoint{at: r.claimed, n: r.preceding + r.taken - r.atClaimed, read: true})
+		c.known.add(countPoint{at: after.CreatedAt, n: r.preceding + r.taken - after.Skip, read: true})
 	}
 }
 
