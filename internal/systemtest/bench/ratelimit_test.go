@@ -45,17 +45,16 @@ type rateLimited struct {
 	copyRate  float64 // rows/s
 	// mapped is the default windows' backfill into the Prisma example's
 	// tables, mapped, beside a raw COPY into a table like its "User".
-	mapped         limitedRun
-	mappedCopyRate float64
+	mapped copiedRun
 	// scaled are backfills of the scale section's smallest and largest
 	// user bases at the same latency and limit, each beside a raw COPY of
 	// as many rows.
-	scaled []scaledLimited
+	scaled []copiedRun
 }
 
-// scaledLimited is a backfill at Clerk's rate limit of one of the scale
-// section's user bases, and the rows/s of a raw COPY of as many rows.
-type scaledLimited struct {
+// copiedRun is a backfill at Clerk's rate limit, and the rows/s of a raw
+// COPY of as many rows into a table like the one it wrote.
+type copiedRun struct {
 	run      limitedRun
 	copyRate float64
 }
@@ -88,9 +87,9 @@ func rateLimitedBench(b *testing.B, tc client.Client, fake *clerkfake.Server, bi
 	dbURL := testenv.Prisma.ProductDatabase(b, "UTC")
 	w := startLimitedWorker(b, env, bin, "ratelimit-mapped", dbURL, config.DefaultBackfillWindows,
 		"CLERKSYNC_MAPPING="+testenv.Prisma.MappingFile())
-	r.mapped = limitedBackfill(b, tc, fake, "ratelimit-mapped", "limited-mapped", config.DefaultBackfillWindows, false)
+	r.mapped.run = limitedBackfill(b, tc, fake, "ratelimit-mapped", "limited-mapped", config.DefaultBackfillWindows, false)
 	w.stop()
-	r.mappedCopyRate = copyRate(b, dbURL, r.mapped.users, prismaUsers)
+	r.mapped.copyRate = copyRate(b, dbURL, r.mapped.run.users, prismaUsers)
 	return r
 }
 
@@ -173,6 +172,11 @@ func copyRate(b *testing.B, dbURL string, n int, t copyTable) float64 {
 	return float64(n) / time.Since(start).Seconds()
 }
 
+// row is run's line of the section's table, named what.
+func (run limitedRun) row(p func(string, ...any), what string) {
+	p("| %s | %.0f | %s | %d | %d |", what, float64(run.users)/run.elapsed.Seconds(), run.elapsed.Round(time.Millisecond), run.requests, run.limit)
+}
+
 // markdown is the section's report.
 func (r rateLimited) markdown(p func(string, ...any)) {
 	if len(r.runs) == 0 {
@@ -196,27 +200,24 @@ func (r rateLimited) markdown(p func(string, ...any)) {
 		if run == r.reconcile {
 			what = fmt.Sprintf("reconcile of the same users, `BACKFILL_WINDOWS=%d`", run.windows)
 		}
-		p("| %s | %.0f | %s | %d | %d |", what, float64(run.users)/run.elapsed.Seconds(), run.elapsed.Round(time.Millisecond), run.requests, run.limit)
+		run.row(p, what)
 	}
 	p("| raw `COPY` of as many rows | %.0f | - | - | - |", r.copyRate)
-	if m := r.mapped; m.users > 0 {
-		p("| `BackfillWorkflow` into the Prisma example's tables, mapped, `BACKFILL_WINDOWS=%d` | %.0f | %s | %d | %d |", m.windows,
-			float64(m.users)/m.elapsed.Seconds(), m.elapsed.Round(time.Millisecond), m.requests, m.limit)
-		p("| raw `COPY` of as many rows into a table like its `\"User\"` | %.0f | - | - | - |", r.mappedCopyRate)
+	if m := r.mapped; m.run.users > 0 {
+		m.run.row(p, fmt.Sprintf("`BackfillWorkflow` into the Prisma example's tables, mapped, `BACKFILL_WINDOWS=%d`", m.run.windows))
+		p("| raw `COPY` of as many rows into a table like its `\"User\"` | %.0f | - | - | - |", m.copyRate)
 	}
 	for _, sc := range r.scaled {
-		l := sc.run
-		p("| `BackfillWorkflow`, `BACKFILL_WINDOWS=%d`, the scale section's %d users | %.0f | %s | %d | %d |", l.windows, l.users,
-			float64(l.users)/l.elapsed.Seconds(), l.elapsed.Round(time.Millisecond), l.requests, l.limit)
-		p("| raw `COPY` of %d rows | %.0f | - | - | - |", l.users, sc.copyRate)
+		sc.run.row(p, fmt.Sprintf("`BackfillWorkflow`, `BACKFILL_WINDOWS=%d`, the scale section's %d users", sc.run.windows, sc.run.users))
+		p("| raw `COPY` of %d rows | %.0f | - | - | - |", sc.run.users, sc.copyRate)
 	}
 	if last := r.runs[len(r.runs)-1]; last.users > 0 && r.copyRate > 0 {
 		p("")
 		p("Read in windows, the backfill of %d users is %.2fx of min(the budget, the raw `COPY`), and the reconcile takes %.2fx",
 			last.users, share(last, r.copyRate), r.reconcile.elapsed.Seconds()/last.elapsed.Seconds())
 		p("the backfill's time.")
-		if r.mapped.users > 0 {
-			p("Into the Prisma example's tables, mapped, the backfill is %.2fx of min(the budget, its raw `COPY`).", share(r.mapped, r.mappedCopyRate))
+		if m := r.mapped; m.run.users > 0 {
+			p("Into the Prisma example's tables, mapped, the backfill is %.2fx of min(the budget, its raw `COPY`).", share(m.run, m.copyRate))
 		}
 		for _, sc := range r.scaled {
 			p("The backfill of %d users is %.2fx of min(the budget, its raw `COPY`).", sc.run.users, share(sc.run, sc.copyRate))

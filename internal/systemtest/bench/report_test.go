@@ -388,7 +388,7 @@ func run(b *testing.B) report {
 	scaleServer.stop()
 	for _, pt := range r.scale {
 		if pt.limited.users > 0 {
-			r.limited.scaled = append(r.limited.scaled, scaledLimited{pt.limited, pt.copyRate})
+			r.limited.scaled = append(r.limited.scaled, copiedRun{pt.limited, pt.copyRate})
 		}
 	}
 	return r
