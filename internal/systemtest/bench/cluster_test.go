@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/cluster"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
@@ -60,12 +57,7 @@ func clusterBench(b *testing.B, bin string, fake *clerkfake.Server) clusterRun {
 		return pids
 	}
 
-	rawWorker := worker.New(tc, "raw", worker.Options{MaxConcurrentWorkflowTaskPollers: syncworker.DefaultWorkflowPollers})
-	rawWorker.RegisterWorkflowWithOptions(trivialEntity, workflow.RegisterOptions{Name: "TrivialEntity"})
-	if err := rawWorker.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer rawWorker.Stop()
+	defer startRawWorker(b, tc).Stop()
 
 	dbURL := testenv.Database(b)
 	db, err := pgx.Connect(ctx, dbURL)

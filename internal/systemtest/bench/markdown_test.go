@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ func (r report) markdown() string {
 	p("Written by `make bench` (`internal/systemtest/bench`) on %s: %d cores, %s, PostgreSQL %s,", r.date, r.cores, r.goVersion, r.postgres)
 	p("the Temporal CLI's dev server (%s, in-memory), clerksync's worker and starter as", r.temporalCLI)
 	p("built binaries at their default settings. Every figure below comes from this one run,")
-	p("side by side on the same server; the machine's two cores are shared by the server,")
+	p("side by side, on one server where a section does not say otherwise; the machine's two cores are shared by the server,")
 	p("the worker, the starter, PostgreSQL and the senders, so ingest and processing trade off.")
 	p("")
 	p("## Temporal work per sync")
@@ -149,8 +150,9 @@ func (r report) markdown() string {
 		p("Temporal server CPU per event %.2fx.", one.cpu.Seconds()/raw.cpu.Seconds())
 		devRaw, devClerk := meanRates(r.throughput, n)
 		k := float64(len(cr.rounds))
-		p("Beside the dev server in this run: raw signal-with-start %.2fx, clerksync signup %.2fx (one worker, both rounds).",
-			raw.rate/k/devRaw, one.rate/k/devClerk)
+		p("Beside the dev server's throughput section in this run (the mean of each side's rounds): raw signal-with-start %.2fx,",
+			raw.rate/k/devRaw)
+		p("clerksync signup %.2fx (one worker).", one.rate/k/devClerk)
 		p("")
 	}
 	p("## Ensure over HTTP (session token verified)")
@@ -185,18 +187,20 @@ func (r report) throughputMarkdown(p func(string, ...any)) {
 	p("## Throughput: %d new users, %d senders", n, senders)
 	p("")
 	p("The raw baseline is a trivial entity workflow (signal-with-start, take the signal,")
-	p("complete) on the same server, with a worker polling like clerksync's. clerksync's")
-	p("figure is signed `user.created` webhooks through the starter, until every user's row")
-	p("and trial subscription is in PostgreSQL. Two rounds, the second in the first's reverse")
-	p("order (the server's CPU per event grows with the histories it holds, so a figure always")
-	p("taken first would always be taken on the emptier server), each clerksync figure beside")
-	p("the raw one of its round; CPU seconds per 1,000 events (one event: one webhook, or one")
-	p("raw signal-with-start):")
+	p("complete), with a worker polling like clerksync's. clerksync's figure is signed")
+	p("`user.created` webhooks through the starter, until every user's row and trial")
+	p("subscription is in PostgreSQL. Every phase runs on a dev server of its own, started")
+	p("for it (clerksync's also on a database of its own): on one server shared by every")
+	p("phase, the server's CPU per event grew with the histories the phases before had left,")
+	p("by as much as the gap measured. %d rounds, each in the one before's reverse order, each", len(r.throughput))
+	p("clerksync figure beside the raw one of its round; CPU seconds per 1,000 events (one")
+	p("event: one webhook, or one raw signal-with-start):")
 	p("")
 	p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p50 | ack p99 | server CPU | worker CPU | starter CPU |")
 	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	var raw, clerk, rawIn, clerkIn float64
 	var rawCPU, stateCPU, clerkCPU time.Duration
+	var e2eRatios, cpuRatios []float64
 	unhandled, failed := 0, 0
 	for i, tr := range r.throughput {
 		p("| round %d: raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | %s | %s | (in the benchmark process) | - |",
@@ -213,17 +217,29 @@ func (r report) throughputMarkdown(p func(string, ...any)) {
 		rawIn, clerkIn = rawIn+tr.raw.ingestRate(n), clerkIn+tr.clerk.ingestRate(n)
 		rawCPU, clerkCPU = rawCPU+tr.raw.cpu["server"], clerkCPU+tr.clerk.cpu["server"]
 		unhandled, failed = unhandled+tr.clerk.unhandled, failed+tr.clerk.failed
+		e2eRatios = append(e2eRatios, tr.clerk.rate(n)/tr.raw.rate(n))
+		cpuRatios = append(cpuRatios, tr.clerk.cpu["server"].Seconds()/tr.raw.cpu["server"].Seconds())
 	}
 	p("")
 	if raw > 0 && rawCPU > 0 {
-		p("Over both rounds, clerksync's signups against the raw baseline: end-to-end %.2fx, ingest %.2fx,", clerk/raw, clerkIn/rawIn)
-		p("Temporal server CPU per event %.2fx; the trivial workflow with clerksync's search attributes and", clerkCPU.Seconds()/rawCPU.Seconds())
-		p("one upsert in the task that completes the run (7 events against 6) costs the server %.2fx.", stateCPU.Seconds()/rawCPU.Seconds())
+		p("Over the %d rounds, clerksync's signups against the raw baseline: end-to-end %.2fx (the rounds' %s),",
+			len(r.throughput), clerk/raw, spread(e2eRatios))
+		p("ingest %.2fx, Temporal server CPU per event %.2fx (the rounds' %s); the trivial workflow with", clerkIn/rawIn, clerkCPU.Seconds()/rawCPU.Seconds(), spread(cpuRatios))
+		p("clerksync's search attributes and one upsert in the task that completes the run (7 events")
+		p("against 6) costs the server %.2fx.", stateCPU.Seconds()/rawCPU.Seconds())
 		p("")
 	}
 	p("Workflow tasks failed over every run of the %d signups: %d with `UnhandledCommand` (an event", n*len(r.throughput), unhandled)
 	p("arrived as the task completed the run, and the task ran again), %d for any other cause.", failed)
 	p("")
+}
+
+// spread is the range of ratios, as "0.71x to 0.88x".
+func spread(ratios []float64) string {
+	if len(ratios) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx to %.2fx", slices.Min(ratios), slices.Max(ratios))
 }
 
 func plural(n int) string {

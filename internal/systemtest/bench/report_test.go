@@ -22,7 +22,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clerksync/clerksync/ensure/contract"
@@ -31,7 +30,6 @@ import (
 	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/store"
 	"github.com/clerksync/clerksync/internal/store/migrations"
-	"github.com/clerksync/clerksync/internal/syncworker"
 	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 	"github.com/clerksync/clerksync/workflows"
@@ -184,9 +182,6 @@ func run(b *testing.B) report {
 	ctx := context.Background()
 	r.temporalCLI = filepath.Base(filepath.Dir(os.Getenv("TEMPORAL_CLI")))
 
-	server, address, tc := startDevServer(b)
-	defer tc.Close()
-
 	dbURL := testenv.Database(b)
 	db, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -197,29 +192,20 @@ func run(b *testing.B) report {
 		b.Fatal(err)
 	}
 
-	// The trivial entity workflow: started by signal-with-start, it takes
-	// its signal and completes. Its worker polls like clerksync's.
-	rawWorker := worker.New(tc, "raw", worker.Options{MaxConcurrentWorkflowTaskPollers: syncworker.DefaultWorkflowPollers})
-	rawWorker.RegisterWorkflowWithOptions(trivialEntity, workflow.RegisterOptions{Name: "TrivialEntity"})
-	rawWorker.RegisterWorkflowWithOptions(trivialEntityWithState, workflow.RegisterOptions{Name: "TrivialEntityWithState"})
-	if err := rawWorker.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer rawWorker.Stop()
-
-	// clerksync: the real binaries, on the same server.
+	// clerksync: the real binaries.
 	bin := testenv.Build(b)
 	fake := clerkfake.Start(b)
+	base := binaryEnv(fake)
+	r.throughput = throughputBench(b, bin, base, db)
+
+	// Everything else on one dev server, but for the cluster and the
+	// scale section's.
+	server, address, tc := startDevServer(b)
+	defer tc.Close()
 	httpAddr := testenv.FreeAddr(b)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + address, "CLERK_WEBHOOK_SECRET=" + secret,
-		"HTTP_ADDR=" + httpAddr, "CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
-		"CLERK_API_RPS=0", // the fake has no rate limit to respect
-		"WORKER_HTTP_ADDR=" + testenv.FreeAddr(b),
-	}
+	env := append(slices.Clone(base), "DATABASE_URL="+dbURL, "TEMPORAL_ADDRESS="+address, "HTTP_ADDR="+httpAddr,
+		"WORKER_HTTP_ADDR="+testenv.FreeAddr(b))
 	workerProc := startProcess(b, "worker", env, filepath.Join(bin, "worker"))
-	workerPID := workerProc.pid
 	starterProc := startProcess(b, "starter", env, filepath.Join(bin, "starter"), "serve")
 	starterPID := starterProc.pid
 	starterReady := func() { waitReady(b, "the starter", httpAddr) }
@@ -236,29 +222,20 @@ func run(b *testing.B) report {
 	signups := func(prefix string, pids map[string]int) phase {
 		return signupsOn(webhookURL, db, `select count(*) from subscriptions`, prefix, pids)
 	}
-	// The raw baseline, the baseline with clerksync's search attributes
-	// and clerksync's signups, in turn, so that none always runs on the
-	// emptier server.
-	for round := range 2 {
-		var tr throughputRound
-		for _, what := range inTurn(round, "raw", "state", "clerk") {
-			switch what {
-			case "raw":
-				tr.raw = rawPhase(b, tc, map[string]int{"server": server.pid}, fmt.Sprintf("raw%d", round), "TrivialEntity", false)
-			case "state":
-				tr.withState = rawPhase(b, tc, map[string]int{"server": server.pid}, fmt.Sprintf("state%d", round), "TrivialEntityWithState", true)
-			case "clerk":
-				tr.clerk = signups(fmt.Sprintf("bench%d_", round), map[string]int{"server": server.pid, "worker": workerPID, "starter": starterPID})
-			}
-		}
-		r.throughput = append(r.throughput, tr)
-	}
 
 	// Events per signup and per later update, over every execution that
 	// carries the user's ClerkUserId.
-	const probe = "user_bench0_00000"
+	const probe = "user_probe"
+	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: probe, Email: probe + "@example.com", CreatedAt: created, UpdatedAt: created})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := post(ctx, webhookURL, "msg_probe_signup", body); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "the signup", func() bool { return completed(b, tc, fmt.Sprintf("ClerkUserId = '%s'", probe)) == 1 })
 	r.signupEvents = historyEvents(b, tc, probe)
-	body, err := clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: probe, Email: "new@example.com", CreatedAt: created, UpdatedAt: created.Add(time.Second)})
+	body, err = clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: probe, Email: "new@example.com", CreatedAt: created, UpdatedAt: created.Add(time.Second)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -392,6 +369,16 @@ func run(b *testing.B) report {
 		}
 	}
 	return r
+}
+
+// binaryEnv is the environment of clerksync's worker and starter but for
+// their servers' addresses and their database: the fake Clerk's.
+func binaryEnv(fake *clerkfake.Server) []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "CLERK_WEBHOOK_SECRET=" + secret,
+		"CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL(),
+		"CLERK_API_RPS=0", // the fake has no rate limit to respect
+	}
 }
 
 // startDevServer starts the Temporal CLI's dev server (TEMPORAL_CLI) as a
