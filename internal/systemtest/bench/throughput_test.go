@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,17 +22,18 @@ import (
 )
 
 // throughputRounds is how many rounds the throughput section runs
-// (BENCH_THROUGHPUT_ROUNDS, default 3).
+// (BENCH_THROUGHPUT_ROUNDS, default 4: an even number, so that each
+// setting runs as often early in a round as late).
 func throughputRounds() int {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_THROUGHPUT_ROUNDS")); err == nil && n > 0 {
 		return n
 	}
-	return 3
+	return 4
 }
 
 // throughputBench runs the throughput section's rounds: in each, the raw
-// baseline, the baseline with clerksync's search attributes and
-// clerksync's signups, in turn, each phase on a dev server of its own
+// baseline, the baseline with clerksync's search attributes, clerksync's
+// signups and the raw baseline beside a PostgreSQL load, in turn, each phase on a dev server of its own
 // (clerksync's also on a database of its own), started for it and stopped
 // after it. On one server shared by every phase, the server's CPU per
 // event grew with the histories the phases before had left, by as much as
@@ -42,20 +44,32 @@ func throughputRounds() int {
 // addresses and their database.
 func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn) []throughputRound {
 	created := time.Now().Truncate(time.Millisecond)
+	settings := []string{"raw", "state", "clerk"}
+	load, ok := newPGLoad(b)
+	if ok {
+		settings = append(settings, "loaded")
+	} else {
+		b.Log("pgbench is not installed: the throughput section runs without its loaded raw baseline")
+	}
 	var rounds []throughputRound
 	for round := range throughputRounds() {
 		var tr throughputRound
-		for _, what := range inTurn(round, "raw", "state", "clerk") {
+		for _, what := range inTurn(round, settings...) {
 			quiesce(b, db)
 			server, address, tc := startDevServer(b)
 			pids := map[string]int{"server": server.pid}
 			switch what {
-			case "raw", "state":
+			case "raw", "state", "loaded":
 				w := startRawWorker(b, tc)
-				if what == "raw" {
+				switch what {
+				case "raw":
 					tr.raw = rawPhase(b, tc, pids, fmt.Sprintf("raw%d", round), "TrivialEntity", false)
-				} else {
+				case "state":
 					tr.withState = rawPhase(b, tc, pids, fmt.Sprintf("state%d", round), "TrivialEntityWithState", true)
+				case "loaded":
+					stop := load.start(b)
+					tr.loaded = rawPhase(b, tc, pids, fmt.Sprintf("loaded%d", round), "TrivialEntity", false)
+					stop()
 				}
 				w.Stop()
 			case "clerk":
@@ -67,6 +81,42 @@ func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn) []thr
 		rounds = append(rounds, tr)
 	}
 	return rounds
+}
+
+// pgLoadTPS is the rate of the loaded raw baseline's PostgreSQL load, in
+// pgbench's transactions (five statements each) a second. It is a fixed
+// load, not a copy of what clerksync's phases run beside the server: it
+// shows how far the server's CPU per event moves with what else the two
+// cores run.
+const pgLoadTPS = 400
+
+// pgLoad is pgbench's standard transactions on a database of their own.
+type pgLoad struct{ dbURL string }
+
+// newPGLoad makes pgbench's tables in a new database; false when pgbench
+// is not installed.
+func newPGLoad(b *testing.B) (pgLoad, bool) {
+	if _, err := exec.LookPath("pgbench"); err != nil {
+		return pgLoad{}, false
+	}
+	l := pgLoad{dbURL: testenv.Database(b)}
+	if out, err := exec.Command("pgbench", "--initialize", "--quiet", "--scale", "2", l.dbURL).CombinedOutput(); err != nil {
+		b.Fatalf("pgbench --initialize: %v\n%s", err, out)
+	}
+	return l, true
+}
+
+// start runs the load, at pgLoadTPS from four connections, until the
+// returned stop.
+func (l pgLoad) start(b *testing.B) (stop func()) {
+	cmd := exec.Command("pgbench", "--no-vacuum", "--client", "4", "--rate", strconv.Itoa(pgLoadTPS), "--time", "3600", l.dbURL)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
 }
 
 // startRawWorker starts the raw baseline's worker on tc, polling the raw
