@@ -103,7 +103,7 @@ type throughputRound struct {
 	// withState is the trivial workflow with clerksync's search
 	// attributes, set at start and upserted once.
 	withState phase
-	// loaded is the raw baseline again, beside a load of PostgreSQL's
+	// loaded is the raw baseline again, beside a PostgreSQL load
 	// (pgbench), as clerksync's phases run beside its worker, its starter
 	// and PostgreSQL; zero when pgbench is not installed.
 	loaded phase
@@ -375,8 +375,8 @@ func run(b *testing.B) report {
 	return r
 }
 
-// binaryEnv is the environment of clerksync's worker and starter but for
-// their servers' addresses and their database: the fake Clerk's.
+// binaryEnv is what clerksync's worker and starter run with here, against
+// the fake Clerk; each run adds its servers' addresses and its database.
 func binaryEnv(fake *clerkfake.Server) []string {
 	return []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "CLERK_WEBHOOK_SECRET=" + secret,
