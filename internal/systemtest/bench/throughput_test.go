@@ -33,15 +33,15 @@ func throughputRounds() int {
 
 // throughputBench runs the throughput section's rounds: in each, the raw
 // baseline, the baseline with clerksync's search attributes, clerksync's
-// signups and the raw baseline beside a PostgreSQL load, in turn, each phase on a dev server of its own
-// (clerksync's also on a database of its own), started for it and stopped
-// after it. On one server shared by every phase, the server's CPU per
-// event grew with the histories the phases before had left, by as much as
-// the gap being measured; a fresh server starts every phase alike, and
-// the turns even out what the machine carries over (PostgreSQL's
-// autovacuum, which each phase waits out first, and its caches). env is
-// the worker's and the starter's environment but for their servers'
-// addresses and their database.
+// signups and the raw baseline beside a PostgreSQL load, in turn, each
+// phase on a dev server of its own (clerksync's also on a database of its
+// own), started for it and stopped after it. On one server shared by
+// every phase, the server's CPU per event grew with the histories the
+// phases before had left, by as much as the gap being measured; a fresh
+// server starts every phase alike, and the turns even out what the
+// machine carries over (PostgreSQL's autovacuum, which each phase waits
+// out first, and its caches). env is the worker's and the starter's
+// environment but for their servers' addresses and their database.
 func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn) []throughputRound {
 	created := time.Now().Truncate(time.Millisecond)
 	settings := []string{"raw", "state", "clerk"}
