@@ -57,23 +57,10 @@ func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn) []thr
 		for _, what := range inTurn(round, settings...) {
 			quiesce(b, db)
 			server, address, tc := startDevServer(b)
-			pids := map[string]int{"server": server.pid}
-			switch what {
-			case "raw", "state", "loaded":
-				w := startRawWorker(b, tc)
-				switch what {
-				case "raw":
-					tr.raw = rawPhase(b, tc, pids, fmt.Sprintf("raw%d", round), "TrivialEntity", false)
-				case "state":
-					tr.withState = rawPhase(b, tc, pids, fmt.Sprintf("state%d", round), "TrivialEntityWithState", true)
-				case "loaded":
-					stop := load.start(b)
-					tr.loaded = rawPhase(b, tc, pids, fmt.Sprintf("loaded%d", round), "TrivialEntity", false)
-					stop()
-				}
-				w.Stop()
-			case "clerk":
+			if what == "clerk" {
 				tr.clerk = freshSignups(b, tc, bin, env, address, server.pid, fmt.Sprintf("bench%d_", round), created)
+			} else {
+				tr = rawPhaseOf(b, tc, server.pid, load, what, round, tr)
 			}
 			tc.Close()
 			server.stop()
@@ -117,6 +104,26 @@ func (l pgLoad) start(b *testing.B) (stop func()) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
+}
+
+// rawPhaseOf runs the raw baseline's phase what ("raw", "state" or
+// "loaded") of round on tc with a raw worker of its own, and returns tr
+// with it.
+func rawPhaseOf(b *testing.B, tc client.Client, serverPID int, load pgLoad, what string, round int, tr throughputRound) throughputRound {
+	w := startRawWorker(b, tc)
+	defer w.Stop()
+	pids := map[string]int{"server": serverPID}
+	switch what {
+	case "raw":
+		tr.raw = rawPhase(b, tc, pids, fmt.Sprintf("raw%d", round), "TrivialEntity", false)
+	case "state":
+		tr.withState = rawPhase(b, tc, pids, fmt.Sprintf("state%d", round), "TrivialEntityWithState", true)
+	case "loaded":
+		stop := load.start(b)
+		defer stop()
+		tr.loaded = rawPhase(b, tc, pids, fmt.Sprintf("loaded%d", round), "TrivialEntity", false)
+	}
+	return tr
 }
 
 // startRawWorker starts the raw baseline's worker on tc, polling the raw
