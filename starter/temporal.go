@@ -14,7 +14,7 @@ import (
 // dialTemporal connects to Temporal for an operator command: at once, so a
 // wrong address fails the command instead of hanging it.
 func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (client.Client, error) {
-	opts, err := temporalclient.Options(logger, nil, cfg.PayloadKeys)
+	opts, err := temporalclient.Options(cfg, logger, nil)
 	if err != nil {
 		return nil, err
 	}

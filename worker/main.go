@@ -106,7 +106,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	logger.Info("Database migrated")
 
 	temporalclient.WarnIfPlaintext(logger, cfg.PayloadKeys)
-	opts, err := temporalclient.Options(logger, sdkMetrics, cfg.PayloadKeys)
+	opts, err := temporalclient.Options(cfg, logger, sdkMetrics)
 	if err != nil {
 		return err
 	}

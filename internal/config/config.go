@@ -69,6 +69,12 @@ const (
 	// answer, 50 a second: half a production instance's budget) with two
 	// to spare.
 	DefaultBackfillWindows = 12
+	// DefaultTemporalGRPCCompression leaves clerksync's requests to
+	// Temporal uncompressed. The SDK gzips every request and the server
+	// answers in kind: for the few kilobytes a sync sends, to a Temporal on
+	// the same network, that is CPU spent for nothing (make bench measures
+	// it: docs/benchmarks.md).
+	DefaultTemporalGRPCCompression = GRPCCompressionNone
 	// MinEnsureAPIKeyLength is the shortest ENSURE_API_KEYS secret taken:
 	// 128 bits as hex, so no key is short enough to guess.
 	MinEnsureAPIKeyLength = 32
@@ -86,6 +92,7 @@ var Vars = []Var{
 	{"TEMPORAL_NAMESPACE", client.DefaultNamespace, "Temporal namespace", Both},
 	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (implies TLS)", Both},
 	{"TEMPORAL_TLS_*", "", "TLS settings of Temporal's standard environment (TEMPORAL_TLS_CLIENT_CERT_PATH, ...)", Both},
+	{"TEMPORAL_GRPC_COMPRESSION", DefaultTemporalGRPCCompression, "compression of the requests to Temporal and of its answers: none, or gzip (the Temporal SDK's default) where the bytes cost more than the CPU, as to a Temporal Cloud namespace in another region", Both},
 	{"TEMPORAL_TASK_QUEUE", DefaultTaskQueue, "task queue the worker polls and the starter starts workflows on", Both},
 	{"CLERK_WEBHOOK_SECRET", "", "Svix signing secret(s) of the Clerk webhook endpoint, whsec_...; several, space-separated, during rotation (starter serve, send)", Starter},
 	{"CLERK_SECRET_KEY", "", "Clerk Backend API secret key, sk_...: the worker fetches profiles with it, the starter verifies session JWTs (ensure)", Both},
@@ -139,6 +146,9 @@ type Config struct {
 	WorkerHTTPAddr string
 	// PayloadKeys encrypt Temporal payloads; nil when PAYLOAD_KEYS is unset.
 	PayloadKeys *payloadcodec.Keys
+	// TemporalGRPCCompression compresses the Temporal client's requests
+	// (TEMPORAL_GRPC_COMPRESSION).
+	TemporalGRPCCompression client.GrpcCompression
 	// CodecAuthToken guards /codec, beside the access tokens of
 	// CodecOIDCIssuer (for CodecOIDCAudience); CodecCORSOrigins may call it.
 	CodecAuthToken    string
@@ -249,6 +259,9 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 			errs = append(errs, fmt.Sprintf("ENSURE_API_KEYS: key %d has %d characters: want at least %d (openssl rand -hex 32 makes one)", i+1, len(k), MinEnsureAPIKeyLength))
 		}
 	}
+	if c.TemporalGRPCCompression, err = GRPCCompression(get("TEMPORAL_GRPC_COMPRESSION")); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if c.PayloadKeys, err = payloadcodec.ParseKeys(get("PAYLOAD_KEYS")); err != nil {
 		errs = append(errs, err.Error())
 	}
@@ -259,6 +272,24 @@ func LoadFrom(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return c, nil
+}
+
+// The values of TEMPORAL_GRPC_COMPRESSION.
+const (
+	GRPCCompressionNone = "none"
+	GRPCCompressionGzip = "gzip"
+)
+
+// GRPCCompression is the Temporal SDK's setting for a
+// TEMPORAL_GRPC_COMPRESSION value.
+func GRPCCompression(name string) (client.GrpcCompression, error) {
+	switch name {
+	case GRPCCompressionNone:
+		return &client.GrpcCompressionNone{}, nil
+	case GRPCCompressionGzip:
+		return &client.GrpcCompressionGzip{}, nil
+	}
+	return nil, fmt.Errorf("TEMPORAL_GRPC_COMPRESSION=%q: want %s or %s", name, GRPCCompressionNone, GRPCCompressionGzip)
 }
 
 // Layout says where clerksync's tables are, for store.Open.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 )
 
 func TestLoadFrom_DefaultsAreTheLocalSetup(t *testing.T) {
@@ -22,6 +23,21 @@ func TestLoadFrom_DefaultsAreTheLocalSetup(t *testing.T) {
 	require.Equal(t, 14*24*time.Hour, c.TrialPeriod)
 	require.Equal(t, int64(1<<20), c.WebhookMaxBytes)
 	require.Empty(t, c.WebhookSecret, "secrets have no default")
+	require.IsType(t, &client.GrpcCompressionNone{}, c.TemporalGRPCCompression)
+}
+
+// TestLoadFrom_GRPCCompression: gzip, the SDK's own default, stays one
+// setting away for a Temporal far off; a misspelling is refused, not taken
+// for either.
+func TestLoadFrom_GRPCCompression(t *testing.T) {
+	t.Parallel()
+	for value, want := range map[string]client.GrpcCompression{"gzip": &client.GrpcCompressionGzip{}, "none": &client.GrpcCompressionNone{}} {
+		c, err := LoadFrom(func(k string) (string, bool) { return value, k == "TEMPORAL_GRPC_COMPRESSION" })
+		require.NoError(t, err)
+		require.IsType(t, want, c.TemporalGRPCCompression, value)
+	}
+	_, err := LoadFrom(func(k string) (string, bool) { return "gz", k == "TEMPORAL_GRPC_COMPRESSION" })
+	require.ErrorContains(t, err, `TEMPORAL_GRPC_COMPRESSION="gz": want none or gzip`)
 }
 
 func TestLoadFrom_NamesEveryBadValue(t *testing.T) {

@@ -21,10 +21,11 @@ import (
 	"github.com/clerksync/clerksync/internal/telemetry"
 )
 
-// Options reads the client options from the environment. The SDK logs
-// through logger and reports its metrics to metrics (nil: not at all);
-// payloads are encrypted with keys (nil: not at all).
-func Options(logger *slog.Logger, metrics client.MetricsHandler, keys *payloadcodec.Keys) (client.Options, error) {
+// Options reads the client options from Temporal's standard environment,
+// and takes from cfg the payloads' keys (PAYLOAD_KEYS; none: plaintext) and
+// the requests' compression. The SDK logs through logger and reports its
+// metrics to metrics (nil: not at all).
+func Options(cfg config.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Options, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return client.Options{}, fmt.Errorf("temporal client options: %w", err)
@@ -37,7 +38,8 @@ func Options(logger *slog.Logger, metrics client.MetricsHandler, keys *payloadco
 	}
 	opts.Logger = telemetry.TemporalLogger(logger)
 	opts.MetricsHandler = metrics
-	payloadcodec.Apply(&opts, keys)
+	opts.ConnectionOptions.GrpcCompression = cfg.TemporalGRPCCompression
+	payloadcodec.Apply(&opts, cfg.PayloadKeys)
 	return opts, nil
 }
 

@@ -57,7 +57,7 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (Conne
 		st.Close()
 		return Connections{}, err
 	}
-	opts, err := temporalclient.Options(logger, sdkMetrics, cfg.PayloadKeys)
+	opts, err := temporalclient.Options(cfg, logger, sdkMetrics)
 	if err != nil {
 		st.Close()
 		return Connections{}, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clerksync/clerksync/internal/clerkevent"
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/cluster"
 )
 
@@ -35,36 +36,8 @@ func (r report) markdown() string {
 	p("| a later `user.updated` there | %d | 10 |", r.mappedUpdateEvents)
 	p("")
 	r.throughputMarkdown(p)
+	r.settingSections(p)
 	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
-	p("## Worker workflow task pollers")
-	p("")
-	p("The same %d signups per round, the worker restarted with each `WORKER_WORKFLOW_POLLERS`", n)
-	p("value, alternating (the second round in the first's reverse order: the server holds more")
-	p("history in each later phase):")
-	p("")
-	p("| round | pollers | end-to-end | ingest (acks) | ack p99 | server CPU s / 1,000 |")
-	p("| --- | --- | --- | --- | --- | --- |")
-	for i, pr := range r.pollerRounds {
-		p("| %d | %d | %.0f/s | %.0f/s | %s | %s |", i/2+1, pr.pollers, pr.phase.rate(n), pr.phase.ingestRate(n), ms(pr.phase.ack.pct(99)), per(pr.phase.cpu["server"]))
-	}
-	p("")
-	p("## Payload encryption")
-	p("")
-	p("The same %d signups per round, worker and starter restarted with and without", n)
-	p("`PAYLOAD_KEYS` (AES-256-GCM on every payload), alternating (the second round in the first's")
-	p("reverse order):")
-	p("")
-	p("| round | payloads | end-to-end | ingest (acks) | ack p50 | ack p99 | worker CPU s / 1,000 | starter CPU s / 1,000 |")
-	p("| --- | --- | --- | --- | --- | --- | --- | --- |")
-	for i, er := range r.encryptionRounds {
-		payloads := "plaintext"
-		if er.encrypted {
-			payloads = "encrypted"
-		}
-		p("| %d | %s | %.0f/s | %.0f/s | %s | %s | %s | %s |", i/2+1, payloads, er.phase.rate(n), er.phase.ingestRate(n),
-			ms(er.phase.ack.pct(50)), ms(er.phase.ack.pct(99)), per(er.phase.cpu["worker"]), per(er.phase.cpu["starter"]))
-	}
-	p("")
 	p("## An app's own tables, mapped")
 	p("")
 	p("The same %d signups per round into clerksync's own tables and into the Prisma example's", n)
@@ -289,3 +262,47 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
+
+// settingSections writes the sections that compare a setting of the
+// worker and the starter: pollers, encryption, compression.
+func (r report) settingSections(p func(string, ...any)) {
+	n := r.users
+	const settingsMethod = "each phase on a dev server and a database of its own, as the throughput section's, the second " +
+		"round in the first's reverse order; CPU seconds per 1,000 signups"
+	p("## Worker workflow task pollers")
+	p("")
+	p("The same %d signups per round, the worker started with each `WORKER_WORKFLOW_POLLERS`", n)
+	p("value; %s:", settingsMethod)
+	p("")
+	settingsMarkdown(p, "pollers", r.pollerRounds, n)
+	p("")
+	p("## Payload encryption")
+	p("")
+	p("The same %d signups per round, worker and starter started with and without", n)
+	p("`PAYLOAD_KEYS` (AES-256-GCM on every payload); %s:", settingsMethod)
+	p("")
+	settingsMarkdown(p, "payloads", r.encryptionRounds, n)
+	p("")
+	p("## gRPC compression")
+	p("")
+	p("The same %d signups per round, worker and starter started with each", n)
+	p("`TEMPORAL_GRPC_COMPRESSION`: `gzip`, the Temporal SDK's default, compresses every request")
+	p("and the server every answer, `none` neither (clerksync's default is `%s`, and the raw baselines", config.DefaultTemporalGRPCCompression)
+	p("above send as it does); %s:", settingsMethod)
+	p("")
+	settingsMarkdown(p, "compression", r.compressionRounds, n)
+	p("")
+}
+
+// settingsMarkdown writes rounds' table, one row a phase, CPU seconds per
+// 1,000 signups.
+func settingsMarkdown(p func(string, ...any), column string, rounds []settingRound, n int) {
+	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
+	p("| round | %s | end-to-end | ingest (acks) | ack p50 | ack p99 | server CPU | worker CPU | starter CPU |", column)
+	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for i, sr := range rounds {
+		ph := sr.phase
+		p("| %d | %s | %.0f/s | %.0f/s | %s | %s | %s | %s | %s |", i/2+1, sr.setting, ph.rate(n), ph.ingestRate(n),
+			ms(ph.ack.pct(50)), ms(ph.ack.pct(99)), per(ph.cpu["server"]), per(ph.cpu["worker"]), per(ph.cpu["starter"]))
+	}
+}

@@ -73,11 +73,12 @@ type report struct {
 	// alternating.
 	throughput []throughputRound
 	// pollerRounds are clerksync's signups with several
-	// WORKER_WORKFLOW_POLLERS values, alternating, for choosing its default.
-	pollerRounds []pollerRound
-	// encryptionRounds are signups with and without PAYLOAD_KEYS,
-	// alternating.
-	encryptionRounds []encryptionRound
+	// WORKER_WORKFLOW_POLLERS values, for choosing its default.
+	pollerRounds []settingRound
+	// encryptionRounds are signups with and without PAYLOAD_KEYS.
+	encryptionRounds []settingRound
+	// compressionRounds are signups with each TEMPORAL_GRPC_COMPRESSION.
+	compressionRounds []settingRound
 	// mappingRounds are signups into clerksync's own tables and into the
 	// Prisma example's, mapped, alternating; mapped* are the mapped side's
 	// events per sync and backfill.
@@ -130,20 +131,6 @@ type backfillRun struct {
 
 // backfillUsers is the size of the backfill benchmark.
 const backfillUsers = 100_000
-
-// pollerRound is one run of signups with a worker polling so many workflow
-// tasks at once.
-type pollerRound struct {
-	pollers int
-	phase   phase
-}
-
-// encryptionRound is one run of signups with the worker and the starter
-// encrypting payloads or not.
-type encryptionRound struct {
-	encrypted bool
-	phase     phase
-}
 
 // mappingRound is one run of signups into clerksync's own tables, or into a
 // product's, mapped (CLERKSYNC_MAPPING).
@@ -201,6 +188,8 @@ func run(b *testing.B) report {
 	fake := clerkfake.Start(b)
 	base := binaryEnv(fake)
 	r.throughput = throughputBench(b, bin, base, db)
+	r.settingsBench(b, bin, base, db)
+	created := time.Now().Truncate(time.Millisecond)
 
 	// Everything else on one dev server, but for the cluster and the
 	// scale section's.
@@ -211,14 +200,11 @@ func run(b *testing.B) report {
 		"WORKER_HTTP_ADDR="+testenv.FreeAddr(b))
 	workerProc := startProcess(b, "worker", env, filepath.Join(bin, "worker"))
 	starterProc := startProcess(b, "starter", env, filepath.Join(bin, "starter"), "serve")
-	starterPID := starterProc.pid
-	starterReady := func() { waitReady(b, "the starter", httpAddr) }
-	starterReady()
+	waitReady(b, "the starter", httpAddr)
 	waitFor(b, "the worker's migrations", func() bool {
 		var ok bool
 		return db.QueryRow(ctx, `select to_regclass('subscriptions') is not null`).Scan(&ok) == nil && ok
 	})
-	created := time.Now().Truncate(time.Millisecond)
 	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
 	signupsOn := func(url string, sdb *pgx.Conn, trials, prefix string, pids map[string]int) phase {
 		return signupPhase(b, tc, url, sdb, trials, prefix, created, pids)
@@ -265,43 +251,9 @@ func run(b *testing.B) report {
 		r.ensureSlow = append(r.ensureSlow, timeEnsure(b, ensureURL, fake.Token(b, clerkfake.TokenClaims{Subject: id})))
 	}
 
-	// Worker pollers, in turn, so that neither setting always runs on the
-	// fuller server.
-	current := workerProc
-	for round := range 2 {
-		for _, pollers := range inTurn(round, 2, 16) {
-			current.stop()
-			name := fmt.Sprintf("pollers%d_%d", pollers, round)
-			current = startProcess(b, "worker-"+name, append(env, fmt.Sprintf("WORKER_WORKFLOW_POLLERS=%d", pollers)), filepath.Join(bin, "worker"))
-			r.pollerRounds = append(r.pollerRounds, pollerRound{pollers: pollers,
-				phase: signups(name, map[string]int{"server": server.pid, "worker": current.pid, "starter": starterPID})})
-		}
-	}
-
-	// Payload encryption: worker and starter restarted together with and
-	// without PAYLOAD_KEYS, in turn; plaintext last, so the backfill
-	// below (read with this process's plain client) finds a plain worker.
-	starter := starterProc
-	for round := range 2 {
-		for _, encrypted := range inTurn(round+1, true, false) {
-			current.stop()
-			starter.stop()
-			roundEnv := env
-			if encrypted {
-				roundEnv = append(slices.Clone(env), "PAYLOAD_KEYS="+benchPayloadKeys)
-			}
-			name := fmt.Sprintf("encrypted%t_%d", encrypted, round)
-			current = startProcess(b, "worker-"+name, roundEnv, filepath.Join(bin, "worker"))
-			starter = startProcess(b, "starter-"+name, roundEnv, filepath.Join(bin, "starter"), "serve")
-			starterReady()
-			r.encryptionRounds = append(r.encryptionRounds, encryptionRound{encrypted: encrypted,
-				phase: signups(name, map[string]int{"server": server.pid, "worker": current.pid, "starter": starter.pid})})
-		}
-	}
-
 	// The Prisma example's tables, mapped, beside clerksync's own: a worker
 	// and a starter of their own on another task queue and database, the
-	// plaintext pair above still running, in turn.
+	// pair above still running, in turn.
 	mappedURL := testenv.Prisma.ProductDatabase(b, "UTC")
 	mdb, err := pgx.Connect(ctx, mappedURL)
 	if err != nil {
@@ -323,7 +275,7 @@ func run(b *testing.B) report {
 				ph = signupsOn(mappedURLWebhook, mdb, `select count(*) from "Subscription"`, name,
 					map[string]int{"server": server.pid, "worker": mappedWorker.pid, "starter": mappedStarter.pid})
 			} else {
-				ph = signups(name, map[string]int{"server": server.pid, "worker": current.pid, "starter": starter.pid})
+				ph = signups(name, map[string]int{"server": server.pid, "worker": workerProc.pid, "starter": starterProc.pid})
 			}
 			r.mappingRounds = append(r.mappingRounds, mappingRound{mapped: mapped, phase: ph})
 		}
@@ -354,7 +306,7 @@ func run(b *testing.B) report {
 
 	// The dev server's side stops, so that the cluster's rounds have the
 	// machine to themselves.
-	for _, p := range []process{current, starter, mappedWorker, mappedStarter, server} {
+	for _, p := range []process{workerProc, starterProc, mappedWorker, mappedStarter, server} {
 		p.stop()
 	}
 	quiesce(b, db)
@@ -400,10 +352,16 @@ func startDevServer(b *testing.B) (process, string, client.Client) {
 		// These are created above, before the first read.
 		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false")
 	address := "127.0.0.1:" + port
+	// The raw baselines send as clerksync's binaries do by default.
+	compression, err := config.GRPCCompression(config.DefaultTemporalGRPCCompression)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var tc client.Client
 	waitFor(b, "the dev server", func() bool {
 		var err error
-		tc, err = client.Dial(client.Options{HostPort: address, Logger: quietLogger{}})
+		tc, err = client.Dial(client.Options{HostPort: address, Logger: quietLogger{},
+			ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression}})
 		return err == nil
 	})
 	return server, address, tc

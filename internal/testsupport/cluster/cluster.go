@@ -31,6 +31,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/clerksync/clerksync/internal/config"
 	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
@@ -240,11 +241,16 @@ func (c *Cluster) Env() []string {
 }
 
 // Client dials the cluster's default namespace over mutual TLS, closed at
-// cleanup.
+// cleanup, compressing as clerksync's binaries do by default (make bench's
+// raw baseline sends through it).
 func (c *Cluster) Client() client.Client {
 	c.t.Helper()
+	compression, err := config.GRPCCompression(config.DefaultTemporalGRPCCompression)
+	if err != nil {
+		c.t.Fatalf("%v", err)
+	}
 	tc, err := client.Dial(client.Options{HostPort: c.Address, Namespace: "default",
-		ConnectionOptions: client.ConnectionOptions{TLS: c.TLS()}})
+		ConnectionOptions: client.ConnectionOptions{TLS: c.TLS(), GrpcCompression: compression}})
 	if err != nil {
 		c.t.Fatalf("dial the cluster: %v", err)
 	}
