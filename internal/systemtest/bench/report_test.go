@@ -560,7 +560,7 @@ func signed(url, msgID string, body []byte) (delivery, error) {
 	return delivery{url: url, body: body, header: h}, nil
 }
 
-// post delivers a signed webhook, signed now.
+// post signs body as Svix message msgID, now, and delivers it to url.
 func post(ctx context.Context, url, msgID string, body []byte) error {
 	d, err := signed(url, msgID, body)
 	if err != nil {
