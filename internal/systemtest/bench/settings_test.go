@@ -1,17 +1,15 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
 
 	"github.com/clerksync/clerksync/internal/config"
-	"github.com/clerksync/clerksync/internal/testsupport/clerkfake"
-	"github.com/clerksync/clerksync/internal/testsupport/testenv"
 )
 
 // setting is one value of a variable a section compares: its label in the
@@ -36,13 +34,11 @@ func settingRounds(b *testing.B, bin string, env []string, db *pgx.Conn, name st
 	var rounds []settingRound
 	for round := range 2 {
 		for _, s := range inTurn(round, settings...) {
-			quiesce(b, db)
-			server, address, tc := startDevServer(b)
-			prefix := fmt.Sprintf("%s_%s_%d_", name, s.label, round)
-			ph := freshSignups(b, tc, bin, append(slices.Clone(env), s.env...), address, server.pid, prefix, created)
-			tc.Close()
-			server.stop()
-			rounds = append(rounds, settingRound{setting: s.label, phase: ph})
+			onDevServer(b, db, func(server process, address string, tc client.Client) {
+				prefix := fmt.Sprintf("%s_%s_%d_", name, s.label, round)
+				ph := freshSignups(b, tc, bin, append(slices.Clone(env), s.env...), address, server.pid, prefix, created)
+				rounds = append(rounds, settingRound{setting: s.label, phase: ph})
+			})
 		}
 	}
 	return rounds
@@ -65,15 +61,6 @@ func (r *report) settingsBench(b *testing.B, bin string, env []string, db *pgx.C
 // encryption, compression) alone, with the report's users, and prints
 // them (make bench writes them with the rest).
 func BenchmarkSettings(b *testing.B) {
-	ctx := context.Background()
-	for range b.N {
-		db, err := pgx.Connect(ctx, testenv.Database(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := report{users: users()}
-		r.settingsBench(b, testenv.Build(b), binaryEnv(clerkfake.Start(b)), db)
-		r.settingSections(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
-		db.Close(ctx)
-	}
+	benchAlone(b, func(r *report, bin string, env []string, db *pgx.Conn) { r.settingsBench(b, bin, env, db) },
+		report.settingSections)
 }

@@ -55,15 +55,13 @@ func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn) []thr
 	for round := range throughputRounds() {
 		var tr throughputRound
 		for _, what := range inTurn(round, settings...) {
-			quiesce(b, db)
-			server, address, tc := startDevServer(b)
-			if what == "clerk" {
-				tr.clerk = freshSignups(b, tc, bin, env, address, server.pid, fmt.Sprintf("bench%d_", round), created)
-			} else {
-				tr = rawPhaseOf(b, tc, server.pid, load, what, round, tr)
-			}
-			tc.Close()
-			server.stop()
+			onDevServer(b, db, func(server process, address string, tc client.Client) {
+				if what == "clerk" {
+					tr.clerk = freshSignups(b, tc, bin, env, address, server.pid, fmt.Sprintf("bench%d_", round), created)
+				} else {
+					tr = rawPhaseOf(b, tc, server.pid, load, what, round, tr)
+				}
+			})
 		}
 		rounds = append(rounds, tr)
 	}
@@ -163,18 +161,38 @@ func freshSignups(b *testing.B, tc client.Client, bin string, env []string, addr
 	return signupPhase(b, tc, "http://"+httpAddr+"/webhooks/clerk", db, `select count(*) from subscriptions`, prefix, created, pids)
 }
 
+// onDevServer runs phase on a dev server started for it, once PostgreSQL
+// is quiet (db), and stops the server after it.
+func onDevServer(b *testing.B, db *pgx.Conn, phase func(server process, address string, tc client.Client)) {
+	quiesce(b, db)
+	server, address, tc := startDevServer(b)
+	defer server.stop()
+	defer tc.Close()
+	phase(server, address, tc)
+}
+
 // BenchmarkThroughput runs the throughput section alone, with the
 // report's users and rounds, and prints its table (make bench writes it
 // with the rest).
 func BenchmarkThroughput(b *testing.B) {
+	benchAlone(b, func(r *report, bin string, env []string, db *pgx.Conn) {
+		r.throughput = throughputBench(b, bin, env, db)
+	},
+		report.throughputMarkdown)
+}
+
+// benchAlone runs sections of the report by measure, on their own, with
+// the report's users, and prints them by write.
+func benchAlone(b *testing.B, measure func(r *report, bin string, env []string, db *pgx.Conn), write func(r report, p func(string, ...any))) {
 	ctx := context.Background()
 	for range b.N {
 		db, err := pgx.Connect(ctx, testenv.Database(b))
 		if err != nil {
 			b.Fatal(err)
 		}
-		r := report{users: users(), throughput: throughputBench(b, testenv.Build(b), binaryEnv(clerkfake.Start(b)), db)}
-		r.throughputMarkdown(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
+		r := report{users: users()}
+		measure(&r, testenv.Build(b), binaryEnv(clerkfake.Start(b)), db)
+		write(r, func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
 		db.Close(ctx)
 	}
 }
