@@ -155,9 +155,7 @@ func (r report) markdown() string {
 // throughputMarkdown is the throughput section: each round of the raw
 // baseline beside clerksync's signups, and the ratios over both.
 func (r report) throughputMarkdown(p func(string, ...any)) {
-	n := r.users
-	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
-	p("## Throughput: %d new users, %d senders", n, senders)
+	p("## Throughput: %d new users, %d senders", r.users, senders)
 	p("")
 	p("The raw baseline is a trivial entity workflow (signal-with-start, take the signal,")
 	p("complete), with a worker polling like clerksync's. clerksync's figure is signed")
@@ -172,13 +170,34 @@ func (r report) throughputMarkdown(p func(string, ...any)) {
 	p("clerksync figure beside the raw one of its round; CPU seconds per 1,000 events (one")
 	p("event: one webhook, or one raw signal-with-start):")
 	p("")
+	r.throughputTable(p, r.throughput)
+	if len(r.ownCore) == 0 {
+		return
+	}
+	p("### The server on a core of its own")
+	p("")
+	p("The same phases in %d more round%s, with the dev server's process pinned to one core and the", len(r.ownCore), plural(len(r.ownCore)))
+	p("benchmark, the worker, the starter and pgbench to the other (`taskset`; PostgreSQL, the")
+	p("machine's own service, still runs on either). Above, whatever runs beside the server takes")
+	p("its core from it, and clerksync's phases always run a worker, a starter and PostgreSQL")
+	p("there, while the raw baseline runs nothing but the benchmark; here each side's figures are")
+	p("the server's own work:")
+	p("")
+	r.throughputTable(p, r.ownCore)
+}
+
+// throughputTable is one set of the throughput section's rounds: each
+// phase's figures, and clerksync's against the raw baseline's over them.
+func (r report) throughputTable(p func(string, ...any), rounds []throughputRound) {
+	n := r.users
+	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
 	p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p50 | ack p99 | server CPU | worker CPU | starter CPU |")
 	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	var raw, clerk, rawIn, clerkIn float64
 	var rawCPU, stateCPU, clerkCPU, loadedCPU time.Duration
 	var e2eRatios, cpuRatios []float64
 	unhandled, failed := 0, 0
-	for i, tr := range r.throughput {
+	for i, tr := range rounds {
 		p("| round %d: raw signal-with-start, trivial workflow | %.0f/s | 1.00x | %.0f/s | 1.00x | %s | %s | %s | (in the benchmark process) | - |",
 			i+1, tr.raw.rate(n), tr.raw.ingestRate(n), ms(tr.raw.ack.pct(50)), ms(tr.raw.ack.pct(99)), per(tr.raw.cpu["server"]))
 		ws := tr.withState
@@ -204,8 +223,8 @@ func (r report) throughputMarkdown(p func(string, ...any)) {
 	}
 	p("")
 	if raw > 0 && rawCPU > 0 {
-		p("Over the %d rounds, clerksync's signups against the raw baseline: end-to-end %.2fx (the rounds' %s),",
-			len(r.throughput), clerk/raw, spread(e2eRatios))
+		p("Over the %d round%s, clerksync's signups against the raw baseline: end-to-end %.2fx (the rounds' %s),",
+			len(rounds), plural(len(rounds)), clerk/raw, spread(e2eRatios))
 		p("ingest %.2fx, Temporal server CPU per event %.2fx (the rounds' %s); the trivial workflow with", clerkIn/rawIn, clerkCPU.Seconds()/rawCPU.Seconds(), spread(cpuRatios))
 		p("clerksync's search attributes and one upsert in the task that completes the run (7 events")
 		p("against 6) costs the server %.2fx.", stateCPU.Seconds()/rawCPU.Seconds())
@@ -216,7 +235,7 @@ func (r report) throughputMarkdown(p func(string, ...any)) {
 		}
 		p("")
 	}
-	p("Workflow tasks failed over every run of the %d signups: %d with `UnhandledCommand` (an event", n*len(r.throughput), unhandled)
+	p("Workflow tasks failed over every run of the %d signups: %d with `UnhandledCommand` (an event", n*len(rounds), unhandled)
 	p("arrived as the task completed the run, and the task ran again), %d for any other cause.", failed)
 	p("")
 }

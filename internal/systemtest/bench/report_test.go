@@ -72,6 +72,9 @@ type report struct {
 	// throughput is the raw baseline's rounds and clerksync's signups',
 	// alternating.
 	throughput []throughputRound
+	// ownCore is the throughput section's rounds again, with the server on
+	// a core of its own; none when it cannot be pinned.
+	ownCore []throughputRound
 	// pollerRounds are clerksync's signups with several
 	// WORKER_WORKFLOW_POLLERS values, for choosing its default.
 	pollerRounds []settingRound
@@ -187,7 +190,10 @@ func run(b *testing.B) report {
 	bin := testenv.Build(b)
 	fake := clerkfake.Start(b)
 	base := binaryEnv(fake)
-	r.throughput = throughputBench(b, bin, base, db)
+	r.throughput = throughputBench(b, bin, base, db, throughputRounds(), false)
+	if canPinServer(b) {
+		r.ownCore = throughputBench(b, bin, base, db, ownCoreRounds(), true)
+	}
 	r.settingsBench(b, bin, base, db)
 	created := time.Now().Truncate(time.Millisecond)
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -41,8 +42,9 @@ func throughputRounds() int {
 // server starts every phase alike, and the turns even out what the
 // machine carries over (PostgreSQL's autovacuum, which each phase waits
 // out first, and its caches). env is the worker's and the starter's
-// environment but for their servers' addresses and their database.
-func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn) []throughputRound {
+// environment but for their servers' addresses and their database. With
+// ownCore, each phase runs with the server on a core of its own (onOwnCore).
+func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn, rounds int, ownCore bool) []throughputRound {
 	created := time.Now().Truncate(time.Millisecond)
 	settings := []string{"raw", "state", "clerk"}
 	load, ok := newPGLoad(b)
@@ -51,21 +53,76 @@ func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn) []thr
 	} else {
 		b.Log("pgbench is not installed: the throughput section runs without its loaded raw baseline")
 	}
-	var rounds []throughputRound
-	for round := range throughputRounds() {
+	var trs []throughputRound
+	for round := range rounds {
 		var tr throughputRound
 		for _, what := range inTurn(round, settings...) {
 			onDevServer(b, db, func(server process, address string, tc client.Client) {
-				if what == "clerk" {
-					tr.clerk = freshSignups(b, tc, bin, env, address, server.pid, fmt.Sprintf("bench%d_", round), created)
+				run := func() {
+					if what == "clerk" {
+						tr.clerk = freshSignups(b, tc, bin, env, address, server.pid, fmt.Sprintf("bench%d_", round), created)
+					} else {
+						tr = rawPhaseOf(b, tc, server.pid, load, what, round, tr)
+					}
+				}
+				if ownCore {
+					onOwnCore(b, server.pid, run)
 				} else {
-					tr = rawPhaseOf(b, tc, server.pid, load, what, round, tr)
+					run()
 				}
 			})
 		}
-		rounds = append(rounds, tr)
+		trs = append(trs, tr)
 	}
-	return rounds
+	return trs
+}
+
+// ownCoreRounds is how many rounds the throughput section runs with the
+// server on a core of its own: half its other rounds (at least one), which
+// vary less from round to round.
+func ownCoreRounds() int { return max(throughputRounds()/2, 1) }
+
+// canPinServer reports whether the throughput section can put the server
+// on a core of its own: taskset (util-linux) is installed, and the machine
+// has a core to spare for everything else.
+func canPinServer(b *testing.B) bool {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		b.Log("taskset is not installed: the throughput section runs without its rounds with the server on a core of its own")
+		return false
+	}
+	if runtime.NumCPU() < 2 {
+		b.Log("one core: the throughput section runs without its rounds with the server on a core of its own")
+		return false
+	}
+	return true
+}
+
+// onOwnCore runs phase with the dev server (serverPID) alone on the last
+// core and this process on the others, and with it every process the phase
+// starts (the worker, the starter, pgbench), which inherit its affinity.
+// On two shared cores, the server's CPU per event and the rate it takes
+// signals at move with whatever else is runnable beside it (the loaded
+// raw baseline shows by how much), and clerksync's phases always run its
+// worker, its starter and PostgreSQL there; the raw baseline runs nothing
+// but the benchmark. With the server on a core of its own, each side's
+// figures are the server's work, not the machine's scheduling.
+// PostgreSQL, the machine's own service, is left where it is: moving it
+// would outlast a run that is stopped.
+func onOwnCore(b *testing.B, serverPID int, phase func()) {
+	last := runtime.NumCPU() - 1
+	taskset(b, strconv.Itoa(last), serverPID)
+	taskset(b, fmt.Sprintf("0-%d", last-1), os.Getpid())
+	defer taskset(b, fmt.Sprintf("0-%d", last), os.Getpid())
+	phase()
+}
+
+// taskset sets the CPU affinity of every thread of process pid to cpus
+// (a CPU list, as "0-1"); threads started later inherit it.
+func taskset(b *testing.B, cpus string, pid int) {
+	out, err := exec.Command("taskset", "--all-tasks", "--pid", "--cpu-list", cpus, strconv.Itoa(pid)).CombinedOutput()
+	if err != nil {
+		b.Fatalf("taskset --cpu-list %s %d: %v\n%s", cpus, pid, err, out)
+	}
 }
 
 // pgLoadTPS is the rate of the loaded raw baseline's PostgreSQL load, in
@@ -176,7 +233,10 @@ func onDevServer(b *testing.B, db *pgx.Conn, phase func(server process, address 
 // with the rest).
 func BenchmarkThroughput(b *testing.B) {
 	benchAlone(b, func(r *report, bin string, env []string, db *pgx.Conn) {
-		r.throughput = throughputBench(b, bin, env, db)
+		r.throughput = throughputBench(b, bin, env, db, throughputRounds(), false)
+		if canPinServer(b) {
+			r.ownCore = throughputBench(b, bin, env, db, ownCoreRounds(), true)
+		}
 	},
 		report.throughputMarkdown)
 }
