@@ -190,10 +190,7 @@ func run(b *testing.B) report {
 	bin := testenv.Build(b)
 	fake := clerkfake.Start(b)
 	base := binaryEnv(fake)
-	r.throughput = throughputBench(b, bin, base, db, throughputRounds(), false)
-	if canPinServer(b) {
-		r.ownCore = throughputBench(b, bin, base, db, ownCoreRounds(), true)
-	}
+	r.throughputSection(b, bin, base, db)
 	r.settingsBench(b, bin, base, db)
 	created := time.Now().Truncate(time.Millisecond)
 

@@ -77,6 +77,16 @@ func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn, round
 	return trs
 }
 
+// throughputSection measures the throughput section into r: its rounds,
+// then ownCoreRounds more with the server on a core of its own, where the
+// machine can pin it.
+func (r *report) throughputSection(b *testing.B, bin string, env []string, db *pgx.Conn) {
+	r.throughput = throughputBench(b, bin, env, db, throughputRounds(), false)
+	if canPinServer(b) {
+		r.ownCore = throughputBench(b, bin, env, db, ownCoreRounds(), true)
+	}
+}
+
 // ownCoreRounds is how many rounds the throughput section runs with the
 // server on a core of its own: half its other rounds (at least one), which
 // vary less from round to round.
@@ -233,10 +243,7 @@ func onDevServer(b *testing.B, db *pgx.Conn, phase func(server process, address 
 // with the rest).
 func BenchmarkThroughput(b *testing.B) {
 	benchAlone(b, func(r *report, bin string, env []string, db *pgx.Conn) {
-		r.throughput = throughputBench(b, bin, env, db, throughputRounds(), false)
-		if canPinServer(b) {
-			r.ownCore = throughputBench(b, bin, env, db, ownCoreRounds(), true)
-		}
+		r.throughputSection(b, bin, env, db)
 	},
 		report.throughputMarkdown)
 }
