@@ -186,7 +186,7 @@ func (r rateLimited) markdown(p func(string, ...any)) {
 	p("")
 	p("The same users from the fake Clerk answering as a production instance does: every answer")
 	p("after %s, at most %d requests a second (429 and `Retry-After` beyond), the worker", clerkLatency, clerkLimit)
-	p("given half (`CLERK_API_RPS=%d`), each run into a database of its own, beside a raw", backfillRPS)
+	p("given half (`CLERK_API_RPS=%d`), on a dev server of their own, each run into a database of its own, beside a raw", backfillRPS)
 	p("`COPY` of as many rows into the same PostgreSQL. The budget allows %d users/s", backfillRPS*500)
 	p("(%d requests of 500 users a second).", backfillRPS)
 	p("")
