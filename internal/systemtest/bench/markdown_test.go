@@ -37,7 +37,7 @@ func (r report) markdown() string {
 	p("")
 	r.throughputMarkdown(p)
 	r.settingSections(p)
-	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
+	per := perThousand(n)
 	p("## An app's own tables, mapped")
 	p("")
 	p("The same %d signups per round into clerksync's own tables and into the Prisma example's", n)
@@ -190,7 +190,7 @@ func (r report) throughputMarkdown(p func(string, ...any)) {
 // phase's figures, and clerksync's against the raw baseline's over them.
 func (r report) throughputTable(p func(string, ...any), rounds []throughputRound) {
 	n := r.users
-	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
+	per := perThousand(n)
 	p("| | end-to-end | vs raw | ingest (acks) | vs raw | ack p50 | ack p99 | server CPU | worker CPU | starter CPU |")
 	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	var raw, clerk, rawIn, clerkIn float64
@@ -238,6 +238,11 @@ func (r report) throughputTable(p func(string, ...any), rounds []throughputRound
 	p("Workflow tasks failed over every run of the %d signups: %d with `UnhandledCommand` (an event", n*len(rounds), unhandled)
 	p("arrived as the task completed the run, and the task ran again), %d for any other cause.", failed)
 	p("")
+}
+
+// perThousand formats CPU time spent on n events as seconds per 1,000.
+func perThousand(n int) func(time.Duration) string {
+	return func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
 }
 
 // spread is the range of ratios, as "0.71x to 0.88x".
@@ -316,7 +321,7 @@ func (r report) settingSections(p func(string, ...any)) {
 // settingsMarkdown writes rounds' table, one row a phase, CPU seconds per
 // 1,000 signups.
 func settingsMarkdown(p func(string, ...any), column string, rounds []settingRound, n int) {
-	per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(n)) }
+	per := perThousand(n)
 	p("| round | %s | end-to-end | ingest (acks) | ack p50 | ack p99 | server CPU | worker CPU | starter CPU |", column)
 	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for i, sr := range rounds {

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -246,8 +245,8 @@ func BenchmarkRateLimit(b *testing.B) {
 		if err := fake.Warm(); err != nil {
 			b.Fatal(err)
 		}
-		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TEMPORAL_ADDRESS=" + address,
-			"CLERK_WEBHOOK_SECRET=" + secret, "CLERK_SECRET_KEY=" + clerkfake.SecretKey, "CLERK_API_URL=" + fake.URL()}
+		// binaryEnv's CLERK_API_RPS=0 is overridden by each worker's own.
+		env := append(binaryEnv(fake), "TEMPORAL_ADDRESS="+address)
 		r := rateLimitedBench(b, tc, fake, testenv.Build(b), env)
 		r.markdown(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
 		tc.Close()
