@@ -37,31 +37,6 @@ func (r report) markdown() string {
 	p("")
 	r.throughputMarkdown(p)
 	r.settingSections(p)
-	per := perThousand(n)
-	p("## An app's own tables, mapped")
-	p("")
-	p("The same %d signups per round into clerksync's own tables and into the Prisma example's", n)
-	p("(`docs/examples/prisma`, `CLERKSYNC_MAPPING`: `User` and `Subscription`), each by a worker")
-	p("and a starter of its own on one server, alternating (the second round in the first's reverse")
-	p("order):")
-	p("")
-	p("| round | tables | end-to-end | ingest (acks) | ack p99 | worker CPU s / 1,000 |")
-	p("| --- | --- | --- | --- | --- | --- |")
-	var own, mapped float64
-	for i, mr := range r.mappingRounds {
-		tables := "clerksync's own"
-		if mr.mapped {
-			tables, mapped = "Prisma, mapped", mapped+mr.phase.rate(n)
-		} else {
-			own += mr.phase.rate(n)
-		}
-		p("| %d | %s | %.0f/s | %.0f/s | %s | %s |", i/2+1, tables, mr.phase.rate(n), mr.phase.ingestRate(n), ms(mr.phase.ack.pct(99)), per(mr.phase.cpu["worker"]))
-	}
-	if own > 0 {
-		p("")
-		p("Mapped end-to-end over both rounds: %.2fx clerksync's own tables.", mapped/own)
-	}
-	p("")
 	bf := r.backfill
 	bfRate := float64(bf.users) / bf.elapsed.Seconds()
 	loopRate := float64(bf.users) / bf.loopElapsed.Seconds()
@@ -90,6 +65,7 @@ func (r report) markdown() string {
 	r.limited.markdown(p)
 	scaleMarkdown(r.scale, p)
 	if cr := r.cluster; len(cr.rounds) > 0 {
+		per := perThousand(n)
 		p("## On a production-shaped Temporal")
 		p("")
 		p("The cluster of `make test-cluster` (`internal/testsupport/cluster`): temporal-server %s,", cluster.ServerVersion)
@@ -288,7 +264,8 @@ func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
 
 // settingSections writes the sections that compare a setting of the
-// worker and the starter: pollers, encryption, compression.
+// worker and the starter: pollers, encryption, compression, and the
+// tables written.
 func (r report) settingSections(p func(string, ...any)) {
 	n := r.users
 	const settingsMethod = "each phase on a dev server and a database of its own, as the throughput section's, the second " +
@@ -315,6 +292,26 @@ func (r report) settingSections(p func(string, ...any)) {
 	p("above send as it does); %s:", settingsMethod)
 	p("")
 	settingsMarkdown(p, "compression", r.compressionRounds, n)
+	p("")
+	p("## An app's own tables, mapped")
+	p("")
+	p("The same %d signups per round into clerksync's own tables and into the Prisma example's", n)
+	p("(`docs/examples/prisma`, `CLERKSYNC_MAPPING`: `User` and `Subscription`); %s:", settingsMethod)
+	p("")
+	settingsMarkdown(p, "tables", r.mappingRounds, n)
+	var own, mapped float64
+	for _, sr := range r.mappingRounds {
+		switch sr.setting {
+		case ownTablesLabel:
+			own += sr.phase.rate(n)
+		case mappedTablesLabel:
+			mapped += sr.phase.rate(n)
+		}
+	}
+	if own > 0 {
+		p("")
+		p("Mapped end-to-end over both rounds: %.2fx clerksync's own tables.", mapped/own)
+	}
 	p("")
 }
 

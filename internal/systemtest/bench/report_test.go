@@ -83,9 +83,9 @@ type report struct {
 	// compressionRounds are signups with each TEMPORAL_GRPC_COMPRESSION.
 	compressionRounds []settingRound
 	// mappingRounds are signups into clerksync's own tables and into the
-	// Prisma example's, mapped, alternating; mapped* are the mapped side's
-	// events per sync and backfill.
-	mappingRounds                          []mappingRound
+	// Prisma example's, mapped; mapped* are the mapped side's events per
+	// sync and backfill.
+	mappingRounds                          []settingRound
 	mappedSignupEvents, mappedUpdateEvents int
 	mappedBackfill                         backfillRun
 	backfill                               backfillRun
@@ -134,13 +134,6 @@ type backfillRun struct {
 
 // backfillUsers is the size of the backfill benchmark.
 const backfillUsers = 100_000
-
-// mappingRound is one run of signups into clerksync's own tables, or into a
-// product's, mapped (CLERKSYNC_MAPPING).
-type mappingRound struct {
-	mapped bool
-	phase  phase
-}
 
 // benchPayloadKeys is the PAYLOAD_KEYS of the encrypted rounds.
 const benchPayloadKeys = "bench:YmVuY2htYXJrIGtleSwgMzIgYnl0ZXMgbG9uZyEhISE="
@@ -194,8 +187,9 @@ func run(b *testing.B) report {
 	r.settingsBench(b, bin, base, db)
 	created := time.Now().Truncate(time.Millisecond)
 
-	// Everything else on one dev server, but for the cluster and the
-	// scale section's.
+	// The events per sync, ensure and the backfills on one dev server; the
+	// sections above ran each phase on a server of its own, as do those
+	// after this one's.
 	server, address, tc := startDevServer(b)
 	defer tc.Close()
 	httpAddr := testenv.FreeAddr(b)
@@ -209,38 +203,8 @@ func run(b *testing.B) report {
 		return db.QueryRow(ctx, `select to_regclass('subscriptions') is not null`).Scan(&ok) == nil && ok
 	})
 	webhookURL := "http://" + httpAddr + "/webhooks/clerk"
-	signupsOn := func(url string, sdb *pgx.Conn, trials, prefix string, pids map[string]int) phase {
-		return signupPhase(b, tc, url, sdb, trials, prefix, created, pids)
-	}
-	signups := func(prefix string, pids map[string]int) phase {
-		return signupsOn(webhookURL, db, `select count(*) from subscriptions`, prefix, pids)
-	}
-
-	// Events per signup and per later update, over every execution that
-	// carries the user's ClerkUserId.
 	const probe = "user_probe"
-	body, err := clerkwebhook.UserEvent("user.created", clerkwebhook.UserFields{ClerkID: probe, Email: probe + "@example.com", CreatedAt: created, UpdatedAt: created})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := post(ctx, webhookURL, "msg_probe_signup", body); err != nil {
-		b.Fatal(err)
-	}
-	waitFor(b, "the signup", func() bool { return completed(b, tc, fmt.Sprintf("ClerkUserId = '%s'", probe)) == 1 })
-	r.signupEvents = historyEvents(b, tc, probe)
-	body, err = clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: probe, Email: "new@example.com", CreatedAt: created, UpdatedAt: created.Add(time.Second)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := post(ctx, webhookURL, "msg_probe_update", body); err != nil {
-		b.Fatal(err)
-	}
-	waitFor(b, "the update", func() bool {
-		var email string
-		return db.QueryRow(ctx, `select email from users where clerk_id = $1`, probe).Scan(&email) == nil && email == "new@example.com" &&
-			completed(b, tc, fmt.Sprintf("ClerkUserId = '%s'", probe)) == 2
-	})
-	r.updateEvents = historyEvents(b, tc, probe) - r.signupEvents
+	r.signupEvents, r.updateEvents = eventsPerSync(b, tc, webhookURL, db, `select email from users where clerk_id = $1`, probe, created)
 
 	// Ensure over HTTP, session token verification included.
 	ensureURL := "http://" + httpAddr + "/v1/users/ensure"
@@ -255,8 +219,8 @@ func run(b *testing.B) report {
 	}
 
 	// The Prisma example's tables, mapped, beside clerksync's own: a worker
-	// and a starter of their own on another task queue and database, the
-	// pair above still running, in turn.
+	// and a starter of their own on another task queue and database, for
+	// its events per sync and its backfill.
 	mappedURL := testenv.Prisma.ProductDatabase(b, "UTC")
 	mdb, err := pgx.Connect(ctx, mappedURL)
 	if err != nil {
@@ -269,35 +233,8 @@ func run(b *testing.B) report {
 	mappedWorker := startProcess(b, "worker-mapped", mappedEnv, filepath.Join(bin, "worker"))
 	mappedStarter := startProcess(b, "starter-mapped", mappedEnv, filepath.Join(bin, "starter"), "serve")
 	waitReady(b, "the mapped starter", mappedHTTP)
-	mappedURLWebhook := "http://" + mappedHTTP + "/webhooks/clerk"
-	for round := range 2 {
-		for _, mapped := range inTurn(round, false, true) {
-			name := fmt.Sprintf("mapped%t_%d", mapped, round)
-			var ph phase
-			if mapped {
-				ph = signupsOn(mappedURLWebhook, mdb, `select count(*) from "Subscription"`, name,
-					map[string]int{"server": server.pid, "worker": mappedWorker.pid, "starter": mappedStarter.pid})
-			} else {
-				ph = signups(name, map[string]int{"server": server.pid, "worker": workerProc.pid, "starter": starterProc.pid})
-			}
-			r.mappingRounds = append(r.mappingRounds, mappingRound{mapped: mapped, phase: ph})
-		}
-	}
-	const mappedProbe = "user_mappedtrue_000000"
-	r.mappedSignupEvents = historyEvents(b, tc, mappedProbe)
-	body, err = clerkwebhook.UserEvent("user.updated", clerkwebhook.UserFields{ClerkID: mappedProbe, Email: "new@example.com", CreatedAt: created, UpdatedAt: created.Add(time.Second)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := post(ctx, mappedURLWebhook, "msg_mapped_probe_update", body); err != nil {
-		b.Fatal(err)
-	}
-	waitFor(b, "the mapped update", func() bool {
-		var email string
-		return mdb.QueryRow(ctx, `select email from "User" where "clerkId" = $1`, mappedProbe).Scan(&email) == nil && email == "new@example.com" &&
-			completed(b, tc, fmt.Sprintf("ClerkUserId = '%s'", mappedProbe)) == 2
-	})
-	r.mappedUpdateEvents = historyEvents(b, tc, mappedProbe) - r.mappedSignupEvents
+	r.mappedSignupEvents, r.mappedUpdateEvents = eventsPerSync(b, tc, "http://"+mappedHTTP+"/webhooks/clerk", mdb,
+		`select email from "User" where "clerkId" = $1`, "user_mapped_probe", created)
 
 	r.backfill, r.mappedBackfill = backfillBench(b, tc, fake, db)
 
@@ -640,6 +577,35 @@ func completed(b *testing.B, tc client.Client, query string) int {
 	return int(n.GetCount())
 }
 
+// eventsPerSync signs up user probe through the starter at webhookURL,
+// then updates its email, and counts the history events each sync added
+// over every execution that carries its ClerkUserId. email reads the
+// user's email from db, by Clerk ID.
+func eventsPerSync(b *testing.B, tc client.Client, webhookURL string, db *pgx.Conn, email, probe string, created time.Time) (signup, update int) {
+	ctx := context.Background()
+	runs := fmt.Sprintf("ClerkUserId = '%s'", probe)
+	send := func(eventType, msgID, address string, updated time.Time) {
+		body, err := clerkwebhook.UserEvent(eventType, clerkwebhook.UserFields{ClerkID: probe, Email: address, CreatedAt: created, UpdatedAt: updated})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := post(ctx, webhookURL, msgID, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	send("user.created", "msg_"+probe+"_signup", probe+"@example.com", created)
+	waitFor(b, "the signup of "+probe, func() bool { return completed(b, tc, runs) == 1 })
+	signup = historyEvents(b, tc, probe)
+	send("user.updated", "msg_"+probe+"_update", "new@example.com", created.Add(time.Second))
+	waitFor(b, "the update of "+probe, func() bool {
+		var got string
+		return db.QueryRow(ctx, email, probe).Scan(&got) == nil && got == "new@example.com" && completed(b, tc, runs) == 2
+	})
+	return signup, historyEvents(b, tc, probe) - signup
+}
+
+// historyEvents counts the history events of every execution that
+// carries clerkID as its ClerkUserId.
 func historyEvents(b *testing.B, tc client.Client, clerkID string) int {
 	resp, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
 		Query: fmt.Sprintf("ClerkUserId = '%s'", clerkID),

@@ -60,7 +60,7 @@ func throughputBench(b *testing.B, bin string, env []string, db *pgx.Conn, round
 			onDevServer(b, db, func(server process, address string, tc client.Client) {
 				run := func() {
 					if what == "clerk" {
-						tr.clerk = freshSignups(b, tc, bin, env, address, server.pid, fmt.Sprintf("bench%d_", round), created)
+						tr.clerk = freshSignups(b, tc, bin, env, ownTables, address, server.pid, fmt.Sprintf("bench%d_", round), created)
 					} else {
 						tr = rawPhaseOf(b, tc, server.pid, load, what, round, tr)
 					}
@@ -205,11 +205,11 @@ func startRawWorker(b *testing.B, tc client.Client) worker.Worker {
 
 // freshSignups runs one phase of clerksync's signups on the dev server at
 // address (process serverPID): a worker and a starter started on a new
-// database, stopped once every signup is done. The phase's CPU times leave
-// out their start and their migrations.
-func freshSignups(b *testing.B, tc client.Client, bin string, env []string, address string, serverPID int, prefix string, created time.Time) phase {
+// database holding tables, stopped once every signup is done. The phase's
+// CPU times leave out their start and their migrations.
+func freshSignups(b *testing.B, tc client.Client, bin string, env []string, tables signupTables, address string, serverPID int, prefix string, created time.Time) phase {
 	ctx := context.Background()
-	dbURL := testenv.Database(b)
+	dbURL := tables.database(b)
 	db, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		b.Fatal(err)
@@ -225,7 +225,7 @@ func freshSignups(b *testing.B, tc client.Client, bin string, env []string, addr
 	waitReady(b, "the worker", workerAddr)
 	waitReady(b, "the starter", httpAddr)
 	pids := map[string]int{"server": serverPID, "worker": w.pid, "starter": s.pid}
-	return signupPhase(b, tc, "http://"+httpAddr+"/webhooks/clerk", db, `select count(*) from subscriptions`, prefix, created, pids)
+	return signupPhase(b, tc, "http://"+httpAddr+"/webhooks/clerk", db, tables.trials, prefix, created, pids)
 }
 
 // onDevServer runs phase on a dev server started for it, once PostgreSQL
