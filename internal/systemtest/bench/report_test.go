@@ -187,9 +187,8 @@ func run(b *testing.B) report {
 	r.settingsBench(b, bin, base, db)
 	created := time.Now().Truncate(time.Millisecond)
 
-	// The events per sync, ensure and the backfills on one dev server; the
-	// sections above ran each phase on a server of its own, as do those
-	// after this one's.
+	// The events per sync, ensure and the backfills share one dev server;
+	// every other section runs on servers of its own.
 	server, address, tc := startDevServer(b)
 	defer tc.Close()
 	httpAddr := testenv.FreeAddr(b)

@@ -29,6 +29,8 @@ type signupTables struct {
 	database func(b *testing.B) string
 	// trials counts the trials written, which the phase waits for.
 	trials string
+	// env is what the worker and the starter need to write them.
+	env []string
 }
 
 // ownTables are clerksync's own tables, created by the worker's migrations.
@@ -42,6 +44,7 @@ var ownTables = signupTables{
 var prismaTables = signupTables{
 	database: func(b *testing.B) string { return testenv.Prisma.ProductDatabase(b, "UTC") },
 	trials:   `select count(*) from "Subscription"`,
+	env:      []string{"CLERKSYNC_MAPPING=" + testenv.Prisma.MappingFile()},
 }
 
 // settingRound is one phase of signups at a setting.
@@ -68,7 +71,7 @@ func settingRounds(b *testing.B, bin string, env []string, db *pgx.Conn, name st
 				if s.tables != nil {
 					tables = *s.tables
 				}
-				ph := freshSignups(b, tc, bin, append(slices.Clone(env), s.env...), tables, address, server.pid, prefix, created)
+				ph := freshSignups(b, tc, bin, slices.Concat(env, tables.env, s.env), tables, address, server.pid, prefix, created)
 				rounds = append(rounds, settingRound{setting: s.label, phase: ph})
 			})
 		}
@@ -93,7 +96,7 @@ func (r *report) settingsBench(b *testing.B, bin string, env []string, db *pgx.C
 		setting{label: config.GRPCCompressionNone, env: []string{"TEMPORAL_GRPC_COMPRESSION=" + config.GRPCCompressionNone}})
 	r.mappingRounds = settingRounds(b, bin, env, db, "mapping", created,
 		setting{label: ownTablesLabel},
-		setting{label: mappedTablesLabel, env: []string{"CLERKSYNC_MAPPING=" + testenv.Prisma.MappingFile()}, tables: &prismaTables})
+		setting{label: mappedTablesLabel, tables: &prismaTables})
 }
 
 // The mapping section's settings, as its table names them.
