@@ -71,7 +71,7 @@ func settingRounds(b *testing.B, bin string, env []string, db *pgx.Conn, name st
 				if s.tables != nil {
 					tables = *s.tables
 				}
-				ph := freshSignups(b, tc, bin, slices.Concat(env, tables.env, s.env), tables, address, server.pid, prefix, created)
+				ph := freshSignups(b, tc, bin, slices.Concat(env, s.env), tables, address, server.pid, prefix, created)
 				rounds = append(rounds, settingRound{setting: s.label, phase: ph})
 			})
 		}

@@ -205,8 +205,9 @@ func startRawWorker(b *testing.B, tc client.Client) worker.Worker {
 
 // freshSignups runs one phase of clerksync's signups on the dev server at
 // address (process serverPID): a worker and a starter started on a new
-// database holding tables, stopped once every signup is done. The phase's
-// CPU times leave out their start and their migrations.
+// database holding tables, given the environment that writes them,
+// stopped once every signup is done. The phase's CPU times leave out
+// their start and their migrations.
 func freshSignups(b *testing.B, tc client.Client, bin string, env []string, tables signupTables, address string, serverPID int, prefix string, created time.Time) phase {
 	ctx := context.Background()
 	dbURL := tables.database(b)
@@ -216,7 +217,7 @@ func freshSignups(b *testing.B, tc client.Client, bin string, env []string, tabl
 	}
 	defer db.Close(ctx)
 	httpAddr, workerAddr := testenv.FreeAddr(b), testenv.FreeAddr(b)
-	env = append(slices.Clone(env), "DATABASE_URL="+dbURL, "TEMPORAL_ADDRESS="+address,
+	env = append(slices.Concat(env, tables.env), "DATABASE_URL="+dbURL, "TEMPORAL_ADDRESS="+address,
 		"HTTP_ADDR="+httpAddr, "WORKER_HTTP_ADDR="+workerAddr)
 	w := startProcess(b, "worker-"+prefix, env, filepath.Join(bin, "worker"))
 	defer w.stop()
