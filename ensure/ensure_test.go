@@ -31,11 +31,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // path makes no Temporal call when it still succeeds.
 func unreachableTemporal(t testing.TB) client.Client {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	c, err := client.NewLazyClient(client.Options{HostPort: addr,
+	c, err := client.NewLazyClient(client.Options{HostPort: testenv.RefusingAddr(t),
 		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -230,11 +229,7 @@ func TestEnsure_UnavailableAndTimeoutAnswers(t *testing.T) {
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	deadAddr := ln.Addr().String()
-	ln.Close()
-	dead, err := client.NewLazyClient(client.Options{HostPort: deadAddr, Logger: tlog.NewStructuredLogger(logger)})
+	dead, err := client.NewLazyClient(client.Options{HostPort: testenv.RefusingAddr(t), Logger: tlog.NewStructuredLogger(logger)})
 	require.NoError(t, err)
 	defer dead.Close()
 

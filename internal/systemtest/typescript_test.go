@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -97,7 +96,7 @@ func TestTypeScriptClient(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
-	nowhere := deadAddress(t)
+	nowhere := testenv.RefusingAddr(t)
 	dead, err := client.NewLazyClient(client.Options{HostPort: nowhere, Logger: tlog.NewStructuredLogger(logger)})
 	require.NoError(t, err)
 	t.Cleanup(dead.Close)
@@ -134,13 +133,3 @@ func TestTypeScriptClient(t *testing.T) {
 
 // backendKey is the ENSURE_API_KEYS secret of the tests' keyed starters.
 const backendKey = "backend-key-0123456789abcdef0123456789abcdef"
-
-// deadAddress is a loopback address nothing listens on.
-func deadAddress(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
