@@ -83,9 +83,8 @@ func rateLimitedBench(b *testing.B, tc client.Client, fake *clerkfake.Server, bi
 		}
 		w.stop()
 	}
-	dbURL := testenv.Prisma.ProductDatabase(b, "UTC")
-	w := startLimitedWorker(b, env, bin, "ratelimit-mapped", dbURL, config.DefaultBackfillWindows,
-		"CLERKSYNC_MAPPING="+testenv.Prisma.MappingFile())
+	dbURL := prismaTables.database(b)
+	w := startLimitedWorker(b, env, bin, "ratelimit-mapped", dbURL, config.DefaultBackfillWindows, prismaTables.env...)
 	r.mapped.run = limitedBackfill(b, tc, fake, "ratelimit-mapped", "limited-mapped", config.DefaultBackfillWindows, false)
 	w.stop()
 	r.mapped.copyRate = copyRate(b, dbURL, r.mapped.run.users, prismaUsers)

@@ -220,14 +220,14 @@ func run(b *testing.B) report {
 	// The Prisma example's tables, mapped, beside clerksync's own: a worker
 	// and a starter of their own on another task queue and database, for
 	// its events per sync and its backfill.
-	mappedURL := testenv.Prisma.ProductDatabase(b, "UTC")
+	mappedURL := prismaTables.database(b)
 	mdb, err := pgx.Connect(ctx, mappedURL)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer mdb.Close(ctx)
 	mappedHTTP := testenv.FreeAddr(b)
-	mappedEnv := append(slices.Clone(env), "DATABASE_URL="+mappedURL, "CLERKSYNC_MAPPING="+testenv.Prisma.MappingFile(),
+	mappedEnv := append(slices.Concat(env, prismaTables.env), "DATABASE_URL="+mappedURL,
 		"TEMPORAL_TASK_QUEUE="+mappedTaskQueue, "HTTP_ADDR="+mappedHTTP, "WORKER_HTTP_ADDR="+testenv.FreeAddr(b))
 	mappedWorker := startProcess(b, "worker-mapped", mappedEnv, filepath.Join(bin, "worker"))
 	mappedStarter := startProcess(b, "starter-mapped", mappedEnv, filepath.Join(bin, "starter"), "serve")
