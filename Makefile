@@ -153,7 +153,7 @@ CHAOS_ROUNDS ?= 3
 chaos: $(TEMPORAL_CLI)
 	CHAOS_FULL=1 CI=true go test -count=$(CHAOS_ROUNDS) -timeout 90m -run TestChaos -v ./internal/systemtest/chaos/
 
-## bench: clerksync beside a trivial entity workflow, each phase on a dev server of its own, backfills at Clerk's rate limit, user bases up to a million, then the production-shaped cluster, in one run (20 to 30 minutes on two cores); writes docs/benchmarks.md
+## bench: clerksync beside a trivial entity workflow, each phase on a dev server of its own, backfills at Clerk's rate limit, user bases up to a million, then the production-shaped cluster, in one run (15 to 30 minutes on two cores); writes docs/benchmarks.md
 bench: $(TEMPORAL_CLI) $(TEMPORAL_SERVER_DIR)/server
 	CI=true go test -count=1 -run XXX -bench Report -benchtime 1x -timeout 45m ./internal/systemtest/bench/
 

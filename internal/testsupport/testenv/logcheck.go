@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,16 +118,4 @@ func ReadLogs(t testing.TB, dir string) []byte {
 		all = append(all, b...)
 	}
 	return all
-}
-
-// FreeAddr returns a loopback host:port that was free a moment ago, for a
-// process the test starts.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
