@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -143,7 +144,10 @@ type phase struct {
 	acked, done time.Duration // until the last ack, until the last entity finished
 	ack         latencies
 	cpu         map[string]time.Duration // process -> CPU time used during the phase
-	retried     int                      // deliveries sent again after a 503
+	// machine is the CPU time every process on the machine used during
+	// the phase, and the time its cores could have used.
+	machine machineCPU
+	retried int // deliveries sent again after a 503
 	// unhandled counts the workflow tasks that failed with UnhandledCommand
 	// (an event arrived as the task completed the run), over every run of
 	// the phase's entities; failed counts those failed for any other cause.
@@ -283,11 +287,31 @@ func binaryEnv(fake *clerkfake.Server) []string {
 }
 
 // startDevServer starts the Temporal CLI's dev server (TEMPORAL_CLI) as a
-// process of our own, so its CPU time can be read, and dials it.
+// process of our own, so its CPU time can be read, and dials it. A port
+// free when it was picked can be taken by another process before the
+// server binds it; a server that exits before it serves is started again
+// on other ports, twice at most.
 func startDevServer(b *testing.B) (process, string, client.Client) {
-	port, uiPort := freePort(b), freePort(b) // ports, as the CLI takes them
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		server, address := startDevServerProcess(b)
+		tc, err := dialDevServer(b, server, address)
+		if err == nil {
+			return server, address, tc
+		}
+		if attempt == attempts {
+			b.Fatalf("the dev server, started %d times: %v", attempts, err)
+		}
+		b.Logf("the dev server, started on %s: %v; starting it again on other ports", address, err)
+	}
+}
+
+// startDevServerProcess starts a dev server on ports of its own and
+// returns it and its frontend's address.
+func startDevServerProcess(b *testing.B) (process, string) {
+	port, uiPort, httpPort, metricsPort := freePort(b), freePort(b), freePort(b), freePort(b) // ports, as the CLI takes them
 	server := startProcess(b, "temporal", nil, os.Getenv("TEMPORAL_CLI"), "server", "start-dev", "--ip", "127.0.0.1",
-		"--port", port, "--ui-port", uiPort, "--headless", "--log-level", "error",
+		"--port", port, "--ui-port", uiPort, "--http-port", httpPort, "--metrics-port", metricsPort, "--headless", "--log-level", "error",
 		"--search-attribute", "ClerkUserId=Keyword", "--search-attribute", "ClerkSyncState=Keyword",
 		"--search-attribute", "ClerkOrganizationId=Keyword",
 		// The CLI forces a search-attribute cache refresh on every read, so
@@ -296,20 +320,37 @@ func startDevServer(b *testing.B) (process, string, client.Client) {
 		// workflows with search attributes pay, and no production server.
 		// These are created above, before the first read.
 		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false")
-	address := "127.0.0.1:" + port
+	return server, "127.0.0.1:" + port
+}
+
+// errExited: the process exited before it served.
+var errExited = errors.New("exited before it served")
+
+// dialDevServer dials the dev server at address until it answers, or
+// returns errExited once its process has exited.
+func dialDevServer(b *testing.B, server process, address string) (client.Client, error) {
 	// The raw baselines send as clerksync's binaries do by default.
 	compression, err := config.GRPCCompression(config.DefaultTemporalGRPCCompression)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var tc client.Client
-	waitFor(b, "the dev server", func() bool {
-		var err error
-		tc, err = client.Dial(client.Options{HostPort: address, Logger: quietLogger{},
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		tc, err := client.Dial(client.Options{HostPort: address, Logger: quietLogger{},
 			ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression}})
-		return err == nil
-	})
-	return server, address, tc
+		if err == nil {
+			return tc, nil
+		}
+		select {
+		case <-server.exited:
+			return nil, errExited
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("gave up waiting for the dev server: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func trivialEntity(ctx workflow.Context) error {
@@ -370,6 +411,7 @@ func measure(b *testing.B, pids map[string]int, send func(i int) error, finished
 		before[name] = cpuTime(b, pid)
 	}
 	p := phase{cpu: map[string]time.Duration{}}
+	machineBefore := readMachineCPU(b)
 	retriedBefore := retried.Load()
 	var mu sync.Mutex
 	next := make(chan int)
@@ -406,6 +448,7 @@ func measure(b *testing.B, pids map[string]int, send func(i int) error, finished
 	for name, pid := range pids {
 		p.cpu[name] = cpuTime(b, pid) - before[name]
 	}
+	p.machine = readMachineCPU(b).since(machineBefore)
 	return p
 }
 
@@ -662,6 +705,9 @@ func poolRate(b *testing.B, conns int) float64 {
 	return writes / time.Since(start).Seconds()
 }
 
+// userHZ is the unit of /proc's CPU times: ticks a second (USER_HZ on Linux).
+const userHZ = 100
+
 // cpuTime reads a process's user and system CPU time from /proc.
 func cpuTime(b *testing.B, pid int) time.Duration {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -672,14 +718,60 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
+	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
+// machineCPU is CPU time summed over the machine's cores (/proc/stat):
+// busy, what every process and the kernel used; total, all of the cores'
+// time (busy, idle, and any the hypervisor took: steal).
+type machineCPU struct{ busy, total time.Duration }
+
+func (m machineCPU) since(before machineCPU) machineCPU {
+	return machineCPU{busy: m.busy - before.busy, total: m.total - before.total}
+}
+
+func (m machineCPU) plus(o machineCPU) machineCPU {
+	return machineCPU{busy: m.busy + o.busy, total: m.total + o.total}
+}
+
+// busyShare is the share of the cores' time that was used.
+func (m machineCPU) busyShare() float64 {
+	if m.total <= 0 {
+		return 0
+	}
+	return m.busy.Seconds() / m.total.Seconds()
+}
+
+// readMachineCPU reads the machine's CPU time so far from /proc/stat's
+// first line: user, nice, system, idle, iowait, irq, softirq and steal, in
+// USER_HZ ticks (guest time is counted in user already).
+func readMachineCPU(b *testing.B) machineCPU {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		b.Fatalf("/proc/stat starts %q, not the cpu line", line)
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(fields[i+1], 10, 64); err != nil {
+			b.Fatalf("/proc/stat's cpu line %q: %v", line, err)
+		}
+	}
+	user, nice, system, idle, iowait, irq, softirq, steal := ticks[0], ticks[1], ticks[2], ticks[3], ticks[4], ticks[5], ticks[6], ticks[7]
+	busy := user + nice + system + irq + softirq
+	return machineCPU{busy: time.Duration(busy) * time.Second / userHZ, total: time.Duration(busy+idle+iowait+steal) * time.Second / userHZ}
 }
 
 // process is a child process the report measures.
 type process struct {
 	pid  int
 	stop func()
+	// exited is closed once the process has exited.
+	exited <-chan struct{}
 }
 
 func startProcess(b *testing.B, name string, env []string, bin string, args ...string) process {
@@ -695,16 +787,17 @@ func startProcess(b *testing.B, name string, env []string, bin string, args ...s
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			_ = cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
 			select {
-			case <-done:
+			case <-exited:
 			case <-time.After(20 * time.Second):
 				_ = cmd.Process.Kill()
+				<-exited
 			}
 			logFile.Close()
 		})
@@ -716,7 +809,7 @@ func startProcess(b *testing.B, name string, env []string, bin string, args ...s
 			b.Logf("%s log (last 2 KiB):\n%s", name, raw[max(0, len(raw)-2048):])
 		}
 	})
-	return process{pid: cmd.Process.Pid, stop: stop}
+	return process{pid: cmd.Process.Pid, stop: stop, exited: exited}
 }
 
 // waitReady waits until the worker or starter serving on addr answers
