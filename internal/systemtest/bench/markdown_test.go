@@ -145,7 +145,7 @@ func (r report) throughputMarkdown(p func(string, ...any)) {
 	p("%d rounds, each in the one before's reverse order, each", len(r.throughput))
 	p("clerksync figure beside the raw one of its round; CPU seconds per 1,000 events (one")
 	p("event: one webhook, or one raw signal-with-start), the machine's summed over every")
-	p("process and both cores (`/proc/stat`), with the share of the cores' time it was busy:")
+	p("process and core (`/proc/stat`), with the share of the cores' time it was busy:")
 	p("")
 	r.throughputTable(p, r.throughput)
 	if len(r.ownCore) == 0 {
