@@ -334,23 +334,25 @@ func dialDevServer(b *testing.B, server process, address string) (client.Client,
 	if err != nil {
 		b.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		tc, err := client.Dial(client.Options{HostPort: address, Logger: quietLogger{},
-			ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression}})
-		if err == nil {
-			return tc, nil
+	var tc client.Client
+	exited := false
+	waitFor(b, "the dev server", func() bool {
+		var err error
+		if tc, err = client.Dial(client.Options{HostPort: address, Logger: quietLogger{},
+			ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression}}); err == nil {
+			return true
 		}
 		select {
 		case <-server.exited:
-			return nil, errExited
+			exited = true
 		default:
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("gave up waiting for the dev server: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return exited
+	})
+	if exited {
+		return nil, errExited
 	}
+	return tc, nil
 }
 
 func trivialEntity(ctx workflow.Context) error {
